@@ -1,0 +1,77 @@
+/**
+ * The broker's HTTP API shapes (JSON over /v1/…), shared by client and broker. The OpenAPI document in
+ * docs/openapi.yaml describes the same shapes; the broker validates every body with zod schemas built
+ * from these.
+ */
+
+/** GET /v1/config — what a client needs to log in and pick a target. No authentication. */
+export interface BrokerConfigResponse {
+  issuer: string;
+  clientId: string;
+  /** Audience the broker expects in access tokens (and for workload tokens). */
+  audience: string;
+  targets: { name: string; account: string; region: string; default: boolean }[];
+  version: string;
+}
+
+/** POST /v1/grants — ask for credentials scoped to exactly one invocation. */
+export interface GrantRequest {
+  argv: string[];
+  /** Target name; omitted = the broker's default target. */
+  target?: string;
+  /** Contents of local files the invocation reads (file://, --cli-input-json), so the broker sees them too. */
+  files?: Record<string, string>;
+  /** Ed25519 public key (base64url raw 32 bytes) the client will sign this run's transcript with. */
+  transcriptKey: string;
+  /** An approval id when re-running an approved call. */
+  approvalId?: string;
+  /** The requester's reason, when an approval is needed. */
+  reason?: string;
+}
+
+export interface IssuedCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: string;
+}
+
+export interface GrantResponse {
+  grantId: string;
+  credentials: IssuedCredentials;
+  region: string;
+  target: string;
+  decision: 'allow' | 'approve';
+  rule: string | null;
+  /** The session policy sent to STS (for transparency; contains no secret). */
+  sessionPolicy: string;
+  approvalId?: string;
+}
+
+/** Error body for every non-2xx answer. Never contains internals or secrets. */
+export interface ErrorResponse {
+  error: {
+    /** Stable code: denied, approval_required, approval_pending, approval_denied, unauthorized, bad_request, … */
+    code: string;
+    message: string;
+    rule?: string | null;
+    reason?: string;
+    approval?: ApprovalSummary;
+  };
+}
+
+export interface ApprovalSummary {
+  id: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'used' | 'withdrawn';
+  requester: string;
+  argv: string[];
+  target: string;
+  rule: string | null;
+  reason: string;
+  approverGroups: string[];
+  required: number;
+  approvals: { by: string; at: string; comment?: string }[];
+  denial?: { by: string; at: string; comment?: string };
+  createdAt: string;
+  expiresAt: string;
+}

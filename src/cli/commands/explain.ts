@@ -1,0 +1,10 @@
+import { Command } from 'commander';
+import { GuardError } from '../../errors.js';
+import type { CliContext } from '../context.js';
+
+// Placeholder until the explain command lands; refuses clearly rather than pretending.
+export function command(_ctx: CliContext): Command {
+  return new Command('explain').allowUnknownOption().argument('[args...]').action(() => {
+    throw new GuardError('unsupported', '`guard-aws explain` is not available in this build yet');
+  });
+}

@@ -1,0 +1,10 @@
+import { Command } from 'commander';
+import { GuardError } from '../../errors.js';
+import type { CliContext } from '../context.js';
+
+// Placeholder until the whoami command lands; refuses clearly rather than pretending.
+export function command(_ctx: CliContext): Command {
+  return new Command('whoami').allowUnknownOption().argument('[args...]').action(() => {
+    throw new GuardError('unsupported', '`guard-aws whoami` is not available in this build yet');
+  });
+}

@@ -1,0 +1,105 @@
+import { Command, CommanderError } from 'commander';
+import { GuardError, exitCodeFor, isGuardError, oneLine } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { NodeIoHost } from '../io/node-host.js';
+import type { IoHost } from '../io/host.js';
+import type { CliContext } from './context.js';
+import { VERSION } from '../version.js';
+
+/**
+ * guard-aws's own commands. Each module is imported only when its command runs, so start-up stays close to
+ * Node's own (the `aws` pass-through path loads no command module but `run`).
+ */
+type CommandModule = { command(ctx: CliContext): Command };
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  explain: { summary: 'show how an aws invocation is parsed and decided', load: () => import('./commands/explain.js') },
+  policy: { summary: 'check and test policy files', load: () => import('./commands/policy.js') },
+  login: { summary: 'log in with the device flow', load: () => import('./commands/login.js') },
+  logout: { summary: 'forget (and revoke) the stored login', load: () => import('./commands/logout.js') },
+  whoami: { summary: 'show who you are logged in as', load: () => import('./commands/whoami.js') },
+  broker: { summary: 'run the broker', load: () => import('./commands/broker.js') },
+  dev: { summary: 'run broker + identity provider + SQLite in one process', load: () => import('./commands/dev.js') },
+  shim: { summary: 'install an `aws` shim that routes through guard-aws', load: () => import('./commands/shim.js') },
+  approvals: { summary: 'list, show, approve and deny approval requests', load: () => import('./commands/approvals.js') },
+  audit: { summary: 'list, replay, verify and export the audit log', load: () => import('./commands/audit.js') },
+};
+
+export function isOwnCommand(first: string | undefined): boolean {
+  return first !== undefined && Object.hasOwn(COMMANDS, first);
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
+  return [
+    'Usage: guard-aws <command> [options]',
+    '       guard-aws [--] <aws arguments…>   run an aws invocation through the guard',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run `guard-aws <command> --help` for a command\'s options. Exit codes: see the README.',
+  ].join('\n');
+}
+
+export async function dispatch(argv: string[], ctx: CliContext): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    ctx.host.result(usage());
+    return first === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (first === '--version' || first === '-V') {
+    ctx.host.result(VERSION);
+    return EXIT.OK;
+  }
+  if (!isOwnCommand(first)) {
+    // Everything else is an aws invocation; `--` forces that reading.
+    const awsArgv = first === '--' ? rest : argv;
+    const { runAws } = await import('./commands/run.js');
+    return runAws(awsArgv, ctx);
+  }
+  const mod = await COMMANDS[first]!.load();
+  const cmd = mod.command(ctx);
+  cmd.exitOverride();
+  cmd.configureOutput({
+    writeOut: (s) => ctx.host.result(s.replace(/\n$/, '')),
+    writeErr: (s) => ctx.host.error(oneLine(s.replace(/^error: /, ''))),
+  });
+  cmd.showHelpAfterError(false);
+  try {
+    await cmd.parseAsync(rest, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; anything else is a usage error already printed.
+      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    throw e;
+  }
+  return ctx.exitCode;
+}
+
+/** Renders any error as one line on stderr and returns its exit code. Internals are not shown. */
+export function reportError(e: unknown, host: IoHost, env: NodeJS.ProcessEnv = process.env): number {
+  if (isGuardError(e)) {
+    host.error(oneLine(e.message));
+  } else {
+    host.error('internal error (a bug in guard-aws); set GUARD_AWS_DEBUG=1 for details');
+    if (env.GUARD_AWS_DEBUG) host.error(String((e as Error)?.stack ?? e));
+  }
+  return exitCodeFor(e);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const noInput = argv.includes('--no-input');
+  const host = new NodeIoHost({ noInput });
+  const ctx: CliContext = { host, env: process.env, cwd: process.cwd(), exitCode: EXIT.OK };
+  let code: number;
+  try {
+    code = await dispatch(argv, ctx);
+  } catch (e) {
+    code = reportError(e, host);
+  }
+  process.exitCode = code;
+}
+
+export { GuardError };

@@ -1,0 +1,106 @@
+/**
+ * What an `aws …` argv will ask of AWS. Produced by `parseInvocation` (src/invocation/parse.ts), consumed by
+ * the policy engine, the broker (session policy) and the runner. Shared by client and broker.
+ */
+
+/** Risk signals attached to an invocation. Policies match on these names. */
+export const RISK_SIGNALS = [
+  'read_only',
+  'write',
+  'destructive',
+  'credential_minting',
+  'iam_change',
+  'internet_exposure',
+  'secret_read',
+  'local_file_read',
+  'local_file_write',
+  'endpoint_override',
+  'credential_override',
+  'remote_execution',
+  'config_change',
+  'cross_account',
+  'bulk',
+  'hidden_input',
+  'external_process',
+] as const;
+export type RiskSignal = (typeof RISK_SIGNALS)[number];
+
+/** Access levels of the Service Authorization Reference. */
+export const ACCESS_LEVELS = ['List', 'Read', 'Write', 'Permissions management', 'Tagging'] as const;
+export type AccessLevel = (typeof ACCESS_LEVELS)[number];
+
+export interface InvocationContext {
+  /** Account the call will run in (from the broker's target), e.g. 111122223333. */
+  account: string;
+  /** Default region when the argv has no --region. */
+  region: string;
+  /** Working directory for relative file:// paths. */
+  cwd?: string;
+  /** Environment used to expand ~ and $VAR in file:// paths, as the CLI would. */
+  env?: Record<string, string | undefined>;
+  /** Reads a local file (injected so tests and the broker can control it). Defaults to fs.readFileSync. */
+  readFile?: (path: string) => Buffer;
+  /**
+   * On the broker there is no caller filesystem: file:// values cannot be read there. When set, the parser
+   * uses `fileContents` (path → content as the client sent it) instead of reading.
+   */
+  fileContents?: Record<string, string>;
+}
+
+/** One IAM permission the call needs: an action on a set of resources. */
+export interface Permission {
+  /** `prefix:Action` in the Service Authorization Reference's spelling. */
+  action: string;
+  /** ARNs (may contain `*` wildcards as AWS policies do); `['*']` when the action has no resource scoping. */
+  resources: string[];
+  /** True when `resources` were derived from parameters; false means `*` because nothing could be derived. */
+  derived: boolean;
+}
+
+/** A local file the CLI will read or write for this call. */
+export interface LocalFile {
+  path: string;
+  mode: 'read' | 'write';
+  /** Which argument mentions it (`--policy-document`, `paths[0]`, `outfile`…). */
+  argument: string;
+}
+
+export interface ParsedInvocation {
+  /** The argv as given (without the leading `aws`). */
+  argv: string[];
+  /**
+   * The argv the runner will execute: abbreviations expanded, `--opt=value` split. Same meaning as `argv`,
+   * with no ambiguity left for the real CLI to resolve differently.
+   */
+  canonicalArgv: string[];
+  /** `api`: calls AWS; `custom`: a CLI customization that calls AWS (s3 cp…); `no_api_call`: help, skeleton…; `local`: configure & co. */
+  kind: 'api' | 'custom' | 'no_api_call' | 'local';
+  /** CLI command as typed (`s3api`, `s3`, `ec2`…). */
+  command: string;
+  /** CLI sub-command as typed (`list-objects-v2`, `cp`, `wait`…), null for none. */
+  subcommand: string | null;
+  /** botocore service name (`s3`, `ec2`, `codedeploy`), null when no API call. */
+  service: string | null;
+  /** API operation name (`ListObjectsV2`), null when no API call. For customizations: the main operation. */
+  operation: string | null;
+  /** Every API operation the command may call, in order. */
+  apiCalls: string[];
+  /** API parameters (API member names), after --cli-input-json merge and value decoding. */
+  params: Record<string, unknown>;
+  /** Global options, canonical names without dashes (`region`, `output`, `query`, `endpoint-url`…). */
+  globals: Record<string, string | boolean>;
+  /** Region the call targets (from --region or the context). */
+  region: string;
+  /** What IAM must allow: action → resources. The session policy is built from this, never wider. */
+  permissions: Permission[];
+  /** Unique actions of `permissions`, sorted. */
+  actions: string[];
+  /** Unique resources of `permissions`, sorted (without `*`). */
+  resources: string[];
+  /** Access level of each action (from the Service Authorization Reference). */
+  accessLevels: Record<string, AccessLevel>;
+  risks: RiskSignal[];
+  files: LocalFile[];
+  /** Human-readable notes explaining non-obvious mappings. */
+  notes: string[];
+}
