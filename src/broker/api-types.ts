@@ -46,6 +46,13 @@ export interface GrantResponse {
   /** The session policy sent to STS (for transparency; contains no secret). */
   sessionPolicy: string;
   approvalId?: string;
+  /**
+   * Only for targets whose config names an endpoint (tests against moto_server): the runner passes it to aws
+   * itself. A caller can never choose it.
+   */
+  endpoint?: string;
+  /** Canonical argv the broker decided on; the runner executes exactly this. */
+  argv: string[];
 }
 
 /** Error body for every non-2xx answer. Never contains internals or secrets. */
