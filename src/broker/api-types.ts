@@ -53,6 +53,10 @@ export interface GrantResponse {
   endpoint?: string;
   /** Canonical argv the broker decided on; the runner executes exactly this. */
   argv: string[];
+  /** Masking rules from the broker's policy files, applied by the runner on top of the built-in ones. */
+  masking?: { fields: string[]; patterns: string[] };
+  /** The verified caller, as the broker saw it (for the transcript). */
+  caller?: { subject: string; groups: string[] };
 }
 
 /** Error body for every non-2xx answer. Never contains internals or secrets. */

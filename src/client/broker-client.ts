@@ -1,0 +1,144 @@
+import { GuardError } from '../errors.js';
+import type {
+  BrokerConfigResponse,
+  ErrorResponse,
+  GrantRequest,
+  GrantResponse,
+  ApprovalSummary,
+} from '../broker/api-types.js';
+
+export type FetchLike = typeof fetch;
+
+/** The broker answered that an approval is needed (or pending) for this exact call. */
+export interface ApprovalNeeded {
+  kind: 'approval';
+  code: 'approval_required' | 'approval_pending';
+  approval: ApprovalSummary;
+  rule: string | null;
+  reason: string;
+}
+
+export interface Granted {
+  kind: 'granted';
+  grant: GrantResponse;
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Talks to the broker's /v1 API. Maps every failure to a GuardError with the documented exit code:
+ * network failures and 5xx → broker_unreachable (69), 401 → auth_rejected (67), 403 denied → denied (77),
+ * malformed answers → broker_unreachable (a broker we cannot understand is as good as none: fail closed).
+ */
+export class BrokerClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly fetchImpl: FetchLike = fetch,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  private url(path: string): string {
+    return new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).toString();
+  }
+
+  async request<T>(method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.url(path), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      throw new GuardError('broker_unreachable', `broker unreachable at ${this.baseUrl}: ${describeNetworkError(e)}`, {
+        cause: e,
+      });
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length ? JSON.parse(text.slice(0, 16 * 1024 * 1024)) : {};
+    } catch {
+      throw new GuardError('broker_unreachable', `broker at ${this.baseUrl} answered ${res.status} with a body that is not JSON`);
+    }
+    if (res.status >= 500) {
+      const msg = (parsed as ErrorResponse)?.error?.message ?? 'internal error';
+      throw new GuardError('broker_unreachable', `broker error ${res.status}: ${String(msg).slice(0, 200)}`);
+    }
+    if (res.status === 401) {
+      const msg = (parsed as ErrorResponse)?.error?.message ?? 'token rejected';
+      throw new GuardError('auth_rejected', `the broker rejected your credentials: ${String(msg).slice(0, 200)}; run \`guard-aws login\``);
+    }
+    return { status: res.status, body: parsed as T };
+  }
+
+  async config(): Promise<BrokerConfigResponse> {
+    const r = await this.request<BrokerConfigResponse>('GET', 'v1/config', null);
+    if (r.status !== 200 || typeof r.body?.issuer !== 'string') {
+      throw new GuardError('broker_unreachable', `broker at ${this.baseUrl} did not return its configuration (${r.status})`);
+    }
+    return r.body;
+  }
+
+  /** Asks for a grant for exactly one invocation. */
+  async grant(token: string, req: GrantRequest): Promise<Granted | ApprovalNeeded> {
+    const r = await this.request<GrantResponse | ErrorResponse>('POST', 'v1/grants', token, req);
+    if (r.status === 200 || r.status === 201) {
+      const g = r.body as GrantResponse;
+      if (!g?.credentials?.accessKeyId || !g.credentials.secretAccessKey || !Array.isArray(g.argv)) {
+        throw new GuardError('broker_unreachable', 'the broker answered a grant without credentials');
+      }
+      return { kind: 'granted', grant: g };
+    }
+    const err = (r.body as ErrorResponse)?.error;
+    const code = err?.code ?? 'unknown';
+    if ((code === 'approval_required' || code === 'approval_pending') && err?.approval) {
+      return { kind: 'approval', code, approval: err.approval, rule: err.rule ?? null, reason: err.reason ?? err.message };
+    }
+    throw brokerError(r.status, err);
+  }
+}
+
+/** Maps a broker error body to a GuardError, keeping the rule and reason for the message. */
+export function brokerError(status: number, err: ErrorResponse['error'] | undefined): GuardError {
+  const code = err?.code ?? 'unknown';
+  const message = String(err?.message ?? `broker answered ${status}`).slice(0, 300);
+  const details = { brokerCode: code, rule: err?.rule ?? null, reason: err?.reason };
+  const ruleText = err?.rule ? ` (rule ${err.rule})` : '';
+  switch (code) {
+    case 'unparseable':
+    case 'bad_request':
+      return new GuardError('parse', `the broker could not accept this invocation: ${message}`, { details });
+    case 'denied':
+    case 'policy_too_large':
+    case 'forbidden':
+    case 'approval_mismatch':
+    case 'approval_used':
+      return new GuardError('denied', `denied${ruleText}: ${err?.reason ?? message}`, { details });
+    case 'approval_denied':
+      return new GuardError('approval_denied', `approval denied: ${message}`, { details });
+    case 'approval_expired':
+      return new GuardError('approval_timeout', `approval expired: ${message}`, { details });
+    case 'unknown_target':
+      return new GuardError('usage', message, { details });
+    default:
+      if (status === 403) return new GuardError('denied', `denied${ruleText}: ${message}`, { details });
+      if (status === 400 || status === 404 || status === 409 || status === 413) {
+        return new GuardError('usage', `broker refused the request (${status} ${code}): ${message}`, { details });
+      }
+      return new GuardError('broker_unreachable', `unexpected broker answer ${status} ${code}: ${message}`, { details });
+  }
+}
+
+function describeNetworkError(e: unknown): string {
+  const cause = (e as { cause?: { code?: string } })?.cause;
+  if (cause?.code) return cause.code;
+  if ((e as Error)?.name === 'TimeoutError') return 'timed out';
+  return (e as Error)?.message ?? String(e);
+}
+
+export { MAX_ERROR_BODY };
