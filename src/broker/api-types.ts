@@ -84,5 +84,37 @@ export interface ApprovalSummary {
   approvals: { by: string; at: string; comment?: string }[];
   denial?: { by: string; at: string; comment?: string };
   createdAt: string;
+  /** Pending: when the request lapses. Approved: when the unused approval lapses. */
   expiresAt: string;
+  /** Display name of the requester, when the token carried one. */
+  requesterName?: string;
+  /** The parsed call, as the broker decided it (argv above is the canonical argv, secret values masked). */
+  region: string;
+  service: string | null;
+  operation: string | null;
+  actions: string[];
+  /** Action → resources, exactly what the session policy would allow. */
+  permissions: { action: string; resources: string[] }[];
+  resources: string[];
+  risks: string[];
+  /** The matching rule's reason and where it is written (`policies/default.yaml:42`). */
+  ruleReason: string;
+  ruleSource?: string;
+  /** SHA-256 (hex) of the call binding: argv, target, requester, region, permissions, parameters. */
+  bindingHash: string;
+  withdrawnAt?: string;
+  usedAt?: string;
+  grantId?: string;
+  /** In answers to a signed-in caller: whether that caller may approve or deny this request now. */
+  canDecide?: boolean;
+}
+
+/** POST /v1/approvals/:id/approve, /deny — body (optional). */
+export interface ApprovalDecisionRequest {
+  comment?: string;
+}
+
+/** GET /v1/approvals */
+export interface ApprovalListResponse {
+  approvals: ApprovalSummary[];
 }
