@@ -68,6 +68,10 @@ export interface ErrorResponse {
     rule?: string | null;
     reason?: string;
     approval?: ApprovalSummary;
+    /** For `approval_required`: who may approve and how many approvals are needed. */
+    approvers?: { groups: string[]; count: number };
+    /** For `bad_request`: the offending body field (`argv[2]`, `transcriptKey`). */
+    field?: string;
   };
 }
 

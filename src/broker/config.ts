@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { z } from 'zod';
+import { GuardError } from '../errors.js';
+
+/**
+ * The broker's configuration file (YAML). Documented in docs/broker-config.md; example in examples/broker.yaml.
+ * Errors name the place: `file:line:col: message`, GuardError `config_invalid` (exit 78).
+ */
+
+// IAM role ARN (IAM User Guide, "IAM identifiers"): partition, 12-digit account, role path and name.
+const ROLE_ARN = /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):iam::([0-9]{12}):role\/[\w+=,.@\/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
+// JWS algorithms jose can verify; `none` is never acceptable (RFC 8725 §3.1: never trust the token's `alg`).
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+const targetSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'target name: letters, digits, _ . - (max 64)'),
+  roleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)'),
+  region: z.string().regex(REGION, 'must be an AWS region such as eu-west-1'),
+  // ExternalId: 2–1224 characters of [\w+=,.@:\/-] (STS API reference, AssumeRole).
+  externalId: z.string().regex(/^[\w+=,.@:\/-]{2,1224}$/, 'ExternalId: 2–1224 characters of [\\w+=,.@:/-]').optional(),
+  /** For tests against moto_server only: STS and the runner's aws go to this endpoint. */
+  endpoint: httpUrl.optional(),
+  default: z.boolean().optional(),
+});
+
+export const brokerConfigSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.int().min(0).max(65535).default(8740),
+      })
+      .default({ host: '127.0.0.1', port: 8740 }),
+    issuer: httpUrl,
+    audience: z.string().min(1),
+    clientId: z.string().min(1),
+    jwksUri: httpUrl.optional(),
+    groupsClaim: z.string().min(1).default('groups'),
+    algorithms: z.array(z.enum(ALGORITHMS)).min(1).default(['RS256', 'ES256', 'EdDSA']),
+    clockToleranceSec: z.int().min(0).max(300).default(30),
+    policies: z.array(z.string().min(1)).min(1),
+    storage: z.strictObject({ sqlite: z.string().min(1) }),
+    // AssumeRole DurationSeconds: at least 900 s; 43,200 s is the highest a role's maximum can be set to.
+    sessionDurationSec: z.int().min(900).max(43_200).default(900),
+    maxBodyBytes: z.int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+    targets: z.array(targetSchema).min(1),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.targets.forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name ${t.name}` });
+      seen.set(t.name, i);
+    });
+    const defaults = cfg.targets.map((t, i) => (t.default ? i : -1)).filter((i) => i >= 0);
+    if (defaults.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['targets', defaults[1]!, 'default'], message: 'only one target may be the default' });
+    }
+  });
+
+export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
+type Parsed = z.output<typeof brokerConfigSchema>;
+
+export interface TargetConfig {
+  name: string;
+  roleArn: string;
+  /** Account of the role, from its ARN. */
+  account: string;
+  region: string;
+  externalId?: string;
+  endpoint?: string;
+  default: boolean;
+}
+
+export interface BrokerConfig extends Omit<Parsed, 'targets'> {
+  targets: TargetConfig[];
+  /** File the config came from (for messages), or `<inline>`. */
+  source: string;
+}
+
+/** Builds the resolved config from already-validated input: accounts from ARNs, the default target, absolute paths. */
+function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig {
+  const anyDefault = p.targets.some((t) => t.default);
+  const abs = (f: string) => (f === ':memory:' || isAbsolute(f) ? f : resolve(baseDir, f));
+  return {
+    ...p,
+    source,
+    policies: p.policies.map(abs),
+    storage: { sqlite: abs(p.storage.sqlite) },
+    targets: p.targets.map((t, i) => ({
+      ...t,
+      account: ROLE_ARN.exec(t.roleArn)![2]!,
+      // Without an explicit default, the first target is the default.
+      default: t.default ?? (!anyDefault && i === 0),
+    })),
+  };
+}
+
+/** Validates a config object given in code (tests, `guard-aws dev`). Paths resolve against `baseDir`. */
+export function brokerConfigFrom(input: BrokerConfigInput, baseDir = process.cwd()): BrokerConfig {
+  const r = brokerConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new GuardError('config_invalid', `broker config: ${pathText(issue.path)}: ${issue.message}`);
+  }
+  return resolveConfig(r.data, '<inline>', baseDir);
+}
+
+/** Parses YAML text; `file` is used in messages and relative paths resolve against its directory. */
+export function parseBrokerConfig(text: string, file: string): BrokerConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number | undefined) => {
+    const { line, col } = lines.linePos(offset ?? 0);
+    return `${file}:${line}:${col}`;
+  };
+  const yamlErr = doc.errors[0];
+  if (yamlErr) {
+    throw new GuardError('config_invalid', `${at(yamlErr.pos[0])}: ${yamlErr.message.split('\n')[0]}`);
+  }
+  const r = brokerConfigSchema.safeParse(doc.toJS());
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+    // Point at the offending node; for unknown keys, at the key itself; for a missing key, at its parent.
+    let node: unknown;
+    let key = path;
+    if (issue.code === 'unrecognized_keys') {
+      const mapNode = path.length ? doc.getIn(path, true) : doc.contents;
+      const pair = (mapNode as { items?: { key: { value: unknown; range?: [number, number, number] } }[] })?.items?.find(
+        (it) => issue.keys.includes(String(it.key?.value)),
+      );
+      node = pair?.key;
+      key = [...path, issue.keys[0]!];
+    }
+    for (let n = path.length; node === undefined && n >= 0; n--) {
+      const candidate = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+      if (isNode(candidate)) node = candidate;
+    }
+    const offset = isNode(node) ? node.range?.[0] : (node as { range?: [number] } | undefined)?.range?.[0];
+    throw new GuardError('config_invalid', `${at(offset)}: ${pathText(key)}: ${issue.message}`);
+  }
+  return resolveConfig(r.data, file, dirname(resolve(file)));
+}
+
+/** Reads and validates the broker config file. */
+export function loadBrokerConfig(file: string): BrokerConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new GuardError('config_invalid', `${file}: cannot read broker config: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
+  }
+  return parseBrokerConfig(text, file);
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)';
+  return path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`))
+    .join('');
+}
+
+/** The target a request names, or the default. */
+export function pickTarget(cfg: Pick<BrokerConfig, 'targets'>, name: string | undefined): TargetConfig | undefined {
+  return name === undefined ? cfg.targets.find((t) => t.default) : cfg.targets.find((t) => t.name === name);
+}
