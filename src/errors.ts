@@ -28,6 +28,7 @@ export const ERROR_EXIT: Record<string, ExitCode> = {
   self_approval: EXIT.DENIED,
   not_approver: EXIT.DENIED,
   forbidden: EXIT.DENIED,
+  policy_too_large: EXIT.DENIED,
   policy_invalid: EXIT.CONFIG,
   config_invalid: EXIT.CONFIG,
   internal: EXIT.INTERNAL,
