@@ -27,6 +27,12 @@ export interface ApprovalRequirement {
   groups: string[];
   /** How many distinct approvers are needed. */
   count: number;
+  /**
+   * Present when several rules asked for approval with different requirements: ALL of them must be met.
+   * `groups`/`count` above are then the strictest single requirement (groups common to all, largest count);
+   * `groups` is empty when no group is common, so a consumer reading only `groups` fails closed.
+   */
+  requirements?: { groups: string[]; count: number }[];
 }
 
 export interface Decision {
@@ -36,6 +42,8 @@ export interface Decision {
   reason: string;
   /** Source of the rule (`policies/default.yaml:42`), for explanations. */
   source?: string;
+  /** The IAM action whose effect decided the call (absent for calls without actions). */
+  action?: string;
   /** Present when decision is `approve`. */
   approval?: ApprovalRequirement;
 }

@@ -1,0 +1,195 @@
+import type { AccessLevel, RiskSignal } from '../invocation/types.js';
+import { compileCondition, type CompiledCondition } from './conditions.js';
+import { compileGlobs, hasWildcard } from './glob.js';
+import type { RuleSpec } from './schema.js';
+import type { ApprovalRequirement, Effect, MaskingRules } from './types.js';
+
+/** Strength of an effect: deny beats approve beats allow (docs/policies.md, "Precedence"). */
+export const EFFECT_RANK: Record<Effect, number> = { allow: 1, approve: 2, deny: 3 };
+
+export interface GlobSet {
+  globs: string[];
+  re: RegExp;
+}
+
+/** A rule ready for the hot path: every glob is one anchored RegExp, every list a Set. */
+export interface CompiledRule {
+  /** Position in the merged rule list (file order, then rule order). */
+  index: number;
+  id: string;
+  effect: Effect;
+  reason: string;
+  /** `file:line` of the rule. */
+  source: string;
+  file: string;
+  line: number;
+  col: number;
+  approval?: ApprovalRequirement;
+  /** Restrictive rules (deny, approve) match loosely, allow rules strictly; see docs/policies.md. */
+  loose: boolean;
+  spec: RuleSpec;
+  actions?: GlobSet;
+  notActions?: GlobSet;
+  access?: Set<AccessLevel>;
+  resources?: GlobSet;
+  /** True when some resource glob is `*`, which also matches resources that could not be derived. */
+  resourcesAny: boolean;
+  commands?: GlobSet;
+  kinds?: Set<string>;
+  risks?: RiskSignal[];
+  risksAll?: RiskSignal[];
+  params?: CompiledCondition[];
+  globals?: CompiledCondition[];
+  subjects?: GlobSet;
+  notSubjects?: GlobSet;
+  groups?: GlobSet;
+  notGroups?: GlobSet;
+  accounts?: GlobSet;
+  targets?: GlobSet;
+  regions?: GlobSet;
+  /** Has per-permission conditions (actions, not_actions, access, resources). */
+  perPermission: boolean;
+  /** Lower-cased service prefixes this rule can match, or null for any (used to index rules). */
+  prefixes: string[] | null;
+}
+
+export interface DefaultEffect {
+  effect: Effect;
+  reason: string;
+  approval?: ApprovalRequirement;
+  /** `file:line` where it was set, absent for the built-in default. */
+  source?: string;
+}
+
+/** Rules of one effect that can apply to a service prefix, in rule order. */
+export interface Bucket {
+  deny: CompiledRule[];
+  approve: CompiledRule[];
+  allow: CompiledRule[];
+}
+
+export interface PolicySet {
+  files: string[];
+  rules: CompiledRule[];
+  default: DefaultEffect;
+  masking: MaskingRules;
+  /** Rules that apply to every prefix, split by effect. */
+  global: Bucket;
+  byPrefix: Map<string, CompiledRule[]>;
+  /** Lazily merged global + prefix buckets. */
+  bucketCache: Map<string, Bucket>;
+  /** Per-decision memo of invocation-level rule matches (generation-stamped, so no reset per call). */
+  memoStamp: Uint32Array;
+  memoValue: Uint8Array;
+  generation: number;
+}
+
+function globSet(globs: string[] | undefined, ci: boolean): GlobSet | undefined {
+  return globs === undefined ? undefined : { globs, re: compileGlobs(globs, ci) };
+}
+
+function prefixesOf(actions: string[] | undefined): string[] | null {
+  if (actions === undefined) return null;
+  const out = new Set<string>();
+  for (const a of actions) {
+    const colon = a.indexOf(':');
+    if (colon < 0) return null; // `*`
+    const p = a.slice(0, colon);
+    if (hasWildcard(p)) return null;
+    out.add(p.toLowerCase());
+  }
+  return [...out];
+}
+
+export function compileRule(
+  spec: RuleSpec,
+  index: number,
+  where: { file: string; line: number; col: number },
+): CompiledRule {
+  const loose = spec.effect !== 'allow';
+  const m = spec.match;
+  // Exclusions (not_*) use the opposite strictness: a deny's exclusion must be hard to hit, an allow's easy.
+  const rule: CompiledRule = {
+    index,
+    id: spec.id,
+    effect: spec.effect,
+    reason: spec.reason,
+    source: `${where.file}:${where.line}`,
+    file: where.file,
+    line: where.line,
+    col: where.col,
+    loose,
+    spec,
+    // IAM compares action names case-insensitively, whatever the effect.
+    actions: globSet(m.actions, true),
+    notActions: globSet(m.not_actions, true),
+    access: m.access ? new Set(m.access) : undefined,
+    resources: globSet(m.resources, loose),
+    resourcesAny: (m.resources ?? []).includes('*'),
+    commands: globSet(m.commands, loose),
+    kinds: m.kinds ? new Set(m.kinds) : undefined,
+    risks: m.risks,
+    risksAll: m.risks_all,
+    params: m.params?.map((c) => compileCondition(c, loose)),
+    globals: m.globals?.map((c) => compileCondition(c, loose)),
+    subjects: globSet(m.subjects, loose),
+    notSubjects: globSet(m.not_subjects, !loose),
+    groups: globSet(m.groups, loose),
+    notGroups: globSet(m.not_groups, !loose),
+    accounts: globSet(m.accounts, false),
+    targets: globSet(m.targets, loose),
+    regions: globSet(m.regions, loose),
+    perPermission: !!(m.actions || m.not_actions || m.access || m.resources),
+    prefixes: prefixesOf(m.actions),
+  };
+  if (spec.approval) rule.approval = { groups: spec.approval.groups, count: spec.approval.count };
+  return rule;
+}
+
+export function emptyBucket(): Bucket {
+  return { deny: [], approve: [], allow: [] };
+}
+
+export function buildSet(files: string[], rules: CompiledRule[], def: DefaultEffect, masking: MaskingRules): PolicySet {
+  const global = emptyBucket();
+  const byPrefix = new Map<string, CompiledRule[]>();
+  for (const r of rules) {
+    if (r.prefixes === null) global[r.effect].push(r);
+    else
+      for (const p of r.prefixes) {
+        let list = byPrefix.get(p);
+        if (!list) byPrefix.set(p, (list = []));
+        list.push(r);
+      }
+  }
+  return {
+    files,
+    rules,
+    default: def,
+    masking,
+    global,
+    byPrefix,
+    bucketCache: new Map(),
+    memoStamp: new Uint32Array(rules.length),
+    memoValue: new Uint8Array(rules.length),
+    generation: 0,
+  };
+}
+
+/** Global rules merged with the prefix's own rules, kept in rule order (the first match is the one reported). */
+export function bucketFor(set: PolicySet, prefix: string): Bucket {
+  let b = set.bucketCache.get(prefix);
+  if (b) return b;
+  const own = set.byPrefix.get(prefix);
+  if (!own) {
+    b = set.global;
+  } else {
+    b = emptyBucket();
+    for (const eff of ['deny', 'approve', 'allow'] as const) {
+      b[eff] = [...set.global[eff], ...own.filter((r) => r.effect === eff)].sort((x, y) => x.index - y.index);
+    }
+  }
+  // Bound the cache: prefixes come from parsed input; a hostile stream of unknown prefixes must not grow it.
+  if (set.bucketCache.size < 4096) set.bucketCache.set(prefix, b);
+  return b;
+}

@@ -1,0 +1,170 @@
+import { wildcardMatch } from './glob.js';
+import type { ConditionSpec } from './schema.js';
+
+/**
+ * Parameter conditions: a path into `ParsedInvocation.params` (or `.globals`) and one operator.
+ *
+ * Path: dot-separated API member names, compared case-insensitively (botocore rejects a wrongly-cased member,
+ * so the looser comparison can only make a rule match more). `*` is any one key or array element, `**` any
+ * number of levels (including none). Arrays are walked implicitly: `IpPermissions.IpRanges.CidrIp` visits every
+ * range of every permission; a trailing `[]` on a name is accepted for readability. A string that holds a JSON
+ * document (a policy document, say) is decoded when the path continues into it.
+ *
+ * A path can reach several values. A restrictive rule (deny, approve) matches when ANY reached value satisfies
+ * the operator; an allow rule only when at least one value is reached and ALL of them satisfy it — so an
+ * uncertain case always falls to the stricter side.
+ */
+
+type Op = (v: unknown) => boolean;
+
+export interface CompiledCondition {
+  /** Lower-cased segments. */
+  segments: string[];
+  /** `exists` conditions are decided on the count of reached values, not per value. */
+  exists?: boolean;
+  test: Op;
+  spec: ConditionSpec;
+}
+
+function asText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+function asNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return undefined;
+}
+
+/** Prefix length of an IPv4 or IPv6 CIDR, or undefined when `v` is not one. */
+export function cidrPrefix(v: unknown): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const m = /^\s*([0-9A-Fa-f:.]+)\/(\d{1,3})\s*$/.exec(v);
+  if (!m) return undefined;
+  const len = Number(m[2]);
+  const isV6 = m[1]!.includes(':');
+  if (len > (isV6 ? 128 : 32)) return undefined;
+  return len;
+}
+
+export function compileCondition(spec: ConditionSpec, loose: boolean): CompiledCondition {
+  const segments = spec.path.split('.').map((s) => s.replace(/\[\]$/, '').toLowerCase());
+  const text = (v: unknown): string | undefined => {
+    const t = asText(v);
+    return t === undefined ? undefined : loose ? t.toLowerCase() : t;
+  };
+  const norm = (x: string | number | boolean): string => (loose ? String(x).toLowerCase() : String(x));
+  let test: Op;
+  if (spec.exists !== undefined) {
+    test = () => true;
+    return { segments, exists: spec.exists, test, spec };
+  } else if (spec.equals !== undefined) {
+    const want = norm(spec.equals);
+    test = (v) => text(v) === want;
+  } else if (spec.in !== undefined) {
+    const wants = new Set(spec.in.map(norm));
+    test = (v) => {
+      const t = text(v);
+      return t !== undefined && wants.has(t);
+    };
+  } else if (spec.glob !== undefined) {
+    const globs = spec.glob;
+    test = (v) => {
+      const t = asText(v);
+      return t !== undefined && globs.some((g) => wildcardMatch(g, t, loose));
+    };
+  } else if (spec.contains !== undefined) {
+    const needle = loose ? spec.contains.toLowerCase() : spec.contains;
+    test = (v) => {
+      const t = text(v);
+      return t !== undefined && t.includes(needle);
+    };
+  } else if (spec.cidr_prefix_max !== undefined) {
+    const max = spec.cidr_prefix_max;
+    test = (v) => {
+      const p = cidrPrefix(v);
+      return p !== undefined && p <= max;
+    };
+  } else {
+    const [cmp, bound] =
+      spec.lt !== undefined
+        ? [(a: number, b: number) => a < b, spec.lt]
+        : spec.le !== undefined
+          ? [(a: number, b: number) => a <= b, spec.le]
+          : spec.gt !== undefined
+            ? [(a: number, b: number) => a > b, spec.gt]
+            : [(a: number, b: number) => a >= b, spec.ge!];
+    test = (v) => {
+      const n = asNumber(v);
+      return n !== undefined && cmp(n, bound);
+    };
+  }
+  return { segments, test, spec };
+}
+
+function decodeJson(s: string): unknown {
+  const t = s.trimStart();
+  if (t[0] !== '{' && t[0] !== '[') return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Calls `visit` on every value `segments[i..]` reaches from `node`; stops early when `visit` returns true. */
+function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number): boolean {
+  if (depth > 64) return false;
+  if (i === segments.length) {
+    if (Array.isArray(node)) {
+      for (const el of node) if (walk(el, segments, i, visit, depth + 1)) return true;
+      return false;
+    }
+    return visit(node);
+  }
+  if (typeof node === 'string') {
+    const decoded = decodeJson(node);
+    return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1);
+  }
+  if (Array.isArray(node)) {
+    for (const el of node) if (walk(el, segments, i, visit, depth + 1)) return true;
+    return false;
+  }
+  if (node === null || typeof node !== 'object') return false;
+  const seg = segments[i]!;
+  const obj = node as Record<string, unknown>;
+  if (seg === '**') {
+    if (walk(node, segments, i + 1, visit, depth + 1)) return true; // zero levels
+    for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1)) return true;
+    return false;
+  }
+  for (const k of Object.keys(obj)) {
+    if (seg === '*' || k.toLowerCase() === seg) {
+      if (walk(obj[k], segments, i + 1, visit, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+/** Evaluates a condition against a params/globals object with the any/all semantics described above. */
+export function evalCondition(c: CompiledCondition, root: unknown, loose: boolean): boolean {
+  if (c.exists !== undefined) {
+    const found = walk(root, c.segments, 0, () => true, 0);
+    return found === c.exists;
+  }
+  if (loose) return walk(root, c.segments, 0, c.test, 0);
+  let reached = 0;
+  const failed = walk(
+    root,
+    c.segments,
+    0,
+    (v) => {
+      reached++;
+      return !c.test(v);
+    },
+    0,
+  );
+  return !failed && reached > 0;
+}

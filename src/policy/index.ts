@@ -1,0 +1,5 @@
+export { loadPolicies, loadPoliciesDetailed, BUILTIN_DEFAULT, type LoadOptions, type LoadResult } from './load.js';
+export { decide, explainDecision, combineApprovals, type DetailedDecision, type PermissionDecision } from './decide.js';
+export type { PolicySet, CompiledRule, DefaultEffect } from './compiled.js';
+export { formatDiagnostic, type Diagnostic } from './source.js';
+export type * from './types.js';

@@ -1,0 +1,123 @@
+import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { policyFileSchema, type PolicyFileSpec } from './schema.js';
+
+/** One finding about a policy or policy-test file, printed as `file:line:col: message`. */
+export interface Diagnostic {
+  file: string;
+  line: number;
+  col: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+}
+
+/** A YAML document with its line counter, so any node can be reported as line:col. */
+export interface YamlSource {
+  file: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+/** Largest policy/test file accepted (a policy is text written by people; this only bounds hostile input). */
+export const MAX_FILE_BYTES = 1 << 20;
+
+export function parseYaml(file: string, text: string): { source: YamlSource; errors: Diagnostic[] } {
+  const lines = new LineCounter();
+  // uniqueKeys: a repeated key is an error, never "last one wins" (a second `effect:` must not go unnoticed).
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const errors: Diagnostic[] = doc.errors.map((e) => {
+    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+    return {
+      file,
+      line: pos.line,
+      col: pos.col,
+      severity: 'error' as const,
+      message: `YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+    };
+  });
+  return { source: { file, doc, lines }, errors };
+}
+
+/** line:col of the node at `path` (or of its nearest existing ancestor). */
+export function positionOf(src: YamlSource, path: readonly PropertyKey[]): { line: number; col: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? src.doc.contents : src.doc.getIn(path.slice(0, n) as unknown[], true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    if (range) return src.lines.linePos(range[0]);
+  }
+  return { line: 1, col: 1 };
+}
+
+/** line:col of key `key` inside the mapping at `path`. */
+function keyPosition(src: YamlSource, path: readonly PropertyKey[], key: string): { line: number; col: number } | undefined {
+  const node = path.length === 0 ? src.doc.contents : src.doc.getIn(path as unknown[], true);
+  if (!isMap(node)) return undefined;
+  for (const item of node.items) {
+    const k = item.key as { value?: unknown; range?: [number, number, number] } | null;
+    if (k && String(k.value) === key && k.range) return src.lines.linePos(k.range[0]);
+  }
+  return undefined;
+}
+
+export function pathString(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}
+
+/** Zod issues as diagnostics at the node they are about. */
+export function zodDiagnostics(src: YamlSource, error: z.ZodError): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path;
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const pos = keyPosition(src, path, key) ?? positionOf(src, path);
+        out.push({ file: src.file, ...pos, severity: 'error', message: `${pathString([...path, key])}: unknown field \`${key}\`` });
+      }
+      continue;
+    }
+    const pos = positionOf(src, path);
+    const where = path.length ? `${pathString(path)}: ` : '';
+    out.push({ file: src.file, ...pos, severity: 'error', message: `${where}${issue.message}` });
+  }
+  return out;
+}
+
+export interface ParsedPolicyFile {
+  source: YamlSource;
+  spec?: PolicyFileSpec;
+  errors: Diagnostic[];
+}
+
+export function parsePolicyText(file: string, text: string): ParsedPolicyFile {
+  const { source, errors } = parseYaml(file, text);
+  if (errors.length) return { source, errors };
+  const data = source.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
+    return {
+      source,
+      errors: [{ file, ...positionOf(source, []), severity: 'error', message: 'a policy file must be a mapping with `version: 1` and `rules`' }],
+    };
+  }
+  const parsed = policyFileSchema.safeParse(data);
+  if (!parsed.success) return { source, errors: zodDiagnostics(source, parsed.error) };
+  const extra: Diagnostic[] = [];
+  parsed.data.masking?.patterns?.forEach((p, i) => {
+    try {
+      new RegExp(p, 'u');
+    } catch (e) {
+      extra.push({
+        file,
+        ...positionOf(source, ['masking', 'patterns', i]),
+        severity: 'error',
+        message: `masking.patterns[${i}]: not a valid regular expression (${(e as Error).message.split('\n')[0]})`,
+      });
+    }
+  });
+  return { source, spec: parsed.data, errors: extra };
+}
