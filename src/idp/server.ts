@@ -390,10 +390,13 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
     deviceAuthorizationEndpoint: `${issuer}/device/auth`,
     verificationUri: `${issuer}/device`,
     signingKeys: signingKeys.map(publicJwk),
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
-      }),
+      });
+      // Let in-process HTTP clients notice the closed keep-alive sockets before anyone reuses the port.
+      await new Promise((r) => setTimeout(r, 25));
+    },
   };
 }
