@@ -1,0 +1,144 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import { canonicalJson } from '../transcript/canonical-json.js';
+import { verifyHead, verifyRecordHash } from './broker-key.js';
+import type { AuditHead, AuditRecord, ChainBreak, ChainResult } from './types.js';
+
+/**
+ * The fixed "previous hash" of the first record: 32 zero bytes. Like CloudTrail's first digest file (whose
+ * previousDigestSignature is null), the first link points at a known constant, so a chain cannot be made to
+ * start anywhere else without the first record failing.
+ */
+export const GENESIS_PREV_HASH = '0'.repeat(64);
+
+/**
+ * The bytes a record's hash covers: the previous hash (raw 32 bytes), the canonical JSON of the record's own
+ * header fields (seq, id, kind, at, grantId, subject — so none of the indexed columns can be edited without
+ * breaking the hash), a newline, and the body text exactly as stored.
+ */
+export function recordHash(r: Omit<AuditRecord, 'hash' | 'sig'>): string {
+  const header = canonicalJson({ at: r.at, grantId: r.grantId, id: r.id, kind: r.kind, seq: r.seq, subject: r.subject });
+  return createHash('sha256')
+    .update(Buffer.from(r.prevHash, 'hex'))
+    .update(header, 'utf8')
+    .update('\n', 'utf8')
+    .update(r.body, 'utf8')
+    .digest('hex');
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Incremental chain verifier: push records in order, read the result. Stops at the first break. The first
+ * record must be seq 1 with the genesis prevHash unless `allowPartial` (an export made with --since), in
+ * which case the chain is checked from wherever it starts.
+ */
+export class ChainVerifier {
+  private count = 0;
+  private last: { seq: number; hash: string } | null = null;
+  private broken: ChainBreak | undefined;
+  private fromGenesis = true;
+
+  constructor(
+    private readonly key: KeyObject,
+    private readonly allowPartial = false,
+  ) {}
+
+  get done(): boolean {
+    return this.broken !== undefined;
+  }
+
+  /** seq the next record should have. */
+  get nextSeq(): number {
+    return this.last ? this.last.seq + 1 : 1;
+  }
+
+  /** Records a break found outside the records themselves (e.g. a malformed export file). */
+  reject(seq: number, id: string | null, reason: string): false {
+    return this.broken ? false : this.fail(seq, id, reason);
+  }
+
+  private fail(seq: number, id: string | null, reason: string): false {
+    this.broken = { seq, id, reason };
+    return false;
+  }
+
+  push(r: AuditRecord): boolean {
+    if (this.broken) return false;
+    const id = typeof r?.id === 'string' ? r.id : null;
+    if (!r || !Number.isSafeInteger(r.seq) || typeof r.body !== 'string' || typeof r.hash !== 'string' || typeof r.prevHash !== 'string') {
+      return this.fail(this.last ? this.last.seq + 1 : 1, id, 'malformed record');
+    }
+    if (this.last === null) {
+      if (r.seq !== 1 || r.prevHash !== GENESIS_PREV_HASH) {
+        if (!this.allowPartial) {
+          return this.fail(r.seq, id, r.seq !== 1 ? `chain starts at seq ${r.seq}, expected 1 (records missing before it)` : 'first record does not link to the genesis sentinel');
+        }
+        this.fromGenesis = false;
+      }
+    } else {
+      if (r.seq !== this.last.seq + 1) {
+        return this.fail(
+          r.seq,
+          id,
+          r.seq > this.last.seq + 1
+            ? `records ${this.last.seq + 1}..${r.seq - 1} are missing before it`
+            : `out of order: seq ${r.seq} after ${this.last.seq}`,
+        );
+      }
+      if (r.prevHash !== this.last.hash) return this.fail(r.seq, id, 'prevHash does not match the previous record (removed, reordered or changed)');
+    }
+    if (!HEX64.test(r.prevHash)) return this.fail(r.seq, id, 'malformed prevHash');
+    if (recordHash(r) !== r.hash) return this.fail(r.seq, id, 'content does not match its hash (record changed)');
+    if (!verifyRecordHash(this.key, r.hash, r.sig)) return this.fail(r.seq, id, 'broker signature does not verify');
+    this.last = { seq: r.seq, hash: r.hash };
+    this.count++;
+    return true;
+  }
+
+  /** Checks the signed head against the last record: catches records cut off the end. */
+  checkHead(head: AuditHead | null | undefined): boolean {
+    if (this.broken) return false;
+    if (!head) return true;
+    if (!verifyHead(this.key, head.seq, head.hash, head.sig)) return this.fail(head.seq, null, 'signed head does not verify');
+    const lastSeq = this.last?.seq ?? 0;
+    if (head.seq > lastSeq) return this.fail(lastSeq + 1, null, `records ${lastSeq + 1}..${head.seq} are missing at the end (signed head is at ${head.seq})`);
+    if (head.seq < lastSeq) return this.fail(head.seq + 1, null, `records after the signed head (${head.seq}) were not appended by the broker`);
+    if (head.hash !== this.last?.hash) return this.fail(head.seq, null, 'last record does not match the signed head');
+    return true;
+  }
+
+  result(): ChainResult {
+    return {
+      ok: !this.broken,
+      count: this.count,
+      ...(this.broken ? { firstBroken: this.broken } : {}),
+      ...(this.last ? { headHash: this.last.hash } : {}),
+      fromGenesis: this.fromGenesis,
+    };
+  }
+}
+
+export interface VerifyOptions {
+  /** The broker's signed head; when given, a log whose end was cut off fails. */
+  head?: AuditHead | null;
+  allowPartial?: boolean;
+}
+
+/** Verifies records in order, streaming (one record in memory at a time). */
+export function verifyChain(records: Iterable<AuditRecord>, publicKey: KeyObject, o: VerifyOptions = {}): ChainResult {
+  const v = new ChainVerifier(publicKey, o.allowPartial);
+  for (const r of records) if (!v.push(r)) break;
+  if ('head' in o) v.checkHead(o.head);
+  return v.result();
+}
+
+export async function verifyChainAsync(
+  records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
+  publicKey: KeyObject,
+  o: VerifyOptions = {},
+): Promise<ChainResult> {
+  const v = new ChainVerifier(publicKey, o.allowPartial);
+  for await (const r of records) if (!v.push(r)) break;
+  if ('head' in o) v.checkHead(o.head);
+  return v.result();
+}

@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { maskArgv } from '../transcript/argv-mask.js';
+import { canonicalJson } from '../transcript/canonical-json.js';
+import { verifyTranscript } from '../transcript/sign.js';
+import type { TranscriptEnvelope } from '../transcript/types.js';
+import type { AuditLog } from './store.js';
+import type { AuditRecord } from './types.js';
+
+/** What the broker knows about a grant that a transcript must match (a subset of the store's GrantRecord). */
+export interface GrantFacts {
+  id: string;
+  subject: string;
+  argv: string[];
+  target: string;
+  decision: string;
+  rule: string | null;
+  approvalId?: string | null;
+  transcriptKey: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+/** A refusal with its HTTP status and stable code. */
+export class IngestError extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404 | 409 | 413,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IngestError';
+  }
+}
+
+const chunk = z.object({ t: z.number().int().nonnegative(), s: z.enum(['o', 'e']), d: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/) }).strict();
+
+export const envelopeSchema = z
+  .object({
+    alg: z.literal('Ed25519'),
+    sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
+    transcript: z
+      .object({
+        v: z.literal(1),
+        grantId: z.string().min(1).max(128),
+        caller: z.object({ subject: z.string().min(1), groups: z.array(z.string()).optional(), name: z.string().optional() }).strict(),
+        target: z.string(),
+        argv: z.array(z.string()),
+        decision: z.string(),
+        rule: z.string().nullable(),
+        approvalId: z.string().nullable(),
+        startedAt: z.iso.datetime(),
+        endedAt: z.iso.datetime().nullable(),
+        exitCode: z.number().int().nullable(),
+        status: z.enum(['complete', 'partial']),
+        truncated: z.boolean(),
+        outputBytes: z.number().int().nonnegative(),
+        chunks: z.array(chunk),
+      })
+      .strict(),
+  })
+  .strict();
+
+export interface IngestResult {
+  status: 'recorded' | 'already_recorded';
+  record: AuditRecord;
+}
+
+function sameArgv(a: readonly string[], b: readonly string[]): boolean {
+  const x = maskArgv(a);
+  const y = maskArgv(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/**
+ * Checks an uploaded transcript and appends it to the log, exactly once per grant:
+ * - the grant exists and belongs to the uploader;
+ * - the Ed25519 signature verifies against the transcript key the broker bound into that grant (so only
+ *   the process that asked for the grant can have made it);
+ * - grant id, caller, target, argv (compared after masking both), decision, rule and approval match the grant
+ *   record, so a valid signature cannot vouch for a run of some other call;
+ * - the same envelope again → `already_recorded` (the client's retry after a lost answer); a different one for
+ *   the same grant → 409.
+ */
+export async function ingestTranscript(
+  body: unknown,
+  uploader: { subject: string },
+  deps: { log: AuditLog; getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined },
+): Promise<IngestResult> {
+  const parsed = envelopeSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new IngestError(400, 'bad_request', `transcript: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const env = parsed.data as TranscriptEnvelope;
+  const t = env.transcript;
+  const grant = await deps.getGrant(t.grantId);
+  if (!grant) throw new IngestError(404, 'grant_not_found', `transcript: no grant ${t.grantId}`);
+  if (grant.subject !== uploader.subject) {
+    throw new IngestError(403, 'forbidden', `transcript: grant ${t.grantId} belongs to another caller`);
+  }
+  if (!verifyTranscript(env, grant.transcriptKey)) {
+    throw new IngestError(403, 'transcript_signature_invalid', `transcript: signature does not verify against the key bound into grant ${t.grantId}`);
+  }
+  const mismatch =
+    t.caller.subject !== grant.subject
+      ? 'caller'
+      : t.target !== grant.target
+        ? 'target'
+        : !sameArgv(t.argv, grant.argv)
+          ? 'argv'
+          : t.decision !== grant.decision
+            ? 'decision'
+            : t.rule !== grant.rule
+              ? 'rule'
+              : (t.approvalId ?? null) !== (grant.approvalId ?? null)
+                ? 'approvalId'
+                : null;
+  if (mismatch) throw new IngestError(403, 'transcript_mismatch', `transcript: ${mismatch} differs from grant ${t.grantId}`);
+
+  const existing = deps.log.getByGrant(t.grantId, 'transcript');
+  if (existing) return duplicate(existing, env);
+  try {
+    const record = deps.log.append({
+      kind: 'transcript',
+      grantId: t.grantId,
+      subject: grant.subject,
+      body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true },
+    });
+    return { status: 'recorded', record };
+  } catch (e) {
+    // Two uploads of the same grant raced: the unique index let one in; judge this one against it.
+    const raced = deps.log.getByGrant(t.grantId, 'transcript');
+    if (raced) return duplicate(raced, env);
+    throw e;
+  }
+}
+
+function duplicate(existing: AuditRecord, env: TranscriptEnvelope): IngestResult {
+  const stored = (JSON.parse(existing.body) as { envelope: unknown }).envelope;
+  if (canonicalJson(stored) === canonicalJson(env)) return { status: 'already_recorded', record: existing };
+  throw new IngestError(409, 'transcript_conflict', `transcript: grant ${env.transcript.grantId} already has a different transcript`);
+}

@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, Statement } from 'better-sqlite3';
+import { migrate } from '../store/migrate.js';
+import { canonicalJson } from '../transcript/canonical-json.js';
+import { signHead, signRecordHash, type BrokerKey } from './broker-key.js';
+import { GENESIS_PREV_HASH, recordHash } from './chain.js';
+import type { AuditHead, AuditKind, AuditRecord } from './types.js';
+
+/**
+ * The append-only audit log, in the broker's SQLite database (component `audit` of src/store/migrate.ts).
+ * Triggers refuse UPDATE and DELETE so no code path can edit it by mistake; against someone with write access
+ * to the file the chain (hash links + broker signatures + signed head) is what detects the change.
+ */
+const MIGRATIONS = [
+  `CREATE TABLE audit_log (
+     seq       INTEGER PRIMARY KEY,
+     id        TEXT NOT NULL UNIQUE,
+     kind      TEXT NOT NULL,
+     at        TEXT NOT NULL,
+     grant_id  TEXT,
+     subject   TEXT,
+     body      TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash      TEXT NOT NULL,
+     sig       TEXT NOT NULL
+   ) STRICT;
+   CREATE UNIQUE INDEX audit_log_one_per_grant ON audit_log(grant_id, kind) WHERE grant_id IS NOT NULL;
+   CREATE INDEX audit_log_subject ON audit_log(subject, seq);
+   CREATE INDEX audit_log_at ON audit_log(at);
+   CREATE TABLE audit_head (
+     one  INTEGER PRIMARY KEY CHECK (one = 1),
+     seq  INTEGER NOT NULL,
+     hash TEXT NOT NULL,
+     sig  TEXT NOT NULL
+   ) STRICT;
+   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+];
+
+interface Row {
+  seq: number;
+  id: string;
+  kind: string;
+  at: string;
+  grant_id: string | null;
+  subject: string | null;
+  body: string;
+  prev_hash: string;
+  hash: string;
+  sig: string;
+}
+
+function toRecord(r: Row): AuditRecord {
+  return {
+    seq: r.seq,
+    id: r.id,
+    kind: r.kind as AuditKind,
+    at: r.at,
+    grantId: r.grant_id,
+    subject: r.subject,
+    body: r.body,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+    sig: r.sig,
+  };
+}
+
+export interface AppendInput {
+  kind: AuditKind;
+  grantId: string | null;
+  subject: string | null;
+  /** Serialised with canonicalJson before hashing and storing. */
+  body: unknown;
+  /** Append time (defaults to the log's clock). */
+  at?: Date;
+}
+
+export interface RecordFilter {
+  subject?: string;
+  /** ISO-8601 lower bound (inclusive) on `at`. */
+  since?: string;
+  kind?: AuditKind;
+  grantId?: string;
+  /** Records with seq greater than this (paging). */
+  afterSeq?: number;
+  limit?: number;
+}
+
+export class AuditLog {
+  private readonly insert: Statement;
+  private readonly last: Statement;
+  private readonly setHead: Statement;
+  private readonly byId: Statement;
+  private readonly byGrant: Statement;
+
+  constructor(
+    readonly db: Database,
+    private readonly key: BrokerKey,
+    private readonly clock: () => number = Date.now,
+  ) {
+    migrate(db, 'audit', MIGRATIONS);
+    this.insert = db.prepare(
+      'INSERT INTO audit_log (seq, id, kind, at, grant_id, subject, body, prev_hash, hash, sig) VALUES (?,?,?,?,?,?,?,?,?,?)',
+    );
+    this.last = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    this.setHead = db.prepare(
+      'INSERT INTO audit_head (one, seq, hash, sig) VALUES (1, ?, ?, ?) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, sig = excluded.sig',
+    );
+    this.byId = db.prepare('SELECT * FROM audit_log WHERE id = ?');
+    this.byGrant = db.prepare('SELECT * FROM audit_log WHERE grant_id = ? AND kind = ?');
+  }
+
+  /**
+   * Appends one record: links it to the last one, hashes and signs it, and moves the signed head — all in one
+   * IMMEDIATE transaction, so two brokers on the same file can never both append after the same record.
+   */
+  append(input: AppendInput): AuditRecord {
+    const body = canonicalJson(input.body);
+    const at = (input.at ?? new Date(this.clock())).toISOString();
+    const run = this.db.transaction((): AuditRecord => {
+      const prev = this.last.get() as { seq: number; hash: string } | undefined;
+      const base = {
+        seq: (prev?.seq ?? 0) + 1,
+        id: randomUUID(),
+        kind: input.kind,
+        at,
+        grantId: input.grantId,
+        subject: input.subject,
+        body,
+        prevHash: prev?.hash ?? GENESIS_PREV_HASH,
+      };
+      const hash = recordHash(base);
+      const rec: AuditRecord = { ...base, hash, sig: signRecordHash(this.key.privateKey, hash) };
+      this.insert.run(rec.seq, rec.id, rec.kind, rec.at, rec.grantId, rec.subject, rec.body, rec.prevHash, rec.hash, rec.sig);
+      this.setHead.run(rec.seq, rec.hash, signHead(this.key.privateKey, rec.seq, rec.hash));
+      return rec;
+    });
+    return run.immediate();
+  }
+
+  get(id: string): AuditRecord | undefined {
+    const r = this.byId.get(id) as Row | undefined;
+    return r && toRecord(r);
+  }
+
+  getByGrant(grantId: string, kind: AuditKind = 'transcript'): AuditRecord | undefined {
+    const r = this.byGrant.get(grantId, kind) as Row | undefined;
+    return r && toRecord(r);
+  }
+
+  head(): AuditHead | null {
+    const r = this.db.prepare('SELECT seq, hash, sig FROM audit_head WHERE one = 1').get() as AuditHead | undefined;
+    return r ?? null;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM audit_log').get() as { n: number }).n;
+  }
+
+  /** Records in chain order, streamed from SQLite (one row in memory at a time). */
+  *iterate(filter: RecordFilter = {}): IterableIterator<AuditRecord> {
+    const { sql, args } = where(filter);
+    const limit = filter.limit ? ` LIMIT ${Math.max(1, Math.min(100_000, Math.floor(filter.limit)))}` : '';
+    const stmt = this.db.prepare(`SELECT * FROM audit_log${sql} ORDER BY seq${limit}`);
+    for (const r of stmt.iterate(...args) as IterableIterator<Row>) yield toRecord(r);
+  }
+
+  /** Newest first, for listings. */
+  list(filter: RecordFilter = {}): AuditRecord[] {
+    const { sql, args } = where(filter);
+    const limit = Math.max(1, Math.min(10_000, Math.floor(filter.limit ?? 100)));
+    return (this.db.prepare(`SELECT * FROM audit_log${sql} ORDER BY seq DESC LIMIT ${limit}`).all(...args) as Row[]).map(toRecord);
+  }
+
+  /** Grant ids among `ids` that have a transcript in the log. */
+  reportedGrants(ids: readonly string[]): Set<string> {
+    const out = new Set<string>();
+    const stmt = this.db.prepare("SELECT 1 FROM audit_log WHERE grant_id = ? AND kind = 'transcript'");
+    for (const id of ids) if (stmt.get(id)) out.add(id);
+    return out;
+  }
+}
+
+function where(f: RecordFilter): { sql: string; args: unknown[] } {
+  const parts: string[] = [];
+  const args: unknown[] = [];
+  if (f.subject !== undefined) (parts.push('subject = ?'), args.push(f.subject));
+  if (f.since !== undefined) (parts.push('at >= ?'), args.push(f.since));
+  if (f.kind !== undefined) (parts.push('kind = ?'), args.push(f.kind));
+  if (f.grantId !== undefined) (parts.push('grant_id = ?'), args.push(f.grantId));
+  if (f.afterSeq !== undefined) (parts.push('seq > ?'), args.push(f.afterSeq));
+  return { sql: parts.length ? ` WHERE ${parts.join(' AND ')}` : '', args };
+}

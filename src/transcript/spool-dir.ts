@@ -1,0 +1,63 @@
+import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { GuardError } from '../errors.js';
+
+/**
+ * Where guard-aws keeps state that must survive a run: `$GUARD_AWS_STATE_DIR`, else
+ * `$XDG_STATE_HOME/guard-aws` (XDG Base Directory spec: "state data that should persist between restarts"),
+ * else `~/.local/state/guard-aws`.
+ */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.GUARD_AWS_STATE_DIR) return env.GUARD_AWS_STATE_DIR;
+  // The XDG spec says a relative XDG_STATE_HOME is invalid and must be ignored.
+  if (env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/')) return join(env.XDG_STATE_HOME, 'guard-aws');
+  return join(env.HOME || homedir(), '.local', 'state', 'guard-aws');
+}
+
+export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(stateDir(env), 'spool');
+}
+
+/**
+ * Creates `dir` (and parents) and makes sure the leaf is a real directory, owned by us, mode 0700: the spool
+ * holds transcript signing keys, so no other user may read it or swap it for a symlink.
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new GuardError('config_invalid', `spool: ${dir} is not a directory`);
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+    throw new GuardError('config_invalid', `spool: ${dir} belongs to another user (uid ${st.uid})`);
+  }
+  if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+}
+
+/** Grant ids name spool entries; anything that could escape the directory is refused. */
+export function checkGrantId(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(id)) {
+    throw new GuardError('internal', `spool: grant id ${JSON.stringify(id.slice(0, 40))} is not a safe name`);
+  }
+  return id;
+}
+
+/** Writes a 0600 file atomically (temp file + fsync + rename), so a reader never sees half of it. */
+export function writePrivateFileAtomic(path: string, data: string | Buffer): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** Opens a new 0600 file for appending; fails if it exists (O_EXCL), so nothing is ever overwritten. */
+export function openPrivateAppend(path: string): number {
+  const fd = openSync(path, 'ax', 0o600);
+  fchmodSync(fd, 0o600);
+  return fd;
+}
