@@ -1,0 +1,106 @@
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import { toApiError } from '../../approvals/http.js';
+import { MAX_TEXT, type ApprovalService } from '../../approvals/service.js';
+import type { Caller } from '../../policy/types.js';
+import type { ApprovalListResponse, ApprovalSummary } from '../api-types.js';
+import type { BrokerRouteModule } from '../deps.js';
+import type { BrokerEnv } from '../env.js';
+import { ApiError } from '../http-error.js';
+import { fieldName, validateJson } from '../middleware/validate.js';
+
+/**
+ * /v1/approvals — the approver's and requester's side of approval requests. Every path needs a verified bearer
+ * token (the broker's bearer-auth middleware sets `caller`); who may do what is decided by the ApprovalService:
+ *   GET  /v1/approvals[?status=&scope=visible|decide|mine&limit=]  list
+ *   GET  /v1/approvals/:id                                         requester, eligible approvers, auditors
+ *   POST /v1/approvals/:id/approve  {comment?}                     an approver in the rule's groups, never the requester
+ *   POST /v1/approvals/:id/deny     {comment?}                     same; a denial is final
+ *   POST /v1/approvals/:id/withdraw {comment?}                     the requester only
+ * Answers carry ApprovalSummary with `canDecide` for the caller; refusals are ErrorResponse bodies whose code is
+ * the service's (approval_not_found 404, self_approval/not_approver/forbidden 403, approval_closed/… 409).
+ */
+export function approvalRoutes(service: ApprovalService): BrokerRouteModule {
+  return { mount: (app) => mountApprovals(app, service) };
+}
+
+const ID = /^[A-Za-z0-9_-]{1,128}$/;
+const STATUSES = ['pending', 'approved', 'denied', 'expired', 'used', 'withdrawn'] as const;
+
+const listQuery = z.strictObject({
+  status: z.enum(STATUSES).optional(),
+  scope: z.enum(['visible', 'decide', 'mine']).default('visible'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const decisionBody = z.strictObject({ comment: z.string().max(MAX_TEXT).optional() });
+
+export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): void {
+  const caller = (c: Context<BrokerEnv>): Caller => {
+    const who = c.get('caller');
+    // Fail closed if this module is ever mounted without the bearer-auth middleware in front of it.
+    if (!who) throw new ApiError(401, 'unauthorized', 'a bearer token is required; run `guard-aws login`');
+    return who;
+  };
+  const id = (c: Context<BrokerEnv>): string => {
+    const v = c.req.param('id') ?? '';
+    if (!ID.test(v)) throw new ApiError(400, 'bad_request', 'invalid approval id in the path');
+    return v;
+  };
+  const view = (s: ApprovalSummary, who: Caller): ApprovalSummary => ({ ...s, canDecide: service.canDecide(s, who) });
+  const run = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      throw toApiError(e);
+    }
+  };
+
+  app.get('/v1/approvals', (c) => {
+    const who = caller(c);
+    const q = listQuery.safeParse(c.req.query());
+    if (!q.success) {
+      const issue = q.error.issues[0]!;
+      const field = issue.code === 'unrecognized_keys' ? fieldName([...issue.path, issue.keys[0]!]) : fieldName(issue.path);
+      throw new ApiError(400, 'bad_request', `invalid query parameter ${field}: ${issue.message}`);
+    }
+    const { status, scope, limit } = q.data;
+    const approvals = service.list({
+      ...(status ? { status } : {}),
+      limit,
+      ...(scope === 'decide' ? { forApprover: who } : scope === 'mine' ? { requester: who.subject } : { visibleTo: who }),
+    });
+    const body: ApprovalListResponse = { approvals: approvals.map((s) => view(s, who)) };
+    c.header('Cache-Control', 'no-store');
+    return c.json(body);
+  });
+
+  app.get('/v1/approvals/:id', (c) => {
+    const who = caller(c);
+    const s = service.get(id(c));
+    if (!s) throw new ApiError(404, 'approval_not_found', `approval ${c.req.param('id')} does not exist`);
+    if (!service.canView(s, who)) {
+      throw new ApiError(403, 'forbidden', `approval ${s.id}: only its requester, its approvers and auditors can see it`);
+    }
+    c.header('Cache-Control', 'no-store');
+    return c.json(view(s, who));
+  });
+
+  const decide = (verb: 'approve' | 'deny' | 'withdraw') =>
+    app.post(`/v1/approvals/:id/${verb}`, validateJson(decisionBody), (c) => {
+      const who = caller(c);
+      const { comment } = c.get('body') as z.infer<typeof decisionBody>;
+      const approvalId = id(c);
+      const s = run(() =>
+        verb === 'approve'
+          ? service.approve(approvalId, who, comment)
+          : verb === 'deny'
+            ? service.deny(approvalId, who, comment)
+            : service.withdraw(approvalId, who, comment),
+      );
+      return c.json(view(s, who));
+    });
+  decide('approve');
+  decide('deny');
+  decide('withdraw');
+}
