@@ -5,7 +5,7 @@ import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import type { Caller, Decision } from '../policy/types.js';
 import { bindingHash, sortPermissions } from './binding.js';
-import { maskArgv } from './display-argv.js';
+import { maskArgv } from '../transcript/argv-mask.js';
 import { migrateApprovals } from './schema.js';
 
 export type ApprovalStatus = ApprovalSummary['status'];
@@ -31,7 +31,7 @@ export interface ApprovalServiceOptions {
   pendingTtlMs?: number;
   /** How long an approved request may wait to be used, counted from the final approval. Default 15 minutes. */
   approvedTtlMs?: number;
-  /** Argv as shown and stored (secret values masked). Default: `maskArgv(canonicalArgv)`. */
+  /** Argv as shown and stored (secret values masked). Default: the transcript module's `maskArgv(canonicalArgv)`. */
   displayArgv?: (invocation: ParsedInvocation) => string[];
   /** Called after each committed change; must not block (see webhook.ts). Errors are swallowed. */
   notify?: (event: ApprovalNotification) => void;
