@@ -12,7 +12,9 @@ export function limitBody(maxBytes: number): MiddlewareHandler<BrokerEnv> {
   return bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw new ApiError(413, 'payload_too_large', `request body larger than ${maxBytes} bytes`);
+      // The unread rest of the body is still on the connection: tell the client it will not be reused
+      // (RFC 9112 §9.6) rather than let it send its next request into a socket we are about to drop.
+      throw new ApiError(413, 'payload_too_large', `request body larger than ${maxBytes} bytes`, {}, { Connection: 'close' });
     },
   });
 }

@@ -1,0 +1,77 @@
+import { Hono } from 'hono';
+import { GuardError } from '../errors.js';
+import { refuseApprovals } from './approval-gate.js';
+import type { TargetConfig } from './config.js';
+import type { BrokerContext, BrokerDeps } from './deps.js';
+import type { BrokerEnv } from './env.js';
+import { jsonLineLog } from './log.js';
+import { createMetrics } from './metrics.js';
+import { bearerAuth } from './middleware/bearer-auth.js';
+import { limitBody } from './middleware/body-limit.js';
+import { errorHandler, notFound } from './middleware/error-handler.js';
+import { timeRequests } from './middleware/metrics.js';
+import { requestId } from './middleware/request-id.js';
+import { defaultGrantId, mountGrants } from './routes/grants.js';
+import { mountPublic } from './routes/public.js';
+import { defaultStsClientFactory, type StsLike } from './sts.js';
+
+export interface Broker {
+  app: Hono<BrokerEnv>;
+  ctx: BrokerContext;
+  /** Releases STS clients, extension routes and the store. */
+  close(): Promise<void>;
+}
+
+/** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
+const PUBLIC_V1 = ['/v1/config'];
+
+/** Builds the broker's HTTP application (hono) from its dependencies; `startBroker` puts it on a socket. */
+export function createBroker(deps: BrokerDeps): Broker {
+  const log = deps.log ?? jsonLineLog((l) => process.stderr.write(l));
+  const metrics = deps.metrics ?? createMetrics();
+  const ctx: BrokerContext = { config: deps.config, store: deps.store, log, metrics, now: deps.now ?? (() => new Date()) };
+
+  const factory = deps.createStsClient ?? defaultStsClientFactory;
+  const stsClients = new Map<string, StsLike>();
+  const stsFor = (t: TargetConfig): StsLike => {
+    let s = stsClients.get(t.name);
+    if (!s) stsClients.set(t.name, (s = factory(t)));
+    return s;
+  };
+
+  const publicPaths = new Set([...PUBLIC_V1, ...(deps.routes ?? []).flatMap((r) => r.publicPaths ?? [])]);
+  const app = new Hono<BrokerEnv>();
+  app.onError(errorHandler(log));
+  app.notFound(notFound);
+  app.use('*', requestId());
+  app.use('*', timeRequests(metrics));
+  app.use('*', limitBody(deps.config.maxBodyBytes));
+  app.use('/v1/*', bearerAuth({ verify: deps.verify, isPublic: (p) => publicPaths.has(p), log }));
+
+  mountPublic(app, ctx);
+  mountGrants(app, {
+    ctx,
+    parse: deps.parse,
+    decide: deps.decide,
+    stsFor,
+    approvals: deps.approvals ?? refuseApprovals,
+    masking: deps.masking,
+    newGrantId: deps.newGrantId ?? defaultGrantId,
+  });
+  for (const r of deps.routes ?? []) r.mount(app, ctx);
+
+  let closed = false;
+  return {
+    app,
+    ctx,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const r of deps.routes ?? []) await r.close?.();
+      for (const s of stsClients.values()) s.destroy?.();
+      await deps.store.close();
+    },
+  };
+}
+
+export { GuardError };

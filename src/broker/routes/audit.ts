@@ -1,0 +1,154 @@
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import { verifyChain } from '../../audit/chain.js';
+import { exportLines } from '../../audit/export.js';
+import { createAuditService, type AuditService, type AuditServiceOptions } from '../../audit/service.js';
+import { findUnreported, summarize } from '../../audit/summary.js';
+import type { GrantRecord } from '../../store/types.js';
+import type { BrokerRouteModule } from '../deps.js';
+import type { BrokerEnv } from '../env.js';
+import { ApiError } from '../http-error.js';
+import { fieldName } from '../middleware/validate.js';
+import { mountTranscripts, requireCaller } from './transcripts.js';
+
+/**
+ * /v1/audit — the audit log, for members of the auditor group only (checked here, by the broker):
+ *   GET /v1/audit/records[?user=&since=&kind=&limit=]   newest first, summaries
+ *   GET /v1/audit/records?unreported=true[&user=&since=] grants whose transcript never arrived
+ *   GET /v1/audit/records/:id                           one record (by record id or grant id), with its body
+ *   GET /v1/audit/verify                                walks the whole chain: {ok, count, firstBroken?, head}
+ *   GET /v1/audit/export[?since=]                       JSONL (application/x-ndjson), see src/audit/export.ts
+ */
+const listQuery = z.strictObject({
+  user: z.string().min(1).max(256).optional(),
+  since: z.iso.datetime().optional(),
+  kind: z.enum(['transcript', 'unreported']).optional(),
+  unreported: z.enum(['true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+});
+const exportQuery = z.strictObject({ since: z.iso.datetime().optional() });
+const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+function query<T>(schema: z.ZodType<T>, raw: Record<string, string>): T {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.code === 'unrecognized_keys' ? fieldName([...issue.path, issue.keys[0]!]) : fieldName(issue.path);
+    throw new ApiError(400, 'bad_request', `invalid query parameter ${field}: ${issue.message}`);
+  }
+  return r.data;
+}
+
+export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
+  app.use('/v1/audit/*', async (c, next) => {
+    const who = requireCaller(c);
+    if (!who.groups.includes(svc.auditorGroup)) {
+      throw new ApiError(403, 'forbidden', `the audit log is for members of the ${svc.auditorGroup} group`);
+    }
+    return next();
+  });
+
+  app.get('/v1/audit/records', async (c) => {
+    const q = query(listQuery, c.req.query());
+    if (q.unreported === 'true') {
+      const grants = await svc.listGrants({ subject: q.user, since: q.since, limit: 10_000 });
+      return c.json({ unreported: findUnreported(grants, svc.log, svc.clock()).slice(0, q.limit) });
+    }
+    const records = svc.log.list({ subject: q.user, since: q.since, kind: q.kind, limit: q.limit }).map(summarize);
+    return c.json({ records });
+  });
+
+  app.get('/v1/audit/records/:id', (c) => {
+    const id = c.req.param('id');
+    if (!ID.test(id)) throw new ApiError(400, 'bad_request', 'invalid record id in the path');
+    const rec = svc.log.get(id) ?? svc.log.getByGrant(id, 'transcript') ?? svc.log.getByGrant(id, 'unreported');
+    if (!rec) throw new ApiError(404, 'record_not_found', `no audit record or transcript for ${id}`);
+    return c.json({ record: rec, summary: summarize(rec) });
+  });
+
+  app.get('/v1/audit/verify', (c) => {
+    // Read the head first: a record appended during the walk is after it and not part of this check.
+    const head = svc.log.head();
+    const upTo = head?.seq ?? 0;
+    const records = (function* () {
+      for (const r of svc.log.iterate()) {
+        if (r.seq > upTo) return;
+        yield r;
+      }
+    })();
+    const result = verifyChain(records, svc.key.publicKey, { head });
+    return c.json({ ...result, head, kid: svc.key.kid });
+  });
+
+  app.get('/v1/audit/export', (c) => {
+    const q = query(exportQuery, c.req.query());
+    const lines = exportLines(svc.log, { since: q.since, kid: svc.key.kid, alg: svc.key.alg, now: svc.clock() });
+    const enc = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        let batch = '';
+        for (let i = 0; i < 512; i++) {
+          const n = lines.next();
+          if (n.done) {
+            if (batch) ctrl.enqueue(enc.encode(batch));
+            ctrl.close();
+            return;
+          }
+          batch += n.value;
+        }
+        ctrl.enqueue(enc.encode(batch));
+      },
+      cancel() {
+        lines.return(undefined);
+      },
+    });
+    return c.body(stream, 200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
+  });
+}
+
+export interface AuditRoutesOptions extends Partial<Omit<AuditServiceOptions, 'db'>> {}
+
+/** Maps the store's grant record to what the audit code needs. */
+function facts(g: GrantRecord) {
+  return {
+    id: g.id,
+    subject: g.subject,
+    argv: g.argv,
+    target: g.target,
+    decision: g.decision,
+    rule: g.rule,
+    approvalId: g.approvalId ?? null,
+    transcriptKey: g.transcriptKey,
+    createdAt: g.createdAt,
+    expiresAt: g.expiresAt,
+  };
+}
+
+/**
+ * The broker route module for transcripts, keys and the audit log: `createBroker({ …, routes: [auditRoutes()] })`.
+ * The log lives in the broker's own SQLite file; grants come from the broker's store unless overridden.
+ * `service` is available after the broker mounted the module (e.g. to call recordUnreported periodically).
+ */
+export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { readonly service: AuditService | undefined } {
+  let service: AuditService | undefined;
+  return {
+    publicPaths: ['/v1/keys'],
+    get service() {
+      return service;
+    },
+    mount(app, ctx) {
+      service = createAuditService({
+        ...o,
+        db: ctx.store.db,
+        clock: o.clock ?? (() => ctx.now().getTime()),
+        getGrant: o.getGrant ?? (async (id) => {
+          const g = await ctx.store.getGrant(id);
+          return g && facts(g);
+        }),
+        listGrants: o.listGrants ?? (async (f) => (await ctx.store.listGrants(f)).map(facts)),
+      });
+      mountTranscripts(app, service);
+      mountAudit(app, service);
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { GuardError } from '../errors.js';
+import { createBroker, type Broker } from './app.js';
+import type { BrokerConfig } from './config.js';
+import type { BrokerDeps } from './deps.js';
+
+export interface RunningBroker {
+  /** `http://host:port` it listens on (the real port when the config said 0). */
+  url: string;
+  broker: Broker;
+  /** Stops accepting connections, waits for in-flight requests, then closes the broker (store included). */
+  close(): Promise<void>;
+}
+
+/** Puts a broker on a socket with @hono/node-server. `deps.config` is ignored in favour of `config`. */
+export async function startBroker(config: BrokerConfig, deps: Omit<BrokerDeps, 'config'>): Promise<RunningBroker> {
+  const broker = createBroker({ ...deps, config });
+  let server: ServerType;
+  const address = await new Promise<AddressInfo>((resolve, reject) => {
+    server = serve({ fetch: broker.app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => resolve(info));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new GuardError('config_invalid', `${config.source}: cannot listen on ${config.listen.host}:${config.listen.port}: ${e.code ?? e.message}`, { cause: e })),
+    );
+  }).catch(async (e) => {
+    await broker.close();
+    throw e;
+  });
+  // Slowloris-style clients must not hold sockets forever (Node's defaults are generous).
+  const http = server! as import('node:http').Server;
+  http.headersTimeout = 20_000;
+  http.requestTimeout = 60_000;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    broker,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          // Idle keep-alive sockets would otherwise hold close() open until they time out.
+          http.closeIdleConnections();
+        });
+        await broker.close();
+      })();
+      return closing;
+    },
+  };
+}
