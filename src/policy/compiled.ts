@@ -47,6 +47,8 @@ export interface CompiledRule {
   accounts?: GlobSet;
   targets?: GlobSet;
   regions?: GlobSet;
+  /** true: some resource ARN names an account other than the target's; false: none does. */
+  crossAccount?: boolean;
   /** Has per-permission conditions (actions, not_actions, access, resources). */
   perPermission: boolean;
   /** Lower-cased service prefixes this rule can match, or null for any (used to index rules). */
@@ -139,6 +141,7 @@ export function compileRule(
     accounts: globSet(m.accounts, false),
     targets: globSet(m.targets, loose),
     regions: globSet(m.regions, loose),
+    crossAccount: m.cross_account,
     perPermission: !!(m.actions || m.not_actions || m.access || m.resources),
     prefixes: prefixesOf(m.actions),
   };

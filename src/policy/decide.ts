@@ -47,9 +47,21 @@ function matchInvocation(r: CompiledRule, input: DecisionInput): boolean {
   if (r.accounts && !test(r.accounts, input.target.account, loose)) return false;
   if (r.targets && !test(r.targets, input.target.name, loose)) return false;
   if (r.regions && !test(r.regions, inv.region, loose)) return false;
+  if (r.crossAccount !== undefined && crossAccount(input) !== r.crossAccount) return false;
   if (r.params) for (const c of r.params) if (!evalCondition(c, inv.params, loose)) return false;
   if (r.globals) for (const c of r.globals) if (!evalCondition(c, inv.globals, loose)) return false;
   return true;
+}
+
+/** Does any resource ARN name an account (field 5, `arn:partition:service:region:account:…`) other than the target's? */
+export function crossAccount(input: DecisionInput): boolean {
+  const own = input.target.account;
+  for (const arn of input.invocation.resources) {
+    const parts = arn.split(':', 6);
+    const account = parts[4];
+    if (parts[0] === 'arn' && account && /^\d{12}$/.test(account) && account !== own) return true;
+  }
+  return false;
 }
 
 function memoInvocation(set: PolicySet, r: CompiledRule, input: DecisionInput): boolean {

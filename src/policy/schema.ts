@@ -61,6 +61,7 @@ export const matchSchema = z.strictObject({
   accounts: globList.optional(),
   targets: globList.optional(),
   regions: globList.optional(),
+  cross_account: z.boolean().optional(),
 });
 export type MatchSpec = z.infer<typeof matchSchema>;
 

@@ -29,7 +29,8 @@ export function parseYaml(file: string, text: string): { source: YamlSource; err
   const lines = new LineCounter();
   // uniqueKeys: a repeated key is an error, never "last one wins" (a second `effect:` must not go unnoticed).
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const errors: Diagnostic[] = doc.errors.map((e) => {
+  // After the first few syntax errors the rest are usually consequences; report the ones that help.
+  const errors: Diagnostic[] = doc.errors.slice(0, 3).map((e) => {
     const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     return {
       file,
