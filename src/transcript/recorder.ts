@@ -7,8 +7,14 @@ import { privateKeyToPem, signTranscript } from './sign.js';
 import { checkGrantId, ensurePrivateDir, openPrivateAppend, writePrivateFileAtomic } from './spool-dir.js';
 import { TRANSCRIPT_VERSION, type Transcript, type TranscriptCaller, type TranscriptChunk, type TranscriptEnvelope } from './types.js';
 
-/** Default cap on recorded output (bytes before base64). Beyond it the transcript is marked truncated. */
-export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+/**
+ * Default cap on recorded output: bytes before base64 plus CHUNK_COST per chunk (so many tiny chunks are bounded
+ * too). Beyond it the rest is dropped and the transcript marked truncated. 160 KiB keeps the signed envelope
+ * (base64 is 4/3 larger) under the broker's default 256 KiB request-body limit.
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = 160 * 1024;
+/** What one chunk's JSON framing ({"t":…,"s":"o","d":""}) costs against the cap. */
+export const CHUNK_COST = 24;
 
 /** File names inside one spool entry (`<spool>/<grantId>/`). */
 export const ENTRY_FILES = {
@@ -66,6 +72,7 @@ export class TranscriptRecorder {
   private readonly privateKey: KeyObject;
   private fd: number | null;
   private bytes = 0;
+  private used = 0;
   private truncated = false;
   private finished: TranscriptEnvelope | null = null;
 
@@ -110,14 +117,16 @@ export class TranscriptRecorder {
     const s: 'o' | 'e' = stream === 'stdout' || stream === 'o' ? 'o' : 'e';
     const t = Math.max(0, Math.round((atMs ?? this.clock()) - this.startMs));
     let part = buf;
-    if (this.bytes + buf.length > this.max) {
-      part = buf.subarray(0, this.max - this.bytes);
+    const room = this.max - this.used - CHUNK_COST;
+    if (buf.length > room) {
+      part = buf.subarray(0, Math.max(0, room));
       this.truncated = true;
     }
     if (part.length) {
       const c: TranscriptChunk = { t, s, d: part.toString('base64') };
       this.chunks.push(c);
       this.bytes += part.length;
+      this.used += part.length + CHUNK_COST;
       this.append(JSON.stringify(c));
     }
     if (this.truncated) this.append(JSON.stringify({ truncated: true }));
