@@ -1,0 +1,73 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MASK, SECRET_OPTIONS, maskArgv } from '../../src/transcript/argv-mask.js';
+import { canonicalJson } from '../../src/transcript/canonical-json.js';
+
+describe('canonicalJson (RFC 8785 style)', () => {
+  it('sorts keys by UTF-16 code units at every level and drops whitespace', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: true, y: null }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,{"y":null,"z":true}]},"b":1}');
+    // RFC 8785 §3.2.3 example: "\u20ac" (€) sorts after "\r" and before the surrogate pair U+1F600.
+    expect(canonicalJson({ '\u{1F600}': 1, '\u20ac': 2, '\r': 3, '1': 4 })).toBe('{"\\r":3,"1":4,"€":2,"😀":1}');
+  });
+
+  it('writes numbers in ECMAScript shortest form and refuses what JSON cannot hold', () => {
+    expect(canonicalJson([1e21, 0.1, -0, 1.5e-7, 100])).toBe('[1e+21,0.1,0,1.5e-7,100]');
+    expect(() => canonicalJson({ a: NaN })).toThrow(/\$\.a is not a finite number/);
+    expect(() => canonicalJson({ a: 1n })).toThrow(/bigint/);
+    expect(() => canonicalJson({ a: new Date(0) })).toThrow(/Date/);
+  });
+
+  it('is the same for any key order, and parses back to an equal value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const s = canonicalJson(v);
+        const shuffled = JSON.parse(JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).reverse()) : x)));
+        expect(canonicalJson(shuffled)).toBe(s);
+        expect(canonicalJson(JSON.parse(s))).toBe(s);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('maskArgv', () => {
+  it('masks the value of every listed secret option, in both --opt value and --opt=value forms', () => {
+    for (const opt of Object.keys(SECRET_OPTIONS)) {
+      expect(maskArgv(['svc', 'op', opt, 'hunter2'])).toEqual(['svc', 'op', opt, MASK]);
+      expect(maskArgv(['svc', 'op', `${opt}=hunter2`])).toEqual(['svc', 'op', `${opt}=${MASK}`]);
+    }
+  });
+
+  it('masks options secret by name shape but keeps identifiers and pagination tokens', () => {
+    expect(maskArgv(['rds', 'create-db-instance', '--tde-credential-password', 'p@ss', '--db-instance-identifier', 'db1'])).toEqual([
+      'rds', 'create-db-instance', '--tde-credential-password', MASK, '--db-instance-identifier', 'db1',
+    ]);
+    const keep = ['secretsmanager', 'get-secret-value', '--secret-id', 'prod/db', '--next-token', 'abc', '--client-request-token', 'tok'];
+    expect(maskArgv(keep)).toEqual(keep);
+    expect(maskArgv(['ec2', 'bundle-instance', '--owner-akid', 'AKIAEXAMPLE', '--owner-sak', 'wJalrXUtnFEMI/K7MDENG'])).toEqual([
+      'ec2', 'bundle-instance', '--owner-akid', 'AKIAEXAMPLE', '--owner-sak', MASK,
+    ]);
+  });
+
+  it('keeps file:// references (the secret is in the file, not the argv)', () => {
+    const argv = ['secretsmanager', 'put-secret-value', '--secret-id', 's', '--secret-string', 'file://secret.txt'];
+    expect(maskArgv(argv)).toEqual(argv);
+  });
+
+  it('masks secret keys inside inline --cli-input-json, JSON values and shorthand, leaving the rest', () => {
+    const cij = maskArgv(['secretsmanager', 'create-secret', '--cli-input-json', '{"Name":"db","SecretString":"s3cr3t"}']);
+    expect(cij[3]).toBe(`{"Name":"db","SecretString":"${MASK}"}`);
+    expect(maskArgv(['x', 'y', '--cli-input-json', 'not json s3cr3t'])[3]).toBe(MASK);
+    expect(maskArgv(['rds', 'x', '--master-user-secret', 'KmsKeyId=k,Password=s3cr3t'])[3]).toBe(`KmsKeyId=k,Password=${MASK}`);
+    expect(maskArgv(['cognito-idp', 'initiate-auth', '--auth-flow', 'USER_PASSWORD_AUTH', '--auth-parameters', 'USERNAME=bob,PASSWORD=pw'])[5]).toBe(MASK);
+    const noSecret = ['dynamodb', 'put-item', '--item', '{ "id": {"S": "1"} }'];
+    expect(maskArgv(noSecret)).toEqual(noSecret);
+  });
+
+  it('is idempotent, so client and broker copies compare equal after masking both', () => {
+    const argv = ['secretsmanager', 'create-secret', '--name', 'n', '--secret-string', 'x', '--cli-input-json', '{"SecretString":"y"}', '--password=z'];
+    const once = maskArgv(argv);
+    expect(maskArgv(once)).toEqual(once);
+    expect(once.join(' ')).not.toMatch(/"y"|=z| x /);
+  });
+});

@@ -1,0 +1,32 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTranscriptKey, type TranscriptKey } from '../../src/transcript/sign.js';
+import { TranscriptRecorder, type RecorderOptions } from '../../src/transcript/recorder.js';
+
+export function tempDir(prefix = 'guard-transcript-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A manual clock: tests move time explicitly. */
+export function manualClock(start = Date.parse('2026-11-25T10:00:00.000Z')) {
+  let now = start;
+  const clock = () => now;
+  return Object.assign(clock, { advance: (ms: number) => (now += ms) });
+}
+
+export function newRecorder(spoolDir: string, over: Partial<RecorderOptions> = {}, key: TranscriptKey = createTranscriptKey()) {
+  const rec = new TranscriptRecorder({
+    grantId: 'grt_test0000000000000000001',
+    caller: { subject: 'alice@example.com', groups: ['developers'] },
+    target: 'dev',
+    argv: ['sts', 'get-caller-identity'],
+    decision: 'allow',
+    rule: 'default-allow',
+    approvalId: null,
+    privateKey: key.privateKey,
+    spoolDir,
+    ...over,
+  });
+  return { rec, key };
+}
