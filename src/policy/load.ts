@@ -14,6 +14,8 @@ export const BUILTIN_DEFAULT: DefaultEffect = { effect: 'deny', reason: 'no rule
 
 export interface LoadResult {
   set?: PolicySet;
+  /** Rules of every file that parsed, even when another file failed (so `policy check` can report on them). */
+  rules: CompiledRule[];
   files: ParsedPolicyFile[];
   diagnostics: Diagnostic[];
 }
@@ -82,7 +84,7 @@ export function loadPoliciesDetailed(paths: string[], opts: LoadOptions = {}): L
     if (spec.masking?.patterns) masking.patterns.push(...spec.masking.patterns);
   }
   const failed = diagnostics.some((d) => d.severity === 'error');
-  return { set: failed ? undefined : buildSet(paths, rules, def, masking), files, diagnostics };
+  return { set: failed ? undefined : buildSet(paths, rules, def, masking), rules, files, diagnostics };
 }
 
 /**
