@@ -1,0 +1,330 @@
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { ApprovalSummary } from '../broker/api-types.js';
+import { GuardError } from '../errors.js';
+import { VERSION } from '../version.js';
+import type { ApprovalEventKind, ApprovalNotification } from './service.js';
+
+/**
+ * Webhook notifications for approval requests and decisions.
+ *
+ * Every delivery is a POST with a JSON body and these headers:
+ *   X-Guard-Aws-Event:      approval.requested | approval.approved | approval.denied | approval.withdrawn | approval.used
+ *   X-Guard-Aws-Delivery:   an id that stays the same across retries of one event (receivers de-duplicate on it)
+ *   X-Guard-Aws-Timestamp:  Unix seconds when this attempt was signed
+ *   X-Guard-Aws-Signature:  sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
+ * The timestamp is inside the MAC so a captured request cannot be replayed later with a fresh timestamp;
+ * receivers recompute the MAC over the raw bytes they received, compare in constant time, and refuse a
+ * timestamp more than 5 minutes away from their clock (see verifyWebhookSignature).
+ *
+ * Delivery never blocks a decision: notify() only queues. Failed attempts (network error, timeout, 408, 429,
+ * 5xx) are retried with exponential backoff and jitter, up to `maxAttempts`; other 4xx answers are final. The
+ * queue is bounded; when full, new events are dropped and logged. Nothing secret is sent: the summary's argv is
+ * already masked, and the shared secret only ever enters the MAC.
+ */
+
+export interface WebhookConfig {
+  url: string;
+  /** Shared secret for the HMAC (RFC 2104); at least 32 characters, e.g. `openssl rand -hex 32`. */
+  secret: string;
+  /** `json` (default): the event object. `slack`: a Slack incoming-webhook message `{text, blocks}`. */
+  format?: 'json' | 'slack';
+  /** Attempts per event, first included. Default 6. */
+  maxAttempts?: number;
+  /** Delay before the first retry; doubles each time. Default 1 s. */
+  baseDelayMs?: number;
+  /** Upper bound of one delay. Default 60 s. */
+  maxDelayMs?: number;
+  /** Per-attempt timeout. Default 10 s. */
+  timeoutMs?: number;
+  /** Events waiting or in flight at most. Default 1000. */
+  maxQueue?: number;
+}
+
+export interface WebhookDeps {
+  fetch?: typeof fetch;
+  /** Schedules a retry; default setTimeout (unref'd so a waiting retry never keeps the broker alive). */
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+  now?: () => number;
+  /** In [0, 1): jitter. Default Math.random. */
+  random?: () => number;
+  newDeliveryId?: () => string;
+  /** The broker log (no secrets are ever passed to it). */
+  log?: (entry: { level: 'info' | 'warn' | 'error'; msg: string; [k: string]: unknown }) => void;
+}
+
+export interface WebhookNotifier {
+  /** Queues the event and returns at once. */
+  notify(event: ApprovalNotification): void;
+  /** Resolves when every queued event has been delivered or given up (tests, graceful shutdown). */
+  drain(): Promise<void>;
+  /** Cancels waiting retries; in-flight attempts finish but are not retried. */
+  close(): void;
+  /** Events waiting or in flight. */
+  readonly pending: number;
+}
+
+export type WebhookEventType = `approval.${'requested' | Exclude<ApprovalEventKind, 'opened'>}`;
+
+/** The JSON body of format `json`. */
+export interface WebhookEvent {
+  type: WebhookEventType;
+  deliveryId: string;
+  at: string;
+  actor: string;
+  comment?: string;
+  approval: ApprovalSummary;
+}
+
+export const SIGNATURE_HEADER = 'X-Guard-Aws-Signature';
+export const TIMESTAMP_HEADER = 'X-Guard-Aws-Timestamp';
+export const DELIVERY_HEADER = 'X-Guard-Aws-Delivery';
+export const EVENT_HEADER = 'X-Guard-Aws-Event';
+export const DEFAULT_TOLERANCE_SEC = 300;
+
+/** `sha256=<hex>` over `<timestamp>.<body>`. */
+export function signWebhook(secret: string, timestamp: number | string, body: string | Buffer): string {
+  const mac = createHmac('sha256', secret);
+  mac.update(`${timestamp}.`);
+  mac.update(body);
+  return `sha256=${mac.digest('hex')}`;
+}
+
+/**
+ * For receivers: true when `signature` is the MAC of exactly these raw body bytes at `timestamp`, and the
+ * timestamp is within `toleranceSec` of now. Compare on the raw bytes, before any JSON parsing.
+ */
+export function verifyWebhookSignature(v: {
+  secret: string;
+  body: string | Buffer;
+  timestamp: string | undefined | null;
+  signature: string | undefined | null;
+  nowMs?: number;
+  toleranceSec?: number;
+}): boolean {
+  if (!v.timestamp || !v.signature || !/^\d{1,12}$/.test(v.timestamp)) return false;
+  const age = Math.abs((v.nowMs ?? Date.now()) / 1000 - Number(v.timestamp));
+  if (age > (v.toleranceSec ?? DEFAULT_TOLERANCE_SEC)) return false;
+  const expected = Buffer.from(signWebhook(v.secret, v.timestamp, v.body));
+  const given = Buffer.from(v.signature);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const TYPE: Record<ApprovalEventKind, WebhookEventType> = {
+  opened: 'approval.requested',
+  approved: 'approval.approved',
+  denied: 'approval.denied',
+  withdrawn: 'approval.withdrawn',
+  used: 'approval.used',
+};
+
+/** Checks a webhook config (broker start-up); errors name the field. */
+export function checkWebhookConfig(cfg: WebhookConfig): WebhookConfig {
+  let url: URL;
+  try {
+    url = new URL(cfg.url);
+  } catch {
+    throw new GuardError('config_invalid', 'approvals.webhook.url: not a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new GuardError('config_invalid', 'approvals.webhook.url: must be http(s)');
+  if (typeof cfg.secret !== 'string' || cfg.secret.length < 32) {
+    throw new GuardError('config_invalid', 'approvals.webhook.secret: at least 32 characters are required (e.g. `openssl rand -hex 32`)');
+  }
+  const int = (v: number | undefined, name: string, min: number, max: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
+      throw new GuardError('config_invalid', `approvals.webhook.${name}: a whole number from ${min} to ${max}`);
+    }
+  };
+  int(cfg.maxAttempts, 'maxAttempts', 1, 20);
+  int(cfg.baseDelayMs, 'baseDelayMs', 1, 3_600_000);
+  int(cfg.maxDelayMs, 'maxDelayMs', 1, 86_400_000);
+  int(cfg.timeoutMs, 'timeoutMs', 1, 300_000);
+  int(cfg.maxQueue, 'maxQueue', 1, 1_000_000);
+  if (cfg.format !== undefined && cfg.format !== 'json' && cfg.format !== 'slack') {
+    throw new GuardError('config_invalid', 'approvals.webhook.format: json or slack');
+  }
+  return cfg;
+}
+
+export function webhookBody(event: WebhookEvent, format: 'json' | 'slack'): string {
+  return JSON.stringify(format === 'slack' ? slackMessage(event) : event);
+}
+
+interface Delivery {
+  event: WebhookEvent;
+  body: string;
+  attempt: number;
+  timer?: unknown;
+}
+
+export function createWebhookNotifier(config: WebhookConfig, deps: WebhookDeps = {}): WebhookNotifier {
+  const cfg = checkWebhookConfig(config);
+  const f = deps.fetch ?? fetch;
+  const setTimer =
+    deps.setTimer ??
+    ((fn: () => void, ms: number) => {
+      const t = setTimeout(fn, ms);
+      t.unref();
+      return t;
+    });
+  const clearTimer = deps.clearTimer ?? ((h: unknown) => clearTimeout(h as NodeJS.Timeout));
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const newId = deps.newDeliveryId ?? randomUUID;
+  const log = deps.log ?? (() => {});
+  const maxAttempts = cfg.maxAttempts ?? 6;
+  const baseDelay = cfg.baseDelayMs ?? 1000;
+  const maxDelay = cfg.maxDelayMs ?? 60_000;
+  const timeoutMs = cfg.timeoutMs ?? 10_000;
+  const maxQueue = cfg.maxQueue ?? 1000;
+  const format = cfg.format ?? 'json';
+
+  const live = new Set<Delivery>();
+  let idle: (() => void)[] = [];
+  let closed = false;
+
+  const finish = (d: Delivery) => {
+    live.delete(d);
+    if (live.size === 0) {
+      const waiters = idle;
+      idle = [];
+      for (const w of waiters) w();
+    }
+  };
+
+  const attempt = async (d: Delivery): Promise<void> => {
+    d.attempt++;
+    d.timer = undefined;
+    const ts = Math.floor(now() / 1000);
+    let retryable = true;
+    let retryAfterMs = 0;
+    let outcome: string;
+    try {
+      const res = await f(cfg.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': `guard-aws/${VERSION}`,
+          [EVENT_HEADER]: d.event.type,
+          [DELIVERY_HEADER]: d.event.deliveryId,
+          [TIMESTAMP_HEADER]: String(ts),
+          [SIGNATURE_HEADER]: signWebhook(cfg.secret, ts, d.body),
+        },
+        body: d.body,
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) {
+        log({ level: 'info', msg: 'webhook delivered', deliveryId: d.event.deliveryId, event: d.event.type, attempt: d.attempt });
+        return finish(d);
+      }
+      outcome = `HTTP ${res.status}`;
+      // 408/429/5xx may pass on a later try; other 4xx (bad signature, gone…) will not.
+      retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+      const ra = Number(res.headers.get('retry-after'));
+      if (res.status === 429 && Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
+    } catch (e) {
+      outcome = (e as Error)?.name === 'TimeoutError' ? 'timed out' : ((e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.name ?? 'error');
+    }
+    if (!retryable || d.attempt >= maxAttempts || closed) {
+      log({
+        level: 'warn',
+        msg: 'webhook delivery given up',
+        deliveryId: d.event.deliveryId,
+        event: d.event.type,
+        attempts: d.attempt,
+        outcome,
+      });
+      return finish(d);
+    }
+    // Exponential backoff with jitter (half fixed, half random) so many brokers do not retry in step.
+    const exp = Math.min(maxDelay, baseDelay * 2 ** (d.attempt - 1));
+    const delay = Math.min(maxDelay, Math.max(retryAfterMs, Math.round(exp / 2 + (exp / 2) * random())));
+    log({ level: 'info', msg: 'webhook attempt failed; retrying', deliveryId: d.event.deliveryId, attempt: d.attempt, outcome, delayMs: delay });
+    d.timer = setTimer(() => void attempt(d), delay);
+  };
+
+  return {
+    notify(n) {
+      if (closed) return;
+      if (live.size >= maxQueue) {
+        log({ level: 'warn', msg: 'webhook queue full; event dropped', event: TYPE[n.kind], approvalId: n.approval.id });
+        return;
+      }
+      const event: WebhookEvent = {
+        type: TYPE[n.kind],
+        deliveryId: newId(),
+        at: n.at,
+        actor: n.actor,
+        ...(n.comment ? { comment: n.comment } : {}),
+        approval: n.approval,
+      };
+      const d: Delivery = { event, body: webhookBody(event, format), attempt: 0 };
+      live.add(d);
+      // Start on a later tick: the caller (a decision) returns before any network work begins.
+      queueMicrotask(() => void attempt(d));
+    },
+    drain() {
+      return live.size === 0 ? Promise.resolve() : new Promise<void>((r) => idle.push(r));
+    },
+    close() {
+      closed = true;
+      for (const d of live) {
+        if (d.timer !== undefined) {
+          clearTimer(d.timer);
+          finish(d);
+        }
+      }
+    },
+    get pending() {
+      return live.size;
+    },
+  };
+}
+
+/** A Slack incoming-webhook message (text for notifications, Block Kit sections for the channel). */
+export function slackMessage(e: WebhookEvent): { text: string; blocks: unknown[] } {
+  const a = e.approval;
+  const cmd = `aws ${a.argv.join(' ')}`;
+  const what: Record<WebhookEventType, string> = {
+    'approval.requested': `${a.requester} asks to run \`${cmd}\` on ${a.target}`,
+    'approval.approved':
+      a.status === 'approved'
+        ? `${e.actor} approved ${a.id}; ${a.requester} may now run it once`
+        : `${e.actor} approved ${a.id} (${a.approvals.length} of ${a.required})`,
+    'approval.denied': `${e.actor} denied ${a.id}`,
+    'approval.withdrawn': `${a.requester} withdrew ${a.id}`,
+    'approval.used': `${a.requester} ran the approved call ${a.id}`,
+  };
+  const text = `guard-aws: ${what[e.type]}${e.comment ? ` — “${e.comment}”` : ''}`;
+  const fields = [
+    `*Request* \`${a.id}\` (${a.status})`,
+    `*Requester* ${a.requesterName ? `${a.requesterName} (${a.requester})` : a.requester}`,
+    `*Target* ${a.target} / ${a.region}`,
+    `*Rule* ${a.rule ?? '(default)'}: ${a.ruleReason}`,
+    `*Actions* ${a.actions.join(', ') || '–'}`,
+    `*Risks* ${a.risks.join(', ') || '–'}`,
+    `*Approvers* ${a.approverGroups.join(', ')} (${a.approvals.length}/${a.required})`,
+    `*Expires* ${a.expiresAt}`,
+  ];
+  const blocks: unknown[] = [
+    // Slack caps a section's text at 3,000 characters and a field at 2,000.
+    { type: 'section', text: { type: 'mrkdwn', text: mrkdwn(text).slice(0, 3000) } },
+    { type: 'section', text: { type: 'mrkdwn', text: '```' + mrkdwn(cmd).replace(/```/g, "'''").slice(0, 2900) + '```' } },
+    { type: 'section', fields: fields.map((t) => ({ type: 'mrkdwn', text: mrkdwn(t).slice(0, 2000) })) },
+  ];
+  if (a.reason) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: mrkdwn(`Reason: ${a.reason}`).slice(0, 2000) }] });
+  if (e.type === 'approval.requested') {
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `Decide with \`guard-aws approvals approve ${a.id}\` or \`guard-aws approvals deny ${a.id} --comment …\`` }],
+    });
+  }
+  return { text: mrkdwn(text), blocks };
+}
+
+/** Slack asks for &, < and > to be escaped in message text (Slack API docs, "Formatting text for app surfaces"). */
+function mrkdwn(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
