@@ -1,10 +1,18 @@
 import { Command } from 'commander';
-import { GuardError } from '../../errors.js';
+import { installShim } from '../../runner/shim.js';
 import type { CliContext } from '../context.js';
 
-// Placeholder until the shim command lands; refuses clearly rather than pretending.
-export function command(_ctx: CliContext): Command {
-  return new Command('shim').allowUnknownOption().argument('[args...]').action(() => {
-    throw new GuardError('unsupported', '`guard-aws shim` is not available in this build yet');
-  });
+/** `guard-aws shim install [--dir DIR]`: put an `aws` on PATH that routes through guard-aws. */
+export function command(ctx: CliContext): Command {
+  const shim = new Command('shim').description('install an `aws` shim that routes through guard-aws');
+  shim
+    .command('install')
+    .description('write an executable `aws` into DIR that runs guard-aws')
+    .option('--dir <DIR>', 'directory for the shim (default: $XDG_DATA_HOME/guard-aws/bin or ~/.local/share/guard-aws/bin)')
+    .action((opts: { dir?: string }) => {
+      const r = installShim({ dir: opts.dir, env: ctx.env, cwd: ctx.cwd });
+      ctx.host.info(`wrote ${r.path}; add this line to your shell profile (or the agent's environment) so \`aws\` runs through guard-aws:`);
+      ctx.host.result(r.pathLine);
+    });
+  return shim;
 }

@@ -1,0 +1,99 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The first masking layer, inside the real CLI: a plugin loaded through the CLI's official `[plugins]` config
+ * section (v1 `awscli/plugin.py` imports the module from `sys.path`; v2 also needs `cli_legacy_plugin_path`).
+ * It registers a botocore `after-call` handler (emitted by `BaseClient._make_api_call` with the parsed
+ * response, before the CLI formats it) that replaces secret fields in place. Because the CLI formats the
+ * already-masked response, json, text, table and yaml output are masked identically, `--query` sees masked
+ * values, and output without secrets is exactly what plain `aws` prints. The streaming masker in the runner
+ * remains the second layer for everything the plugin cannot see (stderr, customizations that print directly,
+ * patterns, known values).
+ *
+ * The module is written into each run's private temporary HOME, so nothing on disk outside guard-aws's own
+ * sandbox is imported into the process holding the credentials. If it cannot be imported, the CLI fails to
+ * start and nothing runs (fail closed).
+ */
+export const PLUGIN_MODULE = 'guard_aws_mask';
+
+export interface PluginConfig {
+  mask: string;
+  /** Field names masked wherever they appear in a response (compared case-insensitively). */
+  fields: string[];
+  /**
+   * `ecr get-login-password` / `get-login` decode `authorizationToken` as base64 "user:password" and print
+   * the password: the token is then replaced by base64("AWS:" + mask) so they print the mask instead of failing.
+   */
+  dockerLoginToken: boolean;
+  /** The caller's stdout is a terminal of this width: tables get the same width and colour as plain aws. */
+  tty: { columns: number } | null;
+}
+
+const PLUGIN_SOURCE = `# Written by guard-aws for one run of the AWS CLI; see src/runner/aws-plugin.ts.
+import base64
+import json
+import os
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '${PLUGIN_MODULE}.json'), encoding='utf-8') as _f:
+    _CFG = json.load(_f)
+
+_MASK = _CFG['mask']
+_FIELDS = frozenset(f.lower() for f in _CFG['fields'])
+_DOCKER = bool(_CFG.get('dockerLoginToken'))
+_DOCKER_TOKEN = base64.b64encode(('AWS:' + _MASK).encode('utf-8')).decode('ascii')
+
+
+def awscli_initialize(cli):
+    cli.register('after-call', _after_call)
+    tty = _CFG.get('tty')
+    if tty:
+        _as_terminal(int(tty['columns']))
+
+
+def _as_terminal(columns):
+    # guard-aws reads aws's stdout through a pipe to mask it; tables are laid out (and coloured) as they
+    # would be on the caller's terminal.
+    import awscli.table as table
+    table.is_a_tty = lambda: True
+    table.determine_terminal_width = lambda default_width=80: columns
+
+
+def _masked(value):
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, (str, bytes, bytearray)):
+        return _MASK
+    return value
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        # SSM: a SecureString parameter's Value is the (decrypted) secret.
+        if node.get('Type') == 'SecureString' and 'Value' in node:
+            node['Value'] = _MASK
+        for key in list(node.keys()):
+            if isinstance(key, str) and key.lower() in _FIELDS:
+                if _DOCKER and key == 'authorizationToken' and isinstance(node[key], str):
+                    node[key] = _DOCKER_TOKEN
+                else:
+                    node[key] = _masked(node[key])
+            else:
+                _walk(node[key])
+    elif isinstance(node, list):
+        for item in node:
+            _walk(item)
+
+
+def _after_call(parsed=None, **kwargs):
+    if isinstance(parsed, (dict, list)):
+        _walk(parsed)
+`;
+
+/** Writes the plugin module and its config into `dir` (a directory private to this run). */
+export function writePlugin(dir: string, config: PluginConfig): void {
+  writeFileSync(join(dir, `${PLUGIN_MODULE}.json`), JSON.stringify(config), { mode: 0o600 });
+  writeFileSync(join(dir, `${PLUGIN_MODULE}.py`), PLUGIN_SOURCE, { mode: 0o600 });
+}

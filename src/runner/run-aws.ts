@@ -1,0 +1,204 @@
+import { spawn as nodeSpawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { GuardError } from '../errors.js';
+import { compileMasking, type CompiledMasking } from '../masking/rules.js';
+import { StreamMasker } from '../masking/stream-masker.js';
+import type { MaskingRules } from '../policy/types.js';
+import { assertRunnableArgv } from './argv-guard.js';
+import type { AwsBinary } from './find-aws.js';
+import { createSandbox, type ScopedCredentials } from './sandbox.js';
+
+export type OutputName = 'stdout' | 'stderr';
+
+/** Where forwarded signals come from: `process` in the CLI, an EventEmitter in tests. */
+export interface SignalSource {
+  on(signal: NodeJS.Signals, listener: () => void): unknown;
+  off(signal: NodeJS.Signals, listener: () => void): unknown;
+}
+
+export interface RunAwsOptions {
+  /** From findAws(). */
+  aws: AwsBinary;
+  /** The canonical, already-decided argv from the broker's grant (without the leading "aws"). */
+  argv: string[];
+  credentials: ScopedCredentials;
+  region: string;
+  /** Only from the broker's grant, for test targets (moto): passed as --endpoint-url. */
+  endpoint?: string;
+  /** Policy files' masking additions (fields and patterns) on top of the built-ins. */
+  masking?: Partial<MaskingRules>;
+  /** 'inherit' hands aws the caller's own stdin (a terminal stays a terminal); a stream is piped; null = none. */
+  stdin: 'inherit' | Readable | null;
+  stdout: Writable;
+  stderr: Writable;
+  /** Every masked chunk as it is written, with milliseconds since aws was started (the transcript recorder). */
+  onChunk?: (stream: OutputName, maskedChunk: Buffer, atMs: number) => void;
+  /** The caller's stdout is a terminal this wide: tables are laid out and coloured as plain aws would. */
+  tty?: { columns: number } | null;
+  /** Working directory for aws (relative file:// paths); default process.cwd(). */
+  cwd?: string;
+  /** Copied through: TZ only. */
+  callerEnv?: NodeJS.ProcessEnv;
+  spawn?: typeof nodeSpawn;
+  clock?: () => number;
+  signals?: SignalSource;
+  /** Parent of the private HOME; default os.tmpdir(). */
+  tmpRoot?: string;
+}
+
+export interface RunAwsResult {
+  /** aws's own exit code, or 128 + n when it died from signal n. */
+  exitCode: number;
+  signal?: string;
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function validEndpoint(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the real aws once, sealed (reference §5.2): absolute path, no shell, an environment built from
+ * nothing, a private HOME removed afterwards; stdout and stderr pass through the masker before the caller or
+ * the transcript sees a byte. Resolves with aws's exit code; throws GuardError before anything runs when the
+ * argv, endpoint, region or masking rules are unacceptable.
+ */
+export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
+  const words = assertRunnableArgv(o.argv);
+  if (o.endpoint !== undefined && !validEndpoint(o.endpoint)) {
+    throw new GuardError('config_invalid', `the grant's endpoint ${JSON.stringify(o.endpoint)} is not an http(s) URL`);
+  }
+  const compiled = compileMasking({
+    rules: o.masking,
+    knownSecrets: [o.credentials.secretAccessKey, o.credentials.sessionToken],
+  });
+  const dockerLoginToken =
+    (words.service === 'ecr' || words.service === 'ecr-public') && (words.operation === 'get-login-password' || words.operation === 'get-login');
+  const sandbox = createSandbox({
+    aws: o.aws,
+    credentials: o.credentials,
+    region: o.region,
+    extraFields: o.masking?.fields ?? [],
+    dockerLoginToken,
+    tty: o.tty ?? null,
+    tmpRoot: o.tmpRoot,
+    tz: o.callerEnv?.TZ,
+  });
+  const signals: SignalSource = o.signals ?? process;
+  const forwarders = new Map<NodeJS.Signals, () => void>();
+  try {
+    return await spawnSealed(o, compiled, sandbox.env, signals, forwarders);
+  } finally {
+    for (const [sig, fn] of forwarders) signals.off(sig, fn);
+    sandbox.dispose();
+  }
+}
+
+function spawnSealed(
+  o: RunAwsOptions,
+  compiled: CompiledMasking,
+  env: Record<string, string>,
+  signals: SignalSource,
+  forwarders: Map<NodeJS.Signals, () => void>,
+): Promise<RunAwsResult> {
+  const clock = o.clock ?? (() => performance.now());
+  const argv = o.endpoint ? ['--endpoint-url', o.endpoint, ...o.argv] : [...o.argv];
+  const stdinMode = o.stdin === 'inherit' ? 'inherit' : o.stdin ? 'pipe' : 'ignore';
+  const t0 = clock();
+  const child = (o.spawn ?? nodeSpawn)(o.aws.path, argv, {
+    env,
+    cwd: o.cwd,
+    stdio: [stdinMode, 'pipe', 'pipe'],
+    shell: false,
+    windowsHide: true,
+  });
+
+  return new Promise<RunAwsResult>((resolve, reject) => {
+    let failure: unknown = null;
+    let pendingOutputs = 2;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    let settled = false;
+
+    const finish = () => {
+      if (settled || exit === null || pendingOutputs > 0) return;
+      settled = true;
+      if (o.stdin && o.stdin !== 'inherit' && child.stdin) o.stdin.unpipe(child.stdin);
+      if (failure) return reject(failure);
+      const { code, signal } = exit;
+      if (code !== null) return resolve({ exitCode: code });
+      const n = signal ? (osConstants.signals as Record<string, number>)[signal] ?? 0 : 0;
+      resolve({ exitCode: 128 + n, ...(signal ? { signal } : {}) });
+    };
+
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      reject(
+        e.code === 'ENOENT' || e.code === 'EACCES'
+          ? new GuardError('aws_not_found', `cannot start ${o.aws.path}: ${e.code}`, { cause: e })
+          : new GuardError('internal', `cannot start aws: ${e.code ?? e.message}`, { cause: e }),
+      );
+    });
+
+    for (const sig of FORWARDED) {
+      const fn = () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+      };
+      forwarders.set(sig, fn);
+      signals.on(sig, fn);
+    }
+
+    const wire = (name: OutputName, src: Readable | null, dest: Writable) => {
+      if (!src) {
+        pendingOutputs--;
+        return;
+      }
+      const masker = new StreamMasker(compiled);
+      const emit = (b: Buffer) => {
+        if (b.length === 0) return;
+        try {
+          o.onChunk?.(name, b, clock() - t0);
+        } catch (e) {
+          // The transcript could not record this output: stop aws rather than run unrecorded.
+          failure ??= new GuardError('internal', `recording aws's ${name} failed`, { cause: e });
+          child.kill('SIGTERM');
+        }
+        if (!dest.write(b)) {
+          src.pause();
+          dest.once('drain', () => src.resume());
+        }
+      };
+      src.on('data', (chunk: Buffer) => emit(masker.push(chunk)));
+      src.once('end', () => {
+        emit(masker.end());
+        pendingOutputs--;
+        finish();
+      });
+      src.once('error', (e) => {
+        failure ??= new GuardError('internal', `reading aws's ${name} failed`, { cause: e });
+        pendingOutputs--;
+        finish();
+      });
+    };
+    wire('stdout', child.stdout, o.stdout);
+    wire('stderr', child.stderr, o.stderr);
+
+    if (o.stdin && o.stdin !== 'inherit' && child.stdin) {
+      // aws may exit without reading all of stdin: a broken pipe there is not an error.
+      child.stdin.on('error', () => {});
+      o.stdin.pipe(child.stdin);
+    }
+
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      finish();
+    });
+  });
+}
