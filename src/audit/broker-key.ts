@@ -93,7 +93,6 @@ function isGuardErrorLike(e: unknown): boolean {
 export function parsePublicKey(text: string): KeyObject {
   const s = text.trim();
   try {
-    if (s.includes('-----BEGIN')) return createPublicKey({ key: s, format: 'pem' });
     if (s.startsWith('{')) {
       const j = JSON.parse(s) as { keys?: { pem?: string; jwk?: object }[] } & Record<string, unknown>;
       if (Array.isArray(j.keys) && j.keys[0]) {
@@ -103,6 +102,7 @@ export function parsePublicKey(text: string): KeyObject {
       }
       return createPublicKey({ key: j as never, format: 'jwk' });
     }
+    if (s.includes('-----BEGIN')) return createPublicKey({ key: s, format: 'pem' });
     if (/^[A-Za-z0-9_-]{43}$/.test(s)) return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: s }, format: 'jwk' });
   } catch {
     // fall through to the one error below

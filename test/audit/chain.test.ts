@@ -1,0 +1,212 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { generateBrokerKey, loadOrCreateBrokerKey, parsePublicKey, publicKeysDocument, type BrokerKey } from '../../src/audit/broker-key.js';
+import { GENESIS_PREV_HASH, recordHash, verifyChain } from '../../src/audit/chain.js';
+import { exportLines, verifyExportFile } from '../../src/audit/export.js';
+import { AuditLog } from '../../src/audit/store.js';
+import type { AuditRecord } from '../../src/audit/types.js';
+import { tempDir } from '../transcript/helpers.js';
+
+// Real SQLite files on disk; tampering is done the way an attacker with file access would: raw bytes in the
+// database file, or SQL with the append-only triggers dropped.
+const key: BrokerKey = generateBrokerKey();
+
+function build(n: number, k = key): { path: string; dir: string; ids: string[] } {
+  const dir = tempDir('guard-audit-');
+  const path = join(dir, 'broker.db');
+  const db = new BetterSqlite3(path);
+  const log = new AuditLog(db, k);
+  const ids: string[] = [];
+  for (let i = 1; i <= n; i++) {
+    const r = log.append({
+      kind: 'transcript',
+      grantId: `grt_${i}`,
+      subject: i % 2 ? 'alice@example.com' : 'bob@example.com',
+      body: { envelope: { marker: `marker-record-${String(i).padStart(3, '0')}`, exitCode: 0 }, uploadedBy: 'x', callerVerified: true },
+    });
+    ids.push(r.id);
+  }
+  db.close();
+  return { path, dir, ids };
+}
+
+function verifyFile(path: string, k = key) {
+  const db = new BetterSqlite3(path);
+  try {
+    const log = new AuditLog(db, k);
+    return verifyChain(log.iterate(), k.publicKey, { head: log.head() });
+  } finally {
+    db.close();
+  }
+}
+
+function sql(path: string, statements: string): void {
+  const db = new BetterSqlite3(path);
+  db.exec('DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;');
+  db.exec(statements);
+  db.close();
+}
+
+describe('audit chain in SQLite', () => {
+  it('links every record to the previous one from the genesis sentinel, and verifies', () => {
+    const { path } = build(6);
+    const db = new BetterSqlite3(path);
+    const recs = [...new AuditLog(db, key).iterate()];
+    db.close();
+    expect(recs[0]!.prevHash).toBe(GENESIS_PREV_HASH);
+    for (let i = 1; i < recs.length; i++) expect(recs[i]!.prevHash).toBe(recs[i - 1]!.hash);
+    expect(verifyFile(path)).toMatchObject({ ok: true, count: 6, fromGenesis: true });
+  });
+
+  it('refuses UPDATE and DELETE through SQL (append-only triggers)', () => {
+    const { path } = build(2);
+    const db = new BetterSqlite3(path);
+    expect(() => db.exec("UPDATE audit_log SET subject = 'x' WHERE seq = 1")).toThrow(/append-only/);
+    expect(() => db.exec('DELETE FROM audit_log WHERE seq = 1')).toThrow(/append-only/);
+    db.close();
+  });
+
+  it('detects one flipped byte in the database file and names the record', () => {
+    const { path, ids } = build(5);
+    const bytes = readFileSync(path);
+    const at = bytes.indexOf('marker-record-003');
+    expect(at).toBeGreaterThan(0);
+    expect(bytes.indexOf('marker-record-003', at + 1)).toBe(-1);
+    bytes[at + 'marker-record-00'.length] ^= 0x01; // '3' → '2'
+    writeFileSync(path, bytes);
+    const r = verifyFile(path);
+    expect(r.ok).toBe(false);
+    expect(r.count).toBe(2);
+    expect(r.firstBroken).toEqual({ seq: 3, id: ids[2], reason: 'content does not match its hash (record changed)' });
+  });
+
+  it('detects a deleted record and names where the chain breaks', () => {
+    const { path, ids } = build(5);
+    sql(path, 'DELETE FROM audit_log WHERE seq = 3');
+    const r = verifyFile(path);
+    expect(r.firstBroken).toEqual({ seq: 4, id: ids[3], reason: 'records 3..3 are missing before it' });
+  });
+
+  it('detects two swapped records', () => {
+    const { path, ids } = build(5);
+    // Exchange everything but the position of records 2 and 4.
+    sql(
+      path,
+      `CREATE TEMP TABLE t AS SELECT * FROM audit_log WHERE seq IN (2, 4);
+       UPDATE audit_log SET id = 'tmp-' || id, grant_id = 'tmp-' || grant_id WHERE seq IN (2, 4);
+       UPDATE audit_log SET (id, kind, at, grant_id, subject, body, prev_hash, hash, sig) =
+         (SELECT id, kind, at, grant_id, subject, body, prev_hash, hash, sig FROM t WHERE t.seq = 6 - audit_log.seq)
+       WHERE seq IN (2, 4);`,
+    );
+    const r = verifyFile(path);
+    expect(r.ok).toBe(false);
+    expect(r.firstBroken?.seq).toBe(2);
+    expect(r.firstBroken?.id).toBe(ids[3]);
+    expect(r.firstBroken?.reason).toMatch(/prevHash does not match/);
+  });
+
+  it('detects an edited indexed column (subject) even though the body is intact', () => {
+    const { path, ids } = build(3);
+    sql(path, "UPDATE audit_log SET subject = 'mallory' WHERE seq = 2");
+    expect(verifyFile(path).firstBroken).toMatchObject({ seq: 2, id: ids[1] });
+  });
+
+  it('detects a rewritten chain (hashes recomputed) by the broker signature', () => {
+    const { path, ids } = build(4);
+    const db = new BetterSqlite3(path);
+    db.exec('DROP TRIGGER audit_log_no_update');
+    const rows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Record<string, never>[];
+    let prev = GENESIS_PREV_HASH;
+    for (const row of rows) {
+      const rec = { seq: row.seq, id: row.id, kind: row.kind, at: row.at, grantId: row.grant_id, subject: row.subject, body: String(row.body).replace('"exitCode":0', '"exitCode":1'), prevHash: prev } as Omit<AuditRecord, 'hash' | 'sig'>;
+      const hash = recordHash(rec);
+      db.prepare('UPDATE audit_log SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(rec.body, prev, hash, row.seq);
+      prev = hash;
+    }
+    db.close();
+    expect(verifyFile(path).firstBroken).toEqual({ seq: 1, id: ids[0], reason: 'broker signature does not verify' });
+  });
+
+  it('detects records cut off the end through the signed head', () => {
+    const { path } = build(5);
+    sql(path, 'DELETE FROM audit_log WHERE seq >= 4');
+    expect(verifyFile(path).firstBroken).toEqual({ seq: 4, id: null, reason: 'records 4..5 are missing at the end (signed head is at 5)' });
+  });
+
+  it('fails against another broker key', () => {
+    const { path } = build(2);
+    const db = new BetterSqlite3(path);
+    const recs = [...new AuditLog(db, key).iterate()];
+    db.close();
+    expect(verifyChain(recs, generateBrokerKey().publicKey).firstBroken?.reason).toBe('broker signature does not verify');
+  });
+
+  it('accepts an Ed25519 broker key as well', () => {
+    const ed = generateBrokerKey('EdDSA');
+    const { path } = build(3, ed);
+    expect(verifyFile(path, ed)).toMatchObject({ ok: true, count: 3 });
+  });
+});
+
+describe('broker key file', () => {
+  it('is created once with mode 0600 and loaded again unchanged; a world-readable key is refused', async () => {
+    const { statSync, chmodSync } = await import('node:fs');
+    const p = join(tempDir(), 'broker.db.audit-key.pem');
+    const a = loadOrCreateBrokerKey(p);
+    expect(statSync(p).mode & 0o777).toBe(0o600);
+    expect(loadOrCreateBrokerKey(p).kid).toBe(a.kid);
+    chmodSync(p, 0o644);
+    expect(() => loadOrCreateBrokerKey(p)).toThrow(/readable by others/);
+  });
+});
+
+describe('JSONL export and offline verification', () => {
+  function exportTo(path: string, since?: string): string {
+    const db = new BetterSqlite3(path);
+    const text = [...exportLines(new AuditLog(db, key), { kid: key.kid, alg: key.alg, since })].join('');
+    db.close();
+    const out = `${path}.jsonl`;
+    writeFileSync(out, text);
+    return out;
+  }
+
+  it('verifies a full export with the PEM key, the JWK, or the GET /v1/keys document', async () => {
+    const { path } = build(10);
+    const file = exportTo(path);
+    for (const text of [key.publicPem, JSON.stringify(key.publicKey.export({ format: 'jwk' })), JSON.stringify(publicKeysDocument(key))]) {
+      expect(await verifyExportFile(file, parsePublicKey(text))).toMatchObject({ ok: true, count: 10, fromGenesis: true });
+    }
+  });
+
+  it('names the changed, missing or extra record in an edited export', async () => {
+    const { path, ids } = build(6);
+    const file = exportTo(path);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const pk = parsePublicKey(key.publicPem);
+
+    writeFileSync(file, lines.map((l) => l.replace('marker-record-005', 'marker-record-00X')).join('\n'));
+    expect((await verifyExportFile(file, pk)).firstBroken).toMatchObject({ seq: 5, id: ids[4] });
+
+    writeFileSync(file, lines.filter((_l, i) => i !== 2).join('\n')); // line 0 is the header: drops seq 2
+    expect((await verifyExportFile(file, pk)).firstBroken).toMatchObject({ seq: 3, id: ids[2], reason: 'records 2..2 are missing before it' });
+
+    writeFileSync(file, lines.slice(0, 5).join('\n')); // header + 4 records, no head line
+    expect((await verifyExportFile(file, pk)).firstBroken).toMatchObject({ seq: 5, reason: /cut short/ });
+
+    writeFileSync(file, [...lines.slice(0, 5), lines[7]].join('\n')); // head line says 6, records stop at 4
+    expect((await verifyExportFile(file, pk)).firstBroken).toMatchObject({ seq: 5, reason: /missing at the end/ });
+  });
+
+  it('checks a --since export from wherever it starts', async () => {
+    const { path } = build(4);
+    const db = new BetterSqlite3(path);
+    const third = [...new AuditLog(db, key).iterate()][2]!;
+    db.close();
+    const file = exportTo(path, third.at);
+    const r = await verifyExportFile(file, parsePublicKey(key.publicPem));
+    expect(r.ok).toBe(true);
+    expect(r.count).toBeLessThanOrEqual(4);
+  });
+});
