@@ -1,0 +1,85 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadBrokerConfig, parseBrokerConfig, pickTarget } from '../../src/broker/config.js';
+import { GuardError } from '../../src/errors.js';
+
+const GOOD = `issuer: https://idp.example.com
+audience: guard-aws
+clientId: guard-aws-cli
+policies: [policies/default.yaml]
+storage:
+  sqlite: state/broker.db
+targets:
+  - name: dev
+    roleArn: arn:aws:iam::111122223333:role/guard-dev
+    region: eu-west-1
+  - name: prod
+    roleArn: arn:aws:iam::444455556666:role/ops/guard-prod
+    region: us-east-1
+    externalId: guard-aws-prod
+`;
+
+function err(text: string, file = '/etc/guard/broker.yaml'): GuardError {
+  try {
+    parseBrokerConfig(text, file);
+  } catch (e) {
+    expect(e).toBeInstanceOf(GuardError);
+    return e as GuardError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('broker config', () => {
+  it('applies defaults, derives accounts, picks the first target as default, resolves paths against the file', () => {
+    const c = parseBrokerConfig(GOOD, '/etc/guard/broker.yaml');
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8740 });
+    expect(c.sessionDurationSec).toBe(900);
+    expect(c.groupsClaim).toBe('groups');
+    expect(c.algorithms).toEqual(['RS256', 'ES256', 'EdDSA']);
+    expect(c.maxBodyBytes).toBe(256 * 1024);
+    expect(c.policies).toEqual(['/etc/guard/policies/default.yaml']);
+    expect(c.storage.sqlite).toBe('/etc/guard/state/broker.db');
+    expect(c.targets.map((t) => [t.name, t.account, t.default])).toEqual([
+      ['dev', '111122223333', true],
+      ['prod', '444455556666', false],
+    ]);
+    expect(pickTarget(c, undefined)?.name).toBe('dev');
+    expect(pickTarget(c, 'prod')?.externalId).toBe('guard-aws-prod');
+    expect(pickTarget(c, 'nope')).toBeUndefined();
+  });
+
+  it('the shipped example is valid', () => {
+    const c = loadBrokerConfig(resolve(__dirname, '../../examples/broker.yaml'));
+    expect(c.targets.length).toBeGreaterThan(0);
+  });
+
+  const cases: [string, string, RegExp][] = [
+    ['bad role ARN', GOOD.replace('role/guard-dev', 'user/guard-dev'), /^\/etc\/guard\/broker\.yaml:9:14: targets\[0\]\.roleArn: must be an IAM role ARN/],
+    ['unknown key', GOOD.replace('audience:', 'audiance: x\naudience:'), /^\/etc\/guard\/broker\.yaml:2:1: audiance: Unrecognized key/],
+    ['missing key', GOOD.replace('clientId: guard-aws-cli\n', ''), /^\/etc\/guard\/broker\.yaml:1:1: clientId: /],
+    ['duration too short', `${GOOD}sessionDurationSec: 60\n`, /:15:21: sessionDurationSec: /],
+    ['duplicate target', GOOD.replace('name: prod', 'name: dev'), /:11:11: targets\[1\]\.name: duplicate target name dev/],
+    ['two defaults', GOOD.replace('region: eu-west-1', 'region: eu-west-1\n    default: true').replace('externalId: guard-aws-prod', 'externalId: guard-aws-prod\n    default: true'), /:16:14: targets\[1\]\.default: only one target/],
+    ['alg none', `${GOOD}algorithms: [none]\n`, /:15:14: algorithms\[0\]: /],
+    ['YAML syntax', 'issuer: [unclosed\n', /^\/etc\/guard\/broker\.yaml:\d+:\d+: /],
+    ['duplicate YAML key', `${GOOD}issuer: https://other\n`, /^\/etc\/guard\/broker\.yaml:15:1: /],
+    ['issuer not a URL', GOOD.replace('https://idp.example.com', 'idp'), /:1:9: issuer: /],
+  ];
+  it.each(cases)('%s → config_invalid with file:line:col', (_n, text, re) => {
+    const e = err(text);
+    expect(e.code).toBe('config_invalid');
+    expect(e.exitCode).toBe(78);
+    expect(e.message).toMatch(re);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('an unreadable file → config_invalid naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'guard-cfg-'));
+    const f = join(dir, 'missing.yaml');
+    expect(() => loadBrokerConfig(f)).toThrow(new RegExp(`^${f}: cannot read broker config: ENOENT`));
+    writeFileSync(join(dir, 'ok.yaml'), GOOD);
+    expect(loadBrokerConfig(join(dir, 'ok.yaml')).storage.sqlite).toBe(join(dir, 'state/broker.db'));
+  });
+});
