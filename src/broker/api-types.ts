@@ -10,6 +10,8 @@ export interface BrokerConfigResponse {
   clientId: string;
   /** Audience the broker expects in access tokens (and for workload tokens). */
   audience: string;
+  /** Claim the broker reads groups from (default `groups`); lets `whoami` show the groups the broker will see. */
+  groupsClaim?: string;
   targets: { name: string; account: string; region: string; default: boolean }[];
   version: string;
 }

@@ -1,10 +1,21 @@
 import { Command } from 'commander';
 import { GuardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { login, openInBrowser } from '../../auth/login.js';
+import { openTokenStore } from '../../auth/token-store.js';
+import { resolveBrokerUrl } from '../../config/client-config.js';
 
-// Placeholder until the login command lands; refuses clearly rather than pretending.
-export function command(_ctx: CliContext): Command {
-  return new Command('login').allowUnknownOption().argument('[args...]').action(() => {
-    throw new GuardError('unsupported', '`guard-aws login` is not available in this build yet');
-  });
+export function command(ctx: CliContext): Command {
+  return new Command('login')
+    .description('log in with the OAuth 2.0 device flow (RFC 8628) at the identity provider your broker names')
+    .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
+    .option('--no-browser', 'never offer to open a browser')
+    .action(async (o: { broker?: string; browser: boolean }) => {
+      const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
+      if (!brokerUrl) throw new GuardError('usage', 'no broker: pass --broker URL or set GUARD_AWS_BROKER');
+      const store = await openTokenStore({ env: ctx.env });
+      const stored = await login({ brokerUrl, host: ctx.host, env: ctx.env, store, noBrowser: !o.browser, openBrowser: openInBrowser });
+      const groups = stored.groups.length ? stored.groups.join(', ') : 'none';
+      ctx.host.info(`Logged in to ${brokerUrl} as ${stored.subject} (groups: ${groups}); token kept in ${store.describe()}`);
+    });
 }

@@ -1,10 +1,20 @@
 import { Command } from 'commander';
 import { GuardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { logout } from '../../auth/logout.js';
+import { openTokenStore } from '../../auth/token-store.js';
+import { resolveBrokerUrl } from '../../config/client-config.js';
 
-// Placeholder until the logout command lands; refuses clearly rather than pretending.
-export function command(_ctx: CliContext): Command {
-  return new Command('logout').allowUnknownOption().argument('[args...]').action(() => {
-    throw new GuardError('unsupported', '`guard-aws logout` is not available in this build yet');
-  });
+export function command(ctx: CliContext): Command {
+  return new Command('logout')
+    .description('forget the stored login (and revoke it at the identity provider where supported)')
+    .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
+    .action(async (o: { broker?: string }) => {
+      const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
+      if (!brokerUrl) throw new GuardError('usage', 'no broker: pass --broker URL or set GUARD_AWS_BROKER');
+      const store = await openTokenStore({ env: ctx.env });
+      const r = await logout({ brokerUrl, store, env: ctx.env, host: ctx.host });
+      if (!r.forgotten) ctx.host.info(`not logged in to ${brokerUrl}; nothing to forget`);
+      else ctx.host.info(`Logged out ${r.subject ?? ''} from ${brokerUrl}${r.revoked ? ' (revoked at the identity provider)' : ''}`.replace('  ', ' '));
+    });
 }

@@ -1,0 +1,141 @@
+import * as client from 'openid-client';
+import { readFile } from 'node:fs/promises';
+import { GuardError } from '../errors.js';
+import { fetchBrokerConfig } from './broker-config.js';
+import { systemClock, type Clock } from './clock.js';
+import { toStoredLogin } from './login.js';
+import { oauthReason, openIdpClient } from './oidc.js';
+import { parseStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
+import type { TokenStore } from './token-store.js';
+import { requireSecureUrl } from './urls.js';
+
+export type TokenSource = 'GUARD_AWS_TOKEN' | 'GUARD_AWS_TOKEN_FILE' | 'github-actions' | 'login';
+
+export interface AccessToken {
+  token: string;
+  source: TokenSource;
+  subject?: string;
+  groups?: string[];
+  expiresAt?: Date;
+  /** Where a stored login is kept (TokenStore.describe()), for `whoami`. */
+  keptIn?: string;
+}
+
+export interface GetAccessTokenOptions {
+  env: NodeJS.ProcessEnv;
+  /** Resolved broker URL (flag > GUARD_AWS_BROKER > saved config); needed for GitHub Actions and stored logins. */
+  brokerUrl?: string;
+  store: TokenStore;
+  fetch?: typeof fetch;
+  clock?: Clock;
+}
+
+/** Refresh this long before expiry, so a token does not die between here and the broker. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+const LOGIN_HINT = 'run `guard-aws login --broker URL`';
+
+/**
+ * The bearer token for the broker, without ever prompting. In order:
+ * 1. GUARD_AWS_TOKEN — a workload token given directly;
+ * 2. GUARD_AWS_TOKEN_FILE — a file holding one (re-read every time: Kubernetes and CI rotate them in place);
+ * 3. GitHub Actions' OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN) for the broker's audience;
+ * 4. the stored `guard-aws login`, refreshed silently with its refresh token when expired.
+ */
+export async function getAccessToken(opts: GetAccessTokenOptions): Promise<AccessToken> {
+  const { env } = opts;
+  const f = opts.fetch ?? fetch;
+  const clock = opts.clock ?? systemClock;
+
+  if (env.GUARD_AWS_TOKEN) {
+    return fromWorkloadToken(env.GUARD_AWS_TOKEN.trim(), 'GUARD_AWS_TOKEN', clock);
+  }
+  if (env.GUARD_AWS_TOKEN_FILE) {
+    const path = env.GUARD_AWS_TOKEN_FILE;
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new GuardError('auth_required', `GUARD_AWS_TOKEN_FILE=${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (text.trim() === '') throw new GuardError('auth_required', `GUARD_AWS_TOKEN_FILE=${path}: the file is empty`);
+    return fromWorkloadToken(text.trim(), 'GUARD_AWS_TOKEN_FILE', clock);
+  }
+  if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
+    if (!opts.brokerUrl) throw new GuardError('auth_required', 'in GitHub Actions: no broker URL; set GUARD_AWS_BROKER');
+    const { audience } = await fetchBrokerConfig(opts.brokerUrl, f);
+    const token = await githubActionsToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN, audience, f, env);
+    return fromWorkloadToken(token, 'github-actions', clock);
+  }
+
+  if (!opts.brokerUrl) throw new GuardError('auth_required', `not logged in (no broker configured); ${LOGIN_HINT}`);
+  const stored = parseStoredLogin(await opts.store.get(opts.brokerUrl));
+  if (!stored) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${LOGIN_HINT}`);
+  const fresh = Date.parse(stored.expiresAt) - EXPIRY_MARGIN_MS > clock.now() ? stored : await refresh(stored, opts.store, f, clock, env);
+  return {
+    token: fresh.accessToken,
+    source: 'login',
+    subject: fresh.subject,
+    groups: fresh.groups,
+    expiresAt: new Date(fresh.expiresAt),
+    keptIn: opts.store.describe(),
+  };
+}
+
+function fromWorkloadToken(token: string, source: TokenSource, clock: Clock): AccessToken {
+  const s = summarizeToken(token);
+  // Fail early with a clear message instead of a round trip to the broker; the broker still decides.
+  if (s.expiresAt && s.expiresAt.getTime() <= clock.now()) {
+    throw new GuardError('auth_expired', `the token from ${source} expired at ${s.expiresAt.toISOString()}`);
+  }
+  return {
+    token,
+    source,
+    ...(s.subject ? { subject: s.subject } : {}),
+    groups: s.groups,
+    ...(s.expiresAt ? { expiresAt: s.expiresAt } : {}),
+  };
+}
+
+/**
+ * GitHub Actions OIDC: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<aud> with "Authorization: Bearer
+ * $ACTIONS_ID_TOKEN_REQUEST_TOKEN" returns {"value": "<JWT>"} (GitHub docs, "Configuring OpenID Connect in cloud
+ * providers" / actions/toolkit core.getIDToken). The job needs `permissions: id-token: write`.
+ */
+export async function githubActionsToken(requestUrl: string, requestToken: string, audience: string, f: typeof fetch, env: NodeJS.ProcessEnv): Promise<string> {
+  const url = requireSecureUrl(requestUrl, 'ACTIONS_ID_TOKEN_REQUEST_URL', env);
+  url.searchParams.set('audience', audience);
+  let res: Response;
+  try {
+    res = await f(url.href, { headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json; api-version=2.0' }, signal: AbortSignal.timeout(15_000) });
+  } catch (e) {
+    throw new GuardError('idp_unreachable', `cannot reach the GitHub Actions token endpoint at ${url.origin}`, { cause: e });
+  }
+  const body = (await res.json().catch(() => undefined)) as { value?: unknown } | undefined;
+  if (!res.ok || typeof body?.value !== 'string' || body.value === '') {
+    throw new GuardError('auth_required', `the GitHub Actions token endpoint answered HTTP ${res.status} without a token (does the job have \`permissions: id-token: write\`?)`);
+  }
+  return body.value;
+}
+
+async function refresh(stored: StoredLogin, store: TokenStore, f: typeof fetch, clock: Clock, env: NodeJS.ProcessEnv): Promise<StoredLogin> {
+  if (!stored.refreshToken) {
+    throw new GuardError('auth_required', `your login to ${stored.broker} has expired; ${LOGIN_HINT}`);
+  }
+  const config = await openIdpClient(stored.issuer, stored.clientId, f, env);
+  let tokens;
+  try {
+    // RFC 6749 §6 refresh, asking again for the broker as the resource (RFC 8707 §2.2).
+    tokens = await client.refreshTokenGrant(config, stored.refreshToken, { resource: stored.audience });
+  } catch (e) {
+    if (e instanceof client.ResponseBodyError) {
+      // invalid_grant: revoked, expired or already rotated away. Forget it so the next run does not retry it.
+      await store.delete(stored.broker);
+      throw new GuardError('auth_required', `your login to ${stored.broker} has expired (${e.error}); ${LOGIN_HINT}`);
+    }
+    throw new GuardError('idp_unreachable', `cannot refresh the login at ${stored.issuer}: ${oauthReason(e)}`, { cause: e });
+  }
+  const next = toStoredLogin(stored.broker, stored.issuer, stored.clientId, stored.audience, stored.groupsClaim, tokens, clock, stored.refreshToken);
+  await store.set(stored.broker, JSON.stringify(next));
+  return next;
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { GuardError } from '../errors.js';
+import { clientConfigPath } from './paths.js';
+import { readOptionalFile, writePrivateFile } from './private-file.js';
+
+/** What `guard-aws login` remembers so later commands need no flags. No secrets live here. */
+const ClientConfigSchema = z.object({
+  broker: z.string().url().optional(),
+});
+export type ClientConfig = z.infer<typeof ClientConfigSchema>;
+
+export async function readClientConfig(env: NodeJS.ProcessEnv = process.env): Promise<ClientConfig> {
+  const path = clientConfigPath(env);
+  const text = await readOptionalFile(path);
+  if (text === undefined) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new GuardError('config_invalid', `${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const parsed = ClientConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new GuardError('config_invalid', `${path}: field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export async function writeClientConfig(config: ClientConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  await writePrivateFile(clientConfigPath(env), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** Broker URL resolution: `--broker` flag > GUARD_AWS_BROKER > the broker saved at login. */
+export async function resolveBrokerUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const chosen = flag ?? (env.GUARD_AWS_BROKER || undefined) ?? (await readClientConfig(env)).broker;
+  return chosen === undefined ? undefined : normalizeBrokerUrl(chosen, flag !== undefined ? '--broker' : env.GUARD_AWS_BROKER ? 'GUARD_AWS_BROKER' : clientConfigPath(env));
+}
+
+/** An http(s) URL without query, fragment or trailing slash, so the same broker always maps to the same login. */
+export function normalizeBrokerUrl(raw: string, where = 'broker URL'): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new GuardError('usage', `${where}: not a URL: ${JSON.stringify(raw.slice(0, 200))}`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new GuardError('usage', `${where}: must be an http(s) URL`);
+  if (u.username || u.password) throw new GuardError('usage', `${where}: must not contain credentials`);
+  u.search = '';
+  u.hash = '';
+  return u.href.replace(/\/+$/, '');
+}
