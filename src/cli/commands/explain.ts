@@ -1,10 +1,61 @@
-import { Command } from 'commander';
+import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
 import { GuardError } from '../../errors.js';
+import { parseInvocation } from '../../invocation/parse.js';
+import type { InvocationContext } from '../../invocation/types.js';
+import { explainDecision } from '../../policy/decide.js';
+import { loadPolicies } from '../../policy/load.js';
+import { defaultPolicyPath } from '../../policy/paths.js';
+import { explanation, renderExplanation } from '../../policy/render.js';
+import type { Caller, TargetInfo } from '../../policy/types.js';
 import type { CliContext } from '../context.js';
 
-// Placeholder until the explain command lands; refuses clearly rather than pretending.
-export function command(_ctx: CliContext): Command {
-  return new Command('explain').allowUnknownOption().argument('[args...]').action(() => {
-    throw new GuardError('unsupported', '`guard-aws explain` is not available in this build yet');
-  });
+/** Documented defaults (README, docs/policies.md): a placeholder account nobody owns, the usual region chain. */
+export const DEFAULT_ACCOUNT = '000000000000';
+export const DEFAULT_REGION = 'us-east-1';
+
+interface ExplainOptions {
+  json?: boolean;
+  policy: string[];
+  account?: string;
+  region?: string;
+  subject?: string;
+  groups?: string;
+  target?: string;
+}
+
+export function command(ctx: CliContext): Command {
+  return new Command('explain')
+    .description('show how an aws invocation is parsed and decided (nothing is run)')
+    .usage('[options] -- <aws arguments…>')
+    .option('--json', 'print one JSON object')
+    .addOption(new Option('--policy <path>', 'policy file (repeatable; default: the shipped policies/default.yaml)').argParser((v: string, prev: string[] = []) => [...prev, v]).default([]))
+    .option('--account <id>', `target account (default ${DEFAULT_ACCOUNT})`)
+    .option('--region <region>', `default region (default $AWS_REGION, $AWS_DEFAULT_REGION or ${DEFAULT_REGION})`)
+    .option('--subject <subject>', 'caller subject (default $USER)')
+    .option('--groups <groups>', 'caller groups, comma-separated (default none)')
+    .option('--target <name>', 'target name / profile (default "default")')
+    .argument('<aws-args...>', 'the aws invocation, after --')
+    .passThroughOptions()
+    .action((args: string[], o: ExplainOptions) => {
+      const defaults: string[] = [];
+      const account = o.account ?? (defaults.push('account'), DEFAULT_ACCOUNT);
+      if (!/^\d{12}$/.test(account)) throw new GuardError('usage', `--account must be a 12-digit account id, got "${account}"`);
+      const region = o.region ?? ctx.env.AWS_REGION ?? ctx.env.AWS_DEFAULT_REGION ?? (defaults.push('region'), DEFAULT_REGION);
+      const subject = o.subject ?? ctx.env.USER ?? (defaults.push('subject'), 'local-user');
+      if (o.subject === undefined && ctx.env.USER) defaults.push('subject');
+      const groups = (o.groups ?? '').split(',').map((g) => g.trim()).filter(Boolean);
+      const targetName = o.target ?? (defaults.push('target'), 'default');
+      const policies = o.policy.length ? o.policy : [defaultPolicyPath()];
+      const set = loadPolicies(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)) });
+      const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env };
+      const inv = parseInvocation(args, invCtx);
+      const caller: Caller = { subject, groups };
+      const target: TargetInfo = { name: targetName, account, region };
+      const d = explainDecision(set, { invocation: inv, caller, target });
+      const e = explanation(inv, d, caller, target, defaults);
+      ctx.host.result(o.json ? JSON.stringify(e) : renderExplanation(e, ctx.host.color));
+      ctx.exitCode = 0;
+    });
 }

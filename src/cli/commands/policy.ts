@@ -1,10 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { GuardError } from '../../errors.js';
+import { EXIT } from '../../exit-codes.js';
+import { parseInvocation } from '../../invocation/parse.js';
+import { checkPolicies } from '../../policy/check.js';
+import { expandPaths } from '../../policy/paths.js';
+import { formatDiagnostic } from '../../policy/source.js';
+import { runPolicyTests } from '../../policy/test-runner.js';
 import type { CliContext } from '../context.js';
 
-// Placeholder until the policy command lands; refuses clearly rather than pretending.
-export function command(_ctx: CliContext): Command {
-  return new Command('policy').allowUnknownOption().argument('[args...]').action(() => {
-    throw new GuardError('unsupported', '`guard-aws policy` is not available in this build yet');
-  });
+/**
+ * Exit status of `policy test` when a case fails: 1, as test runners (`opa test`, vitest, go test) do — a failed
+ * expectation is neither a usage error nor a denial (77 means "AWS call denied"). Broken test or policy files
+ * are configuration errors: 78.
+ */
+export const EXIT_TEST_FAILED = 1;
+
+export function command(ctx: CliContext): Command {
+  const readFile = (p: string) => readFileSync(resolve(ctx.cwd, p));
+  const policy = new Command('policy').description('check and test policy files');
+
+  policy
+    .command('check')
+    .description('validate policy files: schema, unknown actions, rules that can never match, shadowed rules')
+    .argument('[paths...]', 'policy files or directories (default: ./policies/*.yaml, or the shipped policies)')
+    .action((paths: string[]) => {
+      const files = expandPaths(paths, ctx.cwd, 'policy');
+      const r = checkPolicies(files, { readFile });
+      for (const d of r.diagnostics) ctx.host.result(formatDiagnostic(d));
+      ctx.host.info(`${files.length} file${files.length === 1 ? '' : 's'}, ${r.rules} rules: ${r.errors} error${r.errors === 1 ? '' : 's'}, ${r.warnings} warning${r.warnings === 1 ? '' : 's'}`);
+      // Warnings (shadowed rules) do not fail the check; errors do.
+      ctx.exitCode = r.errors > 0 ? EXIT.CONFIG : EXIT.OK;
+    });
+
+  policy
+    .command('test')
+    .description('run policy test files (*.test.yaml): argv, caller, target and the expected decision and rule')
+    .argument('[paths...]', 'test files or directories (default: ./policies/**/*.test.yaml, or the shipped tests)')
+    .option('-v, --verbose', 'also show what each passing case decided')
+    .action((paths: string[], o: { verbose?: boolean }) => {
+      const files = expandPaths(paths, ctx.cwd, 'test');
+      const r = runPolicyTests(files, parseInvocation, { readFile });
+      for (const d of r.diagnostics) ctx.host.error(formatDiagnostic(d));
+      let last = '';
+      for (const c of r.cases) {
+        if (c.file !== last) ctx.host.result((last = c.file));
+        if (c.passed) ctx.host.result(`  PASS  ${c.name}${o.verbose ? `  (${c.got})` : ''}`);
+        else ctx.host.result(`  FAIL  ${c.name}  (${c.file}:${c.line})\n          expected ${c.expected}\n          got      ${c.got}`);
+      }
+      ctx.host.result(`${r.passed} passed, ${r.failed} failed${r.diagnostics.length ? `, ${r.diagnostics.length} file error${r.diagnostics.length === 1 ? '' : 's'}` : ''}`);
+      ctx.exitCode = r.diagnostics.length ? EXIT.CONFIG : r.failed > 0 ? EXIT_TEST_FAILED : r.cases.length === 0 ? EXIT.USAGE : EXIT.OK;
+    });
+  return policy;
 }
