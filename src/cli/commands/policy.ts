@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { EXIT } from '../../exit-codes.js';
-import { parseInvocation } from '../../invocation/parse.js';
 import { checkPolicies } from '../../policy/check.js';
 import { expandPaths } from '../../policy/paths.js';
 import { formatDiagnostic } from '../../policy/source.js';
@@ -38,7 +37,9 @@ export function command(ctx: CliContext): Command {
     .description('run policy test files (*.test.yaml): argv, caller, target and the expected decision and rule')
     .argument('[paths...]', 'test files or directories (default: ./policies/**/*.test.yaml, or the shipped tests)')
     .option('-v, --verbose', 'also show what each passing case decided')
-    .action((paths: string[], o: { verbose?: boolean }) => {
+    .action(async (paths: string[], o: { verbose?: boolean }) => {
+      // The parser (and its model tables) load only for `test`; `check` needs the IAM catalog alone.
+      const { parseInvocation } = await import('../../invocation/parse.js');
       const files = expandPaths(paths, ctx.cwd, 'test');
       const r = runPolicyTests(files, parseInvocation, { readFile });
       for (const d of r.diagnostics) ctx.host.error(formatDiagnostic(d));
