@@ -29,6 +29,10 @@ export interface GrantRequest {
   approvalId?: string;
   /** The requester's reason, when an approval is needed. */
   reason?: string;
+  /** The caller's working directory, so relative file:// paths name the same files as on the caller's side. */
+  cwd?: string;
+  /** The caller's home directory, for `~` in file:// paths (the broker expands nothing else of the caller's). */
+  home?: string;
 }
 
 export interface IssuedCredentials {

@@ -29,6 +29,8 @@ export const grantRequestSchema = z.strictObject({
     .refine((k) => Buffer.from(k, 'base64url').length === 32, 'must decode to 32 bytes'),
   approvalId: z.string().min(1).max(128).optional(),
   reason: z.string().max(1000).optional(),
+  cwd: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
+  home: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
 });
 
 export interface GrantRouteDeps {
@@ -99,7 +101,9 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
         region: target.region,
         fileContents: body.files ?? {},
         readFile: noLocalFiles,
-        env: {},
+        // Only what the caller told us: never the broker's own environment, home or working directory.
+        env: body.home ? { HOME: body.home } : {},
+        cwd: body.cwd ?? '/',
       };
       invocation = d.parse(body.argv, pctx);
     } catch (e) {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STSClient } from '@aws-sdk/client-sts';
+import { createTokenVerifier } from '../../../src/auth/verify.js';
 import { brokerConfigFrom, type BrokerConfigInput } from '../../../src/broker/config.js';
 import type { BrokerDeps } from '../../../src/broker/deps.js';
 import type { BrokerLogEntry } from '../../../src/broker/log.js';
@@ -75,7 +76,8 @@ export async function startBrokerEnv(overrides: Partial<BrokerDeps> = {}, cfg: P
   );
   const broker = await startBroker(config, {
     store: openSqliteStore({ path: dbPath }),
-    verify: idp.verifier,
+    // The real verifier (src/auth/verify.ts) against the test issuer's JWKS over HTTP.
+    verify: createTokenVerifier({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, algorithms: config.algorithms }),
     parse: fakeParse,
     decide: fakeDecide,
     createStsClient: (t) =>

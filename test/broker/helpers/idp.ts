@@ -1,20 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK } from 'jose';
-import { GuardError } from '../../../src/errors.js';
-import type { Caller } from '../../../src/policy/types.js';
+import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
 /**
- * A minimal token issuer for broker tests: real keys, real signatures, a JWKS served over real HTTP on loopback.
- * The verifier below is a stand-in for src/auth/verify.ts (H3) built on the same jose primitives, used until that
- * module lands; it checks signature (allow-listed algorithms), issuer, audience, exp/nbf with skew.
+ * A minimal token issuer for broker tests: real keys, real signatures, a JWKS served over real HTTP on loopback,
+ * and a second "rogue" key to forge tokens with. The broker verifies with the real src/auth/verify.ts.
  */
 export interface TestIdp {
   issuer: string;
   jwksUri: string;
   audience: string;
   sign(claims: Record<string, unknown>, opts?: { expiresIn?: string | number; audience?: string; issuer?: string; alg?: string; key?: 'good' | 'rogue'; notBefore?: string | number }): Promise<string>;
-  verifier: (token: string) => Promise<Caller>;
   jwksRequests(): number;
   close(): Promise<void>;
 }
@@ -37,7 +33,6 @@ export async function startTestIdp(audience = 'guard-aws'): Promise<TestIdp> {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const issuer = base;
   const jwksUri = `${base}/jwks`;
-  const jwks = createRemoteJWKSet(new URL(jwksUri));
 
   return {
     issuer,
@@ -53,19 +48,6 @@ export async function startTestIdp(audience = 'guard-aws'): Promise<TestIdp> {
         .setExpirationTime(opts.expiresIn ?? '5m');
       if (opts.notBefore !== undefined) jwt = jwt.setNotBefore(opts.notBefore);
       return jwt.sign(key);
-    },
-    async verifier(token) {
-      try {
-        const { payload } = await jwtVerify(token, jwks, { issuer, audience, algorithms: ['ES256'], clockTolerance: 30 });
-        if (typeof payload.sub !== 'string' || !payload.sub) throw new GuardError('auth_rejected', 'token has no subject');
-        const groups = Array.isArray(payload.groups) ? payload.groups.filter((g): g is string => typeof g === 'string') : [];
-        return { subject: payload.sub, groups, ...(typeof payload.name === 'string' ? { name: payload.name } : {}) };
-      } catch (e) {
-        if (e instanceof GuardError) throw e;
-        const code = (e as { code?: string }).code;
-        if (code === 'ERR_JWT_EXPIRED') throw new GuardError('auth_expired', 'token expired');
-        throw new GuardError('auth_rejected', `token rejected (${code ?? 'error'})`);
-      }
     },
     jwksRequests: () => hits,
     close: () => new Promise<void>((r) => server.close(() => r())),
