@@ -6,6 +6,8 @@
  */
 type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
 
+const EXPIRED_GRACE_SEC = 300;
+
 interface Entry {
   payload: Payload;
   expiresAt: number;
@@ -34,7 +36,9 @@ export function createMemoryAdapterFactory(now: () => number = Date.now) {
   return function adapterFor(name: string) {
     return {
       async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {
-        const expiresAt = typeof expiresIn === 'number' ? now() + expiresIn * 1000 : Number.POSITIVE_INFINITY;
+        // Kept a little past expiry: oidc-provider checks expiry itself, and only an entry it can still find lets it
+        // answer precisely (a device code past its life gets `expired_token`, RFC 8628 §3.5, not "not found").
+        const expiresAt = typeof expiresIn === 'number' ? now() + (expiresIn + EXPIRED_GRACE_SEC) * 1000 : Number.POSITIVE_INFINITY;
         live(name).set(id, { payload: { ...payload }, expiresAt });
         if (payload.grantId) {
           let set = byGrant.get(payload.grantId);
