@@ -156,6 +156,12 @@ export function subsumes(a: CompiledRule, b: CompiledRule): boolean {
   return true;
 }
 
+function approvalImplied(a: CompiledRule, b: CompiledRule): boolean {
+  const x = a.approval!;
+  const y = b.approval!;
+  return y.count <= x.count && x.groups.every((g) => y.groups.includes(g));
+}
+
 function checkShadowing(rules: CompiledRule[], files: Map<string, ParsedPolicyFile>, out: Diagnostic[]): void {
   for (const b of rules) {
     for (const a of rules) {
@@ -163,6 +169,9 @@ function checkShadowing(rules: CompiledRule[], files: Map<string, ParsedPolicyFi
       const stronger = EFFECT_RANK[a.effect] > EFFECT_RANK[b.effect];
       const earlierSame = a.effect === b.effect && a.index < b.index;
       if (!(stronger || earlierSame) || !subsumes(a, b)) continue;
+      // Every matching approve rule adds its approval requirement, so a covered approve rule still counts
+      // unless it asks for no more than the rule covering it.
+      if (earlierSame && a.effect === 'approve' && !approvalImplied(a, b)) continue;
       const why = stronger ? `the stronger ${a.effect} rule \`${a.id}\` (${a.source}) matches everything it matches` : `the earlier rule \`${a.id}\` (${a.source}) matches everything it matches`;
       out.push({
         file: b.file,
