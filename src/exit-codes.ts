@@ -11,6 +11,8 @@ export const EXIT = {
   AUTH: 67,
   /** The broker, the identity provider or the real `aws` program cannot be reached (EX_UNAVAILABLE). */
   UNAVAILABLE: 69,
+  /** Data failed verification, e.g. `audit verify` found a broken chain (EX_DATAERR). */
+  DATAERR: 65,
   /** A bug in guard-aws itself (EX_SOFTWARE). */
   INTERNAL: 70,
   /** Approval pending or timed out; try again later (EX_TEMPFAIL). */

@@ -1,10 +1,202 @@
-import { Command } from 'commander';
-import { GuardError } from '../../errors.js';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parsePublicKey } from '../../audit/broker-key.js';
+import { AuditClient, resolveBrokerLink } from '../../audit/client.js';
+import { verifyExportFile } from '../../audit/export.js';
+import { replayTranscript } from '../../audit/replay.js';
+import { parseSince } from '../../audit/since.js';
+import type { AuditSummary, UnreportedGrant } from '../../audit/summary.js';
+import type { ChainResult } from '../../audit/types.js';
+import { ERROR_EXIT, GuardError } from '../../errors.js';
+import { EXIT } from '../../exit-codes.js';
+import { flushSpool } from '../../transcript/spool.js';
+import { defaultSpoolDir } from '../../transcript/spool-dir.js';
+import type { TranscriptEnvelope } from '../../transcript/types.js';
+import { createTranscriptUploader } from '../../transcript/upload.js';
 import type { CliContext } from '../context.js';
 
-// Placeholder until the audit command lands; refuses clearly rather than pretending.
-export function command(_ctx: CliContext): Command {
-  return new Command('audit').allowUnknownOption().argument('[args...]').action(() => {
-    throw new GuardError('unsupported', '`guard-aws audit` is not available in this build yet');
-  });
+/** Exit code of `audit verify` when the chain is broken: the data is bad (EX_DATAERR, 65). */
+export const EXIT_CHAIN_BROKEN = ERROR_EXIT.audit_broken!;
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('must be an integer from 1 to 10000');
+  return n;
+}
+
+function speed(v: string): number {
+  if (v === 'max') return 0;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number ≥ 0, or "max"');
+  return n;
+}
+
+function argvText(argv: string[] | undefined): string {
+  if (!argv) return '';
+  const s = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return s.length > 100 ? `${s.slice(0, 99)}…` : s;
+}
+
+function summaryLine(s: AuditSummary): string {
+  const status = s.kind === 'transcript' ? `${s.status}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${s.exitCode}`}` : s.kind;
+  return `${String(s.seq).padStart(6)}  ${s.at}  ${(s.subject ?? '-').padEnd(24)}  ${status.padEnd(16)}  ${s.target ?? '-'}  aws ${argvText(s.argv)}`;
+}
+
+function unreportedLine(u: UnreportedGrant): string {
+  return `${u.grantId}  ${u.createdAt}  ${u.subject.padEnd(24)}  ${u.target}  aws ${argvText(u.argv)}`;
+}
+
+function breakText(r: ChainResult): string {
+  const b = r.firstBroken!;
+  return `audit chain broken at record seq ${b.seq}${b.id ? ` (id ${b.id})` : ''}: ${b.reason}; ${r.count} record(s) before it verified`;
+}
+
+export function command(ctx: CliContext): Command {
+  const cmd = new Command('audit').description('list, show, replay, verify and export the audit log (auditors), flush the local spool');
+  const broker = () => new Option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)');
+  const client = async (o: { broker?: string }) => new AuditClient(await resolveBrokerLink(o.broker, ctx.env));
+  const now = () => Date.now();
+
+  cmd
+    .command('list')
+    .description('list transcripts (newest first), or grants whose transcript never arrived')
+    .option('--user <subject>', 'only this caller')
+    .option('--since <time>', 'ISO-8601 time or a duration back from now (24h, 7d)')
+    .option('--unreported', 'grants whose transcript never arrived')
+    .option('--limit <n>', 'at most this many (default 100)', positiveInt)
+    .option('--json', 'print JSON')
+    .addOption(broker())
+    .action(async (o: { user?: string; since?: string; unreported?: boolean; limit?: number; json?: boolean; broker?: string }) => {
+      const q = { user: o.user, since: o.since ? parseSince(o.since, now()) : undefined, limit: o.limit };
+      const c = await client(o);
+      if (o.unreported) {
+        const rows = await c.unreported(q);
+        ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? rows.map(unreportedLine).join('\n') : 'no unreported grants');
+        return;
+      }
+      const rows = await c.list(q);
+      ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? rows.map(summaryLine).join('\n') : 'no records');
+    });
+
+  cmd
+    .command('show')
+    .description('show one record (by record id or grant id): the call, who, when, outcome, output size')
+    .argument('<id>', 'record id or grant id')
+    .option('--json', 'print the full record (body included) as JSON')
+    .addOption(broker())
+    .action(async (id: string, o: { json?: boolean; broker?: string }) => {
+      const { record, summary } = await (await client(o)).show(id);
+      if (o.json) {
+        ctx.host.result(JSON.stringify({ ...record, body: JSON.parse(record.body) }, null, 2));
+        return;
+      }
+      const t = (JSON.parse(record.body) as { envelope?: TranscriptEnvelope }).envelope?.transcript;
+      const lines = [
+        `record:    ${record.id} (seq ${record.seq}, ${record.kind}, appended ${record.at})`,
+        `grant:     ${record.grantId ?? '-'}`,
+        `caller:    ${record.subject ?? '-'}`,
+        `target:    ${summary.target ?? '-'}`,
+        `call:      aws ${argvText(summary.argv)}`,
+        `decision:  ${summary.decision ?? '-'}${summary.rule ? ` (rule ${summary.rule})` : ''}${t?.approvalId ? `, approval ${t.approvalId}` : ''}`,
+      ];
+      if (t) {
+        lines.push(
+          `ran:       ${t.startedAt} → ${t.endedAt ?? '(did not finish)'}`,
+          `outcome:   ${t.status}${t.exitCode === null ? '' : `, exit ${t.exitCode}`}${t.truncated ? ', output truncated' : ''}`,
+          `output:    ${t.outputBytes} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${record.grantId}\` plays it back`,
+        );
+      }
+      ctx.host.result(lines.join('\n'));
+    });
+
+  cmd
+    .command('replay')
+    .description('play a transcript\'s masked output back with its original timing')
+    .argument('<id>', 'record id or grant id')
+    .option('--speed <n>', 'N times faster (0 or "max": no waiting)', speed, 1)
+    .addOption(broker())
+    .action(async (id: string, o: { speed: number; broker?: string }) => {
+      const { record } = await (await client(o)).show(id);
+      const env = (JSON.parse(record.body) as { envelope?: TranscriptEnvelope }).envelope;
+      if (!env) throw new GuardError('usage', `record ${id} is a ${record.kind} record, it has no output to replay`);
+      await replayTranscript(env.transcript, {
+        speed: o.speed,
+        write: (s, data) =>
+          new Promise<void>((resolve) => {
+            const stream = s === 'stdout' ? process.stdout : process.stderr;
+            if (stream.write(data)) resolve();
+            else stream.once('drain', () => resolve());
+          }),
+      });
+    });
+
+  cmd
+    .command('verify')
+    .description('walk the whole chain and check every link and signature (at the broker, or offline with --file/--key)')
+    .option('--file <file.jsonl>', 'verify an `audit export` file instead of asking the broker')
+    .option('--key <file>', 'the broker\'s public key for --file: PEM, JWK, or `GET /v1/keys` output')
+    .option('--json', 'print JSON')
+    .addOption(broker())
+    .action(async (o: { file?: string; key?: string; json?: boolean; broker?: string }) => {
+      let result: ChainResult;
+      if (o.file || o.key) {
+        if (!o.file || !o.key) throw new GuardError('usage', 'audit verify: --file and --key go together');
+        let keyText: string;
+        try {
+          keyText = readFileSync(o.key, 'utf8');
+        } catch (e) {
+          throw new GuardError('usage', `audit verify: cannot read --key ${o.key} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        }
+        result = await verifyExportFile(o.file, parsePublicKey(keyText));
+      } else {
+        result = await (await client(o)).verify();
+      }
+      if (o.json) ctx.host.result(JSON.stringify(result, null, 2));
+      if (!result.ok) {
+        if (!o.json) ctx.host.error(breakText(result));
+        ctx.exitCode = EXIT_CHAIN_BROKEN;
+        return;
+      }
+      if (!o.json) {
+        ctx.host.result(`audit chain ok: ${result.count} record(s) verified${result.fromGenesis ? ' from the first record' : ' (partial export: from its first record)'}, head ${result.headHash ?? '(empty log)'}`);
+      }
+    });
+
+  cmd
+    .command('export')
+    .description('write the audit log as JSONL to stdout (verify it later with `audit verify --file --key`)')
+    .option('--since <time>', 'ISO-8601 time or a duration back from now (24h, 7d)')
+    .addOption(broker())
+    .action(async (o: { since?: string; broker?: string }) => {
+      const since = o.since ? parseSince(o.since, now()) : undefined;
+      await (await client(o)).export({ since }, (text) =>
+        new Promise<void>((resolve) => {
+          if (process.stdout.write(text)) resolve();
+          else process.stdout.once('drain', () => resolve());
+        }),
+      );
+    });
+
+  cmd
+    .command('flush')
+    .description('send spooled transcripts (finished, or recovered from killed runs) to the broker')
+    .option('--json', 'print JSON')
+    .addOption(broker())
+    .action(async (o: { json?: boolean; broker?: string }) => {
+      const link = await resolveBrokerLink(o.broker, ctx.env);
+      const r = await flushSpool({ spoolDir: defaultSpoolDir(ctx.env), upload: createTranscriptUploader({ brokerUrl: link.url, getToken: link.token }) });
+      if (o.json) ctx.host.result(JSON.stringify(r, null, 2));
+      else {
+        ctx.host.result(
+          `${r.uploaded.length} transcript(s) sent (${r.recovered.length} recovered as partial), ${r.pending.length} still spooled, ${r.rejected.length} refused`,
+        );
+        for (const p of r.pending) ctx.host.info(`still spooled: ${p.grantId}: ${p.reason}`);
+        for (const p of r.rejected) ctx.host.warn(`refused by the broker: ${p.grantId} (${p.code}); kept in the spool's rejected/ directory`);
+      }
+      const unreachable = r.pending.some((p) => p.reason !== 'run in progress');
+      if (r.rejected.length) ctx.exitCode = EXIT.DENIED;
+      else if (unreachable) ctx.exitCode = EXIT.UNAVAILABLE;
+    });
+
+  return cmd;
 }

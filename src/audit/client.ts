@@ -1,0 +1,98 @@
+import { getAccessToken } from '../auth/access-token.js';
+import { openTokenStore } from '../auth/token-store.js';
+import { BrokerClient, brokerError, type FetchLike } from '../client/broker-client.js';
+import { resolveBrokerUrl } from '../config/client-config.js';
+import { GuardError } from '../errors.js';
+import type { ErrorResponse } from '../broker/api-types.js';
+import type { AuditSummary, UnreportedGrant } from './summary.js';
+import type { AuditHead, AuditRecord, ChainResult } from './types.js';
+
+/** How the audit commands reach the broker: its URL and a bearer token (re-read per call). */
+export interface BrokerLink {
+  url: string;
+  token: () => Promise<string>;
+  fetch?: FetchLike;
+}
+
+/** The broker URL (--broker > GUARD_AWS_BROKER > last login) and the caller's token, as every command gets them. */
+export async function resolveBrokerLink(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<BrokerLink> {
+  const url = await resolveBrokerUrl(flag, env);
+  if (!url) throw new GuardError('auth_required', 'no broker configured; run `guard-aws login --broker URL` or set GUARD_AWS_BROKER');
+  return {
+    url,
+    token: async () => (await getAccessToken({ env, brokerUrl: url, store: await openTokenStore({ env }) })).token,
+  };
+}
+
+export interface VerifyAnswer extends ChainResult {
+  head: AuditHead | null;
+  kid: string;
+}
+
+/** Client for the auditor routes (/v1/audit/*) and GET /v1/keys. */
+export class AuditClient {
+  private readonly client: BrokerClient;
+
+  constructor(private readonly link: BrokerLink) {
+    this.client = new BrokerClient(link.url, link.fetch ?? fetch, 120_000);
+  }
+
+  private async get<T>(path: string, auth = true): Promise<T> {
+    const r = await this.client.request<T | ErrorResponse>('GET', path, auth ? await this.link.token() : null);
+    if (r.status !== 200) throw auditError(r.status, (r.body as ErrorResponse)?.error);
+    return r.body as T;
+  }
+
+  async list(q: { user?: string; since?: string; limit?: number }): Promise<AuditSummary[]> {
+    return (await this.get<{ records: AuditSummary[] }>(`v1/audit/records${qs({ ...q, limit: q.limit?.toString() })}`)).records;
+  }
+
+  async unreported(q: { user?: string; since?: string; limit?: number }): Promise<UnreportedGrant[]> {
+    return (await this.get<{ unreported: UnreportedGrant[] }>(`v1/audit/records${qs({ ...q, limit: q.limit?.toString(), unreported: 'true' })}`)).unreported;
+  }
+
+  async show(id: string): Promise<{ record: AuditRecord; summary: AuditSummary }> {
+    return this.get(`v1/audit/records/${encodeURIComponent(id)}`);
+  }
+
+  async verify(): Promise<VerifyAnswer> {
+    return this.get('v1/audit/verify');
+  }
+
+  async keys(): Promise<unknown> {
+    return this.get('v1/keys', false);
+  }
+
+  /** Streams the JSONL export; `write` receives it piece by piece as it arrives. */
+  async export(q: { since?: string }, write: (text: string) => void | Promise<void>): Promise<void> {
+    const url = new URL(`v1/audit/export${qs(q)}`, this.link.url.endsWith('/') ? this.link.url : `${this.link.url}/`);
+    let res: Response;
+    try {
+      res = await (this.link.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${await this.link.token()}` } });
+    } catch (e) {
+      throw new GuardError('broker_unreachable', `broker unreachable at ${this.link.url}`, { cause: e });
+    }
+    if (res.status !== 200) {
+      const body = (await res.json().catch(() => ({}))) as ErrorResponse;
+      throw auditError(res.status, body?.error);
+    }
+    const dec = new TextDecoder();
+    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) await write(dec.decode(part, { stream: true }));
+    const rest = dec.decode();
+    if (rest) await write(rest);
+  }
+}
+
+function qs(q: Record<string, string | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, v);
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** 403 on the audit routes means "not an auditor": exit 77 with the broker's message. */
+function auditError(status: number, err: ErrorResponse['error'] | undefined): GuardError {
+  if (status === 404) return new GuardError('usage', err?.message ?? 'not found', { details: { brokerCode: err?.code } });
+  if (status === 401) return new GuardError('auth_rejected', `the broker rejected your credentials; run \`guard-aws login\``);
+  return brokerError(status, err);
+}
