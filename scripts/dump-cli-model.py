@@ -13,6 +13,7 @@ import awscli
 import botocore
 from awscli.argparser import ArgTableArgParser
 from awscli.clidriver import ServiceCommand, ServiceOperation, create_clidriver
+from awscli.paramfile import PARAMFILE_DISABLED
 
 
 def type_code(arg):
@@ -53,7 +54,7 @@ def nargs_code(action):
     return action.nargs
 
 
-def dump_args(arg_table, command_table=None):
+def dump_args(arg_table, command_table=None, qualifier=None):
     parser = ArgTableArgParser(arg_table, command_table)
     by_dest = {}
     for name, arg in arg_table.items():
@@ -68,6 +69,11 @@ def dump_args(arg_table, command_table=None):
         tc = type_code(arg) if arg is not None else 's'
         if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
             tc = 'b'
+        # '!' marks arguments whose file:// / http(s):// values are NOT loaded (paramfile.py PARAMFILE_DISABLED
+        # and no_paramfile): the URL is the literal value there.
+        arg_name = action.dest.replace('_', '-') if arg is None else getattr(arg, 'name', action.dest)
+        if getattr(arg, 'no_paramfile', False) or (qualifier and f'{qualifier}.{arg_name}' in PARAMFILE_DISABLED):
+            tc += '!'
         if action.option_strings:
             for o in action.option_strings:
                 opts.append([o[2:], nargs_code(action), member, tc])
@@ -81,12 +87,13 @@ def dump_args(arg_table, command_table=None):
 
 def dump_custom(cmd):
     out = {}
+    qualifier = f'custom.{cmd.name}'
     try:
         sub = cmd.subcommand_table
     except Exception:
         sub = {}
     try:
-        out.update(dump_args(cmd.arg_table, sub or None))
+        out.update(dump_args(cmd.arg_table, sub or None, qualifier))
     except Exception as e:  # pragma: no cover - reported so the generator can fail loudly
         out['error'] = repr(e)
     if sub:
@@ -119,7 +126,7 @@ def main():
                 if isinstance(op, ServiceOperation):
                     om = op._operation_model
                     d = {'o': om.name}
-                    d.update(dump_args(op.arg_table))
+                    d.update(dump_args(op.arg_table, None, f"{model.endpoint_prefix}.{op_name}"))
                     http = om.http or {}
                     if http.get('method'):
                         d['h'] = [http.get('method'), http.get('requestUri', '')]

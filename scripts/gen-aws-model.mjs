@@ -90,7 +90,8 @@ const pascal = (cli) =>
 // Compact argument encoding: "name|Member|t|n": Member empty when it equals PascalCase(name); t = type code
 // (see dump-cli-model.py); n = nargs, omitted when implied by the type (flag 0, list '*', else 1).
 function encodeArg([name, nargs, member, t]) {
-  const implied = t === 'b' ? 0 : t === 'l' || t === 'L' ? '*' : 1;
+  const tt = t.replace('!', '');
+  const implied = tt === 'b' ? 0 : tt === 'l' || tt === 'L' ? '*' : 1;
   let s = `${name}|${member == null ? '-' : member === pascal(name) ? '' : member}|${t}`;
   if (nargs !== implied) s += `|${nargs}`;
   return s.replace(/\|\|s$/, '').replace(/\|s$/, '');

@@ -45,6 +45,8 @@ export interface InvocationContext {
    * uses `fileContents` (path → content as the client sent it) instead of reading.
    */
   fileContents?: Record<string, string>;
+  /** Which AWS CLI major version will run the argv (its globals and customizations differ). Default 'v1'. */
+  cliVersion?: 'v1' | 'v2';
 }
 
 /** One IAM permission the call needs: an action on a set of resources. */

@@ -1,0 +1,202 @@
+/**
+ * The generated CLI model (data/aws-model/, from the installed AWS CLI's own argument tables, see
+ * scripts/dump-cli-model.py), decoded lazily per command and cached: `explain -- s3 ls` reads index.json only.
+ */
+import { readDataJson } from './data-files.js';
+
+/** nargs as argparse has it: 0 flag, 1 one value, '?' optional value, '*' / '+' lists, N exactly N. */
+export type Nargs = 0 | 1 | '?' | '*' | '+' | number;
+
+export interface ArgSpec {
+  /** CLI name without dashes (`bucket`, `no-dry-run`). */
+  name: string;
+  /** API member it fills (`Bucket`), null for CLI-only arguments. */
+  member: string | null;
+  /**
+   * Value kind: s string/timestamp, i integer, f float, b boolean flag, B blob, P streaming blob (a file path),
+   * S structure/map (JSON or shorthand), l list of scalars, L list of structures, d document.
+   */
+  type: string;
+  nargs: Nargs;
+  /** True when file:// and http(s):// values are passed literally (PARAMFILE_DISABLED / no_paramfile). */
+  literal: boolean;
+  /** For boolean flags: the value stored (`--x` true, `--no-x` false). */
+  flagValue?: boolean;
+}
+
+export interface ArgTable {
+  options: Map<string, ArgSpec>;
+  /** Option names (without dashes) for unique-prefix matching. */
+  names: string[];
+  positionals: ArgSpec[];
+}
+
+export interface OperationModel {
+  cli: string;
+  /** API operation name (`ListObjectsV2`). */
+  api: string;
+  args: ArgTable;
+  paginated: boolean;
+  /** HTTP method and request URI (API Gateway's IAM actions are the HTTP verb on the path). */
+  http?: [string, string];
+}
+
+export interface CustomModel {
+  args: ArgTable;
+  sub?: Record<string, RawCustom>;
+}
+
+type RawArg = string | [string, Nargs, string | null, string];
+interface RawCustom {
+  a: RawArg[];
+  pos?: RawArg[];
+  sub?: Record<string, RawCustom>;
+  error?: string;
+}
+interface RawOp {
+  o: string;
+  a: string[];
+  pos?: string[];
+  pg?: 1;
+  nj?: 1;
+  h?: [string, string];
+}
+interface RawCommandFile {
+  service: string;
+  prefix: string | null;
+  ops: Record<string, RawOp>;
+  custom: Record<string, RawCustom>;
+  waiters: Record<string, string>;
+}
+interface RawIndex {
+  cliVersion: string;
+  botocoreVersion: string;
+  globals: [string, Nargs][];
+  commands: Record<string, { service?: string; prefix?: string | null; file?: string; local?: boolean; custom?: RawCustom }>;
+}
+
+export interface CommandModel {
+  command: string;
+  service: string;
+  /** IAM prefix (SAR), null when SAR has no prefix for this service (fail closed). */
+  prefix: string | null;
+  operation(cli: string): OperationModel | undefined;
+  /** API operation name → CLI name (for waiters). */
+  cliNameOf(api: string): string | undefined;
+  custom: Record<string, RawCustom>;
+  waiters: Record<string, string>;
+  operationNames(): string[];
+}
+
+let index: RawIndex | undefined;
+const commands = new Map<string, CommandModel>();
+
+export function modelIndex(): RawIndex {
+  if (!index) index = readDataJson<RawIndex>('aws-model/index.json');
+  return index;
+}
+
+const pascal = (cli: string) =>
+  cli
+    .split('-')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+
+function impliedNargs(type: string): Nargs {
+  return type === 'b' ? 0 : type === 'l' || type === 'L' ? '*' : 1;
+}
+
+function decodeArg(raw: RawArg): ArgSpec {
+  let name: string;
+  let member: string | null;
+  let t: string;
+  let nargs: Nargs;
+  if (typeof raw === 'string') {
+    const parts = raw.split('|');
+    name = parts[0]!;
+    const m = parts[1];
+    member = m === undefined || m === '' ? pascal(name) : m === '-' ? null : m;
+    t = parts[2] || 's';
+    nargs = parts[3] === undefined ? impliedNargs(t.replace('!', '')) : parseNargs(parts[3]);
+  } else {
+    [name, nargs, member, t] = raw;
+  }
+  const literal = t.endsWith('!');
+  const type = literal ? t.slice(0, -1) : t;
+  const spec: ArgSpec = { name, member, type, nargs, literal };
+  if (type === 'b' && nargs === 0) spec.flagValue = !(name.startsWith('no-') && member !== null && pascal(name) !== member);
+  return spec;
+}
+
+function parseNargs(s: string): Nargs {
+  if (s === '?' || s === '*' || s === '+') return s;
+  return Number(s);
+}
+
+export function buildArgTable(raw: RawArg[], pos: RawArg[] = [], extra: ArgSpec[] = []): ArgTable {
+  const options = new Map<string, ArgSpec>();
+  for (const r of raw) {
+    const spec = decodeArg(r);
+    options.set(spec.name, spec);
+  }
+  for (const e of extra) options.set(e.name, e);
+  return { options, names: [...options.keys()], positionals: pos.map(decodeArg) };
+}
+
+const CLI_INPUT_JSON: ArgSpec = { name: 'cli-input-json', member: null, type: 's', nargs: 1, literal: false };
+const SKELETON: ArgSpec = { name: 'generate-cli-skeleton', member: null, type: 's', nargs: '?', literal: true };
+const PAGINATION: ArgSpec[] = [
+  { name: 'starting-token', member: null, type: 's', nargs: 1, literal: false },
+  { name: 'page-size', member: null, type: 'i', nargs: 1, literal: false },
+  { name: 'max-items', member: null, type: 'i', nargs: 1, literal: false },
+];
+
+export function customArgTable(raw: RawCustom): ArgTable {
+  return buildArgTable(raw.a, raw.pos ?? []);
+}
+
+/** The command model for a CLI command name, or undefined when it is not a service command. */
+export function commandModel(command: string): CommandModel | undefined {
+  const cached = commands.get(command);
+  if (cached) return cached;
+  const entry = modelIndex().commands[command];
+  if (!entry?.file || !Object.prototype.hasOwnProperty.call(modelIndex().commands, command)) return undefined;
+  const raw = readDataJson<RawCommandFile>(`aws-model/${entry.file}`);
+  const ops = new Map<string, OperationModel>();
+  let byApi: Map<string, string> | undefined;
+  const model: CommandModel = {
+    command,
+    service: raw.service,
+    prefix: raw.prefix,
+    custom: raw.custom,
+    waiters: raw.waiters,
+    operationNames: () => Object.keys(raw.ops),
+    cliNameOf(api) {
+      if (!byApi) {
+        byApi = new Map();
+        for (const [cli, op] of Object.entries(raw.ops)) if (!byApi.has(op.o) || cli.replace(/-/g, '') === op.o.toLowerCase()) byApi.set(op.o, cli);
+      }
+      return byApi.get(api);
+    },
+    operation(cli) {
+      const hit = ops.get(cli);
+      if (hit) return hit;
+      if (!Object.prototype.hasOwnProperty.call(raw.ops, cli)) return undefined;
+      const r = raw.ops[cli]!;
+      const extra: ArgSpec[] = [SKELETON];
+      if (!r.nj) extra.push(CLI_INPUT_JSON);
+      if (r.pg) extra.push(...PAGINATION);
+      const op: OperationModel = {
+        cli,
+        api: r.o,
+        args: buildArgTable(r.a, r.pos ?? [], extra),
+        paginated: !!r.pg,
+        ...(r.h ? { http: r.h } : {}),
+      };
+      ops.set(cli, op);
+      return op;
+    },
+  };
+  commands.set(command, model);
+  return model;
+}

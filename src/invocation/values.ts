@@ -1,0 +1,250 @@
+/**
+ * Value decoding as the AWS CLI does it (reference §1.4): parameter files (`file://`, `fileb://`; v1 would also
+ * fetch `http(s)://`, which guard-aws refuses), then JSON or shorthand for structured arguments.
+ * Files are read through the injected context (ctx.fileContents on the broker), so parameters hidden in them
+ * are seen by the policy.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { GuardError } from '../errors.js';
+import type { InvocationContext, LocalFile } from './types.js';
+
+export interface DecodeState {
+  ctx: InvocationContext;
+  files: LocalFile[];
+  notes: string[];
+}
+
+const show = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
+
+export function parseError(message: string, details: Record<string, unknown> = {}): GuardError {
+  return new GuardError('parse', message, { details });
+}
+
+/** `~` and `$VAR`/`${VAR}` expansion as Python's os.path.expanduser + os.path.expandvars (paramfile.py). */
+export function expandPath(raw: string, ctx: InvocationContext, where: string): string {
+  const env = ctx.env ?? process.env;
+  let p = raw;
+  if (p === '~' || p.startsWith('~/')) {
+    const home = env.HOME;
+    if (!home) throw parseError(`${where}: cannot expand ~ in ${show(raw)}: HOME is not set`);
+    p = home + p.slice(1);
+  } else if (p.startsWith('~')) {
+    // ~user needs the password database; refuse rather than guess which file the CLI would read.
+    throw parseError(`${where}: ~user paths are not supported in ${show(raw)}`);
+  }
+  p = p.replace(/\$(\w+)|\$\{([^}]*)\}/g, (m, a: string | undefined, b: string | undefined) => {
+    const v = env[(a ?? b)!];
+    return v === undefined ? m : v;
+  });
+  return isAbsolute(p) ? p : resolve(ctx.cwd ?? process.cwd(), p);
+}
+
+function readLocal(rawPath: string, st: DecodeState, argument: string, where: string): Buffer {
+  const path = expandPath(rawPath, st.ctx, where);
+  st.files.push({ path, mode: 'read', argument });
+  const fc = st.ctx.fileContents;
+  if (fc) {
+    const v = fc[rawPath] ?? fc[path];
+    if (v === undefined) throw parseError(`${where}: file ${show(rawPath)} was not provided with the request`);
+    return Buffer.from(v, 'utf8');
+  }
+  try {
+    return (st.ctx.readFile ?? readFileSync)(path);
+  } catch (e) {
+    throw parseError(`${where}: cannot read ${show(rawPath)}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+}
+
+const PREFIX_RE = /^(file|fileb|https?):\/\//i;
+
+/**
+ * Applies the CLI's paramfile rule to one raw value. Returns the loaded text (or base64 for fileb://), or the
+ * value unchanged. `literal` arguments (PARAMFILE_DISABLED) keep URLs and file:// as plain text.
+ */
+export function loadParamFile(raw: string, literal: boolean, st: DecodeState, argument: string, where: string): string {
+  if (literal) return raw;
+  const m = PREFIX_RE.exec(raw);
+  if (!m) return raw;
+  const scheme = m[1]!;
+  if (scheme !== scheme.toLowerCase()) {
+    // The CLI matches prefixes case-sensitively; a mixed-case prefix is sent literally there but would be a
+    // parser differential here. Refuse instead of guessing.
+    throw parseError(`${where}: mixed-case ${show(m[0])} prefix is not accepted`);
+  }
+  if (scheme === 'http' || scheme === 'https') {
+    // AWS CLI v1 fetches the URL and sends its content (paramfile.py REMOTE_PREFIX_MAP): unseen, changeable
+    // input and a request from the caller's machine. Refused (reference §5.1 vector 15).
+    throw parseError(`${where}: remote parameter value ${show(raw)} is refused (the CLI would fetch it)`);
+  }
+  const data = readLocal(raw.slice(m[0].length), st, argument, where);
+  return scheme === 'fileb' ? data.toString('base64') : data.toString('utf8');
+}
+
+export function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw parseError(`${where}: invalid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ shorthand
+// Grammar of awscli/shorthand.py (reference §1.4): keyval *("," keyval); key ["@"] "=" values; values are a
+// csv list, an explicit [list] or a {hash}; quoted or bare scalars with backslash escapes.
+class Shorthand {
+  private i = 0;
+  constructor(
+    private readonly s: string,
+    private readonly st: DecodeState,
+    private readonly argument: string,
+    private readonly where: string,
+  ) {}
+
+  private fail(msg: string): never {
+    throw parseError(`${this.where}: invalid shorthand at character ${this.i}: ${msg}`);
+  }
+
+  parse(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    this.keyvals(out, false);
+    if (this.i < this.s.length) this.fail(`unexpected ${show(this.s.slice(this.i, this.i + 10))}`);
+    return out;
+  }
+
+  private ws() {
+    while (this.i < this.s.length && /\s/.test(this.s[this.i]!)) this.i++;
+  }
+
+  private keyvals(out: Record<string, unknown>, inHash: boolean) {
+    for (;;) {
+      this.ws();
+      const km = /^[A-Za-z0-9\-_.#/:]+/.exec(this.s.slice(this.i));
+      if (!km) this.fail('expected a key');
+      const key = km[0];
+      this.i += key.length;
+      this.ws();
+      let load = false;
+      if (this.s[this.i] === '@') {
+        load = true;
+        this.i++;
+      }
+      if (this.s[this.i] !== '=') this.fail(`expected "=" after ${show(key)}`);
+      this.i++;
+      this.ws();
+      if (Object.prototype.hasOwnProperty.call(out, key)) this.fail(`duplicate key ${show(key)}`);
+      let v = inHash ? this.value(true) : this.values();
+      if (load) v = this.loadFiles(v);
+      out[key] = v;
+      this.ws();
+      if (this.s[this.i] !== ',') return;
+      this.i++;
+    }
+  }
+
+  private loadFiles(v: unknown): unknown {
+    if (typeof v === 'string' && /^fileb?:\/\//.test(v)) return loadParamFile(v, false, this.st, this.argument, this.where);
+    if (Array.isArray(v)) return v.map((x) => this.loadFiles(x));
+    return v;
+  }
+
+  private values(): unknown {
+    const c = this.s[this.i];
+    if (c === '[') return this.explicitList();
+    if (c === '{') return this.hash();
+    // csv-list: first-value *("," second-value); stops (backtracks) at a "," followed by "key=".
+    const first = this.scalar(false);
+    const list: string[] = [first];
+    while (this.s[this.i] === ',') {
+      const rest = this.s.slice(this.i + 1);
+      if (/^\s*[A-Za-z0-9\-_.#/:]+\s*@?=/.test(rest)) break;
+      this.i++;
+      this.ws();
+      list.push(this.scalar(false));
+    }
+    return list.length === 1 ? first : list;
+  }
+
+  private value(inHash: boolean): unknown {
+    const c = this.s[this.i];
+    if (c === '[') return this.explicitList();
+    if (c === '{') return this.hash();
+    return this.scalar(inHash);
+  }
+
+  private explicitList(): unknown[] {
+    this.i++;
+    const out: unknown[] = [];
+    this.ws();
+    if (this.s[this.i] === ']') {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      this.ws();
+      out.push(this.value(true));
+      this.ws();
+      if (this.s[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      if (this.s[this.i] === ']') {
+        this.i++;
+        return out;
+      }
+      this.fail('expected "," or "]"');
+    }
+  }
+
+  private hash(): Record<string, unknown> {
+    this.i++;
+    const out: Record<string, unknown> = {};
+    this.ws();
+    if (this.s[this.i] === '}') {
+      this.i++;
+      return out;
+    }
+    this.keyvals(out, true);
+    this.ws();
+    if (this.s[this.i] !== '}') this.fail('expected "}"');
+    this.i++;
+    return out;
+  }
+
+  private scalar(inContainer: boolean): string {
+    const q = this.s[this.i];
+    if (q === '"' || q === "'") {
+      let out = '';
+      this.i++;
+      while (this.i < this.s.length && this.s[this.i] !== q) {
+        if (this.s[this.i] === '\\' && this.i + 1 < this.s.length) this.i++;
+        out += this.s[this.i++];
+      }
+      if (this.s[this.i] !== q) this.fail('unterminated quoted value');
+      this.i++;
+      return out;
+    }
+    let out = '';
+    const stop = inContainer ? ',]}' : ',';
+    while (this.i < this.s.length && !stop.includes(this.s[this.i]!)) {
+      if (!inContainer && (this.s[this.i] === '[' || this.s[this.i] === '{') && out === '') break;
+      if (this.s[this.i] === '\\' && this.i + 1 < this.s.length) {
+        this.i++;
+      }
+      out += this.s[this.i++];
+    }
+    return out.replace(/\s+$/, '');
+  }
+}
+
+export function parseShorthand(text: string, st: DecodeState, argument: string, where: string): Record<string, unknown> {
+  return new Shorthand(text, st, argument, where).parse();
+}
+
+/** Decodes a structured value (type S/L/d/l element): JSON when it starts with { or [, else shorthand. */
+export function decodeStructured(text: string, st: DecodeState, argument: string, where: string): unknown {
+  const t = text.trimStart();
+  if (t.startsWith('{') || t.startsWith('[')) return parseJson(text, where);
+  if (!/[=]/.test(text)) return text; // e.g. a structure with a single Value member accepts a bare value
+  return parseShorthand(text, st, argument, where);
+}
