@@ -1,0 +1,64 @@
+import { describe, expect, test } from 'vitest';
+import { GuardError } from '../../src/errors.js';
+import { loadPolicies } from '../../src/policy/load.js';
+import { diagnosticsOf, fromText } from './helpers.js';
+
+const base = (rules: string) => `version: 1\nrules:\n${rules}`;
+
+describe('policy file errors name file:line:col', () => {
+  test('YAML syntax error', () => {
+    expect(diagnosticsOf('version: 1\nrules: [\n  - id: x\n')[0]).toMatch(/^p\.yaml:3:\d+: YAML: /);
+  });
+  test('duplicate keys are errors, not "last wins"', () => {
+    expect(diagnosticsOf(base('  - id: a\n    effect: allow\n    effect: deny\n    reason: r\n'))).toEqual([
+      expect.stringMatching(/^p\.yaml:5:5: YAML: Map keys must be unique/),
+    ]);
+  });
+  test('unknown effect at the value', () => {
+    expect(diagnosticsOf(base('  - id: a\n    effect: permit\n    reason: r\n'))).toEqual(['p.yaml:4:13: rules[0].effect: Invalid option: expected one of "deny"|"approve"|"allow"']);
+  });
+  test('unknown field at the key', () => {
+    expect(diagnosticsOf(base('  - id: a\n    effect: allow\n    reason: r\n    match:\n      action: ["s3:*"]\n'))).toEqual([
+      'p.yaml:7:7: rules[0].match.action: unknown field `action`',
+    ]);
+  });
+  test('unknown access level and risk names', () => {
+    const d = diagnosticsOf(base('  - id: a\n    effect: allow\n    reason: r\n    match:\n      access: [Reads]\n      risks: [scary]\n'));
+    expect(d[0]).toMatch(/^p\.yaml:7:16: rules\[0\]\.match\.access\[0\]: Invalid option/);
+    expect(d[1]).toMatch(/^p\.yaml:8:15: rules\[0\]\.match\.risks\[0\]: Invalid option/);
+  });
+  test('approve without approval, and approval on a deny', () => {
+    expect(diagnosticsOf(base('  - id: a\n    effect: approve\n    reason: r\n'))[0]).toMatch(/^p\.yaml:3:5: rules\[0\]: an `approve` rule needs `approval/);
+    expect(diagnosticsOf(base('  - id: a\n    effect: deny\n    reason: r\n    approval: { groups: [x] }\n'))[0]).toMatch(/^p\.yaml:3:5: rules\[0\]: an `approve` rule needs/);
+  });
+  test('a condition with two operators', () => {
+    expect(diagnosticsOf(base('  - id: a\n    effect: deny\n    reason: r\n    match:\n      params:\n        - { path: X, equals: 1, in: [2] }\n'))[0]).toMatch(/^p\.yaml:8:11: rules\[0\]\.match\.params\[0\]: a condition needs exactly one operator/);
+  });
+  test('invalid masking regex', () => {
+    expect(diagnosticsOf('version: 1\nrules: []\nmasking:\n  patterns: ["ok", "(unclosed"]\n')[0]).toMatch(/^p\.yaml:4:20: masking\.patterns\[1\]: not a valid regular expression/);
+  });
+  test('wrong version, empty file, non-mapping', () => {
+    expect(diagnosticsOf('version: 2\nrules: []\n')).toEqual(['p.yaml:1:10: version: version must be 1']);
+    expect(diagnosticsOf('')[0]).toMatch(/^p\.yaml:1:1: a policy file must be a mapping/);
+    expect(diagnosticsOf('- a\n- b\n')[0]).toMatch(/^p\.yaml:1:1: a policy file must be a mapping/);
+  });
+  test('loadPolicies throws policy_invalid (exit 78) with the first problem on one line', () => {
+    try {
+      loadPolicies(['p.yaml'], { readFile: () => base('  - id: a\n    effect: permit\n    reason: r\n  - id: b\n    effect: nope\n    reason: r\n') });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(GuardError);
+      expect((e as GuardError).code).toBe('policy_invalid');
+      expect((e as GuardError).exitCode).toBe(78);
+      expect((e as GuardError).message).toMatch(/^p\.yaml:4:13: .* \(and 1 more problem; run `guard-aws policy check`\)$/);
+      expect((e as GuardError).message).not.toContain('\n');
+    }
+  });
+  test('unreadable file', () => {
+    expect(() => loadPolicies(['/nonexistent/x.yaml'])).toThrow(/^\/nonexistent\/x\.yaml:1:1: cannot read policy file \(ENOENT\)$/);
+  });
+  test('the shipped default policy loads', () => {
+    expect(loadPolicies(['policies/default.yaml']).rules.length).toBeGreaterThan(20);
+    expect(fromText('version: 1\n').rules).toEqual([]);
+  });
+});
