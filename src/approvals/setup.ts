@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { z } from 'zod';
+import type { ApprovalGate } from '../broker/approval-gate.js';
+import type { BrokerRouteModule } from '../broker/deps.js';
+import { approvalRoutes } from '../broker/routes/approvals.js';
+import { GuardError } from '../errors.js';
+import { createApprovalGate } from './gate.js';
+import { ApprovalService, type ApprovalServiceOptions } from './service.js';
+import { checkWebhookConfig, createWebhookNotifier, type WebhookDeps, type WebhookNotifier } from './webhook.js';
+
+/**
+ * The `approvals:` section of the broker config (all optional). The webhook secret is never written in the
+ * config file itself: it comes from an environment variable (`secretEnv`, default GUARD_AWS_WEBHOOK_SECRET) or a
+ * file readable by the broker (`secretFile`).
+ */
+export const approvalsConfigSchema = z.strictObject({
+  /** How long a request waits for its approvals. */
+  pendingTtlSec: z.int().min(60).max(7 * 86_400).default(900),
+  /** How long an approved request may wait to be used, from the final approval. */
+  approvedTtlSec: z.int().min(60).max(86_400).default(900),
+  /** Groups that may read every request (never decide one). */
+  auditorGroups: z.array(z.string().min(1)).default(['auditors']),
+  webhook: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('GUARD_AWS_WEBHOOK_SECRET'),
+      secretFile: z.string().min(1).optional(),
+      format: z.enum(['json', 'slack']).default('json'),
+      maxAttempts: z.int().min(1).max(20).default(6),
+      baseDelayMs: z.int().min(1).max(3_600_000).default(1000),
+      maxDelayMs: z.int().min(1).max(86_400_000).default(60_000),
+      timeoutMs: z.int().min(1).max(300_000).default(10_000),
+      maxQueue: z.int().min(1).max(1_000_000).default(1000),
+    })
+    .optional(),
+});
+
+export type ApprovalsConfigInput = z.input<typeof approvalsConfigSchema>;
+export type ApprovalsConfig = z.output<typeof approvalsConfigSchema>;
+
+export interface Approvals {
+  service: ApprovalService;
+  /** Pass as BrokerDeps.approvals. */
+  gate: ApprovalGate;
+  /** Add to BrokerDeps.routes: mounts /v1/approvals and stops the notifier on close. */
+  routes: BrokerRouteModule;
+  notifier?: WebhookNotifier;
+}
+
+export interface ApprovalsSetup {
+  /** The broker's SQLite handle (BrokerStore.db). */
+  db: Database;
+  config?: ApprovalsConfigInput;
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative `secretFile` paths are resolved against (the config file's). */
+  baseDir?: string;
+  now?: () => number;
+  log?: WebhookDeps['log'];
+  webhookDeps?: Omit<WebhookDeps, 'log'>;
+  service?: Omit<ApprovalServiceOptions, 'now' | 'notify' | 'pendingTtlMs' | 'approvedTtlMs' | 'auditorGroups'>;
+}
+
+/** Everything the broker needs for approvals, from its config section, in one call. */
+export function setupApprovals(s: ApprovalsSetup): Approvals {
+  const parsed = approvalsConfigSchema.safeParse(s.config ?? {});
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new GuardError('config_invalid', `approvals.${i.path.join('.')}: ${i.message}`);
+  }
+  const cfg = parsed.data;
+  let notifier: WebhookNotifier | undefined;
+  if (cfg.webhook) {
+    const w = cfg.webhook;
+    const env = s.env ?? process.env;
+    let secret: string | undefined;
+    if (w.secretFile) {
+      const path = isAbsolute(w.secretFile) ? w.secretFile : resolve(s.baseDir ?? process.cwd(), w.secretFile);
+      try {
+        secret = readFileSync(path, 'utf8').trim();
+      } catch (e) {
+        throw new GuardError('config_invalid', `approvals.webhook.secretFile: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    } else {
+      secret = env[w.secretEnv];
+      if (!secret) throw new GuardError('config_invalid', `approvals.webhook: set ${w.secretEnv} to the webhook's shared secret`);
+    }
+    const { secretEnv: _e, secretFile: _f, ...rest } = w;
+    notifier = createWebhookNotifier(checkWebhookConfig({ ...rest, secret }), { ...s.webhookDeps, ...(s.log ? { log: s.log } : {}) });
+  }
+  const service = new ApprovalService(s.db, {
+    ...s.service,
+    ...(s.now ? { now: s.now } : {}),
+    pendingTtlMs: cfg.pendingTtlSec * 1000,
+    approvedTtlMs: cfg.approvedTtlSec * 1000,
+    auditorGroups: cfg.auditorGroups,
+    ...(notifier ? { notify: (n) => notifier!.notify(n) } : {}),
+  });
+  const mount = approvalRoutes(service);
+  return {
+    service,
+    gate: createApprovalGate(service),
+    routes: { ...mount, close: () => notifier?.close() },
+    ...(notifier ? { notifier } : {}),
+  };
+}
