@@ -28,7 +28,12 @@ export function createApprovalGate(service: ApprovalService): ApprovalGate {
           throw toApiError(e, facts);
         }
       }
-      const approval = service.open({ requester: caller, invocation, target: target.name, decision, reason: request.reason ?? '' });
+      let approval;
+      try {
+        approval = service.open({ requester: caller, invocation, target: target.name, decision, reason: request.reason ?? '' });
+      } catch (e) {
+        throw toApiError(e, facts);
+      }
       const who = `${approval.required} approval${approval.required > 1 ? 's' : ''} from ${approval.approverGroups.join(' or ')}`;
       throw new ApiError(
         403,

@@ -37,6 +37,8 @@ export interface ApprovalServiceOptions {
   notify?: (event: ApprovalNotification) => void;
   /** Groups whose members may read every request (never decide). Default `['auditors']`. */
   auditorGroups?: string[];
+  /** Open (pending) requests one requester may have at a time, so approvers cannot be flooded. Default 20. */
+  maxPendingPerRequester?: number;
 }
 
 export interface OpenInput {
@@ -140,6 +142,7 @@ export class ApprovalService {
   private readonly displayArgv: (inv: ParsedInvocation) => string[];
   private readonly notifyFn: ((e: ApprovalNotification) => void) | undefined;
   readonly auditorGroups: readonly string[];
+  private readonly maxPending: number;
 
   constructor(
     private readonly db: Database,
@@ -152,6 +155,7 @@ export class ApprovalService {
     this.displayArgv = opts.displayArgv ?? ((inv) => maskArgv(inv.canonicalArgv));
     this.notifyFn = opts.notify;
     this.auditorGroups = opts.auditorGroups ?? ['auditors'];
+    this.maxPending = positive(opts.maxPendingPerRequester ?? 20, 'maxPendingPerRequester');
     // Waiting briefly for another connection's write lock beats failing a decision with SQLITE_BUSY.
     db.pragma('busy_timeout = 5000');
     migrateApprovals(db);
@@ -193,6 +197,18 @@ export class ApprovalService {
           )
           .get(hash, input.requester.subject, now) as Row | undefined;
         if (existing) return { row: existing, opened: false };
+        const open = (
+          this.db
+            .prepare(`SELECT COUNT(*) AS n FROM approval_requests WHERE requester = ? AND status = 'pending' AND expires_at > ?`)
+            .get(input.requester.subject, now) as { n: number }
+        ).n;
+        if (open >= this.maxPending) {
+          throw new GuardError(
+            'forbidden',
+            `you already have ${open} approval requests waiting; withdraw some (guard-aws approvals withdraw ID) or wait for decisions`,
+            { details: { pending: open } },
+          );
+        }
         const id = this.newId();
         this.db
           .prepare(
@@ -600,6 +616,6 @@ function text(v: string | undefined, field: string): string | null {
 }
 
 function positive(n: number, name: string): number {
-  if (!Number.isFinite(n) || n <= 0) throw new GuardError('config_invalid', `approvals: ${name} must be a positive number of milliseconds`);
+  if (!Number.isFinite(n) || n <= 0) throw new GuardError('config_invalid', `approvals: ${name} must be a positive number`);
   return n;
 }

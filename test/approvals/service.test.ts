@@ -86,6 +86,18 @@ describe('ApprovalService: opening', () => {
     expect(codeOf(() => service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: d, reason: '' }))).toBe('config_invalid');
   });
 
+  it('caps the open requests of one requester so approvers cannot be flooded', () => {
+    const { service } = newService({ maxPendingPerRequester: 2 });
+    const ask = (b: string) => service.open({ requester: dave, invocation: deleteBucket(b), target: 'prod', decision: approveDecision(), reason: '' });
+    const first = ask('a');
+    ask('b');
+    expect(codeOf(() => ask('c'))).toBe('forbidden');
+    expect(ask('a').id).toBe(first.id); // the same call still finds its open request
+    service.withdraw(first.id, dave);
+    expect(ask('c').status).toBe('pending');
+    expect(service.open({ requester: alice, invocation: deleteBucket('c'), target: 'prod', decision: approveDecision(), reason: '' }).status).toBe('pending');
+  });
+
   it('refuses an over-long reason', () => {
     const { service } = newService();
     expect(
