@@ -47,7 +47,8 @@ for (const prefix of prefixes) {
     // action's own classification in the SAR tables, the second is iam-data's coarse grouping.
     const level = LEVEL[act.accessLevel.split(',')[0].trim()];
     if (!level) throw new Error(`unknown access level ${act.accessLevel} for ${prefix}:${act.name}`);
-    const rts = (act.resourceTypes ?? []).map((r) => r.name).filter(Boolean);
+    // Resource types, "*"-suffixed when SAR marks them required (the session policy must cover those).
+    const rts = (act.resourceTypes ?? []).filter((r) => r.name).map((r) => (r.required ? `${r.name}*` : r.name));
     a[act.name] = rts.length ? [level, ...rts] : level;
   }
   const r = {};

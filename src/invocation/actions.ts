@@ -10,7 +10,7 @@
  */
 import { ACTION_EXCEPTIONS, PERMISSIONLESS, S3_VERSION_ACTIONS } from './action-exceptions.js';
 import { type ArnContext, parseArn, resourcesFor } from './arns.js';
-import { actionInfo } from './iam-catalog.js';
+import { actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
 import type { Permission } from './types.js';
 import { parseError } from './values.js';
 
@@ -143,6 +143,11 @@ function passRoles(op: OperationRef, params: P, c: ArnContext): string[] {
     else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) visit(x, k, depth + 1);
   };
   for (const [k, v] of Object.entries(params)) visit(v, k, 0);
+  // An instance profile passes its role; which role needs a lookup, so any role of the account
+  // (reference §2.3: IamInstanceProfile → role/* with iam:PassedToService).
+  if (params.IamInstanceProfile !== undefined || params.InstanceProfileArn !== undefined || params.InstanceProfileName !== undefined) {
+    roles.push(`arn:${c.partition}:iam::${c.account}:role/*`);
+  }
   for (const r of roles) {
     const a = parseArn(r)!;
     if (a.account && a.account !== c.account) c.foreignAccounts.add(a.account);
@@ -182,7 +187,36 @@ function merge(perms: Permission[]): Permission[] {
 export function permission(action: string, params: P, c: ArnContext, op?: OperationRef): Permission {
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
   const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], params, c)] : resourcesFor(action, params, c);
-  return arns.length ? { action, resources: arns.sort(), derived: true } : { action, resources: ['*'], derived: false };
+  if (!arns.length) return { action, resources: ['*'], derived: false };
+  return { action, resources: [...arns, ...requiredWildcards(action, arns, c)].sort(), derived: true };
+}
+
+/**
+ * A partly derived action (ec2:RunInstances on an image) still touches every resource type SAR marks as
+ * required (instance, network-interface, volume…): those get account-scoped wildcards from their ARN
+ * templates, so the session policy is sufficient but no wider than the account.
+ */
+function requiredWildcards(action: string, arns: string[], c: ArnContext): string[] {
+  const prefix = action.slice(0, action.indexOf(':'));
+  const out: string[] = [];
+  // SAR's "required" means "all of these" for EC2's multi-resource calls but "one of these" elsewhere
+  // (bedrock:InvokeModel lists every model kind): only EC2 is completed this way.
+  if (prefix !== 'ec2') return out;
+  for (const type of requiredResourceTypes(action)) {
+    const tpl = arnTemplate(prefix, type);
+    if (!tpl) continue;
+    const re = new RegExp(
+      `^${tpl
+        .split(/\$\{\w+\}/)
+        .map((part) => part.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+    if (arns.some((a) => re.test(a))) continue;
+    out.push(
+      tpl.replace(/\$\{(\w+)\}/g, (_m, v: string) => (v === 'Partition' ? c.partition : v === 'Region' ? c.region : v === 'Account' ? c.account : '*')),
+    );
+  }
+  return out;
 }
 
 function apigatewayArn(uri: string, params: P, c: ArnContext): string {

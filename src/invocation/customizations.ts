@@ -18,6 +18,7 @@ function customOpts(args: ParsedArgs, inp: CustomInput, where: string): Opts {
   const o: Opts = {};
   for (const a of args.options.values()) o[a.spec.name] = decodeValue(a.spec, a.value, inp.st, `${where} ${at(a.token)}`);
   for (const p of args.positionals) o[p.spec.name] = p.value;
+  Object.assign(inp.st.cliArgs, o);
   return o;
 }
 
@@ -121,6 +122,7 @@ export function customInvocation(inp: CustomInput): ParsedInvocation {
   r.params = h.params ?? {};
   r.files = inp.st.files;
   r.notes = inp.st.notes;
+  r.cliArgs = inp.st.cliArgs;
   inp.risks.push(...h.risks);
   return r;
 }

@@ -25,7 +25,7 @@ interface PrefixFile {
 
 interface PrefixTable {
   prefix: string;
-  byLower: Map<string, { name: string; level: AccessLevel; resourceTypes: string[] }>;
+  byLower: Map<string, { name: string; level: AccessLevel; resourceTypes: string[]; required: string[] }>;
   arnTemplates: Record<string, string>;
 }
 
@@ -46,10 +46,15 @@ function table(prefix: string): PrefixTable | undefined {
     return undefined;
   }
   const file = readDataJson<PrefixFile>(`iam/${p}.json`);
-  const byLower = new Map<string, { name: string; level: AccessLevel; resourceTypes: string[] }>();
+  const byLower = new Map<string, { name: string; level: AccessLevel; resourceTypes: string[]; required: string[] }>();
   for (const [name, v] of Object.entries(file.a)) {
     const [code, ...rts] = Array.isArray(v) ? v : [v];
-    byLower.set(name.toLowerCase(), { name, level: LEVELS[code as string]!, resourceTypes: rts });
+    byLower.set(name.toLowerCase(), {
+      name,
+      level: LEVELS[code as string]!,
+      resourceTypes: rts.map((r) => r.replace(/\*$/, '')),
+      required: rts.filter((r) => r.endsWith('*')).map((r) => r.slice(0, -1)),
+    });
   }
   const t: PrefixTable = { prefix: p, byLower, arnTemplates: file.r };
   tables.set(p, t);
@@ -87,6 +92,13 @@ export function actionResourceTypes(action: string): string[] {
   const i = action.indexOf(':');
   if (i <= 0) return [];
   return table(action.slice(0, i))?.byLower.get(action.slice(i + 1).toLowerCase())?.resourceTypes ?? [];
+}
+
+/** Resource types SAR marks as required for an action (every call touches one of each). */
+export function requiredResourceTypes(action: string): string[] {
+  const i = action.indexOf(':');
+  if (i <= 0) return [];
+  return table(action.slice(0, i))?.byLower.get(action.slice(i + 1).toLowerCase())?.required ?? [];
 }
 
 /** ARN template of a resource type (`arn:${Partition}:s3:::${BucketName}/${ObjectName}`), if SAR has one. */

@@ -172,7 +172,10 @@ function decodeValue(spec: ArgSpec, value: ParsedArgs['options'] extends Map<str
 function buildParams(args: ParsedArgs, st: DecodeState, where: string): Record<string, unknown> {
   const params: Record<string, unknown> = {};
   for (const a of args.options.values()) {
-    if (!a.spec.member) continue;
+    if (!a.spec.member) {
+      if (!/^(cli-input-json|cli-input-yaml|generate-cli-skeleton)$/.test(a.spec.name)) st.cliArgs[a.spec.name] = decodeValue(a.spec, a.value, st, `${where} ${at(a.token)}`);
+      continue;
+    }
     params[a.spec.member] = decodeValue(a.spec, a.value, st, `${where} ${at(a.token)}`);
   }
   for (const p of args.positionals) {
@@ -208,6 +211,7 @@ function finish(res: ParsedInvocation, risksIn: RiskSignal[], c: ArnContext): Pa
   res.permissions = perms.sort((a, b) => (a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
   res.actions = [...new Set(perms.map((p) => p.action))].sort();
   res.resources = [...new Set(perms.flatMap((p) => p.resources).filter((r) => r !== '*'))].sort();
+  if (Object.keys(res.cliArgs ?? {}).length === 0) delete res.cliArgs;
   res.risks = computeRisks(res, risksIn, c);
   return res;
 }
@@ -224,7 +228,7 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
   const region = typeof g.values.region === 'string' ? g.values.region : ctx.region;
   if (typeof g.values.region === 'string' && !REGION_RE.test(g.values.region)) throw parseError(`--region ${show(g.values.region)} is not a region name`);
   const c: ArnContext = { partition: partitionOf(region), region, account: ctx.account, foreignAccounts: new Set() };
-  const st: DecodeState = { ctx, files: [], notes: [] };
+  const st: DecodeState = { ctx, files: [], notes: [], cliArgs: {} };
   const risks: RiskSignal[] = [];
   if (g.abbreviated) st.notes.push('abbreviated global option expanded');
 
@@ -244,6 +248,12 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
     throw parseError(`unknown aws command at ${at(cmdTok)} (aliases and plugins are not supported)`, { index: cmdTok.index, token: command });
   }
   const sub = subTok?.text ?? null;
+  if (!subTok && command === 'configure') {
+    // Bare `aws configure` prompts for and writes credentials and region: a local config change.
+    const r = emptyResult(argv, [...g.canonical, command], 'local', command, null, g.values, region);
+    risks.push('config_change');
+    return finish(r, risks, c);
+  }
   if (!subTok) throw parseError(`${command}: missing operation after ${at(cmdTok)}`, { index: cmdTok.index });
   if (sub === 'help') return finish(emptyResult(argv, [...g.canonical, command, 'help'], 'no_api_call', command, 'help', g.values, region), risks, c);
   if (sub!.startsWith('-')) throw parseError(`${command}: expected an operation, got option at ${at(subTok)}`, { index: subTok.index });
@@ -281,6 +291,7 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
   res.permissions = permissions;
   res.files = st.files;
   res.notes = st.notes;
+  res.cliArgs = st.cliArgs;
   return finish(res, risks, c);
 }
 

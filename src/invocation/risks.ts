@@ -30,7 +30,7 @@ const SECRET_READ = new Set([
 
 const REMOTE_EXECUTION = new Set([
   'ssm:SendCommand', 'ssm:StartSession', 'ssm:StartAutomationExecution', 'ecs:ExecuteCommand', 'lambda:UpdateFunctionCode',
-  'lambda:CreateFunction', 'lambda:InvokeFunction', 'ec2-instance-connect:SendSSHPublicKey', 'glue:CreateDevEndpoint',
+  'lambda:CreateFunction', 'ec2-instance-connect:SendSSHPublicKey', 'glue:CreateDevEndpoint',
   'sagemaker:CreatePresignedNotebookInstanceUrl', 'cloudshell:StartEnvironment',
 ]);
 
@@ -98,10 +98,10 @@ export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], c: ArnC
   if (res.operation === 'GetParametersByPath' && p.Recursive === true) r.add('bulk');
   // Exposure to the internet (reference §6): open CIDRs, public ACLs and grants, public principals,
   // disabled public access blocks, publicly accessible databases, AMIs/snapshots shared with "all".
-  walk(p, (k, v) => {
+  walk({ ...(res.cliArgs ?? {}), ...p }, (k, v) => {
     if (typeof v === 'string') {
       if (v === '0.0.0.0/0' || v === '::/0') r.add('internet_exposure');
-      if (/^(ACL|Acl|CannedACL)$/.test(k) && /^(public-read|public-read-write|authenticated-read)$/.test(v)) r.add('internet_exposure');
+      if (/^(ACL|Acl|CannedACL|acl)$/.test(k) && /^(public-read|public-read-write|authenticated-read)$/.test(v)) r.add('internet_exposure');
       if (/acs\.amazonaws\.com\/groups\/global\/(AllUsers|AuthenticatedUsers)/.test(v)) r.add('internet_exposure');
       if ((k === 'Principal' || k === 'principal') && v === '*') r.add('internet_exposure');
       if ((k === 'Group' || k === 'GroupNames' || k === 'ValuesToAdd' || k === 'UserGroups') && v === 'all') r.add('internet_exposure');

@@ -89,6 +89,8 @@ export interface ParsedInvocation {
   apiCalls: string[];
   /** API parameters (API member names), after --cli-input-json merge and value decoding. */
   params: Record<string, unknown>;
+  /** CLI-only arguments (no API member; e.g. `ec2 authorize-security-group-ingress --cidr`), decoded, by CLI name. */
+  cliArgs?: Record<string, unknown>;
   /** Global options, canonical names without dashes (`region`, `output`, `query`, `endpoint-url`…). */
   globals: Record<string, string | boolean>;
   /** Region the call targets (from --region or the context). */

@@ -13,6 +13,8 @@ export interface DecodeState {
   ctx: InvocationContext;
   files: LocalFile[];
   notes: string[];
+  /** CLI-only arguments (no API member), decoded. */
+  cliArgs: Record<string, unknown>;
 }
 
 const show = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
