@@ -8,6 +8,8 @@ import { oauthReason, openIdpClient } from './oidc.js';
 import { parseStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
 import type { TokenStore } from './token-store.js';
 import { requireSecureUrl } from './urls.js';
+import { withRefreshLock } from './refresh-lock.js';
+import { configDir } from '../config/paths.js';
 
 export type TokenSource = 'GUARD_AWS_TOKEN' | 'GUARD_AWS_TOKEN_FILE' | 'github-actions' | 'login';
 
@@ -71,7 +73,15 @@ export async function getAccessToken(opts: GetAccessTokenOptions): Promise<Acces
   if (!opts.brokerUrl) throw new GuardError('auth_required', `not logged in (no broker configured); ${LOGIN_HINT}`);
   const stored = parseStoredLogin(await opts.store.get(opts.brokerUrl));
   if (!stored) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${LOGIN_HINT}`);
-  const fresh = Date.parse(stored.expiresAt) - EXPIRY_MARGIN_MS > clock.now() ? stored : await refresh(stored, opts.store, f, clock, env);
+  const isFresh = (l: StoredLogin) => Date.parse(l.expiresAt) - EXPIRY_MARGIN_MS > clock.now();
+  const fresh = isFresh(stored)
+    ? stored
+    : await withRefreshLock(configDir(env), async () => {
+        // Another process may have refreshed while this one waited for the lock: use its result.
+        const current = parseStoredLogin(await opts.store.get(opts.brokerUrl!));
+        if (!current) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${LOGIN_HINT}`);
+        return isFresh(current) ? current : refresh(current, opts.store, f, clock, env);
+      });
   return {
     token: fresh.accessToken,
     source: 'login',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { clientConfigPath } from './paths.js';
+import { isLoopback } from '../auth/urls.js';
 import { readOptionalFile, writePrivateFile } from './private-file.js';
 
 /** What `guard-aws login` remembers so later commands need no flags. No secrets live here. */
@@ -34,11 +35,12 @@ export async function writeClientConfig(config: ClientConfig, env: NodeJS.Proces
 /** Broker URL resolution: `--broker` flag > GUARD_AWS_BROKER > the broker saved at login. */
 export async function resolveBrokerUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   const chosen = flag ?? (env.GUARD_AWS_BROKER || undefined) ?? (await readClientConfig(env)).broker;
-  return chosen === undefined ? undefined : normalizeBrokerUrl(chosen, flag !== undefined ? '--broker' : env.GUARD_AWS_BROKER ? 'GUARD_AWS_BROKER' : clientConfigPath(env));
+  const where = flag !== undefined ? '--broker' : env.GUARD_AWS_BROKER ? 'GUARD_AWS_BROKER' : clientConfigPath(env);
+  return chosen === undefined ? undefined : normalizeBrokerUrl(chosen, where, env);
 }
 
 /** An http(s) URL without query, fragment or trailing slash, so the same broker always maps to the same login. */
-export function normalizeBrokerUrl(raw: string, where = 'broker URL'): string {
+export function normalizeBrokerUrl(raw: string, where = 'broker URL', env: NodeJS.ProcessEnv = process.env): string {
   let u: URL;
   try {
     u = new URL(raw);
@@ -47,6 +49,11 @@ export function normalizeBrokerUrl(raw: string, where = 'broker URL'): string {
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new GuardError('usage', `${where}: must be an http(s) URL`);
   if (u.username || u.password) throw new GuardError('usage', `${where}: must not contain credentials`);
+  // Bearer tokens go to the broker: TLS only, except on this machine (RFC 6750 §5.3). GUARD_AWS_INSECURE_HTTP=1
+  // lifts this for lab setups.
+  if (u.protocol === 'http:' && !isLoopback(u) && env.GUARD_AWS_INSECURE_HTTP !== '1') {
+    throw new GuardError('usage', `${where}: ${u.origin} must use https (plain http is only allowed on loopback)`);
+  }
   u.search = '';
   u.hash = '';
   return u.href.replace(/\/+$/, '');

@@ -9,7 +9,10 @@ import { getAccessToken } from '../../src/auth/access-token.js';
 import { fetchBrokerConfig } from '../../src/auth/broker-config.js';
 import { FileTokenStore } from '../../src/auth/token-store.js';
 import { GuardError } from '../../src/errors.js';
-import { startIdp, workloadToken, type StartedIdp } from '../helpers/idp.js';
+import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
+import { toStoredLogin } from '../../src/auth/login.js';
+import { systemClock } from '../../src/auth/clock.js';
+import { decodeJwt } from 'jose';
 import { brokerConfigFor, startConfigServer, type FakeBroker } from './config-server.js';
 
 async function rejection(p: Promise<unknown>): Promise<GuardError> {
@@ -114,6 +117,32 @@ describe('getAccessToken sources (never prompting)', () => {
     expect(e.message).toBe(`not logged in to ${broker.url}; run \`guard-aws login --broker URL\``);
     const none = await rejection(getAccessToken({ env: {}, store }));
     expect(none.message).toContain('guard-aws login --broker URL');
+  });
+});
+
+describe('silent refresh', () => {
+  test('parallel callers with an expired login refresh once and all get a working token (no refresh-token reuse)', async () => {
+    const idp = await startIdp();
+    const dir = await mkdtemp(join(tmpdir(), 'guard-aws-par-'));
+    try {
+      const env = { GUARD_AWS_CONFIG_DIR: dir };
+      const store = new FileTokenStore(join(dir, 'tokens'));
+      const t = await userToken(idp, 'alice');
+      const brokerUrl = 'http://127.0.0.1:1';
+      const stored = toStoredLogin(brokerUrl, idp.issuer, idp.clientId, idp.audience, 'groups', { access_token: t.accessToken, refresh_token: t.refreshToken, expires_in: 0 }, systemClock);
+      await store.set(brokerUrl, JSON.stringify(stored));
+      const results = await Promise.all(Array.from({ length: 5 }, () => getAccessToken({ env, brokerUrl, store })));
+      const tokens = new Set(results.map((r) => r.token));
+      expect(tokens.size).toBe(1);
+      expect(results[0]!.token).not.toBe(t.accessToken);
+      expect(decodeJwt(results[0]!.token)).toMatchObject({ sub: 'alice' });
+      // The rotated refresh token still works afterwards: the IdP saw no reuse and did not revoke the grant.
+      const later = { now: () => Date.now() + 3600_000, sleep: async () => {} };
+      await expect(getAccessToken({ env, brokerUrl, store, clock: later })).resolves.toMatchObject({ source: 'login', subject: 'alice' });
+    } finally {
+      await idp.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -130,5 +130,10 @@ describe('config directory and client config', () => {
     expect(() => normalizeBrokerUrl('ftp://x', '--broker')).toThrow(/--broker: must be an http\(s\) URL/);
     expect(() => normalizeBrokerUrl('https://user:pw@x', '--broker')).toThrow(/credentials/);
     expect(() => normalizeBrokerUrl('not a url', '--broker')).toThrow(/--broker: not a URL/);
+    // Tokens only travel to a broker over TLS, except on loopback.
+    expect(() => normalizeBrokerUrl('http://broker.example', '--broker', {})).toThrow(/must use https/);
+    expect(normalizeBrokerUrl('http://127.0.0.1:8080/', '--broker', {})).toBe('http://127.0.0.1:8080');
+    expect(normalizeBrokerUrl('http://localhost:8080', '--broker', {})).toBe('http://localhost:8080');
+    expect(normalizeBrokerUrl('http://broker.lab', '--broker', { GUARD_AWS_INSECURE_HTTP: '1' })).toBe('http://broker.lab');
   });
 });

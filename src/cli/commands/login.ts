@@ -9,6 +9,7 @@ export function command(ctx: CliContext): Command {
   return new Command('login')
     .description('log in with the OAuth 2.0 device flow (RFC 8628) at the identity provider your broker names')
     .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
+    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
     .option('--no-browser', 'never offer to open a browser')
     .action(async (o: { broker?: string; browser: boolean }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);

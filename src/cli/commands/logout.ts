@@ -9,6 +9,7 @@ export function command(ctx: CliContext): Command {
   return new Command('logout')
     .description('forget the stored login (and revoke it at the identity provider where supported)')
     .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
+    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
     .action(async (o: { broker?: string }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
       if (!brokerUrl) throw new GuardError('usage', 'no broker: pass --broker URL or set GUARD_AWS_BROKER');

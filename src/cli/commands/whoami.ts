@@ -8,6 +8,7 @@ export function command(ctx: CliContext): Command {
   return new Command('whoami')
     .description('show who guard-aws acts as: subject, groups, expiry, broker and where the token is kept')
     .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
+    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
     .option('--json', 'print JSON')
     .action(async (o: { broker?: string; json?: boolean }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
