@@ -28,8 +28,12 @@ export interface RunAwsOptions {
   endpoint?: string;
   /** Policy files' masking additions (fields and patterns) on top of the built-ins. */
   masking?: Partial<MaskingRules>;
-  /** 'inherit' hands aws the caller's own stdin (a terminal stays a terminal); a stream is piped; null = none. */
-  stdin: 'inherit' | Readable | null;
+  /**
+   * 'inherit' hands aws the caller's own stdin (a terminal stays a terminal, a pipe stays a pipe, so
+   * `file:///dev/stdin` works); a file descriptor is handed over the same way; a stream is copied through a
+   * socket pair (fine for `s3 cp -`, but `/dev/stdin` cannot be opened on a socket); null = no stdin.
+   */
+  stdin: 'inherit' | number | Readable | null;
   stdout: Writable;
   stderr: Writable;
   /** Every masked chunk as it is written, with milliseconds since aws was started (the transcript recorder). */
@@ -51,6 +55,10 @@ export interface RunAwsResult {
   /** aws's own exit code, or 128 + n when it died from signal n. */
   exitCode: number;
   signal?: string;
+}
+
+function isStream(s: RunAwsOptions['stdin']): s is Readable {
+  return typeof s === 'object' && s !== null;
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -110,7 +118,7 @@ function spawnSealed(
 ): Promise<RunAwsResult> {
   const clock = o.clock ?? (() => performance.now());
   const argv = o.endpoint ? ['--endpoint-url', o.endpoint, ...o.argv] : [...o.argv];
-  const stdinMode = o.stdin === 'inherit' ? 'inherit' : o.stdin ? 'pipe' : 'ignore';
+  const stdinMode = o.stdin === 'inherit' || typeof o.stdin === 'number' ? o.stdin : o.stdin ? 'pipe' : 'ignore';
   const t0 = clock();
   const child = (o.spawn ?? nodeSpawn)(o.aws.path, argv, {
     env,
@@ -129,7 +137,7 @@ function spawnSealed(
     const finish = () => {
       if (settled || exit === null || pendingOutputs > 0) return;
       settled = true;
-      if (o.stdin && o.stdin !== 'inherit' && child.stdin) o.stdin.unpipe(child.stdin);
+      if (isStream(o.stdin) && child.stdin) o.stdin.unpipe(child.stdin);
       if (failure) return reject(failure);
       const { code, signal } = exit;
       if (code !== null) return resolve({ exitCode: code });
@@ -190,7 +198,7 @@ function spawnSealed(
     wire('stdout', child.stdout, o.stdout);
     wire('stderr', child.stderr, o.stderr);
 
-    if (o.stdin && o.stdin !== 'inherit' && child.stdin) {
+    if (isStream(o.stdin) && child.stdin) {
       // aws may exit without reading all of stdin: a broken pipe there is not an error.
       child.stdin.on('error', () => {});
       o.stdin.pipe(child.stdin);
