@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { BrokerEnv } from '../env.js';
+import { randomId } from '../ids.js';
 
 /**
  * Gives every request an id, returned in `X-Request-Id` and written to every log line about the request, so a
  * user quoting the id of a 500 can be matched to the broker log. Always generated here: an id chosen by the
  * client could be used to forge or confuse log correlation.
  */
-export function requestId(generate: () => string = () => randomBytes(12).toString('base64url')): MiddlewareHandler<BrokerEnv> {
+export function requestId(generate: () => string = () => randomId(12)): MiddlewareHandler<BrokerEnv> {
   return async (c, next) => {
     const id = generate();
     c.set('requestId', id);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { isGuardError } from '../../errors.js';
@@ -12,6 +11,7 @@ import { pickTarget, type TargetConfig } from '../config.js';
 import type { BrokerContext, DecideFn, ParseFn } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
 import { ApiError } from '../http-error.js';
+import { randomId } from '../ids.js';
 import { validateJson } from '../middleware/validate.js';
 import { buildSessionPolicy } from '../session-policy.js';
 import { assumeRoleForGrant, type StsLike } from '../sts.js';
@@ -43,7 +43,7 @@ export interface GrantRouteDeps {
   newGrantId: () => string;
 }
 
-export const defaultGrantId = () => `grt_${randomBytes(16).toString('base64url')}`;
+export const defaultGrantId = () => `grt_${randomId(16)}`;
 
 // The broker has no view of the caller's disk: every file the invocation reads must come in `files`.
 const noLocalFiles = (path: string): Buffer => {
@@ -64,7 +64,7 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
       r: Pick<RefusalRecord, 'target' | 'decision' | 'rule' | 'reason'> & { argv?: string[] },
     ): Promise<never> => {
       await ctx.store.recordRefusal({
-        id: `ref_${randomBytes(16).toString('base64url')}`,
+        id: `ref_${randomId(16)}`,
         createdAt: ctx.now().toISOString(),
         subject: caller.subject,
         groups: caller.groups,
