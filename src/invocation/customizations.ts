@@ -122,7 +122,7 @@ export function customInvocation(inp: CustomInput): ParsedInvocation {
   r.params = h.params ?? {};
   r.files = inp.st.files;
   r.notes = inp.st.notes;
-  r.cliArgs = inp.st.cliArgs;
+  if (Object.keys(inp.st.cliArgs).length) r.cliArgs = inp.st.cliArgs;
   inp.risks.push(...h.risks);
   return r;
 }

@@ -211,7 +211,6 @@ function finish(res: ParsedInvocation, risksIn: RiskSignal[], c: ArnContext): Pa
   res.permissions = perms.sort((a, b) => (a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
   res.actions = [...new Set(perms.map((p) => p.action))].sort();
   res.resources = [...new Set(perms.flatMap((p) => p.resources).filter((r) => r !== '*'))].sort();
-  if (Object.keys(res.cliArgs ?? {}).length === 0) delete res.cliArgs;
   res.risks = computeRisks(res, risksIn, c);
   return res;
 }
@@ -291,7 +290,7 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
   res.permissions = permissions;
   res.files = st.files;
   res.notes = st.notes;
-  res.cliArgs = st.cliArgs;
+  if (Object.keys(st.cliArgs).length) res.cliArgs = st.cliArgs;
   return finish(res, risks, c);
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Parse throughput over the corpus (../shared/corpus/cli-cases.jsonl beside the repo), in-process, one core.
+// Prints parses/s and the ratio against a baseline loop (JSON.parse + structuredClone of the same argv) run in
+// the same process, so figures compare across machines. Needs `npm run build` (imports dist/).
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { parseInvocation } = await import(resolve(root, 'dist/invocation/index.js'));
+const corpus = readFileSync(resolve(root, '../shared/corpus/cli-cases.jsonl'), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l));
+
+const files = new Map();
+const ctx = {
+  account: '111122223333',
+  region: 'us-east-1',
+  cwd: '/work/project',
+  env: { HOME: '/home/agent' },
+  // Corpus files are fixtures: the benchmark measures parsing, not disk reads.
+  readFile: (p) => files.get(p) ?? Buffer.from('{"Bucket":"hidden-bucket"}'),
+};
+const argvs = corpus.map((c) => c.argv);
+
+function run(fn, seconds) {
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  while (performance.now() < end) {
+    for (const a of argvs) {
+      try {
+        fn(a);
+      } catch {
+        /* expected parse errors count as parses */
+      }
+      n++;
+    }
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+run((a) => parseInvocation(a, ctx), 0.5); // warm-up: tables loaded and cached, JIT settled
+const parses = run((a) => parseInvocation(a, ctx), 2);
+const baseline = run((a) => structuredClone(JSON.parse(JSON.stringify(a))), 1);
+console.log(`parse: ${Math.round(parses).toLocaleString('en-US')} parses/s over ${argvs.length} corpus invocations`);
+console.log(`baseline (JSON round trip + structuredClone of the argv): ${Math.round(baseline).toLocaleString('en-US')} ops/s`);
+console.log(`ratio parse/baseline: ${(parses / baseline).toFixed(3)}; target ≥ 50,000 parse+decide/s: parse alone ${parses >= 50000 ? 'meets' : 'MISSES'} it`);
