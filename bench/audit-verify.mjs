@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// `audit verify` speed: walk a chain of 100,000 records in a real SQLite file, checking every link (SHA-256) and
+// every broker signature, as GET /v1/audit/verify does. Target: at least 20,000 records/s.
+// Baseline in the same run: reading the same rows and SHA-256-hashing their bodies (no signature checks), so the
+// ratio shows what signature verification costs on this machine.
+// Usage: node bench/audit-verify.mjs [records]   (imports dist/: run `npx tsc -p tsconfig.json` first)
+import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(join(root, 'dist', p));
+const { loadOrCreateBrokerKey, signRecordHash, signHead } = await dist('audit/broker-key.js');
+const { GENESIS_PREV_HASH, recordHash, verifyChain } = await dist('audit/chain.js');
+const { AuditLog } = await dist('audit/store.js');
+const { canonicalJson } = await dist('transcript/canonical-json.js');
+const { createTranscriptKey, signTranscript } = await dist('transcript/sign.js');
+
+const N = Number(process.argv[2] ?? 100_000);
+const TARGET = 20_000;
+const dir = join(tmpdir(), 'guard-aws-bench');
+const dbPath = join(dir, `audit-${N}.db`);
+mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+// The chain is kept between runs (building it signs 100,000 records); delete the directory to rebuild.
+const key = loadOrCreateBrokerKey(join(dir, 'audit-key.pem'));
+let db = new BetterSqlite3(dbPath);
+let log = new AuditLog(db, key);
+if (log.count() !== N || log.head()?.seq !== N) {
+  db.close();
+  rmSync(dbPath, { force: true });
+  db = new BetterSqlite3(dbPath);
+  log = new AuditLog(db, key);
+  const t0 = performance.now();
+  // A realistic record: the signed transcript of `aws sts get-caller-identity` (~1 KB).
+  const tk = createTranscriptKey();
+  const out = Buffer.from('{\n    "UserId": "AROAEXAMPLE:guard-aws-alice",\n    "Account": "123456789012",\n    "Arn": "arn:aws:sts::123456789012:assumed-role/guard-dev/guard-aws-alice"\n}\n');
+  // Records are built with the same hashing and signing functions AuditLog.append uses, in one transaction
+  // (append also re-signs the head on every call; here the head is signed once at the end).
+  const insert = db.prepare('INSERT INTO audit_log (seq, id, kind, at, grant_id, subject, body, prev_hash, hash, sig) VALUES (?,?,?,?,?,?,?,?,?,?)');
+  let prev = GENESIS_PREV_HASH;
+  const start = Date.parse('2026-11-01T00:00:00Z');
+  db.transaction(() => {
+    for (let seq = 1; seq <= N; seq++) {
+      const grantId = `grt_${seq.toString(36).padStart(22, '0')}`;
+      const at = new Date(start + seq * 1000).toISOString();
+      const subject = `user${seq % 50}@example.com`;
+      const env = signTranscript(
+        {
+          v: 1, grantId, caller: { subject, groups: ['developers'] }, target: 'dev', argv: ['sts', 'get-caller-identity'],
+          decision: 'allow', rule: 'read-only', approvalId: null, startedAt: at, endedAt: at, exitCode: 0, status: 'complete',
+          truncated: false, outputBytes: out.length, chunks: [{ t: 412, s: 'o', d: out.toString('base64') }],
+        },
+        tk.privateKey,
+      );
+      const base = { seq, id: randomUUID(), kind: 'transcript', at, grantId, subject, body: canonicalJson({ envelope: env, uploadedBy: subject, callerVerified: true }), prevHash: prev };
+      const hash = recordHash(base);
+      insert.run(seq, base.id, base.kind, at, grantId, subject, base.body, prev, hash, signRecordHash(key.privateKey, hash));
+      prev = hash;
+    }
+    db.prepare('INSERT INTO audit_head (one, seq, hash, sig) VALUES (1, ?, ?, ?) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, sig = excluded.sig').run(N, prev, signHead(key.privateKey, N, prev));
+  })();
+  console.log(`built a chain of ${N} records in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dbPath})`);
+}
+
+function baseline() {
+  const t = performance.now();
+  let n = 0;
+  for (const r of log.iterate()) {
+    createHash('sha256').update(r.body).digest('hex');
+    n++;
+  }
+  return { n, ms: performance.now() - t };
+}
+function verify() {
+  const t = performance.now();
+  const res = verifyChain(log.iterate(), key.publicKey, { head: log.head() });
+  return { res, ms: performance.now() - t };
+}
+
+// Warm-up (page cache, JIT), then alternate and keep the median of 3.
+baseline();
+const runs = [];
+for (let i = 0; i < 3; i++) runs.push({ b: baseline(), v: verify() });
+const med = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const vMs = med(runs.map((r) => r.v.ms));
+const bMs = med(runs.map((r) => r.b.ms));
+const res = runs[0].v.res;
+if (!res.ok || res.count !== N) {
+  console.log(`FAIL: chain did not verify: ${JSON.stringify(res.firstBroken)}`);
+  process.exit(1);
+}
+const rate = N / (vMs / 1000);
+const baseRate = N / (bMs / 1000);
+console.log(`records:                     ${N} (alg ${key.alg}, body ≈ ${Math.round(log.get(log.list({ limit: 1 })[0].id).body.length)} bytes)`);
+console.log(`verifyChain (links + sigs):  ${vMs.toFixed(0)} ms  → ${Math.round(rate).toLocaleString('en')} records/s (target ≥ ${TARGET.toLocaleString('en')})`);
+console.log(`baseline (read + SHA-256):   ${bMs.toFixed(0)} ms  → ${Math.round(baseRate).toLocaleString('en')} records/s`);
+console.log(`ratio verify/baseline time:  ${(vMs / bMs).toFixed(2)}×`);
+console.log(rate >= TARGET ? 'PASS' : 'FAIL: below target');
+db.close();
+process.exitCode = rate >= TARGET ? 0 : 1;

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// Transcript cost: what signing and uploading the transcript of `guard-aws sts get-caller-identity` adds to the
+// whole call. Target: at most 5% of the whole call's median time (transcripts cannot be switched off).
+//
+// Measured here, all real and on loopback: moto_server as STS, the broker (hono + SQLite) with the transcript
+// route mounted, a real grant per run (POST /v1/grants with the run's Ed25519 transcript key), then
+//   record   = TranscriptRecorder: spool entry (0600 files), the chunk, finish() → canonical JSON + Ed25519 sign
+//   upload   = POST /v1/transcripts (broker checks signature + grant, appends to the chain: SHA-256 + RSA sign)
+// against the whole call:
+//   plain    = plain `aws sts get-caller-identity` on the same moto (a floor for the guarded call: guard-aws
+//              runs this same process plus its own work), and
+//   guarded  = `node bin/guard-aws.js sts get-caller-identity` when GUARD_AWS_BENCH_E2E=1 and the run path is
+//              wired (the lead's end-to-end pipeline), else skipped.
+// Usage: npm run build && node bench/transcript-cost.mjs   (TRANSCRIPT_BENCH_N runs, default 15)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(join(root, 'dist', p));
+const N = Number(process.env.TRANSCRIPT_BENCH_N ?? 15);
+const ACCOUNT = '123456789012';
+const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-bench`;
+const hardStop = setTimeout(() => (console.error('transcript-cost bench: hard time limit reached'), process.exit(2)), 300_000);
+hardStop.unref();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startMoto() {
+  const port = await freePort();
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${endpoint}/moto-api/`)).status < 500) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error('moto_server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { endpoint, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function timeProcess(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - t, out }) : reject(new Error(`${args.join(' ')} exited ${code}: ${err.slice(0, 300)}`))));
+  });
+}
+
+async function main() {
+  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+  const { STSClient } = await import('@aws-sdk/client-sts');
+  const { startBroker } = await dist('broker/server.js');
+  const { brokerConfigFrom } = await dist('broker/config.js');
+  const { openSqliteStore } = await dist('store/sqlite.js');
+  const { createTokenVerifier } = await dist('auth/verify.js');
+  const { silentLog } = await dist('broker/log.js');
+  const { auditRoutes } = await dist('broker/routes/audit.js');
+  const { TranscriptRecorder } = await dist('transcript/recorder.js');
+  const { createTranscriptKey } = await dist('transcript/sign.js');
+  const { createTranscriptUploader } = await dist('transcript/upload.js');
+
+  let parse, decide, core;
+  try {
+    const { parseInvocation } = await dist('invocation/parse.js');
+    const policy = await dist('policy/index.js');
+    const set = policy.loadPolicies([join(root, 'policies/default.yaml')]);
+    parse = parseInvocation;
+    decide = (input) => policy.decide(set, input);
+    core = 'real parser and policies/default.yaml';
+  } catch (e) {
+    core = `stand-in parse/decide (${e?.code ?? e?.message})`;
+    parse = (argv, ctx) => ({ argv, canonicalArgv: argv, kind: 'api', command: 'sts', subcommand: 'get-caller-identity', service: 'sts', operation: 'GetCallerIdentity', apiCalls: ['GetCallerIdentity'], params: {}, globals: {}, region: ctx.region, permissions: [], actions: [], resources: [], accessLevels: {}, risks: ['read_only'], files: [], notes: [] });
+    decide = () => ({ decision: 'allow', rule: 'bench', reason: 'bench' });
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'guard-transcript-bench-'));
+  const moto = await startMoto();
+  const keys = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'b1', alg: 'ES256' };
+  const issuer = 'https://idp.bench.invalid';
+  const config = brokerConfigFrom({
+    listen: { host: '127.0.0.1', port: 0 },
+    issuer,
+    audience: 'guard-aws',
+    clientId: 'guard-aws-cli',
+    policies: [join(root, 'policies/default.yaml')],
+    storage: { sqlite: join(dir, 'broker.db') },
+    targets: [{ name: 'bench', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: moto.endpoint, default: true }],
+  });
+  const broker = await startBroker(config, {
+    store: openSqliteStore({ path: config.storage.sqlite }),
+    verify: createTokenVerifier({ issuer, audience: 'guard-aws', jwks: { keys: [jwk] }, algorithms: ['ES256'] }),
+    parse,
+    decide,
+    createStsClient: () => new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 }),
+    log: silentLog,
+    routes: [auditRoutes()],
+  });
+  const token = await new SignJWT({ groups: ['developers'] })
+    .setProtectedHeader({ alg: 'ES256', kid: 'b1' })
+    .setIssuer(issuer)
+    .setAudience('guard-aws')
+    .setSubject('bench@example.com')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(keys.privateKey);
+  const upload = createTranscriptUploader({ brokerUrl: broker.url, getToken: async () => token });
+  const aws = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' }).stdout.trim() || 'aws';
+  const awsEnv = { PATH: process.env.PATH, HOME: dir, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+  const e2e = process.env.GUARD_AWS_BENCH_E2E === '1';
+  const guardEnv = { PATH: process.env.PATH, HOME: dir, GUARD_AWS_BROKER: broker.url, GUARD_AWS_TOKEN: token, GUARD_AWS_STATE_DIR: join(dir, 'state'), CI: '1' };
+
+  const rec = [];
+  const up = [];
+  const plain = [];
+  const guarded = [];
+  try {
+    let sample = (await timeProcess(aws, ['--endpoint-url', moto.endpoint, 'sts', 'get-caller-identity'], awsEnv)).out;
+    for (let i = 0; i < N + 2; i++) {
+      const p = await timeProcess(aws, ['--endpoint-url', moto.endpoint, 'sts', 'get-caller-identity'], awsEnv);
+      sample = p.out;
+      if (e2e) guarded.push((await timeProcess(process.execPath, [join(root, 'bin/guard-aws.js'), 'sts', 'get-caller-identity'], guardEnv)).ms);
+      // A real grant for this run, bound to a fresh transcript key.
+      const key = createTranscriptKey();
+      const res = await fetch(`${broker.url}/v1/grants`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ argv: ['sts', 'get-caller-identity'], transcriptKey: key.publicKey }) });
+      if (res.status !== 200) throw new Error(`grant refused: ${res.status} ${await res.text()}`);
+      const g = await res.json();
+      const t0 = performance.now();
+      const r = new TranscriptRecorder({ grantId: g.grantId, caller: g.caller ?? { subject: 'bench@example.com' }, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule, approvalId: g.approvalId ?? null, privateKey: key.privateKey, spoolDir: join(dir, 'spool') });
+      r.onChunk('stdout', sample);
+      const envelope = r.finish(0);
+      const t1 = performance.now();
+      const outcome = await upload(envelope);
+      const t2 = performance.now();
+      if (outcome !== 'recorded') throw new Error(`upload: ${outcome}`);
+      rmSync(r.entryDir, { recursive: true, force: true });
+      if (i >= 2) {
+        // The first two rounds warm up JIT, connections and moto.
+        plain.push(p.ms);
+        rec.push(t1 - t0);
+        up.push(t2 - t1);
+      }
+    }
+    const mRec = median(rec);
+    const mUp = median(up);
+    const mPlain = median(plain);
+    const added = mRec + mUp;
+    console.log(`core: ${core}; ${N} runs, medians`);
+    console.log(`record + sign (spool, Ed25519):        ${mRec.toFixed(2)} ms`);
+    console.log(`upload (POST /v1/transcripts, chain):  ${mUp.toFixed(2)} ms`);
+    console.log(`transcript total:                      ${added.toFixed(2)} ms`);
+    console.log(`plain aws sts get-caller-identity:     ${mPlain.toFixed(1)} ms`);
+    console.log(`transcript / plain aws call:           ${((added / mPlain) * 100).toFixed(2)}%  (a guarded call is longer, so its share is smaller)`);
+    if (guarded.length) {
+      const mG = median(guarded.slice(2));
+      console.log(`guard-aws sts get-caller-identity:     ${mG.toFixed(1)} ms`);
+      console.log(`transcript / guarded call:             ${((added / mG) * 100).toFixed(2)}%  (target ≤ 5%) ${added / mG <= 0.05 ? 'OK' : 'ABOVE TARGET'}`);
+    } else {
+      console.log(`guarded call: skipped (set GUARD_AWS_BENCH_E2E=1 once the run path uploads transcripts); vs plain aws: ${added / mPlain <= 0.05 ? 'OK' : 'ABOVE TARGET'} (≤ 5%)`);
+    }
+  } finally {
+    await broker.close();
+    await moto.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => clearTimeout(hardStop),
+  (e) => {
+    console.error(`transcript-cost bench failed: ${e?.stack ?? e}`);
+    process.exitCode = 1;
+  },
+);
