@@ -20,6 +20,11 @@ export interface IdpOptions {
   host?: string;
   /** TCP port; 0 (default) lets the OS pick a free one. */
   port?: number;
+  /**
+   * Issuer origin clients use, when it differs from http://host:port (behind a proxy, or listening on 0.0.0.0).
+   * `{port}` is replaced by the bound port. Default: http://<host>:<port> (127.0.0.1 for a wildcard host).
+   */
+  issuer?: string;
   /** Resource indicator (RFC 8707) and `aud` of every access token: the broker's audience. */
   audience?: string;
   /** People who can log in with the device flow. Default: DEFAULT_USERS. */
@@ -144,8 +149,14 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
 
   const server = createServer();
   const port = await listen(server, opts.port ?? 0, host);
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  const issuer = `http://${hostForUrl}:${port}`;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const hostForUrl = urlHost.includes(':') ? `[${urlHost}]` : urlHost;
+  const issuer = opts.issuer ? opts.issuer.replace('{port}', String(port)).replace(/\/+$/, '') : `http://${hostForUrl}:${port}`;
+  // The provider is served at the root of this server, so the issuer must be a bare origin.
+  if (new URL(issuer).origin !== issuer) {
+    server.close();
+    throw new Error(`idp: issuer must be an origin like http://host:port, not ${issuer}`);
+  }
 
   const provider = new Provider(issuer, {
     adapter: createMemoryAdapterFactory(),
@@ -258,6 +269,8 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
   });
 
   provider.on('server_error', (_ctx: unknown, err: Error) => log(`idp: server error: ${err.name}: ${err.message}`));
+  // Koa prints uncaught request errors with their stack to stderr unless the app has its own 'error' listener.
+  provider.on('error', (err: Error) => log(`idp: request error: ${err.name}: ${err.message}`));
 
   // RFC 8628 §3.2 lets the server choose the polling interval; oidc-provider leaves it out (clients assume 5 s).
   // §3.5: a client polling faster gets `slow_down`, and that code's interval grows by 5 s for all later requests.

@@ -299,3 +299,22 @@ describe('login failures', () => {
     }
   });
 });
+
+describe('other signing algorithms', () => {
+  test('login works against an IdP signing with ES256 (ID token alg taken from the IdP metadata)', async () => {
+    const { generateSigningKey } = await import('../../src/idp/keys.js');
+    const idp = await startIdp({ signingKeys: [await generateSigningKey('ES256')] });
+    try {
+      const config = await openIdpClient(idp.issuer, idp.clientId, fetch, {});
+      const da = (await client.initiateDeviceAuthorization(config, { scope: 'openid offline_access', resource: idp.audience })) as DeviceAuthorization;
+      const { clock } = fakeClock(async (n) => {
+        if (n === 1) await completeDeviceLogin({ verificationUri: da.verification_uri, userCode: da.user_code, username: 'carol', password: 'carol-password' });
+      });
+      const tokens = await pollDeviceToken(config, da, { clock, parameters: { resource: idp.audience } });
+      expect(tokens.id_token).toBeTruthy();
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: 'carol' });
+    } finally {
+      await idp.close();
+    }
+  });
+});

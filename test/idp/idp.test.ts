@@ -157,3 +157,55 @@ describe('embedded identity provider options', () => {
     }
   });
 });
+
+describe('embedded identity provider: more', () => {
+  test('a wrong user code is refused on the form and no device gets a token', async () => {
+    const idp = await startIdp();
+    try {
+      const page = await fetch(idp.verificationUri);
+      const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())![1]!;
+      const res = await fetch(idp.verificationUri, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ xsrf, user_code: 'BCDF-GHJK' }).toString(),
+        redirect: 'manual',
+      });
+      const html = await res.text();
+      expect(html).toContain('That code is not valid or has expired');
+      expect(html).not.toContain('id="login"');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  test('a form post without the xsrf value is refused', async () => {
+    const idp = await startIdp();
+    try {
+      const { body: da } = await deviceAuth(idp);
+      const res = await fetch(idp.verificationUri, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ user_code: da.user_code, confirm: 'yes' }).toString(),
+        redirect: 'manual',
+      });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      const t = await token(idp, { grant_type: DEVICE_GRANT, device_code: da.device_code });
+      expect(t.body.error).toBe('authorization_pending');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  test('an issuer override and a wildcard listen address give a usable issuer', async () => {
+    const idp = await startIdp({ host: '0.0.0.0', issuer: 'http://localhost:{port}' });
+    try {
+      expect(idp.issuer).toBe(`http://localhost:${idp.port}`);
+      const d = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as { issuer: string };
+      expect(d.issuer).toBe(idp.issuer);
+    } finally {
+      await idp.close();
+    }
+    await expect(startIdp({ issuer: 'http://localhost:{port}/prefix' })).rejects.toThrow(/origin/);
+  });
+});
