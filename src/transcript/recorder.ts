@@ -154,7 +154,7 @@ export class TranscriptRecorder {
       chunks: this.chunks,
     };
     const env = signTranscript(t, this.privateKey);
-    writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.envelope), JSON.stringify(env));
+    writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.envelope), JSON.stringify(env), true);
     for (const f of [ENTRY_FILES.key, ENTRY_FILES.chunks, ENTRY_FILES.header, ENTRY_FILES.owner]) {
       rmSync(join(this.entryDir, f), { force: true });
     }

@@ -41,14 +41,19 @@ export function checkGrantId(id: string): string {
   return id;
 }
 
-/** Writes a 0600 file atomically (temp file + fsync + rename), so a reader never sees half of it. */
-export function writePrivateFileAtomic(path: string, data: string | Buffer): void {
+/**
+ * Writes a 0600 file atomically (temp file + rename), so a reader never sees half of it. `durable` adds an
+ * fsync before the rename (several ms on some disks): used for the signed envelope. The run-time files (key,
+ * header) survive a killed process without it — the page cache outlives the process — and after a power loss
+ * the run they belong to is gone anyway.
+ */
+export function writePrivateFileAtomic(path: string, data: string | Buffer, durable = false): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
     fchmodSync(fd, 0o600);
     writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

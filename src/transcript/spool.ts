@@ -105,7 +105,7 @@ export function recoverEntry(entryDir: string): TranscriptEnvelope | undefined {
     chunks,
   };
   const env = signTranscript(t, privateKeyFromPem(readFileSync(keyPath, 'utf8')));
-  writePrivateFileAtomic(join(entryDir, ENTRY_FILES.envelope), JSON.stringify(env));
+  writePrivateFileAtomic(join(entryDir, ENTRY_FILES.envelope), JSON.stringify(env), true);
   for (const f of [ENTRY_FILES.key, ENTRY_FILES.chunks, ENTRY_FILES.header, ENTRY_FILES.owner]) {
     rmSync(join(entryDir, f), { force: true });
   }
