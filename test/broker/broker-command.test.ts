@@ -151,12 +151,12 @@ describe('guard-aws broker --config FILE', () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'issuer: https://x\naudience: a\nclientId: c\npolicies: [p]\nstorage: { sqlite: s }\ntargets:\n  - name: t\n    roleArn: nope\n    region: us-east-1\n');
     const r = spawnSync(process.execPath, [bin, 'broker', '--config', file], { env: env(), encoding: 'utf8' });
-    expect(r.status).toBe(78);
+    expect(r.status, r.stderr).toBe(78);
     expect(r.stderr.trim()).toBe(`guard-aws: ${file}:8:14: targets[0].roleArn: must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)`);
   });
 
   it('a missing --config is a usage error (64)', () => {
     const r = spawnSync(process.execPath, [bin, 'broker'], { env: env(), encoding: 'utf8' });
-    expect(r.status).toBe(64);
+    expect(r.status, r.stderr).toBe(64);
   });
 });
