@@ -126,6 +126,25 @@ function publicJwk(k: SigningJwk): SigningJwk {
   return pub as SigningJwk;
 }
 
+/** Configuration mistakes fail at start, naming the entry, rather than surfacing as odd logins later. */
+function validateAccounts(users: readonly IdpUser[], workloads: readonly IdpWorkload[], cliClientId: string): void {
+  const names = new Set<string>();
+  users.forEach((u, i) => {
+    if (typeof u.username !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(u.username)) throw new Error(`idp: users[${i}].username must be 1-64 of A-Z a-z 0-9 . _ @ -`);
+    if (names.has(u.username)) throw new Error(`idp: users[${i}].username ${u.username} is listed twice`);
+    names.add(u.username);
+    if (typeof u.password !== 'string' || u.password === '') throw new Error(`idp: users[${i}].password must not be empty`);
+    if (!Array.isArray(u.groups) || !u.groups.every((g) => typeof g === 'string' && g !== '')) throw new Error(`idp: users[${i}].groups must be a list of names`);
+  });
+  const ids = new Set<string>([cliClientId]);
+  workloads.forEach((w, i) => {
+    if (typeof w.clientId !== 'string' || w.clientId === '' || ids.has(w.clientId)) throw new Error(`idp: workloads[${i}].clientId must be unique and not the CLI's client id`);
+    ids.add(w.clientId);
+    if (typeof w.clientSecret !== 'string' || w.clientSecret.length < 8) throw new Error(`idp: workloads[${i}].clientSecret must be at least 8 characters`);
+    if (!Array.isArray(w.groups) || !w.groups.every((g) => typeof g === 'string' && g !== '')) throw new Error(`idp: workloads[${i}].groups must be a list of names`);
+  });
+}
+
 export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
   const { Provider, errors } = await loadProvider();
   const host = opts.host ?? '127.0.0.1';
@@ -143,6 +162,7 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
   const pollInterval = opts.pollIntervalSec ?? 5;
   const enforceInterval = opts.enforcePollInterval ?? true;
   const log = opts.log ?? (() => {});
+  validateAccounts(users, workloads, clientId);
   const usersByName = new Map(users.map((u) => [u.username, u]));
   const workloadsById = new Map(workloads.map((w) => [w.clientId, w]));
   const signingAlg = signingKeys[0]!.alg;

@@ -208,4 +208,10 @@ describe('embedded identity provider: more', () => {
     }
     await expect(startIdp({ issuer: 'http://localhost:{port}/prefix' })).rejects.toThrow(/origin/);
   });
+
+  test('bad users and workloads fail at start, naming the entry', async () => {
+    await expect(startIdp({ users: [{ username: 'a', password: 'p', groups: [] }, { username: 'a', password: 'q', groups: [] }] })).rejects.toThrow(/users\[1\]\.username a is listed twice/);
+    await expect(startIdp({ users: [{ username: 'a', password: '', groups: [] }] })).rejects.toThrow(/users\[0\]\.password/);
+    await expect(startIdp({ workloads: [{ clientId: 'guard-aws-cli', clientSecret: 'long-enough', groups: [] }] })).rejects.toThrow(/workloads\[0\]\.clientId/);
+  });
 });
