@@ -89,6 +89,18 @@ export function zodDiagnostics(src: YamlSource, error: z.ZodError): Diagnostic[]
   return out;
 }
 
+/**
+ * The document as plain data. Unresolved aliases and alias bombs ("billion laughs": `maxAliasCount`) are
+ * reported as diagnostics instead of thrown.
+ */
+export function toData(src: YamlSource): { data?: unknown; error?: Diagnostic } {
+  try {
+    return { data: src.doc.toJS({ maxAliasCount: 100 }) as unknown };
+  } catch (e) {
+    return { error: { file: src.file, line: 1, col: 1, severity: 'error', message: `YAML: ${(e as Error).message.split('\n')[0]}` } };
+  }
+}
+
 export interface ParsedPolicyFile {
   source: YamlSource;
   spec?: PolicyFileSpec;
@@ -98,7 +110,8 @@ export interface ParsedPolicyFile {
 export function parsePolicyText(file: string, text: string): ParsedPolicyFile {
   const { source, errors } = parseYaml(file, text);
   if (errors.length) return { source, errors };
-  const data = source.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const { data, error } = toData(source);
+  if (error) return { source, errors: [error] };
   if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
     return {
       source,

@@ -5,7 +5,7 @@ import { isGuardError } from '../errors.js';
 import type { InvocationContext, ParsedInvocation } from '../invocation/types.js';
 import { decide } from './decide.js';
 import { loadPoliciesDetailed, type LoadOptions } from './load.js';
-import { MAX_FILE_BYTES, parseYaml, positionOf, zodDiagnostics, type Diagnostic } from './source.js';
+import { MAX_FILE_BYTES, parseYaml, positionOf, toData, zodDiagnostics, type Diagnostic } from './source.js';
 import type { Caller, Decision, TargetInfo } from './types.js';
 
 /**
@@ -92,7 +92,12 @@ export function runPolicyTests(paths: string[], parse: ParseFn, opts: LoadOption
       result.diagnostics.push(...errors);
       continue;
     }
-    const parsed = testFileSchema.safeParse(source.doc.toJS() ?? {});
+    const { data, error } = toData(source);
+    if (error) {
+      result.diagnostics.push(error);
+      continue;
+    }
+    const parsed = testFileSchema.safeParse(data ?? {});
     if (!parsed.success) {
       result.diagnostics.push(...zodDiagnostics(source, parsed.error));
       continue;
