@@ -4,7 +4,7 @@
 //
 // Everything real and on loopback: moto_server as STS, the broker (hono on @hono/node-server) with SQLite, real
 // ES256 tokens verified against a key set, the real parser and policies when they are built into dist/.
-// Bounded: a fixed number of requests per round (GRANTS_BENCH_N, default 600), two alternating rounds, and a
+// Bounded: a fixed number of requests per round (GRANTS_BENCH_N, default 600), three alternating rounds, and a
 // hard time limit. Usage: npm run build && node bench/grants.mjs
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -18,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(root, 'dist', p));
 const N = Number(process.env.GRANTS_BENCH_N ?? 600);
 const CONCURRENCY = 50;
-const ROUNDS = 2;
+const ROUNDS = 3;
 const HARD_LIMIT_MS = 180_000;
 const ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-bench`;
