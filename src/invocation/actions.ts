@@ -65,7 +65,7 @@ function baseActions(op: OperationRef, params: P, where: string): { action: stri
       const items = (op.api === 'BatchExecuteStatement' ? params.Statements : params.TransactStatements) as P[] | undefined;
       if (!Array.isArray(items) || !items.length) throw parseError(`${where}: no PartiQL statements`);
       return items.map((it) => {
-        const q = partiql(it?.Statement, where);
+        const q = partiql(it && typeof it === 'object' ? it.Statement : undefined, where);
         return { action: must(q.action, where), params: q.table ? { TableName: q.table } : {} };
       });
     }
@@ -74,7 +74,10 @@ function baseActions(op: OperationRef, params: P, where: string): { action: stri
       if (!Array.isArray(items) || !items.length) throw parseError(`${where}: no TransactItems`);
       const kinds: Record<string, string> = { ConditionCheck: 'ConditionCheckItem', Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem' };
       const out: { action: string; params: P }[] = [];
-      for (const it of items) for (const [k, v] of Object.entries(it ?? {})) if (kinds[k]) out.push({ action: `dynamodb:${kinds[k]}`, params: (v ?? {}) as P });
+      for (const it of items) {
+        if (!it || typeof it !== 'object') continue;
+        for (const [k, v] of Object.entries(it)) if (kinds[k]) out.push({ action: `dynamodb:${kinds[k]}`, params: (v && typeof v === 'object' ? v : {}) as P });
+      }
       return out;
     }
     if (op.api === 'TransactGetItems') {
@@ -234,7 +237,11 @@ export function operationPermissions(op: OperationRef, params: P, c: ArnContext,
   if (PERMISSIONLESS.has(`${op.prefix}:${op.api}`)) {
     return [{ action: must(`${op.prefix}:${op.api}`, where), resources: ['*'], derived: false }];
   }
-  const perms = baseActions(op, params, where).map((b) => permission(b.action, b.params, c, op));
+  const base = baseActions(op, params, where);
+  // Parameters that name no action (e.g. TransactItems without Put/Update/Delete/ConditionCheck) are not
+  // understood: refused rather than returning a call with no permission to check.
+  if (!base.length) throw parseError(`${where}: cannot tell which IAM actions ${op.service} ${op.api} needs from these parameters`);
+  const perms = base.map((b) => permission(b.action, b.params, c, op));
   const tag = tagOnCreate(op, params);
   if (tag && sar(tag)) perms.push(permission(must(tag, where), params, c));
   const roles = passRoles(op, params, c);
