@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
+import { approvalsConfigSchema } from '../approvals/setup.js';
 import { GuardError } from '../errors.js';
 
 /**
@@ -49,6 +50,10 @@ export const brokerConfigSchema = z
     sessionDurationSec: z.int().min(900).max(43_200).default(900),
     maxBodyBytes: z.int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
     targets: z.array(targetSchema).min(1),
+    /** Approval flow settings, validated by the approvals module's own schema (src/approvals/setup.ts). */
+    approvals: approvalsConfigSchema.optional(),
+    /** Group whose members may read and verify the audit log. Default `auditors`. */
+    auditorGroup: z.string().min(1).optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();

@@ -2,9 +2,9 @@ import type { IoHost } from '../io/host.js';
 import { loadBrokerConfig } from './config.js';
 import { startBroker, type RunningBroker } from './server.js';
 import { jsonLineLog } from './log.js';
-import { productionDeps, type ProductionOptions } from './wiring.js';
+import { assembleBroker, type AssembleOptions } from './assemble.js';
 
-export interface RunBrokerOptions extends ProductionOptions {
+export interface RunBrokerOptions extends AssembleOptions {
   /** Override the config's listen port (0 = any free port). */
   port?: number;
   host?: string;
@@ -37,7 +37,8 @@ export async function runBroker(configPath: string, io: IoHost, options: RunBrok
     listen: { host: options.host ?? loaded.listen.host, port: options.port ?? loaded.listen.port },
   };
   const until = options.until ?? firstSignal();
-  const deps = productionDeps(config, {
+  // The complete broker: grants plus the approval flow and the transcript/audit routes (src/broker/assemble.ts).
+  const deps = assembleBroker(config, {
     ...options,
     overrides: { log: jsonLineLog((l) => process.stderr.write(l)), ...options.overrides },
   });

@@ -83,3 +83,12 @@ describe('broker config', () => {
     expect(loadBrokerConfig(join(dir, 'ok.yaml')).storage.sqlite).toBe(join(dir, 'state/broker.db'));
   });
 });
+
+describe('broker config: sections of other modules', () => {
+  it('accepts approvals and auditorGroup, validating them with file:line:col', () => {
+    const c = parseBrokerConfig(`${GOOD}approvals:\n  pendingTtlSec: 600\nauditorGroup: sec-audit\n`, '/b.yaml');
+    expect(c.approvals?.pendingTtlSec).toBe(600);
+    expect(c.auditorGroup).toBe('sec-audit');
+    expect(() => parseBrokerConfig(`${GOOD}approvals:\n  pendingTtlSec: 5\n`, '/b.yaml')).toThrow(/^\/b\.yaml:16:18: approvals\.pendingTtlSec: /);
+  });
+});
