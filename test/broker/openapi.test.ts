@@ -9,7 +9,7 @@ const doc = parse(readFileSync(resolve(__dirname, '../../docs/openapi.yaml'), 'u
 describe('docs/openapi.yaml', () => {
   it('is OpenAPI 3.1 and describes every broker route', () => {
     expect(doc.openapi).toMatch(/^3\.1\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/v1/config', '/v1/grants']);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/metrics', '/v1/config', '/v1/grants']));
   });
   it('GrantRequest documents exactly the fields the broker validates', () => {
     const documented = Object.keys(doc.components.schemas.GrantRequest.properties).sort();
