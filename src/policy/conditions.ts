@@ -104,67 +104,128 @@ export function compileCondition(spec: ConditionSpec, loose: boolean): CompiledC
   return { segments, test, spec };
 }
 
-function decodeJson(s: string): unknown {
-  const t = s.trimStart();
-  if (t[0] !== '{' && t[0] !== '[') return undefined;
+/**
+ * Per-decision scratch space: decoded JSON strings and an index of every key anywhere in the params, so that
+ * many `**.Key` conditions cost one walk of the parameters instead of one each. Created lazily by the first
+ * condition that needs it and dropped with the decision (never shared across decisions: params could differ).
+ */
+export interface Scratch {
+  json?: Map<string, unknown>;
+  /** root object → lower-cased key → values found under that key at any depth. */
+  keys?: Map<unknown, Map<string, unknown[]>>;
+}
+
+const NOT_JSON = Symbol('not json');
+
+function decodeJson(s: string, scratch: Scratch | undefined): unknown {
+  let i = 0;
+  while (i < s.length && (s[i] === ' ' || s[i] === '\n' || s[i] === '\r' || s[i] === '\t')) i++;
+  if (s[i] !== '{' && s[i] !== '[') return undefined;
+  const cached = scratch?.json?.get(s);
+  if (cached !== undefined) return cached === NOT_JSON ? undefined : cached;
+  let v: unknown;
   try {
-    return JSON.parse(s);
+    v = JSON.parse(s);
   } catch {
-    return undefined;
+    v = NOT_JSON;
+  }
+  if (scratch) (scratch.json ??= new Map()).set(s, v);
+  return v === NOT_JSON ? undefined : v;
+}
+
+function indexKeys(node: unknown, into: Map<string, unknown[]>, scratch: Scratch, depth: number): void {
+  if (depth > 64) return;
+  if (typeof node === 'string') {
+    const d = decodeJson(node, scratch);
+    if (d !== undefined) indexKeys(d, into, scratch, depth + 1);
+    return;
+  }
+  if (Array.isArray(node)) {
+    for (const el of node) indexKeys(el, into, scratch, depth + 1);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+    const lk = k.toLowerCase();
+    let list = into.get(lk);
+    if (!list) into.set(lk, (list = []));
+    list.push(v);
+    indexKeys(v, into, scratch, depth + 1);
   }
 }
 
+function keyIndex(root: unknown, scratch: Scratch): Map<string, unknown[]> {
+  scratch.keys ??= new Map();
+  let idx = scratch.keys.get(root);
+  if (!idx) {
+    idx = new Map();
+    indexKeys(root, idx, scratch, 0);
+    scratch.keys.set(root, idx);
+  }
+  return idx;
+}
+
 /** Calls `visit` on every value `segments[i..]` reaches from `node`; stops early when `visit` returns true. */
-function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number): boolean {
+function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean {
   if (depth > 64) return false;
   if (i === segments.length) {
     if (Array.isArray(node)) {
-      for (const el of node) if (walk(el, segments, i, visit, depth + 1)) return true;
+      for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
       return false;
     }
     return visit(node);
   }
   if (typeof node === 'string') {
-    const decoded = decodeJson(node);
-    return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1);
+    const decoded = decodeJson(node, sc);
+    return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1, sc);
   }
   if (Array.isArray(node)) {
-    for (const el of node) if (walk(el, segments, i, visit, depth + 1)) return true;
+    for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
     return false;
   }
   if (node === null || typeof node !== 'object') return false;
   const seg = segments[i]!;
   const obj = node as Record<string, unknown>;
   if (seg === '**') {
-    if (walk(node, segments, i + 1, visit, depth + 1)) return true; // zero levels
-    for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1)) return true;
+    if (walk(node, segments, i + 1, visit, depth + 1, sc)) return true; // zero levels
+    for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1, sc)) return true;
     return false;
   }
   for (const k of Object.keys(obj)) {
     if (seg === '*' || k.toLowerCase() === seg) {
-      if (walk(obj[k], segments, i + 1, visit, depth + 1)) return true;
+      if (walk(obj[k], segments, i + 1, visit, depth + 1, sc)) return true;
     }
   }
   return false;
 }
 
-/** Evaluates a condition against a params/globals object with the any/all semantics described above. */
-export function evalCondition(c: CompiledCondition, root: unknown, loose: boolean): boolean {
-  if (c.exists !== undefined) {
-    const found = walk(root, c.segments, 0, () => true, 0);
-    return found === c.exists;
+/** Visits what the path reaches; `**.Name…` paths start from the key index instead of walking everything. */
+function reach(c: CompiledCondition, root: unknown, visit: (v: unknown) => boolean, sc: Scratch | undefined): boolean {
+  const seg = c.segments;
+  if (sc && seg.length >= 2 && seg[0] === '**' && seg[1] !== '*' && seg[1] !== '**') {
+    const hits = keyIndex(root, sc).get(seg[1]!);
+    if (!hits) return false;
+    for (const v of hits) if (walk(v, seg, 2, visit, 1, sc)) return true;
+    return false;
   }
-  if (loose) return walk(root, c.segments, 0, c.test, 0);
+  return walk(root, seg, 0, visit, 0, sc);
+}
+
+const always = () => true;
+
+/** Evaluates a condition against a params/globals object with the any/all semantics described above. */
+export function evalCondition(c: CompiledCondition, root: unknown, loose: boolean, sc?: Scratch): boolean {
+  if (c.exists !== undefined) return reach(c, root, always, sc) === c.exists;
+  if (loose) return reach(c, root, c.test, sc);
   let reached = 0;
-  const failed = walk(
+  const failed = reach(
+    c,
     root,
-    c.segments,
-    0,
     (v) => {
       reached++;
       return !c.test(v);
     },
-    0,
+    sc,
   );
   return !failed && reached > 0;
 }

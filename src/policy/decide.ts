@@ -1,5 +1,5 @@
 import type { AccessLevel, ParsedInvocation, Permission } from '../invocation/types.js';
-import { evalCondition } from './conditions.js';
+import { evalCondition, type Scratch } from './conditions.js';
 import { bucketFor, EFFECT_RANK, type CompiledRule, type GlobSet, type PolicySet } from './compiled.js';
 import { globCovers, globsIntersect, hasWildcard, MAX_MATCH_INPUT } from './glob.js';
 import type { ApprovalRequirement, Decision, DecisionInput, Effect } from './types.js';
@@ -24,6 +24,9 @@ function anyTest(gs: GlobSet, values: readonly string[], overLong: boolean): boo
 }
 
 /** Invocation-level conditions: command, kind, risks, params, globals, caller and target. */
+/** Scratch of the current decision (decide is synchronous, so one slot suffices; reset at each decision). */
+let scratch: Scratch = {};
+
 function matchInvocation(r: CompiledRule, input: DecisionInput): boolean {
   const inv = input.invocation;
   const loose = r.loose;
@@ -48,8 +51,8 @@ function matchInvocation(r: CompiledRule, input: DecisionInput): boolean {
   if (r.targets && !test(r.targets, input.target.name, loose)) return false;
   if (r.regions && !test(r.regions, inv.region, loose)) return false;
   if (r.crossAccount !== undefined && crossAccount(input) !== r.crossAccount) return false;
-  if (r.params) for (const c of r.params) if (!evalCondition(c, inv.params, loose)) return false;
-  if (r.globals) for (const c of r.globals) if (!evalCondition(c, inv.globals, loose)) return false;
+  if (r.params) for (const c of r.params) if (!evalCondition(c, inv.params, loose, scratch)) return false;
+  if (r.globals) for (const c of r.globals) if (!evalCondition(c, inv.globals, loose, scratch)) return false;
   return true;
 }
 
@@ -88,12 +91,15 @@ function matchResources(r: CompiledRule, gs: GlobSet, p: Permission): boolean {
   }
   if (r.loose) {
     for (const arn of res) {
-      if (hasWildcard(arn) ? gs.globs.some((g) => globsIntersect(g, arn, true)) : test(gs, arn, true)) return true;
+      // A literal match settles it; otherwise a wildcard ARN may still overlap the glob.
+      if (test(gs, arn, true) || (hasWildcard(arn) && gs.globs.some((g) => globsIntersect(g, arn, true)))) return true;
     }
     return false;
   }
   for (const arn of res) {
-    if (!(hasWildcard(arn) ? gs.globs.some((g) => globCovers(g, arn, false)) : test(gs, arn, false))) return false;
+    // Covering a wildcard ARN implies matching it read literally, so the RegExp is a cheap first filter.
+    if (!test(gs, arn, false)) return false;
+    if (hasWildcard(arn) && !gs.globs.some((g) => globCovers(g, arn, false))) return false;
   }
   return true;
 }
@@ -118,6 +124,18 @@ function firstMatch(set: PolicySet, rules: CompiledRule[], input: DecisionInput,
   return null;
 }
 
+const prefixes = new Map<string, string>();
+/** Lower-cased service prefix of an action, memoised (actions come from a finite catalog). */
+function prefixOf(action: string): string {
+  let p = prefixes.get(action);
+  if (p === undefined) {
+    const colon = action.indexOf(':');
+    p = (colon < 0 ? action : action.slice(0, colon)).toLowerCase();
+    if (prefixes.size < 65536) prefixes.set(action, p);
+  }
+  return p;
+}
+
 /** What decided one permission (for `explain`). */
 export interface PermissionDecision {
   action: string;
@@ -138,12 +156,15 @@ export interface DetailedDecision extends Decision {
  * intersect, `groups` is empty (no approver qualifies for a consumer that reads only `groups`/`count`, which
  * fails closed) and `requirements` lists each one for consumers that check them all.
  */
+function sameRequirement(a: ApprovalRequirement, b: ApprovalRequirement): boolean {
+  if (a === b) return true;
+  if (a.count !== b.count || a.groups.length !== b.groups.length) return false;
+  return a.groups.every((g) => b.groups.includes(g)) && b.groups.every((g) => a.groups.includes(g));
+}
+
 export function combineApprovals(reqs: ApprovalRequirement[]): ApprovalRequirement {
   const distinct: ApprovalRequirement[] = [];
-  for (const r of reqs) {
-    const key = JSON.stringify([[...r.groups].sort(), r.count]);
-    if (!distinct.some((d) => JSON.stringify([[...d.groups].sort(), d.count]) === key)) distinct.push(r);
-  }
+  for (const r of reqs) if (!distinct.some((d) => sameRequirement(d, r))) distinct.push(r);
   if (distinct.length === 1) return { groups: [...distinct[0]!.groups], count: distinct[0]!.count };
   let groups = distinct[0]!.groups;
   for (const d of distinct.slice(1)) groups = groups.filter((g) => d.groups.includes(g));
@@ -154,6 +175,7 @@ export function combineApprovals(reqs: ApprovalRequirement[]): ApprovalRequireme
 function decideInternal(set: PolicySet, input: DecisionInput, details: PermissionDecision[] | null): Decision {
   const inv: ParsedInvocation = input.invocation;
   set.generation = (set.generation + 1) >>> 0 || 1;
+  if (scratch.json || scratch.keys) scratch = {};
   const def = set.default;
   const perms = inv.permissions;
 
@@ -177,9 +199,7 @@ function decideInternal(set: PolicySet, input: DecisionInput, details: Permissio
 
   for (let i = 0; i < perms.length; i++) {
     const p = perms[i]!;
-    const colon = p.action.indexOf(':');
-    const prefix = (colon < 0 ? p.action : p.action.slice(0, colon)).toLowerCase();
-    const bucket = bucketFor(set, prefix);
+    const bucket = bucketFor(set, prefixOf(p.action));
     const access = inv.accessLevels[p.action] as AccessLevel | undefined;
     let rule = firstMatch(set, bucket.deny, input, p, access);
     if (!rule) {
