@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { GuardError } from '../errors.js';
 import { refuseApprovals } from './approval-gate.js';
 import type { TargetConfig } from './config.js';
 import type { BrokerContext, BrokerDeps } from './deps.js';
@@ -74,4 +73,3 @@ export function createBroker(deps: BrokerDeps): Broker {
   };
 }
 
-export { GuardError };

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { isGuardError } from '../../errors.js';
 import type { InvocationContext, ParsedInvocation } from '../../invocation/types.js';
-import type { Caller, Decision } from '../../policy/types.js';
+import type { Decision, MaskingRules } from '../../policy/types.js';
 import type { RefusalRecord } from '../../store/types.js';
 import { maskArgv } from '../../transcript/argv-mask.js';
 import type { GrantRequest, GrantResponse } from '../api-types.js';
@@ -15,7 +15,6 @@ import { randomId } from '../ids.js';
 import { validateJson } from '../middleware/validate.js';
 import { buildSessionPolicy } from '../session-policy.js';
 import { assumeRoleForGrant, type StsLike } from '../sts.js';
-import type { MaskingRules } from '../../policy/types.js';
 
 /** POST /v1/grants body. Unknown fields are refused: a client cannot smuggle in, say, an endpoint. */
 export const grantRequestSchema = z.strictObject({
@@ -226,4 +225,3 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
   });
 }
 
-export type { Caller };
