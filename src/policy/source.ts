@@ -2,18 +2,8 @@ import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { policyFileSchema, type PolicyFileSpec } from './schema.js';
 
-/** One finding about a policy or policy-test file, printed as `file:line:col: message`. */
-export interface Diagnostic {
-  file: string;
-  line: number;
-  col: number;
-  severity: 'error' | 'warning';
-  message: string;
-}
-
-export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message.replace(/\s*[\r\n]+\s*/g, ' ')}`;
-}
+import type { Diagnostic } from './diagnostics.js';
+export { formatDiagnostic, type Diagnostic } from './diagnostics.js';
 
 /** A YAML document with its line counter, so any node can be reported as line:col. */
 export interface YamlSource {

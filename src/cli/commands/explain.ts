@@ -5,7 +5,7 @@ import { GuardError } from '../../errors.js';
 import { parseInvocation } from '../../invocation/parse.js';
 import type { InvocationContext } from '../../invocation/types.js';
 import { explainDecision } from '../../policy/decide.js';
-import { loadPolicies } from '../../policy/load.js';
+import { loadPoliciesCached } from '../../policy/load-cached.js';
 import { defaultPolicyPath } from '../../policy/paths.js';
 import { explanation, renderExplanation } from '../../policy/render.js';
 import type { Caller, TargetInfo } from '../../policy/types.js';
@@ -38,7 +38,7 @@ export function command(ctx: CliContext): Command {
     .option('--target <name>', 'target name / profile (default "default")')
     .argument('<aws-args...>', 'the aws invocation, after --')
     .passThroughOptions()
-    .action((args: string[], o: ExplainOptions) => {
+    .action(async (args: string[], o: ExplainOptions) => {
       const defaults: string[] = [];
       const account = o.account ?? (defaults.push('account'), DEFAULT_ACCOUNT);
       if (!/^\d{12}$/.test(account)) throw new GuardError('usage', `--account must be a 12-digit account id, got "${account}"`);
@@ -48,7 +48,7 @@ export function command(ctx: CliContext): Command {
       const groups = (o.groups ?? '').split(',').map((g) => g.trim()).filter(Boolean);
       const targetName = o.target ?? (defaults.push('target'), 'default');
       const policies = o.policy.length ? o.policy : [defaultPolicyPath()];
-      const set = loadPolicies(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)) });
+      const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)), env: ctx.env });
       const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env };
       const inv = parseInvocation(args, invCtx);
       const caller: Caller = { subject, groups };

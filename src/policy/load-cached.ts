@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { VERSION } from '../version.js';
+import type { PolicySet } from './compiled.js';
+import { policyInvalid, type Diagnostic } from './diagnostics.js';
+import { mergeSpecs, type FileSpec } from './merge.js';
+
+/**
+ * A start-up cache for the client: the validated form of each policy file, keyed by a hash of the guard-aws
+ * version and the file's exact bytes, so a command that decides one call does not load the YAML parser and
+ * the schema library (together most of guard-aws's start-up). On any miss the full loader runs (and refills
+ * the cache). The broker does not use this: it loads policies once per process with `loadPolicies`.
+ * `GUARD_AWS_NO_POLICY_CACHE=1` turns it off.
+ */
+
+export interface CachedLoadOptions {
+  readFile?: (path: string) => Buffer | string;
+  env?: NodeJS.ProcessEnv;
+  /** Cache directory; `false` disables the cache. Default: $GUARD_AWS_CACHE_DIR, $XDG_CACHE_HOME/guard-aws or ~/.cache/guard-aws. */
+  cacheDir?: string | false;
+}
+
+const FORMAT = 1;
+
+export function policyCacheDir(env: NodeJS.ProcessEnv): string | false {
+  if (env.GUARD_AWS_NO_POLICY_CACHE === '1') return false;
+  if (env.GUARD_AWS_CACHE_DIR) return join(env.GUARD_AWS_CACHE_DIR, 'policies');
+  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
+  return join(base, 'guard-aws', 'policies');
+}
+
+function keyOf(path: string, bytes: Buffer): string {
+  return createHash('sha256').update(`guard-aws ${VERSION} policy cache ${FORMAT}\0${path}\0`).update(bytes).digest('hex');
+}
+
+function isFileSpec(x: unknown, path: string): x is FileSpec {
+  const f = x as FileSpec;
+  return !!f && f.path === path && typeof f.spec === 'object' && Array.isArray(f.spec?.rules) && Array.isArray(f.rulePos) && f.rulePos.length === f.spec.rules.length && Array.isArray(f.idPos) && typeof f.defaultLine === 'number';
+}
+
+/** `loadPolicies` with the start-up cache. Same result and errors as `loadPolicies`. */
+export async function loadPoliciesCached(paths: string[], opts: CachedLoadOptions = {}): Promise<PolicySet> {
+  const dir = opts.cacheDir ?? policyCacheDir(opts.env ?? process.env);
+  const read = opts.readFile ?? readFileSync;
+  const specs: FileSpec[] = [];
+  const misses: { path: string; key: string | null }[] = [];
+  for (const path of paths) {
+    let bytes: Buffer;
+    try {
+      const raw = read(path);
+      bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+    } catch {
+      misses.push({ path, key: null }); // the full loader reports the read error
+      continue;
+    }
+    const key = dir ? keyOf(path, bytes) : null;
+    if (dir && key) {
+      try {
+        const cached = JSON.parse(readFileSync(join(dir, `${key}.json`), 'utf8')) as unknown;
+        if (isFileSpec(cached, path)) {
+          specs.push(cached);
+          continue;
+        }
+      } catch {
+        /* not cached yet */
+      }
+    }
+    misses.push({ path, key });
+  }
+  if (misses.length === 0) {
+    const merged = mergeSpecs(paths, specs, []);
+    const errors: Diagnostic[] = merged.diagnostics.filter((d) => d.severity === 'error');
+    if (!merged.set || errors.length) throw policyInvalid(errors);
+    return merged.set;
+  }
+  const { loadPoliciesDetailed } = await import('./load.js');
+  const r = loadPoliciesDetailed(paths, { readFile: read });
+  const errors = r.diagnostics.filter((d) => d.severity === 'error');
+  if (!r.set || errors.length) throw policyInvalid(errors);
+  if (dir) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      for (const m of misses) {
+        const spec = r.specs.find((s) => s.path === m.path);
+        if (!spec || !m.key) continue;
+        const tmp = join(dir, `${m.key}.${process.pid}.tmp`);
+        writeFileSync(tmp, JSON.stringify(spec), { mode: 0o600 });
+        renameSync(tmp, join(dir, `${m.key}.json`));
+      }
+    } catch {
+      /* a cache that cannot be written only costs speed */
+    }
+  }
+  return r.set;
+}
