@@ -28,7 +28,8 @@ export interface AssembleOptions extends ProductionOptions {
  */
 export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Omit<BrokerDeps, 'config'> & { webhook?: WebhookNotifier } {
   const deps = productionDeps(config, o);
-  const a = o.approvals ?? config.approvals;
+  const extra = config as BrokerConfig & { approvals?: AssembleOptions['approvals']; auditorGroup?: string };
+  const a = o.approvals ?? extra.approvals;
   const webhook = a?.webhook ? createWebhookNotifier(a.webhook, o.fetch ? { fetch: o.fetch } : {}) : undefined;
   const approvals = new ApprovalService(deps.store.db, {
     ...(o.now ? { now: o.now } : {}),
@@ -37,7 +38,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     ...(a?.auditorGroups ? { auditorGroups: a.auditorGroups } : {}),
     ...(webhook ? { notify: (e) => webhook.notify(e) } : {}),
   });
-  const auditorGroup = o.auditorGroup ?? config.auditorGroup;
+  const auditorGroup = o.auditorGroup ?? extra.auditorGroup;
   const audit = auditRoutes(auditorGroup ? { auditorGroup } : {});
   const routes = [
     ...(deps.routes ?? []),

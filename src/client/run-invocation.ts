@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { ApprovalSummary, GrantResponse } from '../broker/api-types.js';
+import { GuardError } from '../errors.js';
+import type { IoHost } from '../io/host.js';
+import { parseInvocation } from '../invocation/parse.js';
+import type { ParsedInvocation } from '../invocation/types.js';
+import { BrokerClient, type FetchLike } from './broker-client.js';
+import { splitGuardOptions, type GuardOptions } from './guard-options.js';
+import { approvalWaitMessage, describeApproval } from './approval-text.js';
+import type { ClientSession } from './session.js';
+
+/**
+ * The main path of `guard-aws <aws args…>`: parse locally (fast, clear errors), ask the broker for a grant
+ * scoped to exactly this call (waiting for an approval when the broker asks for one), run the real aws sealed
+ * with the scoped credentials and masked output, and leave a signed transcript (spooled first, so nothing is
+ * lost when the broker cannot be reached afterwards).
+ *
+ * Everything is injected so tests can drive it; the command file only wires process objects in.
+ */
+export interface RunInvocationDeps {
+  host: IoHost;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  session: (options: GuardOptions) => Promise<ClientSession>;
+  stdin: Readable | 'inherit' | null;
+  stdout: Writable;
+  stderr: Writable;
+  /** Width of the caller's terminal when stdout is one (aws lays tables out for it). */
+  tty?: { columns: number } | null;
+  signals: { on(s: NodeJS.Signals, l: () => void): unknown; off(s: NodeJS.Signals, l: () => void): unknown };
+  fetch?: FetchLike;
+  readFile?: (path: string) => Buffer;
+  now?: () => number;
+}
+
+/** What the broker has to see of local files (file:// values, --cli-input-json): at most this much in all. */
+const MAX_FILE_BYTES = 128 * 1024;
+
+export async function runInvocation(argv: string[], d: RunInvocationDeps): Promise<number> {
+  const { options, awsArgv } = splitGuardOptions(argv, d.env);
+  if (awsArgv.length === 0) throw new GuardError('usage', 'no aws command given (try `guard-aws -- sts get-caller-identity`)');
+
+  // Lazy imports keep `guard-aws explain` and friends from paying for the runner, transcript and auth code.
+  const [{ assertNotNested, findAws, runAws }, transcript] = await Promise.all([
+    import('../runner/index.js'),
+    import('./transcript-link.js'),
+  ]);
+  assertNotNested(d.env);
+
+  // 1. Understand the call locally: an unparseable argv stops here (64) before any network traffic. The
+  //    broker re-parses it itself; the files it needs to see are sent along with their contents.
+  const files = new Map<string, string>();
+  let total = 0;
+  const read = d.readFile ?? ((p: string) => readFileSync(p));
+  const local: ParsedInvocation = parseInvocation(awsArgv, {
+    account: '000000000000',
+    region: d.env.AWS_REGION || d.env.AWS_DEFAULT_REGION || 'us-east-1',
+    cwd: d.cwd,
+    env: d.env,
+    readFile: (path) => {
+      const data = read(path);
+      total += data.length;
+      if (total > MAX_FILE_BYTES) {
+        throw new GuardError('usage', `${path}: files read by parameters exceed ${MAX_FILE_BYTES / 1024} KiB in all; the broker could not check them`);
+      }
+      files.set(path, data.toString('utf8'));
+      return data;
+    },
+  });
+  d.host.status(`asking the broker for ${local.command}${local.subcommand ? ` ${local.subcommand}` : ''}…`);
+
+  const session = await d.session(options);
+  const broker = new BrokerClient(session.brokerUrl, d.fetch ?? fetch);
+  const spool = transcript.spoolFor(d.env);
+
+  // Transcripts left by earlier runs (broker down, run killed) go first; a failure here never blocks this run.
+  await transcript.flushQuietly(spool, session, d.fetch, d.host);
+
+  const key = transcript.newKey();
+  const request = {
+    argv: awsArgv,
+    ...(options.target ? { target: options.target } : {}),
+    ...(files.size ? { files: Object.fromEntries(files) } : {}),
+    transcriptKey: key.publicKey,
+    ...(options.reason ? { reason: options.reason } : {}),
+    cwd: d.cwd,
+    home: d.env.HOME || homedir(),
+  };
+
+  const ask = async (extra: { approvalId?: string; reason?: string }) =>
+    broker.grant(await session.token(), { ...request, ...extra });
+  let answer = await ask(options.approvalId ? { approvalId: options.approvalId } : {});
+  if (answer.kind === 'approval') {
+    let approval = answer.approval;
+    if (approval.status === 'pending' && !options.reason && d.host.interactive && !options.noInput && d.host.prompt) {
+      // Approvers decide better with a reason; the open request for this exact call is found again, not duplicated.
+      const reason = (await d.host.prompt('This call needs approval. Reason (shown to approvers):')).trim();
+      if (reason) {
+        const again = await ask({ reason });
+        if (again.kind === 'approval') approval = again.approval;
+      }
+    }
+    const approvalId = await awaitApproval(approval, options, session, d, awsArgv);
+    answer = await ask({ approvalId });
+    if (answer.kind !== 'granted') {
+      throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
+    }
+  }
+  const grant: GrantResponse = answer.grant;
+
+  // 2. Run the real aws with exactly the decided argv.
+  const aws = findAws({ env: d.env, cwd: d.cwd });
+  const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
+  let exitCode = 70;
+  try {
+    d.host.status('');
+    const result = await runAws({
+      aws,
+      argv: grant.argv,
+      credentials: grant.credentials,
+      region: grant.region,
+      ...(grant.endpoint ? { endpoint: grant.endpoint } : {}),
+      ...(grant.masking ? { masking: grant.masking } : {}),
+      stdin: d.stdin,
+      stdout: d.stdout,
+      stderr: d.stderr,
+      tty: d.tty ?? null,
+      cwd: d.cwd,
+      callerEnv: d.env,
+      signals: d.signals,
+      onChunk: (stream, chunk, atMs) => recorder.onChunk(stream, chunk, atMs),
+    });
+    exitCode = result.exitCode;
+  } finally {
+    // 3. Sign, spool, upload. A broker that is down now gets it on the next run or `guard-aws audit flush`.
+    recorder.finish(exitCode);
+    await transcript.flushQuietly(spool, session, d.fetch, d.host);
+  }
+  return exitCode;
+}
+
+/**
+ * The broker asked for an approval of this exact call. On a TTY: ask for a reason when none was given, show
+ * who can approve, wait with a live status; Ctrl-C withdraws. Otherwise: wait up to --wait seconds, then exit
+ * 75 saying how to continue. Returns the approval id to re-run the grant with once approved.
+ */
+async function awaitApproval(
+  approval: ApprovalSummary,
+  options: GuardOptions,
+  session: ClientSession,
+  d: RunInvocationDeps,
+  awsArgv: string[],
+): Promise<string> {
+  const { waitForApproval, waitOutcomeError } = await import('../approvals/client.js');
+  const host = d.host;
+  if (approval.status === 'approved') return approval.id;
+
+  host.info(describeApproval(approval));
+  const interactive = host.interactive && !options.noInput;
+  const waitMs = interactive ? undefined : (options.waitSeconds ?? 0) * 1000;
+  if (!interactive && waitMs === 0) {
+    throw new GuardError('approval_pending', approvalWaitMessage(approval, awsArgv), { details: { approvalId: approval.id } });
+  }
+  const abort = new AbortController();
+  const onInt = () => abort.abort();
+  d.signals.on('SIGINT', onInt);
+  try {
+    const r = await waitForApproval({
+      brokerUrl: session.brokerUrl,
+      token: session.token,
+      ...(d.fetch ? { fetch: d.fetch } : {}),
+      id: approval.id,
+      ...(waitMs !== undefined ? { waitMs } : {}),
+      signal: abort.signal,
+      onStatus: (s) => host.status(`approval ${s.id}: ${s.status} (${s.approvals.length}/${s.required} approvals)`),
+    });
+    if (r.outcome === 'timeout') {
+      throw new GuardError('approval_pending', approvalWaitMessage(r.approval, awsArgv), { details: { approvalId: approval.id } });
+    }
+    const err = waitOutcomeError(r);
+    if (err) throw err;
+    host.status('');
+    host.info(`approval ${approval.id} granted; running the call`);
+    return approval.id;
+  } finally {
+    d.signals.off('SIGINT', onInt);
+  }
+}

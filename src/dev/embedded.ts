@@ -1,0 +1,176 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { brokerConfigFrom, type BrokerConfig } from '../broker/config.js';
+import { assembleBroker } from '../broker/assemble.js';
+import { startBroker } from '../broker/server.js';
+import { GuardError } from '../errors.js';
+import type { IoHost } from '../io/host.js';
+import { generateSigningKey, startIdp, type SigningJwk } from '../idp/index.js';
+import { DEFAULT_USERS, type IdpUser } from '../idp/users.js';
+import { startMotoServer, type MotoChild } from './moto.js';
+
+/**
+ * `guard-aws dev`: the whole system in one process for a laptop or a demo — the embedded identity provider
+ * (oidc-provider, device flow, a plain HTML login form), the broker with SQLite and the shipped (or given)
+ * policies, approvals and the audit log, and one default target. With an AWS endpoint (a local moto_server),
+ * everything runs offline.
+ */
+export interface EmbeddedOptions {
+  host: IoHost;
+  dataDir: string;
+  policies: string[];
+  brokerPort: number;
+  idpPort: number;
+  /** The target's AWS endpoint (moto_server); none = real AWS with the broker's own credentials. */
+  awsEndpoint?: string;
+  /** Start a moto_server child and use it as the endpoint. */
+  startMoto?: boolean;
+  /** YAML file of users: [{username, password, groups, name?}]. Default: DEFAULT_USERS. */
+  usersFile?: string;
+  roleArn: string;
+  region: string;
+  log?: (line: string) => void;
+}
+
+export interface Embedded {
+  brokerUrl: string;
+  issuer: string;
+  verificationUri: string;
+  awsEndpoint?: string;
+  users: readonly IdpUser[];
+  workload: { clientId: string; clientSecret: string; tokenEndpoint: string; audience: string };
+  close(): Promise<void>;
+}
+
+const usersSchema = z
+  .array(
+    z.strictObject({
+      username: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/),
+      password: z.string().min(8),
+      groups: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/)),
+      name: z.string().max(128).optional(),
+    }),
+  )
+  .min(1);
+
+function loadUsers(file: string): IdpUser[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new GuardError('config_invalid', `${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const r = usersSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new GuardError('config_invalid', `${file}: ${i.path.join('.') || '(top)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** The IdP's signing key survives restarts (logins stay valid); kept private in the data dir. */
+async function signingKey(dataDir: string): Promise<SigningJwk> {
+  const path = join(dataDir, 'idp-signing-key.json');
+  if (existsSync(path)) {
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as SigningJwk;
+    } catch {
+      throw new GuardError('config_invalid', `${path}: not a JSON key; delete it to make a new one`);
+    }
+  }
+  const key = await generateSigningKey('RS256');
+  writeFileSync(path, JSON.stringify(key), { mode: 0o600 });
+  return key;
+}
+
+export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
+  const users = o.usersFile ? loadUsers(o.usersFile) : DEFAULT_USERS;
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(o.dataDir, 0o700);
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    let moto: MotoChild | undefined;
+    let awsEndpoint = o.awsEndpoint;
+    if (o.startMoto) {
+      moto = await startMotoServer();
+      closers.push(() => moto!.stop());
+      awsEndpoint = moto.endpoint;
+    }
+    if (awsEndpoint && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE) {
+      // A local emulator accepts any signature; the broker still signs its AssumeRole calls with something.
+      process.env.AWS_ACCESS_KEY_ID = 'AKIAGUARDAWSDEV00001';
+      process.env.AWS_SECRET_ACCESS_KEY = 'guard-aws-dev-not-a-secret';
+    }
+    const idp = await startIdp({
+      port: o.idpPort,
+      users,
+      signingKeys: [await signingKey(o.dataDir)],
+      ...(o.log ? { log: o.log } : {}),
+    });
+    closers.push(() => idp.close());
+    const config: BrokerConfig = brokerConfigFrom(
+      {
+        listen: { host: '127.0.0.1', port: o.brokerPort },
+        issuer: idp.issuer,
+        audience: idp.audience,
+        clientId: idp.clientId,
+        jwksUri: idp.jwksUri,
+        groupsClaim: idp.groupsClaim,
+        policies: o.policies,
+        storage: { sqlite: join(o.dataDir, 'broker.sqlite') },
+        targets: [
+          {
+            name: 'dev',
+            roleArn: o.roleArn,
+            region: o.region,
+            default: true,
+            ...(awsEndpoint ? { endpoint: awsEndpoint } : {}),
+          },
+        ],
+      },
+      o.dataDir,
+    );
+    const deps = assembleBroker(config);
+    const broker = await startBroker(config, deps);
+    closers.push(() => broker.close());
+    const w = idp.workloads[0]!;
+    return {
+      brokerUrl: broker.url,
+      issuer: idp.issuer,
+      verificationUri: idp.verificationUri,
+      ...(awsEndpoint ? { awsEndpoint } : {}),
+      users,
+      workload: { clientId: w.clientId, clientSecret: w.clientSecret, tokenEndpoint: idp.tokenEndpoint, audience: idp.audience },
+      close: closeAll,
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+/** What `guard-aws dev` prints: where things are and what to type next. Passwords shown are the demo ones. */
+export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn' | 'region' | 'policies'>): string {
+  const users = e.users.map((u) => `    ${u.username.padEnd(8)} password ${u.password.padEnd(16)} groups ${u.groups.join(',')}`);
+  return [
+    'guard-aws dev is running (Ctrl-C stops it)',
+    `  broker:            ${e.brokerUrl}`,
+    `  identity provider: ${e.issuer}  (device flow; login form at ${e.verificationUri})`,
+    `  target "dev":      ${o.roleArn} in ${o.region}${e.awsEndpoint ? ` via ${e.awsEndpoint}` : ' (real AWS: the broker needs AWS credentials that may assume it)'}`,
+    `  policies:          ${o.policies.join(', ')}`,
+    '  users (demo passwords):',
+    ...users,
+    `  CI/agent client:   ${e.workload.clientId} (client credentials at ${e.workload.tokenEndpoint}, resource ${e.workload.audience})`,
+    '',
+    'In another terminal:',
+    `  export GUARD_AWS_BROKER=${e.brokerUrl}`,
+    '  guard-aws login                       # complete it in a browser as alice',
+    '  guard-aws sts get-caller-identity     # allowed',
+    '  guard-aws iam create-user --user-name x   # denied (exit 77)',
+  ].join('\n');
+}
