@@ -38,8 +38,13 @@ export async function startBroker(config: BrokerConfig, deps: Omit<BrokerDeps, '
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
-          http.close(() => resolve());
-          // Idle keep-alive sockets would otherwise hold close() open until they time out.
+          // Keep-alive sockets that go idle once their in-flight response is sent would otherwise hold close()
+          // open until the keep-alive timeout: close them as they become idle.
+          const sweep = setInterval(() => http.closeIdleConnections(), 50);
+          http.close(() => {
+            clearInterval(sweep);
+            resolve();
+          });
           http.closeIdleConnections();
         });
         await broker.close();
