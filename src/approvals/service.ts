@@ -196,7 +196,15 @@ export class ApprovalService {
               ORDER BY created_at DESC LIMIT 1`,
           )
           .get(hash, input.requester.subject, now) as Row | undefined;
-        if (existing) return { row: existing, opened: false };
+        if (existing) {
+          // Asking again for the same call may add the reason the first ask lacked (the CLI prompts for it after
+          // learning that the call needs approval); a reason once given is never replaced.
+          if (!existing.reason && reason && existing.status === 'pending') {
+            this.db.prepare(`UPDATE approval_requests SET reason = ? WHERE id = ? AND reason = ''`).run(reason, existing.id);
+            return { row: { ...existing, reason }, opened: false };
+          }
+          return { row: existing, opened: false };
+        }
         const open = (
           this.db
             .prepare(`SELECT COUNT(*) AS n FROM approval_requests WHERE requester = ? AND status = 'pending' AND expires_at > ?`)

@@ -60,12 +60,18 @@ export async function dispatch(argv: string[], ctx: CliContext): Promise<number>
   }
   const mod = await COMMANDS[first]!.load();
   const cmd = mod.command(ctx);
-  cmd.exitOverride();
-  cmd.configureOutput({
-    writeOut: (s) => ctx.host.result(s.replace(/\n$/, '')),
-    writeErr: (s) => ctx.host.error(oneLine(s.replace(/^error: /, ''))),
-  });
-  cmd.showHelpAfterError(false);
+  // Commander copies these settings to sub-commands only when they are created, so apply them to the whole
+  // tree: a usage error anywhere must come back here (exit 64), never end the process from inside commander.
+  const configure = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput({
+      writeOut: (s) => ctx.host.result(s.replace(/\n$/, '')),
+      writeErr: (s) => ctx.host.error(oneLine(s.replace(/^error: /, ''))),
+    });
+    c.showHelpAfterError(false);
+    for (const sub of c.commands) configure(sub);
+  };
+  configure(cmd);
   try {
     await cmd.parseAsync(rest, { from: 'user' });
   } catch (e) {

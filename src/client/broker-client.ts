@@ -1,4 +1,4 @@
-import { GuardError } from '../errors.js';
+import { ERROR_EXIT, GuardError } from '../errors.js';
 import type {
   BrokerConfigResponse,
   ErrorResponse,
@@ -126,6 +126,8 @@ export function brokerError(status: number, err: ErrorResponse['error'] | undefi
     case 'unknown_target':
       return new GuardError('usage', message, { details });
     default:
+      // The broker's approval codes are GuardError codes already (approval_closed, self_approval, …).
+      if (Object.hasOwn(ERROR_EXIT, code) && code !== 'internal') return new GuardError(code, message, { details });
       if (status === 403) return new GuardError('denied', `denied${ruleText}: ${message}`, { details });
       if (status === 400 || status === 404 || status === 409 || status === 413) {
         return new GuardError('usage', `broker refused the request (${status} ${code}): ${message}`, { details });

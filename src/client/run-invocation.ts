@@ -8,7 +8,6 @@ import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import { BrokerClient, type FetchLike } from './broker-client.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
-import { approvalWaitMessage, describeApproval } from './approval-text.js';
 import type { ClientSession } from './session.js';
 
 /**
@@ -94,15 +93,16 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   let answer = await ask(options.approvalId ? { approvalId: options.approvalId } : {});
   if (answer.kind === 'approval') {
     let approval = answer.approval;
-    if (approval.status === 'pending' && !options.reason && d.host.interactive && !options.noInput && d.host.prompt) {
-      // Approvers decide better with a reason; the open request for this exact call is found again, not duplicated.
-      const reason = (await d.host.prompt('This call needs approval. Reason (shown to approvers):')).trim();
+    if (approval.status === 'pending' && !options.reason && !options.noInput) {
+      // Approvers decide better with a reason; asking again finds the same request and adds it.
+      const { promptReason } = await import('../approvals/requester.js');
+      const reason = await promptReason(d.host, answer.rule, answer.reason);
       if (reason) {
         const again = await ask({ reason });
         if (again.kind === 'approval') approval = again.approval;
       }
     }
-    const approvalId = await awaitApproval(approval, options, session, d, awsArgv);
+    const approvalId = await awaitApproval(approval, options, session, d);
     answer = await ask({ approvalId });
     if (answer.kind !== 'granted') {
       throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
@@ -142,48 +142,34 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
 }
 
 /**
- * The broker asked for an approval of this exact call. On a TTY: ask for a reason when none was given, show
- * who can approve, wait with a live status; Ctrl-C withdraws. Otherwise: wait up to --wait seconds, then exit
- * 75 saying how to continue. Returns the approval id to re-run the grant with once approved.
+ * The broker asked for an approval of this exact call. On a TTY: wait with a live status until decided (Ctrl-C
+ * withdraws). Otherwise: wait up to --wait seconds (0 by default: check once), then exit 75 naming the request
+ * and how to continue. Returns the approval id to re-send the grant with once approved.
  */
 async function awaitApproval(
   approval: ApprovalSummary,
   options: GuardOptions,
   session: ClientSession,
   d: RunInvocationDeps,
-  awsArgv: string[],
 ): Promise<string> {
-  const { waitForApproval, waitOutcomeError } = await import('../approvals/client.js');
-  const host = d.host;
-  if (approval.status === 'approved') return approval.id;
-
-  host.info(describeApproval(approval));
-  const interactive = host.interactive && !options.noInput;
-  const waitMs = interactive ? undefined : (options.waitSeconds ?? 0) * 1000;
-  if (!interactive && waitMs === 0) {
-    throw new GuardError('approval_pending', approvalWaitMessage(approval, awsArgv), { details: { approvalId: approval.id } });
-  }
+  const { awaitApproval: wait } = await import('../approvals/requester.js');
+  const interactive = d.host.interactive && !options.noInput;
   const abort = new AbortController();
   const onInt = () => abort.abort();
   d.signals.on('SIGINT', onInt);
   try {
-    const r = await waitForApproval({
+    const approved = await wait({
+      host: d.host,
+      approval,
       brokerUrl: session.brokerUrl,
       token: session.token,
       ...(d.fetch ? { fetch: d.fetch } : {}),
-      id: approval.id,
-      ...(waitMs !== undefined ? { waitMs } : {}),
+      ...(interactive && options.waitSeconds === undefined ? {} : { waitMs: (options.waitSeconds ?? 0) * 1000 }),
       signal: abort.signal,
-      onStatus: (s) => host.status(`approval ${s.id}: ${s.status} (${s.approvals.length}/${s.required} approvals)`),
     });
-    if (r.outcome === 'timeout') {
-      throw new GuardError('approval_pending', approvalWaitMessage(r.approval, awsArgv), { details: { approvalId: approval.id } });
-    }
-    const err = waitOutcomeError(r);
-    if (err) throw err;
-    host.status('');
-    host.info(`approval ${approval.id} granted; running the call`);
-    return approval.id;
+    d.host.status('');
+    d.host.info(`approval ${approved.id} granted; running the call`);
+    return approved.id;
   } finally {
     d.signals.off('SIGINT', onInt);
   }
