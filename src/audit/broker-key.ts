@@ -110,7 +110,7 @@ export function parsePublicKey(text: string): KeyObject {
   throw new GuardError('usage', 'audit key: not a PEM public key, a JWK, GET /v1/keys output or a base64url Ed25519 key');
 }
 
-const RECORD_LABEL = 'guard-aws audit record v1\n';
+export const RECORD_LABEL = 'guard-aws audit record v1\n';
 const HEAD_LABEL = 'guard-aws audit head v1\n';
 
 function algOf(key: KeyObject): 'sha256' | null {

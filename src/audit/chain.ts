@@ -41,6 +41,8 @@ export class ChainVerifier {
   constructor(
     private readonly key: KeyObject,
     private readonly allowPartial = false,
+    /** False when signatures are checked elsewhere (verifyChainParallel's workers). */
+    private readonly checkSignatures = true,
   ) {}
 
   get done(): boolean {
@@ -89,7 +91,7 @@ export class ChainVerifier {
     }
     if (!HEX64.test(r.prevHash)) return this.fail(r.seq, id, 'malformed prevHash');
     if (recordHash(r) !== r.hash) return this.fail(r.seq, id, 'content does not match its hash (record changed)');
-    if (!verifyRecordHash(this.key, r.hash, r.sig)) return this.fail(r.seq, id, 'broker signature does not verify');
+    if (this.checkSignatures && !verifyRecordHash(this.key, r.hash, r.sig)) return this.fail(r.seq, id, 'broker signature does not verify');
     this.last = { seq: r.seq, hash: r.hash };
     this.count++;
     return true;
@@ -107,12 +109,22 @@ export class ChainVerifier {
     return true;
   }
 
+  /** The verdict with a signature failure found elsewhere folded in, if it comes first. */
+  resultWith(sigFailure: { index: number; seq: number; id: string } | undefined): ChainResult {
+    if (sigFailure && (!this.broken || sigFailure.seq <= this.broken.seq)) {
+      this.broken = { seq: sigFailure.seq, id: sigFailure.id, reason: 'broker signature does not verify' };
+      this.count = sigFailure.index;
+      this.last = null;
+    }
+    return this.result();
+  }
+
   result(): ChainResult {
     return {
       ok: !this.broken,
       count: this.count,
       ...(this.broken ? { firstBroken: this.broken } : {}),
-      ...(this.last ? { headHash: this.last.hash } : {}),
+      ...(this.last && !this.broken ? { headHash: this.last.hash } : {}),
       fromGenesis: this.fromGenesis,
     };
   }

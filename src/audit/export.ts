@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { KeyObject } from 'node:crypto';
 import { GuardError } from '../errors.js';
-import { ChainVerifier } from './chain.js';
+import { verifyHead } from './broker-key.js';
+import { verifyChainParallel } from './verify-parallel.js';
 import type { AuditLog } from './store.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
 
@@ -41,55 +42,93 @@ export function* exportLines(log: AuditLog, o: { since?: string; kid: string; al
     yield `${JSON.stringify({ head: null })}\n`;
     return;
   }
-  for (const r of log.iterate({ since: o.since })) {
-    if (r.seq > head.seq) break;
-    yield `${JSON.stringify(r)}\n`;
-  }
+  // Paged: the HTTP stream pulls lines across event-loop turns while the broker keeps using the database.
+  for (const r of log.scan({ since: o.since, upToSeq: head.seq })) yield `${JSON.stringify(r)}\n`;
   yield `${JSON.stringify({ head })}\n`;
 }
 
-/** Verifies an exported JSONL stream (lines in any async/sync iterable) with the broker's public key. */
-export async function verifyExportLines(lines: AsyncIterable<string> | Iterable<string>, key: KeyObject): Promise<ChainResult & { exportedAt?: string; since?: string | null }> {
-  let meta: ExportMeta | undefined;
-  let head: AuditHead | null | undefined;
-  let v: ChainVerifier | undefined;
+/**
+ * Verifies an exported JSONL stream (lines in any async/sync iterable) with the broker's public key: the
+ * chain from its first record (the genesis sentinel unless the export was made with --since), then the signed
+ * head on the last line. Lines after the head, or a missing head line, are breaks too.
+ */
+export async function verifyExportLines(
+  lines: AsyncIterable<string> | Iterable<string>,
+  key: KeyObject,
+  o: { workers?: number } = {},
+): Promise<ChainResult & { exportedAt?: string; since?: string | null }> {
+  const it = (Symbol.asyncIterator in lines ? (lines as AsyncIterable<string>)[Symbol.asyncIterator]() : toAsync(lines as Iterable<string>));
   let lineNo = 0;
-  for await (const raw of lines) {
-    lineNo++;
-    const line = raw.trim();
-    if (!line) continue;
-    let obj: Record<string, unknown>;
+  const nextLine = async (): Promise<string | undefined> => {
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return undefined;
+      lineNo++;
+      const line = n.value.trim();
+      if (line) return line;
+    }
+  };
+  const parse = (line: string): Record<string, unknown> => {
     try {
-      obj = JSON.parse(line) as Record<string, unknown>;
+      return JSON.parse(line) as Record<string, unknown>;
     } catch {
       throw new GuardError('usage', `audit export: line ${lineNo} is not JSON`);
     }
-    if (lineNo === 1 && obj.format === EXPORT_FORMAT) {
+  };
+  let first = await nextLine();
+  let meta: ExportMeta | undefined;
+  if (first !== undefined) {
+    const obj = parse(first);
+    if (obj.format === EXPORT_FORMAT) {
       meta = obj as unknown as ExportMeta;
-      continue;
-    }
-    v ??= new ChainVerifier(key, !!meta?.since);
-    if ('head' in obj && !('seq' in obj)) {
-      head = obj.head as AuditHead | null;
-      continue;
-    }
-    if (head !== undefined) {
-      // Anything after the head line is not part of what the broker signed.
-      const seq = typeof obj.seq === 'number' ? obj.seq : v.nextSeq;
-      v.reject(seq, typeof obj.id === 'string' ? obj.id : null, `line ${lineNo} comes after the signed head`);
-      break;
-    }
-    if (!v.push(obj as unknown as AuditRecord)) break;
-  }
-  v ??= new ChainVerifier(key, !!meta?.since);
-  if (!v.done) {
-    if (head === undefined) {
-      v.reject(v.nextSeq, null, 'no signed head line at the end: the export was cut short');
-    } else if (head !== null) {
-      v.checkHead(head);
+      first = undefined;
     }
   }
-  return { ...v.result(), exportedAt: meta?.exportedAt, since: meta?.since ?? null };
+  let head: AuditHead | null | undefined;
+  let extra: { seq: number | null; id: string | null; line: number } | undefined;
+  let last: { seq: number; hash: string } | undefined;
+  const records = async function* (): AsyncGenerator<AuditRecord> {
+    for (let line = first ?? (await nextLine()); line !== undefined; line = await nextLine()) {
+      const obj = parse(line);
+      if (head !== undefined) {
+        // Anything after the head line is not part of what the broker signed.
+        extra = { seq: typeof obj.seq === 'number' ? obj.seq : null, id: typeof obj.id === 'string' ? obj.id : null, line: lineNo };
+        return;
+      }
+      if ('head' in obj && !('seq' in obj)) {
+        head = obj.head as AuditHead | null;
+        continue;
+      }
+      const r = obj as unknown as AuditRecord;
+      last = { seq: r.seq, hash: r.hash };
+      yield r;
+    }
+  };
+  const result = await verifyChainParallel(records(), key, { allowPartial: !!meta?.since, workers: o.workers });
+  const out = { exportedAt: meta?.exportedAt, since: meta?.since ?? null };
+  if (!result.ok) return { ...result, ...out };
+  const fail = (seq: number, id: string | null, reason: string) => ({
+    ok: false,
+    count: result.count,
+    firstBroken: { seq, id, reason },
+    fromGenesis: result.fromGenesis,
+    ...out,
+  });
+  const nextSeq = (last?.seq ?? 0) + 1;
+  if (extra) return fail(extra.seq ?? nextSeq, extra.id, `line ${extra.line} comes after the signed head`);
+  if (head === undefined) return fail(nextSeq, null, 'no signed head line at the end: the export was cut short');
+  if (head !== null) {
+    if (!verifyHead(key, head.seq, head.hash, head.sig)) return fail(head.seq, null, 'signed head does not verify');
+    if (head.seq > nextSeq - 1) return fail(nextSeq, null, `records ${nextSeq}..${head.seq} are missing at the end (signed head is at ${head.seq})`);
+    if (head.seq < nextSeq - 1 || head.hash !== last?.hash) return fail(head.seq, null, 'last record does not match the signed head');
+  } else if (last) {
+    return fail(last.seq, null, 'records present but the export says the log was empty');
+  }
+  return { ...result, ...out };
+}
+
+async function* toAsync<T>(xs: Iterable<T>): AsyncGenerator<T> {
+  yield* xs;
 }
 
 export async function verifyExportFile(path: string, key: KeyObject): Promise<ChainResult> {

@@ -165,6 +165,26 @@ export class AuditLog {
     for (const r of stmt.iterate(...args) as IterableIterator<Row>) yield toRecord(r);
   }
 
+  /**
+   * Records in chain order, read a page at a time. Unlike iterate(), no SQLite statement stays open between
+   * pages, so a consumer may await between records (HTTP streaming, worker threads) while the broker keeps
+   * using the same connection — better-sqlite3 refuses other queries while an iterator is open.
+   */
+  *scan(filter: Omit<RecordFilter, 'afterSeq' | 'limit'> & { upToSeq?: number } = {}, pageSize = 2048): Generator<AuditRecord> {
+    const { sql, args } = where({ ...filter, afterSeq: 0 });
+    const upTo = filter.upToSeq !== undefined ? ' AND seq <= ?' : '';
+    const stmt = this.db.prepare(`SELECT * FROM audit_log${sql}${upTo} ORDER BY seq LIMIT ${Math.max(1, Math.floor(pageSize))}`);
+    const seqArg = args.length - 1; // where() put afterSeq last
+    let after = 0;
+    for (;;) {
+      args[seqArg] = after;
+      const rows = stmt.all(...args, ...(filter.upToSeq !== undefined ? [filter.upToSeq] : [])) as Row[];
+      for (const r of rows) yield toRecord(r);
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
   /** Newest first, for listings. */
   list(filter: RecordFilter = {}): AuditRecord[] {
     const { sql, args } = where(filter);

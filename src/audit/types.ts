@@ -45,7 +45,7 @@ export interface ChainResult {
   /** Records verified before the first break (all of them when ok). */
   count: number;
   firstBroken?: ChainBreak;
-  /** Hash of the last verified record. */
+  /** Hash of the last record, when the whole chain verified. */
   headHash?: string;
   /** False when the records did not start at seq 1 (a partial export): only the links given were checked. */
   fromGenesis: boolean;

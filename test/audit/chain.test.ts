@@ -6,6 +6,7 @@ import { generateBrokerKey, loadOrCreateBrokerKey, parsePublicKey, publicKeysDoc
 import { GENESIS_PREV_HASH, recordHash, verifyChain } from '../../src/audit/chain.js';
 import { exportLines, verifyExportFile } from '../../src/audit/export.js';
 import { AuditLog } from '../../src/audit/store.js';
+import { verifyChainParallel } from '../../src/audit/verify-parallel.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { tempDir } from '../transcript/helpers.js';
 
@@ -17,6 +18,10 @@ function build(n: number, k = key): { path: string; dir: string; ids: string[] }
   const dir = tempDir('guard-audit-');
   const path = join(dir, 'broker.db');
   const db = new BetterSqlite3(path);
+  // As the broker's store opens it (src/store/sqlite.ts): WAL, synchronous=NORMAL. Closing checkpoints the WAL
+  // into the main file, where the byte-flip test looks for the record.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
   const log = new AuditLog(db, k);
   const ids: string[] = [];
   for (let i = 1; i <= n; i++) {
@@ -42,6 +47,20 @@ function verifyFile(path: string, k = key) {
   }
 }
 
+/** The worker-thread verifier must reach exactly the same verdict as the sequential one. */
+async function verifyBoth(path: string, k = key) {
+  const seq = verifyFile(path, k);
+  const db = new BetterSqlite3(path);
+  try {
+    const log = new AuditLog(db, k);
+    const par = await verifyChainParallel(log.iterate(), k.publicKey, { head: log.head(), workers: 2 });
+    expect(par).toEqual(seq);
+  } finally {
+    db.close();
+  }
+  return seq;
+}
+
 function sql(path: string, statements: string): void {
   const db = new BetterSqlite3(path);
   db.exec('DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;');
@@ -50,17 +69,17 @@ function sql(path: string, statements: string): void {
 }
 
 describe('audit chain in SQLite', () => {
-  it('links every record to the previous one from the genesis sentinel, and verifies', () => {
+  it('links every record to the previous one from the genesis sentinel, and verifies', async () => {
     const { path } = build(6);
     const db = new BetterSqlite3(path);
     const recs = [...new AuditLog(db, key).iterate()];
     db.close();
     expect(recs[0]!.prevHash).toBe(GENESIS_PREV_HASH);
     for (let i = 1; i < recs.length; i++) expect(recs[i]!.prevHash).toBe(recs[i - 1]!.hash);
-    expect(verifyFile(path)).toMatchObject({ ok: true, count: 6, fromGenesis: true });
+    expect(await verifyBoth(path)).toMatchObject({ ok: true, count: 6, fromGenesis: true });
   });
 
-  it('refuses UPDATE and DELETE through SQL (append-only triggers)', () => {
+  it('refuses UPDATE and DELETE through SQL (append-only triggers)', async () => {
     const { path } = build(2);
     const db = new BetterSqlite3(path);
     expect(() => db.exec("UPDATE audit_log SET subject = 'x' WHERE seq = 1")).toThrow(/append-only/);
@@ -68,7 +87,7 @@ describe('audit chain in SQLite', () => {
     db.close();
   });
 
-  it('detects one flipped byte in the database file and names the record', () => {
+  it('detects one flipped byte in the database file and names the record', async () => {
     const { path, ids } = build(5);
     const bytes = readFileSync(path);
     const at = bytes.indexOf('marker-record-003');
@@ -76,20 +95,20 @@ describe('audit chain in SQLite', () => {
     expect(bytes.indexOf('marker-record-003', at + 1)).toBe(-1);
     bytes[at + 'marker-record-00'.length] ^= 0x01; // '3' → '2'
     writeFileSync(path, bytes);
-    const r = verifyFile(path);
+    const r = await verifyBoth(path);
     expect(r.ok).toBe(false);
     expect(r.count).toBe(2);
     expect(r.firstBroken).toEqual({ seq: 3, id: ids[2], reason: 'content does not match its hash (record changed)' });
   });
 
-  it('detects a deleted record and names where the chain breaks', () => {
+  it('detects a deleted record and names where the chain breaks', async () => {
     const { path, ids } = build(5);
     sql(path, 'DELETE FROM audit_log WHERE seq = 3');
-    const r = verifyFile(path);
+    const r = await verifyBoth(path);
     expect(r.firstBroken).toEqual({ seq: 4, id: ids[3], reason: 'records 3..3 are missing before it' });
   });
 
-  it('detects two swapped records', () => {
+  it('detects two swapped records', async () => {
     const { path, ids } = build(5);
     // Exchange everything but the position of records 2 and 4.
     sql(
@@ -100,20 +119,20 @@ describe('audit chain in SQLite', () => {
          (SELECT id, kind, at, grant_id, subject, body, prev_hash, hash, sig FROM t WHERE t.seq = 6 - audit_log.seq)
        WHERE seq IN (2, 4);`,
     );
-    const r = verifyFile(path);
+    const r = await verifyBoth(path);
     expect(r.ok).toBe(false);
     expect(r.firstBroken?.seq).toBe(2);
     expect(r.firstBroken?.id).toBe(ids[3]);
     expect(r.firstBroken?.reason).toMatch(/prevHash does not match/);
   });
 
-  it('detects an edited indexed column (subject) even though the body is intact', () => {
+  it('detects an edited indexed column (subject) even though the body is intact', async () => {
     const { path, ids } = build(3);
     sql(path, "UPDATE audit_log SET subject = 'mallory' WHERE seq = 2");
-    expect(verifyFile(path).firstBroken).toMatchObject({ seq: 2, id: ids[1] });
+    expect((await verifyBoth(path)).firstBroken).toMatchObject({ seq: 2, id: ids[1] });
   });
 
-  it('detects a rewritten chain (hashes recomputed) by the broker signature', () => {
+  it('detects a rewritten chain (hashes recomputed) by the broker signature', async () => {
     const { path, ids } = build(4);
     const db = new BetterSqlite3(path);
     db.exec('DROP TRIGGER audit_log_no_update');
@@ -126,16 +145,16 @@ describe('audit chain in SQLite', () => {
       prev = hash;
     }
     db.close();
-    expect(verifyFile(path).firstBroken).toEqual({ seq: 1, id: ids[0], reason: 'broker signature does not verify' });
+    expect((await verifyBoth(path)).firstBroken).toEqual({ seq: 1, id: ids[0], reason: 'broker signature does not verify' });
   });
 
-  it('detects records cut off the end through the signed head', () => {
+  it('detects records cut off the end through the signed head', async () => {
     const { path } = build(5);
     sql(path, 'DELETE FROM audit_log WHERE seq >= 4');
-    expect(verifyFile(path).firstBroken).toEqual({ seq: 4, id: null, reason: 'records 4..5 are missing at the end (signed head is at 5)' });
+    expect((await verifyBoth(path)).firstBroken).toEqual({ seq: 4, id: null, reason: 'records 4..5 are missing at the end (signed head is at 5)' });
   });
 
-  it('fails against another broker key', () => {
+  it('fails against another broker key', async () => {
     const { path } = build(2);
     const db = new BetterSqlite3(path);
     const recs = [...new AuditLog(db, key).iterate()];
@@ -143,10 +162,10 @@ describe('audit chain in SQLite', () => {
     expect(verifyChain(recs, generateBrokerKey().publicKey).firstBroken?.reason).toBe('broker signature does not verify');
   });
 
-  it('accepts an Ed25519 broker key as well', () => {
+  it('accepts an Ed25519 broker key as well', async () => {
     const ed = generateBrokerKey('EdDSA');
     const { path } = build(3, ed);
-    expect(verifyFile(path, ed)).toMatchObject({ ok: true, count: 3 });
+    expect(await verifyBoth(path, ed)).toMatchObject({ ok: true, count: 3 });
   });
 });
 
@@ -208,5 +227,38 @@ describe('JSONL export and offline verification', () => {
     const r = await verifyExportFile(file, parsePublicKey(key.publicPem));
     expect(r.ok).toBe(true);
     expect(r.count).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('parallel verification over many batches', () => {
+  it('names the same first broken record when a signature deep in the chain is bad', async () => {
+    // Ed25519 signs ~10x faster than RSA: keeps building 2,600 records quick. The batching logic is the same.
+    const ed = generateBrokerKey('EdDSA');
+    const { path, ids } = build(2600, ed);
+    sql(path, "UPDATE audit_log SET sig = (SELECT sig FROM audit_log WHERE seq = 1) WHERE seq = 2500");
+    const r = await verifyBoth(path, ed);
+    expect(r).toMatchObject({ ok: false, count: 2499, firstBroken: { seq: 2500, id: ids[2499], reason: 'broker signature does not verify' } });
+  }, 60_000);
+});
+
+describe('AuditLog.scan', () => {
+  it('lets the connection serve other statements, writes included, between records (an open iterate() would not)', async () => {
+    const { path } = build(5);
+    const db = new BetterSqlite3(path);
+    const log = new AuditLog(db, key);
+    const seen: number[] = [];
+    const add = () => log.append({ kind: 'unreported', grantId: null, subject: null, body: { n: seen.length } });
+    for (const r of log.scan({ upToSeq: 5 }, 2)) {
+      seen.push(r.seq);
+      add();
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(log.count()).toBe(10);
+    expect([...log.scan({ upToSeq: 3 }, 2)].map((r) => r.seq)).toEqual([1, 2, 3]);
+    const it = log.iterate();
+    it.next();
+    expect(add).toThrow(/busy/);
+    it.return?.(undefined);
+    db.close();
   });
 });
