@@ -43,8 +43,7 @@ function knownActionsFor(glob: string): string[] {
 
 function rulePos(file: ParsedPolicyFile | undefined, r: CompiledRule, field: PropertyKey[]): { line: number; col: number } {
   if (!file) return { line: r.line, col: r.col };
-  const idx = file.spec?.rules.findIndex((x) => x === r.spec) ?? -1;
-  return idx < 0 ? { line: r.line, col: r.col } : positionOf(file.source, ['rules', idx, ...field]);
+  return positionOf(file.source, ['rules', r.srcIndex, ...field]);
 }
 
 function checkActions(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {

@@ -22,6 +22,8 @@ export interface CompiledRule {
   /** `file:line` of the rule. */
   source: string;
   file: string;
+  /** Index of the rule in its file's `rules` list. */
+  srcIndex: number;
   line: number;
   col: number;
   approval?: ApprovalRequirement;
@@ -107,6 +109,7 @@ export function compileRule(
   spec: RuleSpec,
   index: number,
   where: { file: string; line: number; col: number },
+  srcIndex = index,
 ): CompiledRule {
   const loose = spec.effect !== 'allow';
   const m = spec.match;
@@ -118,6 +121,7 @@ export function compileRule(
     reason: spec.reason,
     source: `${where.file}:${where.line}`,
     file: where.file,
+    srcIndex,
     line: where.line,
     col: where.col,
     loose,

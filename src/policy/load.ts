@@ -38,16 +38,19 @@ export function readPolicyText(path: string, opts: LoadOptions): { text?: string
 /** Parses and validates one file's text (YAML + schema) into a FileSpec with positions. */
 export function specOfText(path: string, text: string): { parsed: ParsedPolicyFile; spec?: FileSpec } {
   const parsed = parsePolicyText(path, text);
-  if (!parsed.spec) return { parsed };
-  const spec = parsed.spec;
+  const spec = parsed.spec ?? parsed.partial?.spec;
+  if (!spec) return { parsed };
+  const idx = parsed.spec ? undefined : parsed.partial!.indices;
+  const at = (i: number) => idx?.[i] ?? i;
   return {
     parsed,
     spec: {
       path,
       spec,
-      rulePos: spec.rules.map((_, i) => positionOf(parsed.source, ['rules', i])),
-      idPos: spec.rules.map((_, i) => positionOf(parsed.source, ['rules', i, 'id'])),
+      rulePos: spec.rules.map((_, i) => positionOf(parsed.source, ['rules', at(i)])),
+      idPos: spec.rules.map((_, i) => positionOf(parsed.source, ['rules', at(i), 'id'])),
       defaultLine: positionOf(parsed.source, ['default']).line,
+      ...(idx ? { indices: idx } : {}),
     },
   };
 }

@@ -18,6 +18,8 @@ export interface FileSpec {
   rulePos: Pos[];
   idPos: Pos[];
   defaultLine: number;
+  /** Index in the file of each rule of `spec.rules` when only some rules were valid (check only). */
+  indices?: number[];
 }
 
 /**
@@ -44,7 +46,7 @@ export function mergeSpecs(
         return;
       }
       seen.set(r.id.toLowerCase(), `${path}:${pos.line}`);
-      rules.push(compileRule(r, rules.length, { file: path, ...pos }));
+      rules.push(compileRule(r, rules.length, { file: path, ...pos }, f.indices?.[i] ?? i));
     });
     if (spec.default !== undefined) {
       const d = typeof spec.default === 'string' ? { effect: spec.default } : spec.default;

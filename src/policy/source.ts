@@ -1,6 +1,6 @@
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { policyFileSchema, type PolicyFileSpec } from './schema.js';
+import { policyFileSchema, ruleSchema, type PolicyFileSpec } from './schema.js';
 
 import type { Diagnostic } from './diagnostics.js';
 export { formatDiagnostic, type Diagnostic } from './diagnostics.js';
@@ -95,6 +95,11 @@ export interface ParsedPolicyFile {
   source: YamlSource;
   spec?: PolicyFileSpec;
   errors: Diagnostic[];
+  /**
+   * When the file as a whole is invalid: its rules that are valid on their own (with their index in the file),
+   * so `policy check` can still report on their meaning. Never loaded for deciding.
+   */
+  partial?: { spec: PolicyFileSpec; indices: number[] };
 }
 
 export function parsePolicyText(file: string, text: string): ParsedPolicyFile {
@@ -109,7 +114,23 @@ export function parsePolicyText(file: string, text: string): ParsedPolicyFile {
     };
   }
   const parsed = policyFileSchema.safeParse(data);
-  if (!parsed.success) return { source, errors: zodDiagnostics(source, parsed.error) };
+  if (!parsed.success) {
+    const result: ParsedPolicyFile = { source, errors: zodDiagnostics(source, parsed.error) };
+    const raw = (data as { rules?: unknown }).rules;
+    if (Array.isArray(raw)) {
+      const rules: PolicyFileSpec['rules'] = [];
+      const indices: number[] = [];
+      raw.forEach((r, i) => {
+        const one = ruleSchema.safeParse(r);
+        if (one.success) {
+          rules.push(one.data);
+          indices.push(i);
+        }
+      });
+      result.partial = { spec: { version: 1, rules }, indices };
+    }
+    return result;
+  }
   const extra: Diagnostic[] = [];
   parsed.data.masking?.patterns?.forEach((p, i) => {
     try {

@@ -82,7 +82,11 @@ describe('guard-aws policy check', () => {
     writeFileSync(join(dir, 'policies/a.yaml'), 'version: 1\nrules:\n  - { id: a, effect: allow, reason: r, match: { actions: ["s3:GetObjekt"] } }\n  - { id: b, effect: deny, reason: r, match: { access: [Reads] } }\n');
     const r = run(['policy', 'check'], { cwd: dir });
     expect(r.code).toBe(78);
-    expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^policies\/a\.yaml:4:\d+: rules\[1\]\.match\.access\[0\]: Invalid option/)]);
+    // Both the schema error and the meaning of the rule that is valid on its own are reported.
+    expect(r.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^policies\/a\.yaml:3:\d+: rule `a`: `s3:GetObjekt` matches no action/),
+      expect.stringMatching(/^policies\/a\.yaml:4:\d+: rules\[1\]\.match\.access\[0\]: Invalid option/),
+    ]);
     writeFileSync(join(dir, 'policies/a.yaml'), 'version: 1\nrules:\n  - { id: a, effect: allow, reason: r, match: { actions: ["s3:GetObjekt"] } }\n');
     const r2 = run(['policy', 'check'], { cwd: dir });
     expect(r2.code).toBe(78);
