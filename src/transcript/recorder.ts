@@ -106,8 +106,9 @@ export class TranscriptRecorder {
   }
 
   /**
-   * One piece of (already masked) output. `atMs` is on the recorder's clock (epoch ms); omitted = now.
-   * Written to the spool before returning, so it survives a kill right after.
+   * One piece of (already masked) output — the runner's `onChunk(stream, maskedChunk, atMs)` callback.
+   * `atMs` is milliseconds since the run started (runAws measures from spawning aws); omitted = measured
+   * here from the recorder's start. Written to the spool before returning, so it survives a kill right after.
    */
   onChunk(stream: StreamName, chunk: Buffer | Uint8Array | string, atMs?: number): void {
     if (this.finished) throw new Error('transcript recorder: chunk after finish');
@@ -115,7 +116,7 @@ export class TranscriptRecorder {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (buf.length === 0) return;
     const s: 'o' | 'e' = stream === 'stdout' || stream === 'o' ? 'o' : 'e';
-    const t = Math.max(0, Math.round((atMs ?? this.clock()) - this.startMs));
+    const t = Math.max(0, Math.round(atMs ?? this.clock() - this.startMs));
     let part = buf;
     const room = this.max - this.used - CHUNK_COST;
     if (buf.length > room) {

@@ -61,3 +61,14 @@ describe('transcript signing', () => {
     expect(verifyTranscript(env, 'not-a-key')).toBe(false);
   });
 });
+
+describe('chunk timing', () => {
+  it('takes atMs as milliseconds since the run started (the runner\'s clock), else measures from the recorder start', () => {
+    const clock = manualClock();
+    const { rec } = newRecorder(tempDir(), { clock });
+    rec.onChunk('stdout', 'a', 250.4);
+    clock.advance(900);
+    rec.onChunk('stderr', 'b');
+    expect(rec.finish(0).transcript.chunks.map((c) => c.t)).toEqual([250, 900]);
+  });
+});
