@@ -68,6 +68,12 @@ describe('bearerAuth middleware', () => {
     expect(JSON.stringify(logs)).not.toContain('forged');
     expect(JSON.stringify(logs)).toContain('signature invalid');
   });
+  it('a token in the query string or a cookie is not accepted (header only; RFC 6750 §2.3 leaks tokens into logs)', async () => {
+    const { app, seen } = setup();
+    expect((await app.request('/v1/me?access_token=good.token.sig')).status).toBe(401);
+    expect((await app.request('/v1/me', { headers: { Cookie: 'access_token=good.token.sig' } })).status).toBe(401);
+    expect(seen).toEqual([]);
+  });
   it('expired token → 401 token_expired', async () => {
     const { app } = setup();
     const r = await app.request('/v1/me', { headers: { Authorization: 'Bearer expired.token.sig' } });
