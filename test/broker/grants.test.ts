@@ -337,6 +337,9 @@ describe('metrics and storage after the run', () => {
     expect(value(/^guard_aws_approvals_required_total\{target="dev"\} (\d+)/m)).toBe(1);
     expect(text).toMatch(/^guard_aws_http_request_duration_seconds_count\{method="POST",route="\/v1\/grants",status="200"\} \d+/m);
     expect(text).not.toMatch(/route="\/nope"/);
+    // A client-chosen target name never becomes a label.
+    expect(text).not.toMatch(/target="nope"/);
+    expect(value(/^guard_aws_denials_total\{target="unknown",code="unknown_target"\} (\d+)/m)).toBe(1);
   });
 
   it('the SQLite files hold no secret key, session token or bearer token', async () => {

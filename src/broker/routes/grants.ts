@@ -75,7 +75,9 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
         reason: r.reason,
         requestId,
       });
-      ctx.metrics.denials.inc({ target: r.target ?? 'unknown', code: err.code });
+      // Label only configured target names: a client-chosen name must not mint new time series.
+      const label = r.target !== null && ctx.config.targets.some((t) => t.name === r.target) ? r.target : 'unknown';
+      ctx.metrics.denials.inc({ target: label, code: err.code });
       ctx.metrics.grantDuration.observe({ outcome: err.code }, (performance.now() - started) / 1000);
       ctx.log({ level: 'info', msg: 'grant refused', requestId, subject: caller.subject, target: r.target, code: err.code, rule: r.rule });
       throw err;
