@@ -4,6 +4,7 @@ import { parsePublicKey } from '../../src/audit/broker-key.js';
 import { verifyExportLines } from '../../src/audit/export.js';
 import type { GrantResponse } from '../../src/broker/api-types.js';
 import { auditRoutes } from '../../src/broker/routes/audit.js';
+import { StreamMasker, compileMasking } from '../../src/masking/index.js';
 import { TranscriptRecorder } from '../../src/transcript/recorder.js';
 import { createTranscriptKey, signTranscript, type TranscriptKey } from '../../src/transcript/sign.js';
 import { flushSpool } from '../../src/transcript/spool.js';
@@ -183,11 +184,28 @@ describe('audit routes', () => {
     for (const id of listed) expect(ids).not.toContain(id);
   });
 
-  it('never stores the issued credentials', async () => {
+  it('never stores the issued credentials, even when aws printed them (real masker in front of the recorder)', async () => {
     const { g, key } = await grant(['sts', 'get-caller-identity']);
-    expect(await uploadAs(alice)(record(g, key, tempDir()))).toBe('recorded');
+    const c = g.credentials;
+    // Output that carries the run's own credentials and a secret value, split at awkward places, through the
+    // runner's streaming masker exactly as runAws feeds the recorder.
+    const raw = `{"Credentials": {"AccessKeyId": "${c.accessKeyId}", "SecretAccessKey": "${c.secretAccessKey}", "SessionToken": "${c.sessionToken}"}, "SecretString": "hunter2-db-password"}\nexport AWS_SECRET_ACCESS_KEY=${c.secretAccessKey}\n`;
+    const masker = new StreamMasker(compileMasking({ knownSecrets: [c.secretAccessKey, c.sessionToken] }));
+    const rec = new TranscriptRecorder({
+      grantId: g.grantId, caller: g.caller!, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule,
+      approvalId: g.approvalId ?? null, privateKey: key.privateKey, spoolDir: tempDir(),
+    });
+    for (let i = 0; i < raw.length; i += 37) rec.onChunk('stdout', masker.push(raw.slice(i, i + 37)));
+    rec.onChunk('stdout', masker.end());
+    expect(await uploadAs(alice)(rec.finish(0))).toBe('recorded');
+    const stored = module.service!.log.getByGrant(g.grantId)!;
     const all = [...module.service!.log.iterate()].map((r) => JSON.stringify(r)).join('\n');
-    expect(all).not.toContain(g.credentials.secretAccessKey);
-    expect(all).not.toContain(g.credentials.sessionToken);
+    const output = Buffer.concat((JSON.parse(stored.body) as { envelope: TranscriptEnvelope }).envelope.transcript.chunks.map((x) => Buffer.from(x.d, 'base64'))).toString();
+    for (const text of [all, output]) {
+      expect(text).not.toContain(c.secretAccessKey);
+      expect(text).not.toContain(c.sessionToken);
+      expect(text).not.toContain('hunter2-db-password');
+    }
+    expect(output).toContain('SecretAccessKey');
   });
 });
