@@ -1,4 +1,5 @@
 import { actionInfo, actionsForPrefix, allServicePrefixes, isKnownServicePrefix } from '../invocation/iam-catalog.js';
+import { commandModel, modelIndex } from '../invocation/model.js';
 import { EFFECT_RANK, type CompiledRule } from './compiled.js';
 import { globCovers, hasWildcard, wildcardMatch } from './glob.js';
 import { loadPoliciesDetailed, type LoadOptions } from './load.js';
@@ -86,6 +87,28 @@ function checkActions(r: CompiledRule, file: ParsedPolicyFile | undefined, out: 
       if (left.length === 0) err(['access'], `can never match: none of the actions has access level ${m.access.join(' or ')}`);
     }
   }
+}
+
+/** CLI sub-commands of a command (operations, customizations, `wait`, `help`), or undefined when unknown. */
+function subcommandsOf(command: string): string[] | undefined {
+  const entry = modelIndex().commands[command];
+  if (!entry || !Object.prototype.hasOwnProperty.call(modelIndex().commands, command)) return undefined;
+  const out = ['help', ...Object.keys((entry.custom as { sub?: Record<string, unknown> } | undefined)?.sub ?? {})];
+  const model = entry.file ? commandModel(command) : undefined;
+  if (model) out.push(...model.operationNames(), ...Object.keys(model.custom), 'wait');
+  return out;
+}
+
+function checkCommands(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
+  r.spec.match.commands?.forEach((glob, i) => {
+    const [word, sub, ...rest] = glob.trim().split(/\s+/);
+    const err = (message: string) => out.push({ file: r.file, ...rulePos(file, r, ['match', 'commands', i]), severity: 'error', message: `rule \`${r.id}\`: ${message}` });
+    if (!word || hasWildcard(word)) return;
+    const subs = subcommandsOf(word);
+    if (!subs) return err(`\`${word}\` is not an aws command, so \`${glob}\` can never match`);
+    if (rest.length) return err(`\`${glob}\` has more than a command and a sub-command, so it can never match`);
+    if (sub !== undefined && !subs.some((s) => wildcardMatch(sub, s, true))) err(`\`${word}\` has no sub-command matching \`${sub}\`, so \`${glob}\` can never match`);
+  });
 }
 
 function checkNeverMatches(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
@@ -191,6 +214,7 @@ export function checkPolicies(paths: string[], opts: LoadOptions = {}): CheckRes
   for (const r of rules) {
     checkActions(r, files.get(r.file), out);
     checkNeverMatches(r, files.get(r.file), out);
+    checkCommands(r, files.get(r.file), out);
   }
   checkShadowing(rules, files, out);
   out.sort((p, q) => (p.file === q.file ? p.line - q.line || p.col - q.col : paths.indexOf(p.file) - paths.indexOf(q.file)));

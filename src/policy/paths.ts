@@ -39,11 +39,20 @@ export function expandPaths(args: string[], cwd: string, kind: 'policy' | 'test'
     const files = walk(dir, want, kind === 'test');
     return files.map((f) => (f.startsWith(cwd) ? relative(cwd, f) : f));
   }
+  // A directory holds the policies a broker would load together (its top level) or, for tests, every test
+  // file below it. Each file is taken once, in the order first named.
   const out: string[] = [];
+  const seen = new Set<string>();
+  const add = (f: string) => {
+    const abs = resolve(cwd, f);
+    if (seen.has(abs)) return;
+    seen.add(abs);
+    out.push(f);
+  };
   for (const a of args) {
     const p = resolve(cwd, a);
-    if (existsSync(p) && statSync(p).isDirectory()) out.push(...walk(p, want, true).map((f) => (f.startsWith(cwd) ? relative(cwd, f) : f)));
-    else out.push(a);
+    if (existsSync(p) && statSync(p).isDirectory()) walk(p, want, kind === 'test').forEach((f) => add(f.startsWith(cwd) ? relative(cwd, f) : f));
+    else add(a);
   }
   return out;
 }

@@ -75,3 +75,13 @@ rules:
     ]);
   });
 });
+
+describe('policy check: command globs', () => {
+  test('unknown commands and sub-commands can never match', () => {
+    expect(check(one('{ commands: ["s3 rb", "ec2 terminate-*", "kms *", "configure set", "s4 ls", "ec2 terminate-everything", "s3 ls extra"] }'))).toEqual([
+      'p.yaml:6:79: rule `r1`: `s4` is not an aws command, so `s4 ls` can never match',
+      'p.yaml:6:88: rule `r1`: `ec2` has no sub-command matching `terminate-everything`, so `ec2 terminate-everything` can never match',
+      'p.yaml:6:116: rule `r1`: `s3 ls extra` has more than a command and a sub-command, so it can never match',
+    ]);
+  });
+});

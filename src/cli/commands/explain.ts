@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { GuardError } from '../../errors.js';
@@ -55,6 +55,11 @@ export function command(ctx: CliContext): Command {
       const target: TargetInfo = { name: targetName, account, region };
       const d = explainDecision(set, { invocation: inv, caller, target });
       const e = explanation(inv, d, caller, target, defaults);
+      // Show where the rule lives relative to the working directory when it is below it (shorter, clickable).
+      if (e.source && isAbsolute(e.source)) {
+        const rel = relative(ctx.cwd, e.source);
+        if (!rel.startsWith('..')) e.source = rel;
+      }
       ctx.host.result(o.json ? JSON.stringify(e) : renderExplanation(e, ctx.host.color));
       ctx.exitCode = 0;
     });
