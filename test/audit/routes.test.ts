@@ -184,6 +184,18 @@ describe('audit routes', () => {
     for (const id of listed) expect(ids).not.toContain(id);
   });
 
+  it('the sweep notes each unreported grant in the chain once; a transcript arriving later is still recorded', async () => {
+    const { g, key } = await grant(['sts', 'get-caller-identity']);
+    const env1 = record(g, key, tempDir());
+    expect(await module.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await module.sweep()).toBe(0);
+    const note = module.service!.log.getByGrant(g.grantId, 'unreported');
+    expect(note?.subject).toBe('alice@example.com');
+    expect(await uploadAs(alice)(env1)).toBe('recorded');
+    const v = (await (await get('/v1/audit/verify', await auditor())).json()) as { ok: boolean };
+    expect(v.ok).toBe(true);
+  });
+
   it('never stores the issued credentials, even when aws printed them (real masker in front of the recorder)', async () => {
     const { g, key } = await grant(['sts', 'get-caller-identity']);
     const c = g.credentials;

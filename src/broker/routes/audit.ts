@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { verifyChainParallel } from '../../audit/verify-parallel.js';
 import { exportLines } from '../../audit/export.js';
 import { createAuditService, type AuditService, type AuditServiceOptions } from '../../audit/service.js';
-import { findUnreported, summarize } from '../../audit/summary.js';
+import { findUnreported, recordUnreported, summarize } from '../../audit/summary.js';
 import type { GrantRecord } from '../../store/types.js';
 import type { BrokerRouteModule } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
@@ -100,7 +100,16 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
   });
 }
 
-export interface AuditRoutesOptions extends Partial<Omit<AuditServiceOptions, 'db'>> {}
+export interface AuditRoutesOptions extends Partial<Omit<AuditServiceOptions, 'db'>> {
+  /**
+   * How often the broker appends an `unreported` record for each grant whose session expired (plus grace)
+   * with no transcript, so the log itself says which runs never reported. Default 5 minutes; 0 = never
+   * (`audit list --unreported` still computes them live).
+   */
+  unreportedSweepMs?: number;
+  /** How far back each sweep looks at grants. Default 7 days. */
+  unreportedLookbackMs?: number;
+}
 
 /** Maps the store's grant record to what the audit code needs. */
 function facts(g: GrantRecord) {
@@ -123,13 +132,24 @@ function facts(g: GrantRecord) {
  * The log lives in the broker's own SQLite file; grants come from the broker's store unless overridden.
  * `service` is available after the broker mounted the module (e.g. to call recordUnreported periodically).
  */
-export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { readonly service: AuditService | undefined } {
+export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { readonly service: AuditService | undefined; sweep(): Promise<number> } {
   let service: AuditService | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<number> | undefined;
+  const sweep = async (): Promise<number> => {
+    if (!service) return 0;
+    const svc = service;
+    const now = svc.clock();
+    const since = new Date(now - (o.unreportedLookbackMs ?? 7 * 86_400_000)).toISOString();
+    return recordUnreported(await svc.listGrants({ since, limit: 10_000 }), svc.log, now);
+  };
   return {
     publicPaths: ['/v1/keys'],
     get service() {
       return service;
     },
+    /** One sweep now (tests, or an operator's cron through the broker process). */
+    sweep: () => (sweeping ??= sweep().finally(() => (sweeping = undefined))),
     mount(app, ctx) {
       service = createAuditService({
         ...o,
@@ -143,6 +163,21 @@ export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { r
       });
       mountTranscripts(app, service);
       mountAudit(app, service);
+      const every = o.unreportedSweepMs ?? 5 * 60_000;
+      if (every > 0) {
+        timer = setInterval(() => {
+          sweeping ??= sweep()
+            .catch((e) => ctx.log({ level: 'error', msg: 'unreported-grants sweep failed', error: (e as Error)?.message }))
+            .then(() => 0)
+            .finally(() => (sweeping = undefined));
+        }, every);
+        // Never keeps the process alive on its own.
+        timer.unref();
+      }
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      await sweeping;
     },
   };
 }
