@@ -86,10 +86,7 @@ function extractGlobals(argv: string[], version: 'v1' | 'v2'): Globals {
     order.push(k.name);
   }
   const canonical: string[] = [];
-  for (const n of order) {
-    const v = values[n]!;
-    canonical.push(v === true ? `--${n}` : `--${n}=${v}`);
-  }
+  for (const n of order) canonical.push(...optionTokens(n, values[n]!));
   return { values, canonical, rest, abbreviated };
 }
 
@@ -116,18 +113,26 @@ function emptyResult(argv: string[], canonicalArgv: string[], kind: ParsedInvoca
   };
 }
 
-/** Canonical tokens of parsed arguments: positionals first, then `--full-name=value` (no re-reading possible). */
+/**
+ * `--name value` as two tokens (the CLI itself looks for the exact token `--cli-input-json` to relax required
+ * arguments, so `--name=value` is not always equivalent); values starting with "-" keep the `--name=value`
+ * form so no parser can take them for an option.
+ */
+function optionTokens(name: string, value: string | string[] | boolean | null): string[] {
+  const n = `--${name}`;
+  if (value === true || value === false || value === null) return [n];
+  if (Array.isArray(value)) {
+    if (value.length === 1 && value[0]!.startsWith('-')) return [`${n}=${value[0]}`];
+    return [n, ...value];
+  }
+  return value.startsWith('-') ? [`${n}=${value}`] : [n, value];
+}
+
+/** Canonical tokens of parsed arguments: positionals first, then full option names (no re-reading possible). */
 function canonicalArgs(args: ParsedArgs): string[] {
   const out: string[] = [];
   for (const p of args.positionals) out.push(...(Array.isArray(p.value) ? p.value : [p.value]));
-  for (const a of args.options.values()) {
-    const n = `--${a.spec.name}`;
-    if (a.value === true || a.value === false || a.value === null) out.push(n);
-    else if (Array.isArray(a.value)) {
-      if (a.value.length === 1 && a.value[0]!.startsWith('-')) out.push(`${n}=${a.value[0]}`);
-      else out.push(n, ...a.value);
-    } else out.push(`${n}=${a.value}`);
-  }
+  for (const a of args.options.values()) out.push(...optionTokens(a.spec.name, a.value));
   return out;
 }
 
@@ -215,6 +220,37 @@ function finish(res: ParsedInvocation, risksIn: RiskSignal[], c: ArnContext): Pa
   return res;
 }
 
+/**
+ * `ec2 authorize/revoke-security-group-*` --protocol/--port/--cidr/--source-group/--group-owner build one
+ * IpPermissions entry (awscli/customizations/ec2/secgroupsimplify.py).
+ */
+function secGroupShortcut(params: Record<string, unknown>, cli: Record<string, unknown>, where: string): void {
+  if (!['protocol', 'port', 'cidr', 'source-group', 'group-owner'].some((k) => cli[k] !== undefined)) return;
+  if (params.IpPermissions !== undefined) throw parseError(`${where}: --ip-permissions cannot be combined with --protocol/--port/--cidr/--source-group`);
+  const perm: Record<string, unknown> = {};
+  const proto = cli.protocol;
+  if (typeof proto === 'string') perm.IpProtocol = proto === 'all' ? '-1' : proto;
+  if (typeof cli.port === 'string') {
+    const m = /^(-?\d+)(?:-(\d+))?$/.exec(cli.port);
+    if (cli.port === 'all') {
+      perm.FromPort = -1;
+      perm.ToPort = -1;
+    } else if (m) {
+      perm.FromPort = Number(m[1]);
+      perm.ToPort = Number(m[2] ?? m[1]);
+    } else throw parseError(`${where}: --port ${show(cli.port)} is not a port or range`);
+  }
+  if (typeof cli.cidr === 'string') perm.IpRanges = [{ CidrIp: cli.cidr }];
+  if (typeof cli['source-group'] === 'string' || typeof cli['group-owner'] === 'string') {
+    const pair: Record<string, unknown> = {};
+    const sg = cli['source-group'];
+    if (typeof sg === 'string') pair[sg.startsWith('sg-') ? 'GroupId' : 'GroupName'] = sg;
+    if (typeof cli['group-owner'] === 'string') pair.UserId = cli['group-owner'];
+    perm.UserIdGroupPairs = [pair];
+  }
+  params.IpPermissions = [perm];
+}
+
 export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedInvocation {
   if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) throw new GuardError('parse', 'argv must be an array of strings');
   if (argv.length > 4096) throw parseError(`argv has ${argv.length} tokens; at most 4096 are accepted`);
@@ -280,6 +316,7 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
   if ([...args.options.values()].some((a) => a.abbreviated)) st.notes.push('abbreviated option expanded');
   if (args.repeated.length) st.notes.push(`repeated option(s) ${args.repeated.map((n) => `--${n}`).join(', ')}: the last one wins`);
   const params = buildParams(args, st, where.slice(0, -1));
+  if (command === 'ec2' && /^(authorize|revoke)-security-group-(ingress|egress)$/.test(sub!)) secGroupShortcut(params, st.cliArgs, where.slice(0, -1));
   if (mergeCliInput(args, params, st, where.slice(0, -1))) risks.push('hidden_input');
   const permissions: Permission[] = operationPermissions({ service: model.service, prefix: model.prefix, api: op.api, ...(op.http ? { http: op.http } : {}) }, params, c, where.slice(0, -1));
   const res = emptyResult(argv, canonicalArgv, 'api', command, sub, g.values, region);
