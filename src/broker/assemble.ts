@@ -1,22 +1,14 @@
-import { ApprovalService } from '../approvals/service.js';
-import { createApprovalGate } from '../approvals/gate.js';
-import { createWebhookNotifier, type WebhookConfig, type WebhookNotifier } from '../approvals/webhook.js';
+import { dirname } from 'node:path';
+import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerDeps } from './deps.js';
-import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { productionDeps, type ProductionOptions } from './wiring.js';
 
 export interface AssembleOptions extends ProductionOptions {
-  /** Approval settings (from the broker config's `approvals` section). */
-  approvals?: {
-    pendingTtlSec?: number;
-    approvedTtlSec?: number;
-    auditorGroups?: string[];
-    webhook?: WebhookConfig;
-  };
-  /** Group allowed to read the audit log. Default `auditors`. */
-  auditorGroup?: string;
+  /** Overrides the config's `approvals` section (tests: short expiries). */
+  approvals?: ApprovalsConfigInput;
+  env?: NodeJS.ProcessEnv;
   now?: () => number;
 }
 
@@ -26,25 +18,19 @@ export interface AssembleOptions extends ProductionOptions {
  * their routes and webhook notifications) and the transcript/audit log. Used by `guard-aws broker` and
  * `guard-aws dev`, so both run exactly the same broker.
  */
-export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Omit<BrokerDeps, 'config'> & { webhook?: WebhookNotifier } {
+export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Omit<BrokerDeps, 'config'> {
   const deps = productionDeps(config, o);
-  const extra = config as BrokerConfig & { approvals?: AssembleOptions['approvals']; auditorGroup?: string };
-  const a = o.approvals ?? extra.approvals;
-  const webhook = a?.webhook ? createWebhookNotifier(a.webhook, o.fetch ? { fetch: o.fetch } : {}) : undefined;
-  const approvals = new ApprovalService(deps.store.db, {
+  const approvals = setupApprovals({
+    db: deps.store.db,
+    config: o.approvals ?? config.approvals ?? {},
+    env: o.env ?? process.env,
+    baseDir: config.source ? dirname(config.source) : process.cwd(),
     ...(o.now ? { now: o.now } : {}),
-    ...(a?.pendingTtlSec ? { pendingTtlMs: a.pendingTtlSec * 1000 } : {}),
-    ...(a?.approvedTtlSec ? { approvedTtlMs: a.approvedTtlSec * 1000 } : {}),
-    ...(a?.auditorGroups ? { auditorGroups: a.auditorGroups } : {}),
-    ...(webhook ? { notify: (e) => webhook.notify(e) } : {}),
   });
-  const auditorGroup = o.auditorGroup ?? extra.auditorGroup;
-  const audit = auditRoutes(auditorGroup ? { auditorGroup } : {});
-  const routes = [
-    ...(deps.routes ?? []),
-    approvalRoutes(approvals),
-    audit,
-    ...(webhook ? [{ mount: () => undefined, close: () => webhook.drain().finally(() => webhook.close()) }] : []),
-  ];
-  return { ...deps, approvals: o.overrides?.approvals ?? createApprovalGate(approvals), routes, ...(webhook ? { webhook } : {}) };
+  const audit = auditRoutes(config.auditorGroup ? { auditorGroup: config.auditorGroup } : {});
+  return {
+    ...deps,
+    approvals: o.overrides?.approvals ?? approvals.gate,
+    routes: [...(deps.routes ?? []), approvals.routes, audit],
+  };
 }
