@@ -176,8 +176,10 @@ export function compileMasking(input: MaskingInput = {}): CompiledMasking {
     },
     // SigV4 query-string auth (presigned URLs, `rds generate-db-auth-token`, `s3 presign`): the signature
     // and the session token are the bearer material; X-Amz-Credential only names the key id.
-    { name: 'sigv4-signature', re: /X-Amz-Signature=/g, maxLen: 16, action: { kind: 'charset', keepOpener: true, body: HEX } },
-    { name: 'sigv4-token', re: /X-Amz-Security-Token=/g, maxLen: 21, action: { kind: 'charset', keepOpener: true, body: URLVALUE } },
+    { name: 'sigv4-signature', re: /X-Amz-Signature=/gi, maxLen: 16, action: { kind: 'charset', keepOpener: true, body: HEX } },
+    { name: 'sigv4-token', re: /X-Amz-Security-Token=/gi, maxLen: 21, action: { kind: 'charset', keepOpener: true, body: URLVALUE } },
+    // SigV2 query-string auth (`s3 presign` against path-style or custom endpoints): `…&Signature=<base64>`.
+    { name: 'sigv2-signature', re: /(?<=[?&])Signature=/g, maxLen: 10, action: { kind: 'charset', keepOpener: true, body: URLVALUE } },
     // `eks get-token`: the bearer token is a base64url presigned STS URL behind this prefix.
     { name: 'eks-token', re: /k8s-aws-v1\./g, maxLen: 11, action: { kind: 'charset', keepOpener: true, body: BASE64URL } },
   ];

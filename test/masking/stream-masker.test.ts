@@ -104,6 +104,11 @@ describe('pattern-aware masking of any text', () => {
     expect(out).not.toContain('4f1c0a7e9b2d');
     expect(out).toContain('DBUser=app');
   });
+  test('SigV2 presigned URLs (s3 presign on path-style endpoints)', () => {
+    const u = 'http://127.0.0.1:5000/b/k?AWSAccessKeyId=ASIARZPUZDIKKBTXMPMQ&Signature=37DA19HBkciLTH7WcgQZqaZMitw%3D&x-amz-security-token=abc%2Fdef&Expires=1795630870\n';
+    expect(maskText(c, u)).toBe(`http://127.0.0.1:5000/b/k?AWSAccessKeyId=ASIARZPUZDIKKBTXMPMQ&Signature=${MASK}&x-amz-security-token=${MASK}&Expires=1795630870\n`);
+    expect(maskText(c, 'a Signature= in prose\n')).toBe('a Signature= in prose\n');
+  });
   test('eks get-token bearer token', () => {
     const out = maskText(c, '{"status": {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHMuYW1hem9uYXdzLmNvbS8_QWN0aW9u"}}');
     expect(out).toBe(`{"status": {"token": "k8s-aws-v1.${MASK}"}}`);

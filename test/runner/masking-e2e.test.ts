@@ -144,6 +144,17 @@ describe('other secret-bearing responses', () => {
     expect(out).not.toContain(encodeURIComponent(creds.sessionToken).slice(0, 20));
   });
 
+  test('s3 presign URLs lose their signature and session token', async () => {
+    const out = await guarded(['s3', 'presign', 's3://any-bucket/report.csv', '--expires-in', '60']);
+    expect(out).toMatch(/^https?:\/\/.*report\.csv\?/);
+    // SigV4 (X-Amz-Signature, X-Amz-Security-Token) or, for path-style endpoints, SigV2 (Signature,
+    // x-amz-security-token): either way both values are masked.
+    expect(out).toMatch(/Signature=<masked>/);
+    expect(out).toMatch(/security-token=<masked>/i);
+    expect(out).not.toMatch(/Signature=(?!<masked>)/);
+    expect(out).not.toMatch(/security-token=(?!<masked>)/i);
+  });
+
   test('extra field names from policy files mask in every format (the in-CLI layer)', async () => {
     for (const output of FORMATS) {
       const r = await run({
