@@ -44,11 +44,15 @@ export interface FlushResult {
   rejected: { grantId: string; code: string }[];
 }
 
-/** An owner on another host can't be checked; it is presumed dead after this long (longest STS session). */
-const FOREIGN_OWNER_MAX_MS = 12 * 3600_000;
+/**
+ * A run older than this is presumed dead whatever its pid says (12 h is the longest STS session: a run cannot
+ * outlive its credentials usefully). Covers owners on another host, which cannot be checked, and reused pids.
+ */
+const OWNER_MAX_AGE_MS = 12 * 3600_000;
 
 function defaultIsAlive(owner: SpoolOwner, now: number): boolean {
-  if (owner.host !== hostname()) return now - Date.parse(owner.startedAt) < FOREIGN_OWNER_MAX_MS;
+  if (!(now - Date.parse(owner.startedAt) < OWNER_MAX_AGE_MS)) return false;
+  if (owner.host !== hostname()) return true;
   if (owner.pid === process.pid) return true;
   try {
     process.kill(owner.pid, 0);
