@@ -115,6 +115,14 @@ describe('flushSpool', () => {
     expect(existsSync(join(live.entryDir, ENTRY_FILES.chunks))).toBe(true);
   });
 
+  it('presumes a run older than 12 hours dead even if its pid is alive (pid reuse)', async () => {
+    const spool = tempDir();
+    const started = Date.now() - 13 * 3600_000;
+    newRecorder(spool, { clock: () => started }).rec.onChunk('stdout', 'x');
+    const r = await flushSpool({ spoolDir: spool, upload: async () => 'recorded' });
+    expect(r.recovered).toEqual(['grt_test0000000000000000001']);
+  });
+
   it('recovers an entry whose owner is gone as partial, ignoring a torn last line', async () => {
     const spool = tempDir();
     const clock = manualClock();
