@@ -22,13 +22,18 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const node = [];
 const guard = [];
+const version = [];
 time(['-e', '0']);
-time([bin, 'explain', '--', 's3', 'ls']); // fill the OS page cache once; every measured run is a new process
+time([bin, 'explain', '--', 's3', 'ls']); // fill the OS page cache (and the policy cache) once; every measured run is a new process
 for (let i = 0; i < N; i++) {
   node.push(time(['-e', '0']));
   guard.push(time([bin, 'explain', '--', 's3', 'ls']));
+  version.push(time([bin, '--version']));
 }
 const n = median(node);
 const g = median(guard);
+const v = median(version);
 console.log(`node -e 0: median ${n.toFixed(1)} ms   guard-aws explain -- s3 ls: median ${g.toFixed(1)} ms   (${N} runs each, alternating)`);
+// Breakdown: `--version` is the dispatcher alone (bin + main.ts and what it imports statically).
+console.log(`  of which the dispatcher alone (guard-aws --version): ${(v - n).toFixed(1)} ms over node; explain (parser, policy, decision, output): ${(g - v).toFixed(1)} ms`);
 console.log(`ratio ${(g / n).toFixed(2)}× node's start-up; target ≤ 3×: ${g / n <= 3 ? 'met' : 'MISSED'}`);

@@ -1,4 +1,4 @@
-import type { AccessLevel, RiskSignal } from '../invocation/types.js';
+import { RISK_SIGNALS, type AccessLevel, type RiskSignal } from '../invocation/types.js';
 import { compileCondition, type CompiledCondition } from './conditions.js';
 import { compileGlobs, hasWildcard } from './glob.js';
 import type { RuleSpec } from './schema.js';
@@ -38,8 +38,9 @@ export interface CompiledRule {
   resourcesAny: boolean;
   commands?: GlobSet;
   kinds?: Set<string>;
-  risks?: RiskSignal[];
-  risksAll?: RiskSignal[];
+  /** Bit masks over RISK_SIGNALS (see riskMask). */
+  risks?: number;
+  risksAll?: number;
   params?: CompiledCondition[];
   globals?: CompiledCondition[];
   subjects?: GlobSet;
@@ -88,6 +89,15 @@ export interface PolicySet {
   generation: number;
 }
 
+const RISK_BIT = new Map<string, number>(RISK_SIGNALS.map((r, i) => [r, 1 << i]));
+
+/** Risk signals as a bit mask (RISK_SIGNALS has fewer than 31 names); unknown names contribute nothing. */
+export function riskMask(risks: readonly (RiskSignal | string)[]): number {
+  let m = 0;
+  for (let i = 0; i < risks.length; i++) m |= RISK_BIT.get(risks[i]!) ?? 0;
+  return m;
+}
+
 function globSet(globs: string[] | undefined, ci: boolean): GlobSet | undefined {
   return globs === undefined ? undefined : { globs, re: compileGlobs(globs, ci) };
 }
@@ -134,8 +144,8 @@ export function compileRule(
     resourcesAny: (m.resources ?? []).includes('*'),
     commands: globSet(m.commands, loose),
     kinds: m.kinds ? new Set(m.kinds) : undefined,
-    risks: m.risks,
-    risksAll: m.risks_all,
+    risks: m.risks ? riskMask(m.risks) : undefined,
+    risksAll: m.risks_all ? riskMask(m.risks_all) : undefined,
     params: m.params?.map((c) => compileCondition(c, loose)),
     globals: m.globals?.map((c) => compileCondition(c, loose)),
     subjects: globSet(m.subjects, loose),

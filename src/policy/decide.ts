@@ -1,6 +1,6 @@
 import type { AccessLevel, ParsedInvocation, Permission } from '../invocation/types.js';
 import { evalCondition, type Scratch } from './conditions.js';
-import { bucketFor, EFFECT_RANK, type CompiledRule, type GlobSet, type PolicySet } from './compiled.js';
+import { bucketFor, EFFECT_RANK, riskMask, type CompiledRule, type GlobSet, type PolicySet } from './compiled.js';
 import { globCovers, globsIntersect, hasWildcard, MAX_MATCH_INPUT } from './glob.js';
 import type { ApprovalRequirement, Decision, DecisionInput, Effect } from './types.js';
 
@@ -24,6 +24,9 @@ function anyTest(gs: GlobSet, values: readonly string[], overLong: boolean): boo
 }
 
 /** Invocation-level conditions: command, kind, risks, params, globals, caller and target. */
+/** Risk signals of the invocation being decided, as a bit mask (set at the start of each decision). */
+let currentRisks = 0;
+
 /** Scratch of the current decision (decide is synchronous, so one slot suffices; reset at each decision). */
 let scratch: Scratch = {};
 
@@ -35,14 +38,8 @@ function matchInvocation(r: CompiledRule, input: DecisionInput): boolean {
     const cmd = inv.subcommand ? `${inv.command} ${inv.subcommand}` : inv.command;
     if (!test(r.commands, cmd, loose)) return false;
   }
-  if (r.risks) {
-    let hit = false;
-    for (let i = 0; i < r.risks.length && !hit; i++) hit = inv.risks.includes(r.risks[i]!);
-    if (!hit) return false;
-  }
-  if (r.risksAll) {
-    for (let i = 0; i < r.risksAll.length; i++) if (!inv.risks.includes(r.risksAll[i]!)) return false;
-  }
+  if (r.risks !== undefined && (currentRisks & r.risks) === 0) return false;
+  if (r.risksAll !== undefined && (currentRisks & r.risksAll) !== r.risksAll) return false;
   if (r.subjects && !test(r.subjects, input.caller.subject, loose)) return false;
   if (r.notSubjects && test(r.notSubjects, input.caller.subject, !loose)) return false;
   if (r.groups && !anyTest(r.groups, input.caller.groups, loose)) return false;
@@ -176,6 +173,7 @@ function decideInternal(set: PolicySet, input: DecisionInput, details: Permissio
   const inv: ParsedInvocation = input.invocation;
   set.generation = (set.generation + 1) >>> 0 || 1;
   if (scratch.json || scratch.keys) scratch = {};
+  currentRisks = riskMask(inv.risks);
   const def = set.default;
   const perms = inv.permissions;
 

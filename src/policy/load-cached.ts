@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -31,13 +30,30 @@ export function policyCacheDir(env: NodeJS.ProcessEnv): string | false {
   return join(base, 'guard-aws', 'policies');
 }
 
-function keyOf(path: string, bytes: Buffer): string {
-  return createHash('sha256').update(`guard-aws ${VERSION} policy cache ${FORMAT}\0${path}\0`).update(bytes).digest('hex');
+/**
+ * Cache file name: two 32-bit FNV-1a hashes of version, path and text. They only spread entries over file
+ * names; an entry is used only when the text it stores equals the file's text exactly, so a collision costs a
+ * miss, never a wrong policy (and loading node:crypto would cost more start-up than the cache saves here).
+ */
+function keyOf(path: string, text: string): string {
+  const s = `guard-aws ${VERSION} policy cache ${FORMAT}\0${path}\0${text}`;
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
-function isFileSpec(x: unknown, path: string): x is FileSpec {
-  const f = x as FileSpec;
-  return !!f && f.path === path && typeof f.spec === 'object' && Array.isArray(f.spec?.rules) && Array.isArray(f.rulePos) && f.rulePos.length === f.spec.rules.length && Array.isArray(f.idPos) && typeof f.defaultLine === 'number';
+interface CacheEntry extends FileSpec {
+  text: string;
+}
+
+function isEntry(x: unknown, path: string, text: string): x is CacheEntry {
+  const f = x as CacheEntry;
+  return !!f && f.path === path && f.text === text && typeof f.spec === 'object' && Array.isArray(f.spec?.rules) && Array.isArray(f.rulePos) && f.rulePos.length === f.spec.rules.length && Array.isArray(f.idPos) && typeof f.defaultLine === 'number';
 }
 
 /** `loadPolicies` with the start-up cache. Same result and errors as `loadPolicies`. */
@@ -46,20 +62,22 @@ export async function loadPoliciesCached(paths: string[], opts: CachedLoadOption
   const read = opts.readFile ?? readFileSync;
   const specs: FileSpec[] = [];
   const misses: { path: string; key: string | null }[] = [];
+  const texts = new Map<string, string>();
   for (const path of paths) {
-    let bytes: Buffer;
+    let text: string;
     try {
       const raw = read(path);
-      bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+      text = typeof raw === 'string' ? raw : raw.toString('utf8');
+      texts.set(path, text);
     } catch {
       misses.push({ path, key: null }); // the full loader reports the read error
       continue;
     }
-    const key = dir ? keyOf(path, bytes) : null;
+    const key = dir ? keyOf(path, text) : null;
     if (dir && key) {
       try {
         const cached = JSON.parse(readFileSync(join(dir, `${key}.json`), 'utf8')) as unknown;
-        if (isFileSpec(cached, path)) {
+        if (isEntry(cached, path, text)) {
           specs.push(cached);
           continue;
         }
@@ -86,7 +104,7 @@ export async function loadPoliciesCached(paths: string[], opts: CachedLoadOption
         const spec = r.specs.find((s) => s.path === m.path);
         if (!spec || !m.key) continue;
         const tmp = join(dir, `${m.key}.${process.pid}.tmp`);
-        writeFileSync(tmp, JSON.stringify(spec), { mode: 0o600 });
+        writeFileSync(tmp, JSON.stringify({ ...spec, text: texts.get(m.path) }), { mode: 0o600 });
         renameSync(tmp, join(dir, `${m.key}.json`));
       }
     } catch {
