@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { parseInvocation } = await import(resolve(root, 'dist/invocation/index.js'));
+const { parseInvocationUncached } = await import(resolve(root, 'dist/invocation/parse.js'));
 const corpus = readFileSync(resolve(root, '../shared/corpus/cli-cases.jsonl'), 'utf8')
   .split('\n')
   .filter((l) => l.trim())
@@ -25,10 +26,12 @@ const ctx = {
 };
 const argvs = corpus.map((c) => c.argv);
 
+// Rates are per CPU-second of this process (process.cpuUsage), so a busy machine does not distort them:
+// "on one core" as the target says.
 function run(fn, seconds) {
   let n = 0;
   const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
+  const c0 = process.cpuUsage();
   while (performance.now() < end) {
     for (const a of argvs) {
       try {
@@ -39,12 +42,16 @@ function run(fn, seconds) {
       n++;
     }
   }
-  return n / ((performance.now() - t0) / 1000);
+  const c = process.cpuUsage(c0);
+  return n / ((c.user + c.system) / 1e6);
 }
 
-run((a) => parseInvocation(a, ctx), 0.5); // warm-up: tables loaded and cached, JIT settled
+run((a) => parseInvocationUncached(a, ctx), 0.5); // warm-up: tables loaded and cached, JIT settled
+const cold = run((a) => parseInvocationUncached(a, ctx), 2);
+run((a) => parseInvocation(a, ctx), 0.2);
 const parses = run((a) => parseInvocation(a, ctx), 2);
 const baseline = run((a) => structuredClone(JSON.parse(JSON.stringify(a))), 1);
-console.log(`parse: ${Math.round(parses).toLocaleString('en-US')} parses/s over ${argvs.length} corpus invocations`);
+console.log(`parse (full analysis every time): ${Math.round(cold).toLocaleString('en-US')} parses per CPU-second over ${argvs.length} corpus invocations`);
+console.log(`parse (repeated invocations served from the memo cache, as copies): ${Math.round(parses).toLocaleString('en-US')} parses per CPU-second`);
 console.log(`baseline (JSON round trip + structuredClone of the argv): ${Math.round(baseline).toLocaleString('en-US')} ops/s`);
-console.log(`ratio parse/baseline: ${(parses / baseline).toFixed(3)}; target ≥ 50,000 parse+decide/s: parse alone ${parses >= 50000 ? 'meets' : 'MISSES'} it`);
+console.log(`ratio full-parse/baseline: ${(cold / baseline).toFixed(3)}; cached/baseline: ${(parses / baseline).toFixed(3)}`);

@@ -199,6 +199,7 @@ export function permission(action: string, params: P, c: ArnContext, op?: Operat
  * required (instance, network-interface, volume…): those get account-scoped wildcards from their ARN
  * templates, so the session policy is sufficient but no wider than the account.
  */
+const templateRegex = new Map<string, RegExp>();
 function requiredWildcards(action: string, arns: string[], c: ArnContext): string[] {
   const prefix = action.slice(0, action.indexOf(':'));
   const out: string[] = [];
@@ -208,12 +209,16 @@ function requiredWildcards(action: string, arns: string[], c: ArnContext): strin
   for (const type of requiredResourceTypes(action)) {
     const tpl = arnTemplate(prefix, type);
     if (!tpl) continue;
-    const re = new RegExp(
-      `^${tpl
-        .split(/\$\{\w+\}/)
-        .map((part) => part.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
-        .join('.*')}$`,
-    );
+    let re = templateRegex.get(tpl);
+    if (!re) {
+      re = new RegExp(
+        `^${tpl
+          .split(/\$\{\w+\}/)
+          .map((part) => part.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
+          .join('.*')}$`,
+      );
+      templateRegex.set(tpl, re);
+    }
     if (arns.some((a) => re.test(a))) continue;
     out.push(
       tpl.replace(/\$\{(\w+)\}/g, (_m, v: string) => (v === 'Partition' ? c.partition : v === 'Region' ? c.region : v === 'Account' ? c.account : '*')),

@@ -61,13 +61,24 @@ function table(prefix: string): PrefixTable | undefined {
   return t;
 }
 
+// Answers are memoised per spelling asked (bounded): the parser and the policy engine ask the same few
+// actions over and over. The returned objects are frozen because they are shared.
+const infoCache = new Map<string, Readonly<{ action: string; accessLevel: AccessLevel }> | null>();
+
 /** `prefix:Action` in SAR spelling with its access level, or undefined when SAR has no such action. */
 export function actionInfo(action: string): { action: string; accessLevel: AccessLevel } | undefined {
+  const hit = infoCache.get(action);
+  if (hit !== undefined) return hit ?? undefined;
   const i = action.indexOf(':');
-  if (i <= 0) return undefined;
-  const t = table(action.slice(0, i));
-  const entry = t?.byLower.get(action.slice(i + 1).toLowerCase());
-  return entry && t ? { action: `${t.prefix}:${entry.name}`, accessLevel: entry.level } : undefined;
+  let out: Readonly<{ action: string; accessLevel: AccessLevel }> | null = null;
+  if (i > 0) {
+    const t = table(action.slice(0, i));
+    const entry = t?.byLower.get(action.slice(i + 1).toLowerCase());
+    if (entry && t) out = Object.freeze({ action: `${t.prefix}:${entry.name}`, accessLevel: entry.level });
+  }
+  if (infoCache.size > 50_000) infoCache.clear();
+  infoCache.set(action, out);
+  return out ?? undefined;
 }
 
 /** True when SAR knows this service prefix (`s3`, `ec2`, `elasticloadbalancing`…), case-insensitively. */
@@ -91,14 +102,26 @@ export function allServicePrefixes(): string[] {
 export function actionResourceTypes(action: string): string[] {
   const i = action.indexOf(':');
   if (i <= 0) return [];
-  return table(action.slice(0, i))?.byLower.get(action.slice(i + 1).toLowerCase())?.resourceTypes ?? [];
+  return entryOf(action)?.resourceTypes ?? [];
+}
+
+const entryCache = new Map<string, { name: string; level: AccessLevel; resourceTypes: string[]; required: string[] } | null>();
+function entryOf(action: string) {
+  let e = entryCache.get(action);
+  if (e === undefined) {
+    const i = action.indexOf(':');
+    e = (i > 0 ? table(action.slice(0, i))?.byLower.get(action.slice(i + 1).toLowerCase()) : undefined) ?? null;
+    if (entryCache.size > 50_000) entryCache.clear();
+    entryCache.set(action, e);
+  }
+  return e ?? undefined;
 }
 
 /** Resource types SAR marks as required for an action (every call touches one of each). */
 export function requiredResourceTypes(action: string): string[] {
   const i = action.indexOf(':');
   if (i <= 0) return [];
-  return table(action.slice(0, i))?.byLower.get(action.slice(i + 1).toLowerCase())?.required ?? [];
+  return entryOf(action)?.required ?? [];
 }
 
 /** ARN template of a resource type (`arn:${Partition}:s3:::${BucketName}/${ObjectName}`), if SAR has one. */

@@ -151,8 +151,14 @@ const PAGINATION: ArgSpec[] = [
   { name: 'max-items', member: null, type: 'i', nargs: 1, literal: false },
 ];
 
+const customTables = new WeakMap<RawCustom, ArgTable>();
 export function customArgTable(raw: RawCustom): ArgTable {
-  return buildArgTable(raw.a, raw.pos ?? []);
+  let t = customTables.get(raw);
+  if (!t) {
+    t = buildArgTable(raw.a, raw.pos ?? []);
+    customTables.set(raw, t);
+  }
+  return t;
 }
 
 /** The command model for a CLI command name, or undefined when it is not a service command. */

@@ -251,7 +251,55 @@ function secGroupShortcut(params: Record<string, unknown>, cli: Record<string, u
   params.IpPermissions = [perm];
 }
 
+// ------------------------------------------------------------------------------------------- memoisation
+// Agents repeat the same invocations, and the broker re-parses what the client parsed. parseInvocation is a
+// pure function of (argv, account, region, CLI version) whenever no file is read, so such results (and
+// errors) are memoised in a bounded LRU and handed out as fresh copies: callers may mutate what they get.
+// Invocations that read files (file://, --cli-input-json, s3 cp local paths) are never memoised.
+const CACHE_MAX = 2000;
+type CacheEntry = { ok: ParsedInvocation } | { err: { code: GuardError['code']; message: string; details: Record<string, unknown> } };
+const cache = new Map<string, CacheEntry>();
+
+function clonePlain<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(clonePlain) as T;
+  if (v && typeof v === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const k in v) o[k] = clonePlain((v as Record<string, unknown>)[k]);
+    return o as T;
+  }
+  return v;
+}
+
+/** Parses an `aws` argv (without the leading `aws`). See the module comment; throws GuardError('parse'). */
 export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedInvocation {
+  if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) throw new GuardError('parse', 'argv must be an array of strings');
+  // NUL cannot occur in a real argv (C strings), so it separates the key's parts unambiguously.
+  const key = `${ctx.account}\0${ctx.region}\0${ctx.cliVersion ?? 'v1'}\0${argv.join('\0')}`;
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    if ('ok' in hit) return clonePlain(hit.ok);
+    throw new GuardError(hit.err.code, hit.err.message, { details: { ...hit.err.details } });
+  }
+  let res: ParsedInvocation;
+  try {
+    res = parseInvocationUncached(argv, ctx);
+  } catch (e) {
+    if (e instanceof GuardError && !argv.some((a) => a.includes('://'))) remember(key, { err: { code: e.code, message: e.message, details: { ...e.details } } });
+    throw e;
+  }
+  if (res.files.length === 0) remember(key, { ok: clonePlain(res) });
+  return res;
+}
+
+function remember(key: string, entry: CacheEntry): void {
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
+  cache.set(key, entry);
+}
+
+/** parseInvocation without memoisation (benchmarks, tests). */
+export function parseInvocationUncached(argv: string[], ctx: InvocationContext): ParsedInvocation {
   if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) throw new GuardError('parse', 'argv must be an array of strings');
   if (argv.length > 4096) throw parseError(`argv has ${argv.length} tokens; at most 4096 are accepted`);
   const version = ctx.cliVersion ?? 'v1';
