@@ -84,10 +84,21 @@ function run(items, fn, seconds) {
 }
 
 const full = (a) => decide(set, { invocation: parseInvocation(a, ctx), caller, target });
+const parseFn = (a) => parseInvocation(a, ctx);
+const decideFn = (inv) => decide(set, { invocation: inv, caller, target });
 run(argvs, full, 0.5); // warm-up
-const parseDecide = run(argvs, full, 2);
-const parseOnly = run(argvs, (a) => parseInvocation(a, ctx), 1);
-const decideOnly = run(parsed, (inv) => decide(set, { invocation: inv, caller, target }), 1);
+run(parsed, decideFn, 0.3);
+// Interleaved rounds, medians: other processes on the machine then disturb all three figures alike.
+const rounds = { full: [], parse: [], decide: [] };
+for (let i = 0; i < 7; i++) {
+  rounds.full.push(run(argvs, full, 0.4));
+  rounds.parse.push(run(argvs, parseFn, 0.4));
+  rounds.decide.push(run(parsed, decideFn, 0.4));
+}
+const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const parseDecide = med(rounds.full);
+const parseOnly = med(rounds.parse);
+const decideOnly = med(rounds.decide);
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 console.log(`policy: ${set.rules.length} rules (1,000 generated + the default policy), ${argvs.length} corpus invocations`);
 console.log(`parse+decide: ${fmt(parseDecide)}/s   parse only: ${fmt(parseOnly)}/s   decide only: ${fmt(decideOnly)}/s`);

@@ -83,6 +83,8 @@ export interface PolicySet {
   byPrefix: Map<string, CompiledRule[]>;
   /** Lazily merged global + prefix buckets. */
   bucketCache: Map<string, Bucket>;
+  /** action → access level → the rules whose action and access conditions hold for that pair. */
+  actionCache: Map<string, Map<string, Bucket>>;
   /** Per-decision memo of invocation-level rule matches (generation-stamped, so no reset per call). */
   memoStamp: Uint32Array;
   memoValue: Uint8Array;
@@ -187,6 +189,7 @@ export function buildSet(files: string[], rules: CompiledRule[], def: DefaultEff
     global,
     byPrefix,
     bucketCache: new Map(),
+    actionCache: new Map(),
     memoStamp: new Uint32Array(rules.length),
     memoValue: new Uint8Array(rules.length),
     generation: 0,
@@ -208,5 +211,38 @@ export function bucketFor(set: PolicySet, prefix: string): Bucket {
   }
   // Bound the cache: prefixes come from parsed input; a hostile stream of unknown prefixes must not grow it.
   if (set.bucketCache.size < 4096) set.bucketCache.set(prefix, b);
+  return b;
+}
+
+/** Do a rule's action and access-level conditions hold for this action (fixed per action, so cached)? */
+function actionConditionsHold(r: CompiledRule, action: string, access: AccessLevel | undefined): boolean {
+  if (r.actions && !r.actions.re.test(action)) return false;
+  if (r.notActions && r.notActions.re.test(action)) return false;
+  // An action without a known access level matches restrictive rules and never allow rules.
+  if (r.access && (access === undefined ? !r.loose : !r.access.has(access))) return false;
+  return true;
+}
+
+/**
+ * The rules that can apply to a permission with this action and access level, by effect and in rule order:
+ * action globs and access levels are settled here once per (action, level), so deciding only checks resources
+ * and invocation-level conditions.
+ */
+export function bucketForAction(set: PolicySet, prefix: string, action: string, access: AccessLevel | undefined): Bucket {
+  const levelKey = access ?? '';
+  let byLevel = set.actionCache.get(action);
+  const hit = byLevel?.get(levelKey);
+  if (hit) return hit;
+  const base = bucketFor(set, prefix);
+  const b: Bucket = {
+    deny: base.deny.filter((r) => actionConditionsHold(r, action, access)),
+    approve: base.approve.filter((r) => actionConditionsHold(r, action, access)),
+    allow: base.allow.filter((r) => actionConditionsHold(r, action, access)),
+  };
+  // Bounded: actions come from the catalog, but the cache must not grow with hostile input.
+  if (set.actionCache.size < 20000) {
+    if (!byLevel) set.actionCache.set(action, (byLevel = new Map()));
+    byLevel.set(levelKey, b);
+  }
   return b;
 }

@@ -1,6 +1,6 @@
 import type { AccessLevel, ParsedInvocation, Permission } from '../invocation/types.js';
 import { evalCondition, type Scratch } from './conditions.js';
-import { bucketFor, EFFECT_RANK, riskMask, type CompiledRule, type GlobSet, type PolicySet } from './compiled.js';
+import { bucketForAction, EFFECT_RANK, riskMask, type CompiledRule, type GlobSet, type PolicySet } from './compiled.js';
 import { globCovers, globsIntersect, hasWildcard, MAX_MATCH_INPUT } from './glob.js';
 import type { ApprovalRequirement, Decision, DecisionInput, Effect } from './types.js';
 
@@ -101,21 +101,15 @@ function matchResources(r: CompiledRule, gs: GlobSet, p: Permission): boolean {
   return true;
 }
 
-function matchPermission(r: CompiledRule, p: Permission, access: AccessLevel | undefined): boolean {
-  if (r.actions && !r.actions.re.test(p.action)) return false;
-  if (r.notActions && r.notActions.re.test(p.action)) return false;
-  if (r.access) {
-    // An action without a known access level matches restrictive rules and never allow rules.
-    if (access === undefined ? !r.loose : !r.access.has(access)) return false;
-  }
-  if (r.resources && !matchResources(r, r.resources, p)) return false;
-  return true;
+/** Rules reach here from bucketForAction, which has already checked actions, not_actions and access. */
+function matchPermission(r: CompiledRule, p: Permission): boolean {
+  return !r.resources || matchResources(r, r.resources, p);
 }
 
-function firstMatch(set: PolicySet, rules: CompiledRule[], input: DecisionInput, p: Permission | null, access: AccessLevel | undefined): CompiledRule | null {
+function firstMatch(set: PolicySet, rules: CompiledRule[], input: DecisionInput, p: Permission | null): CompiledRule | null {
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
-    if (p === null ? r.perPermission : !matchPermission(r, p, access)) continue;
+    if (p === null ? r.perPermission : !matchPermission(r, p)) continue;
     if (memoInvocation(set, r, input)) return r;
   }
   return null;
@@ -184,7 +178,7 @@ function decideInternal(set: PolicySet, input: DecisionInput, details: Permissio
     }
     // help, skeletons, configure…: only rules without per-permission conditions can apply.
     for (const eff of ['deny', 'approve', 'allow'] as const) {
-      const r = firstMatch(set, set.global[eff], input, null, undefined);
+      const r = firstMatch(set, set.global[eff], input, null);
       if (r) return ruleDecision(r, r.approval ? [r.approval] : []);
     }
     return defaultDecision(set);
@@ -197,19 +191,19 @@ function decideInternal(set: PolicySet, input: DecisionInput, details: Permissio
 
   for (let i = 0; i < perms.length; i++) {
     const p = perms[i]!;
-    const bucket = bucketFor(set, prefixOf(p.action));
     const access = inv.accessLevels[p.action] as AccessLevel | undefined;
-    let rule = firstMatch(set, bucket.deny, input, p, access);
+    const bucket = bucketForAction(set, prefixOf(p.action), p.action, access);
+    let rule = firstMatch(set, bucket.deny, input, p);
     if (!rule) {
-      rule = firstMatch(set, bucket.approve, input, p, access);
+      rule = firstMatch(set, bucket.approve, input, p);
       if (rule) {
         approvals ??= [];
         // Every approve rule that matches contributes its requirement (strictest wins, see combineApprovals).
         for (const r of bucket.approve) {
-          if (r.index >= rule.index && matchPermission(r, p, access) && memoInvocation(set, r, input)) approvals.push(r.approval!);
+          if (r.index >= rule.index && matchPermission(r, p) && memoInvocation(set, r, input)) approvals.push(r.approval!);
         }
       } else {
-        rule = firstMatch(set, bucket.allow, input, p, access);
+        rule = firstMatch(set, bucket.allow, input, p);
       }
     }
     const effect: Effect = rule ? rule.effect : def.effect;
