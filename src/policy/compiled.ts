@@ -7,9 +7,16 @@ import type { ApprovalRequirement, Effect, MaskingRules } from './types.js';
 /** Strength of an effect: deny beats approve beats allow (docs/policies.md, "Precedence"). */
 export const EFFECT_RANK: Record<Effect, number> = { allow: 1, approve: 2, deny: 3 };
 
-export interface GlobSet {
-  globs: string[];
-  re: RegExp;
+/** Globs and their RegExp, compiled on first use (a command deciding one call touches few of them). */
+export class GlobSet {
+  #re: RegExp | undefined;
+  constructor(
+    readonly globs: string[],
+    private readonly caseInsensitive: boolean,
+  ) {}
+  get re(): RegExp {
+    return (this.#re ??= compileGlobs(this.globs, this.caseInsensitive));
+  }
 }
 
 /** A rule ready for the hot path: every glob is one anchored RegExp, every list a Set. */
@@ -101,7 +108,7 @@ export function riskMask(risks: readonly (RiskSignal | string)[]): number {
 }
 
 function globSet(globs: string[] | undefined, ci: boolean): GlobSet | undefined {
-  return globs === undefined ? undefined : { globs, re: compileGlobs(globs, ci) };
+  return globs === undefined ? undefined : new GlobSet(globs, ci);
 }
 
 function prefixesOf(actions: string[] | undefined): string[] | null {

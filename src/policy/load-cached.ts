@@ -1,5 +1,4 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { VERSION } from '../version.js';
 import type { PolicySet } from './compiled.js';
@@ -26,7 +25,9 @@ const FORMAT = 1;
 export function policyCacheDir(env: NodeJS.ProcessEnv): string | false {
   if (env.GUARD_AWS_NO_POLICY_CACHE === '1') return false;
   if (env.GUARD_AWS_CACHE_DIR) return join(env.GUARD_AWS_CACHE_DIR, 'policies');
-  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
+  // HOME rather than os.homedir(): loading node:os costs start-up, and without HOME there is simply no cache.
+  if (!env.XDG_CACHE_HOME && !env.HOME) return false;
+  const base = env.XDG_CACHE_HOME || join(env.HOME!, '.cache');
   return join(base, 'guard-aws', 'policies');
 }
 
