@@ -144,6 +144,8 @@ export function buildArgTable(raw: RawArg[], pos: RawArg[] = [], extra: ArgSpec[
 }
 
 const CLI_INPUT_JSON: ArgSpec = { name: 'cli-input-json', member: null, type: 's', nargs: 1, literal: false };
+/** v2 only (awscli/customizations/cliinput.py on the v2 branch); refused on v1 by the parser. */
+const CLI_INPUT_YAML: ArgSpec = { name: 'cli-input-yaml', member: null, type: 's', nargs: 1, literal: false };
 const SKELETON: ArgSpec = { name: 'generate-cli-skeleton', member: null, type: 's', nargs: '?', literal: true };
 const PAGINATION: ArgSpec[] = [
   { name: 'starting-token', member: null, type: 's', nargs: 1, literal: false },
@@ -190,7 +192,7 @@ export function commandModel(command: string): CommandModel | undefined {
       if (!Object.prototype.hasOwnProperty.call(raw.ops, cli)) return undefined;
       const r = raw.ops[cli]!;
       const extra: ArgSpec[] = [SKELETON];
-      if (!r.nj) extra.push(CLI_INPUT_JSON);
+      if (!r.nj) extra.push(CLI_INPUT_JSON, CLI_INPUT_YAML);
       if (r.pg) extra.push(...PAGINATION);
       const op: OperationModel = {
         cli,

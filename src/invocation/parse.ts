@@ -13,7 +13,7 @@ import { actionInfo } from './iam-catalog.js';
 import { type ArgSpec, type CommandModel, buildArgTable, commandModel, customArgTable, modelIndex } from './model.js';
 import { computeRisks } from './risks.js';
 import type { AccessLevel, InvocationContext, LocalFile, ParsedInvocation, Permission, RiskSignal } from './types.js';
-import { type DecodeState, decodeStructured, loadParamFile, parseError, parseJson } from './values.js';
+import { type DecodeState, decodeStructured, loadParamFile, parseError, parseJson, parseYaml } from './values.js';
 
 /** Global options added by AWS CLI v2 (v2 awscli/data/cli.json), as [name, nargs]. */
 const V2_GLOBALS: [string, number][] = [
@@ -192,14 +192,18 @@ function buildParams(args: ParsedArgs, st: DecodeState, where: string): Record<s
 
 /** --cli-input-json / --cli-input-yaml: API members merged under explicit CLI arguments (CLI wins; §1.5). */
 function mergeCliInput(args: ParsedArgs, params: Record<string, unknown>, st: DecodeState, where: string): boolean {
-  const a = args.options.get('cli-input-json') ?? args.options.get('cli-input-yaml');
+  const j = args.options.get('cli-input-json');
+  const y = args.options.get('cli-input-yaml');
+  if (j && y) throw parseError(`${where}: only one of --cli-input-json and --cli-input-yaml may be given (${at(y.token)})`);
+  const a = j ?? y;
   if (!a || typeof a.value !== 'string') return false;
+  if (a === y && st.ctx.cliVersion !== 'v2') throw parseError(`${where}: --cli-input-yaml exists only in AWS CLI v2, at ${at(a.token)}`, { index: a.token.index });
   const v = a.value;
   let text: string;
   if (/^fileb?:\/\//.test(v)) text = Buffer.from(loadParamFile(v, false, st, `--${a.spec.name}`, where), v.startsWith('fileb') ? 'base64' : 'utf8').toString('utf8');
   else if (/^https?:\/\//i.test(v)) throw parseError(`${where}: --${a.spec.name} accepts only JSON or file:// (${at(a.token)})`);
   else text = v;
-  const doc = parseJson(text, `${where} --${a.spec.name}`);
+  const doc = a === y ? parseYaml(text, `${where} --cli-input-yaml`) : parseJson(text, `${where} --${a.spec.name}`);
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw parseError(`${where}: --${a.spec.name} must be a JSON object (${at(a.token)})`);
   for (const [k, val] of Object.entries(doc as Record<string, unknown>)) if (!(k in params)) params[k] = val;
   return true;

@@ -5,6 +5,7 @@
  * are seen by the policy.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { GuardError } from '../errors.js';
 import type { InvocationContext, LocalFile } from './types.js';
@@ -88,6 +89,17 @@ export function parseJson(text: string, where: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     throw parseError(`${where}: invalid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+let yamlParse: ((text: string) => unknown) | undefined;
+/** YAML for v2's --cli-input-yaml; the yaml package is loaded only when needed (start-up cost). */
+export function parseYaml(text: string, where: string): unknown {
+  if (!yamlParse) yamlParse = (createRequire(import.meta.url)('yaml') as { parse: (t: string) => unknown }).parse;
+  try {
+    return yamlParse(text);
+  } catch (e) {
+    throw parseError(`${where}: invalid YAML (${(e as Error).message.split('\n')[0]})`);
   }
 }
 

@@ -148,6 +148,14 @@ describe('hidden inputs and files', () => {
     parseErr('s3api', 'list-objects-v2', '--cli-input-json', 'http://example.com/in.json');
     parseErr('s3api', 'list-objects-v2', '--cli-input-json', '[1]');
   });
+  it('--cli-input-yaml is v2 only, and read like JSON there', () => {
+    expect(parseErr('s3api', 'list-objects-v2', '--cli-input-yaml', 'Bucket: y').message).toMatch(/only in AWS CLI v2/);
+    const v2 = { ...ctx, cliVersion: 'v2' as const };
+    const r = parseInvocation(['s3api', 'list-objects-v2', '--cli-input-yaml', 'Bucket: yaml-bucket'], v2);
+    expect(r.resources).toEqual(['arn:aws:s3:::yaml-bucket']);
+    expect(r.risks).toContain('hidden_input');
+    expect(() => parseInvocation(['s3api', 'list-objects-v2', '--cli-input-yaml', 'Bucket: y', '--cli-input-json', '{}'], v2)).toThrow(/only one of/);
+  });
   it('file://~/.aws/credentials is a local secret read', () => {
     const r = parse('sqs', 'send-message', '--queue-url', 'https://sqs.us-east-1.amazonaws.com/111122223333/orders', '--message-body', 'file://~/.aws/credentials');
     expect(r.risks).toEqual(expect.arrayContaining(['local_file_read', 'secret_read']));

@@ -117,12 +117,16 @@ const EDGE: string[][] = [
   ['sts', 'get-caller-identity', '--region', 'eu-central-1', '--debug'],
   ['dynamodb', 'transact-write-items', '--transact-items', '[{"Put":{"TableName":"T","Item":{"pk":{"S":"a"}}}}]'],
   ['iam', 'put-role-policy', '--role-name', 'r', '--policy-name', 'p', '--policy-document', 'file://policy.json'],
+  ['s3', 'ls', '--recursive', 's3://b/p/'],
+  ['s3', 'cp', '--recursive', 's3://a/x/', 's3://b/y/', '--exclude', '*.tmp'],
+  ['s3', 'rm', 's3://b/p/', '--rec'],
+  ['ec2', 'wait', 'instance-running', '--instance-ids', 'i-1', '--reg', 'eu-west-1'],
 ];
 
 describe('differential test against the real AWS CLI v1', () => {
   const argvs = [...corpus, ...EDGE];
   const parsed = argvs.map(ours);
-  const canonical = parsed.map((p, i) => (p instanceof GuardError || p.kind !== 'api' ? argvs[i]! : p.canonicalArgv));
+  const canonical = parsed.map((p, i) => (p instanceof GuardError || (p.kind !== 'api' && p.kind !== 'custom') ? argvs[i]! : p.canonicalArgv));
   const real = runReal([...argvs, ...canonical]);
 
   it('predicts every call the real CLI would make, or refuses the argv', () => {
