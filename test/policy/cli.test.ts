@@ -125,3 +125,14 @@ describe('guard-aws policy test', () => {
     expect(r.stderr).toMatch(/x\.test\.yaml:3:\d+: cases\[0\]\.expect\.decision: Invalid option/);
   });
 });
+
+describe('guard-aws explain never prints secret values', () => {
+  test('a password given in argv is masked in both outputs', () => {
+    const args = ['iam', 'create-login-profile', '--user-name', 'u', '--password', 'Sup3rS3cret!Pw'];
+    const human = run(['explain', '--', ...args]);
+    const json = run(['explain', '--json', '--', ...args]);
+    expect(human.code).toBe(0);
+    expect(human.stdout + human.stderr + json.stdout + json.stderr).not.toContain('Sup3rS3cret!Pw');
+    expect(JSON.parse(json.stdout).decision).toBe('deny');
+  });
+});

@@ -9,6 +9,7 @@ import { loadPoliciesCached } from '../../policy/load-cached.js';
 import { defaultPolicyPath } from '../../policy/paths.js';
 import { explanation, renderExplanation } from '../../policy/render.js';
 import type { Caller, TargetInfo } from '../../policy/types.js';
+import { maskArgv } from '../../transcript/argv-mask.js';
 import type { CliContext } from '../context.js';
 
 /** Documented defaults (README, docs/policies.md): a placeholder account nobody owns, the usual region chain. */
@@ -55,6 +56,8 @@ export function command(ctx: CliContext): Command {
       const target: TargetInfo = { name: targetName, account, region };
       const d = explainDecision(set, { invocation: inv, caller, target });
       const e = explanation(inv, d, caller, target, defaults);
+      // The argv is echoed with secret parameter values masked, as in transcripts (explain output ends up in logs).
+      e.argv = maskArgv(inv.argv);
       // Show where the rule lives relative to the working directory when it is below it (shorter, clickable).
       if (e.source && isAbsolute(e.source)) {
         const rel = relative(ctx.cwd, e.source);
