@@ -16,13 +16,30 @@ export const GENESIS_PREV_HASH = '0'.repeat(64);
  * breaking the hash), a newline, and the body text exactly as stored.
  */
 export function recordHash(r: Omit<AuditRecord, 'hash' | 'sig'>): string {
-  const header = canonicalJson({ at: r.at, grantId: r.grantId, id: r.id, kind: r.kind, seq: r.seq, subject: r.subject });
+  const header = recordHeader(r);
   return createHash('sha256')
     .update(Buffer.from(r.prevHash, 'hex'))
     .update(header, 'utf8')
     .update('\n', 'utf8')
     .update(r.body, 'utf8')
     .digest('hex');
+}
+
+/**
+ * canonicalJson({at, grantId, id, kind, seq, subject}) written out directly (keys already in RFC 8785 order):
+ * this runs once per record when a whole chain is verified. Falls back to canonicalJson for anything unusual.
+ */
+export function recordHeader(r: Pick<AuditRecord, 'at' | 'grantId' | 'id' | 'kind' | 'seq' | 'subject'>): string {
+  const str = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : undefined);
+  const at = str(r.at);
+  const grantId = str(r.grantId);
+  const id = str(r.id);
+  const kind = str(r.kind);
+  const subject = str(r.subject);
+  if (at === undefined || grantId === undefined || id === undefined || kind === undefined || subject === undefined || !Number.isSafeInteger(r.seq)) {
+    return canonicalJson({ at: r.at, grantId: r.grantId, id: r.id, kind: r.kind, seq: r.seq, subject: r.subject });
+  }
+  return `{"at":${at},"grantId":${grantId},"id":${id},"kind":${kind},"seq":${r.seq},"subject":${subject}}`;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

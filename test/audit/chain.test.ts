@@ -262,3 +262,15 @@ describe('AuditLog.scan', () => {
     db.close();
   });
 });
+
+describe('recordHeader fast path', () => {
+  it('is byte-for-byte canonicalJson of the header fields', async () => {
+    const { canonicalJson } = await import('../../src/transcript/canonical-json.js');
+    const { recordHeader } = await import('../../src/audit/chain.js');
+    const cases = [
+      { at: '2026-11-25T10:00:00.000Z', grantId: 'grt_1', id: 'a', kind: 'transcript' as const, seq: 1, subject: 'alice@example.com' },
+      { at: 'x', grantId: null, id: 'é"\\\n\u2028😀', kind: 'unreported' as const, seq: 123456789, subject: null },
+    ];
+    for (const h of cases) expect(recordHeader(h)).toBe(canonicalJson(h));
+  });
+});
