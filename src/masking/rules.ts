@@ -82,7 +82,6 @@ export interface MaskingInput {
 
 const BASE64 = /[^A-Za-z0-9/+=]/g;
 const BASE64URL = /[^A-Za-z0-9_=-]/g;
-const HEX = /[^0-9a-fA-F]/g;
 const URLVALUE = /[^A-Za-z0-9%._~+/=-]/g;
 
 function escapeRe(s: string): string {
@@ -170,16 +169,27 @@ export function compileMasking(input: MaskingInput = {}): CompiledMasking {
     // AWS documentation example).
     {
       name: 'session-token',
-      re: /(?<![A-Za-z0-9/+=])(?:FwoGZXIvYXdzE|FQoGZXIvYXdzE|IQoJb3JpZ2luX2Vj|AQoDYXdzE|AQoEXAMPLE)/g,
+      re: /(?:FwoGZXIvYXdzE|FQoGZXIvYXdzE|IQoJb3JpZ2luX2Vj|AQoDYXdzE|AQoEXAMPLE)(?<![A-Za-z0-9/+=](?:FwoGZXIvYXdzE|FQoGZXIvYXdzE|IQoJb3JpZ2luX2Vj|AQoDYXdzE|AQoEXAMPLE))/g,
       maxLen: 16,
       action: { kind: 'charset', keepOpener: false, body: BASE64 },
     },
-    // SigV4 query-string auth (presigned URLs, `rds generate-db-auth-token`, `s3 presign`): the signature
-    // and the session token are the bearer material; X-Amz-Credential only names the key id.
-    { name: 'sigv4-signature', re: /X-Amz-Signature=/gi, maxLen: 16, action: { kind: 'charset', keepOpener: true, body: HEX } },
-    { name: 'sigv4-token', re: /X-Amz-Security-Token=/gi, maxLen: 21, action: { kind: 'charset', keepOpener: true, body: URLVALUE } },
-    // SigV2 query-string auth (`s3 presign` against path-style or custom endpoints): `…&Signature=<base64>`.
-    { name: 'sigv2-signature', re: /(?<=[?&])Signature=/g, maxLen: 10, action: { kind: 'charset', keepOpener: true, body: URLVALUE } },
+    // Query-string auth (presigned URLs, `rds generate-db-auth-token`, `s3 presign`): the signature and the
+    // session token are the bearer material; X-Amz-Credential / AWSAccessKeyId only name the key id. SigV2
+    // (`…&Signature=<base64>`, `s3 presign` on path-style endpoints) and SigV4 (`X-Amz-Signature`), in
+    // either spelling. Each regex begins with a literal shared by all spellings and checks what precedes it with
+    // a look-behind placed after the literal, so V8 scans for the literal at full speed.
+    {
+      name: 'query-signature',
+      re: /ignature=(?<=(?:[?&]S|X-Amz-S|x-amz-s)ignature=)/g,
+      maxLen: 9,
+      action: { kind: 'charset', keepOpener: true, body: URLVALUE },
+    },
+    {
+      name: 'query-security-token',
+      re: /ecurity-(?:Token|token)=(?<=(?:X-Amz-S|x-amz-s)ecurity-(?:Token|token)=)/g,
+      maxLen: 14,
+      action: { kind: 'charset', keepOpener: true, body: URLVALUE },
+    },
     // `eks get-token`: the bearer token is a base64url presigned STS URL behind this prefix.
     { name: 'eks-token', re: /k8s-aws-v1\./g, maxLen: 11, action: { kind: 'charset', keepOpener: true, body: BASE64URL } },
   ];
