@@ -30,6 +30,16 @@ const LOGS_TAIL_V2: ArgTable = buildArgTable(
   ['group_name|-|s'],
 );
 
+/** AWS CLI v2 configure subcommands absent from v1, with what they do to the caller's machine. */
+const V2_CONFIGURE: Record<string, RiskSignal[]> = {
+  import: ['config_change', 'local_file_read'],
+  'export-credentials': ['secret_read', 'credential_minting'],
+  'list-profiles': ['read_only'],
+  sso: ['config_change', 'credential_minting', 'external_process'],
+  'sso-session': ['config_change'],
+  'mfa-login': ['config_change', 'credential_minting'],
+};
+
 interface Handled {
   service: string | null;
   operation: string | null;
@@ -51,6 +61,14 @@ export function customInvocation(inp: CustomInput): ParsedInvocation {
   if (command === 'configure' || command === 'history') {
     const raw = modelIndex().commands[command]!.custom!;
     const table = raw.sub?.[sub];
+    if (!table && command === 'configure' && inp.version === 'v2' && V2_CONFIGURE[sub]) {
+      // v2-only configure subcommands (v2 awscli/customizations/configure/): local; their arguments are not
+      // modelled here, so the argv is passed through as given.
+      const r = emptyResult(inp.argv, inp.argv, 'local', command, sub, g.values, region);
+      inp.risks.push(...V2_CONFIGURE[sub]!);
+      r.notes.push(`configure ${sub} (AWS CLI v2) runs locally`);
+      return r;
+    }
     if (!table) throw parseError(`${command}: unknown subcommand at ${at(inp.subTok)}`, { index: inp.subTok.index });
     const args = parseArgTable(rest, customArgTable(table), where);
     const r = emptyResult(inp.argv, [...g.canonical, command, sub, ...canonicalArgs(args)], args.help ? 'no_api_call' : 'local', command, sub, g.values, region);

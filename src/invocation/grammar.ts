@@ -68,24 +68,12 @@ export interface ParsedArgs {
   help: boolean;
 }
 
-function takeValues(
-  nargs: Nargs,
-  tokens: Token[],
-  start: number,
-  isValue: (t: Token) => boolean,
-): { values: string[]; next: number } {
-  const out: string[] = [];
-  let i = start;
-  const max = nargs === '*' || nargs === '+' ? Infinity : nargs === '?' ? 1 : (nargs as number);
-  while (out.length < max && i < tokens.length && isValue(tokens[i]!)) out.push(tokens[i++]!.text);
-  return { values: out, next: i };
-}
-
 /** Parses operation/customization arguments (globals already removed) against one argument table. */
 export function parseArgTable(tokens: Token[], table: ArgTable, where: string): ParsedArgs {
+  // ArgTableArgParser.parse_known_args: a lone "help" is always help, even where a positional could take it.
+  if (tokens.length === 1 && tokens[0]!.text === 'help') return { options: new Map(), repeated: [], positionals: [], help: true };
   const has = (n: string) => table.options.has(n);
   const kinds = tokens.map((t) => classify(t.text, has, table.names));
-  const isValue = (t: Token) => kinds[tokens.indexOf(t)]!.kind === 'A';
   const options = new Map<string, ParsedArg>();
   const repeated: string[] = [];
   const loose: Token[] = [];
@@ -136,8 +124,6 @@ export function parseArgTable(tokens: Token[], table: ArgTable, where: string): 
     options.delete(key);
     options.set(key, { spec, value, token: tok, abbreviated: k.abbreviated });
   }
-  void takeValues;
-  void isValue;
   // Positionals in order; one trailing extra `help` asks for help (ArgTableArgParser's implicit positional).
   const positionals: ParsedArgs['positionals'] = [];
   let p = 0;

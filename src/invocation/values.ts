@@ -106,6 +106,9 @@ export function parseYaml(text: string, where: string): unknown {
 // ------------------------------------------------------------------------------------------------ shorthand
 // Grammar of awscli/shorthand.py (reference §1.4): keyval *("," keyval); key ["@"] "=" values; values are a
 // csv list, an explicit [list] or a {hash}; quoted or bare scalars with backslash escapes.
+// Sticky: tests "key=" right after a comma without copying the rest of the string.
+const NEXT_KEY = /\s*[A-Za-z0-9\-_.#/:]+\s*@?=/y;
+
 class Shorthand {
   private i = 0;
   constructor(
@@ -170,8 +173,8 @@ class Shorthand {
     const first = this.scalar(false);
     const list: string[] = [first];
     while (this.s[this.i] === ',') {
-      const rest = this.s.slice(this.i + 1);
-      if (/^\s*[A-Za-z0-9\-_.#/:]+\s*@?=/.test(rest)) break;
+      NEXT_KEY.lastIndex = this.i + 1;
+      if (NEXT_KEY.test(this.s)) break;
       this.i++;
       this.ws();
       list.push(this.scalar(false));

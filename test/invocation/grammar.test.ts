@@ -204,9 +204,14 @@ describe('commands', () => {
     expect(parse('configure', 'get', 'aws_secret_access_key').risks).toContain('secret_read');
     expect(parse('configure').risks).toContain('config_change');
     expect(parse('history', 'list').risks).toContain('secret_read');
+    // v2-only configure subcommands: unknown on v1, local with their risks on v2
+    parseErr('configure', 'export-credentials');
+    const exp = parseInvocation(['configure', 'export-credentials', '--format', 'env'], { ...ctx, cliVersion: 'v2' });
+    expect(exp.kind).toBe('local');
+    expect(exp.risks).toEqual(expect.arrayContaining(['secret_read', 'credential_minting']));
   });
   it('help, --version and --generate-cli-skeleton make no API call', () => {
-    for (const argv of [['help'], ['s3', 'help'], ['ec2', 'describe-instances', 'help'], ['--version'], ['s3api', 'put-object', '--bucket', 'b', '--key', 'k', '--generate-cli-skeleton'], ['ec2', 'wait', 'help']]) {
+    for (const argv of [['help'], ['s3', 'help'], ['s3', 'ls', 'help'], ['ec2', 'describe-instances', 'help'], ['--version'], ['s3api', 'put-object', '--bucket', 'b', '--key', 'k', '--generate-cli-skeleton'], ['ec2', 'wait', 'help']]) {
       const r = parse(...argv);
       expect(r.kind).toBe('no_api_call');
       expect(r.actions).toEqual([]);
