@@ -168,6 +168,22 @@ function keyIndex(root: unknown, scratch: Scratch): Map<string, unknown[]> {
 /** Calls `visit` on every value `segments[i..]` reaches from `node`; stops early when `visit` returns true. */
 function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean {
   if (depth > 64) return false;
+  if (i < segments.length && segments[i] === '**') {
+    // Zero levels first (the rest of the path applies here, or this value is the leaf), then any deeper level.
+    if (walk(node, segments, i + 1, visit, depth + 1, sc)) return true;
+    if (typeof node === 'string') {
+      const decoded = decodeJson(node, sc);
+      return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1, sc);
+    }
+    if (Array.isArray(node)) {
+      for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
+      return false;
+    }
+    if (node === null || typeof node !== 'object') return false;
+    const obj = node as Record<string, unknown>;
+    for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1, sc)) return true;
+    return false;
+  }
   if (i === segments.length) {
     if (Array.isArray(node)) {
       for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
@@ -186,11 +202,6 @@ function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) 
   if (node === null || typeof node !== 'object') return false;
   const seg = segments[i]!;
   const obj = node as Record<string, unknown>;
-  if (seg === '**') {
-    if (walk(node, segments, i + 1, visit, depth + 1, sc)) return true; // zero levels
-    for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1, sc)) return true;
-    return false;
-  }
   for (const k of Object.keys(obj)) {
     if (seg === '*' || k.toLowerCase() === seg) {
       if (walk(obj[k], segments, i + 1, visit, depth + 1, sc)) return true;

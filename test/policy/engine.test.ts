@@ -126,6 +126,17 @@ rules:
     expect(decide(set, p({ IpPermissions: [{ IpRanges: [{ cidrip: '0.0.0.0/0' }] }] })).decision).toBe('deny');
     expect(decide(set, p({ IpPermissions: [{ IpRanges: [{ CidrIp: '10.0.0.0/16' }] }] })).decision).toBe('allow');
   });
+  test('params: `**` reaches every value at any depth, top-level ones included; `A.**` everything under A', () => {
+    const any = fromText(rule('deny', '{ params: [{ path: "**", equals: "x" }] }', { def: 'allow' }));
+    const under = fromText(rule('deny', '{ params: [{ path: "A.**", equals: "x" }] }', { def: 'allow' }));
+    const p = (params: object) => input(inv({ perms: [['s3:GetObject', ['arn:aws:s3:::b']]], access: W, params: params as Record<string, unknown> }));
+    expect(decide(any, p({ A: 'x' })).decision).toBe('deny');
+    expect(decide(any, p({ A: { B: [['y', 'x']] } })).decision).toBe('deny');
+    expect(decide(any, p({ A: '{"B":{"C":"x"}}' })).decision).toBe('deny');
+    expect(decide(any, p({ A: 'y' })).decision).toBe('allow');
+    expect(decide(under, p({ A: { B: 'x' } })).decision).toBe('deny');
+    expect(decide(under, p({ Z: { B: 'x' } })).decision).toBe('allow');
+  });
   test('params: JSON documents in string parameters are searched', () => {
     const set = fromText(rule('deny', '{ params: [{ path: "**.Principal.AWS", equals: "*" }] }', { def: 'allow' }));
     const policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { AWS: ['arn:aws:iam::1:root', '*'] } }] });
