@@ -1,10 +1,6 @@
-import * as client from 'openid-client';
 import { readFile } from 'node:fs/promises';
 import { GuardError } from '../errors.js';
-import { fetchBrokerConfig } from './broker-config.js';
 import { systemClock, type Clock } from './clock.js';
-import { toStoredLogin } from './login.js';
-import { oauthReason, openIdpClient } from './oidc.js';
 import { parseStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
 import type { TokenStore } from './token-store.js';
 import { requireSecureUrl } from './urls.js';
@@ -65,6 +61,7 @@ export async function getAccessToken(opts: GetAccessTokenOptions): Promise<Acces
   }
   if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     if (!opts.brokerUrl) throw new GuardError('auth_required', 'in GitHub Actions: no broker URL; set GUARD_AWS_BROKER');
+    const { fetchBrokerConfig } = await import('./broker-config.js');
     const { audience } = await fetchBrokerConfig(opts.brokerUrl, f);
     const token = await githubActionsToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN, audience, f, env);
     return fromWorkloadToken(token, 'github-actions', clock);
@@ -132,6 +129,12 @@ async function refresh(stored: StoredLogin, store: TokenStore, f: typeof fetch, 
   if (!stored.refreshToken) {
     throw new GuardError('auth_required', `your login to ${stored.broker} has expired; ${LOGIN_HINT}`);
   }
+  // Only a refresh needs the OAuth client library: loaded here, not at start-up of every call.
+  const [client, { oauthReason, openIdpClient }, { toStoredLogin }] = await Promise.all([
+    import('openid-client'),
+    import('./oidc.js'),
+    import('./login.js'),
+  ]);
   const config = await openIdpClient(stored.issuer, stored.clientId, f, env);
   let tokens;
   try {

@@ -1,34 +1,41 @@
-import { decodeJwt } from 'jose';
-import { z } from 'zod';
-import { groupsFrom } from './verify.js';
+import { decodeClaims, groupsFrom } from './claims.js';
 
-/** A login as kept in the token store, one per broker. */
-const StoredLoginSchema = z.object({
-  version: z.literal(1),
-  broker: z.string(),
-  issuer: z.string(),
-  clientId: z.string(),
-  audience: z.string(),
-  groupsClaim: z.string(),
-  accessToken: z.string(),
-  refreshToken: z.string().optional(),
-  expiresAt: z.string(),
-  subject: z.string(),
-  groups: z.array(z.string()),
-  name: z.string().optional(),
-  savedAt: z.string(),
-});
-export type StoredLogin = z.infer<typeof StoredLoginSchema>;
+/**
+ * A login as kept in the token store, one per broker. Checked by hand rather than with a schema library: this is
+ * read on every guarded call, and start-up time matters there.
+ */
+export interface StoredLogin {
+  version: 1;
+  broker: string;
+  issuer: string;
+  clientId: string;
+  audience: string;
+  groupsClaim: string;
+  accessToken: string;
+  refreshToken?: string;
+  expiresAt: string;
+  subject: string;
+  groups: string[];
+  name?: string;
+  savedAt: string;
+}
+
+const REQUIRED = ['broker', 'issuer', 'clientId', 'audience', 'groupsClaim', 'accessToken', 'expiresAt', 'subject', 'savedAt'] as const;
 
 /** The stored login, or undefined when the entry is missing or unreadable (then the user simply logs in again). */
 export function parseStoredLogin(text: string | undefined): StoredLogin | undefined {
   if (text === undefined) return undefined;
+  let v: Record<string, unknown>;
   try {
-    const r = StoredLoginSchema.safeParse(JSON.parse(text));
-    return r.success ? r.data : undefined;
+    v = JSON.parse(text) as Record<string, unknown>;
   } catch {
     return undefined;
   }
+  if (typeof v !== 'object' || v === null || v.version !== 1) return undefined;
+  for (const k of REQUIRED) if (typeof v[k] !== 'string') return undefined;
+  if (!Array.isArray(v.groups) || !v.groups.every((g) => typeof g === 'string')) return undefined;
+  for (const k of ['refreshToken', 'name'] as const) if (v[k] !== undefined && typeof v[k] !== 'string') return undefined;
+  return v as unknown as StoredLogin;
 }
 
 export interface TokenSummary {
@@ -44,7 +51,7 @@ export interface TokenSummary {
  */
 export function summarizeToken(token: string, groupsClaim = 'groups'): TokenSummary {
   try {
-    const c = decodeJwt(token);
+    const c = decodeClaims(token);
     let groups: string[] = [];
     try {
       groups = groupsFrom(c[groupsClaim]);

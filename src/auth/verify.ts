@@ -9,6 +9,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { GuardError } from '../errors.js';
+import { groupsFrom } from './claims.js';
 import type { Caller } from '../policy/types.js';
 
 /**
@@ -70,18 +71,7 @@ function lookup(claims: JWTPayload, path: string): unknown {
 }
 
 /** Groups from an array of strings, or a string separated by spaces or commas (as some IdPs send them). */
-export function groupsFrom(value: unknown): string[] {
-  if (value === undefined || value === null) return [];
-  const raw = Array.isArray(value) ? value : typeof value === 'string' ? value.split(/[\s,]+/) : null;
-  if (raw === null) throw reject('groups claim is neither a list nor a string');
-  const out: string[] = [];
-  for (const g of raw) {
-    if (typeof g !== 'string') throw reject('groups claim holds a non-string value');
-    const t = g.trim();
-    if (t && !out.includes(t)) out.push(t);
-  }
-  return out;
-}
+export { groupsFrom };
 
 function checkAlgorithms(algs: string[]): string[] {
   if (algs.length === 0) throw new GuardError('config_invalid', 'token verifier: algorithms must not be empty');

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { GuardError, exitCodeFor, isGuardError, oneLine } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { NodeIoHost } from '../io/node-host.js';
@@ -58,7 +58,8 @@ export async function dispatch(argv: string[], ctx: CliContext): Promise<number>
     const { runAws } = await import('./commands/run.js');
     return runAws(awsArgv, ctx);
   }
-  const mod = await COMMANDS[first]!.load();
+  // commander is loaded only for guard-aws's own commands: the aws pass-through path never needs it.
+  const [mod, { CommanderError }] = await Promise.all([COMMANDS[first]!.load(), import('commander')]);
   const cmd = mod.command(ctx);
   // Commander copies these settings to sub-commands only when they are created, so apply them to the whole
   // tree: a usage error anywhere must come back here (exit 64), never end the process from inside commander.

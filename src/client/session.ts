@@ -1,4 +1,5 @@
 import type { AccessToken } from '../auth/access-token.js';
+import type { TokenStore } from '../auth/token-store.js';
 import { GuardError } from '../errors.js';
 import type { GuardOptions } from './guard-options.js';
 
@@ -27,7 +28,20 @@ export async function openSession(options: GuardOptions, env: NodeJS.ProcessEnv,
   }
   // A bearer token must not cross the network in clear text (plain http only on loopback).
   requireSecureUrl(brokerUrl, 'broker URL', env);
-  const store = await openTokenStore({ env });
+  // The store (keychain via keytar, or files) is opened only when a stored login is actually read: a workload
+  // token from the environment needs none of it.
+  let opened: Promise<TokenStore> | undefined;
+  let real: TokenStore | undefined;
+  const open = async () => (real ??= await (opened ??= openTokenStore({ env })));
+  const store: TokenStore = {
+    get kind() {
+      return real?.kind ?? 'file';
+    },
+    get: async (k) => (await open()).get(k),
+    set: async (k, v) => (await open()).set(k, v),
+    delete: async (k) => (await open()).delete(k),
+    describe: () => real?.describe() ?? 'not opened',
+  };
   let cached: AccessToken = await getAccessToken({ env, brokerUrl, store, fetch: f });
   const token = async () => {
     if (cached.expiresAt && cached.expiresAt.getTime() - MARGIN_MS <= Date.now()) {

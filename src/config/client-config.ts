@@ -1,14 +1,12 @@
-import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { clientConfigPath } from './paths.js';
 import { isLoopback } from '../auth/urls.js';
 import { readOptionalFile, writePrivateFile } from './private-file.js';
 
 /** What `guard-aws login` remembers so later commands need no flags. No secrets live here. */
-const ClientConfigSchema = z.object({
-  broker: z.string().url().optional(),
-});
-export type ClientConfig = z.infer<typeof ClientConfigSchema>;
+export interface ClientConfig {
+  broker?: string;
+}
 
 export async function readClientConfig(env: NodeJS.ProcessEnv = process.env): Promise<ClientConfig> {
   const path = clientConfigPath(env);
@@ -20,12 +18,16 @@ export async function readClientConfig(env: NodeJS.ProcessEnv = process.env): Pr
   } catch (e) {
     throw new GuardError('config_invalid', `${path}: not valid JSON (${(e as Error).message})`);
   }
-  const parsed = ClientConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new GuardError('config_invalid', `${path}: field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  // Read on every call: checked by hand, not with a schema library (start-up time).
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new GuardError('config_invalid', `${path}: field (root): expected an object`);
   }
-  return parsed.data;
+  const broker = (json as { broker?: unknown }).broker;
+  if (broker === undefined) return {};
+  if (typeof broker !== 'string' || !URL.canParse(broker)) {
+    throw new GuardError('config_invalid', `${path}: field broker: expected a URL`);
+  }
+  return { broker };
 }
 
 export async function writeClientConfig(config: ClientConfig, env: NodeJS.ProcessEnv = process.env): Promise<void> {
