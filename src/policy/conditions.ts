@@ -113,6 +113,8 @@ export interface Scratch {
   json?: Map<string, unknown>;
   /** root object → lower-cased key → values found under that key at any depth. */
   keys?: Map<unknown, Map<string, unknown[]>>;
+  /** Some parameters nest deeper than MAX_DEPTH: the index is incomplete, walk instead (which fails closed). */
+  tooDeep?: boolean;
 }
 
 const NOT_JSON = Symbol('not json');
@@ -133,8 +135,13 @@ function decodeJson(s: string, scratch: Scratch | undefined): unknown {
   return v === NOT_JSON ? undefined : v;
 }
 
+const MAX_DEPTH = 64;
+
 function indexKeys(node: unknown, into: Map<string, unknown[]>, scratch: Scratch, depth: number): void {
-  if (depth > 64) return;
+  if (depth > MAX_DEPTH) {
+    scratch.tooDeep = true;
+    return;
+  }
   if (typeof node === 'string') {
     const d = decodeJson(node, scratch);
     if (d !== undefined) indexKeys(d, into, scratch, depth + 1);
@@ -167,7 +174,9 @@ function keyIndex(root: unknown, scratch: Scratch): Map<string, unknown[]> {
 
 /** Calls `visit` on every value `segments[i..]` reaches from `node`; stops early when `visit` returns true. */
 function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean {
-  if (depth > 64) return false;
+  // Too deep to inspect: stop as if the visitor had hit — a restrictive rule then matches and an allow rule
+  // (whose visitor reports failures) does not. API parameters are never nested this deep.
+  if (depth > MAX_DEPTH) return true;
   if (i < segments.length && segments[i] === '**') {
     // Zero levels first (the rest of the path applies here, or this value is the leaf), then any deeper level.
     if (walk(node, segments, i + 1, visit, depth + 1, sc)) return true;
@@ -214,7 +223,9 @@ function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) 
 function reach(c: CompiledCondition, root: unknown, visit: (v: unknown) => boolean, sc: Scratch | undefined): boolean {
   const seg = c.segments;
   if (sc && seg.length >= 2 && seg[0] === '**' && seg[1] !== '*' && seg[1] !== '**') {
-    const hits = keyIndex(root, sc).get(seg[1]!);
+    const index = keyIndex(root, sc);
+    if (sc.tooDeep) return walk(root, seg, 0, visit, 0, sc);
+    const hits = index.get(seg[1]!);
     if (!hits) return false;
     for (const v of hits) if (walk(v, seg, 2, visit, 1, sc)) return true;
     return false;
