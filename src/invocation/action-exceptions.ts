@@ -130,6 +130,10 @@ export const ACTION_EXCEPTIONS: Record<string, string[]> = {
   'mediapackage:ConfigureLogs': ['mediapackage:UpdateChannel'],
   // ---- IoT jobs data plane
   'iot-jobs-data:DescribeJobExecution': ['iotjobsdata:DescribeJobExecution'],
+  // ---- CloudSearch domain data plane (SAR "Actions defined by Amazon CloudSearch": document/search/suggest)
+  'cloudsearchdomain:UploadDocuments': ['cloudsearch:document'],
+  // ---- Timestream queries are authorized as timestream:Select (SAR "Actions defined by Amazon Timestream")
+  'timestream-query:Query': ['timestream:Select'],
   // ---- SQS/SNS batch APIs are authorized by the singular action (also covered by the Batch rule)
   'sqs:SendMessageBatch': ['sqs:SendMessage'],
   'sqs:DeleteMessageBatch': ['sqs:DeleteMessage'],

@@ -132,7 +132,7 @@ function s3Copy(params: P): { action: string; params: P }[] {
 }
 
 // Members naming a role that the service will assume → iam:PassRole on that role (reference §2.3).
-const ROLE_MEMBER = /(Role|RoleArn|RoleARN|ServiceRole|ExecutionRoleArn|ServiceRoleArn)$/;
+const ROLE_MEMBER = /role(arn)?$/i;
 
 function passRoles(op: OperationRef, params: P, c: ArnContext): string[] {
   if (op.service === 'sts' || op.service === 'iam') return [];
