@@ -25,7 +25,7 @@ export type ListScope = 'visible' | 'decide' | 'mine';
 const tokenOf = (t: TokenSource): Promise<string> => (typeof t === 'string' ? Promise.resolve(t) : t());
 
 async function call<T>(o: ApprovalClientOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const client = new BrokerClient(o.brokerUrl, o.fetch ?? fetch, o.timeoutMs);
+  const client = new BrokerClient(o.brokerUrl, o.fetch, o.timeoutMs);
   const r = await client.request<T | ErrorResponse>(method, path, await tokenOf(o.token), body);
   if (r.status === 200) return r.body as T;
   const err = (r.body as ErrorResponse)?.error;

@@ -34,7 +34,7 @@ export class AuditClient {
   private readonly client: BrokerClient;
 
   constructor(private readonly link: BrokerLink) {
-    this.client = new BrokerClient(link.url, link.fetch ?? fetch, 120_000);
+    this.client = new BrokerClient(link.url, link.fetch, 120_000);
   }
 
   private async get<T>(path: string, auth = true): Promise<T> {

@@ -1,4 +1,5 @@
 import { ERROR_EXIT, GuardError } from '../errors.js';
+import { fetchSend, nodeHttpSend, type HttpSend } from './http-transport.js';
 import type {
   BrokerConfigResponse,
   ErrorResponse,
@@ -31,11 +32,14 @@ const MAX_ERROR_BODY = 64 * 1024;
  * malformed answers → broker_unreachable (a broker we cannot understand is as good as none: fail closed).
  */
 export class BrokerClient {
+  private readonly send: HttpSend;
   constructor(
     readonly baseUrl: string,
-    private readonly fetchImpl: FetchLike = fetch,
+    fetchImpl?: FetchLike,
     private readonly timeoutMs = 30_000,
-  ) {}
+  ) {
+    this.send = fetchImpl && fetchImpl !== globalThis.fetch ? fetchSend(fetchImpl) : nodeHttpSend;
+  }
 
   private url(path: string): string {
     return new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).toString();
@@ -45,20 +49,20 @@ export class BrokerClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await this.fetchImpl(this.url(path), {
+      res = await this.send(this.url(path), {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        timeoutMs: this.timeoutMs,
       });
     } catch (e) {
       throw new GuardError('broker_unreachable', `broker unreachable at ${this.baseUrl}: ${describeNetworkError(e)}`, {
         cause: e,
       });
     }
-    const text = await res.text();
+    const text = res.text;
     let parsed: unknown;
     try {
       parsed = text.length ? JSON.parse(text.slice(0, 16 * 1024 * 1024)) : {};

@@ -71,7 +71,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   d.host.status(`asking the broker for ${local.command}${local.subcommand ? ` ${local.subcommand}` : ''}…`);
 
   const session = await d.session(options);
-  const broker = new BrokerClient(session.brokerUrl, d.fetch ?? fetch);
+  const broker = new BrokerClient(session.brokerUrl, d.fetch);
   const spool = transcript.spoolFor(d.env);
 
   // Transcripts left by earlier runs (broker down, run killed) go first; a failure here never blocks this run.

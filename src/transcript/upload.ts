@@ -25,7 +25,7 @@ export interface UploaderOptions {
  * auth_*) when it should be retried later.
  */
 export function createTranscriptUploader(o: UploaderOptions): (env: TranscriptEnvelope) => Promise<UploadOutcome> {
-  const client = new BrokerClient(o.brokerUrl, o.fetch ?? fetch, o.timeoutMs ?? 15_000);
+  const client = new BrokerClient(o.brokerUrl, o.fetch, o.timeoutMs ?? 15_000);
   return async (env) => {
     const token = await o.getToken();
     const r = await client.request<TranscriptUploadResponse | ErrorResponse>('POST', 'v1/transcripts', token, env);

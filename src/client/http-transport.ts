@@ -1,0 +1,54 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/**
+ * The broker client's transport: one request, the whole answer as text. The default uses node:http(s) directly —
+ * the first `fetch` in a fresh process loads undici, which costs tens of milliseconds on every guarded call; a
+ * caller (tests) may pass a fetch instead.
+ */
+export interface HttpAnswer {
+  status: number;
+  text: string;
+}
+export interface HttpSend {
+  (url: string, init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number }): Promise<HttpAnswer>;
+}
+
+/** Bodies larger than this are refused rather than buffered (a broker never sends that much). */
+const MAX_BODY = 32 * 1024 * 1024;
+
+export const nodeHttpSend: HttpSend = (url, init) =>
+  new Promise<HttpAnswer>((resolve, reject) => {
+    const u = new URL(url);
+    const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(u, { method: init.method, headers: init.headers, timeout: init.timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) {
+          req.destroy(new Error('response too large'));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { name: 'TimeoutError' })));
+    req.on('error', reject);
+    req.end(init.body);
+  });
+
+/** Adapts a fetch (injected in tests) to the transport. */
+export function fetchSend(f: typeof fetch): HttpSend {
+  return async (url, init) => {
+    const res = await f(url, {
+      method: init.method,
+      headers: init.headers,
+      ...(init.body !== undefined ? { body: init.body } : {}),
+      signal: AbortSignal.timeout(init.timeoutMs),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+}
