@@ -38,7 +38,10 @@ export function command(ctx: CliContext): Command {
     .option('--groups <groups>', 'caller groups, comma-separated (default none)')
     .option('--target <name>', 'target name / profile (default "default")')
     .argument('<aws-args...>', 'the aws invocation, after --')
+    // explain's own options come first; the aws invocation starts at `--`, at the first argument, or at the
+    // first option explain does not know (`guard-aws explain --debug sts get-caller-identity`).
     .passThroughOptions()
+    .allowUnknownOption()
     .action(async (args: string[], o: ExplainOptions) => {
       const defaults: string[] = [];
       const account = o.account ?? (defaults.push('account'), DEFAULT_ACCOUNT);
