@@ -286,7 +286,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
     case 'codecommit credential-helper':
       return { service: null, operation: null, apiCalls: [], permissions: [], risks: ['credential_minting'], kind: 'local' };
     case 'cloudfront sign':
-      if (s(o['private-key'])) inp.st.files.push({ path: String(o['private-key']), mode: 'read', argument: '--private-key' });
+      if (s(o['private-key'])) inp.st.files.push({ path: expandPath(String(o['private-key']), inp.ctx, where), mode: 'read', argument: '--private-key' });
       return { service: null, operation: null, apiCalls: [], permissions: [], risks: ['credential_minting', 'local_file_read'], kind: 'local' };
     case 'configservice get-status':
       return {
@@ -300,7 +300,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
     case 'emr socks':
     case 'emr get':
     case 'emr put':
-      if (s(o['key-pair-file'])) inp.st.files.push({ path: String(o['key-pair-file']), mode: 'read', argument: '--key-pair-file' });
+      if (s(o['key-pair-file'])) inp.st.files.push({ path: expandPath(String(o['key-pair-file']), inp.ctx, where), mode: 'read', argument: '--key-pair-file' });
       return {
         service: 'emr',
         operation: 'DescribeCluster',

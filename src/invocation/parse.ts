@@ -13,7 +13,7 @@ import { actionInfo } from './iam-catalog.js';
 import { type ArgSpec, type CommandModel, buildArgTable, commandModel, customArgTable, modelIndex } from './model.js';
 import { computeRisks } from './risks.js';
 import type { AccessLevel, InvocationContext, LocalFile, ParsedInvocation, Permission, RiskSignal } from './types.js';
-import { type DecodeState, decodeStructured, loadParamFile, parseError, parseJson, parseYaml } from './values.js';
+import { type DecodeState, decodeStructured, expandPath, loadParamFile, parseError, parseJson, parseYaml } from './values.js';
 
 /** Global options added by AWS CLI v2 (v2 awscli/data/cli.json), as [name, nargs]. */
 const V2_GLOBALS: [string, number][] = [
@@ -166,7 +166,7 @@ function decodeValue(spec: ArgSpec, value: ParsedArgs['options'] extends Map<str
     }
     case 'P': {
       // Streaming blob: the value is a path the CLI opens and uploads (local file read).
-      st.files.push({ path: raw, mode: 'read', argument: arg });
+      st.files.push({ path: expandPath(raw, st.ctx, where), mode: 'read', argument: arg });
       return raw;
     }
     default:
@@ -184,7 +184,9 @@ function buildParams(args: ParsedArgs, st: DecodeState, where: string): Record<s
     params[a.spec.member] = decodeValue(a.spec, a.value, st, `${where} ${at(a.token)}`);
   }
   for (const p of args.positionals) {
-    if (p.spec.name === 'outfile') st.files.push({ path: String(p.value), mode: 'write', argument: 'outfile' });
+    if (p.spec.name === 'outfile') {
+      if (p.value !== '-') st.files.push({ path: expandPath(String(p.value), st.ctx, where), mode: 'write', argument: 'outfile' });
+    }
     else if (p.spec.member) params[p.spec.member] = p.value;
   }
   return params;

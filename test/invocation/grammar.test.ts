@@ -184,7 +184,8 @@ describe('hidden inputs and files', () => {
   });
   it('streaming blobs and outfiles are local file reads and writes', () => {
     expect(parse('s3api', 'put-object', '--bucket', 'b', '--key', 'k', '--body', '/etc/passwd').files).toContainEqual({ path: '/etc/passwd', mode: 'read', argument: '--body' });
-    expect(parse('s3api', 'get-object', '--bucket', 'b', '--key', 'k', 'out.txt').risks).toContain('local_file_write');
+    expect(parse('s3api', 'get-object', '--bucket', 'b', '--key', 'k', 'out.txt').files).toEqual([{ path: '/work/project/out.txt', mode: 'write', argument: 'outfile' }]);
+    expect(parse('s3api', 'put-object', '--bucket', 'b', '--key', 'k', '--body', '~/.ssh/id_rsa').risks).toEqual(expect.arrayContaining(['local_file_read', 'secret_read']));
   });
 });
 
