@@ -68,6 +68,19 @@ describe('byte-for-byte identical to plain aws when there is nothing to mask', (
   }
 });
 
+describe('when the caller\'s stdout is a terminal', () => {
+  test('tables are coloured and sized as plain aws draws them on an 80-column terminal', async () => {
+    const argv = ['secretsmanager', 'describe-secret', '--secret-id', 'plain-secret', '--output', 'table'];
+    // Plain aws writing to a pipe with --color on is what it draws on an 80-column terminal with colour auto.
+    const p = plain([...argv, '--color', 'on']);
+    const g = await run({ argv, credentials: creds, endpoint: moto.endpoint, tty: { columns: 80 } });
+    expect(p.stdout).toContain('\x1b[');
+    expect(g.stdout).toBe(p.stdout);
+    const piped = await run({ argv, credentials: creds, endpoint: moto.endpoint });
+    expect(piped.stdout).not.toContain('\x1b[');
+  });
+});
+
 describe('exit codes pass through', () => {
   test.each([
     ['a service error (ResourceNotFound)', ['secretsmanager', 'get-secret-value', '--secret-id', 'no-such-secret']],
