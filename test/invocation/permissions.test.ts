@@ -43,7 +43,8 @@ describe('curated exception table', () => {
     });
   });
   it('operations without a known action are errors, never allowed', () => {
-    expect(() => parse('keyspaces', 'list-keyspaces')).toThrow(/no IAM action is known/);
+    expect(() => parse('neptunedata', 'execute-fast-reset', '--action', 'initiateDatabaseReset')).toThrow(/no IAM action is known/);
+    expect(parse('keyspaces', 'list-keyspaces').actions).toEqual(['cassandra:Select']);
     expect(() => parse('applicationcostprofiler', 'list-report-definitions')).toThrow(/no IAM prefix/);
   });
 });
