@@ -170,13 +170,15 @@ function spawnSealed(
       }
       const masker = new StreamMasker(compiled);
       const emit = (b: Buffer) => {
-        if (b.length === 0) return;
+        if (b.length === 0 || failure) return;
         try {
           o.onChunk?.(name, b, clock() - t0);
         } catch (e) {
-          // The transcript could not record this output: stop aws rather than run unrecorded.
-          failure ??= new GuardError('internal', `recording aws's ${name} failed`, { cause: e });
+          // The transcript could not record this output: stop aws rather than run unrecorded, and show the
+          // caller nothing the transcript does not hold.
+          failure = new GuardError('internal', `recording aws's ${name} failed`, { cause: e });
           child.kill('SIGTERM');
+          return;
         }
         if (!dest.write(b)) {
           src.pause();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { plainAws } from '../helpers/aws.js';
 import { run } from './helpers.js';
+import { isGuardError } from '../../src/errors.js';
 
 /**
  * Output without secrets must be exactly what plain aws prints (same moto, same credentials), exit codes pass
@@ -78,6 +79,32 @@ describe('when the caller\'s stdout is a terminal', () => {
     expect(g.stdout).toBe(p.stdout);
     const piped = await run({ argv, credentials: creds, endpoint: moto.endpoint });
     expect(piped.stdout).not.toContain('\x1b[');
+  });
+});
+
+describe('the transcript recorder failing', () => {
+  test('stops aws and fails the run instead of continuing unrecorded', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { runAws } = await import('../../src/runner/index.js');
+    const { realAws } = await import('./helpers.js');
+    let shown = '';
+    const out = new PassThrough();
+    out.on('data', (b: Buffer) => (shown += b.toString()));
+    const err = await runAws({
+      aws: realAws(),
+      region: 'us-east-1',
+      stdin: null,
+      stdout: out,
+      stderr: out,
+      argv: ['sts', 'get-caller-identity'],
+      credentials: creds,
+      endpoint: moto.endpoint,
+      onChunk: () => {
+        throw new Error('disk full');
+      },
+    }).catch((e: unknown) => e);
+    expect(isGuardError(err) && err.code).toBe('internal');
+    expect(shown).toBe('');
   });
 });
 
