@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import('../dist/cli/main.js').then((m) => m.main(process.argv.slice(2)));
+import('../dist/app/main.js').then((m) => m.main(process.argv.slice(2)));
