@@ -78,18 +78,36 @@ export async function verifyChainParallel(
   };
   try {
     let batch: Batch = { start: 0, seqs: [], ids: [], hashes: [], sigs: [] };
-    for await (const r of records) {
-      if (!links.push(r)) break;
+    /** Takes one record; true when the caller should await backpressure before the next. */
+    const take = (r: AuditRecord): 'stop' | 'wait' | 'go' => {
+      if (!links.push(r)) return 'stop';
       batch.seqs.push(r.seq);
       batch.ids.push(r.id);
       batch.hashes.push(r.hash);
       batch.sigs.push(typeof r.sig === 'string' ? r.sig : '');
       index++;
-      if (batch.seqs.length === BATCH) {
-        dispatch(batch);
-        batch = { start: index, seqs: [], ids: [], hashes: [], sigs: [] };
-        // Bounded memory: at most a few batches per worker in flight.
-        while (inflight.length >= n * 4) await settleOldest();
+      if (batch.seqs.length < BATCH) return 'go';
+      dispatch(batch);
+      batch = { start: index, seqs: [], ids: [], hashes: [], sigs: [] };
+      return 'wait';
+    };
+    // Bounded memory: at most a few batches per worker in flight.
+    const backpressure = async () => {
+      while (inflight.length >= n * 4) await settleOldest();
+    };
+    if (Symbol.asyncIterator in records) {
+      for await (const r of records as AsyncIterable<AuditRecord>) {
+        const next = take(r);
+        if (next === 'stop') break;
+        if (next === 'wait') await backpressure();
+        if (sigFailure) break;
+      }
+    } else {
+      // A plain loop for synchronous sources (SQLite scans): no promise per record.
+      for (const r of records as Iterable<AuditRecord>) {
+        const next = take(r);
+        if (next === 'stop') break;
+        if (next === 'wait') await backpressure();
         if (sigFailure) break;
       }
     }
