@@ -12,12 +12,14 @@ export const MASK = '<masked>';
  * `SecretAccessKey` in STS and `secretAccessKey` in SSO). Sources: the botocore service models' output shapes
  * (sts Credentials, sso RoleCredentials, secretsmanager GetSecretValue, kms Decrypt/GenerateDataKey,
  * ecr/ecr-public/codeartifact GetAuthorizationToken, ec2 CreateKeyPair/GetPasswordData, iam
- * CreateServiceSpecificCredential, acm ExportCertificate, iot CreateKeysAndCertificate, cognito-idp
+ * CreateServiceSpecificCredential, secretsmanager GetRandomPassword, redshift GetClusterCredentials,
+ * cognito-identity GetCredentialsForIdentity, acm ExportCertificate, iot CreateKeysAndCertificate, cognito-idp
  * AuthenticationResult, sso-oidc CreateToken/RegisterClient). `NextToken`-style pagination fields are NOT here:
  * they are not secrets, and masking them would change ordinary output.
  */
 export const SECRET_FIELDS: readonly string[] = [
   'SecretAccessKey',
+  'SecretKey',
   'SessionToken',
   'SecretString',
   'SecretBinary',
@@ -27,6 +29,9 @@ export const SECRET_FIELDS: readonly string[] = [
   'OldPassword',
   'MasterUserPassword',
   'ServicePassword',
+  'RandomPassword',
+  'DbPassword',
+  'AuthToken',
   'PasswordData',
   'PrivateKey',
   'KeyMaterial',
