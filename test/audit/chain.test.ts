@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { generateBrokerKey, loadOrCreateBrokerKey, parsePublicKey, publicKeysDocument, type BrokerKey } from '../../src/audit/broker-key.js';
-import { GENESIS_PREV_HASH, recordHash, verifyChain } from '../../src/audit/chain.js';
+import { GENESIS_PREV_HASH, recordHash, verifyChain, verifyChainYielding } from '../../src/audit/chain.js';
 import { exportLines, verifyExportFile } from '../../src/audit/export.js';
 import { AuditLog } from '../../src/audit/store.js';
 import { verifyChainParallel } from '../../src/audit/verify-parallel.js';
@@ -55,6 +55,7 @@ async function verifyBoth(path: string, k = key) {
     const log = new AuditLog(db, k);
     const par = await verifyChainParallel(log.iterate(), k.publicKey, { head: log.head(), workers: 2 });
     expect(par).toEqual(seq);
+    expect(await verifyChainYielding(log.scan(), k.publicKey, { head: log.head() }, 7)).toEqual(seq);
   } finally {
     db.close();
   }
