@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -8,7 +9,7 @@ import { startBroker } from '../broker/server.js';
 import { GuardError } from '../errors.js';
 import type { IoHost } from '../io/host.js';
 import { generateSigningKey, startIdp, type SigningJwk } from '../idp/index.js';
-import { DEFAULT_USERS, type IdpUser } from '../idp/users.js';
+import { DEFAULT_USERS, DEFAULT_WORKLOAD_CLIENT_ID, DEFAULT_WORKLOAD_GROUPS, type IdpUser } from '../idp/users.js';
 import { startMotoServer, type MotoChild } from './moto.js';
 
 /**
@@ -40,7 +41,7 @@ export interface Embedded {
   verificationUri: string;
   awsEndpoint?: string;
   users: readonly IdpUser[];
-  workload: { clientId: string; clientSecret: string; tokenEndpoint: string; audience: string };
+  workload: { clientId: string; clientSecret: string; secretFile: string; tokenEndpoint: string; audience: string };
   close(): Promise<void>;
 }
 
@@ -85,6 +86,13 @@ async function signingKey(dataDir: string): Promise<SigningJwk> {
   return key;
 }
 
+/** The CI/agent client's secret, made once and kept private in the data dir (its path is printed, not the secret). */
+function workloadSecret(dataDir: string): { path: string; secret: string } {
+  const path = join(dataDir, 'workload-client-secret');
+  if (!existsSync(path)) writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  return { path, secret: readFileSync(path, 'utf8').trim() };
+}
+
 export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const users = o.usersFile ? loadUsers(o.usersFile) : DEFAULT_USERS;
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
@@ -106,9 +114,11 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       process.env.AWS_ACCESS_KEY_ID = 'AKIAGUARDAWSDEV00001';
       process.env.AWS_SECRET_ACCESS_KEY = 'guard-aws-dev-not-a-secret';
     }
+    const workload = workloadSecret(o.dataDir);
     const idp = await startIdp({
       port: o.idpPort,
       users,
+      workloads: [{ clientId: DEFAULT_WORKLOAD_CLIENT_ID, clientSecret: workload.secret, groups: [...DEFAULT_WORKLOAD_GROUPS] }],
       signingKeys: [await signingKey(o.dataDir)],
       ...(o.log ? { log: o.log } : {}),
     });
@@ -145,7 +155,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       verificationUri: idp.verificationUri,
       ...(awsEndpoint ? { awsEndpoint } : {}),
       users,
-      workload: { clientId: w.clientId, clientSecret: w.clientSecret, tokenEndpoint: idp.tokenEndpoint, audience: idp.audience },
+      workload: { clientId: w.clientId, clientSecret: w.clientSecret, secretFile: workload.path, tokenEndpoint: idp.tokenEndpoint, audience: idp.audience },
       close: closeAll,
     };
   } catch (e) {
@@ -165,7 +175,8 @@ export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn'
     `  policies:          ${o.policies.join(', ')}`,
     '  users (demo passwords):',
     ...users,
-    `  CI/agent client:   ${e.workload.clientId} (client credentials at ${e.workload.tokenEndpoint}, resource ${e.workload.audience})`,
+    `  CI/agent client:   ${e.workload.clientId}, secret in ${e.workload.secretFile}`,
+    `                     token: curl -s -u ${e.workload.clientId}:"$(cat ${e.workload.secretFile})" -d grant_type=client_credentials -d resource=${e.workload.audience} ${e.workload.tokenEndpoint}`,
     '',
     'In another terminal:',
     `  export GUARD_AWS_BROKER=${e.brokerUrl}`,
