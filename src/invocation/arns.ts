@@ -332,15 +332,21 @@ function generic(action: string, p: P, c: ArnContext): string[] {
   const out: string[] = [];
   const lower = new Map<string, unknown>();
   for (const [k, v] of Object.entries(p)) lower.set(k.toLowerCase(), v);
-  for (const type of actionResourceTypes(action)) {
-    const tpl = arnTemplate(prefix, type);
-    if (!tpl) continue;
+  const types = actionResourceTypes(action).filter((t) => arnTemplate(prefix, t));
+  for (const type of types) {
+    const tpl = arnTemplate(prefix, type)!;
     let ok = true;
     const arn = tpl.replace(/\$\{(\w+)\}/g, (_m, v: string) => {
       if (v === 'Partition') return c.partition;
       if (v === 'Region') return c.region;
       if (v === 'Account') return c.account;
-      const val = lower.get(v.toLowerCase());
+      let val = lower.get(v.toLowerCase());
+      // `eks describe-cluster --name` fills ${ClusterName}: a bare name/id member names the action's only
+      // resource type (never guessed when the action has several).
+      if (val === undefined && types.length === 1) {
+        if (v.endsWith('Name')) val = lower.get('name');
+        else if (v.endsWith('Id')) val = lower.get('id');
+      }
       if (typeof val === 'string' && val && !val.startsWith('arn:')) return val;
       ok = false;
       return '';

@@ -165,8 +165,16 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
       // A presigned sts:GetCallerIdentity URL: a bearer token for the cluster (~15 min).
       return { service: 'sts', operation: 'GetCallerIdentity', apiCalls: [], permissions: [star('sts:GetCallerIdentity')], risks: ['credential_minting'] };
     case 'eks update-kubeconfig': {
-      inp.st.files.push({ path: expandPath(s(o.kubeconfig) ?? '~/.kube/config', inp.ctx, where), mode: 'write', argument: '--kubeconfig' });
-      return { service: 'eks', operation: 'DescribeCluster', apiCalls: ['DescribeCluster'], permissions: [P('eks:DescribeCluster', { name: o.name })], risks: ['local_file_write', 'config_change'] };
+      if (o['dry-run'] !== true) inp.st.files.push({ path: expandPath(s(o.kubeconfig) ?? '~/.kube/config', inp.ctx, where), mode: 'write', argument: '--kubeconfig' });
+      const perms = [P('eks:DescribeCluster', { name: o.name })];
+      const risks: RiskSignal[] = ['config_change'];
+      // --assume-role-arn: the CLI first calls sts:AssumeRole and describes the cluster with those credentials
+      // (awscli/customizations/eks/update_kubeconfig.py); --role-arn is only written into the kubeconfig.
+      if (s(o['assume-role-arn'])) {
+        perms.push(P('sts:AssumeRole', { RoleArn: o['assume-role-arn'] }));
+        risks.push('credential_minting');
+      }
+      return { service: 'eks', operation: 'DescribeCluster', apiCalls: s(o['assume-role-arn']) ? ['sts.AssumeRole', 'DescribeCluster'] : ['DescribeCluster'], permissions: perms, risks };
     }
     case 'rds generate-db-auth-token': {
       const user = s(o.username) ?? '*';

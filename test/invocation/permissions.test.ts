@@ -104,6 +104,14 @@ describe('other customizations', () => {
     expect(t.actions).toEqual(['rds-db:connect']);
     expect(t.risks).toContain('credential_minting');
   });
+  it('eks update-kubeconfig describes the cluster (and assumes a role only with --assume-role-arn)', () => {
+    const r = parse('eks', 'update-kubeconfig', '--name', 'prod', '--kubeconfig', '/tmp/kc');
+    expect(r.permissions).toEqual([{ action: 'eks:DescribeCluster', resources: ['arn:aws:eks:us-east-1:111122223333:cluster/prod'], derived: true }]);
+    expect(r.files).toEqual([{ path: '/tmp/kc', mode: 'write', argument: '--kubeconfig' }]);
+    const a = parse('eks', 'update-kubeconfig', '--name', 'prod', '--assume-role-arn', 'arn:aws:iam::444455556666:role/eks');
+    expect(a.actions).toEqual(['eks:DescribeCluster', 'sts:AssumeRole']);
+    expect(a.risks).toEqual(expect.arrayContaining(['credential_minting', 'cross_account']));
+  });
   it('unsupported customizations are refused', () => {
     expect(() => parse('deploy', 'register', '--instance-name', 'x')).toThrow(/not supported/);
   });
