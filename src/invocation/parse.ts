@@ -279,7 +279,10 @@ function clonePlain<T>(v: T): T {
 /** Parses an `aws` argv (without the leading `aws`). See the module comment; throws GuardError('parse'). */
 export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedInvocation {
   if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) throw new GuardError('parse', 'argv must be an array of strings');
-  // NUL cannot occur in a real argv (C strings), so it separates the key's parts unambiguously.
+  // NUL cannot occur in a real argv (C strings; execve would cut the token): refused, which also makes it an
+  // unambiguous separator for the cache key below.
+  const nul = argv.findIndex((a) => a.includes('\0'));
+  if (nul >= 0) throw parseError(`token ${nul} contains a NUL character`, { index: nul });
   const key = `${ctx.account}\0${ctx.region}\0${ctx.cliVersion ?? 'v1'}\0${argv.join('\0')}`;
   const hit = cache.get(key);
   if (hit) {

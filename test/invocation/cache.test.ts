@@ -31,6 +31,10 @@ describe('parse memoisation', () => {
     content = '{"Bucket":"second"}';
     expect(parseInvocation(argv, fctx).resources).toEqual(['arn:aws:s3:::second']);
   });
+  it('refuses NUL inside a token (it cannot reach a real argv, and must not alias another cache key)', () => {
+    parseInvocation(['s3api', 'list-buckets'], ctx);
+    expect(() => parseInvocation(['s3api\0list-buckets'], ctx)).toThrow(/token 0 contains a NUL/);
+  });
   it('repeats errors faithfully', () => {
     for (let i = 0; i < 2; i++) {
       try {
