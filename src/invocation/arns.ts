@@ -55,6 +55,8 @@ type P = Record<string, unknown>;
 function s3(action: string, p: P, c: ArnContext): string[] {
   const types = actionResourceTypes(action);
   const bucket = str(p.Bucket);
+  // A bucket owner named in the call that is not the target account: a cross-account call.
+  for (const k of ['ExpectedBucketOwner', 'ExpectedSourceBucketOwner']) if (str(p[k])) noteAccount(c, p[k] as string);
   if (!bucket) return [];
   if (parseArn(bucket)) return [given(c, bucket)];
   const out: string[] = [];

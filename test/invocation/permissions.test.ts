@@ -132,6 +132,8 @@ describe('risk signals', () => {
     expect(parse('ssm', 'send-command', '--document-name', 'AWS-RunShellScript', '--instance-ids', 'i-1', '--parameters', 'commands=id').risks).toContain('remote_execution');
     expect(parse('secretsmanager', 'get-secret-value', '--secret-id', 'arn:aws:secretsmanager:eu-west-1:444455556666:secret:x-AbCdEf').risks).toContain('cross_account');
     expect(parse('sts', 'get-caller-identity').risks).toEqual(['read_only']);
+    expect(parse('s3api', 'get-object', '--bucket', 'b', '--key', 'k', '--expected-bucket-owner', '444455556666', 'o').risks).toContain('cross_account');
+    expect(parse('sqs', 'purge-queue', '--queue-url', 'https://sqs.eu-west-1.amazonaws.com/444455556666/q').resources).toEqual(['arn:aws:sqs:eu-west-1:444455556666:q']);
   });
   it('fills access levels from the Service Authorization Reference', () => {
     expect(parse('s3api', 'put-bucket-acl', '--bucket', 'b', '--acl', 'private').accessLevels).toEqual({ 's3:PutBucketAcl': 'Permissions management' });
