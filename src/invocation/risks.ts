@@ -94,6 +94,11 @@ export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], c: ArnC
   if (res.operation && DESTRUCTIVE_OP.test(res.operation) && !/^(Stop|Disable|Cancel|Detach|Revoke|Deregister|Reset)/.test(res.operation)) r.add('destructive');
   if (res.kind === 'api' && res.operation && /^Batch|^(DeleteObjects|BatchWriteItem)$/.test(res.operation)) r.add('bulk');
   const p = res.params;
+  // Deferred destruction (reference §6): expiration lifecycle rules, shorter log retention, suspended
+  // versioning, scheduled key/secret deletion.
+  if (res.operation && /^PutBucketLifecycle/.test(res.operation) && JSON.stringify(p).includes('Expiration')) r.add('destructive');
+  if (res.operation === 'PutRetentionPolicy' || (res.operation && /^Schedule\w*Deletion$/.test(res.operation))) r.add('destructive');
+  if (res.operation === 'PutBucketVersioning' && (p.VersioningConfiguration as Record<string, unknown> | undefined)?.Status === 'Suspended') r.add('destructive');
   if (p.SkipFinalSnapshot === true || p.DeleteAutomatedBackups === true || p.ForceDeleteWithoutRecovery === true) r.add('destructive');
   if (res.operation === 'GetParametersByPath' && p.Recursive === true) r.add('bulk');
   // Exposure to the internet (reference §6): open CIDRs, public ACLs and grants, public principals,

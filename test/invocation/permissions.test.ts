@@ -126,6 +126,10 @@ describe('risk signals', () => {
     expect(parse('rds', 'modify-db-instance', '--db-instance-identifier', 'd', '--publicly-accessible').risks).toContain('internet_exposure');
     expect(parse('iam', 'create-user', '--user-name', 'u').risks).toContain('iam_change');
     expect(parse('ec2', 'terminate-instances', '--instance-ids', 'i-1').risks).toContain('destructive');
+    expect(parse('s3api', 'put-bucket-lifecycle-configuration', '--bucket', 'b', '--lifecycle-configuration', '{"Rules":[{"ID":"x","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":1}}]}').risks).toContain('destructive');
+    expect(parse('s3api', 'put-bucket-versioning', '--bucket', 'b', '--versioning-configuration', 'Status=Suspended').risks).toContain('destructive');
+    expect(parse('kms', 'schedule-key-deletion', '--key-id', 'k', '--pending-window-in-days', '7').risks).toContain('destructive');
+    expect(parse('logs', 'put-retention-policy', '--log-group-name', 'g', '--retention-in-days', '1').risks).toContain('destructive');
     expect(parse('secretsmanager', 'get-secret-value', '--secret-id', 's').risks).toContain('secret_read');
     expect(parse('ssm', 'get-parameter', '--name', 'p').risks).not.toContain('secret_read');
     expect(parse('ssm', 'get-parameter', '--name', 'p', '--with-decryption').risks).toContain('secret_read');
