@@ -29,7 +29,7 @@ export function recorder(
     argv: grant.argv,
     decision: grant.decision,
     rule: grant.rule,
-    approvalId: grant.approvalId ?? options.approvalId ?? null,
+    approvalId: grant.approvalId ?? null,
     privateKey: key.privateKey,
     spoolDir,
     ...(now ? { clock: now } : {}),

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { assembleBroker } from '../../src/broker/assemble.js';
 import { brokerConfigFrom, type BrokerConfig } from '../../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../../src/broker/server.js';
+import { jsonLineLog } from '../../src/broker/log.js';
 import type { IdpUser } from '../../src/idp/users.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
@@ -29,6 +30,8 @@ export const E2E_USERS: IdpUser[] = [
 ];
 
 export interface Stack {
+  /** Everything the broker logged (JSON lines), for assertions that no secret is ever logged. */
+  logLines: string[];
   moto: Moto;
   idp: StartedIdp;
   broker: RunningBroker;
@@ -87,8 +90,15 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       dir,
     );
   let config = makeConfig(o.brokerPort ?? 0);
+  const logLines: string[] = [];
   const start = async () => {
-    const b = await startBroker(config, assembleBroker(config, o.approvals ? { approvals: o.approvals } : {}));
+    const b = await startBroker(
+      config,
+      assembleBroker(config, {
+        ...(o.approvals ? { approvals: o.approvals } : {}),
+        overrides: { log: jsonLineLog((l) => logLines.push(l)) },
+      }),
+    );
     // Keep the same port across restarts so clients' saved URL stays valid.
     config = makeConfig(Number(new URL(b.url).port));
     return b;
@@ -111,6 +121,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   });
 
   const stack: Stack = {
+    logLines,
     moto,
     idp,
     get broker() {

@@ -121,6 +121,31 @@ describe('tokens', () => {
   });
 });
 
+describe('secrets stay out of logs and records', () => {
+  it('the broker never logs or stores the bearer token or the credentials it issued', async () => {
+    // Ask for a grant directly (as a client would) to learn the issued credentials, then look for them.
+    const { BrokerClient } = await import('../../src/client/broker-client.js');
+    const { createTranscriptKey } = await import('../../src/transcript/sign.js');
+    const answer = await new BrokerClient(s.broker.url).grant(alice, {
+      argv: ['sts', 'get-caller-identity'],
+      transcriptKey: createTranscriptKey().publicKey,
+    });
+    expect(answer.kind).toBe('granted');
+    if (answer.kind !== 'granted') return;
+    const { secretAccessKey, sessionToken } = answer.grant.credentials;
+    const logs = s.logLines.join('\n');
+    expect(logs).toContain(answer.grant.grantId); // the grant was logged…
+    for (const secret of [alice, alice.split('.')[2]!, secretAccessKey, sessionToken]) expect(logs).not.toContain(secret); // …without secrets
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const db = readdirSync(s.dir)
+      .filter((f) => f.startsWith('broker.sqlite'))
+      .map((f) => readFileSync(`${s.dir}/${f}`).toString('latin1'))
+      .join('');
+    expect(db).toContain(answer.grant.grantId);
+    for (const secret of [secretAccessKey, sessionToken, alice.split('.')[2]!]) expect(db).not.toContain(secret);
+  });
+});
+
 describe('broker unreachable', () => {
   it('exits 69 and nothing runs', async () => {
     const before = s.moto.requests().length;
