@@ -167,6 +167,16 @@ export class ApprovalService {
    */
   open(input: OpenInput): ApprovalSummary {
     const req = input.decision.approval;
+    if (req && req.groups.length === 0 && (req.requirements?.length ?? 0) > 1) {
+      // Several approve rules matched and no approver group is common to all of them (the policy engine's
+      // strictest combination, src/policy/decide.ts). Requests with separate per-rule quorums are not supported:
+      // refuse clearly rather than let approvers from one group satisfy another group's rule.
+      const groups = req.requirements!.map((r) => `${r.count} from ${r.groups.join('|')}`).join(' and ');
+      throw new GuardError(
+        'forbidden',
+        `this call matches approval rules with no approver group in common (${groups}); it cannot be approved as one request — ask a policy owner`,
+      );
+    }
     if (!req || !Array.isArray(req.groups) || req.groups.length === 0) {
       throw new GuardError('config_invalid', `rule ${input.decision.rule ?? '(default)'} asks for approval but names no approver groups`);
     }

@@ -32,3 +32,24 @@ describe('ApprovalService: reason added by a second ask', () => {
     expect(service.get(a.id)!.reason).toBe('');
   });
 });
+
+// Two approve rules whose approver groups share nothing: the policy engine's combined requirement has no groups,
+// and the request must be refused clearly (403 → exit 77), never opened with approvers from just one rule.
+describe('ApprovalService: approval rules with no approver group in common', () => {
+  it('refuses to open the request, naming the requirements', () => {
+    const { service } = newService();
+    const decision = {
+      ...approveDecision(),
+      approval: { groups: [], count: 2, requirements: [{ groups: ['approvers'], count: 1 }, { groups: ['security'], count: 2 }] },
+    };
+    let err: unknown;
+    try {
+      service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision, reason: '' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('forbidden');
+    expect(String((err as Error).message)).toMatch(/1 from approvers and 2 from security/);
+    expect(service.list({})).toHaveLength(0);
+  });
+});
