@@ -142,6 +142,15 @@ export function maskStructuredValue(value: string): string {
 }
 
 /**
+ * `ssm put-parameter --value`: the parameter's value, a secret when the type is SecureString — and a String
+ * parameter may hold one too, so it is masked whatever the type. `--value` elsewhere (cloudwatch metrics…) is data.
+ */
+function isParameterPut(argv: readonly string[]): boolean {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  return words.includes('ssm') && words.includes('put-parameter');
+}
+
+/**
  * Returns a copy of argv with secret values masked. Handles `--opt value` and `--opt=value`; inline
  * `--cli-input-json` has its secret keys masked (masked whole when it is not JSON).
  */
@@ -169,7 +178,7 @@ export function maskArgv(argv: readonly string[]): string[] {
             masked = MASK;
           }
         }
-      } else if (isSecretOption(name)) {
+      } else if (isSecretOption(name) || (name === '--value' && isParameterPut(argv))) {
         masked = isFileRef(value) ? value : MASK;
       } else {
         masked = maskStructuredValue(value);
