@@ -8,6 +8,7 @@ import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import { BrokerClient, type FetchLike } from './broker-client.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
+import { snapshotFiles, type Snapshot } from './snapshot.js';
 import type { ClientSession } from './session.js';
 
 /**
@@ -51,6 +52,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   // 1. Understand the call locally: an unparseable argv stops here (64) before any network traffic. The
   //    broker re-parses it itself; the files it needs to see are sent along with their contents.
   const files = new Map<string, string>();
+  const fileBytes = new Map<string, Buffer>();
   let total = 0;
   const read = d.readFile ?? ((p: string) => readFileSync(p));
   const local: ParsedInvocation = parseInvocation(awsArgv, {
@@ -65,6 +67,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
         throw new GuardError('usage', `${path}: files read by parameters exceed ${MAX_FILE_BYTES / 1024} KiB in all; the broker could not check them`);
       }
       files.set(path, data.toString('utf8'));
+      fileBytes.set(path, data);
       return data;
     },
   });
@@ -110,15 +113,17 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   }
   const grant: GrantResponse = answer.grant;
 
-  // 2. Run the real aws with exactly the decided argv.
+  // 2. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
   const aws = findAws({ env: d.env, cwd: d.cwd });
   const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
   let exitCode = 70;
+  let pinned: Snapshot | undefined;
   try {
+    pinned = snapshotFiles(grant.argv, fileBytes, { cwd: d.cwd, env: d.env });
     d.host.status('');
     const result = await runAws({
       aws,
-      argv: grant.argv,
+      argv: pinned.argv,
       credentials: grant.credentials,
       region: grant.region,
       ...(grant.endpoint ? { endpoint: grant.endpoint } : {}),
@@ -134,6 +139,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     });
     exitCode = result.exitCode;
   } finally {
+    pinned?.cleanup();
     // 3. Sign, spool, upload. A broker that is down now gets it on the next run or `guard-aws audit flush`.
     recorder.finish(exitCode);
     await transcript.flushQuietly(spool, session, d.fetch, d.host);

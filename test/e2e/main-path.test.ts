@@ -55,6 +55,22 @@ describe('allowed call', () => {
   });
 });
 
+describe('files read by parameters', () => {
+  it('aws sends exactly the file content the broker decided on (pinned), from the caller’s ~', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const home = `${s.dir}/home`;
+    mkdirSync(home, { recursive: true });
+    // --cli-input-json hides the parameters: the broker must see the bucket and key, and aws must read the same.
+    writeFileSync(`${home}/input.json`, JSON.stringify({ Bucket: 'e2e-data', Key: 'hello.txt' }));
+    const r = await s.run(['s3api', 'head-object', '--cli-input-json', 'file://~/input.json'], { token: alice });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveProperty('ContentLength');
+    const grants = await s.broker.broker.ctx.store.listGrants({ limit: 50 });
+    const g = grants.find((x) => x.argv.includes('head-object'))!;
+    expect(g.sessionPolicy).toContain('arn:aws:s3:::e2e-data/hello.txt');
+  });
+});
+
 describe('denied call', () => {
   it('exits 77 with the rule, and AWS receives nothing', async () => {
     const before = s.moto.requests().length;
