@@ -111,7 +111,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     }
     if (awsEndpoint && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE) {
       // A local emulator accepts any signature; the broker still signs its AssumeRole calls with something.
-      process.env.AWS_ACCESS_KEY_ID = 'AKIAGUARDAWSDEV00001';
+      process.env.AWS_ACCESS_KEY_ID = 'GUARDAWSDEVEXAMPLE01';
       process.env.AWS_SECRET_ACCESS_KEY = 'guard-aws-dev-not-a-secret';
     }
     const workload = workloadSecret(o.dataDir);
