@@ -1,33 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isGuardError } from '../../src/errors.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import { decide } from '../../src/policy/decide.js';
 import { loadPolicies } from '../../src/policy/load.js';
+import { corpusCases, corpusContext, repoRoot, type CorpusCase } from '../helpers/corpus.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const corpusPath = resolve(repoRoot, '../shared/corpus/cli-cases.jsonl');
-
-interface Case {
-  argv: string[];
-  suggested: 'allow' | 'approve' | 'deny';
-  cli_version?: 'v2';
-}
-
-// Fixture contents for the files the corpus names (the corpus only names them).
-const FILES: Record<string, string> = {
-  'input.json': '{"Bucket":"hidden-bucket","Prefix":"x/"}',
-  'policy.json': '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}',
-  'trust.json': '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-  'secret-policy.json': '{"Version":"2012-10-17","Statement":[]}',
-  'key-policy.json': '{"Version":"2012-10-17","Statement":[]}',
-  'repo-policy.json': '{"Version":"2012-10-17","Statement":[]}',
-  'secret.enc': 'ciphertext',
-  'function.zip': 'PK',
-  'credentials': '[default]\naws_access_key_id = AKIAEXAMPLE\n',
-};
+type Case = CorpusCase;
 
 /**
  * Disagreements with the reviewers' `suggested` decision that the default policy makes on purpose:
@@ -43,7 +22,7 @@ const INTENDED = ['lambda get-function ', 'iam create-role ', 'emr create-defaul
 
 describe('default.yaml against the corpus `suggested` decisions', () => {
   it('agrees on at least 90% of the cases and prints the disagreements', () => {
-    const cases: Case[] = readFileSync(corpusPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const cases: Case[] = corpusCases();
     const set = loadPolicies([resolve(repoRoot, 'policies/default.yaml')]);
     const disagreements: string[] = [];
     let agree = 0;
@@ -51,18 +30,7 @@ describe('default.yaml against the corpus `suggested` decisions', () => {
       let got: string;
       let rule: string | null = null;
       try {
-        const inv = parseInvocation(c.argv, {
-          account: '111122223333',
-          region: 'us-east-1',
-          cwd: '/work/project',
-          env: { HOME: '/home/agent' },
-          readFile: (p: string) => {
-            const base = p.split('/').pop()!;
-            if (FILES[base] === undefined) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
-            return Buffer.from(FILES[base]!);
-          },
-          ...(c.cli_version === 'v2' ? { cliVersion: 'v2' as const } : {}),
-        } as Parameters<typeof parseInvocation>[1]);
+        const inv = parseInvocation(c.argv, corpusContext(c));
         const d = decide(set, { invocation: inv, caller: { subject: 'agent', groups: ['agents'] }, target: { name: 'dev', account: '111122223333' } });
         got = d.decision;
         rule = d.rule;
