@@ -122,9 +122,22 @@ export function signRecordHash(key: KeyObject, hashHex: string): string {
   return sign(algOf(key), Buffer.from(RECORD_LABEL + hashHex, 'utf8'), key).toString('base64url');
 }
 
+/**
+ * Decodes a signature only when it is the canonical base64url of its bytes. Node's decoder ignores the unused low
+ * bits of the last character (RFC 4648 §3.5 allows decoders to), so "...A" and "...B" can carry the same
+ * signature: a flipped bit in a stored record would then go unnoticed. Canonical or nothing.
+ */
+export function canonicalBase64url(text: string): Buffer | null {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : null;
+}
+
 export function verifyRecordHash(key: KeyObject, hashHex: string, sig: string): boolean {
   try {
-    return verify(algOf(key), Buffer.from(RECORD_LABEL + hashHex, 'utf8'), key, Buffer.from(sig, 'base64url'));
+    const bytes = canonicalBase64url(sig);
+    if (!bytes) return false;
+    return verify(algOf(key), Buffer.from(RECORD_LABEL + hashHex, 'utf8'), key, bytes);
   } catch {
     return false;
   }
@@ -136,7 +149,9 @@ export function signHead(key: KeyObject, seq: number, hashHex: string): string {
 
 export function verifyHead(key: KeyObject, seq: number, hashHex: string, sig: string): boolean {
   try {
-    return verify(algOf(key), Buffer.from(`${HEAD_LABEL}${seq}\n${hashHex}`, 'utf8'), key, Buffer.from(sig, 'base64url'));
+    const bytes = canonicalBase64url(sig);
+    if (!bytes) return false;
+    return verify(algOf(key), Buffer.from(`${HEAD_LABEL}${seq}\n${hashHex}`, 'utf8'), key, bytes);
   } catch {
     return false;
   }

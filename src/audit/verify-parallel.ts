@@ -23,7 +23,12 @@ parentPort.on('message', (m) => {
   let bad = -1;
   for (let i = 0; i < m.hashes.length; i++) {
     let ok = false;
-    try { ok = verify(alg, Buffer.from(workerData.label + m.hashes[i], 'utf8'), key, Buffer.from(m.sigs[i], 'base64url')); } catch {}
+    // Canonical base64url only (see canonicalBase64url in broker-key.ts): unused trailing bits must not hide a flip.
+    try {
+      const s = m.sigs[i];
+      const b = typeof s === 'string' && /^[A-Za-z0-9_-]*$/.test(s) ? Buffer.from(s, 'base64url') : null;
+      ok = !!b && b.toString('base64url') === s && verify(alg, Buffer.from(workerData.label + m.hashes[i], 'utf8'), key, b);
+    } catch {}
     if (!ok) { bad = i; break; }
   }
   parentPort.postMessage({ id: m.id, bad });

@@ -62,6 +62,8 @@ function isStream(s: RunAwsOptions['stdin']): s is Readable {
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** How long aws gets to act on a signal it received itself before guard-aws forwards it. */
+const FORWARD_GRACE_MS = 300;
 
 function validEndpoint(url: string): boolean {
   try {
@@ -156,8 +158,14 @@ function spawnSealed(
     });
 
     for (const sig of FORWARDED) {
+      // A Ctrl-C at a terminal reaches the whole foreground process group: aws has it already. Forwarding at once
+      // would hit aws a second time while it handles the first (a Python traceback instead of a clean exit 130).
+      // So forward only if aws is still running a moment later — which is also what a signal sent to guard-aws
+      // alone needs.
       const fn = () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+        setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+        }, FORWARD_GRACE_MS).unref();
       };
       forwarders.set(sig, fn);
       signals.on(sig, fn);

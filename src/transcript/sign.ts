@@ -60,7 +60,8 @@ export function verifyTranscript(env: TranscriptEnvelope, publicKey: KeyObject |
     if (!env || env.alg !== 'Ed25519' || typeof env.sig !== 'string') return false;
     const key = typeof publicKey === 'string' ? publicKeyFromRaw(publicKey) : publicKey;
     const sig = Buffer.from(env.sig, 'base64url');
-    if (sig.length !== 64) return false;
+    // Canonical encoding only: the decoder ignores the last character's unused bits (see canonicalBase64url).
+    if (sig.length !== 64 || sig.toString('base64url') !== env.sig) return false;
     return verify(null, signedBytes(env.transcript), key, sig);
   } catch {
     return false;
