@@ -118,8 +118,8 @@ describe('session policy', () => {
     `arn:aws:kms:us-east-1:${ACCOUNT}:key/k1`,
   );
   const permArb: fc.Arbitrary<Permission> = fc.oneof(
-    fc.record({ action: actionArb, resources: fc.uniqueArray(resourceArb, { minLength: 1, maxLength: 3 }), derived: fc.constant(true) }),
-    fc.record({ action: actionArb, resources: fc.constant(['*']), derived: fc.constant(false) }),
+    fc.record({ action: actionArb, resources: fc.uniqueArray(resourceArb as fc.Arbitrary<string>, { minLength: 1, maxLength: 3 }), derived: fc.constant<boolean>(true) }),
+    fc.record({ action: actionArb, resources: fc.constant<string[]>(['*']), derived: fc.constant<boolean>(false) }),
   );
   const probeResources = ['arn:aws:s3:::b1', 'arn:aws:s3:::b1/k', 'arn:aws:s3:::b2/k', 'arn:aws:s3:::b3', `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/T`, `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/U`, `arn:aws:kms:us-east-1:${ACCOUNT}:key/k1`, `arn:aws:kms:us-east-1:${OTHER}:key/k1`, '*'];
   const probeActions = ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:DeleteObject', 'dynamodb:GetItem', 'dynamodb:DeleteTable', 'ec2:DescribeInstances', 'kms:Decrypt', 'iam:PassRole'];
