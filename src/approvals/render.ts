@@ -43,7 +43,9 @@ export function renderApproval(a: ApprovalSummary, now: number): string {
       : ['  (none: the call needs no IAM permission)']),
     `Risks       ${a.risks.length ? a.risks.join(', ') : '(none)'}`,
     `Rule        ${a.rule ?? '(default)'}${a.ruleSource ? ` (${a.ruleSource})` : ''}: ${visible(a.ruleReason)}`,
-    `Approvers   ${a.approverGroups.map(visible).join(', ')}; ${a.required} needed, ${a.approvals.length} so far`,
+    a.requirements
+      ? `Approvers   ${a.requirements.map((q) => `${q.count} from ${q.groups.map(visible).join(' or ')}`).join(' and ')}; ${a.approvals.length} so far`
+      : `Approvers   ${a.approverGroups.map(visible).join(', ')}; ${a.required} needed, ${a.approvals.length} so far`,
     ...a.approvals.map((x) => `  approved by ${visible(x.by)} at ${x.at}${x.comment ? `: ${visible(x.comment)}` : ''}`),
   ];
   if (a.denial) lines.push(`Denied      by ${visible(a.denial.by)} at ${a.denial.at}${a.denial.comment ? `: ${visible(a.denial.comment)}` : ''}`);

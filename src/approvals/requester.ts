@@ -32,7 +32,9 @@ export async function promptReason(host: IoHost, rule: string | null, why: strin
 
 /** What the requester is told when the request is opened. */
 export function describeRequest(a: ApprovalSummary, now: number): string[] {
-  const need = `${a.required} approval${a.required > 1 ? 's' : ''} from ${a.approverGroups.map(visible).join(' or ')}`;
+  const need = a.requirements
+    ? a.requirements.map((q) => `${q.count} from ${q.groups.map(visible).join(' or ')}`).join(' and ')
+    : `${a.required} approval${a.required > 1 ? 's' : ''} from ${a.approverGroups.map(visible).join(' or ')}`;
   return [
     `Approval request ${a.id}: needs ${need} (rule ${a.rule ?? '(default)'}: ${visible(a.ruleReason)}).`,
     `  call:     aws ${shellWords(a.argv)}  [target ${visible(a.target)}]`,

@@ -43,6 +43,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX approval_events_by_request ON approval_events (approval_id, seq);
    -- One vote per approver: the same person approving twice can never count twice.
    CREATE UNIQUE INDEX approval_events_one_vote ON approval_events (approval_id, actor) WHERE kind = 'approved';`,
+  // v2: several approve rules can match one call; each keeps its own quorum (`requirements`, JSON [{groups, count}],
+  // NULL = the single approver_groups/required pair), and each vote records the approver's groups at the time, so
+  // a vote counts toward exactly the requirements the approver was eligible for.
+  `ALTER TABLE approval_requests ADD COLUMN requirements TEXT;
+   ALTER TABLE approval_events ADD COLUMN actor_groups TEXT;`,
 ];
 
 export function migrateApprovals(db: Database): void {

@@ -91,11 +91,18 @@ interface Row {
   reason: string;
   approver_groups: string;
   required: number;
+  requirements: string | null;
   created_at: number;
   expires_at: number;
   decided_at: number | null;
   used_at: number | null;
   grant_id: string | null;
+}
+
+/** One approve rule's quorum: `count` distinct approvers from any of `groups`. */
+interface Quorum {
+  groups: string[];
+  count: number;
 }
 
 interface EventRow {
@@ -105,6 +112,7 @@ interface EventRow {
   actor_name: string | null;
   at: number;
   comment: string | null;
+  actor_groups?: string | null;
 }
 
 /** The parsed call as stored (JSON in `call`): what the approver is shown. */
@@ -167,22 +175,24 @@ export class ApprovalService {
    */
   open(input: OpenInput): ApprovalSummary {
     const req = input.decision.approval;
-    if (req && req.groups.length === 0 && (req.requirements?.length ?? 0) > 1) {
-      // Several approve rules matched and no approver group is common to all of them (the policy engine's
-      // strictest combination, src/policy/decide.ts). Requests with separate per-rule quorums are not supported:
-      // refuse clearly rather than let approvers from one group satisfy another group's rule.
-      const groups = req.requirements!.map((r) => `${r.count} from ${r.groups.join('|')}`).join(' and ');
-      throw new GuardError(
-        'forbidden',
-        `this call matches approval rules with no approver group in common (${groups}); it cannot be approved as one request — ask a policy owner`,
-      );
+    const rule = input.decision.rule ?? '(default)';
+    // Several approve rules may match one call: each keeps its own quorum and all must be met (the policy
+    // engine's `requirements`); one rule is the single {groups, count}.
+    const quorums = req?.requirements && req.requirements.length > 1 ? req.requirements : req ? [{ groups: req.groups, count: req.count }] : [];
+    if (quorums.length === 0 || quorums.some((q) => !Array.isArray(q.groups) || q.groups.length === 0)) {
+      throw new GuardError('config_invalid', `rule ${rule} asks for approval but names no approver groups`);
     }
-    if (!req || !Array.isArray(req.groups) || req.groups.length === 0) {
-      throw new GuardError('config_invalid', `rule ${input.decision.rule ?? '(default)'} asks for approval but names no approver groups`);
+    for (const q of quorums) {
+      if (!Number.isInteger(q.count) || q.count < 1) {
+        throw new GuardError('config_invalid', `rule ${rule} asks for ${q.count} approvals; must be a whole number ≥ 1`);
+      }
     }
-    if (!Number.isInteger(req.count) || req.count < 1) {
-      throw new GuardError('config_invalid', `rule ${input.decision.rule ?? '(default)'} asks for ${req.count} approvals; must be a whole number ≥ 1`);
-    }
+    const union = { groups: [...new Set(quorums.flatMap((q) => q.groups))].sort(), count: Math.max(...quorums.map((q) => q.count)) };
+    const normalized = quorums.map((q) => ({ groups: [...new Set(q.groups)].sort(), count: q.count }));
+    return this.openWith(input, union, normalized.length > 1 ? normalized : null);
+  }
+
+  private openWith(input: OpenInput, req: { groups: string[]; count: number }, quorums: Quorum[] | null): ApprovalSummary {
     const reason = text(input.reason, 'reason') ?? '';
     const inv = input.invocation;
     const hash = bindingHash({ requester: input.requester.subject, target: input.target, invocation: inv });
@@ -231,8 +241,8 @@ export class ApprovalService {
         this.db
           .prepare(
             `INSERT INTO approval_requests (id, status, binding_hash, requester, requester_name, target, call, rule,
-               rule_reason, rule_source, reason, approver_groups, required, created_at, expires_at)
-             VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               rule_reason, rule_source, reason, approver_groups, required, requirements, created_at, expires_at)
+             VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             id,
@@ -247,6 +257,7 @@ export class ApprovalService {
             reason,
             JSON.stringify([...new Set(req.groups)].sort()),
             req.count,
+            quorums ? JSON.stringify(quorums) : null,
             now,
             now + this.pendingTtlMs,
           );
@@ -349,12 +360,7 @@ export class ApprovalService {
           });
         }
         this.event(id, 'approved', approver, now, note);
-        const votes = (
-          this.db.prepare(`SELECT COUNT(DISTINCT actor) AS n FROM approval_events WHERE approval_id = ? AND kind = 'approved'`).get(id) as {
-            n: number;
-          }
-        ).n;
-        if (votes >= r.required) {
+        if (this.quorumMet(r)) {
           this.db
             .prepare(`UPDATE approval_requests SET status = 'approved', decided_at = ?, expires_at = ? WHERE id = ? AND status = 'pending'`)
             .run(now, now + this.approvedTtlMs, id);
@@ -526,8 +532,24 @@ export class ApprovalService {
 
   private event(id: string, kind: EventRow['kind'], actor: Caller, at: number, comment: string | null): void {
     this.db
-      .prepare('INSERT INTO approval_events (approval_id, kind, actor, actor_name, at, comment) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(id, kind, actor.subject, actor.name ?? null, at, comment);
+      .prepare('INSERT INTO approval_events (approval_id, kind, actor, actor_name, at, comment, actor_groups) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(id, kind, actor.subject, actor.name ?? null, at, comment, kind === 'approved' ? JSON.stringify(actor.groups) : null);
+  }
+
+  /**
+   * Whether the distinct approvers so far meet the request's quorum: `required` of them, or — when several rules
+   * asked — for every rule, its count of approvers who were in one of its groups when they voted.
+   */
+  private quorumMet(r: Row): boolean {
+    const votes = this.db
+      .prepare(`SELECT actor, actor_groups FROM approval_events WHERE approval_id = ? AND kind = 'approved'`)
+      .all(r.id) as { actor: string; actor_groups: string | null }[];
+    if (!r.requirements) return new Set(votes.map((v) => v.actor)).size >= r.required;
+    const quorums = JSON.parse(r.requirements) as Quorum[];
+    return quorums.every((q) => {
+      const eligible = votes.filter((v) => (JSON.parse(v.actor_groups ?? '[]') as string[]).some((g) => q.groups.includes(g)));
+      return new Set(eligible.map((v) => v.actor)).size >= q.count;
+    });
   }
 
   private emit(kind: ApprovalEventKind, actor: string, at: number, comment: string | undefined, approval: ApprovalSummary): void {
@@ -577,6 +599,7 @@ function toSummary(r: Row, events: EventRow[], now: number): ApprovalSummary {
     reason: r.reason,
     approverGroups: JSON.parse(r.approver_groups) as string[],
     required: r.required,
+    ...(r.requirements ? { requirements: JSON.parse(r.requirements) as Quorum[] } : {}),
     approvals: events.filter((e) => e.kind === 'approved').map(withComment),
     createdAt: iso(r.created_at),
     expiresAt: iso(r.expires_at),

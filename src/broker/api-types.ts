@@ -91,6 +91,8 @@ export interface ApprovalSummary {
   reason: string;
   approverGroups: string[];
   required: number;
+  /** Present when several approve rules matched: every one's quorum must be met (approvers from its groups). */
+  requirements?: { groups: string[]; count: number }[];
   approvals: { by: string; at: string; comment?: string }[];
   denial?: { by: string; at: string; comment?: string };
   createdAt: string;

@@ -33,23 +33,40 @@ describe('ApprovalService: reason added by a second ask', () => {
   });
 });
 
-// Two approve rules whose approver groups share nothing: the policy engine's combined requirement has no groups,
-// and the request must be refused clearly (403 → exit 77), never opened with approvers from just one rule.
-describe('ApprovalService: approval rules with no approver group in common', () => {
-  it('refuses to open the request, naming the requirements', () => {
+// Two approve rules matched with different approver groups: each keeps its own quorum, and the request is
+// approved only when all of them are met — an approver counts toward the rules whose groups they are in.
+describe('ApprovalService: several approve rules, each with its own quorum', () => {
+  const decision = {
+    ...approveDecision(),
+    approval: { groups: [], count: 2, requirements: [{ groups: ['approvers'], count: 1 }, { groups: ['security'], count: 2 }] },
+  };
+  const sec1 = { subject: 'sec1', groups: ['security'] };
+  const sec2 = { subject: 'sec2', groups: ['security'] };
+  const both = { subject: 'both', groups: ['security', 'approvers'] };
+  const outsider = { subject: 'out', groups: ['developers'] };
+
+  it('stays pending until every rule has its approvers, then is approved', () => {
     const { service } = newService();
-    const decision = {
-      ...approveDecision(),
-      approval: { groups: [], count: 2, requirements: [{ groups: ['approvers'], count: 1 }, { groups: ['security'], count: 2 }] },
-    };
-    let err: unknown;
-    try {
-      service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision, reason: '' });
-    } catch (e) {
-      err = e;
-    }
-    expect((err as { code?: string }).code).toBe('forbidden');
-    expect(String((err as Error).message)).toMatch(/1 from approvers and 2 from security/);
-    expect(service.list({})).toHaveLength(0);
+    const a = service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision, reason: '' });
+    expect(a.requirements).toEqual([{ groups: ['approvers'], count: 1 }, { groups: ['security'], count: 2 }]);
+    expect(a.approverGroups).toEqual(['approvers', 'security']);
+    expect(service.approve(a.id, sec1).status).toBe('pending'); // security 1/2, approvers 0/1
+    expect(service.approve(a.id, sec2).status).toBe('pending'); // security 2/2, approvers 0/1
+    expect(service.approve(a.id, { subject: 'bob', groups: ['approvers'] }).status).toBe('approved');
+  });
+
+  it('one person in both groups counts toward both rules, but only once toward each', () => {
+    const { service } = newService();
+    const a = service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision, reason: '' });
+    expect(service.approve(a.id, both).status).toBe('pending'); // approvers 1/1, security 1/2
+    expect(() => service.approve(a.id, both)).toThrow(); // the same vote twice never counts twice
+    expect(service.approve(a.id, sec1).status).toBe('approved');
+  });
+
+  it('someone in none of the groups cannot approve, and the requester never can', () => {
+    const { service } = newService();
+    const a = service.open({ requester: { subject: 'sec1', groups: ['security'] }, invocation: deleteBucket(), target: 'prod', decision, reason: '' });
+    expect(() => service.approve(a.id, outsider)).toThrow(/only members/);
+    expect(() => service.approve(a.id, sec1)).toThrow(/own request/);
   });
 });
