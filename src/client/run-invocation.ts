@@ -43,7 +43,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   if (awsArgv.length === 0) throw new GuardError('usage', 'no aws command given (try `guard-aws -- sts get-caller-identity`)');
 
   // Lazy imports keep `guard-aws explain` and friends from paying for the runner, transcript and auth code.
-  const [{ assertNotNested, findAws, runAws }, transcript] = await Promise.all([
+  const [{ assertNotNested, assertCliMatchesModel, findAws, runAws }, transcript] = await Promise.all([
     import('../runner/index.js'),
     import('./transcript-link.js'),
   ]);
@@ -115,6 +115,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
 
   // 2. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
   const aws = findAws({ env: d.env, cwd: d.cwd });
+  assertCliMatchesModel(aws, { env: d.env });
   const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
   let exitCode = 70;
   let pinned: Snapshot | undefined;

@@ -1,0 +1,65 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { assertCliMatchesModel, installedCliVersion, parseCliVersion } from '../../src/runner/cli-version.js';
+import { GuardError } from '../../src/errors.js';
+import { modelIndex } from '../../src/invocation/model.js';
+import { realAwsPath } from '../helpers/aws.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'guard-cli-version-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A stand-in aws that only answers --version (a real binary of another release cannot be installed here). */
+function fakeAws(version: string): string {
+  const p = join(dir, `aws-${version}`);
+  writeFileSync(p, `#!/bin/sh\necho "aws-cli/${version} Python/3.11.7 Linux/6 botocore/1.0.0"\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+describe('the aws that runs must be the release the tables describe', () => {
+  it('the real installed aws matches the committed model', () => {
+    const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache-real') };
+    expect(installedCliVersion({ path: realAwsPath(), major: 1 }, { env })).toBe(modelIndex().cliVersion);
+    expect(() => assertCliMatchesModel({ path: realAwsPath(), major: 1 }, { env })).not.toThrow();
+  });
+
+  it('another minor release (or v2) is refused with how to fix it; a patch release is accepted', () => {
+    const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache') };
+    const model = '1.45.11';
+    expect(() => assertCliMatchesModel({ path: fakeAws('1.45.30'), major: 1 }, { env, modelVersion: model })).not.toThrow();
+    for (const v of ['1.46.0', '2.17.3', '1.44.99']) {
+      let err: unknown;
+      try {
+        assertCliMatchesModel({ path: fakeAws(v), major: 1 }, { env, modelVersion: model });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(GuardError);
+      expect((err as GuardError).exitCode).toBe(78);
+      expect((err as GuardError).message).toContain('gen:aws-model');
+    }
+  });
+
+  it('asks the binary once, then answers from the cache until the binary changes', () => {
+    const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache-count') };
+    const path = fakeAws('1.45.2');
+    let calls = 0;
+    const spawnSync = ((...a: Parameters<typeof import('node:child_process').spawnSync>) => {
+      calls++;
+      return require('node:child_process').spawnSync(...a);
+    }) as typeof import('node:child_process').spawnSync;
+    installedCliVersion({ path, major: 1 }, { env, spawnSync });
+    installedCliVersion({ path, major: 1 }, { env, spawnSync });
+    expect(calls).toBe(1);
+    writeFileSync(path, `#!/bin/sh\necho "aws-cli/1.47.0 Python/3"\n`);
+    expect(installedCliVersion({ path, major: 1 }, { env, spawnSync })).toBe('1.47.0');
+    expect(calls).toBe(2);
+  });
+
+  it('parses the version line', () => {
+    expect(parseCliVersion('aws-cli/1.45.11 Python/3.11.7 Linux/6.18 botocore/1.43.11')).toBe('1.45.11');
+    expect(parseCliVersion('something else')).toBeUndefined();
+  });
+});
