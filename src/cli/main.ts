@@ -96,7 +96,23 @@ export function reportError(e: unknown, host: IoHost, env: NodeJS.ProcessEnv = p
   return exitCodeFor(e);
 }
 
+/**
+ * A reader that stops early (`guard-aws … | head`) closes the pipe: end quietly, as Unix tools do on SIGPIPE
+ * (exit 128 + 13), instead of dying with a stack trace. An aws still running then gets EPIPE itself and ends; its
+ * transcript stays spooled and is recovered as partial.
+ */
+function quietOnClosedPipes(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    throw e;
+  });
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  quietOnClosedPipes();
   const noInput = argv.includes('--no-input');
   const host = new NodeIoHost({ noInput });
   const ctx: CliContext = { host, env: process.env, cwd: process.cwd(), exitCode: EXIT.OK };

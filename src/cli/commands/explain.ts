@@ -10,6 +10,7 @@ import { defaultPolicyPath } from '../../policy/paths.js';
 import { explanation, renderExplanation } from '../../policy/render.js';
 import type { Caller, TargetInfo } from '../../policy/types.js';
 import { maskArgv } from '../../transcript/argv-mask.js';
+import { splitGuardOptions } from '../../client/guard-options.js';
 import type { CliContext } from '../context.js';
 
 /** Documented defaults (README, docs/policies.md): a placeholder account nobody owns, the usual region chain. */
@@ -50,7 +51,14 @@ export function command(ctx: CliContext): Command {
       const subject = o.subject ?? ctx.env.USER ?? (defaults.push('subject'), 'local-user');
       if (o.subject === undefined && ctx.env.USER) defaults.push('subject');
       const groups = (o.groups ?? '').split(',').map((g) => g.trim()).filter(Boolean);
-      const targetName = o.target ?? (defaults.push('target'), 'default');
+      // As on the run path: an exact `--profile NAME` in the aws arguments picks the broker target and is never
+      // passed to aws (src/client/guard-options.ts); abbreviations stay in the argv and are judged as overrides.
+      const split = splitGuardOptions(['--', ...args]);
+      if (split.options.target !== undefined && o.target !== undefined && split.options.target !== o.target) {
+        throw new GuardError('usage', `--target ${o.target} and --profile ${split.options.target} name different targets`);
+      }
+      args = split.awsArgv;
+      const targetName = o.target ?? split.options.target ?? (defaults.push('target'), 'default');
       const policies = o.policy.length ? o.policy : [defaultPolicyPath()];
       const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)), env: ctx.env });
       const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env };
