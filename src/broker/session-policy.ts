@@ -51,7 +51,10 @@ const ARN = /^arn:([a-z-]+):([a-z0-9-]+):([a-z0-9-]*):([0-9]{12}|aws|\*|):(.+)$/
  */
 function needsResourceAccount(resource: string): boolean {
   const m = ARN.exec(resource);
-  return m !== null && m[2] === 's3' && m[3] === '' && m[4] === '';
+  // Every S3 ARN, access points included: an access point ARN names its own account, and one in someone else's
+  // account (whose policy lets anyone write) is as good an exfiltration route as a same-named bucket. Pinning the
+  // resource account to the target's makes AWS refuse both.
+  return m !== null && m[2] === 's3';
 }
 
 function validate(p: Permission, i: number): void {

@@ -10,6 +10,8 @@
  */
 import { ACTION_EXCEPTIONS, PERMISSIONLESS, S3_VERSION_ACTIONS } from './action-exceptions.js';
 import { type ArnContext, parseArn, resourcesFor } from './arns.js';
+import { iamLiteralParams } from './iam-literal.js';
+import { GuardError } from '../errors.js';
 import { actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
 import type { Permission } from './types.js';
 import { parseError } from './values.js';
@@ -186,11 +188,21 @@ function merge(perms: Permission[]): Permission[] {
   return [...by.values()];
 }
 
+/** Parameter names that identify a resource (botocore members): an empty one is never a real call. */
+const IDENTIFYING = /(Name|Id|Arn|ARN|Key|Bucket|Url|URL|Identifier|Path)$/;
+
 /** Resources for an action from its own parameters; `*` (derived=false) when nothing can be derived. */
 export function permission(action: string, params: P, c: ArnContext, op?: OperationRef): Permission {
+  // ARNs are built from the caller's values written literally (iam-literal.ts): a key named `*` is that key.
+  const lit = iamLiteralParams(params);
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
-  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], params, c)] : resourcesFor(action, params, c);
-  if (!arns.length) return { action, resources: ['*'], derived: false };
+  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], lit, c)] : resourcesFor(action, lit, c);
+  if (!arns.length) {
+    // An empty identifier (`--key ""`) would leave the action on `*`: the call cannot be meant, refuse it.
+    const empty = Object.entries(params).find(([k, v]) => v === '' && IDENTIFYING.test(k));
+    if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
+    return { action, resources: ['*'], derived: false };
+  }
   return { action, resources: [...arns, ...requiredWildcards(action, arns, c)].sort(), derived: true };
 }
 

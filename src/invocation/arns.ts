@@ -4,6 +4,7 @@
  * Where nothing can be derived the caller gets `*` with derived=false, or an account-scoped wildcard where
  * the reference recommends one (kms key/*).
  */
+import { GuardError } from '../errors.js';
 import { actionResourceTypes, arnTemplate } from './iam-catalog.js';
 
 export interface ArnContext {
@@ -26,7 +27,9 @@ export function partitionOf(region: string): string {
   return 'aws';
 }
 
-const ARN_RE = /^arn:([\w-]+):([\w-]+):([\w-]*):(\d{12}|aws|)?:(.+)$/;
+// The account field accepts anything but `:` so that a wildcard account (escaped `${*}`) is recognised as an ARN —
+// and refused by given() — instead of falling through to an underived `*`.
+const ARN_RE = /^arn:([\w-]+):([\w-]+):([\w-]*):([^:]*):(.+)$/;
 
 export function parseArn(s: unknown): { partition: string; service: string; region: string; account: string; resource: string } | undefined {
   if (typeof s !== 'string') return undefined;
@@ -39,8 +42,15 @@ function noteAccount(c: ArnContext, account: string) {
   if (/^\d{12}$/.test(account) && account !== c.account) c.foreignAccounts.add(account);
 }
 
-/** An ARN given as a parameter value: used as-is, its account recorded. */
+/**
+ * An ARN given as a parameter value: used as-is, its account recorded. AWS APIs never take a wildcard or a policy
+ * variable as an identifier; the caller's `*`, `?` and `$` arrive escaped (`${*}`, iam-literal.ts), so an ARN
+ * holding one is refused rather than granted in every account (`arn:aws:secretsmanager:us-east-1:*:secret:x`).
+ */
 function given(c: ArnContext, v: string): string {
+  if (v.includes('${')) {
+    throw new GuardError('parse', `${v.replace(/\$\{(.)\}/g, '$1')}: an ARN parameter cannot contain wildcards or policy variables`);
+  }
   const a = parseArn(v);
   if (a) noteAccount(c, a.account);
   return v;

@@ -4,6 +4,7 @@
  * customizations not listed here are refused (fail closed) rather than guessed.
  */
 import { type ArnContext } from './arns.js';
+import { iamLiteral } from './iam-literal.js';
 import { operationPermissions, permission, mergePermissions } from './actions.js';
 import { type ParsedArgs, at, parseArgTable } from './grammar.js';
 import { buildArgTable, customArgTable, modelIndex, type ArgTable } from './model.js';
@@ -51,7 +52,7 @@ interface Handled {
 }
 
 function iamRole(c: ArnContext, n: string) {
-  return `arn:${c.partition}:iam::${c.account}:role/${n}`;
+  return `arn:${c.partition}:iam::${c.account}:role/${iamLiteral(n)}`;
 }
 
 export function customInvocation(inp: CustomInput): ParsedInvocation {
@@ -182,7 +183,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
         service: 'rds',
         operation: null,
         apiCalls: [],
-        permissions: [{ action: 'rds-db:connect', resources: [`arn:${c.partition}:rds-db:${c.region}:${c.account}:dbuser:*/${user}`], derived: true }],
+        permissions: [{ action: 'rds-db:connect', resources: [`arn:${c.partition}:rds-db:${c.region}:${c.account}:dbuser:*/${iamLiteral(String(user))}`], derived: true }],
         risks: ['credential_minting'],
       };
     }
@@ -196,8 +197,8 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
         operation: 'RegisterApplicationRevision',
         apiCalls: ['s3.PutObject', 'codedeploy.RegisterApplicationRevision'],
         permissions: [
-          { action: 's3:PutObject', resources: [`arn:${c.partition}:s3:::${m[1]}/${m[2]}`], derived: true },
-          { action: 'codedeploy:RegisterApplicationRevision', resources: [`arn:${c.partition}:codedeploy:${c.region}:${c.account}:application:${o['application-name']}`], derived: true },
+          { action: 's3:PutObject', resources: [`arn:${c.partition}:s3:::${iamLiteral(m[1]!)}/${iamLiteral(m[2]!)}`], derived: true },
+          { action: 'codedeploy:RegisterApplicationRevision', resources: [`arn:${c.partition}:codedeploy:${c.region}:${c.account}:application:${iamLiteral(String(o['application-name']))}`], derived: true },
         ],
         risks: ['write', 'local_file_read'],
       };
@@ -207,7 +208,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
       const perms = ['cloudformation:DescribeStacks', 'cloudformation:CreateChangeSet', 'cloudformation:DescribeChangeSet', 'cloudformation:GetTemplateSummary'].map((a) => P(a, stack));
       if (o['no-execute-changeset'] !== true) perms.push(P('cloudformation:ExecuteChangeSet', stack));
       if (s(o['role-arn'])) perms.push({ action: 'iam:PassRole', resources: [o['role-arn'] as string], derived: true });
-      if (s(o['s3-bucket'])) perms.push({ action: 's3:PutObject', resources: [`arn:${c.partition}:s3:::${o['s3-bucket']}/*`], derived: true });
+      if (s(o['s3-bucket'])) perms.push({ action: 's3:PutObject', resources: [`arn:${c.partition}:s3:::${iamLiteral(String(o['s3-bucket']))}/*`], derived: true });
       if (s(o['template-file'])) inp.st.files.push({ path: expandPath(o['template-file'] as string, inp.ctx, where), mode: 'read', argument: '--template-file' });
       const caps = Array.isArray(o.capabilities) ? (o.capabilities as string[]) : [];
       return {
@@ -222,7 +223,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
       const b = s(o['s3-bucket']);
       if (s(o['template-file'])) inp.st.files.push({ path: expandPath(o['template-file'] as string, inp.ctx, where), mode: 'read', argument: '--template-file' });
       if (s(o['output-template-file'])) inp.st.files.push({ path: expandPath(o['output-template-file'] as string, inp.ctx, where), mode: 'write', argument: '--output-template-file' });
-      const res = b ? [`arn:${c.partition}:s3:::${b}/${s(o['s3-prefix']) ? `${o['s3-prefix']}/` : ''}*`] : ['*'];
+      const res = b ? [`arn:${c.partition}:s3:::${iamLiteral(String(b))}/${s(o['s3-prefix']) ? `${iamLiteral(String(o['s3-prefix']))}/` : ''}*`] : ['*'];
       return {
         service: 's3',
         operation: 'PutObject',

@@ -5,6 +5,7 @@
  */
 import { basename } from 'node:path';
 import type { ArnContext } from './arns.js';
+import { iamLiteral } from './iam-literal.js';
 import type { ParsedArgs } from './grammar.js';
 import { permission, mergePermissions } from './actions.js';
 import type { LocalFile, Permission, RiskSignal } from './types.js';
@@ -35,7 +36,9 @@ export interface S3Result {
   params: Record<string, unknown>;
 }
 
-const obj = (c: ArnContext, b: string, k: string) => `arn:${c.partition}:s3:::${b}/${k}`;
+// Bucket and key are the caller's: written literally in ARNs (iam-literal.ts); a trailing `*` added for a
+// recursive operation is appended after escaping and stays a wildcard.
+const obj = (c: ArnContext, b: string, k: string, many = false) => `arn:${c.partition}:s3:::${iamLiteral(b)}/${iamLiteral(k)}${many ? '*' : ''}`;
 
 export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: InvocationContext, where: string): S3Result {
   const opt = (n: string) => args.options.get(n)?.value;
@@ -47,8 +50,14 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
   const apiCalls: string[] = [];
   const recursive = flag('recursive');
   const add = (action: string, resources: string[]) => perms.push({ action, resources, derived: true });
-  const bucketArn = (b: string) => (b.startsWith('arn:') ? b : `arn:${c.partition}:s3:::${b}`);
-  const objArn = (p: S3Path, many: boolean) => (p.bucket.startsWith('arn:') ? `${p.bucket}/object/${p.key}${many ? '*' : ''}` : obj(c, p.bucket, `${p.key}${many ? '*' : ''}`));
+  // An access point / Outposts ARN as the "bucket" names its account: another account's is a cross-account call.
+  const noteAccount = (b: string) => {
+    const account = b.split(':')[4];
+    if (account && /^\d{12}$/.test(account) && account !== c.account) c.foreignAccounts.add(account);
+  };
+  const bucketArn = (b: string) => (b.startsWith('arn:') ? (noteAccount(b), iamLiteral(b)) : `arn:${c.partition}:s3:::${iamLiteral(b)}`);
+  const objArn = (p: S3Path, many: boolean) =>
+    p.bucket.startsWith('arn:') ? (noteAccount(p.bucket), `${iamLiteral(p.bucket)}/object/${iamLiteral(p.key)}${many ? '*' : ''}`) : obj(c, p.bucket, p.key, many);
   const localFile = (p: string, mode: 'read' | 'write', i: number) => {
     if (p === '-') return;
     files.push({ path: expandPath(p, ctx, where), mode, argument: `paths[${i}]` });
@@ -155,7 +164,7 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
       if (flag('force')) {
         // --force empties the bucket first (rm --recursive).
         add('s3:ListBucket', [bucketArn(p.bucket)]);
-        add('s3:DeleteObject', [obj(c, p.bucket, '*')]);
+        add('s3:DeleteObject', [obj(c, p.bucket, '', true)]);
         apiCalls.push('ListObjectsV2', 'DeleteObject');
         risks.push('bulk');
       }
