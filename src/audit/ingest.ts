@@ -7,6 +7,8 @@ import type { AuditLog } from './store.js';
 import type { AuditRecord } from './types.js';
 
 /** What the broker knows about a grant that a transcript must match (a subset of the store's GrantRecord). */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
 export interface GrantFacts {
   id: string;
   subject: string;
@@ -116,6 +118,15 @@ export async function ingestTranscript(
                 ? 'approvalId'
                 : null;
   if (mismatch) throw new IngestError(403, 'transcript_mismatch', `transcript: ${mismatch} differs from grant ${t.grantId}`);
+  // The run happened while the grant's session could: it cannot start before the grant was issued or after its
+  // credentials expired (5 minutes' clock skew allowed), so a client cannot date a run outside its grant.
+  const started = Date.parse(t.startedAt);
+  if (!(started >= Date.parse(grant.createdAt) - CLOCK_SKEW_MS && started <= Date.parse(grant.expiresAt) + CLOCK_SKEW_MS)) {
+    throw new IngestError(403, 'transcript_mismatch', `transcript: startedAt ${t.startedAt} is outside grant ${t.grantId}'s lifetime`);
+  }
+  if (t.endedAt !== null && !(Date.parse(t.endedAt) >= started)) {
+    throw new IngestError(403, 'transcript_mismatch', `transcript: endedAt ${t.endedAt} is before startedAt`);
+  }
 
   const existing = deps.log.getByGrant(t.grantId, 'transcript');
   if (existing) return duplicate(existing, env);

@@ -27,7 +27,12 @@ const grant: GrantFacts = {
 const deps = () => ({ log: new AuditLog(new BetterSqlite3(':memory:'), generateBrokerKey('EdDSA')), getGrant: (id: string) => (id === grant.id ? grant : undefined) });
 
 function transcript(over: Partial<Parameters<typeof newRecorder>[1]> = {}): TranscriptEnvelope {
-  const { rec } = newRecorder(tempDir(), { grantId: grant.id, caller: { subject: grant.subject }, target: 'dev', argv, decision: 'approve', rule: 'secrets-need-approval', approvalId: 'apr_1', ...over }, key);
+  const { rec } = newRecorder(
+    tempDir(),
+    // The run happens within the grant's lifetime (ingest checks startedAt against it).
+    { grantId: grant.id, caller: { subject: grant.subject }, target: 'dev', argv, decision: 'approve', rule: 'secrets-need-approval', approvalId: 'apr_1', clock: () => Date.parse('2026-11-25T10:01:00.000Z'), ...over },
+    key,
+  );
   rec.onChunk('stdout', '{"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}\n');
   return rec.finish(0);
 }
@@ -53,6 +58,9 @@ describe('ingestTranscript', () => {
     expect(await refusal(transcript({ argv: ['secretsmanager', 'create-secret', '--name', 'other', '--secret-string', 'x'] }))).toMatch(/^403 transcript_mismatch .*argv differs/);
     expect(await refusal(transcript({ target: 'prod' }))).toMatch(/^403 transcript_mismatch .*target differs/);
     expect(await refusal(transcript({ approvalId: null }))).toMatch(/^403 transcript_mismatch .*approvalId differs/);
+    // A run dated outside the grant's lifetime (before it was issued, or after its session expired).
+    expect(await refusal(transcript({ clock: () => Date.parse('2026-11-25T09:00:00.000Z') }))).toMatch(/^403 transcript_mismatch .*outside grant/);
+    expect(await refusal(transcript({ clock: () => Date.parse('2026-11-25T11:00:00.000Z') }))).toMatch(/^403 transcript_mismatch .*outside grant/);
     expect(await refusal(transcript({ decision: 'allow' }))).toMatch(/^403 transcript_mismatch .*decision differs/);
     expect(await refusal(transcript({ caller: { subject: 'mallory' } }))).toMatch(/^403 transcript_mismatch .*caller differs/);
   });
