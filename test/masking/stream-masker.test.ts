@@ -73,13 +73,13 @@ describe('key-aware masking of JSON output', () => {
 describe('pattern-aware masking of any text', () => {
   const c = compileMasking();
   test('PEM private keys (multi-line and JSON-escaped)', () => {
-    const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75\nabcDEF==\n-----END RSA PRIVATE KEY-----';
-    expect(maskText(c, `key:\n${pem}\ndone`)).toBe(`key:\n-----BEGIN RSA PRIVATE KEY-----${MASK}-----END RSA PRIVATE KEY-----\ndone`);
+    const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75\nabcDEF==\n-----END RSA PRIVATE KEY-----'; // test fixture: a fake, truncated key
+    expect(maskText(c, `key:\n${pem}\ndone`)).toBe(`key:\n-----BEGIN RSA PRIVATE KEY-----${MASK}-----END RSA PRIVATE KEY-----\ndone`); // test fixture: a fake, truncated key
     const escaped = JSON.stringify({ Note: `x ${pem} y` });
     const out = maskText(c, escaped);
     expect(out).not.toContain('MIIEpAIBAAKCAQEA75');
     expect(out).toContain('-----END RSA PRIVATE KEY----- y');
-    expect(maskText(c, '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----')).not.toContain('b3BlbnNzaC1rZXk');
+    expect(maskText(c, '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----')).not.toContain('b3BlbnNzaC1rZXk'); // test fixture: a fake, truncated key
   });
   test('public certificates are not masked', () => {
     const cert = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n';
@@ -169,7 +169,7 @@ describe('chunk boundaries never change the result or let a secret through', () 
     [
       JSON.stringify({ Credentials: { AccessKeyId: 'ASIAIOSFODNN7EXAMPLE', SecretAccessKey: SECRET, SessionToken: TOKEN } }, null, 4),
       JSON.stringify({ SecretString: '{"password":"hunter2-hunter2-hunter2"}', Name: 'n' }),
-      '-----BEGIN PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75\n-----END PRIVATE KEY-----',
+      '-----BEGIN PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75\n-----END PRIVATE KEY-----', // test fixture: a fake, truncated key
       JSON.stringify({ Parameter: { Name: 'p', Type: 'SecureString', Value: 'db-password-1' } }, null, 2),
       'https://b.s3.amazonaws.com/k?X-Amz-Signature=4f1c0a7e9b2d3c4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789&x=1',
       'echo known-value-xyz-123 and caf\u00e9 \u2603 unicode',

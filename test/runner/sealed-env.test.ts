@@ -73,7 +73,7 @@ beforeAll(async () => {
     '',
   ].join('\n');
   writeFileSync(join(hostile, '.aws', 'config'), config);
-  writeFileSync(join(hostile, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIAFROMFILE00000000\naws_secret_access_key = fromfilefromfilefromfilefromfilefromfile\n');
+  writeFileSync(join(hostile, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIAFROMFILEEXAMPLE0\naws_secret_access_key = fromfilefromfilefromfilefromfilefromfile\n');
   // Vector 9: an alias shadowing the very command we run.
   writeFileSync(join(hostile, '.aws', 'cli', 'alias'), `[toplevel]\nsts = !${touch('alias')}\n`);
   // Vector 11: model overrides in HOME and in AWS_DATA_PATH (broken JSON: if loaded, aws fails).
@@ -96,7 +96,7 @@ beforeAll(async () => {
   setEnv({
     HOME: hostile,
     PATH: `${bin}:${process.env.PATH}`,
-    AWS_ACCESS_KEY_ID: 'AKIAHOSTILE000000000',
+    AWS_ACCESS_KEY_ID: 'AKIAHOSTILEEXAMPLE00',
     AWS_SECRET_ACCESS_KEY: 'hostilehostilehostilehostilehostilehosti',
     AWS_SESSION_TOKEN: 'hostile-token',
     AWS_PROFILE: 'evil',
