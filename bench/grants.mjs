@@ -11,11 +11,9 @@ import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (p) => import(join(root, 'dist', p));
+import { dist, loadCore, root } from './lib/core.mjs';
 const N = Number(process.env.GRANTS_BENCH_N ?? 600);
 const CONCURRENCY = 50;
 const ROUNDS = 3;
@@ -95,19 +93,7 @@ async function main() {
   const { buildSessionPolicy } = await dist('broker/session-policy.js');
   const { silentLog } = await dist('broker/log.js');
 
-  let parse, decide, core;
-  try {
-    const { parseInvocation } = await dist('invocation/parse.js');
-    const policy = await dist('policy/index.js');
-    const set = policy.loadPolicies([join(root, 'policies/default.yaml')]);
-    parse = parseInvocation;
-    decide = (input) => policy.decide(set, input);
-    core = 'real parser and policies/default.yaml';
-  } catch (e) {
-    core = `stand-in parse/decide (real modules not loadable from dist/: ${e?.code ?? e?.message})`;
-    parse = (argv, ctx) => ({ argv, canonicalArgv: argv, kind: 'api', command: 'sts', subcommand: 'get-caller-identity', service: 'sts', operation: 'GetCallerIdentity', apiCalls: ['GetCallerIdentity'], params: {}, globals: {}, region: ctx.region, permissions: [], actions: [], resources: [], accessLevels: {}, risks: ['read_only'], files: [], notes: [] });
-    decide = () => ({ decision: 'allow', rule: 'bench', reason: 'bench' });
-  }
+  const { parse, decide, core } = await loadCore();
 
   const dir = mkdtempSync(join(tmpdir(), 'guard-grants-bench-'));
   const moto = await startMoto();

@@ -16,11 +16,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (p) => import(join(root, 'dist', p));
+import { dist, loadCore, root } from './lib/core.mjs';
 const N = Number(process.env.TRANSCRIPT_BENCH_N ?? 15);
 const ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-bench`;
@@ -82,19 +80,7 @@ async function main() {
   const { createTranscriptKey } = await dist('transcript/sign.js');
   const { createTranscriptUploader } = await dist('transcript/upload.js');
 
-  let parse, decide, core;
-  try {
-    const { parseInvocation } = await dist('invocation/parse.js');
-    const policy = await dist('policy/index.js');
-    const set = policy.loadPolicies([join(root, 'policies/default.yaml')]);
-    parse = parseInvocation;
-    decide = (input) => policy.decide(set, input);
-    core = 'real parser and policies/default.yaml';
-  } catch (e) {
-    core = `stand-in parse/decide (${e?.code ?? e?.message})`;
-    parse = (argv, ctx) => ({ argv, canonicalArgv: argv, kind: 'api', command: 'sts', subcommand: 'get-caller-identity', service: 'sts', operation: 'GetCallerIdentity', apiCalls: ['GetCallerIdentity'], params: {}, globals: {}, region: ctx.region, permissions: [], actions: [], resources: [], accessLevels: {}, risks: ['read_only'], files: [], notes: [] });
-    decide = () => ({ decision: 'allow', rule: 'bench', reason: 'bench' });
-  }
+  const { parse, decide, core } = await loadCore();
 
   const dir = mkdtempSync(join(tmpdir(), 'guard-transcript-bench-'));
   const moto = await startMoto();
