@@ -45,6 +45,12 @@ export interface TokenVerifierOptions {
   fetch?: typeof fetch;
   /** Minimum milliseconds between JWKS refetches on an unknown kid. Default 30 000. */
   jwksCooldownMs?: number;
+  /**
+   * Claims every token must carry, each with the values allowed (globs, `*` within one value). Needed when the
+   * issuer serves other tenants too — GitHub Actions issues tokens to every repository, for any audience — so
+   * that only yours get in: `{ repository_owner: ['acme'], sub: ['repo:acme/*'] }`.
+   */
+  requiredClaims?: Record<string, string[]>;
 }
 
 export interface VerifiedCaller extends Caller {
@@ -104,6 +110,9 @@ export function createTokenVerifier(opts: TokenVerifierOptions): (token: string)
   const tolerance = opts.clockToleranceSec ?? 30;
   const groupsClaim = opts.groupsClaim ?? 'groups';
   const f = opts.fetch ?? fetch;
+  const required = Object.entries(opts.requiredClaims ?? {}).map(
+    ([claim, globs]) => [claim, globs.map((g) => new RegExp(`^${g.split('*').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`))] as const,
+  );
   let keys: Promise<JWTVerifyGetKey> | undefined;
 
   const getKeys = (): Promise<JWTVerifyGetKey> => {
@@ -145,6 +154,10 @@ export function createTokenVerifier(opts: TokenVerifierOptions): (token: string)
     }
     const subject = payload.sub;
     if (typeof subject !== 'string' || subject.trim() === '') throw reject('no subject');
+    for (const [claim, allowed] of required) {
+      const v = lookup(payload, claim);
+      if (typeof v !== 'string' || !allowed.some((re) => re.test(v))) throw reject(`claim ${claim} is not one the broker accepts`);
+    }
     const groups = groupsFrom(lookup(payload, groupsClaim));
     const name = [payload.name, payload.preferred_username, payload.email].find((v): v is string => typeof v === 'string' && v !== '');
     return {

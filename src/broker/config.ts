@@ -42,6 +42,9 @@ export const brokerConfigSchema = z
     clientId: z.string().min(1),
     jwksUri: httpUrl.optional(),
     groupsClaim: z.string().min(1).default('groups'),
+    // Claims every token must carry, with the allowed values (globs): required when the issuer also serves other
+    // tenants (GitHub Actions: any repository can get a token for any audience).
+    requiredClaims: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).optional(),
     algorithms: z.array(z.enum(ALGORITHMS)).min(1).default(['RS256', 'ES256', 'EdDSA']),
     clockToleranceSec: z.int().min(0).max(300).default(30),
     policies: z.array(z.string().min(1)).min(1),

@@ -29,6 +29,7 @@ export function productionDeps(config: BrokerConfig, options: ProductionOptions 
     algorithms: config.algorithms,
     clockToleranceSec: config.clockToleranceSec,
     groupsClaim: config.groupsClaim,
+    ...(config.requiredClaims ? { requiredClaims: config.requiredClaims } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   }));
   const deps: Omit<BrokerDeps, 'config' | 'store'> = {

@@ -52,6 +52,29 @@ describe('createTokenVerifier against the embedded IdP', () => {
     expect(caller).toMatchObject({ subject: 'guard-aws-ci', groups: ['ci'] });
   });
 
+  // A multi-tenant issuer (GitHub Actions) signs tokens for anyone: requiredClaims keeps other tenants out.
+  test('requiredClaims: only tokens whose claims match the allowed values get in', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const gh = (claims: Record<string, unknown>) =>
+      signWithIdpKey({ iss: idp.issuer, aud: idp.audience, iat: now, exp: now + 300, ...claims }, { typ: 'JWT' });
+    const v = verifier({ jwksUri: idp.jwksUri, requiredClaims: { repository_owner: ['acme'], sub: ['repo:acme/*'] } });
+    await expect(v(await gh({ sub: 'repo:acme/app:ref:refs/heads/main', repository_owner: 'acme' }))).resolves.toMatchObject({
+      subject: 'repo:acme/app:ref:refs/heads/main',
+    });
+    for (const claims of [
+      { sub: 'repo:evil/app:ref:refs/heads/main', repository_owner: 'evil' },
+      { sub: 'repo:acme/app:ref:refs/heads/main', repository_owner: 'evil' }, // one claim right is not enough
+      { sub: 'repo:acme/app:ref:refs/heads/main' }, // a missing claim is a mismatch
+      { sub: 'repo:acme/app', repository_owner: ['acme'] }, // not a string
+    ]) {
+      const e = await rejection(v(await gh(claims)));
+      expect(e.code).toBe('auth_rejected');
+      expect(e.message).toMatch(/claim (repository_owner|sub) is not one the broker accepts/);
+    }
+    // Without the option, such a token is accepted as any other (hence: configure it for a shared issuer).
+    await expect(verifier({ jwksUri: idp.jwksUri })(await gh({ sub: 'repo:evil/x', repository_owner: 'evil' }))).resolves.toBeDefined();
+  });
+
   test('a forged payload with the original signature is rejected', async () => {
     const [h, , s] = alice.split('.');
     const forged = `${h}.${b64(JSON.stringify({ ...decodeJwt(alice), sub: 'bob', groups: ['approvers'] }))}.${s}`;
