@@ -137,6 +137,17 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
     if (decision.decision === 'deny') {
       return refuse(new ApiError(403, 'denied', `denied: ${decision.reason}`, { rule: decision.rule, reason: decision.reason }), facts);
     }
+    // The session policy first: a call whose policy cannot be built is refused before an approval is spent on it.
+    let sessionPolicy: string;
+    try {
+      sessionPolicy = buildSessionPolicy(invocation.permissions, { resourceAccounts: [target.account] });
+    } catch (e) {
+      if (isGuardError(e) && e.code === 'policy_too_large') {
+        return refuse(new ApiError(403, 'policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
+      }
+      throw e;
+    }
+
     let approvalId: string | undefined;
     if (decision.decision === 'approve') {
       ctx.metrics.approvalsRequired.inc({ target: target.name });
@@ -146,16 +157,6 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
         if (e instanceof ApiError) return refuse(e, facts);
         throw e;
       }
-    }
-
-    let sessionPolicy: string;
-    try {
-      sessionPolicy = buildSessionPolicy(invocation.permissions, { resourceAccounts: [target.account] });
-    } catch (e) {
-      if (isGuardError(e) && e.code === 'policy_too_large') {
-        return refuse(new ApiError(403, 'policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
-      }
-      throw e;
     }
 
     const grantId = d.newGrantId();
