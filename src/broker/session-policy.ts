@@ -112,7 +112,21 @@ export function sessionPolicyFor(permissions: readonly Permission[], options: Se
   // keeps the condition from spilling onto (and denying) the other class, or being lost from this one.
   const plain = new Map<string, Set<string>>();
   const accountBound = new Map<string, Set<string>>();
+  // Permissions another service exercises for the caller, per service: allowed only through it (kms:ViaService,
+  // AWS KMS Developer Guide, "kms:ViaService").
+  const via = new Map<string, Map<string, Set<string>>>();
   for (const p of permissions) {
+    if (p.viaService !== undefined) {
+      if (!/^[a-z0-9-]+\.[a-z0-9-]+\.amazonaws\.com$/.test(p.viaService) || !p.action.startsWith('kms:')) {
+        throw new GuardError('internal', `session policy: ${p.action} via ${JSON.stringify(p.viaService)} is not a service-mediated KMS permission`);
+      }
+      const byAction = via.get(p.viaService) ?? new Map<string, Set<string>>();
+      const set = byAction.get(p.action) ?? new Set<string>();
+      for (const r of p.resources) set.add(r);
+      byAction.set(p.action, set);
+      via.set(p.viaService, byAction);
+      continue;
+    }
     for (const r of p.resources) {
       const into = needsResourceAccount(r) ? accountBound : plain;
       const set = into.get(p.action) ?? new Set<string>();
@@ -132,6 +146,11 @@ export function sessionPolicyFor(permissions: readonly Permission[], options: Se
       Resource: one(g.resources),
       Condition: { StringEquals: { 'aws:ResourceAccount': one(accounts) } },
     });
+  }
+  for (const [service, byAction] of [...via].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const g of group(byAction)) {
+      statements.push({ Effect: 'Allow', Action: one(g.actions), Resource: one(g.resources), Condition: { StringEquals: { 'kms:ViaService': service } } });
+    }
   }
   return { Version: '2012-10-17', Statement: statements };
 }

@@ -111,7 +111,8 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
         if (typeof acl === 'string' || opt('grants')) add('s3:PutObjectAcl', [objArn({ bucket: dst.bucket, key }, many)]);
         const kmsKey = opt('sse-kms-key-id');
         if (opt('sse') === 'aws:kms' || typeof kmsKey === 'string') {
-          perms.push(permission('kms:GenerateDataKey', { KeyId: typeof kmsKey === 'string' ? kmsKey : undefined }, c));
+          // S3 asks KMS for the data key on the caller's behalf: the session may use the key only through S3.
+          perms.push({ ...permission('kms:GenerateDataKey', { KeyId: typeof kmsKey === 'string' ? kmsKey : undefined }, c), viaService: `s3.${c.region}.amazonaws.com` });
         }
       } else localFile(b, 'write', 1);
       apiCalls.push(operation);

@@ -57,6 +57,11 @@ export interface Permission {
   resources: string[];
   /** True when `resources` were derived from parameters; false means `*` because nothing could be derived. */
   derived: boolean;
+  /**
+   * Set when the permission is only exercised by another AWS service on the caller's behalf (KMS data keys for
+   * S3 server-side encryption): the session policy then allows it only through that service (`kms:ViaService`).
+   */
+  viaService?: string;
 }
 
 /** A local file the CLI will read or write for this call. */
