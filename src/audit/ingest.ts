@@ -20,6 +20,9 @@ export interface GrantFacts {
   transcriptKey: string;
   createdAt: string;
   expiresAt: string;
+  /** The caller's groups and name as the broker verified them for the grant. */
+  groups?: string[];
+  name?: string | null;
 }
 
 /** A refusal with its HTTP status and stable code. */
@@ -103,9 +106,14 @@ export async function ingestTranscript(
   if (!verifyTranscript(env, grant.transcriptKey)) {
     throw new IngestError(403, 'transcript_signature_invalid', `transcript: signature does not verify against the key bound into grant ${t.grantId}`);
   }
+  const sameGroups = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((g, i) => g === [...b].sort()[i]);
   const mismatch =
     t.caller.subject !== grant.subject
       ? 'caller'
+      : t.caller.groups !== undefined && grant.groups !== undefined && !sameGroups(t.caller.groups, grant.groups)
+        ? 'caller groups'
+        : t.caller.name !== undefined && grant.name !== undefined && t.caller.name !== grant.name
+          ? 'caller name'
       : t.target !== grant.target
         ? 'target'
         : !sameArgv(t.argv, grant.argv)

@@ -23,6 +23,7 @@ const grant: GrantFacts = {
   transcriptKey: key.publicKey,
   createdAt: '2026-11-25T10:00:00.000Z',
   expiresAt: '2026-11-25T10:15:00.000Z',
+  groups: ['developers'],
 };
 const deps = () => ({ log: new AuditLog(new BetterSqlite3(':memory:'), generateBrokerKey('EdDSA')), getGrant: (id: string) => (id === grant.id ? grant : undefined) });
 
@@ -58,6 +59,8 @@ describe('ingestTranscript', () => {
     expect(await refusal(transcript({ argv: ['secretsmanager', 'create-secret', '--name', 'other', '--secret-string', 'x'] }))).toMatch(/^403 transcript_mismatch .*argv differs/);
     expect(await refusal(transcript({ target: 'prod' }))).toMatch(/^403 transcript_mismatch .*target differs/);
     expect(await refusal(transcript({ approvalId: null }))).toMatch(/^403 transcript_mismatch .*approvalId differs/);
+    // Groups or a name the broker never verified for this grant.
+    expect(await refusal(transcript({ caller: { subject: grant.subject, groups: ['approvers', 'admins'] } }))).toMatch(/^403 transcript_mismatch .*caller groups differs/);
     // A run dated outside the grant's lifetime (before it was issued, or after its session expired).
     expect(await refusal(transcript({ clock: () => Date.parse('2026-11-25T09:00:00.000Z') }))).toMatch(/^403 transcript_mismatch .*outside grant/);
     expect(await refusal(transcript({ clock: () => Date.parse('2026-11-25T11:00:00.000Z') }))).toMatch(/^403 transcript_mismatch .*outside grant/);

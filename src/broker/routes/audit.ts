@@ -132,6 +132,8 @@ function facts(g: GrantRecord) {
     transcriptKey: g.transcriptKey,
     createdAt: g.createdAt,
     expiresAt: g.expiresAt,
+    groups: g.groups,
+    name: g.name ?? null,
   };
 }
 
