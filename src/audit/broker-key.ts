@@ -112,6 +112,25 @@ export function parsePublicKey(text: string): KeyObject {
 
 export const RECORD_LABEL = 'guard-aws audit record v1\n';
 const HEAD_LABEL = 'guard-aws audit head v1\n';
+const EXPORT_LABEL = 'guard-aws audit export v1\n';
+
+/**
+ * Signs what an export claims about itself (its header — `since`, `exportedAt` — the first record's position and
+ * the head), so a file cannot be turned into a "partial" export by cutting its first records and adding `since`,
+ * nor re-dated. The label keeps export, record and head signatures from being swapped for one another.
+ */
+export function signExport(key: KeyObject, text: string): string {
+  return sign(algOf(key), Buffer.from(EXPORT_LABEL + text, 'utf8'), key).toString('base64url');
+}
+
+export function verifyExport(key: KeyObject, text: string, sig: unknown): boolean {
+  try {
+    const bytes = typeof sig === 'string' ? canonicalBase64url(sig) : null;
+    return !!bytes && verify(algOf(key), Buffer.from(EXPORT_LABEL + text, 'utf8'), key, bytes);
+  } catch {
+    return false;
+  }
+}
 
 function algOf(key: KeyObject): 'sha256' | null {
   return key.asymmetricKeyType === 'rsa' ? 'sha256' : null;

@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { KeyObject } from 'node:crypto';
 import { GuardError } from '../errors.js';
-import { verifyHead } from './broker-key.js';
+import { canonicalJson } from '../transcript/canonical-json.js';
+import { verifyExport, verifyHead } from './broker-key.js';
 import { verifyChainParallel } from './verify-parallel.js';
 import type { AuditLog } from './store.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
@@ -11,7 +12,8 @@ import type { AuditHead, AuditRecord, ChainResult } from './types.js';
  * JSONL export: everything needed to verify offline, one JSON object per line.
  *   line 1:        {"format":"guard-aws-audit","version":1,"exportedAt":…,"since":…|null,"kid":…,"alg":…}
  *   then:          one AuditRecord per line, in chain order (body kept as the exact hashed text)
- *   last line:     {"head":{"seq":…,"hash":…,"sig":…}} — the broker's signed head at export time
+ *   last line:     {"head":{"seq":…,"hash":…,"sig":…},"sig":…} — the broker's signed head at export time, and the
+ *                  broker's signature over the header, the first record's seq/prevHash and the head (exportClaims)
  * A full export (no --since) verifies from the genesis sentinel to the signed head, so records removed from
  * the middle, the start or the end, reordered or changed are all caught.
  */
@@ -26,7 +28,15 @@ export interface ExportMeta {
   alg: string;
 }
 
-export function* exportLines(log: AuditLog, o: { since?: string; kid: string; alg: string; now?: number }): Generator<string> {
+/** What the trailer's signature covers: the header as written, where the records start, and the head. */
+export function exportClaims(meta: unknown, first: { seq: number; prevHash: string } | null, head: AuditHead | null): string {
+  return canonicalJson({ meta, first, head });
+}
+
+export function* exportLines(
+  log: AuditLog,
+  o: { since?: string; kid: string; alg: string; now?: number; sign: (text: string) => string },
+): Generator<string> {
   // Read the head first: records appended while exporting come after it and are simply not included.
   const head = log.head();
   const meta: ExportMeta = {
@@ -39,12 +49,16 @@ export function* exportLines(log: AuditLog, o: { since?: string; kid: string; al
   };
   yield `${JSON.stringify(meta)}\n`;
   if (!head) {
-    yield `${JSON.stringify({ head: null })}\n`;
+    yield `${JSON.stringify({ head: null, sig: o.sign(exportClaims(meta, null, null)) })}\n`;
     return;
   }
   // Paged: the HTTP stream pulls lines across event-loop turns while the broker keeps using the database.
-  for (const r of log.scan({ since: o.since, upToSeq: head.seq })) yield `${JSON.stringify(r)}\n`;
-  yield `${JSON.stringify({ head })}\n`;
+  let first: { seq: number; prevHash: string } | null = null;
+  for (const r of log.scan({ since: o.since, upToSeq: head.seq })) {
+    first ??= { seq: r.seq, prevHash: r.prevHash };
+    yield `${JSON.stringify(r)}\n`;
+  }
+  yield `${JSON.stringify({ head, sig: o.sign(exportClaims(meta, first, head)) })}\n`;
 }
 
 /**
@@ -85,6 +99,8 @@ export async function verifyExportLines(
     }
   }
   let head: AuditHead | null | undefined;
+  let trailerSig: unknown;
+  const seen: { first: { seq: number; prevHash: string } | null } = { first: null };
   let extra: { seq: number | null; id: string | null; line: number } | undefined;
   let last: { seq: number; hash: string } | undefined;
   const records = async function* (): AsyncGenerator<AuditRecord> {
@@ -97,9 +113,11 @@ export async function verifyExportLines(
       }
       if ('head' in obj && !('seq' in obj)) {
         head = obj.head as AuditHead | null;
+        trailerSig = obj.sig;
         continue;
       }
       const r = obj as unknown as AuditRecord;
+      seen.first ??= { seq: r.seq, prevHash: r.prevHash };
       last = { seq: r.seq, hash: r.hash };
       yield r;
     }
@@ -117,6 +135,10 @@ export async function verifyExportLines(
   const nextSeq = (last?.seq ?? 0) + 1;
   if (extra) return fail(extra.seq ?? nextSeq, extra.id, `line ${extra.line} comes after the signed head`);
   if (head === undefined) return fail(nextSeq, null, 'no signed head line at the end: the export was cut short');
+  // The header (since, exportedAt) and where the records start are the broker's word, not the file's.
+  if (!meta || !verifyExport(key, exportClaims(meta, seen.first, head), trailerSig)) {
+    return fail(seen.first?.seq ?? nextSeq, null, 'the export header or its first records are not what the broker signed (records cut from the start, or a forged header)');
+  }
   if (head !== null) {
     if (!verifyHead(key, head.seq, head.hash, head.sig)) return fail(head.seq, null, 'signed head does not verify');
     if (head.seq > nextSeq - 1) return fail(nextSeq, null, `records ${nextSeq}..${head.seq} are missing at the end (signed head is at ${head.seq})`);

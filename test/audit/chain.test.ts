@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { generateBrokerKey, loadOrCreateBrokerKey, parsePublicKey, publicKeysDocument, type BrokerKey } from '../../src/audit/broker-key.js';
+import { generateBrokerKey, loadOrCreateBrokerKey, parsePublicKey, publicKeysDocument, type BrokerKey, signExport } from '../../src/audit/broker-key.js';
 import { GENESIS_PREV_HASH, recordHash, verifyChain, verifyChainYielding } from '../../src/audit/chain.js';
 import { exportLines, verifyExportFile } from '../../src/audit/export.js';
 import { AuditLog } from '../../src/audit/store.js';
@@ -185,7 +185,7 @@ describe('broker key file', () => {
 describe('JSONL export and offline verification', () => {
   function exportTo(path: string, since?: string): string {
     const db = new BetterSqlite3(path);
-    const text = [...exportLines(new AuditLog(db, key), { kid: key.kid, alg: key.alg, since })].join('');
+    const text = [...exportLines(new AuditLog(db, key), { kid: key.kid, alg: key.alg, since, sign: (t) => signExport(key.privateKey, t) })].join('');
     db.close();
     const out = `${path}.jsonl`;
     writeFileSync(out, text);
@@ -198,6 +198,31 @@ describe('JSONL export and offline verification', () => {
     for (const text of [key.publicPem, JSON.stringify(key.publicKey.export({ format: 'jwk' })), JSON.stringify(publicKeysDocument(key))]) {
       expect(await verifyExportFile(file, parsePublicKey(text))).toMatchObject({ ok: true, count: 10, fromGenesis: true });
     }
+  });
+
+  // Found in review: the header's `since` (which lets a chain start after genesis) and `exportedAt` were not signed,
+  // so cutting the first records and adding `since` turned a full export into a "valid" partial one.
+  it('an export cannot be made partial or re-dated: the header and start are signed by the broker', async () => {
+    const { path } = build(6);
+    const file = exportTo(path);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const pk = parsePublicKey(key.publicPem);
+    const meta = JSON.parse(lines[0]!) as Record<string, unknown>;
+    // Drop records 1..2 and claim the export started later.
+    writeFileSync(file, [JSON.stringify({ ...meta, since: '2026-01-01T00:00:00.000Z' }), ...lines.slice(3)].join('\n'));
+    const cut = await verifyExportFile(file, pk);
+    expect(cut.ok).toBe(false);
+    expect(cut.firstBroken!.reason).toMatch(/not what the broker signed/);
+    // Re-date an old export.
+    writeFileSync(file, [JSON.stringify({ ...meta, exportedAt: '2030-01-01T00:00:00.000Z' }), ...lines.slice(1)].join('\n'));
+    expect((await verifyExportFile(file, pk)).ok).toBe(false);
+    // An unsigned trailer.
+    const trailer = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    writeFileSync(file, [...lines.slice(0, -1), JSON.stringify({ head: trailer.head })].join('\n'));
+    expect((await verifyExportFile(file, pk)).ok).toBe(false);
+    // The untouched export still verifies; a real --since export does too.
+    writeFileSync(file, lines.join('\n'));
+    expect((await verifyExportFile(file, pk)).ok).toBe(true);
   });
 
   it('names the changed, missing or extra record in an edited export', async () => {

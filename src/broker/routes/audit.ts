@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { verifyChainYielding } from '../../audit/chain.js';
 import { verifyChainParallel } from '../../audit/verify-parallel.js';
 import { exportLines } from '../../audit/export.js';
+import { signExport } from '../../audit/broker-key.js';
 import { createAuditService, type AuditService, type AuditServiceOptions } from '../../audit/service.js';
 import { findUnreported, recordUnreported, summarize } from '../../audit/summary.js';
 import type { GrantRecord } from '../../store/types.js';
@@ -84,7 +85,13 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
 
   app.get('/v1/audit/export', (c) => {
     const q = query(exportQuery, c.req.query());
-    const lines = exportLines(svc.log, { since: q.since, kid: svc.key.kid, alg: svc.key.alg, now: svc.clock() });
+    const lines = exportLines(svc.log, {
+      since: q.since,
+      kid: svc.key.kid,
+      alg: svc.key.alg,
+      now: svc.clock(),
+      sign: (text) => signExport(svc.key.privateKey, text),
+    });
     const enc = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
       pull(ctrl) {
