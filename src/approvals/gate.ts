@@ -14,6 +14,9 @@ import type { ApprovalService } from './service.js';
  */
 export function createApprovalGate(service: ApprovalService): ApprovalGate {
   return {
+    async release(approvalId, caller, why) {
+      service.release(approvalId, caller, why);
+    },
     async check({ request, caller, invocation, target, decision }) {
       const facts = { rule: decision.rule, reason: decision.reason };
       if (request.approvalId !== undefined) {

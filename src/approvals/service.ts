@@ -373,6 +373,22 @@ export class ApprovalService {
     return summary;
   }
 
+  /**
+   * Gives an approval back after `consume` when the broker could not issue the grant after all (STS refused or
+   * failed): no credentials left the broker, so the approver's decision still stands for one run, within its
+   * original expiry. Only a use with no grant recorded can be released; the release is itself recorded.
+   */
+  release(id: string, requester: Caller, why: string): void {
+    this.db
+      .transaction(() => {
+        const changed = this.db
+          .prepare(`UPDATE approval_requests SET status = 'approved', used_at = NULL WHERE id = ? AND status = 'used' AND grant_id IS NULL AND requester = ?`)
+          .run(id, requester.subject).changes;
+        if (changed) this.event(id, 'refused', requester, this.now(), `released: ${why}`.slice(0, MAX_TEXT));
+      })
+      .immediate();
+  }
+
   /** A denial by any eligible approver is final, even after some approvals; it carries the approver's comment. */
   deny(id: string, approver: Caller, comment?: string): ApprovalSummary {
     const note = text(comment, 'comment');

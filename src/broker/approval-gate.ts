@@ -22,6 +22,8 @@ export interface ApprovalContext {
  */
 export interface ApprovalGate {
   check(ctx: ApprovalContext): Promise<{ approvalId: string }>;
+  /** Gives a consumed approval back when the grant could not be issued after all (STS failed). */
+  release?(approvalId: string, caller: Caller, why: string): Promise<void>;
 }
 
 /** Until approvals exist: every `approve` decision is refused as such, saying who could approve. */

@@ -70,3 +70,23 @@ describe('ApprovalService: several approve rules, each with its own quorum', () 
     expect(() => service.approve(a.id, sec1)).toThrow(/own request/);
   });
 });
+
+// Found in review: an STS failure after the approval was consumed burned the approver's decision although no
+// credentials were issued. The broker releases it; a use that led to a grant can never be released.
+describe('ApprovalService: release after a failed grant', () => {
+  it('a consumed approval with no grant returns to approved, once, for the requester only', () => {
+    const { service } = newService();
+    const inv = deleteBucket();
+    const a = service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: '' });
+    service.approve(a.id, { subject: 'bob', groups: ['approvers'] });
+    service.consume(a.id, { requester: alice, invocation: inv, target: 'prod' });
+    expect(service.get(a.id)!.status).toBe('used');
+    service.release(a.id, dave, 'not the requester'); // someone else cannot release it
+    expect(service.get(a.id)!.status).toBe('used');
+    service.release(a.id, alice, 'STS failed');
+    expect(service.get(a.id)!.status).toBe('approved');
+    service.consume(a.id, { requester: alice, invocation: inv, target: 'prod', grantId: 'grt_1' });
+    service.release(a.id, alice, 'too late: a grant was issued');
+    expect(service.get(a.id)!.status).toBe('used');
+  });
+});

@@ -170,6 +170,8 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
         durationSeconds: ctx.config.sessionDurationSec,
       });
     } catch (e) {
+      // No credentials left the broker: an approval spent on this attempt stands for the next one.
+      if (approvalId) await d.approvals.release?.(approvalId, caller, 'STS did not issue the session').catch(() => undefined);
       if (isGuardError(e) && e.code === 'policy_too_large') {
         return refuse(new ApiError(403, 'policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
       }
