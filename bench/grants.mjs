@@ -6,56 +6,20 @@
 // ES256 tokens verified against a key set, the real parser and policies when they are built into dist/.
 // Bounded: a fixed number of requests per round (GRANTS_BENCH_N, default 600), three alternating rounds, and a
 // hard time limit. Usage: npm run build && node bench/grants.mjs
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
-import { dist, loadCore, root } from './lib/core.mjs';
+import { dist, loadCore } from './lib/core.mjs';
+import { ACCOUNT, ROLE_ARN, startBenchBroker } from './lib/stack.mjs';
 const N = Number(process.env.GRANTS_BENCH_N ?? 600);
 const CONCURRENCY = 50;
 const ROUNDS = 3;
 const HARD_LIMIT_MS = 180_000;
-const ACCOUNT = '123456789012';
-const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-bench`;
 
 const hardStop = setTimeout(() => {
   console.error('grants bench: hard time limit reached');
   process.exit(2);
 }, HARD_LIMIT_MS);
 hardStop.unref();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startMoto() {
-  const port = await freePort();
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-    stdio: 'ignore',
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${endpoint}/moto-api/`)).status < 500) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error('moto_server did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { endpoint, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
-}
 
 /** Runs `task` N times with CONCURRENCY workers; returns operations per second. */
 async function run(task, n = N) {
@@ -83,50 +47,10 @@ async function run(task, n = N) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
-  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
-  const { startBroker } = await dist('broker/server.js');
-  const { brokerConfigFrom } = await dist('broker/config.js');
-  const { openSqliteStore } = await dist('store/sqlite.js');
-  const { createTokenVerifier } = await dist('auth/verify.js');
-  const { cachingVerifier } = await dist('broker/verify-cache.js');
+  const { AssumeRoleCommand } = await import('@aws-sdk/client-sts');
   const { buildSessionPolicy } = await dist('broker/session-policy.js');
-  const { silentLog } = await dist('broker/log.js');
-
-  const { parse, decide, core } = await loadCore();
-
-  const dir = mkdtempSync(join(tmpdir(), 'guard-grants-bench-'));
-  const moto = await startMoto();
-  const keys = await generateKeyPair('ES256', { extractable: true });
-  const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'b1', alg: 'ES256' };
-  const issuer = 'https://idp.bench.invalid';
-  const config = brokerConfigFrom({
-    listen: { host: '127.0.0.1', port: 0 },
-    issuer,
-    audience: 'guard-aws',
-    clientId: 'guard-aws-cli',
-    policies: [join(root, 'policies/default.yaml')],
-    storage: { sqlite: join(dir, 'broker.db') },
-    targets: [{ name: 'bench', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: moto.endpoint }],
-  });
-  const stsFactory = () => new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
-  const broker = await startBroker(config, {
-    store: openSqliteStore({ path: config.storage.sqlite }),
-    // As in production (src/broker/wiring.ts): the real verifier behind the short verification cache.
-    verify: cachingVerifier(createTokenVerifier({ issuer, audience: 'guard-aws', jwks: { keys: [jwk] }, algorithms: ['ES256'] })),
-    parse,
-    decide,
-    createStsClient: stsFactory,
-    log: silentLog,
-  });
-  const token = await new SignJWT({ groups: ['developers'] })
-    .setProtectedHeader({ alg: 'ES256', kid: 'b1' })
-    .setIssuer(issuer)
-    .setAudience('guard-aws')
-    .setSubject('bench@example.com')
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(keys.privateKey);
+  const { parse } = await loadCore();
+  const { broker, token, core, stsClient, close } = await startBenchBroker({ name: 'grants', cachingVerify: true });
   const argv = ['sts', 'get-caller-identity'];
   const body = JSON.stringify({ argv, transcriptKey: Buffer.alloc(32, 1).toString('base64url') });
   // Callers: plain node:http with keep-alive, one connection per caller (what 50 guard-aws processes would do).
@@ -147,7 +71,7 @@ async function main() {
       req.end(body);
     });
   // The baseline sends what the broker sends: same role, policy, names, tags, duration.
-  const direct = stsFactory();
+  const direct = stsClient();
   const policy = buildSessionPolicy(parse(argv, { account: ACCOUNT, region: 'us-east-1' }).permissions, { resourceAccounts: [ACCOUNT] });
   let i = 0;
   const assume = async () => {
@@ -184,9 +108,7 @@ async function main() {
   } finally {
     direct.destroy();
     agent.destroy();
-    await broker.close();
-    await moto.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 }
 

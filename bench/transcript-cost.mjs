@@ -13,44 +13,14 @@
 //              included), alternating with plain aws; GUARD_AWS_BENCH_E2E=0 skips it.
 // Usage: npm run build && node bench/transcript-cost.mjs   (TRANSCRIPT_BENCH_N runs, default 15)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { dist, loadCore, root } from './lib/core.mjs';
+import { dist, root } from './lib/core.mjs';
+import { startBenchBroker } from './lib/stack.mjs';
 const N = Number(process.env.TRANSCRIPT_BENCH_N ?? 15);
-const ACCOUNT = '123456789012';
-const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-bench`;
 const hardStop = setTimeout(() => (console.error('transcript-cost bench: hard time limit reached'), process.exit(2)), 300_000);
 hardStop.unref();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startMoto() {
-  const port = await freePort();
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${endpoint}/moto-api/`)).status < 500) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error('moto_server did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { endpoint, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
-}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -68,51 +38,11 @@ function timeProcess(cmd, args, env) {
 }
 
 async function main() {
-  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
-  const { STSClient } = await import('@aws-sdk/client-sts');
-  const { startBroker } = await dist('broker/server.js');
-  const { brokerConfigFrom } = await dist('broker/config.js');
-  const { openSqliteStore } = await dist('store/sqlite.js');
-  const { createTokenVerifier } = await dist('auth/verify.js');
-  const { silentLog } = await dist('broker/log.js');
   const { auditRoutes } = await dist('broker/routes/audit.js');
   const { TranscriptRecorder } = await dist('transcript/recorder.js');
   const { createTranscriptKey } = await dist('transcript/sign.js');
   const { createTranscriptUploader } = await dist('transcript/upload.js');
-
-  const { parse, decide, core } = await loadCore();
-
-  const dir = mkdtempSync(join(tmpdir(), 'guard-transcript-bench-'));
-  const moto = await startMoto();
-  const keys = await generateKeyPair('ES256', { extractable: true });
-  const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'b1', alg: 'ES256' };
-  const issuer = 'https://idp.bench.invalid';
-  const config = brokerConfigFrom({
-    listen: { host: '127.0.0.1', port: 0 },
-    issuer,
-    audience: 'guard-aws',
-    clientId: 'guard-aws-cli',
-    policies: [join(root, 'policies/default.yaml')],
-    storage: { sqlite: join(dir, 'broker.db') },
-    targets: [{ name: 'bench', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: moto.endpoint, default: true }],
-  });
-  const broker = await startBroker(config, {
-    store: openSqliteStore({ path: config.storage.sqlite }),
-    verify: createTokenVerifier({ issuer, audience: 'guard-aws', jwks: { keys: [jwk] }, algorithms: ['ES256'] }),
-    parse,
-    decide,
-    createStsClient: () => new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 }),
-    log: silentLog,
-    routes: [auditRoutes()],
-  });
-  const token = await new SignJWT({ groups: ['developers'] })
-    .setProtectedHeader({ alg: 'ES256', kid: 'b1' })
-    .setIssuer(issuer)
-    .setAudience('guard-aws')
-    .setSubject('bench@example.com')
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(keys.privateKey);
+  const { broker, moto, dir, token, core, close } = await startBenchBroker({ name: 'transcript', routes: () => [auditRoutes()] });
   const upload = createTranscriptUploader({ brokerUrl: broker.url, getToken: async () => token });
   const aws = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' }).stdout.trim() || 'aws';
   const awsEnv = { PATH: process.env.PATH, HOME: dir, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
@@ -176,9 +106,7 @@ async function main() {
       console.log(`guarded call: skipped; vs plain aws: ${added / mPlain <= 0.05 ? 'OK' : 'ABOVE TARGET'} (≤ 5%)`);
     }
   } finally {
-    await broker.close();
-    await moto.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 }
 
