@@ -172,6 +172,22 @@ function keyIndex(root: unknown, scratch: Scratch): Map<string, unknown[]> {
   return idx;
 }
 
+/**
+ * Strings holding JSON (policy documents passed as strings) and arrays are transparent to a path: the same
+ * segment applies inside them. Undefined when `node` is neither, so the caller goes on with objects.
+ */
+function lookThrough(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean | undefined {
+  if (typeof node === 'string') {
+    const decoded = decodeJson(node, sc);
+    return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1, sc);
+  }
+  if (Array.isArray(node)) {
+    for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
+    return false;
+  }
+  return undefined;
+}
+
 /** Calls `visit` on every value `segments[i..]` reaches from `node`; stops early when `visit` returns true. */
 function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean {
   // Too deep to inspect: stop as if the visitor had hit — a restrictive rule then matches and an allow rule
@@ -180,14 +196,8 @@ function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) 
   if (i < segments.length && segments[i] === '**') {
     // Zero levels first (the rest of the path applies here, or this value is the leaf), then any deeper level.
     if (walk(node, segments, i + 1, visit, depth + 1, sc)) return true;
-    if (typeof node === 'string') {
-      const decoded = decodeJson(node, sc);
-      return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1, sc);
-    }
-    if (Array.isArray(node)) {
-      for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
-      return false;
-    }
+    const through = lookThrough(node, segments, i, visit, depth, sc);
+    if (through !== undefined) return through;
     if (node === null || typeof node !== 'object') return false;
     const obj = node as Record<string, unknown>;
     for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1, sc)) return true;
@@ -200,14 +210,8 @@ function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) 
     }
     return visit(node);
   }
-  if (typeof node === 'string') {
-    const decoded = decodeJson(node, sc);
-    return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1, sc);
-  }
-  if (Array.isArray(node)) {
-    for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
-    return false;
-  }
+  const through = lookThrough(node, segments, i, visit, depth, sc);
+  if (through !== undefined) return through;
   if (node === null || typeof node !== 'object') return false;
   const seg = segments[i]!;
   const obj = node as Record<string, unknown>;
