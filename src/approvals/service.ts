@@ -115,17 +115,8 @@ interface EventRow {
   actor_groups?: string | null;
 }
 
-/** The parsed call as stored (JSON in `call`): what the approver is shown. */
-interface StoredCall {
-  argv: string[];
-  region: string;
-  service: string | null;
-  operation: string | null;
-  actions: string[];
-  permissions: { action: string; resources: string[] }[];
-  resources: string[];
-  risks: string[];
-}
+/** The parsed call as stored (JSON in `call`): exactly the summary fields the approver is shown. */
+type StoredCall = Pick<ApprovalSummary, 'argv' | 'region' | 'service' | 'operation' | 'actions' | 'permissions' | 'resources' | 'risks'>;
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
