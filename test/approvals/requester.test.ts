@@ -4,6 +4,7 @@ import { GuardError } from '../../src/errors.js';
 import { RecordingHost } from '../../src/io/host.js';
 import { alice, approveDecision, bob, carol, deleteBucket } from './fixtures.js';
 import { startApprovalsServer, type ApprovalsServer } from './helpers/approvals-server.js';
+import { rejection } from '../helpers/rejection.js';
 
 // The requester's wait, against the approval routes on a real socket with real IdP-issued tokens.
 let srv: ApprovalsServer;
@@ -23,15 +24,6 @@ const open = (count = 1) =>
     reason: 'requester test',
   });
 const client = () => ({ brokerUrl: srv.url, token: srv.tokens.alice! });
-
-async function rejection(p: Promise<unknown>): Promise<GuardError> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!(e instanceof GuardError)) throw new Error(`expected a GuardError, got ${String(e)}`);
-  return e;
-}
 
 describe('requester side', () => {
   it('--wait and GUARD_AWS_APPROVAL_WAIT', () => {

@@ -14,16 +14,7 @@ import { toStoredLogin } from '../../src/auth/login.js';
 import { systemClock } from '../../src/auth/clock.js';
 import { decodeJwt } from 'jose';
 import { brokerConfigFor, startConfigServer, type FakeBroker } from './config-server.js';
-
-async function rejection(p: Promise<unknown>): Promise<GuardError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(GuardError);
-    return e as GuardError;
-  }
-  throw new Error('expected a GuardError');
-}
+import { rejection } from '../helpers/rejection.js';
 
 const unsigned = async (claims: Record<string, unknown>) =>
   new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('x'.repeat(32)));

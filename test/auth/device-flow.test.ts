@@ -18,6 +18,7 @@ import { RecordingHost } from '../../src/io/host.js';
 import { startIdp, type StartedIdp } from '../helpers/idp.js';
 import { completeDeviceLogin } from '../helpers/device-login.js';
 import { brokerConfigFor, startConfigServer, type FakeBroker } from './config-server.js';
+import { rejection } from '../helpers/rejection.js';
 
 // The device flow runs against the real embedded IdP (oidc-provider) over HTTP. The clock is faked where a test
 // needs to observe or skip waits; the IdP itself always runs on real time.
@@ -35,16 +36,6 @@ function fakeClock(onSleep: (n: number, ms: number) => Promise<void> | void = ()
     },
   };
   return { clock, sleeps, advance: (ms: number) => (now += ms) };
-}
-
-async function rejection(p: Promise<unknown>): Promise<GuardError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(GuardError);
-    return e as GuardError;
-  }
-  throw new Error('expected a GuardError');
 }
 
 describe('RFC 8628 polling against the real IdP', () => {

@@ -5,22 +5,13 @@ import { createTokenVerifier } from '../../src/auth/verify.js';
 import { generateSigningKey, type SigningJwk } from '../../src/idp/keys.js';
 import { GuardError } from '../../src/errors.js';
 import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
+import { rejection } from '../helpers/rejection.js';
 
 // Tokens come from the real embedded IdP (oidc-provider over HTTP) wherever it can produce them. Where a test needs a
 // token the IdP would never issue (nbf in the future, string groups), it is signed with that same IdP's private key,
 // so only the one property under test differs.
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
-
-async function rejection(p: Promise<unknown>): Promise<GuardError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(GuardError);
-    return e as GuardError;
-  }
-  throw new Error('expected the token to be rejected');
-}
 
 describe('createTokenVerifier against the embedded IdP', () => {
   let key: SigningJwk;
