@@ -1,10 +1,9 @@
 import { spawnSync as nodeSpawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { statSync } from 'node:fs';
 import { GuardError } from '../errors.js';
 import { modelIndex } from '../invocation/model.js';
 import type { AwsBinary } from './find-aws.js';
+import { LookupCache, cacheDir } from './lookup-cache.js';
 
 /**
  * The parser's tables describe one AWS CLI release (data/aws-model/index.json `cliVersion`). Another release may
@@ -22,11 +21,6 @@ export interface CliVersionOptions {
   modelVersion?: string;
 }
 
-function cacheDirOf(env: NodeJS.ProcessEnv): string {
-  const base = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
-  return join(base, 'guard-aws');
-}
-
 /** `aws-cli/1.45.11 Python/3.11.7 …` → `1.45.11`. */
 export function parseCliVersion(text: string): string | undefined {
   return /aws-cli\/(\d+\.\d+\.\d+)/.exec(text)?.[1];
@@ -35,29 +29,15 @@ export function parseCliVersion(text: string): string | undefined {
 export function installedCliVersion(aws: AwsBinary, o: CliVersionOptions): string {
   const st = statSync(aws.path);
   const key = `${aws.path}@${st.size}@${st.mtimeMs}`;
-  const dir = o.cacheDir ?? cacheDirOf(o.env);
-  const file = join(dir, 'aws-version.json');
-  let cache: Record<string, string> = {};
-  try {
-    cache = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-  } catch {
-    cache = {};
-  }
-  if (cache[key]) return cache[key]!;
+  const cache = new LookupCache(o.cacheDir ?? cacheDir(o.env), 'aws-version.json', 16);
+  const hit = cache.get(key);
+  if (hit) return hit;
   const run = o.spawnSync ?? nodeSpawnSync;
   // A minimal environment: no caller configuration can change what --version prints.
   const r = run(aws.path, ['--version'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', LANG: 'C.UTF-8' }, timeout: 30_000 });
   const version = parseCliVersion(`${r.stdout ?? ''} ${r.stderr ?? ''}`);
   if (!version) throw new GuardError('aws_not_found', `${aws.path} did not say which AWS CLI it is (\`aws --version\`)`);
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const entries = Object.entries(cache).filter(([k]) => k !== key).slice(-15);
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries([...entries, [key, version]])), { mode: 0o600 });
-    renameSync(tmp, file);
-  } catch {
-    // A cache that cannot be written only costs time.
-  }
+  cache.set(key, version);
   return version;
 }
 

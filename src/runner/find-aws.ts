@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuardError } from '../errors.js';
+import { LookupCache, cacheDir } from './lookup-cache.js';
 
 /**
  * Finding the real `aws` without ever finding guard-aws itself.
@@ -125,11 +126,6 @@ function mtime(p: string): string {
   }
 }
 
-function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  const base = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
-  return join(base, 'guard-aws');
-}
-
 /**
  * A pyenv shim is a bash script that asks pyenv which interpreter's `aws` to run (about 50 ms per call, and it
  * needs pyenv's variables). It is resolved once with `pyenv which aws` and cached, keyed by everything pyenv
@@ -142,15 +138,8 @@ function resolvePyenvShim(shim: string, text: string, o: FindAwsOptions): string
   const root = PYENV_ROOT_LINE.exec(text)?.[1] ?? o.env.PYENV_ROOT ?? dirname(dirname(pyenv));
   const cwd = o.cwd ?? process.cwd();
   const key = JSON.stringify([shim, mtime(shim), o.env.PYENV_VERSION ?? '', nearestVersionFile(cwd), mtime(join(root, 'version'))]);
-  const cacheDir = o.cacheDir ?? defaultCacheDir(o.env);
-  const cacheFile = join(cacheDir, 'aws-path.json');
-  let cache: Record<string, string> = {};
-  try {
-    cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, string>;
-  } catch {
-    cache = {};
-  }
-  const hit = cache[key];
+  const cache = new LookupCache(o.cacheDir ?? cacheDir(o.env), 'aws-path.json', 32);
+  const hit = cache.get(key);
   if (hit && isAbsolute(hit) && isExecutableFile(hit)) return hit;
 
   const env: NodeJS.ProcessEnv = { PATH: o.env.PATH ?? '/usr/bin:/bin', HOME: o.env.HOME ?? homedir(), PYENV_ROOT: root };
@@ -160,16 +149,7 @@ function resolvePyenvShim(shim: string, text: string, o: FindAwsOptions): string
   if (r.status !== 0 || !isAbsolute(out) || !isExecutableFile(out)) {
     throw new GuardError('aws_not_found', `${shim} is a pyenv shim and \`pyenv which aws\` did not name the real aws; set GUARD_AWS_AWS_BIN`);
   }
-  try {
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    // Keep the cache small: one entry per key, newest wins, at most 32 entries.
-    const entries = Object.entries(cache).filter(([k]) => k !== key).slice(-31);
-    const tmp = `${cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries([...entries, [key, out]])), { mode: 0o600 });
-    renameSync(tmp, cacheFile);
-  } catch {
-    /* a cache that cannot be written only costs speed */
-  }
+  cache.set(key, out);
   return out;
 }
 
