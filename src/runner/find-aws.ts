@@ -1,5 +1,5 @@
 import { spawnSync as nodeSpawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants, mkdirSync, openSync, readSync, realpathSync, renameSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
