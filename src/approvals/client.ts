@@ -1,4 +1,4 @@
-import type { ApprovalListResponse, ApprovalSummary, ErrorResponse } from '../broker/api-types.js';
+import type { ApprovalListResponse, ApprovalSummary, ErrorResponse } from '../api/types.js';
 import { BrokerClient, brokerError, type FetchLike } from '../client/broker-client.js';
 import { ERROR_EXIT, GuardError, isGuardError } from '../errors.js';
 

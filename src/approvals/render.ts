@@ -1,4 +1,4 @@
-import type { ApprovalSummary } from '../broker/api-types.js';
+import type { ApprovalSummary } from '../api/types.js';
 
 /**
  * Text views of approval requests for `guard-aws approvals`. Everything a requester controls (argv, reason,

@@ -1,4 +1,4 @@
-import type { ApprovalSummary } from '../broker/api-types.js';
+import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import type { IoHost } from '../io/host.js';
 import { waitForApproval, waitOutcomeError, type ApprovalClientOptions, type WaitOptions } from './client.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import type { ApprovalSummary } from '../broker/api-types.js';
+import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import type { Caller, Decision } from '../policy/types.js';

@@ -1,5 +1,5 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { ApprovalSummary } from '../broker/api-types.js';
+import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ApprovalEventKind, ApprovalNotification } from './service.js';

@@ -3,7 +3,7 @@ import { openTokenStore } from '../auth/token-store.js';
 import { BrokerClient, brokerError, type FetchLike } from '../client/broker-client.js';
 import { resolveBrokerUrl } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
-import type { ErrorResponse } from '../broker/api-types.js';
+import type { ErrorResponse } from '../api/types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
 

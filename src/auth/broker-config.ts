@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GuardError } from '../errors.js';
-import type { BrokerConfigResponse } from '../broker/api-types.js';
+import type { BrokerConfigResponse } from '../api/types.js';
 
 const Schema = z.object({
   issuer: z.string().min(1),

@@ -1,6 +1,6 @@
 import type { ParsedInvocation } from '../invocation/types.js';
 import type { Caller, Decision } from '../policy/types.js';
-import type { GrantRequest } from './api-types.js';
+import type { GrantRequest } from '../api/types.js';
 import type { TargetConfig } from './config.js';
 import { ApiError } from './http-error.js';
 

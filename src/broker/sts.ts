@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { GuardError } from '../errors.js';
-import type { IssuedCredentials } from './api-types.js';
+import type { IssuedCredentials } from '../api/types.js';
 import type { TargetConfig } from './config.js';
 
 /** The part of an STS client the broker uses (an `STSClient` satisfies it). */

@@ -6,7 +6,7 @@ import type {
   GrantRequest,
   GrantResponse,
   ApprovalSummary,
-} from '../broker/api-types.js';
+} from '../api/types.js';
 
 export type FetchLike = typeof fetch;
 

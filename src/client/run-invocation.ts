@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import type { ApprovalSummary, GrantResponse } from '../broker/api-types.js';
+import type { ApprovalSummary, GrantResponse } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import type { IoHost } from '../io/host.js';
 import { parseInvocation } from '../invocation/parse.js';

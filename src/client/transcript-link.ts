@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { GrantResponse } from '../broker/api-types.js';
+import type { GrantResponse } from '../api/types.js';
 import type { IoHost } from '../io/host.js';
 import { TranscriptRecorder } from '../transcript/recorder.js';
 import { createTranscriptKey } from '../transcript/sign.js';

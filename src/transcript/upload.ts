@@ -1,5 +1,5 @@
 import { BrokerClient, type FetchLike } from '../client/broker-client.js';
-import type { ErrorResponse } from '../broker/api-types.js';
+import type { ErrorResponse } from '../api/types.js';
 import { TranscriptRejected, type UploadOutcome } from './spool.js';
 import type { TranscriptEnvelope } from './types.js';
 

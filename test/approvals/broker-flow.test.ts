@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApprovalGate } from '../../src/approvals/gate.js';
 import { ApprovalService } from '../../src/approvals/service.js';
-import type { ApprovalSummary, ErrorResponse, GrantResponse } from '../../src/broker/api-types.js';
+import type { ApprovalSummary, ErrorResponse, GrantResponse } from '../../src/api/types.js';
 import { approvalRoutes } from '../../src/broker/routes/approvals.js';
 import { BrokerClient } from '../../src/client/broker-client.js';
 import { GuardError } from '../../src/errors.js';

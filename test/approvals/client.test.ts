@@ -7,7 +7,7 @@ import {
   withdrawApproval,
   type ApprovalClientOptions,
 } from '../../src/approvals/client.js';
-import type { ApprovalSummary } from '../../src/broker/api-types.js';
+import type { ApprovalSummary } from '../../src/api/types.js';
 import { GuardError } from '../../src/errors.js';
 import { freePort } from '../helpers/ports.js';
 import { alice, approveDecision, bob, carol, deleteBucket } from './fixtures.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApprovalSummary, ErrorResponse } from '../../src/broker/api-types.js';
+import type { ApprovalSummary, ErrorResponse } from '../../src/api/types.js';
 import { alice, approveDecision, dave, deleteBucket } from './fixtures.js';
 import { startApprovalsServer, type ApprovalsServer } from './helpers/approvals-server.js';
 

@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GrantResponse } from '../../src/broker/api-types.js';
+import type { GrantResponse } from '../../src/api/types.js';
 import { auditRoutes } from '../../src/broker/routes/audit.js';
 import { TranscriptRecorder } from '../../src/transcript/recorder.js';
 import { createTranscriptKey } from '../../src/transcript/sign.js';

@@ -2,7 +2,7 @@ import { createServer, connect, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/audit/broker-key.js';
 import { verifyExportLines } from '../../src/audit/export.js';
-import type { GrantResponse } from '../../src/broker/api-types.js';
+import type { GrantResponse } from '../../src/api/types.js';
 import { auditRoutes } from '../../src/broker/routes/audit.js';
 import { StreamMasker, compileMasking } from '../../src/masking/index.js';
 import { TranscriptRecorder } from '../../src/transcript/recorder.js';

@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BrokerConfigResponse } from '../../src/broker/api-types.js';
+import type { BrokerConfigResponse } from '../../src/api/types.js';
 
 export interface FakeBroker {
   url: string;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorResponse } from '../../src/broker/api-types.js';
+import type { ErrorResponse } from '../../src/api/types.js';
 import type { ApprovalGate } from '../../src/broker/approval-gate.js';
 import { startBrokerEnv, TRANSCRIPT_KEY, type BrokerEnvironment } from './helpers/broker-env.js';
 

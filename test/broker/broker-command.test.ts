@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorResponse, GrantResponse } from '../../src/broker/api-types.js';
+import type { ErrorResponse, GrantResponse } from '../../src/api/types.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { startTestIdp, type TestIdp } from './helpers/idp.js';
 

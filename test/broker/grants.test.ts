@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorResponse, GrantResponse } from '../../src/broker/api-types.js';
+import type { ErrorResponse, GrantResponse } from '../../src/api/types.js';
 import { buildSessionPolicy } from '../../src/broker/session-policy.js';
 import { fakeParse } from './helpers/fake-core.js';
 import { ACCOUNT, ROLE_ARN, TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from './helpers/broker-env.js';

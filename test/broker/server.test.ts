@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { STSClient, type AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GrantResponse } from '../../src/broker/api-types.js';
+import type { GrantResponse } from '../../src/api/types.js';
 import { startBroker } from '../../src/broker/server.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { GuardError } from '../../src/errors.js';

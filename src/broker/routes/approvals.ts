@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { toApiError } from '../../approvals/http.js';
 import { MAX_TEXT, type ApprovalService } from '../../approvals/service.js';
 import type { Caller } from '../../policy/types.js';
-import type { ApprovalListResponse, ApprovalSummary } from '../api-types.js';
+import type { ApprovalListResponse, ApprovalSummary } from '../../api/types.js';
 import type { BrokerRouteModule } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
 import { ApiError } from '../http-error.js';

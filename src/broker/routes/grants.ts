@@ -5,7 +5,7 @@ import type { InvocationContext, ParsedInvocation } from '../../invocation/types
 import type { Decision, MaskingRules } from '../../policy/types.js';
 import type { RefusalRecord } from '../../store/types.js';
 import { maskArgv } from '../../transcript/argv-mask.js';
-import type { GrantRequest, GrantResponse } from '../api-types.js';
+import type { GrantRequest, GrantResponse } from '../../api/types.js';
 import type { ApprovalGate } from '../approval-gate.js';
 import { pickTarget, type TargetConfig } from '../config.js';
 import type { BrokerContext, DecideFn, ParseFn } from '../deps.js';

@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { VERSION } from '../../version.js';
-import type { BrokerConfigResponse } from '../api-types.js';
+import type { BrokerConfigResponse } from '../../api/types.js';
 import type { BrokerContext } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
 

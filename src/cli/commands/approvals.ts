@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { ApprovalSummary } from '../../broker/api-types.js';
+import type { ApprovalSummary } from '../../api/types.js';
 import {
   approveApproval,
   denyApproval,
