@@ -1,5 +1,5 @@
 import { ERROR_EXIT, GuardError } from '../errors.js';
-import { fetchSend, nodeHttpSend, type HttpSend } from './http-transport.js';
+import { fetchSend, nodeHttpSend, type HttpSend } from '../api/http-transport.js';
 import type {
   BrokerConfigResponse,
   ErrorResponse,
