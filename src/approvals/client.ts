@@ -1,5 +1,5 @@
 import type { ApprovalListResponse, ApprovalSummary, ErrorResponse } from '../api/types.js';
-import { BrokerClient, brokerError, type FetchLike } from '../client/broker-client.js';
+import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
 import { ERROR_EXIT, GuardError, isGuardError } from '../errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import { getAccessToken } from '../auth/access-token.js';
 import { openTokenStore } from '../auth/token-store.js';
-import { BrokerClient, brokerError, type FetchLike } from '../client/broker-client.js';
+import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
 import { resolveBrokerUrl } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
 import type { ErrorResponse } from '../api/types.js';

@@ -6,7 +6,7 @@ import { GuardError } from '../errors.js';
 import type { IoHost } from '../io/host.js';
 import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
-import { BrokerClient, type FetchLike } from './broker-client.js';
+import { BrokerClient, type FetchLike } from '../api/broker-client.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
 import { snapshotFiles, type Snapshot } from './snapshot.js';
 import type { ClientSession } from './session.js';

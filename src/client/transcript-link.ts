@@ -6,7 +6,7 @@ import { createTranscriptKey } from '../transcript/sign.js';
 import { defaultSpoolDir } from '../transcript/spool-dir.js';
 import { flushSpool } from '../transcript/spool.js';
 import { createTranscriptUploader } from '../transcript/upload.js';
-import type { FetchLike } from './broker-client.js';
+import type { FetchLike } from '../api/broker-client.js';
 import type { GuardOptions } from './guard-options.js';
 import type { ClientSession } from './session.js';
 

@@ -1,4 +1,4 @@
-import { BrokerClient, type FetchLike } from '../client/broker-client.js';
+import { BrokerClient, type FetchLike } from '../api/broker-client.js';
 import type { ErrorResponse } from '../api/types.js';
 import { TranscriptRejected, type UploadOutcome } from './spool.js';
 import type { TranscriptEnvelope } from './types.js';

@@ -6,7 +6,7 @@ import { createApprovalGate } from '../../src/approvals/gate.js';
 import { ApprovalService } from '../../src/approvals/service.js';
 import type { ApprovalSummary, ErrorResponse, GrantResponse } from '../../src/api/types.js';
 import { approvalRoutes } from '../../src/broker/routes/approvals.js';
-import { BrokerClient } from '../../src/client/broker-client.js';
+import { BrokerClient } from '../../src/api/broker-client.js';
 import { GuardError } from '../../src/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from '../broker/helpers/broker-env.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerClient, brokerError } from '../../src/client/broker-client.js';
+import { BrokerClient, brokerError } from '../../src/api/broker-client.js';
 import { GuardError } from '../../src/errors.js';
 
 // A real HTTP server answering what a broker (or something pretending to be one) might answer: every shape must map

@@ -140,7 +140,7 @@ describe('tokens', () => {
 describe('secrets stay out of logs and records', () => {
   it('the broker never logs or stores the bearer token or the credentials it issued', async () => {
     // Ask for a grant directly (as a client would) to learn the issued credentials, then look for them.
-    const { BrokerClient } = await import('../../src/client/broker-client.js');
+    const { BrokerClient } = await import('../../src/api/broker-client.js');
     const { createTranscriptKey } = await import('../../src/transcript/sign.js');
     const answer = await new BrokerClient(s.broker.url).grant(alice, {
       argv: ['sts', 'get-caller-identity'],

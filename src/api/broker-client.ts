@@ -1,12 +1,12 @@
 import { ERROR_EXIT, GuardError } from '../errors.js';
-import { fetchSend, nodeHttpSend, type HttpSend } from '../api/http-transport.js';
+import { fetchSend, nodeHttpSend, type HttpSend } from './http-transport.js';
 import type {
   BrokerConfigResponse,
   ErrorResponse,
   GrantRequest,
   GrantResponse,
   ApprovalSummary,
-} from '../api/types.js';
+} from './types.js';
 
 export type FetchLike = typeof fetch;
 
