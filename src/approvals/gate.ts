@@ -1,5 +1,5 @@
 import type { ApprovalGate } from '../broker/approval-gate.js';
-import { ApiError } from '../broker/http-error.js';
+import { ApiError } from '../api/http-error.js';
 import { isGuardError } from '../errors.js';
 import { toApiError } from './http.js';
 import type { ApprovalService } from './service.js';

@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ApiError } from '../broker/http-error.js';
+import { ApiError } from '../api/http-error.js';
 import { isGuardError } from '../errors.js';
 
 /**

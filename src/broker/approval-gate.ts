@@ -2,7 +2,7 @@ import type { ParsedInvocation } from '../invocation/types.js';
 import type { Caller, Decision } from '../policy/types.js';
 import type { GrantRequest } from '../api/types.js';
 import type { TargetConfig } from './config.js';
-import { ApiError } from './http-error.js';
+import { ApiError } from '../api/http-error.js';
 
 export interface ApprovalContext {
   request: GrantRequest;

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { isGuardError } from '../../errors.js';
 import type { Caller } from '../../policy/types.js';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 import type { BrokerLog } from '../log.js';
 
 export type TokenVerifier = (token: string) => Promise<Caller>;

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 
 /**
  * Refuses bodies larger than `maxBytes` with 413 (RFC 9110 §15.5.14) before anything parses them.

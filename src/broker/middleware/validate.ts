@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 
 /** `argv[2]`, `files.x`, `(body)` — the field a validation issue is about, as a client would write it. */
 export function fieldName(path: readonly PropertyKey[]): string {

@@ -6,7 +6,7 @@ import type { Caller } from '../../policy/types.js';
 import type { ApprovalListResponse, ApprovalSummary } from '../../api/types.js';
 import type { BrokerRouteModule } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 import { fieldName, validateJson } from '../middleware/validate.js';
 
 /**

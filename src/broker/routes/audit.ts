@@ -10,7 +10,7 @@ import { findUnreported, recordUnreported, summarize } from '../../audit/summary
 import type { GrantRecord } from '../../store/types.js';
 import type { BrokerRouteModule } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 import { fieldName } from '../middleware/validate.js';
 import { mountTranscripts, requireCaller } from './transcripts.js';
 

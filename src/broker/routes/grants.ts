@@ -10,7 +10,7 @@ import type { ApprovalGate } from '../approval-gate.js';
 import { pickTarget, type TargetConfig } from '../config.js';
 import type { BrokerContext, DecideFn, ParseFn } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 import { randomId } from '../ids.js';
 import { validateJson } from '../middleware/validate.js';
 import { buildSessionPolicy } from '../session-policy.js';

@@ -4,7 +4,7 @@ import { publicKeysDocument } from '../../audit/broker-key.js';
 import type { AuditService } from '../../audit/service.js';
 import type { Caller } from '../../policy/types.js';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../http-error.js';
+import { ApiError } from '../../api/http-error.js';
 
 /**
  * POST /v1/transcripts — a client uploads the signed transcript of one run (TranscriptEnvelope).

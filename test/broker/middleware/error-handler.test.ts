@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
 import type { BrokerEnv } from '../../../src/broker/env.js';
-import { ApiError } from '../../../src/broker/http-error.js';
+import { ApiError } from '../../../src/api/http-error.js';
 import type { BrokerLogEntry } from '../../../src/broker/log.js';
 import { errorHandler, notFound } from '../../../src/broker/middleware/error-handler.js';
 import { requestId } from '../../../src/broker/middleware/request-id.js';

@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { ErrorResponse } from '../api/types.js';
+import type { ErrorResponse } from './types.js';
 
 /**
  * An answer other than 2xx that a handler or middleware chose deliberately. Its message is shown to the client,
