@@ -1,6 +1,6 @@
 import { getAccessToken, type AccessToken } from '../auth/access-token.js';
 import { openTokenStore, type TokenStore } from '../auth/token-store.js';
-import { requireSecureUrl } from '../auth/urls.js';
+import { requireSecureUrl } from '../config/urls.js';
 import { resolveBrokerUrl } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
 import type { ApprovalClientOptions } from './client.js';

@@ -3,7 +3,7 @@ import { GuardError } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
 import { parseStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
 import type { TokenStore } from './token-store.js';
-import { requireSecureUrl } from './urls.js';
+import { requireSecureUrl } from '../config/urls.js';
 import { withRefreshLock } from './refresh-lock.js';
 import { configDir } from '../config/paths.js';
 

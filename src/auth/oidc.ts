@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { GuardError } from '../errors.js';
-import { requireSecureUrl } from './urls.js';
+import { requireSecureUrl } from '../config/urls.js';
 
 /**
  * An openid-client Configuration for guard-aws's public CLI client at `issuer`, discovered from the issuer's

@@ -18,7 +18,7 @@ const MARGIN_MS = 60_000;
 export async function openSession(options: GuardOptions, env: NodeJS.ProcessEnv, f: typeof fetch = fetch): Promise<ClientSession> {
   const [{ resolveBrokerUrl }, { requireSecureUrl }, { getAccessToken }, { openTokenStore }] = await Promise.all([
     import('../config/client-config.js'),
-    import('../auth/urls.js'),
+    import('../config/urls.js'),
     import('../auth/access-token.js'),
     import('../auth/token-store.js'),
   ]);

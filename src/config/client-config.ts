@@ -1,6 +1,6 @@
 import { GuardError } from '../errors.js';
 import { clientConfigPath } from './paths.js';
-import { isLoopback } from '../auth/urls.js';
+import { isLoopback } from './urls.js';
 import { readOptionalFile, writePrivateFile } from './private-file.js';
 
 /** What `guard-aws login` remembers so later commands need no flags. No secrets live here. */
