@@ -1,41 +1,56 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 /**
- * Stable error codes. Callers branch on `code`, never on message text. The mapping to exit codes lives here
- * and nowhere else.
+ * Every GuardError code, in one table: its exit code and, for the codes the broker answers with, the HTTP status
+ * (and the wire code when it differs; `src/api/errors.ts` holds the codes only the broker uses). Callers branch on
+ * `code`, never on message text. Exit codes and statuses live here and nowhere else: a command sets an exit code
+ * from `EXIT` or from this table, a broker route gets its status from the code (`ApiError`).
  */
-export const ERROR_EXIT: Record<string, ExitCode> = {
-  usage: EXIT.USAGE,
-  parse: EXIT.USAGE,
-  unsupported: EXIT.USAGE,
-  auth_required: EXIT.AUTH,
-  auth_rejected: EXIT.AUTH,
-  auth_expired: EXIT.AUTH,
-  broker_unreachable: EXIT.UNAVAILABLE,
-  idp_unreachable: EXIT.UNAVAILABLE,
-  aws_not_found: EXIT.UNAVAILABLE,
-  approval_pending: EXIT.PENDING,
-  approval_timeout: EXIT.PENDING,
-  denied: EXIT.DENIED,
-  approval_denied: EXIT.DENIED,
+export const ERRORS = {
+  // On the wire `bad_request`: the request itself is malformed (body, query, path, Authorization header).
+  usage: { exit: EXIT.USAGE, http: 400, wire: 'bad_request' },
+  parse: { exit: EXIT.USAGE },
+  unsupported: { exit: EXIT.USAGE },
+  auth_required: { exit: EXIT.AUTH },
+  auth_rejected: { exit: EXIT.AUTH },
+  auth_expired: { exit: EXIT.AUTH },
+  broker_unreachable: { exit: EXIT.UNAVAILABLE },
+  idp_unreachable: { exit: EXIT.UNAVAILABLE, http: 503 },
+  aws_not_found: { exit: EXIT.UNAVAILABLE },
+  approval_pending: { exit: EXIT.PENDING, http: 409 },
+  approval_timeout: { exit: EXIT.PENDING },
+  denied: { exit: EXIT.DENIED, http: 403 },
   // Approvals (src/approvals): a refused use or decision is a denial; an expired approval means ask again (75).
-  approval_not_found: EXIT.USAGE,
-  approval_expired: EXIT.PENDING,
-  approval_mismatch: EXIT.DENIED,
-  approval_used: EXIT.DENIED,
-  approval_closed: EXIT.DENIED,
-  approval_duplicate: EXIT.DENIED,
-  self_approval: EXIT.DENIED,
-  not_approver: EXIT.DENIED,
-  forbidden: EXIT.DENIED,
-  policy_too_large: EXIT.DENIED,
-  policy_invalid: EXIT.CONFIG,
-  config_invalid: EXIT.CONFIG,
-  internal: EXIT.INTERNAL,
-  audit_broken: EXIT.DATAERR,
-};
+  approval_denied: { exit: EXIT.DENIED, http: 403 },
+  approval_not_found: { exit: EXIT.USAGE, http: 404 },
+  approval_expired: { exit: EXIT.PENDING, http: 409 },
+  approval_mismatch: { exit: EXIT.DENIED, http: 403 },
+  approval_used: { exit: EXIT.DENIED, http: 409 },
+  approval_closed: { exit: EXIT.DENIED, http: 409 },
+  approval_duplicate: { exit: EXIT.DENIED, http: 409 },
+  self_approval: { exit: EXIT.DENIED, http: 403 },
+  not_approver: { exit: EXIT.DENIED, http: 403 },
+  forbidden: { exit: EXIT.DENIED, http: 403 },
+  policy_too_large: { exit: EXIT.DENIED, http: 403 },
+  policy_invalid: { exit: EXIT.CONFIG },
+  config_invalid: { exit: EXIT.CONFIG },
+  internal: { exit: EXIT.INTERNAL, http: 500 },
+  audit_broken: { exit: EXIT.DATAERR },
+} as const satisfies Record<string, { exit: ExitCode; http?: ContentfulStatusCode; wire?: string }>;
 
-export type ErrorCode = keyof typeof ERROR_EXIT & string;
+/** A closed union: `new GuardError('no_such_code', …)` does not compile. */
+export type ErrorCode = keyof typeof ERRORS;
+
+type Entry<C extends ErrorCode> = (typeof ERRORS)[C];
+/** The GuardError codes the broker may answer with, under the name it writes on the wire. */
+export type WireGuardCode = {
+  [C in ErrorCode]: Entry<C> extends { http: number } ? (Entry<C> extends { wire: infer W extends string } ? W : C) : never;
+}[ErrorCode];
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
 
 export interface GuardErrorOptions {
   cause?: unknown;
@@ -55,7 +70,8 @@ export class GuardError extends Error {
   }
 
   get exitCode(): ExitCode {
-    return ERROR_EXIT[this.code] ?? EXIT.INTERNAL;
+    // The type rules out unknown codes; one smuggled in by a cast is a bug (70), never a silent success.
+    return isErrorCode(this.code) ? ERRORS[this.code].exit : EXIT.INTERNAL;
   }
 }
 

@@ -5,6 +5,8 @@
  */
 export const EXIT = {
   OK: 0,
+  /** `policy test`: at least one test case did not hold (like a test runner; not a sysexits code). */
+  TEST_FAILED: 1,
   /** Usage error, or an `aws` invocation that cannot be understood (EX_USAGE). */
   USAGE: 64,
   /** Authentication required, expired or rejected (EX_NOUSER). */

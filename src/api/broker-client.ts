@@ -1,4 +1,5 @@
-import { ERROR_EXIT, GuardError } from '../errors.js';
+import { GuardError } from '../errors.js';
+import { clientCode, wireCode } from './errors.js';
 import { fetchSend, nodeHttpSend, type HttpSend } from './http-transport.js';
 import type {
   BrokerConfigResponse,
@@ -24,7 +25,8 @@ export interface Granted {
   grant: GrantResponse;
 }
 
-const MAX_ERROR_BODY = 64 * 1024;
+/** Largest answer body read as JSON (a grant or an approval list is a few KiB; this bounds a hostile broker). */
+const MAX_ANSWER_BODY = 16 * 1024 * 1024;
 
 /**
  * Talks to the broker's /v1 API. Maps every failure to a GuardError with the documented exit code:
@@ -65,12 +67,15 @@ export class BrokerClient {
     const text = res.text;
     let parsed: unknown;
     try {
-      parsed = text.length ? JSON.parse(text.slice(0, 16 * 1024 * 1024)) : {};
+      parsed = text.length ? JSON.parse(text.slice(0, MAX_ANSWER_BODY)) : {};
     } catch {
       throw new GuardError('broker_unreachable', `broker at ${this.baseUrl} answered ${res.status} with a body that is not JSON`);
     }
     if (res.status >= 500) {
       const msg = (parsed as ErrorResponse)?.error?.message ?? 'internal error';
+      if (wireCode((parsed as ErrorResponse)?.error?.code) === 'idp_unreachable') {
+        throw new GuardError('idp_unreachable', `the broker cannot reach its identity provider: ${String(msg).slice(0, 200)}`);
+      }
       throw new GuardError('broker_unreachable', `broker error ${res.status}: ${String(msg).slice(0, 200)}`);
     }
     if (res.status === 401) {
@@ -107,36 +112,32 @@ export class BrokerClient {
   }
 }
 
-/** Maps a broker error body to a GuardError, keeping the rule and reason for the message. */
+/**
+ * Maps a broker error body to a GuardError through the wire vocabulary (src/api/errors.ts): each code the broker
+ * writes names the GuardError it stands for, so its exit code is the documented one. A code this version does not
+ * know (a newer broker) is judged by its status alone. `details` keep the broker's code, rule, reason and any
+ * approval for `--json` output.
+ */
 export function brokerError(status: number, err: ErrorResponse['error'] | undefined): GuardError {
-  const code = err?.code ?? 'unknown';
+  const raw: string = typeof err?.code === 'string' ? err.code : 'unknown';
+  const wire = wireCode(raw);
   const message = String(err?.message ?? `broker answered ${status}`).slice(0, 300);
-  const details = { brokerCode: code, rule: err?.rule ?? null, reason: err?.reason };
+  const details = { brokerCode: raw, status, rule: err?.rule ?? null, reason: err?.reason, ...(err?.approval ? { approval: err.approval } : {}) };
   const ruleText = err?.rule ? ` (rule ${err.rule})` : '';
+  // `internal` is the broker's bug, not ours: the broker is as good as unreachable.
+  const code = wire === undefined || wire === 'internal' ? undefined : clientCode(wire);
   switch (code) {
-    case 'unparseable':
-    case 'bad_request':
+    case undefined:
+      if (status === 403) return new GuardError('denied', `denied${ruleText}: ${message}`, { details });
+      if (status >= 400 && status < 500) return new GuardError('usage', `broker refused the request (${status} ${raw}): ${message}`, { details });
+      return new GuardError('broker_unreachable', `unexpected broker answer ${status} ${raw}: ${message}`, { details });
+    case 'parse':
       return new GuardError('parse', `the broker could not accept this invocation: ${message}`, { details });
     case 'denied':
     case 'policy_too_large':
-    case 'forbidden':
-    case 'approval_mismatch':
-    case 'approval_used':
-      return new GuardError('denied', `denied${ruleText}: ${err?.reason ?? message}`, { details });
-    case 'approval_denied':
-      return new GuardError('approval_denied', `approval denied: ${message}`, { details });
-    case 'approval_expired':
-      return new GuardError('approval_timeout', `approval expired: ${message}`, { details });
-    case 'unknown_target':
-      return new GuardError('usage', message, { details });
+      return new GuardError(code, `denied${ruleText}: ${err?.reason ?? message}`, { details });
     default:
-      // The broker's approval codes are GuardError codes already (approval_closed, self_approval, …).
-      if (Object.hasOwn(ERROR_EXIT, code) && code !== 'internal') return new GuardError(code, message, { details });
-      if (status === 403) return new GuardError('denied', `denied${ruleText}: ${message}`, { details });
-      if (status === 400 || status === 404 || status === 409 || status === 413) {
-        return new GuardError('usage', `broker refused the request (${status} ${code}): ${message}`, { details });
-      }
-      return new GuardError('broker_unreachable', `unexpected broker answer ${status} ${code}: ${message}`, { details });
+      return new GuardError(code, message, { details });
   }
 }
 
@@ -146,5 +147,3 @@ function describeNetworkError(e: unknown): string {
   if ((e as Error)?.name === 'TimeoutError') return 'timed out';
   return (e as Error)?.message ?? String(e);
 }
-
-export { MAX_ERROR_BODY };

@@ -3,6 +3,7 @@
  * docs/openapi.yaml describes the same shapes; the broker validates every body with zod schemas built
  * from these.
  */
+import type { BrokerErrorCode } from './errors.js';
 
 /** GET /v1/config — what a client needs to log in and pick a target. No authentication. */
 export interface BrokerConfigResponse {
@@ -68,8 +69,11 @@ export interface GrantResponse {
 /** Error body for every non-2xx answer. Never contains internals or secrets. */
 export interface ErrorResponse {
   error: {
-    /** Stable code: denied, approval_required, approval_pending, approval_denied, unauthorized, bad_request, … */
-    code: string;
+    /**
+     * Stable code from the closed list in src/api/errors.ts (denied, approval_required, bad_request, …). A client
+     * reads it through `wireCode()`, which also understands the codes older brokers wrote.
+     */
+    code: BrokerErrorCode;
     message: string;
     rule?: string | null;
     reason?: string;

@@ -1,6 +1,6 @@
 import type { ApprovalListResponse, ApprovalSummary, ErrorResponse } from '../api/types.js';
 import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
-import { ERROR_EXIT, GuardError, isGuardError } from '../errors.js';
+import { GuardError, isGuardError } from '../errors.js';
 
 /**
  * Client side of /v1/approvals, for `guard-aws approvals …` and for the run command while it waits. Network
@@ -28,15 +28,8 @@ async function call<T>(o: ApprovalClientOptions, method: 'GET' | 'POST', path: s
   const client = new BrokerClient(o.brokerUrl, o.fetch, o.timeoutMs);
   const r = await client.request<T | ErrorResponse>(method, path, await tokenOf(o.token), body);
   if (r.status === 200) return r.body as T;
-  const err = (r.body as ErrorResponse)?.error;
-  // Approval codes are GuardError codes already (the broker sends the service's own); keep them.
-  if (err && typeof err.code === 'string' && (err.code.startsWith('approval_') || err.code === 'self_approval' || err.code === 'not_approver') && err.code in ERROR_EXIT) {
-    return Promise.reject(
-      new GuardError(err.code, String(err.message ?? err.code).slice(0, 300), { details: { status: r.status, ...(err.approval ? { approval: err.approval } : {}) } }),
-    );
-  }
-  if (err?.code === 'forbidden') return Promise.reject(new GuardError('forbidden', String(err.message).slice(0, 300)));
-  throw brokerError(r.status, err);
+  // Approval codes are GuardError codes on the wire too (self_approval, approval_closed…): brokerError keeps them.
+  throw brokerError(r.status, (r.body as ErrorResponse)?.error);
 }
 
 function checkSummary(s: unknown): ApprovalSummary {

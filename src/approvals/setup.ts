@@ -2,11 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { z } from 'zod';
-import type { ApprovalGate } from '../broker/approval-gate.js';
-import type { BrokerRouteModule } from '../broker/deps.js';
-import { approvalRoutes } from '../broker/routes/approvals.js';
 import { GuardError } from '../errors.js';
-import { createApprovalGate } from './gate.js';
 import { ApprovalService, type ApprovalServiceOptions } from './service.js';
 import { checkWebhookConfig, createWebhookNotifier, type WebhookDeps, type WebhookNotifier } from './webhook.js';
 
@@ -40,13 +36,16 @@ export const approvalsConfigSchema = z.strictObject({
 export type ApprovalsConfigInput = z.input<typeof approvalsConfigSchema>;
 export type ApprovalsConfig = z.output<typeof approvalsConfigSchema>;
 
+/**
+ * The approval service and its webhook notifier, built from the config section. The broker's assembly
+ * (src/broker/assemble.ts) mounts them: the gate, the /v1/approvals routes, and `close` on shutdown. Approvals
+ * import nothing of the broker (docs/architecture.md).
+ */
 export interface Approvals {
   service: ApprovalService;
-  /** Pass as BrokerDeps.approvals. */
-  gate: ApprovalGate;
-  /** Add to BrokerDeps.routes: mounts /v1/approvals and stops the notifier on close. */
-  routes: BrokerRouteModule;
   notifier?: WebhookNotifier;
+  /** Stops the notifier (pending deliveries are dropped). */
+  close(): Promise<void> | void;
 }
 
 export interface ApprovalsSetup {
@@ -62,7 +61,7 @@ export interface ApprovalsSetup {
   service?: Omit<ApprovalServiceOptions, 'now' | 'notify' | 'pendingTtlMs' | 'approvedTtlMs' | 'auditorGroups'>;
 }
 
-/** Everything the broker needs for approvals, from its config section, in one call. */
+/** The approval service (and webhook notifier) from the broker config's `approvals:` section, in one call. */
 export function setupApprovals(s: ApprovalsSetup): Approvals {
   const parsed = approvalsConfigSchema.safeParse(s.config ?? {});
   if (!parsed.success) {
@@ -97,11 +96,9 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     auditorGroups: cfg.auditorGroups,
     ...(notifier ? { notify: (n) => notifier!.notify(n) } : {}),
   });
-  const mount = approvalRoutes(service);
   return {
     service,
-    gate: createApprovalGate(service),
-    routes: { ...mount, close: () => notifier?.close() },
+    close: () => notifier?.close(),
     ...(notifier ? { notifier } : {}),
   };
 }

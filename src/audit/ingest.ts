@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApiError } from '../api/http-error.js';
 import { maskArgv } from '../transcript/argv-mask.js';
 import { canonicalJson } from '../transcript/canonical-json.js';
 import { verifyTranscript } from '../transcript/sign.js';
@@ -23,18 +24,6 @@ export interface GrantFacts {
   /** The caller's groups and name as the broker verified them for the grant. */
   groups?: string[];
   name?: string | null;
-}
-
-/** A refusal with its HTTP status and stable code. */
-export class IngestError extends Error {
-  constructor(
-    readonly status: 400 | 403 | 404 | 409 | 413,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'IngestError';
-  }
 }
 
 const chunk = z.object({ t: z.number().int().nonnegative(), s: z.enum(['o', 'e']), d: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/) }).strict();
@@ -94,17 +83,17 @@ export async function ingestTranscript(
   const parsed = envelopeSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new IngestError(400, 'bad_request', `transcript: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+    throw new ApiError('bad_request', `transcript: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
   }
   const env = parsed.data as TranscriptEnvelope;
   const t = env.transcript;
   const grant = await deps.getGrant(t.grantId);
-  if (!grant) throw new IngestError(404, 'grant_not_found', `transcript: no grant ${t.grantId}`);
+  if (!grant) throw new ApiError('not_found', `transcript: no grant ${t.grantId}`);
   if (grant.subject !== uploader.subject) {
-    throw new IngestError(403, 'forbidden', `transcript: grant ${t.grantId} belongs to another caller`);
+    throw new ApiError('forbidden', `transcript: grant ${t.grantId} belongs to another caller`);
   }
   if (!verifyTranscript(env, grant.transcriptKey)) {
-    throw new IngestError(403, 'transcript_signature_invalid', `transcript: signature does not verify against the key bound into grant ${t.grantId}`);
+    throw new ApiError('transcript_signature_invalid', `transcript: signature does not verify against the key bound into grant ${t.grantId}`);
   }
   const sameGroups = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((g, i) => g === [...b].sort()[i]);
   const mismatch =
@@ -125,15 +114,15 @@ export async function ingestTranscript(
               : (t.approvalId ?? null) !== (grant.approvalId ?? null)
                 ? 'approvalId'
                 : null;
-  if (mismatch) throw new IngestError(403, 'transcript_mismatch', `transcript: ${mismatch} differs from grant ${t.grantId}`);
+  if (mismatch) throw new ApiError('transcript_mismatch', `transcript: ${mismatch} differs from grant ${t.grantId}`);
   // The run happened while the grant's session could: it cannot start before the grant was issued or after its
   // credentials expired (5 minutes' clock skew allowed), so a client cannot date a run outside its grant.
   const started = Date.parse(t.startedAt);
   if (!(started >= Date.parse(grant.createdAt) - CLOCK_SKEW_MS && started <= Date.parse(grant.expiresAt) + CLOCK_SKEW_MS)) {
-    throw new IngestError(403, 'transcript_mismatch', `transcript: startedAt ${t.startedAt} is outside grant ${t.grantId}'s lifetime`);
+    throw new ApiError('transcript_mismatch', `transcript: startedAt ${t.startedAt} is outside grant ${t.grantId}'s lifetime`);
   }
   if (t.endedAt !== null && !(Date.parse(t.endedAt) >= started)) {
-    throw new IngestError(403, 'transcript_mismatch', `transcript: endedAt ${t.endedAt} is before startedAt`);
+    throw new ApiError('transcript_mismatch', `transcript: endedAt ${t.endedAt} is before startedAt`);
   }
 
   const existing = deps.log.getByGrant(t.grantId, 'transcript');
@@ -157,5 +146,5 @@ export async function ingestTranscript(
 function duplicate(existing: AuditRecord, env: TranscriptEnvelope): IngestResult {
   const stored = (JSON.parse(existing.body) as { envelope: unknown }).envelope;
   if (canonicalJson(stored) === canonicalJson(env)) return { status: 'already_recorded', record: existing };
-  throw new IngestError(409, 'transcript_conflict', `transcript: grant ${env.transcript.grantId} already has a different transcript`);
+  throw new ApiError('transcript_conflict', `transcript: grant ${env.transcript.grantId} already has a different transcript`);
 }

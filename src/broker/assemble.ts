@@ -1,7 +1,9 @@
 import { dirname } from 'node:path';
 import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
+import { createApprovalGate } from './approval-gate.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerDeps } from './deps.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { productionDeps, type ProductionOptions } from './wiring.js';
 
@@ -16,7 +18,8 @@ export interface AssembleOptions extends ProductionOptions {
  * The complete broker: the production dependencies (policies, verifier, SQLite store, parser) plus the
  * modules that live in the same database — approvals (the gate that turns `approve` decisions into requests,
  * their routes and webhook notifications) and the transcript/audit log. Used by `guard-aws broker` and
- * `guard-aws dev`, so both run exactly the same broker.
+ * `guard-aws dev`, so both run exactly the same broker. Mounting happens here and only here: the modules mounted
+ * import nothing of the broker (docs/architecture.md).
  */
 export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Omit<BrokerDeps, 'config'> {
   const deps = productionDeps(config, o);
@@ -30,7 +33,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
   const audit = auditRoutes(config.auditorGroup ? { auditorGroup: config.auditorGroup } : {});
   return {
     ...deps,
-    approvals: o.overrides?.approvals ?? approvals.gate,
-    routes: [...(deps.routes ?? []), approvals.routes, audit],
+    approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),
+    routes: [...(deps.routes ?? []), { ...approvalRoutes(approvals.service), close: () => approvals.close() }, audit],
   };
 }

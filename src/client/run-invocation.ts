@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { ApprovalSummary, GrantResponse } from '../api/types.js';
 import { GuardError } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
 import type { IoHost } from '../io/host.js';
 import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
@@ -117,7 +118,8 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   const aws = findAws({ env: d.env, cwd: d.cwd });
   assertCliMatchesModel(aws, { env: d.env });
   const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
-  let exitCode = 70;
+  // Recorded when aws never finished (a throw below): the run ended in an internal error as far as we know.
+  let exitCode: number = EXIT.INTERNAL;
   let pinned: Snapshot | undefined;
   try {
     pinned = snapshotFiles(grant.argv, fileBytes, { cwd: d.cwd, env: d.env });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalGate } from '../../src/approvals/gate.js';
+import { createApprovalGate } from '../../src/broker/approval-gate.js';
 import { ApprovalService } from '../../src/approvals/service.js';
 import type { ApprovalSummary, ErrorResponse, GrantResponse } from '../../src/api/types.js';
 import { approvalRoutes } from '../../src/broker/routes/approvals.js';

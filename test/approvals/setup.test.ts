@@ -36,7 +36,7 @@ describe('setupApprovals (the broker config section)', () => {
       expect(Date.parse(s.expiresAt) - t).toBe(120_000);
       await a.notifier!.drain();
       expect(got).toEqual([{ ok: true, type: 'approval.requested' }]);
-      await a.routes.close?.();
+      await a.close();
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }

@@ -1,7 +1,8 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { generateBrokerKey } from '../../src/audit/broker-key.js';
-import { IngestError, ingestTranscript, type GrantFacts } from '../../src/audit/ingest.js';
+import { ApiError } from '../../src/api/http-error.js';
+import { ingestTranscript, type GrantFacts } from '../../src/audit/ingest.js';
 import { AuditLog } from '../../src/audit/store.js';
 import { maskArgv } from '../../src/transcript/argv-mask.js';
 import { createTranscriptKey, signTranscript } from '../../src/transcript/sign.js';
@@ -43,7 +44,7 @@ async function refusal(env: unknown, d = deps()): Promise<string> {
     await ingestTranscript(env, { subject: 'alice@example.com' }, d);
     return 'accepted';
   } catch (e) {
-    return e instanceof IngestError ? `${e.status} ${e.code} ${e.message}` : String(e);
+    return e instanceof ApiError ? `${e.status} ${e.code} ${e.message}` : String(e);
   }
 }
 

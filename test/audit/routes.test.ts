@@ -93,7 +93,7 @@ describe('POST /v1/transcripts', () => {
 
     expect(await code(await env.post('/v1/transcripts', good, await bob()))).toEqual([403, 'forbidden']);
     const unknown = signTranscript({ ...good.transcript, grantId: 'grt_doesnotexist0000000000' }, a.key.privateKey);
-    expect(await code(await env.post('/v1/transcripts', unknown, await alice()))).toEqual([404, 'grant_not_found']);
+    expect(await code(await env.post('/v1/transcripts', unknown, await alice()))).toEqual([404, 'not_found']);
     expect(await code(await env.post('/v1/transcripts', { transcript: {}, sig: 'x', alg: 'Ed25519' }, await alice()))).toEqual([400, 'bad_request']);
     expect((await env.post('/v1/transcripts', good, null)).status).toBe(401);
     // None of these reached the log; the genuine one still can.

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { grantRequestSchema } from '../../src/broker/routes/grants.js';
+import { BROKER_ERROR_CODES } from '../../src/api/errors.js';
 
 const doc = parse(readFileSync(resolve(__dirname, '../../docs/openapi.yaml'), 'utf8'));
 
@@ -15,6 +16,10 @@ describe('docs/openapi.yaml', () => {
     const documented = Object.keys(doc.components.schemas.GrantRequest.properties).sort();
     expect(documented).toEqual(Object.keys(grantRequestSchema.shape).sort());
     expect(doc.components.schemas.GrantRequest.additionalProperties).toBe(false);
+  });
+  it('the Error code enum is exactly the closed wire vocabulary (src/api/errors.ts)', () => {
+    const documented: string[] = doc.components.schemas.Error.properties.error.properties.code.enum;
+    expect([...documented].sort()).toEqual([...BROKER_ERROR_CODES].sort());
   });
   it('every $ref resolves', () => {
     const refs = JSON.stringify(doc).match(/"\$ref":"#\/[^"]+"/g) ?? [];

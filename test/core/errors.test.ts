@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GuardError, exitCodeFor, oneLine, ERROR_EXIT } from '../../src/errors.js';
+import { GuardError, exitCodeFor, oneLine, ERRORS, type ErrorCode } from '../../src/errors.js';
 import { EXIT } from '../../src/exit-codes.js';
 import { detectInteractivity } from '../../src/io/host.js';
 
@@ -15,7 +15,15 @@ describe('errors', () => {
   });
   it('every code maps to a documented exit code', () => {
     const documented = new Set<number>(Object.values(EXIT));
-    for (const code of Object.values(ERROR_EXIT)) expect(documented.has(code)).toBe(true);
+    for (const { exit } of Object.values(ERRORS)) expect(documented.has(exit)).toBe(true);
+  });
+  it('error codes are a closed list: a typo does not compile (checked by `npm run typecheck`)', () => {
+    // @ts-expect-error 'no_such_code_typo' is not an ErrorCode
+    const typo = new GuardError('no_such_code_typo', 'x');
+    // At run time an unknown code (only reachable through a cast) is a bug: 70, never a silent 0.
+    expect(typo.exitCode).toBe(EXIT.INTERNAL);
+    const code: ErrorCode = 'usage';
+    expect(new GuardError(code, 'x').exitCode).toBe(EXIT.USAGE);
   });
   it('keeps errors on one line', () => {
     expect(oneLine('a\n  b\r\nc')).toBe('a b c');

@@ -14,13 +14,13 @@ export function limitBody(maxBytes: number): MiddlewareHandler<BrokerEnv> {
   const tooLarge = () => {
     // The unread rest of the body is still on the connection: tell the client it will not be reused
     // (RFC 9112 §9.6) rather than let it send its next request into a socket we are about to drop.
-    throw new ApiError(413, 'payload_too_large', `request body larger than ${maxBytes} bytes`, {}, { Connection: 'close' });
+    throw new ApiError('payload_too_large', `request body larger than ${maxBytes} bytes`, {}, { headers: { Connection: 'close' } });
   };
   const streaming = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
-      if (!/^[0-9]+$/.test(length)) throw new ApiError(400, 'bad_request', 'invalid Content-Length');
+      if (!/^[0-9]+$/.test(length)) throw new ApiError('bad_request', 'invalid Content-Length');
       if (Number(length) > maxBytes) tooLarge();
       return next();
     }

@@ -19,7 +19,7 @@ export function errorHandler(log: BrokerLog): ErrorHandler<BrokerEnv> {
   return (err, c) => {
     if (err instanceof ApiError) return send(c, err);
     if (err instanceof HTTPException && err.status < 500) {
-      return send(c, new ApiError(err.status, 'bad_request', 'the request could not be read'));
+      return send(c, new ApiError('bad_request', 'the request could not be read', {}, { status: err.status }));
     }
     const requestId = c.get('requestId');
     log({
@@ -31,9 +31,9 @@ export function errorHandler(log: BrokerLog): ErrorHandler<BrokerEnv> {
       error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
       stack: err instanceof Error ? err.stack : undefined,
     });
-    return send(c, new ApiError(500, 'internal', `internal error; quote request id ${requestId ?? 'unknown'} to the broker's operator`));
+    return send(c, new ApiError('internal', `internal error; quote request id ${requestId ?? 'unknown'} to the broker's operator`));
   };
 }
 
 export const notFound: NotFoundHandler<BrokerEnv> = (c) =>
-  send(c, new ApiError(404, 'not_found', `no such endpoint: ${c.req.method} ${c.req.path}`));
+  send(c, new ApiError('not_found', `no such endpoint: ${c.req.method} ${c.req.path}`));

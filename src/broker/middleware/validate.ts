@@ -17,19 +17,19 @@ export function validateJson(schema: z.ZodType): MiddlewareHandler<BrokerEnv> {
   return async (c, next) => {
     const type = c.req.header('Content-Type') ?? '';
     if (!/^application\/json\s*(;|$)/i.test(type)) {
-      throw new ApiError(400, 'bad_request', 'the body must be JSON (Content-Type: application/json)');
+      throw new ApiError('bad_request', 'the body must be JSON (Content-Type: application/json)');
     }
     let raw: unknown;
     try {
       raw = await c.req.json();
     } catch {
-      throw new ApiError(400, 'bad_request', 'the body is not valid JSON');
+      throw new ApiError('bad_request', 'the body is not valid JSON');
     }
     const r = schema.safeParse(raw);
     if (!r.success) {
       const issue = r.error.issues[0]!;
       const field = issue.code === 'unrecognized_keys' ? fieldName([...issue.path, issue.keys[0]!]) : fieldName(issue.path);
-      throw new ApiError(400, 'bad_request', `invalid field ${field}: ${issue.message}`, { field } as never);
+      throw new ApiError('bad_request', `invalid field ${field}: ${issue.message}`, { field } as never);
     }
     c.set('body', r.data);
     return next();

@@ -1,12 +1,11 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
-import { toApiError } from '../../approvals/http.js';
 import { MAX_TEXT, type ApprovalService } from '../../approvals/service.js';
 import type { Caller } from '../../policy/types.js';
 import type { ApprovalListResponse, ApprovalSummary } from '../../api/types.js';
 import type { BrokerRouteModule } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
-import { ApiError } from '../../api/http-error.js';
+import { ApiError, refusal } from '../../api/http-error.js';
 import { fieldName, validateJson } from '../middleware/validate.js';
 
 /**
@@ -39,12 +38,12 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): 
   const caller = (c: Context<BrokerEnv>): Caller => {
     const who = c.get('caller');
     // Fail closed if this module is ever mounted without the bearer-auth middleware in front of it.
-    if (!who) throw new ApiError(401, 'unauthorized', 'a bearer token is required; run `guard-aws login`');
+    if (!who) throw new ApiError('unauthorized', 'a bearer token is required; run `guard-aws login`');
     return who;
   };
   const id = (c: Context<BrokerEnv>): string => {
     const v = c.req.param('id') ?? '';
-    if (!ID.test(v)) throw new ApiError(400, 'bad_request', 'invalid approval id in the path');
+    if (!ID.test(v)) throw new ApiError('bad_request', 'invalid approval id in the path');
     return v;
   };
   const view = (s: ApprovalSummary, who: Caller): ApprovalSummary => ({ ...s, canDecide: service.canDecide(s, who) });
@@ -52,7 +51,7 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): 
     try {
       return fn();
     } catch (e) {
-      throw toApiError(e);
+      throw refusal(e);
     }
   };
 
@@ -62,7 +61,7 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): 
     if (!q.success) {
       const issue = q.error.issues[0]!;
       const field = issue.code === 'unrecognized_keys' ? fieldName([...issue.path, issue.keys[0]!]) : fieldName(issue.path);
-      throw new ApiError(400, 'bad_request', `invalid query parameter ${field}: ${issue.message}`);
+      throw new ApiError('bad_request', `invalid query parameter ${field}: ${issue.message}`);
     }
     const { status, scope, limit } = q.data;
     const approvals = service.list({
@@ -78,9 +77,9 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): 
   app.get('/v1/approvals/:id', (c) => {
     const who = caller(c);
     const s = service.get(id(c));
-    if (!s) throw new ApiError(404, 'approval_not_found', `approval ${c.req.param('id')} does not exist`);
+    if (!s) throw new ApiError('approval_not_found', `approval ${c.req.param('id')} does not exist`);
     if (!service.canView(s, who)) {
-      throw new ApiError(403, 'forbidden', `approval ${s.id}: only its requester, its approvers and auditors can see it`);
+      throw new ApiError('forbidden', `approval ${s.id}: only its requester, its approvers and auditors can see it`);
     }
     c.header('Cache-Control', 'no-store');
     return c.json(view(s, who));

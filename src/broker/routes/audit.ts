@@ -38,7 +38,7 @@ function query<T>(schema: z.ZodType<T>, raw: Record<string, string>): T {
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = issue.code === 'unrecognized_keys' ? fieldName([...issue.path, issue.keys[0]!]) : fieldName(issue.path);
-    throw new ApiError(400, 'bad_request', `invalid query parameter ${field}: ${issue.message}`);
+    throw new ApiError('bad_request', `invalid query parameter ${field}: ${issue.message}`);
   }
   return r.data;
 }
@@ -47,7 +47,7 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
   app.use('/v1/audit/*', async (c, next) => {
     const who = requireCaller(c);
     if (!who.groups.includes(svc.auditorGroup)) {
-      throw new ApiError(403, 'forbidden', `the audit log is for members of the ${svc.auditorGroup} group`);
+      throw new ApiError('forbidden', `the audit log is for members of the ${svc.auditorGroup} group`);
     }
     return next();
   });
@@ -64,9 +64,9 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
 
   app.get('/v1/audit/records/:id', (c) => {
     const id = c.req.param('id');
-    if (!ID.test(id)) throw new ApiError(400, 'bad_request', 'invalid record id in the path');
+    if (!ID.test(id)) throw new ApiError('bad_request', 'invalid record id in the path');
     const rec = svc.log.get(id) ?? svc.log.getByGrant(id, 'transcript') ?? svc.log.getByGrant(id, 'unreported');
-    if (!rec) throw new ApiError(404, 'record_not_found', `no audit record or transcript for ${id}`);
+    if (!rec) throw new ApiError('not_found', `no audit record or transcript for ${id}`);
     return c.json({ record: rec, summary: summarize(rec) });
   });
 

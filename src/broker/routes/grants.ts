@@ -46,7 +46,7 @@ export const defaultGrantId = () => `grt_${randomId(16)}`;
 
 // The broker has no view of the caller's disk: every file the invocation reads must come in `files`.
 const noLocalFiles = (path: string): Buffer => {
-  throw new ApiError(400, 'unparseable', `the invocation reads ${path}, but its contents were not sent in \`files\``);
+  throw new ApiError('unparseable', `the invocation reads ${path}, but its contents were not sent in \`files\``);
 };
 
 export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
@@ -86,7 +86,7 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
     const target = pickTarget(ctx.config, body.target);
     if (!target) {
       const msg = body.target === undefined ? 'no default target is configured' : `unknown target ${body.target}`;
-      return refuse(new ApiError(400, 'unknown_target', msg, { field: 'target' }), {
+      return refuse(new ApiError('unknown_target', msg, { field: 'target' }), {
         target: body.target ?? null,
         decision: null,
         rule: null,
@@ -115,8 +115,8 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
           e instanceof ApiError
             ? e
             : code === 'denied' || code === 'forbidden'
-              ? new ApiError(403, 'denied', msg, { rule: null, reason: msg })
-              : new ApiError(400, 'unparseable', msg);
+              ? new ApiError('denied', msg, { rule: null, reason: msg })
+              : new ApiError('unparseable', msg);
         return refuse(err, {
           target: target.name,
           decision: null,
@@ -135,7 +135,7 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
     const facts = { target: target.name, decision: decision.decision, rule: decision.rule, reason: decision.reason, argv: invocation.canonicalArgv };
 
     if (decision.decision === 'deny') {
-      return refuse(new ApiError(403, 'denied', `denied: ${decision.reason}`, { rule: decision.rule, reason: decision.reason }), facts);
+      return refuse(new ApiError('denied', `denied: ${decision.reason}`, { rule: decision.rule, reason: decision.reason }), facts);
     }
     // The session policy first: a call whose policy cannot be built is refused before an approval is spent on it.
     let sessionPolicy: string;
@@ -143,7 +143,7 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
       sessionPolicy = buildSessionPolicy(invocation.permissions, { resourceAccounts: [target.account] });
     } catch (e) {
       if (isGuardError(e) && e.code === 'policy_too_large') {
-        return refuse(new ApiError(403, 'policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
+        return refuse(new ApiError('policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
       }
       throw e;
     }
@@ -173,11 +173,11 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
       // No credentials left the broker: an approval spent on this attempt stands for the next one.
       if (approvalId) await d.approvals.release?.(approvalId, caller, 'STS did not issue the session').catch(() => undefined);
       if (isGuardError(e) && e.code === 'policy_too_large') {
-        return refuse(new ApiError(403, 'policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
+        return refuse(new ApiError('policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
       }
       const stsError = isGuardError(e) ? e.details.stsError : undefined;
       ctx.log({ level: 'error', msg: 'STS AssumeRole failed', requestId, target: target.name, stsError: stsError ?? (e as Error)?.name });
-      return refuse(new ApiError(502, 'sts_failed', `AWS STS did not issue a session for target ${target.name}; quote request id ${requestId} to the broker's operator`), {
+      return refuse(new ApiError('sts_failed', `AWS STS did not issue a session for target ${target.name}; quote request id ${requestId} to the broker's operator`), {
         ...facts,
         reason: `STS AssumeRole failed: ${String(stsError ?? 'error')}`,
       });

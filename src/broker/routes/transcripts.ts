@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono';
-import { IngestError, ingestTranscript } from '../../audit/ingest.js';
+import { ingestTranscript } from '../../audit/ingest.js';
 import { publicKeysDocument } from '../../audit/broker-key.js';
 import type { AuditService } from '../../audit/service.js';
 import type { Caller } from '../../policy/types.js';
@@ -14,7 +14,7 @@ import { ApiError } from '../../api/http-error.js';
  *   403 forbidden                              the grant belongs to someone else
  *   403 transcript_signature_invalid           not signed with the key bound into the grant
  *   403 transcript_mismatch                    grant id / caller / target / argv / decision / rule / approval differ
- *   404 grant_not_found
+ *   404 not_found                              no such grant (older brokers: grant_not_found)
  *   409 transcript_conflict                    a different transcript is already recorded for the grant
  * GET /v1/keys — the broker's audit public key (no authentication), to verify exports offline.
  */
@@ -25,27 +25,23 @@ export function mountTranscripts(app: Hono<BrokerEnv>, svc: AuditService): void 
     const who = requireCaller(c);
     const type = c.req.header('Content-Type') ?? '';
     if (!/^application\/json\s*(;|$)/i.test(type)) {
-      throw new ApiError(400, 'bad_request', 'the body must be JSON (Content-Type: application/json)');
+      throw new ApiError('bad_request', 'the body must be JSON (Content-Type: application/json)');
     }
     let body: unknown;
     try {
       body = await c.req.json();
     } catch {
-      throw new ApiError(400, 'bad_request', 'the body is not valid JSON');
+      throw new ApiError('bad_request', 'the body is not valid JSON');
     }
-    try {
-      const r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant });
-      return c.json({ status: r.status, id: r.record.id, seq: r.record.seq }, r.status === 'recorded' ? 201 : 200);
-    } catch (e) {
-      if (e instanceof IngestError) throw new ApiError(e.status, e.code, e.message);
-      throw e;
-    }
+    // Refusals are ApiErrors already (their messages name no secret).
+    const r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant });
+    return c.json({ status: r.status, id: r.record.id, seq: r.record.seq }, r.status === 'recorded' ? 201 : 200);
   });
 }
 
 export function requireCaller(c: Context<BrokerEnv>): Caller {
   const who = c.get('caller');
   // Fail closed if mounted without the bearer-auth middleware in front.
-  if (!who) throw new ApiError(401, 'unauthorized', 'a bearer token is required; run `guard-aws login`');
+  if (!who) throw new ApiError('unauthorized', 'a bearer token is required; run `guard-aws login`');
   return who;
 }

@@ -7,7 +7,7 @@ import { replayTranscript } from '../../audit/replay.js';
 import { parseSince } from '../../audit/since.js';
 import type { AuditSummary, UnreportedGrant } from '../../audit/summary.js';
 import type { ChainResult } from '../../audit/types.js';
-import { ERROR_EXIT, GuardError } from '../../errors.js';
+import { ERRORS, GuardError } from '../../errors.js';
 import { EXIT } from '../../exit-codes.js';
 import { flushSpool } from '../../transcript/spool.js';
 import { defaultSpoolDir } from '../../transcript/spool-dir.js';
@@ -16,7 +16,7 @@ import { createTranscriptUploader } from '../../transcript/upload.js';
 import type { CliContext } from '../context.js';
 
 /** Exit code of `audit verify` when the chain is broken: the data is bad (EX_DATAERR, 65). */
-export const EXIT_CHAIN_BROKEN = ERROR_EXIT.audit_broken!;
+export const EXIT_CHAIN_BROKEN = ERRORS.audit_broken.exit;
 
 function positiveInt(v: string): number {
   const n = Number(v);

@@ -13,7 +13,7 @@ import type { CliContext } from '../context.js';
  * expectation is neither a usage error nor a denial (77 means "AWS call denied"). Broken test or policy files
  * are configuration errors: 78.
  */
-export const EXIT_TEST_FAILED = 1;
+export const EXIT_TEST_FAILED = EXIT.TEST_FAILED;
 
 export function command(ctx: CliContext): Command {
   const readFile = (p: string) => readFileSync(resolve(ctx.cwd, p));

@@ -50,10 +50,11 @@ describe('bearerAuth middleware', () => {
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toBe('Bearer realm="guard-aws"');
   });
-  it.each(['Basic abc', 'Bearer', 'Bearer a b', 'Bearer tok\u00e9n', 'Bearertoken'])('malformed %j → 400 invalid_request, verifier not called', async (h) => {
+  it.each(['Basic abc', 'Bearer', 'Bearer a b', 'Bearer tok\u00e9n', 'Bearertoken'])('malformed %j → 400 bad_request (RFC 6750 invalid_request in the challenge), verifier not called', async (h) => {
     const { app, seen } = setup();
     const r = await app.request('/v1/me', { headers: { Authorization: h } });
     expect(r.status).toBe(400);
+    expect((await r.json()).error.code).toBe('bad_request');
     expect(r.headers.get('www-authenticate')).toBe('Bearer realm="guard-aws", error="invalid_request"');
     expect(seen).toEqual([]);
   });
@@ -84,6 +85,6 @@ describe('bearerAuth middleware', () => {
     const { app } = setup();
     const r = await app.request('/v1/me', { headers: { Authorization: 'Bearer idp.down.sig' } });
     expect(r.status).toBe(503);
-    expect((await r.json()).error.code).toBe('idp_unavailable');
+    expect((await r.json()).error.code).toBe('idp_unreachable');
   });
 });

@@ -14,7 +14,7 @@ function setup() {
   app.notFound(notFound);
   app.use('*', requestId(() => 'req-1'));
   app.get('/api', () => {
-    throw new ApiError(403, 'denied', 'denied: no', { rule: 'r', reason: 'no' });
+    throw new ApiError('denied', 'denied: no', { rule: 'r', reason: 'no' });
   });
   app.get('/bug', () => {
     throw new TypeError('cannot read secretAccessKey of undefined at /srv/x.ts');
