@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { parseInvocation } = await import(resolve(root, 'dist/invocation/index.js'));
+const { parseInvocation } = await import(resolve(root, 'dist/invocation/parse.js'));
 const { loadPolicies, decide } = await import(resolve(root, 'dist/policy/index.js'));
 
 const corpus = readFileSync(resolve(root, '../shared/corpus/cli-cases.jsonl'), 'utf8')

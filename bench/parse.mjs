@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { parseInvocation } = await import(resolve(root, 'dist/invocation/index.js'));
+const { parseInvocation } = await import(resolve(root, 'dist/invocation/parse.js'));
 const { parseInvocationUncached } = await import(resolve(root, 'dist/invocation/parse.js'));
 const corpus = readFileSync(resolve(root, '../shared/corpus/cli-cases.jsonl'), 'utf8')
   .split('\n')

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliContext } from '../../src/cli/context.js';
 import { dispatch, reportError } from '../../src/cli/main.js';
-import { RecordingHost } from '../../src/io/host.js';
+import { RecordingHost } from '../helpers/recording-host.js';
 import { freePort } from '../helpers/ports.js';
 import { alice, approveDecision, dave, deleteBucket } from './fixtures.js';
 import { startApprovalsServer, type ApprovalsServer } from './helpers/approvals-server.js';

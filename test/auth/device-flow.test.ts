@@ -14,7 +14,7 @@ import { FileTokenStore } from '../../src/auth/token-store.js';
 import { readClientConfig, resolveBrokerUrl } from '../../src/config/client-config.js';
 import type { Clock } from '../../src/auth/clock.js';
 import { GuardError } from '../../src/errors.js';
-import { RecordingHost } from '../../src/io/host.js';
+import { RecordingHost } from '../helpers/recording-host.js';
 import { startIdp, type StartedIdp } from '../helpers/idp.js';
 import { completeDeviceLogin } from '../helpers/device-login.js';
 import { brokerConfigFor, startConfigServer, type FakeBroker } from './config-server.js';
