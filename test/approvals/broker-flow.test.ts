@@ -13,8 +13,8 @@ import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from '../broke
 import { FakeClock } from './fixtures.js';
 
 // The whole approval flow through the real broker: hono on a socket, bearer tokens signed with jose and verified
-// against a JWKS over HTTP, STS on moto_server, SQLite on disk. parseInvocation/decide are the broker tests'
-// hand-built stand-ins (`iam …` → approve by group `approvers`), see test/broker/helpers/fake-core.ts.
+// against a JWKS over HTTP, STS on moto_server, SQLite on disk, the real parser and decide() over the broker tests'
+// policy (`iam …` → approve by group `approvers`, test/broker/helpers/broker-policy.yaml).
 let env: BrokerEnvironment;
 let service: ApprovalService;
 const clock = new FakeClock(Date.now());

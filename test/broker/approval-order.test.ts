@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorResponse } from '../../src/api/types.js';
 import type { ApprovalGate } from '../../src/broker/approval-gate.js';
+import { parseInvocation } from '../../src/invocation/parse.js';
 import { startBrokerEnv, TRANSCRIPT_KEY, type BrokerEnvironment } from './helpers/broker-env.js';
+import { withFaults } from './helpers/fake-core.js';
 
 // An approval is a person's decision: the broker must not spend it on a grant it cannot issue. The session policy
 // is built before the gate is asked (a call whose policy cannot fit never reaches the approvers), and an approval
@@ -21,6 +23,7 @@ let env: BrokerEnvironment;
 beforeAll(async () => {
   env = await startBrokerEnv({
     approvals: gate,
+    parse: withFaults(parseInvocation),
     decide: () => ({ decision: 'approve', rule: 'needs-a-person', reason: 'test', approval: { groups: ['approvers'], count: 1 } }),
   });
 });

@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { BrokerStore } from '../../src/store/types.js';
+import { parseInvocation } from '../../src/invocation/parse.js';
 import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from './helpers/broker-env.js';
+import { withFaults } from './helpers/fake-core.js';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 // A grant that cannot be recorded is not handed out: the store below is the real SQLite store with its
-// recordGrant failing the way a full disk would (the only stand-in in this file).
+// recordGrant failing the way a full disk would, and the parser's `huge …` fault (see helpers/fake-core.ts).
 let env: BrokerEnvironment;
 let dir: string;
 let failing = true;
@@ -27,7 +29,7 @@ beforeAll(async () => {
     listRefusals: (f?: Parameters<BrokerStore['listRefusals']>[0]) => real.listRefusals(f),
     close: () => real.close(),
   });
-  env = await startBrokerEnv({ store });
+  env = await startBrokerEnv({ store, parse: withFaults(parseInvocation) });
 });
 afterAll(async () => {
   await env?.stop();

@@ -4,7 +4,8 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorResponse, GrantResponse } from '../../src/api/types.js';
 import { buildSessionPolicy } from '../../src/broker/session-policy.js';
-import { fakeParse } from './helpers/fake-core.js';
+import { parseInvocation } from '../../src/invocation/parse.js';
+import { withFaults } from './helpers/fake-core.js';
 import { ACCOUNT, ROLE_ARN, TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from './helpers/broker-env.js';
 
 // Real HTTP (hono on @hono/node-server), real moto_server as STS, real SQLite, real jose-signed tokens over a
@@ -13,7 +14,8 @@ let env: BrokerEnvironment;
 const assumeCalls = async () => (await env.moto.recorded()).filter((p) => p.get('Action') === 'AssumeRole');
 
 beforeAll(async () => {
-  env = await startBrokerEnv();
+  // The real parser, plus two injected faults: `huge …` (a session policy that cannot fit) and `boom` (a crash).
+  env = await startBrokerEnv({ parse: withFaults(parseInvocation) });
 });
 afterAll(async () => {
   await env?.stop();
@@ -53,7 +55,7 @@ describe('POST /v1/grants — allowed', () => {
     const calls = await assumeCalls();
     const call = calls.find((p) => p.get('Tags.member.1.Value') === grant.grantId)!;
     expect(call).toBeDefined();
-    const expected = buildSessionPolicy(fakeParse(grant.argv, { account: ACCOUNT, region: 'us-east-1' }).permissions, { resourceAccounts: [ACCOUNT] });
+    const expected = buildSessionPolicy(parseInvocation(grant.argv, { account: ACCOUNT, region: 'us-east-1' }).permissions, { resourceAccounts: [ACCOUNT] });
     expect(call.get('Policy')).toBe(expected);
     expect(grant.sessionPolicy).toBe(expected);
     expect(JSON.parse(expected)).toEqual({
@@ -90,14 +92,15 @@ describe('POST /v1/grants — allowed', () => {
 
 describe('POST /v1/grants — scoped sessions', () => {
   it('permissionless calls get a deny-all session policy', async () => {
-    const res = await env.post('/v1/grants', { argv: ['sts', 'get-caller-identity'], transcriptKey: TRANSCRIPT_KEY });
+    // `help` makes no AWS call: the parser derives no permission.
+    const res = await env.post('/v1/grants', { argv: ['sts', 'get-caller-identity', 'help'], transcriptKey: TRANSCRIPT_KEY });
     expect(res.status).toBe(200);
     const g = (await res.json()) as GrantResponse;
     expect(JSON.parse(g.sessionPolicy)).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: '*', Resource: '*' }] });
   });
 
   it('account-less S3 ARNs carry an aws:ResourceAccount condition', async () => {
-    const res = await env.post('/v1/grants', { argv: ['s3api', 'get-object', '--bucket', 'data', '--key', 'a.txt'], transcriptKey: TRANSCRIPT_KEY });
+    const res = await env.post('/v1/grants', { argv: ['s3api', 'get-object', '--bucket', 'data', '--key', 'a.txt', 'a.txt'], transcriptKey: TRANSCRIPT_KEY });
     const g = (await res.json()) as GrantResponse;
     expect(JSON.parse(g.sessionPolicy).Statement).toEqual([
       { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::data/a.txt', Condition: { StringEquals: { 'aws:ResourceAccount': ACCOUNT } } },
@@ -130,7 +133,7 @@ describe('POST /v1/grants — refusals', () => {
 
   it('the caller\'s groups are those of the verified token', async () => {
     const token = await env.idp.sign({ sub: 'rita', groups: ['readonly'] });
-    const res = await env.post('/v1/grants', { argv: ['s3api', 'get-object', '--bucket', 'data', '--key', 'a.txt'], transcriptKey: TRANSCRIPT_KEY }, token);
+    const res = await env.post('/v1/grants', { argv: ['s3api', 'get-object', '--bucket', 'data', '--key', 'a.txt', 'a.txt'], transcriptKey: TRANSCRIPT_KEY }, token);
     expect(res.status).toBe(403);
     expect(((await res.json()) as ErrorResponse).error.rule).toBe('readonly-no-data');
   });

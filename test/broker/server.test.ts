@@ -5,7 +5,7 @@ import type { GrantResponse } from '../../src/api/types.js';
 import { startBroker } from '../../src/broker/server.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { GuardError } from '../../src/errors.js';
-import { fakeDecide, fakeParse } from './helpers/fake-core.js';
+import { parseInvocation } from '../../src/invocation/parse.js';
 import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from './helpers/broker-env.js';
 
 // Graceful close: a grant in flight when close() is called still completes; new connections are refused after.
@@ -47,7 +47,7 @@ describe('startBroker', () => {
     const port = (blocker.address() as { port: number }).port;
     const store = openSqliteStore({ path: ':memory:' });
     const config = { ...env.broker.broker.ctx.config, listen: { host: '127.0.0.1', port } };
-    const err = await startBroker(config, { store, verify: async () => ({ subject: 'x', groups: [] }), parse: fakeParse, decide: fakeDecide }).catch((e) => e);
+    const err = await startBroker(config, { store, verify: async () => ({ subject: 'x', groups: [] }), parse: parseInvocation, decide: () => { throw new Error('never asked: the broker does not start'); } }).catch((e) => e);
     blocker.close();
     expect(err).toBeInstanceOf(GuardError);
     expect(err.code).toBe('config_invalid');

@@ -7,12 +7,15 @@ import { brokerConfigFrom, type BrokerConfigInput } from '../../../src/broker/co
 import type { BrokerDeps } from '../../../src/broker/deps.js';
 import type { BrokerLogEntry } from '../../../src/broker/log.js';
 import { startBroker, type RunningBroker } from '../../../src/broker/server.js';
+import { parseInvocation } from '../../../src/invocation/parse.js';
+import { decide, loadPolicies } from '../../../src/policy/index.js';
 import { openSqliteStore } from '../../../src/store/sqlite.js';
 import { startMoto, type Moto } from '../../helpers/moto.js';
-import { fakeDecide, fakeParse } from './fake-core.js';
 import { startTestIdp, type TestIdp } from './idp.js';
 
 export const ACCOUNT = '123456789012';
+/** The rules the broker tests rely on (deny bucket deletion, approve IAM, read-only reads no objects). */
+const BROKER_POLICY = loadPolicies([join(__dirname, 'broker-policy.yaml')]);
 export const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-dev`;
 
 /** moto_server with its request recorder on, so tests can read exactly what the broker sent to "AWS". */
@@ -78,8 +81,10 @@ export async function startBrokerEnv(overrides: Partial<BrokerDeps> = {}, cfg: P
     store: openSqliteStore({ path: dbPath }),
     // The real verifier (src/auth/verify.ts) against the test issuer's JWKS over HTTP.
     verify: createTokenVerifier({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, algorithms: config.algorithms }),
-    parse: fakeParse,
-    decide: fakeDecide,
+    // The real parser and decide() over a real policy file; tests inject faults through `overrides`
+    // (see fake-core.ts).
+    parse: parseInvocation,
+    decide: (input) => decide(BROKER_POLICY, input),
     createStsClient: (t) =>
       new STSClient({
         region: t.region,

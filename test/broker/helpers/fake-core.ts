@@ -3,9 +3,9 @@ import type { InvocationContext, ParsedInvocation, Permission } from '../../../s
 import type { Decision, DecisionInput } from '../../../src/policy/types.js';
 
 /**
- * Hand-built stand-ins for parseInvocation (H1) and decide (H2), so the broker's own behaviour (HTTP, auth,
- * STS, storage) can be tested before those modules land. They cover a handful of fixed invocations only; the
- * broker e2e test with the real modules lives in broker-real-core.test.ts.
+ * Fault injection only: broker tests run the real parser and decide() (test/broker/helpers/broker-env.ts). These
+ * stand-ins produce what the real ones cannot be made to on demand: a parse whose session policy cannot fit
+ * (`huge …`), a parser that crashes with internals in its message (`boom`), and decisions tests fix by hand.
  */
 function inv(argv: string[], ctx: InvocationContext, service: string, operation: string, permissions: Permission[]): ParsedInvocation {
   const actions = [...new Set(permissions.map((p) => p.action))].sort();
@@ -29,6 +29,11 @@ function inv(argv: string[], ctx: InvocationContext, service: string, operation:
     files: [],
     notes: [],
   };
+}
+
+/** The real parser, except for the two fault-injection invocations `huge …` and `boom`. */
+export function withFaults(parse: (argv: string[], ctx: InvocationContext) => ParsedInvocation) {
+  return (argv: string[], ctx: InvocationContext): ParsedInvocation => (argv[0] === 'huge' || argv[0] === 'boom' ? fakeParse(argv, ctx) : parse(argv, ctx));
 }
 
 export function fakeParse(argv: string[], ctx: InvocationContext): ParsedInvocation {
