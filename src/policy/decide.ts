@@ -23,14 +23,23 @@ function anyTest(gs: GlobSet, values: readonly string[], overLong: boolean): boo
   return false;
 }
 
+/**
+ * The state of one decision, passed down and dropped at its end: nothing of a decision outlives it in this module,
+ * so `decide` is reentrant. (The policy set's generation-stamped memo is the one reuse; a decision never runs
+ * code that could start another on the same set.)
+ */
+interface DecisionRun {
+  set: PolicySet;
+  input: DecisionInput;
+  /** Risk signals of the invocation, as a bit mask. */
+  risks: number;
+  /** Parsed JSON parameters and key indexes, shared by the conditions of this decision only. */
+  scratch: Scratch;
+}
+
 /** Invocation-level conditions: command, kind, risks, params, globals, caller and target. */
-/** Risk signals of the invocation being decided, as a bit mask (set at the start of each decision). */
-let currentRisks = 0;
-
-/** Scratch of the current decision (decide is synchronous, so one slot suffices; reset at each decision). */
-let scratch: Scratch = {};
-
-function matchInvocation(r: CompiledRule, input: DecisionInput): boolean {
+function matchInvocation(r: CompiledRule, run: DecisionRun): boolean {
+  const { input, risks, scratch } = run;
   const inv = input.invocation;
   const loose = r.loose;
   if (r.kinds && !r.kinds.has(inv.kind)) return false;
@@ -38,8 +47,8 @@ function matchInvocation(r: CompiledRule, input: DecisionInput): boolean {
     const cmd = inv.subcommand ? `${inv.command} ${inv.subcommand}` : inv.command;
     if (!test(r.commands, cmd, loose)) return false;
   }
-  if (r.risks !== undefined && (currentRisks & r.risks) === 0) return false;
-  if (r.risksAll !== undefined && (currentRisks & r.risksAll) !== r.risksAll) return false;
+  if (r.risks !== undefined && (risks & r.risks) === 0) return false;
+  if (r.risksAll !== undefined && (risks & r.risksAll) !== r.risksAll) return false;
   if (r.subjects && !test(r.subjects, input.caller.subject, loose)) return false;
   if (r.notSubjects && test(r.notSubjects, input.caller.subject, !loose)) return false;
   if (r.groups && !anyTest(r.groups, input.caller.groups, loose)) return false;
@@ -64,9 +73,10 @@ export function crossAccount(input: DecisionInput): boolean {
   return false;
 }
 
-function memoInvocation(set: PolicySet, r: CompiledRule, input: DecisionInput): boolean {
+function memoInvocation(r: CompiledRule, run: DecisionRun): boolean {
+  const set = run.set;
   if (set.memoStamp[r.index] === set.generation) return set.memoValue[r.index] === 1;
-  const v = matchInvocation(r, input);
+  const v = matchInvocation(r, run);
   set.memoStamp[r.index] = set.generation;
   set.memoValue[r.index] = v ? 1 : 0;
   return v;
@@ -106,17 +116,17 @@ function matchPermission(r: CompiledRule, p: Permission): boolean {
   return !r.resources || matchResources(r, r.resources, p);
 }
 
-function firstMatch(set: PolicySet, rules: CompiledRule[], input: DecisionInput, p: Permission | null): CompiledRule | null {
+function firstMatch(run: DecisionRun, rules: CompiledRule[], p: Permission | null): CompiledRule | null {
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
     if (p === null ? r.perPermission : !matchPermission(r, p)) continue;
-    if (memoInvocation(set, r, input)) return r;
+    if (memoInvocation(r, run)) return r;
   }
   return null;
 }
 
 const prefixes = new Map<string, string>();
-/** Lower-cased service prefix of an action, memoised (actions come from a finite catalog). */
+/** Lower-cased service prefix of an action, memoised (a pure function's cache; actions come from a finite catalog). */
 function prefixOf(action: string): string {
   let p = prefixes.get(action);
   if (p === undefined) {
@@ -166,8 +176,7 @@ export function combineApprovals(reqs: ApprovalRequirement[]): ApprovalRequireme
 function decideInternal(set: PolicySet, input: DecisionInput, details: PermissionDecision[] | null): Decision {
   const inv: ParsedInvocation = input.invocation;
   set.generation = (set.generation + 1) >>> 0 || 1;
-  if (scratch.json || scratch.keys) scratch = {};
-  currentRisks = riskMask(inv.risks);
+  const run: DecisionRun = { set, input, risks: riskMask(inv.risks), scratch: {} };
   const def = set.default;
   const perms = inv.permissions;
 
@@ -178,7 +187,7 @@ function decideInternal(set: PolicySet, input: DecisionInput, details: Permissio
     }
     // help, skeletons, configure…: only rules without per-permission conditions can apply.
     for (const eff of ['deny', 'approve', 'allow'] as const) {
-      const r = firstMatch(set, set.global[eff], input, null);
+      const r = firstMatch(run, set.global[eff], null);
       if (r) return ruleDecision(r, r.approval ? [r.approval] : []);
     }
     return defaultDecision(set);
@@ -193,17 +202,17 @@ function decideInternal(set: PolicySet, input: DecisionInput, details: Permissio
     const p = perms[i]!;
     const access = inv.accessLevels[p.action] as AccessLevel | undefined;
     const bucket = bucketForAction(set, prefixOf(p.action), p.action, access);
-    let rule = firstMatch(set, bucket.deny, input, p);
+    let rule = firstMatch(run, bucket.deny, p);
     if (!rule) {
-      rule = firstMatch(set, bucket.approve, input, p);
+      rule = firstMatch(run, bucket.approve, p);
       if (rule) {
         approvals ??= [];
         // Every approve rule that matches contributes its requirement (strictest wins, see combineApprovals).
         for (const r of bucket.approve) {
-          if (r.index >= rule.index && matchPermission(r, p) && memoInvocation(set, r, input)) approvals.push(r.approval!);
+          if (r.index >= rule.index && matchPermission(r, p) && memoInvocation(r, run)) approvals.push(r.approval!);
         }
       } else {
-        rule = firstMatch(set, bucket.allow, input, p);
+        rule = firstMatch(run, bucket.allow, p);
       }
     }
     const effect: Effect = rule ? rule.effect : def.effect;
@@ -255,7 +264,7 @@ function defaultDecision(set: PolicySet): Decision {
   return d;
 }
 
-/** Decides one invocation. Pure apart from the set's reusable memo; safe to call at a high rate. */
+/** Decides one invocation. Reentrant, pure apart from the set's reusable memo; safe to call at a high rate. */
 export function decide(set: PolicySet, input: DecisionInput): Decision {
   return decideInternal(set, input, null);
 }
