@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { GuardError } from '../errors.js';
+import { ERRORS, GuardError } from '../errors.js';
 import { ACTIVE_ENV, SHIM_MARKER, packageRoot } from './find-aws.js';
 
 export interface InstallShimOptions {
@@ -40,7 +40,7 @@ export function shimScript(nodePath: string, entry: string): string {
     '# PATH runs through guard-aws. guard-aws never runs a file carrying this marker as the real aws.',
     `if [ -n "\${${ACTIVE_ENV}:-}" ]; then`,
     `  echo "guard-aws: refusing to run the guard-aws shim from inside guard-aws's own aws call (a loop); set GUARD_AWS_AWS_BIN to the real aws" >&2`,
-    '  exit 69',
+    `  exit ${ERRORS.aws_not_found.exit}`,
     'fi',
     `exec ${shQuote(nodePath)} ${shQuote(entry)} -- "$@"`,
     '',
