@@ -30,8 +30,9 @@ const MAX_ANSWER_BODY = 16 * 1024 * 1024;
 
 /**
  * Talks to the broker's /v1 API. Maps every failure to a GuardError with the documented exit code:
- * network failures and 5xx → broker_unreachable (69), 401 → auth_rejected (67), 403 denied → denied (77),
- * malformed answers → broker_unreachable (a broker we cannot understand is as good as none: fail closed).
+ * network failures and 5xx → broker_unreachable (69; idp_unreachable, also 69, when the broker cannot reach its
+ * identity provider), 401 → auth_rejected (67), any other refusal by its wire code (brokerError), malformed
+ * answers → broker_unreachable (a broker we cannot understand is as good as none: fail closed).
  */
 export class BrokerClient {
   private readonly send: HttpSend;
