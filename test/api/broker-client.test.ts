@@ -13,6 +13,8 @@ const answers: Record<string, [number, string]> = {
   '/v1/grants/approval': [403, JSON.stringify({ error: { code: 'approval_required', message: 'needs', rule: 'r2', reason: 'risky', approval: { id: 'apr_1', status: 'pending' } } })],
   '/v1/grants/unauthorized': [401, JSON.stringify({ error: { code: 'unauthorized', message: 'bad token' } })],
   '/v1/grants/boom': [500, JSON.stringify({ error: { code: 'internal', message: 'internal error' } })],
+  '/v1/grants/idpdown': [503, JSON.stringify({ error: { code: 'idp_unreachable', message: 'keys unreachable' } })],
+  '/v1/grants/idpold': [503, JSON.stringify({ error: { code: 'idp_unavailable', message: 'keys unreachable' } })],
   '/v1/grants/html': [200, '<html>hello</html>'],
   '/v1/grants/nocreds': [200, JSON.stringify({ grantId: 'g' })],
 };
@@ -48,6 +50,9 @@ describe('BrokerClient over node:http', () => {
     expect(await codeOf(c('unauthorized'))).toEqual(['auth_rejected', 67]);
     expect(await codeOf(c('boom'))).toEqual(['broker_unreachable', 69]);
     expect(await codeOf(c('html'))).toEqual(['broker_unreachable', 69]);
+    // The broker's identity provider is down: said as such, from this broker and from an older one.
+    expect(await codeOf(c('idpdown'))).toEqual(['idp_unreachable', 69]);
+    expect(await codeOf(c('idpold'))).toEqual(['idp_unreachable', 69]);
   });
   it('a broker that is not there is unreachable (69)', async () => {
     expect(await codeOf(new BrokerClient('http://127.0.0.1:9').config())).toEqual(['broker_unreachable', 69]);
