@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { maskArgv } from '../transcript/argv-mask.js';
-import { canonicalJson } from '../transcript/canonical-json.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyTranscript } from '../transcript/sign.js';
 import type { TranscriptEnvelope } from '../transcript/types.js';
 import type { AuditLog } from './store.js';

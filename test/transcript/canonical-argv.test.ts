@@ -1,34 +1,5 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MASK, SECRET_OPTIONS, maskArgv } from '../../src/transcript/argv-mask.js';
-import { canonicalJson } from '../../src/transcript/canonical-json.js';
-
-describe('canonicalJson (RFC 8785 style)', () => {
-  it('sorts keys by UTF-16 code units at every level and drops whitespace', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { z: true, y: null }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,{"y":null,"z":true}]},"b":1}');
-    // RFC 8785 §3.2.3 example: "\u20ac" (€) sorts after "\r" and before the surrogate pair U+1F600.
-    expect(canonicalJson({ '\u{1F600}': 1, '\u20ac': 2, '\r': 3, '1': 4 })).toBe('{"\\r":3,"1":4,"€":2,"😀":1}');
-  });
-
-  it('writes numbers in ECMAScript shortest form and refuses what JSON cannot hold', () => {
-    expect(canonicalJson([1e21, 0.1, -0, 1.5e-7, 100])).toBe('[1e+21,0.1,0,1.5e-7,100]');
-    expect(() => canonicalJson({ a: NaN })).toThrow(/\$\.a is not a finite number/);
-    expect(() => canonicalJson({ a: 1n })).toThrow(/bigint/);
-    expect(() => canonicalJson({ a: new Date(0) })).toThrow(/Date/);
-  });
-
-  it('is the same for any key order, and parses back to an equal value', () => {
-    fc.assert(
-      fc.property(fc.jsonValue(), (v) => {
-        const s = canonicalJson(v);
-        const shuffled = JSON.parse(JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).reverse()) : x)));
-        expect(canonicalJson(shuffled)).toBe(s);
-        expect(canonicalJson(JSON.parse(s))).toBe(s);
-      }),
-      { numRuns: 300 },
-    );
-  });
-});
 
 describe('maskArgv', () => {
   it('masks the value of every listed secret option, in both --opt value and --opt=value forms', () => {
