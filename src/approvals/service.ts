@@ -5,7 +5,7 @@ import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import type { Caller, Decision } from '../policy/types.js';
 import { bindingHash, sortPermissions } from './binding.js';
-import { maskArgv } from '../transcript/argv-mask.js';
+import { maskArgv } from '../masking/argv.js';
 import { migrateApprovals } from './schema.js';
 
 export type ApprovalStatus = ApprovalSummary['status'];

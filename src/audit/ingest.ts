@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { maskArgv } from '../transcript/argv-mask.js';
+import { maskArgv } from '../masking/argv.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyTranscript } from '../transcript/sign.js';
 import type { TranscriptEnvelope } from '../transcript/types.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { generateBrokerKey } from '../../src/audit/broker-key.js';
 import { IngestError, ingestTranscript, type GrantFacts } from '../../src/audit/ingest.js';
 import { AuditLog } from '../../src/audit/store.js';
-import { maskArgv } from '../../src/transcript/argv-mask.js';
+import { maskArgv } from '../../src/masking/argv.js';
 import { createTranscriptKey, signTranscript } from '../../src/transcript/sign.js';
 import type { TranscriptEnvelope } from '../../src/transcript/types.js';
 import { newRecorder, tempDir } from '../transcript/helpers.js';

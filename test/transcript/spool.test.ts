@@ -51,7 +51,7 @@ describe('recorder spool entry', () => {
     const env = rec.finish(0);
     const out = Buffer.concat(env.transcript.chunks.map((c) => Buffer.from(c.d, 'base64')));
     expect(out.equals(given)).toBe(true);
-    expect(env.transcript.argv).toEqual(['secretsmanager', 'create-secret', '--name', 'db', '--secret-string', '****']);
+    expect(env.transcript.argv).toEqual(['secretsmanager', 'create-secret', '--name', 'db', '--secret-string', '<masked>']);
     // Nowhere in the spool entry, at any stage.
     expect(readFileSync(join(rec.entryDir, ENTRY_FILES.envelope), 'utf8')).not.toContain('hunter2');
   });
