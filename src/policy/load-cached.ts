@@ -21,7 +21,8 @@ export interface CachedLoadOptions {
   cacheDir?: string | false;
 }
 
-const FORMAT = 1;
+// 2: policy keys are camelCase (a cached spec of format 1 has snake_case keys).
+const FORMAT = 2;
 
 export function policyCacheDir(env: NodeJS.ProcessEnv): string | false {
   if (env.GUARD_AWS_NO_POLICY_CACHE === '1') return false;
