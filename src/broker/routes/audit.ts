@@ -47,7 +47,7 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
   app.use('/v1/audit/*', async (c, next) => {
     const who = requireCaller(c);
     if (!who.groups.some((g) => svc.auditorGroups.includes(g))) {
-      throw new ApiError(403, 'forbidden', `the audit log is for members of ${svc.auditorGroups.join(', ')}`);
+      throw new ApiError(403, 'forbidden', `the audit log is for members of the ${svc.auditorGroups.join(' or ')} group${svc.auditorGroups.length > 1 ? 's' : ''}`);
     }
     return next();
   });
