@@ -1,4 +1,4 @@
-// Frozen copy of src/transcript/canonical-json.ts as of ab715a5, kept only so test/canonical-json/ can prove that
+// Frozen copy of the former transcript canonical-JSON module (at commit ab715a5), kept only so test/canonical-json/ can prove that
 // the single module writes the same bytes for everything transcripts and the audit chain ever signed. Do not change.
 /**
  * Deterministic JSON: the same value always serialises to the same bytes, so a signature or a hash over it
