@@ -18,7 +18,7 @@ const { loadOrCreateBrokerKey, signRecordHash, signHead } = await dist('audit/br
 const { GENESIS_PREV_HASH, recordHash, verifyChain } = await dist('audit/chain.js');
 const { AuditLog } = await dist('audit/store.js');
 const { verifyChainParallel } = await dist('audit/verify-parallel.js');
-const { canonicalJson } = await dist('transcript/canonical-json.js');
+const { canonicalJson } = await dist('canonical-json/canonical-json.js');
 const { createTranscriptKey, signTranscript } = await dist('transcript/sign.js');
 
 const N = Number(process.argv[2] ?? 100_000);

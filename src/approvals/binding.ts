@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ParsedInvocation, Permission } from '../invocation/types.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 
 /** Version of the binding layout; part of the hashed value so a layout change can never match an old hash. */
 export const BINDING_VERSION = 1;
@@ -30,9 +30,15 @@ export function bindingValue(b: BindingInput): unknown {
   };
 }
 
+/**
+ * Params decoded from `--cli-input-yaml` may hold bytes (`!!binary`) and dates (`!!timestamp`): bytes are tagged
+ * so they never equal a string of the same text, dates hashed as their ISO text (as every stored hash was).
+ */
+const BINDING_JSON = { bytes: 'tagged', dates: 'iso' } as const;
+
 /** SHA-256 (hex) of the canonical JSON of `bindingValue`. */
 export function bindingHash(b: BindingInput): string {
-  return createHash('sha256').update(canonicalJson(bindingValue(b)), 'utf8').digest('hex');
+  return createHash('sha256').update(canonicalJson(bindingValue(b), BINDING_JSON), 'utf8').digest('hex');
 }
 
 /** Permissions in a stable order, each with sorted unique resources; `derived` does not change what is allowed. */

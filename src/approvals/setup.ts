@@ -16,8 +16,6 @@ export const approvalsConfigSchema = z.strictObject({
   pendingTtlSec: z.int().min(60).max(7 * 86_400).default(900),
   /** How long an approved request may wait to be used, from the final approval. */
   approvedTtlSec: z.int().min(60).max(86_400).default(900),
-  /** Groups that may read every request (never decide one). */
-  auditorGroups: z.array(z.string().min(1)).default(['auditors']),
   webhook: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }),
@@ -52,6 +50,8 @@ export interface ApprovalsSetup {
   /** The broker's SQLite handle (BrokerStore.db). */
   db: Database;
   config?: ApprovalsConfigInput;
+  /** Groups that may read every request (never decide one): the broker config's `auditorGroups`. Default `[auditors]`. */
+  auditorGroups?: readonly string[];
   env?: NodeJS.ProcessEnv;
   /** Directory relative `secretFile` paths are resolved against (the config file's). */
   baseDir?: string;
@@ -93,7 +93,7 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     ...(s.now ? { now: s.now } : {}),
     pendingTtlMs: cfg.pendingTtlSec * 1000,
     approvedTtlMs: cfg.approvedTtlSec * 1000,
-    auditorGroups: cfg.auditorGroups,
+    auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
     ...(notifier ? { notify: (n) => notifier!.notify(n) } : {}),
   });
   return {

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { canonicalJson } from '../transcript/canonical-json.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyHead, verifyRecordHash } from './broker-key.js';
 import type { AuditHead, AuditRecord, ChainBreak, ChainResult } from './types.js';
 

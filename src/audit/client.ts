@@ -1,28 +1,12 @@
-import { getAccessToken } from '../auth/access-token.js';
-import { openTokenStore } from '../auth/token-store.js';
+import type { BrokerSession } from '../auth/broker-session.js';
 import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
-import { resolveBrokerUrl } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
 import type { ErrorResponse } from '../api/types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
 
-/** How the audit commands reach the broker: its URL and a bearer token (re-read per call). */
-export interface BrokerLink {
-  url: string;
-  token: () => Promise<string>;
-  fetch?: FetchLike;
-}
-
-/** The broker URL (--broker > GUARD_AWS_BROKER > last login) and the caller's token, as every command gets them. */
-export async function resolveBrokerLink(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<BrokerLink> {
-  const url = await resolveBrokerUrl(flag, env);
-  if (!url) throw new GuardError('auth_required', 'no broker configured; run `guard-aws login --broker URL` or set GUARD_AWS_BROKER');
-  return {
-    url,
-    token: async () => (await getAccessToken({ env, brokerUrl: url, store: await openTokenStore({ env }) })).token,
-  };
-}
+/** How the audit commands reach the broker (auth/broker-session.ts). */
+export type BrokerLink = Pick<BrokerSession, 'brokerUrl' | 'token' | 'fetch'>;
 
 export interface VerifyAnswer extends ChainResult {
   head: AuditHead | null;
@@ -34,7 +18,7 @@ export class AuditClient {
   private readonly client: BrokerClient;
 
   constructor(private readonly link: BrokerLink) {
-    this.client = new BrokerClient(link.url, link.fetch, 120_000);
+    this.client = new BrokerClient(link.brokerUrl, link.fetch, 120_000);
   }
 
   private async get<T>(path: string, auth = true): Promise<T> {
@@ -65,12 +49,12 @@ export class AuditClient {
 
   /** Streams the JSONL export; `write` receives it piece by piece as it arrives. */
   async export(q: { since?: string }, write: (text: string) => void | Promise<void>): Promise<void> {
-    const url = new URL(`v1/audit/export${qs(q)}`, this.link.url.endsWith('/') ? this.link.url : `${this.link.url}/`);
+    const url = new URL(`v1/audit/export${qs(q)}`, this.link.brokerUrl.endsWith('/') ? this.link.brokerUrl : `${this.link.brokerUrl}/`);
     let res: Response;
     try {
       res = await (this.link.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${await this.link.token()}` } });
     } catch (e) {
-      throw new GuardError('broker_unreachable', `broker unreachable at ${this.link.url}`, { cause: e });
+      throw new GuardError('broker_unreachable', `broker unreachable at ${this.link.brokerUrl}`, { cause: e });
     }
     if (res.status !== 200) {
       const body = (await res.json().catch(() => ({}))) as ErrorResponse;

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { KeyObject } from 'node:crypto';
 import { GuardError } from '../errors.js';
-import { canonicalJson } from '../transcript/canonical-json.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyExport, verifyHead } from './broker-key.js';
 import { verifyChainParallel } from './verify-parallel.js';
 import type { AuditLog } from './store.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ApiError } from '../api/http-error.js';
-import { maskArgv } from '../transcript/argv-mask.js';
-import { canonicalJson } from '../transcript/canonical-json.js';
+import { maskArgv } from '../masking/argv.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyTranscript } from '../transcript/sign.js';
 import type { TranscriptEnvelope } from '../transcript/types.js';
 import type { AuditLog } from './store.js';

@@ -3,7 +3,7 @@ import { generateBrokerKey, loadOrCreateBrokerKey, type AuditAlg, type BrokerKey
 import type { GrantFacts } from './ingest.js';
 import { AuditLog } from './store.js';
 
-export const DEFAULT_AUDITOR_GROUP = 'auditors';
+export const DEFAULT_AUDITOR_GROUPS: readonly string[] = ['auditors'];
 
 export interface AuditServiceOptions {
   db: Database;
@@ -13,8 +13,8 @@ export interface AuditServiceOptions {
   alg?: AuditAlg;
   getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined;
   listGrants?: (filter: { subject?: string; since?: string; limit?: number }) => Promise<GrantFacts[]> | GrantFacts[];
-  /** Group whose members may read the audit log (default `auditors`). */
-  auditorGroup?: string;
+  /** Groups whose members may read the audit log (default `[auditors]`; broker config `auditorGroups`). */
+  auditorGroups?: readonly string[];
   clock?: () => number;
 }
 
@@ -22,7 +22,7 @@ export interface AuditServiceOptions {
 export interface AuditService {
   log: AuditLog;
   key: BrokerKey;
-  auditorGroup: string;
+  auditorGroups: readonly string[];
   getGrant: AuditServiceOptions['getGrant'];
   listGrants: NonNullable<AuditServiceOptions['listGrants']>;
   clock: () => number;
@@ -40,7 +40,7 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
   return {
     log: new AuditLog(o.db, key, clock),
     key,
-    auditorGroup: o.auditorGroup ?? DEFAULT_AUDITOR_GROUP,
+    auditorGroups: o.auditorGroups ?? DEFAULT_AUDITOR_GROUPS,
     getGrant: o.getGrant,
     listGrants: o.listGrants ?? (() => []),
     clock,

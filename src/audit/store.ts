@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { migrate } from '../store/migrate.js';
-import { canonicalJson } from '../transcript/canonical-json.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { signHead, signRecordHash, type BrokerKey } from './broker-key.js';
 import { GENESIS_PREV_HASH, recordHash } from './chain.js';
 import type { AuditHead, AuditKind, AuditRecord } from './types.js';

@@ -26,11 +26,12 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
   const approvals = setupApprovals({
     db: deps.store.db,
     config: o.approvals ?? config.approvals ?? {},
+    auditorGroups: config.auditorGroups,
     env: o.env ?? process.env,
     baseDir: config.source ? dirname(config.source) : process.cwd(),
     ...(o.now ? { now: o.now } : {}),
   });
-  const audit = auditRoutes(config.auditorGroup ? { auditorGroup: config.auditorGroup } : {});
+  const audit = auditRoutes({ auditorGroups: config.auditorGroups });
   return {
     ...deps,
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { approvalsConfigSchema } from '../approvals/setup.js';
+import { deprecationMessage, warnOnStderr } from '../config/deprecated-keys.js';
 import { GuardError } from '../errors.js';
 
 /**
@@ -55,8 +56,8 @@ export const brokerConfigSchema = z
     targets: z.array(targetSchema).min(1),
     /** Approval flow settings, validated by the approvals module's own schema (src/approvals/setup.ts). */
     approvals: approvalsConfigSchema.optional(),
-    /** Group whose members may read and verify the audit log. Default `auditors`. */
-    auditorGroup: z.string().min(1).optional(),
+    /** Groups whose members may read, replay, export and verify the audit log, and read every approval request. */
+    auditorGroups: z.array(z.string().min(1)).min(1).default(['auditors']),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -108,9 +109,53 @@ function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig
   };
 }
 
+type Where = (path: readonly string[], key: string) => string;
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Earlier releases had two settings for the same people: `auditorGroup` (one group, the audit log) and
+ * `approvals.auditorGroups` (the groups that read every approval request). They are one list now,
+ * `auditorGroups`. The old keys are still read, with a warning each. `auditorGroup: X` alone becomes `[X]`: X
+ * may then also read approval requests, which show less than the transcripts X already reads. A list under
+ * `approvals` that differs from the audit log's group is refused (exit 78): taking it would let those groups
+ * read the audit log, which they could not before.
+ */
+function upgradeAuditorKeys(data: unknown, where: Where, warn: (line: string) => void): void {
+  if (!isMap(data)) return;
+  const approvals = isMap(data.approvals) ? data.approvals : undefined;
+  const single = Object.hasOwn(data, 'auditorGroup');
+  const list = approvals !== undefined && Object.hasOwn(approvals, 'auditorGroups');
+  if (!single && !list) return;
+  const oldKey = single ? { path: [], key: 'auditorGroup' } : { path: ['approvals'], key: 'auditorGroups' };
+  const oldName = single ? 'auditorGroup' : 'approvals.auditorGroups';
+  if (Object.hasOwn(data, 'auditorGroups')) {
+    throw new GuardError('config_invalid', deprecationMessage(where(oldKey.path, oldKey.key), { from: oldName, to: 'auditorGroups', conflict: true }));
+  }
+  const auditLog: unknown[] = single ? [data.auditorGroup] : ['auditors'];
+  const requests: unknown[] = list && Array.isArray(approvals.auditorGroups) ? approvals.auditorGroups : list ? [approvals.auditorGroups] : ['auditors'];
+  const same = (a: unknown[], b: unknown[]) => a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
+  if (list && !same(auditLog, requests)) {
+    throw new GuardError(
+      'config_invalid',
+      `${where(list ? ['approvals'] : [], list ? 'auditorGroups' : 'auditorGroup')}: \`auditorGroup\` (audit log: ${auditLog.join(', ')}) and ` +
+        `\`approvals.auditorGroups\` (approval requests: ${requests.join(', ')}) are one setting now; set \`auditorGroups\` to the groups that may read both`,
+    );
+  }
+  if (single) warn(deprecationMessage(where([], 'auditorGroup'), { from: 'auditorGroup', to: 'auditorGroups', conflict: false }));
+  if (list) warn(deprecationMessage(where(['approvals'], 'auditorGroups'), { from: 'approvals.auditorGroups', to: 'auditorGroups', conflict: false }));
+  data.auditorGroups = list ? requests : auditLog;
+  delete data.auditorGroup;
+  if (approvals) delete approvals.auditorGroups;
+}
+
 /** Validates a config object given in code (tests, `guard-aws dev`). Paths resolve against `baseDir`. */
-export function brokerConfigFrom(input: BrokerConfigInput, baseDir = process.cwd()): BrokerConfig {
-  const r = brokerConfigSchema.safeParse(input);
+export function brokerConfigFrom(input: BrokerConfigInput, baseDir = process.cwd(), warn: (line: string) => void = warnOnStderr): BrokerConfig {
+  const data: unknown = structuredClone(input);
+  upgradeAuditorKeys(data, (path, key) => `broker config: ${[...path, key].join('.')}`, warn);
+  const r = brokerConfigSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new GuardError('config_invalid', `broker config: ${pathText(issue.path)}: ${issue.message}`);
@@ -119,7 +164,7 @@ export function brokerConfigFrom(input: BrokerConfigInput, baseDir = process.cwd
 }
 
 /** Parses YAML text; `file` is used in messages and relative paths resolve against its directory. */
-export function parseBrokerConfig(text: string, file: string): BrokerConfig {
+export function parseBrokerConfig(text: string, file: string, warn: (line: string) => void = warnOnStderr): BrokerConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined) => {
@@ -130,7 +175,18 @@ export function parseBrokerConfig(text: string, file: string): BrokerConfig {
   if (yamlErr) {
     throw new GuardError('config_invalid', `${at(yamlErr.pos[0])}: ${yamlErr.message.split('\n')[0]}`);
   }
-  const r = brokerConfigSchema.safeParse(doc.toJS());
+  const data: unknown = doc.toJS();
+  // Old keys are named where they are written: the key's own line and column.
+  upgradeAuditorKeys(
+    data,
+    (path, key) => {
+      const map = path.length ? doc.getIn(path, true) : doc.contents;
+      const pair = (map as { items?: { key: { value: unknown; range?: [number, number, number] } }[] } | null)?.items?.find((it) => String(it.key?.value) === key);
+      return at(pair?.key.range?.[0]);
+    },
+    warn,
+  );
+  const r = brokerConfigSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
@@ -156,14 +212,14 @@ export function parseBrokerConfig(text: string, file: string): BrokerConfig {
 }
 
 /** Reads and validates the broker config file. */
-export function loadBrokerConfig(file: string): BrokerConfig {
+export function loadBrokerConfig(file: string, warn: (line: string) => void = warnOnStderr): BrokerConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new GuardError('config_invalid', `${file}: cannot read broker config: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
   }
-  return parseBrokerConfig(text, file);
+  return parseBrokerConfig(text, file, warn);
 }
 
 function pathText(path: readonly PropertyKey[]): string {

@@ -10,7 +10,7 @@ import type { ParsedInvocation } from '../invocation/types.js';
 import { BrokerClient, type FetchLike } from '../api/broker-client.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
 import { snapshotFiles, type Snapshot } from './snapshot.js';
-import type { ClientSession } from './session.js';
+import type { BrokerSession as ClientSession } from '../auth/broker-session.js';
 
 /**
  * The main path of `guard-aws <aws args…>`: parse locally (fast, clear errors), ask the broker for a grant

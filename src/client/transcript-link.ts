@@ -8,7 +8,7 @@ import { flushSpool } from '../transcript/spool.js';
 import { createTranscriptUploader } from '../transcript/upload.js';
 import type { FetchLike } from '../api/broker-client.js';
 import type { GuardOptions } from './guard-options.js';
-import type { ClientSession } from './session.js';
+import type { BrokerSession as ClientSession } from '../auth/broker-session.js';
 
 /** Glue between the run path and src/transcript: one key per grant, a spooled recorder, quiet flushing. */
 export const spoolFor = (env: NodeJS.ProcessEnv): string => defaultSpoolDir(env);

@@ -67,15 +67,15 @@ function checkActions(r: CompiledRule, file: ParsedPolicyFile | undefined, out: 
     });
   }
   const excluded = new Set<string>();
-  m.not_actions?.forEach((g, i) => {
+  m.notActions?.forEach((g, i) => {
     const known = knownActionsFor(g);
-    if (known.length === 0) err(['not_actions', i], `\`${g}\` matches no action in the Service Authorization Reference`, 'warning');
+    if (known.length === 0) err(['notActions', i], `\`${g}\` matches no action in the Service Authorization Reference`, 'warning');
     for (const a of known) excluded.add(a);
   });
   if (candidates && candidates.size > 0) {
     for (const a of excluded) candidates.delete(a);
     if (candidates.size === 0) {
-      err(['not_actions'], 'can never match: not_actions excludes every action the rule names');
+      err(['notActions'], 'can never match: notActions excludes every action the rule names');
       return;
     }
     if (m.access) {
@@ -121,7 +121,7 @@ function checkNeverMatches(r: CompiledRule, file: ParsedPolicyFile | undefined, 
   m.accounts?.forEach((a, i) => {
     if (!hasWildcard(a) && !/^\d{12}$/.test(a)) err(['accounts', i], `can never match: \`${a}\` is not a 12-digit account id`);
   });
-  if (m.risks && m.risks_all === undefined && m.risks.length === 0) err(['risks'], 'can never match: empty risk list');
+  if (m.risks && m.risksAll === undefined && m.risks.length === 0) err(['risks'], 'can never match: empty risk list');
   const bothEq = (conds: ConditionSpec[] | undefined, field: string) =>
     conds?.forEach((c, i) => {
       if (c.exists === false && conds.some((d, j) => j !== i && d.path.toLowerCase() === c.path.toLowerCase() && d.exists !== false)) {
@@ -161,20 +161,20 @@ export function subsumes(a: CompiledRule, b: CompiledRule): boolean {
   const y = b.spec.match;
   // A looser rule (deny/approve) matching case-insensitively covers more; comparing strictly is sound for both.
   if (!listCovered(x.actions, y.actions, true)) return false;
-  if (x.not_actions && !(y.not_actions && x.not_actions.every((n) => y.not_actions!.some((m) => m.toLowerCase() === n.toLowerCase())))) return false;
+  if (x.notActions && !(y.notActions && x.notActions.every((n) => y.notActions!.some((m) => m.toLowerCase() === n.toLowerCase())))) return false;
   if (!subset(x.access, y.access)) return false;
   if (x.resources && !x.resources.includes('*') && !listCovered(x.resources, y.resources, false)) return false;
   if (!listCovered(x.commands, y.commands, false)) return false;
   if (!subset(x.kinds, y.kinds)) return false;
-  if (x.risks && !(y.risks && y.risks.every((r) => x.risks!.includes(r))) && !(y.risks_all && y.risks_all.some((r) => x.risks!.includes(r)))) return false;
-  if (x.risks_all && !(y.risks_all && x.risks_all.every((r) => y.risks_all!.includes(r)))) return false;
+  if (x.risks && !(y.risks && y.risks.every((r) => x.risks!.includes(r))) && !(y.risksAll && y.risksAll.some((r) => x.risks!.includes(r)))) return false;
+  if (x.risksAll && !(y.risksAll && x.risksAll.every((r) => y.risksAll!.includes(r)))) return false;
   if (!sameConditions(x.params, y.params) || !sameConditions(x.globals, y.globals)) return false;
   if (!listCovered(x.subjects, y.subjects, false) || !listCovered(x.groups, y.groups, false)) return false;
-  if (x.not_subjects && JSON.stringify(x.not_subjects) !== JSON.stringify(y.not_subjects)) return false;
-  if (x.not_groups && JSON.stringify(x.not_groups) !== JSON.stringify(y.not_groups)) return false;
+  if (x.notSubjects && JSON.stringify(x.notSubjects) !== JSON.stringify(y.notSubjects)) return false;
+  if (x.notGroups && JSON.stringify(x.notGroups) !== JSON.stringify(y.notGroups)) return false;
   if (!listCovered(x.accounts, y.accounts, false) || !listCovered(x.targets, y.targets, false)) return false;
   if (!listCovered(x.regions, y.regions, false)) return false;
-  if (x.cross_account !== undefined && x.cross_account !== y.cross_account) return false;
+  if (x.crossAccount !== undefined && x.crossAccount !== y.crossAccount) return false;
   return true;
 }
 

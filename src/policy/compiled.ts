@@ -59,7 +59,7 @@ export interface CompiledRule {
   regions?: GlobSet;
   /** true: some resource ARN names an account other than the target's; false: none does. */
   crossAccount?: boolean;
-  /** Has per-permission conditions (actions, not_actions, access, resources). */
+  /** Has per-permission conditions (actions, notActions, access, resources). */
   perPermission: boolean;
   /** Lower-cased service prefixes this rule can match, or null for any (used to index rules). */
   prefixes: string[] | null;
@@ -147,25 +147,25 @@ export function compileRule(
     spec,
     // IAM compares action names case-insensitively, whatever the effect.
     actions: globSet(m.actions, true),
-    notActions: globSet(m.not_actions, true),
+    notActions: globSet(m.notActions, true),
     access: m.access ? new Set(m.access) : undefined,
     resources: globSet(m.resources, loose),
     resourcesAny: (m.resources ?? []).includes('*'),
     commands: globSet(m.commands, loose),
     kinds: m.kinds ? new Set(m.kinds) : undefined,
     risks: m.risks ? riskMask(m.risks) : undefined,
-    risksAll: m.risks_all ? riskMask(m.risks_all) : undefined,
+    risksAll: m.risksAll ? riskMask(m.risksAll) : undefined,
     params: m.params?.map((c) => compileCondition(c, loose)),
     globals: m.globals?.map((c) => compileCondition(c, loose)),
     subjects: globSet(m.subjects, loose),
-    notSubjects: globSet(m.not_subjects, !loose),
+    notSubjects: globSet(m.notSubjects, !loose),
     groups: globSet(m.groups, loose),
-    notGroups: globSet(m.not_groups, !loose),
+    notGroups: globSet(m.notGroups, !loose),
     accounts: globSet(m.accounts, false),
     targets: globSet(m.targets, loose),
     regions: globSet(m.regions, loose),
-    crossAccount: m.cross_account,
-    perPermission: !!(m.actions || m.not_actions || m.access || m.resources),
+    crossAccount: m.crossAccount,
+    perPermission: !!(m.actions || m.notActions || m.access || m.resources),
     prefixes: prefixesOf(m.actions),
   };
   if (spec.approval) rule.approval = { groups: spec.approval.groups, count: spec.approval.count };

@@ -81,8 +81,8 @@ export function compileCondition(spec: ConditionSpec, loose: boolean): CompiledC
       const t = text(v);
       return t !== undefined && t.includes(needle);
     };
-  } else if (spec.cidr_prefix_max !== undefined) {
-    const max = spec.cidr_prefix_max;
+  } else if (spec.cidrPrefixMax !== undefined) {
+    const max = spec.cidrPrefixMax;
     test = (v) => {
       const p = cidrPrefix(v);
       return p !== undefined && p <= max;

@@ -111,7 +111,7 @@ function matchResources(r: CompiledRule, gs: GlobSet, p: Permission): boolean {
   return true;
 }
 
-/** Rules reach here from bucketForAction, which has already checked actions, not_actions and access. */
+/** Rules reach here from bucketForAction, which has already checked actions, notActions and access. */
 function matchPermission(r: CompiledRule, p: Permission): boolean {
   return !r.resources || matchResources(r, r.resources, p);
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cacheDir } from '../config/paths.js';
 import { VERSION } from '../version.js';
 import type { PolicySet } from './compiled.js';
 import { policyInvalid, type Diagnostic } from './diagnostics.js';
@@ -20,15 +21,14 @@ export interface CachedLoadOptions {
   cacheDir?: string | false;
 }
 
-const FORMAT = 1;
+// 2: policy keys are camelCase (a cached spec of format 1 has snake_case keys).
+const FORMAT = 2;
 
 export function policyCacheDir(env: NodeJS.ProcessEnv): string | false {
   if (env.GUARD_AWS_NO_POLICY_CACHE === '1') return false;
-  if (env.GUARD_AWS_CACHE_DIR) return join(env.GUARD_AWS_CACHE_DIR, 'policies');
-  // HOME rather than os.homedir(): loading node:os costs start-up, and without HOME there is simply no cache.
-  if (!env.XDG_CACHE_HOME && !env.HOME) return false;
-  const base = env.XDG_CACHE_HOME || join(env.HOME!, '.cache');
-  return join(base, 'guard-aws', 'policies');
+  // Without any of these there is no cache rather than one in a guessed home directory.
+  if (!env.GUARD_AWS_CACHE_DIR && !env.XDG_CACHE_HOME && !env.HOME) return false;
+  return join(cacheDir(env), 'policies');
 }
 
 /**

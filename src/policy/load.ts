@@ -9,6 +9,8 @@ export { BUILTIN_DEFAULT } from './merge.js';
 export interface LoadOptions {
   /** Reads a file (injected for tests and for the broker). Defaults to fs.readFileSync. */
   readFile?: (path: string) => Buffer | string;
+  /** Receives one line per deprecated key spelling (default: stderr). */
+  warn?: (line: string) => void;
 }
 
 export interface LoadResult {
@@ -36,8 +38,8 @@ export function readPolicyText(path: string, opts: LoadOptions): { text?: string
 }
 
 /** Parses and validates one file's text (YAML + schema) into a FileSpec with positions. */
-export function specOfText(path: string, text: string): { parsed: ParsedPolicyFile; spec?: FileSpec } {
-  const parsed = parsePolicyText(path, text);
+export function specOfText(path: string, text: string, warn?: (line: string) => void): { parsed: ParsedPolicyFile; spec?: FileSpec } {
+  const parsed = parsePolicyText(path, text, warn);
   const spec = parsed.spec ?? parsed.partial?.spec;
   if (!spec) return { parsed };
   const idx = parsed.spec ? undefined : parsed.partial!.indices;
@@ -69,7 +71,7 @@ export function loadPoliciesDetailed(paths: string[], opts: LoadOptions = {}): L
       diagnostics.push(error);
       continue;
     }
-    const { parsed, spec } = specOfText(path, text!);
+    const { parsed, spec } = specOfText(path, text!, opts.warn);
     files.push(parsed);
     diagnostics.push(...parsed.errors);
     if (spec) specs.push(spec);

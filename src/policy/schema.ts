@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { KeyRename } from '../config/deprecated-keys.js';
 import { ACCESS_LEVELS, RISK_SIGNALS } from '../invocation/types.js';
 
 /**
@@ -18,7 +19,7 @@ const paramPath = z
     error: 'path must be dot-separated names, `*` or `**` (e.g. `IpPermissions.IpRanges.CidrIp`, `**.CidrIp`)',
   });
 
-const OPERATORS = ['equals', 'in', 'glob', 'exists', 'contains', 'cidr_prefix_max', 'lt', 'le', 'gt', 'ge'] as const;
+const OPERATORS = ['equals', 'in', 'glob', 'exists', 'contains', 'cidrPrefixMax', 'lt', 'le', 'gt', 'ge'] as const;
 
 export const conditionSchema = z
   .strictObject({
@@ -28,7 +29,7 @@ export const conditionSchema = z
     glob: globList.optional(),
     exists: z.boolean().optional(),
     contains: nonEmpty.optional(),
-    cidr_prefix_max: z.number().int().min(0).max(128).optional(),
+    cidrPrefixMax: z.number().int().min(0).max(128).optional(),
     lt: z.number().optional(),
     le: z.number().optional(),
     gt: z.number().optional(),
@@ -45,23 +46,23 @@ const actionGlob = z
 
 export const matchSchema = z.strictObject({
   actions: z.array(actionGlob).min(1).optional(),
-  not_actions: z.array(actionGlob).min(1).optional(),
+  notActions: z.array(actionGlob).min(1).optional(),
   access: z.array(z.enum(ACCESS_LEVELS)).min(1).optional(),
   resources: globList.optional(),
   commands: globList.optional(),
   kinds: z.array(z.enum(['api', 'custom', 'no_api_call', 'local'])).min(1).optional(),
   risks: z.array(z.enum(RISK_SIGNALS)).min(1).optional(),
-  risks_all: z.array(z.enum(RISK_SIGNALS)).min(1).optional(),
+  risksAll: z.array(z.enum(RISK_SIGNALS)).min(1).optional(),
   params: z.array(conditionSchema).min(1).optional(),
   globals: z.array(conditionSchema).min(1).optional(),
   subjects: globList.optional(),
-  not_subjects: globList.optional(),
+  notSubjects: globList.optional(),
   groups: globList.optional(),
-  not_groups: globList.optional(),
+  notGroups: globList.optional(),
   accounts: globList.optional(),
   targets: globList.optional(),
   regions: globList.optional(),
-  cross_account: z.boolean().optional(),
+  crossAccount: z.boolean().optional(),
 });
 export type MatchSpec = z.infer<typeof matchSchema>;
 
@@ -102,6 +103,24 @@ export const maskingSchema = z.strictObject({
   fields: z.array(nonEmpty).optional(),
   patterns: z.array(nonEmpty).optional(),
 });
+
+/**
+ * Keys spelled in snake_case before policy files took the camelCase of every other guard-aws file: still read,
+ * with a warning naming file:line (config/deprecated-keys.ts). Values (risk signals, kinds) keep their spelling.
+ */
+export const POLICY_KEY_RENAMES: readonly KeyRename[] = [
+  ...(
+    [
+      ['not_actions', 'notActions'],
+      ['risks_all', 'risksAll'],
+      ['not_subjects', 'notSubjects'],
+      ['not_groups', 'notGroups'],
+      ['cross_account', 'crossAccount'],
+    ] as const
+  ).map(([from, to]) => ({ at: ['rules', '*', 'match'], from, to })),
+  { at: ['rules', '*', 'match', 'params', '*'], from: 'cidr_prefix_max', to: 'cidrPrefixMax' },
+  { at: ['rules', '*', 'match', 'globals', '*'], from: 'cidr_prefix_max', to: 'cidrPrefixMax' },
+];
 
 export const policyFileSchema = z.strictObject({
   version: z.literal(1, { error: 'version must be 1' }),

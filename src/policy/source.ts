@@ -1,6 +1,7 @@
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { policyFileSchema, ruleSchema, type PolicyFileSpec } from './schema.js';
+import { deprecationMessage, renameDeprecatedKeys, warnOnStderr } from '../config/deprecated-keys.js';
+import { POLICY_KEY_RENAMES, policyFileSchema, ruleSchema, type PolicyFileSpec } from './schema.js';
 
 import type { Diagnostic } from './diagnostics.js';
 export { formatDiagnostic, type Diagnostic } from './diagnostics.js';
@@ -102,7 +103,8 @@ export interface ParsedPolicyFile {
   partial?: { spec: PolicyFileSpec; indices: number[] };
 }
 
-export function parsePolicyText(file: string, text: string): ParsedPolicyFile {
+/** `warn` receives one line per deprecated key spelling met (default: stderr). */
+export function parsePolicyText(file: string, text: string, warn: (line: string) => void = warnOnStderr): ParsedPolicyFile {
   const { source, errors } = parseYaml(file, text);
   if (errors.length) return { source, errors };
   const { data, error } = toData(source);
@@ -113,6 +115,14 @@ export function parsePolicyText(file: string, text: string): ParsedPolicyFile {
       errors: [{ file, ...positionOf(source, []), severity: 'error', message: 'a policy file must be a mapping with `version: 1` and `rules`' }],
     };
   }
+  const conflicts: Diagnostic[] = [];
+  const met = renameDeprecatedKeys(data, POLICY_KEY_RENAMES).map((k) => ({ k, pos: keyPosition(source, k.path, k.from) ?? positionOf(source, k.path) }));
+  met.sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col);
+  for (const { k, pos } of met) {
+    if (k.conflict) conflicts.push({ file, ...pos, severity: 'error', message: deprecationMessage('', k) });
+    else warn(deprecationMessage(`${file}:${pos.line}:${pos.col}`, k));
+  }
+  if (conflicts.length) return { source, errors: conflicts };
   const parsed = policyFileSchema.safeParse(data);
   if (!parsed.success) {
     const result: ParsedPolicyFile = { source, errors: zodDiagnostics(source, parsed.error) };

@@ -3,7 +3,8 @@ import { statSync } from 'node:fs';
 import { GuardError } from '../errors.js';
 import { modelIndex } from '../invocation/model.js';
 import type { AwsBinary } from './find-aws.js';
-import { LookupCache, cacheDir } from './lookup-cache.js';
+import { cacheDir } from '../config/paths.js';
+import { LookupCache } from './lookup-cache.js';
 
 /**
  * The parser's tables describe one AWS CLI release (data/aws-model/index.json `cliVersion`). Another release may

@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuardError } from '../errors.js';
-import { LookupCache, cacheDir } from './lookup-cache.js';
+import { cacheDir } from '../config/paths.js';
+import { LookupCache } from './lookup-cache.js';
 
 /**
  * Finding the real `aws` without ever finding guard-aws itself.

@@ -1,16 +1,11 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 
 /**
  * Small key → value caches for lookups that cost a process start (which aws a pyenv shim runs, which release an
- * aws is), under `$XDG_CACHE_HOME/guard-aws` (default `~/.cache/guard-aws`). Files are private and replaced
+ * aws is), under guard-aws's cache directory (config/paths.ts `cacheDir`). Files are private and replaced
  * atomically; a cache that cannot be read or written only costs time.
  */
-export function cacheDir(env: NodeJS.ProcessEnv): string {
-  const base = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
-  return join(base, 'guard-aws');
-}
 
 export class LookupCache {
   private readonly file: string;

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { dataDir } from '../config/paths.js';
 import { ERRORS, GuardError } from '../errors.js';
 import { ACTIVE_ENV, SHIM_MARKER, packageRoot } from './find-aws.js';
 
@@ -22,10 +22,9 @@ export interface InstalledShim {
   pathLine: string;
 }
 
-/** `$XDG_DATA_HOME/guard-aws/bin`, else `~/.local/share/guard-aws/bin` (XDG Base Directory spec). */
+/** `bin/` in guard-aws's data directory: `$XDG_DATA_HOME/guard-aws/bin`, else `~/.local/share/guard-aws/bin`. */
 export function defaultShimDir(env: NodeJS.ProcessEnv): string {
-  const data = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(env.HOME || homedir(), '.local', 'share');
-  return join(data, 'guard-aws', 'bin');
+  return join(dataDir(env), 'bin');
 }
 
 /** POSIX single-quoting: the only character needing care inside '…' is ' itself. */

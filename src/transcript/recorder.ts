@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { maskArgv } from './argv-mask.js';
+import { maskArgv } from '../masking/argv.js';
 import { privateKeyToPem, signTranscript } from './sign.js';
 import { checkGrantId, ensurePrivateDir, openPrivateAppend, writePrivateFileAtomic } from './spool-dir.js';
 import { TRANSCRIPT_VERSION, type Transcript, type TranscriptCaller, type TranscriptChunk, type TranscriptEnvelope } from './types.js';

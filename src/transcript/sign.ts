@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../canonical-json/canonical-json.js';
 import type { Transcript, TranscriptEnvelope } from './types.js';
 
 /**

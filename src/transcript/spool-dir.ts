@@ -1,23 +1,8 @@
 import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { GuardError } from '../errors.js';
 
-/**
- * Where guard-aws keeps state that must survive a run: `$GUARD_AWS_STATE_DIR`, else
- * `$XDG_STATE_HOME/guard-aws` (XDG Base Directory spec: "state data that should persist between restarts"),
- * else `~/.local/state/guard-aws`.
- */
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.GUARD_AWS_STATE_DIR) return env.GUARD_AWS_STATE_DIR;
-  // The XDG spec says a relative XDG_STATE_HOME is invalid and must be ignored.
-  if (env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/')) return join(env.XDG_STATE_HOME, 'guard-aws');
-  return join(env.HOME || homedir(), '.local', 'state', 'guard-aws');
-}
-
-export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(stateDir(env), 'spool');
-}
+/** The spool directory (`<stateDir>/spool`); resolved with the other per-user directories in config/paths.ts. */
+export { spoolDir as defaultSpoolDir } from '../config/paths.js';
 
 /**
  * Creates `dir` (and parents) and makes sure the leaf is a real directory, owned by us, mode 0700: the spool

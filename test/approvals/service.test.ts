@@ -67,7 +67,7 @@ describe('ApprovalService: opening', () => {
     const argv = ['secretsmanager', 'put-secret-value', '--secret-id', 'db', '--secret-string', 'hunter2-s3cr3t'];
     const inv = deleteBucket('x', { argv, canonicalArgv: argv, params: { SecretId: 'db', SecretString: 'hunter2-s3cr3t' } });
     const s = service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: '' });
-    expect(s.argv).toEqual(['secretsmanager', 'put-secret-value', '--secret-id', 'db', '--secret-string', '****']);
+    expect(s.argv).toEqual(['secretsmanager', 'put-secret-value', '--secret-id', 'db', '--secret-string', '<masked>']);
     const dump = JSON.stringify(db.prepare('SELECT * FROM approval_requests').all()) + JSON.stringify(db.prepare('SELECT * FROM approval_events').all());
     expect(dump).not.toContain('hunter2');
   });

@@ -291,7 +291,7 @@ describe('AuditLog.scan', () => {
 
 describe('recordHeader fast path', () => {
   it('is byte-for-byte canonicalJson of the header fields', async () => {
-    const { canonicalJson } = await import('../../src/transcript/canonical-json.js');
+    const { canonicalJson } = await import('../../src/canonical-json/canonical-json.js');
     const { recordHeader } = await import('../../src/audit/chain.js');
     const cases = [
       { at: '2026-11-25T10:00:00.000Z', grantId: 'grt_1', id: 'a', kind: 'transcript' as const, seq: 1, subject: 'alice@example.com' },

@@ -4,7 +4,7 @@ import { generateBrokerKey } from '../../src/audit/broker-key.js';
 import { ApiError } from '../../src/api/http-error.js';
 import { ingestTranscript, type GrantFacts } from '../../src/audit/ingest.js';
 import { AuditLog } from '../../src/audit/store.js';
-import { maskArgv } from '../../src/transcript/argv-mask.js';
+import { maskArgv } from '../../src/masking/argv.js';
 import { createTranscriptKey, signTranscript } from '../../src/transcript/sign.js';
 import type { TranscriptEnvelope } from '../../src/transcript/types.js';
 import { newRecorder, tempDir } from '../transcript/helpers.js';

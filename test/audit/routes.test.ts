@@ -18,7 +18,7 @@ import { tempDir } from '../transcript/helpers.js';
 // moto_server as STS) with the transcript/audit routes mounted the way production mounts them. Only the
 // invocation parser and policy decision are the broker tests' stand-ins (test/broker/helpers/fake-core.ts).
 let env: BrokerEnvironment;
-const module = auditRoutes({ clock: () => Date.now() + 2 * 3600_000 });
+const module = auditRoutes({ clock: () => Date.now() + 2 * 3600_000, auditorGroups: ['auditors', 'soc'] });
 const alice = () => env.token({ sub: 'alice@example.com', groups: ['developers'] });
 const bob = () => env.token({ sub: 'bob@example.com', groups: ['developers'] });
 const auditor = () => env.token({ sub: 'carol@example.com', groups: ['auditors'] });
@@ -138,12 +138,14 @@ describe('audit routes', () => {
   const get = async (path: string, token: string | null) =>
     fetch(`${env.broker.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
-  it('are for the auditors group only', async () => {
+  it('are for the auditor groups only', async () => {
     for (const p of ['/v1/audit/records', '/v1/audit/verify', '/v1/audit/export']) {
       const res = await get(p, await alice());
       expect([p, res.status]).toEqual([p, 403]);
       expect((await get(p, null)).status).toBe(401);
     }
+    // Any of the configured auditorGroups (broker config) will do.
+    expect((await get('/v1/audit/verify', await env.token({ sub: 'dan@example.com', groups: ['soc'] }))).status).toBe(200);
   });
 
   it('list, show, verify and export; the export verifies offline with GET /v1/keys (no token)', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadBrokerConfig, parseBrokerConfig, pickTarget } from '../../src/broker/config.js';
+import { brokerConfigFrom, loadBrokerConfig, parseBrokerConfig, pickTarget } from '../../src/broker/config.js';
 import { GuardError } from '../../src/errors.js';
 
 const GOOD = `issuer: https://idp.example.com
@@ -85,10 +85,71 @@ describe('broker config', () => {
 });
 
 describe('broker config: sections of other modules', () => {
-  it('accepts approvals and auditorGroup, validating them with file:line:col', () => {
-    const c = parseBrokerConfig(`${GOOD}approvals:\n  pendingTtlSec: 600\nauditorGroup: sec-audit\n`, '/b.yaml');
+  it('accepts approvals and auditorGroups, validating them with file:line:col', () => {
+    const c = parseBrokerConfig(`${GOOD}approvals:\n  pendingTtlSec: 600\nauditorGroups: [sec-audit, soc]\n`, '/b.yaml');
     expect(c.approvals?.pendingTtlSec).toBe(600);
-    expect(c.auditorGroup).toBe('sec-audit');
+    expect(c.auditorGroups).toEqual(['sec-audit', 'soc']);
+    expect(parseBrokerConfig(GOOD, '/b.yaml').auditorGroups).toEqual(['auditors']);
+    expect(() => parseBrokerConfig(`${GOOD}auditorGroups: []\n`, '/b.yaml')).toThrow(/^\/b\.yaml:15:16: auditorGroups: /);
     expect(() => parseBrokerConfig(`${GOOD}approvals:\n  pendingTtlSec: 5\n`, '/b.yaml')).toThrow(/^\/b\.yaml:16:18: approvals\.pendingTtlSec: /);
+  });
+});
+
+describe('broker config: the former auditor settings', () => {
+  const parse = (extra: string) => {
+    const warnings: string[] = [];
+    const c = parseBrokerConfig(`${GOOD}${extra}`, '/b.yaml', (l) => warnings.push(l));
+    return { c, warnings };
+  };
+
+  it('auditorGroup (one group) is read as auditorGroups, with a warning naming file:line:col', () => {
+    const { c, warnings } = parse('auditorGroup: auditors\n');
+    expect(c.auditorGroups).toEqual(['auditors']);
+    expect(warnings).toEqual(['/b.yaml:15:1: warning: `auditorGroup` is deprecated; write `auditorGroups`']);
+  });
+
+  it('approvals.auditorGroups is read as auditorGroups when both name the same groups', () => {
+    const { c, warnings } = parse('auditorGroup: sec\napprovals:\n  auditorGroups: [sec]\n');
+    expect(c.auditorGroups).toEqual(['sec']);
+    expect(c.approvals).not.toHaveProperty('auditorGroups');
+    expect(warnings).toEqual([
+      '/b.yaml:15:1: warning: `auditorGroup` is deprecated; write `auditorGroups`',
+      '/b.yaml:17:3: warning: `approvals.auditorGroups` is deprecated; write `auditorGroups`',
+    ]);
+  });
+
+  it('refuses old settings that differ: merging them would widen who reads the audit log', () => {
+    // `auditorGroup` alone: its group now also reads approval requests (less than the transcripts it reads).
+    expect(parse('auditorGroup: sec\napprovals:\n  pendingTtlSec: 600\n').c.auditorGroups).toEqual(['sec']);
+    expect(() => parse('auditorGroup: sec\napprovals:\n  auditorGroups: [sec, soc]\n')).toThrow(
+      /^\/b\.yaml:17:3: `auditorGroup` \(audit log: sec\) and `approvals.auditorGroups` \(approval requests: sec, soc\) are one setting now/,
+    );
+    // Only the approvals list, naming another group than the audit log's default `auditors`: refused.
+    const e = (() => {
+      try {
+        parse('approvals:\n  auditorGroups: [soc]\n');
+      } catch (err) {
+        return err as GuardError;
+      }
+      return undefined;
+    })();
+    expect(e?.code).toBe('config_invalid');
+    expect(() => parse('auditorGroups: [a]\nauditorGroup: a\n')).toThrow(/^\/b\.yaml:16:1: `auditorGroup` and `auditorGroups` are the same setting/);
+  });
+
+  it('the same rules apply to a config given in code', () => {
+    const warnings: string[] = [];
+    const input = {
+      issuer: 'https://idp.example.com',
+      audience: 'a',
+      clientId: 'c',
+      policies: ['p.yaml'],
+      storage: { sqlite: ':memory:' },
+      targets: [{ name: 'dev', roleArn: 'arn:aws:iam::111122223333:role/r', region: 'eu-west-1' }],
+      auditorGroup: 'sec',
+    } as Parameters<typeof brokerConfigFrom>[0];
+    expect(brokerConfigFrom(input, '/', (l) => warnings.push(l)).auditorGroups).toEqual(['sec']);
+    expect(warnings).toEqual(['broker config: auditorGroup: warning: `auditorGroup` is deprecated; write `auditorGroups`']);
+    expect(input).toHaveProperty('auditorGroup', 'sec');
   });
 });

@@ -64,6 +64,6 @@ describe('recording', () => {
   it('secret parameter values are masked in stored argv', async () => {
     await env.post('/v1/grants', { argv: ['nonsense', '--secret-string', 'hunter2-very-secret'], transcriptKey: TRANSCRIPT_KEY });
     const [r] = await env.broker.broker.ctx.store.listRefusals({ limit: 1 });
-    expect(r!.argv).toEqual(['nonsense', '--secret-string', '****']);
+    expect(r!.argv).toEqual(['nonsense', '--secret-string', '<masked>']);
   });
 });

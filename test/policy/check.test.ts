@@ -30,8 +30,8 @@ describe('policy check', () => {
     expect(check(one('{ actions: ["S3:getobject"] }'))).toEqual([]);
   });
   test('rules that can never match', () => {
-    expect(check(one('{ actions: ["iam:PassRole"], not_actions: ["iam:Pass*"] }'))).toEqual([
-      'p.yaml:6:54: rule `r1`: can never match: not_actions excludes every action the rule names',
+    expect(check(one('{ actions: ["iam:PassRole"], notActions: ["iam:Pass*"] }'))).toEqual([
+      'p.yaml:6:53: rule `r1`: can never match: notActions excludes every action the rule names',
     ]);
     expect(check(one('{ actions: ["s3:GetObject"], access: [Permissions management] }'))).toEqual([
       'p.yaml:6:49: rule `r1`: can never match: none of the actions has access level Permissions management',

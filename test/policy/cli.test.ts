@@ -96,6 +96,16 @@ describe('guard-aws policy check', () => {
     expect(r3.code).toBe(0);
     expect(r3.stdout).toMatch(/warning: rule `b` is shadowed/);
   });
+  test('an old snake_case key still works, with a one-line deprecation warning on stderr', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ga-check-'));
+    mkdirSync(join(dir, 'policies'));
+    writeFileSync(join(dir, 'policies/a.yaml'), 'version: 1\nrules:\n  - id: a\n    effect: deny\n    reason: r\n    match:\n      not_groups: [sre]\n');
+    const r = run(['policy', 'check'], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('\n').filter((l) => l.includes('deprecated'))).toEqual([
+      'guard-aws: policies/a.yaml:7:7: warning: `not_groups` is deprecated; write `notGroups`',
+    ]);
+  });
 });
 
 describe('guard-aws policy test', () => {

@@ -20,8 +20,8 @@ describe('action globs', () => {
     expect(decide(set, input(inv({ perms: [['s3:PutObject', ['arn:aws:s3:::b/k']]], access: W }))).decision).toBe('deny');
     expect(decide(set, input(inv({ perms: [['xs3:GetObject']], access: W }))).decision).toBe('deny');
   });
-  test('not_actions excludes', () => {
-    const set = fromText(rule('deny', '{ actions: ["iam:*"], not_actions: ["iam:PassRole"] }', { def: 'allow' }));
+  test('notActions excludes', () => {
+    const set = fromText(rule('deny', '{ actions: ["iam:*"], notActions: ["iam:PassRole"] }', { def: 'allow' }));
     expect(decide(set, input(inv({ perms: [['iam:PassRole', ['arn:aws:iam::1:role/r']]], access: W }))).decision).toBe('allow');
     expect(decide(set, input(inv({ perms: [['iam:CreateUser', ['arn:aws:iam::1:user/u']]], access: W }))).decision).toBe('deny');
   });
@@ -109,9 +109,9 @@ rules:
     const set = fromText(rule('allow', '{}'));
     expect(decide(set, input(inv({ kind: 'api', perms: [] }))).decision).toBe('deny');
   });
-  test('risks (any) and risks_all (every)', () => {
+  test('risks (any) and risksAll (every)', () => {
     const any = fromText(rule('deny', '{ risks: [destructive, bulk] }', { def: 'allow' }));
-    const all = fromText(rule('deny', '{ risks_all: [secret_read, cross_account] }', { def: 'allow' }));
+    const all = fromText(rule('deny', '{ risksAll: [secret_read, cross_account] }', { def: 'allow' }));
     const p = (risks: any[]) => input(inv({ perms: [['s3:GetObject', ['arn:aws:s3:::b/k']]], access: W, risks }));
     expect(decide(any, p(['bulk'])).decision).toBe('deny');
     expect(decide(any, p(['write'])).decision).toBe('allow');
@@ -119,7 +119,7 @@ rules:
     expect(decide(all, p(['secret_read', 'cross_account'])).decision).toBe('deny');
   });
   test('params: CIDR anywhere, in nested arrays and in --cli-input-json-shaped params', () => {
-    const set = fromText(rule('deny', '{ params: [{ path: "**.CidrIp", cidr_prefix_max: 8 }] }', { def: 'allow' }));
+    const set = fromText(rule('deny', '{ params: [{ path: "**.CidrIp", cidrPrefixMax: 8 }] }', { def: 'allow' }));
     const p = (params: object) => input(inv({ perms: [['ec2:DescribeInstances']], access: W, params: params as Record<string, unknown> }));
     expect(decide(set, p({ IpPermissions: [{ IpRanges: [{ CidrIp: '10.0.0.0/16' }, { CidrIp: '0.0.0.0/0' }] }] })).decision).toBe('deny');
     expect(decide(set, p({ IpPermissions: [{ IpRanges: [{ CidrIp: '0.0.0.0/1' }] }] })).decision).toBe('deny');
@@ -183,8 +183,8 @@ rules:
 `);
     expect(decide(set, input(p, { subject: 'AGENT-7', groups: [] })).decision).toBe('deny');
   });
-  test('not_groups exempts only exact members for a deny', () => {
-    const set = fromText(rule('deny', '{ not_groups: [sre] }', { def: 'allow' }));
+  test('notGroups exempts only exact members for a deny', () => {
+    const set = fromText(rule('deny', '{ notGroups: [sre] }', { def: 'allow' }));
     expect(decide(set, input(p, { subject: 'x', groups: ['sre'] })).decision).toBe('allow');
     expect(decide(set, input(p, { subject: 'x', groups: ['SRE'] })).decision).toBe('deny');
     expect(decide(set, input(p, { subject: 'sre', groups: [] })).decision).toBe('deny');
@@ -197,7 +197,7 @@ rules:
     expect(decide(set, input(inv({ perms: [['s3:GetObject', ['arn:aws:s3:::b']]], access: W, region: 'eu-west-1' }), agent, devTarget)).decision).toBe('allow');
   });
   test('cross_account compares ARN accounts with the target account', () => {
-    const set = fromText(rule('deny', '{ cross_account: true }', { def: 'allow' }));
+    const set = fromText(rule('deny', '{ crossAccount: true }', { def: 'allow' }));
     const own = inv({ perms: [['secretsmanager:GetSecretValue', ['arn:aws:secretsmanager:us-east-1:111122223333:secret:x']]], access: {} });
     const other = inv({ perms: [['secretsmanager:GetSecretValue', ['arn:aws:secretsmanager:us-east-1:444455556666:secret:x']]], access: {} });
     expect(decide(set, input(own)).decision).toBe('allow');

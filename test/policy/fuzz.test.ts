@@ -18,7 +18,7 @@ const word = fc.constantFrom('s3', 'iam', 'ec2', '*', 'Get*', 'prod-*', 'x', '',
 const match = fc.record(
   {
     actions: fc.array(fc.constantFrom('s3:*', 'iam:Create*', '*', 'ec2:Describe?nstances', 'bad', 'S3:getobject'), { maxLength: 3 }),
-    not_actions: fc.array(fc.constantFrom('iam:PassRole', 's3:Get*'), { maxLength: 2 }),
+    notActions: fc.array(fc.constantFrom('iam:PassRole', 's3:Get*'), { maxLength: 2 }),
     access: fc.array(fc.constantFrom(...ACCESS_LEVELS, 'Bogus'), { maxLength: 3 }),
     resources: fc.array(word, { maxLength: 3 }),
     commands: fc.array(fc.constantFrom('s3 *', 'ec2 terminate-*', ''), { maxLength: 2 }),
@@ -26,7 +26,7 @@ const match = fc.record(
     risks: fc.array(fc.constantFrom(...RISK_SIGNALS, 'nope'), { maxLength: 2 }),
     params: fc.array(fc.record({ path: fc.constantFrom('**.CidrIp', 'A.B', '**', 'bad path!'), equals: fc.constantFrom('x', 1, true) }, { requiredKeys: ['path'] }), { maxLength: 2 }),
     groups: fc.array(word, { maxLength: 2 }),
-    cross_account: fc.boolean(),
+    crossAccount: fc.boolean(),
   },
   { requiredKeys: [] },
 );

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GuardError } from '../../src/errors.js';
-import { loadPolicies } from '../../src/policy/load.js';
+import { loadPolicies, loadPoliciesDetailed } from '../../src/policy/load.js';
 import { diagnosticsOf, fromText } from './helpers.js';
 
 const base = (rules: string) => `version: 1\nrules:\n${rules}`;
@@ -60,5 +60,41 @@ describe('policy file errors name file:line:col', () => {
   test('the shipped default policy loads', () => {
     expect(loadPolicies(['policies/default.yaml']).rules.length).toBeGreaterThan(20);
     expect(fromText('version: 1\n').rules).toEqual([]);
+  });
+});
+
+describe('snake_case keys of earlier releases', () => {
+  const old = base(
+    '  - id: a\n    effect: deny\n    reason: r\n    match:\n      not_actions: ["s3:Get*"]\n      not_groups: [sre]\n      cross_account: false\n      risks_all: [write]\n' +
+      '      params: [{ path: "**.CidrIp", cidr_prefix_max: 8 }]\n',
+  );
+  const now = old.replace('not_actions', 'notActions').replace('not_groups', 'notGroups').replace('cross_account', 'crossAccount').replace('risks_all', 'risksAll').replace('cidr_prefix_max', 'cidrPrefixMax');
+
+  test('are read as their camelCase names, with one warning line per key naming file:line:col', () => {
+    const warnings: string[] = [];
+    const r = loadPoliciesDetailed(['old.yaml'], { readFile: () => old, warn: (l) => warnings.push(l) });
+    expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(warnings).toEqual([
+      'old.yaml:7:7: warning: `not_actions` is deprecated; write `notActions`',
+      'old.yaml:8:7: warning: `not_groups` is deprecated; write `notGroups`',
+      'old.yaml:9:7: warning: `cross_account` is deprecated; write `crossAccount`',
+      'old.yaml:10:7: warning: `risks_all` is deprecated; write `risksAll`',
+      'old.yaml:11:37: warning: `cidr_prefix_max` is deprecated; write `cidrPrefixMax`',
+    ]);
+    const quiet: string[] = [];
+    const same = loadPoliciesDetailed(['new.yaml'], { readFile: () => now, warn: (l) => quiet.push(l) });
+    expect(quiet).toEqual([]);
+    expect(r.specs[0]!.spec).toEqual(same.specs[0]!.spec);
+  });
+
+  test('compile to the same rules as the new spelling', () => {
+    const a = loadPolicies(['old.yaml'], { readFile: () => old, warn: () => {} });
+    const b = loadPolicies(['new.yaml'], { readFile: () => now });
+    expect(a.rules.map((r) => r.spec)).toEqual(b.rules.map((r) => r.spec));
+  });
+
+  test('both spellings of one key is an error at the old key', () => {
+    const both = base('  - id: a\n    effect: deny\n    reason: r\n    match:\n      notActions: ["s3:Get*"]\n      not_actions: ["s3:Put*"]\n');
+    expect(diagnosticsOf(both)).toEqual(['p.yaml:8:7: `not_actions` and `notActions` are the same setting; give only `notActions`']);
   });
 });

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_FILES } from '../../src/transcript/recorder.js';
 import { verifyTranscript } from '../../src/transcript/sign.js';
 import { REJECTED_DIR, TranscriptRejected, flushSpool } from '../../src/transcript/spool.js';
-import { defaultSpoolDir, stateDir } from '../../src/transcript/spool-dir.js';
+import { defaultSpoolDir } from '../../src/transcript/spool-dir.js';
 import type { TranscriptEnvelope } from '../../src/transcript/types.js';
 import { GuardError } from '../../src/errors.js';
 import { manualClock, newRecorder, tempDir } from './helpers.js';
@@ -17,7 +17,7 @@ describe('spool location', () => {
   it('follows GUARD_AWS_STATE_DIR, then an absolute XDG_STATE_HOME, then ~/.local/state', () => {
     expect(defaultSpoolDir({ GUARD_AWS_STATE_DIR: '/s', XDG_STATE_HOME: '/x', HOME: '/h' })).toBe('/s/spool');
     expect(defaultSpoolDir({ XDG_STATE_HOME: '/x', HOME: '/h' })).toBe('/x/guard-aws/spool');
-    expect(stateDir({ XDG_STATE_HOME: 'relative', HOME: '/h' })).toBe('/h/.local/state/guard-aws');
+    expect(defaultSpoolDir({ XDG_STATE_HOME: 'relative', HOME: '/h' })).toBe('/h/.local/state/guard-aws/spool');
   });
 });
 
@@ -51,7 +51,7 @@ describe('recorder spool entry', () => {
     const env = rec.finish(0);
     const out = Buffer.concat(env.transcript.chunks.map((c) => Buffer.from(c.d, 'base64')));
     expect(out.equals(given)).toBe(true);
-    expect(env.transcript.argv).toEqual(['secretsmanager', 'create-secret', '--name', 'db', '--secret-string', '****']);
+    expect(env.transcript.argv).toEqual(['secretsmanager', 'create-secret', '--name', 'db', '--secret-string', '<masked>']);
     // Nowhere in the spool entry, at any stage.
     expect(readFileSync(join(rec.entryDir, ENTRY_FILES.envelope), 'utf8')).not.toContain('hunter2');
   });

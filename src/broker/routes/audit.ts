@@ -46,8 +46,8 @@ function query<T>(schema: z.ZodType<T>, raw: Record<string, string>): T {
 export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
   app.use('/v1/audit/*', async (c, next) => {
     const who = requireCaller(c);
-    if (!who.groups.includes(svc.auditorGroup)) {
-      throw new ApiError('forbidden', `the audit log is for members of the ${svc.auditorGroup} group`);
+    if (!who.groups.some((g) => svc.auditorGroups.includes(g))) {
+      throw new ApiError('forbidden', `the audit log is for members of the ${svc.auditorGroups.join(' or ')} group${svc.auditorGroups.length > 1 ? 's' : ''}`);
     }
     return next();
   });

@@ -4,7 +4,7 @@ import { isGuardError } from '../../errors.js';
 import type { InvocationContext, ParsedInvocation } from '../../invocation/types.js';
 import type { Decision, MaskingRules } from '../../policy/types.js';
 import type { RefusalRecord } from '../../store/types.js';
-import { maskArgv } from '../../transcript/argv-mask.js';
+import { maskArgv } from '../../masking/argv.js';
 import type { GrantRequest, GrantResponse } from '../../api/types.js';
 import type { ApprovalGate } from '../approval-gate.js';
 import { pickTarget, type TargetConfig } from '../config.js';

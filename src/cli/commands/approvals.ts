@@ -11,7 +11,7 @@ import {
 } from '../../approvals/client.js';
 import { renderApproval, renderApprovalList } from '../../approvals/render.js';
 import { MAX_TEXT } from '../../approvals/service.js';
-import { approvalSession } from '../../approvals/session.js';
+import { brokerSession } from '../../auth/broker-session.js';
 import { GuardError, oneLine } from '../../errors.js';
 import type { CliContext } from '../context.js';
 
@@ -24,7 +24,7 @@ interface Common {
 
 /** `guard-aws approvals list|show|approve|deny|withdraw` — the approver's (and requester's) side of approvals. */
 export function command(ctx: CliContext): Command {
-  const session = (o: Common): Promise<ApprovalClientOptions> => approvalSession({ env: ctx.env, ...(o.broker ? { brokerFlag: o.broker } : {}) });
+  const session = (o: Common): Promise<ApprovalClientOptions> => brokerSession({ env: ctx.env, flag: o.broker });
   const print = (o: Common, a: ApprovalSummary) => ctx.host.result(o.json ? JSON.stringify(a, null, 2) : renderApproval(a, Date.now()));
   const broker = () => new Option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)');
   const json = () => new Option('--json', 'print JSON');

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePublicKey } from '../../audit/broker-key.js';
-import { AuditClient, resolveBrokerLink } from '../../audit/client.js';
+import { AuditClient } from '../../audit/client.js';
+import { brokerSession } from '../../auth/broker-session.js';
 import { verifyExportFile } from '../../audit/export.js';
 import { replayTranscript } from '../../audit/replay.js';
 import { parseSince } from '../../audit/since.js';
@@ -54,7 +55,7 @@ function breakText(r: ChainResult): string {
 export function command(ctx: CliContext): Command {
   const cmd = new Command('audit').description('list, show, replay, verify and export the audit log (auditors), flush the local spool');
   const broker = () => new Option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)');
-  const client = async (o: { broker?: string }) => new AuditClient(await resolveBrokerLink(o.broker, ctx.env));
+  const client = async (o: { broker?: string }) => new AuditClient(await brokerSession({ flag: o.broker, env: ctx.env }));
   const now = () => Date.now();
 
   cmd
@@ -183,8 +184,8 @@ export function command(ctx: CliContext): Command {
     .option('--json', 'print JSON')
     .addOption(broker())
     .action(async (o: { json?: boolean; broker?: string }) => {
-      const link = await resolveBrokerLink(o.broker, ctx.env);
-      const r = await flushSpool({ spoolDir: defaultSpoolDir(ctx.env), upload: createTranscriptUploader({ brokerUrl: link.url, getToken: link.token }) });
+      const session = await brokerSession({ flag: o.broker, env: ctx.env });
+      const r = await flushSpool({ spoolDir: defaultSpoolDir(ctx.env), upload: createTranscriptUploader({ brokerUrl: session.brokerUrl, getToken: session.token }) });
       if (o.json) ctx.host.result(JSON.stringify(r, null, 2));
       else {
         ctx.host.result(

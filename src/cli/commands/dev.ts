@@ -1,11 +1,7 @@
 import { Command, Option } from 'commander';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dataDir as dataHome } from '../../config/paths.js';
 import type { CliContext } from '../context.js';
-
-function dataHome(env: NodeJS.ProcessEnv): string {
-  return env.XDG_DATA_HOME ? join(env.XDG_DATA_HOME, 'guard-aws') : join(env.HOME || homedir(), '.local', 'share', 'guard-aws');
-}
 
 const int = (v: string) => {
   if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new Error(`not a port: ${v}`);

@@ -9,7 +9,7 @@ import { loadPoliciesCached } from '../../policy/load-cached.js';
 import { defaultPolicyPath } from '../../policy/paths.js';
 import { explanation, renderExplanation } from '../../policy/render.js';
 import type { Caller, TargetInfo } from '../../policy/types.js';
-import { maskArgv } from '../../transcript/argv-mask.js';
+import { maskArgv } from '../../masking/argv.js';
 import { splitGuardOptions } from '../../client/guard-options.js';
 import type { CliContext } from '../context.js';
 

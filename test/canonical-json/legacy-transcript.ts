@@ -1,3 +1,5 @@
+// Frozen copy of the former transcript canonical-JSON module (at commit ab715a5), kept only so test/canonical-json/ can prove that
+// the single module writes the same bytes for everything transcripts and the audit chain ever signed. Do not change.
 /**
  * Deterministic JSON: the same value always serialises to the same bytes, so a signature or a hash over it
  * can be re-checked by anyone who parses and re-serialises it. Follows RFC 8785 (JSON Canonicalization

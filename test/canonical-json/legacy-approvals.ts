@@ -1,3 +1,5 @@
+// Frozen copy of the former approvals canonical-JSON module (at commit ab715a5), kept only so test/canonical-json/ can prove that
+// the single module writes the same bytes for everything the approval binding hash ever hashed. Do not change.
 /**
  * Canonical JSON for hashing: object keys sorted by UTF-16 code units (as JSON.stringify sorts nothing and
  * engines preserve insertion order, two equal objects could otherwise serialise differently), no whitespace,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskArgv } from '../../src/transcript/argv-mask.js';
+import { maskArgv } from '../../src/masking/argv.js';
 
 describe('maskArgv: ssm put-parameter --value', () => {
   it('masks the parameter value, in both option forms', () => {

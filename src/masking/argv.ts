@@ -7,8 +7,14 @@
  *
  * Values that name a file (`file://…`, `fileb://…`) are kept: they are paths, the secret is in the file,
  * which never enters the transcript.
+ *
+ * The replacement is the same `<masked>` the output masker writes (rules.ts). Argv masked by an older release
+ * with `****` is masked again to `<masked>` (`****` is not the mask any more), so the broker's comparison of
+ * a grant's argv with its transcript's, both masked again, still agrees across the change.
  */
-export const MASK = '****';
+import { MASK } from './rules.js';
+
+export { MASK };
 
 /** Options whose value is a secret, with the reason (AWS CLI reference / botocore `sensitive` shapes). */
 export const SECRET_OPTIONS: Readonly<Record<string, string>> = {
