@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command } from 'commander';
 import { parsePublicKey } from '../../audit/broker-key.js';
 import { AuditClient, resolveBrokerLink } from '../../audit/client.js';
 import { verifyExportFile } from '../../audit/export.js';
@@ -14,22 +14,10 @@ import { defaultSpoolDir } from '../../transcript/spool-dir.js';
 import type { TranscriptEnvelope } from '../../transcript/types.js';
 import { createTranscriptUploader } from '../../transcript/upload.js';
 import type { CliContext } from '../context.js';
+import { brokerOption, intParser, jsonOption, numberParser } from '../options.js';
 
 /** Exit code of `audit verify` when the chain is broken: the data is bad (EX_DATAERR, 65). */
 export const EXIT_CHAIN_BROKEN = ERROR_EXIT.audit_broken!;
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('must be an integer from 1 to 10000');
-  return n;
-}
-
-function speed(v: string): number {
-  if (v === 'max') return 0;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number ≥ 0, or "max"');
-  return n;
-}
 
 function argvText(argv: string[] | undefined): string {
   if (!argv) return '';
@@ -53,7 +41,7 @@ function breakText(r: ChainResult): string {
 
 export function command(ctx: CliContext): Command {
   const cmd = new Command('audit').description('list, show, replay, verify and export the audit log (auditors), flush the local spool');
-  const broker = () => new Option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)');
+  const broker = brokerOption;
   const client = async (o: { broker?: string }) => new AuditClient(await resolveBrokerLink(o.broker, ctx.env));
   const now = () => Date.now();
 
@@ -63,8 +51,8 @@ export function command(ctx: CliContext): Command {
     .option('--user <subject>', 'only this caller')
     .option('--since <time>', 'ISO-8601 time or a duration back from now (24h, 7d)')
     .option('--unreported', 'grants whose transcript never arrived')
-    .option('--limit <n>', 'at most this many (default 100)', positiveInt)
-    .option('--json', 'print JSON')
+    .option('--limit <n>', 'at most this many (default 100)', intParser('--limit', 1, 10_000))
+    .addOption(jsonOption())
     .addOption(broker())
     .action(async (o: { user?: string; since?: string; unreported?: boolean; limit?: number; json?: boolean; broker?: string }) => {
       const q = { user: o.user, since: o.since ? parseSince(o.since, now()) : undefined, limit: o.limit };
@@ -82,7 +70,7 @@ export function command(ctx: CliContext): Command {
     .command('show')
     .description('show one record (by record id or grant id): the call, who, when, outcome, output size')
     .argument('<id>', 'record id or grant id')
-    .option('--json', 'print the full record (body included) as JSON')
+    .addOption(jsonOption('print the full record (body included) as JSON'))
     .addOption(broker())
     .action(async (id: string, o: { json?: boolean; broker?: string }) => {
       const { record, summary } = await (await client(o)).show(id);
@@ -113,7 +101,7 @@ export function command(ctx: CliContext): Command {
     .command('replay')
     .description('play a transcript\'s masked output back with its original timing')
     .argument('<id>', 'record id or grant id')
-    .option('--speed <n>', 'N times faster (0 or "max": no waiting)', speed, 1)
+    .option('--speed <n>', 'N times faster (0 or "max": no waiting)', numberParser('--speed', { max: 0 }), 1)
     .addOption(broker())
     .action(async (id: string, o: { speed: number; broker?: string }) => {
       const { record } = await (await client(o)).show(id);
@@ -135,7 +123,7 @@ export function command(ctx: CliContext): Command {
     .description('walk the whole chain and check every link and signature (at the broker, or offline with --file/--key)')
     .option('--file <file.jsonl>', 'verify an `audit export` file instead of asking the broker')
     .option('--key <file>', 'the broker\'s public key for --file: PEM, JWK, or `GET /v1/keys` output')
-    .option('--json', 'print JSON')
+    .addOption(jsonOption())
     .addOption(broker())
     .action(async (o: { file?: string; key?: string; json?: boolean; broker?: string }) => {
       let result: ChainResult;
@@ -180,7 +168,7 @@ export function command(ctx: CliContext): Command {
   cmd
     .command('flush')
     .description('send spooled transcripts (finished, or recovered from killed runs) to the broker')
-    .option('--json', 'print JSON')
+    .addOption(jsonOption())
     .addOption(broker())
     .action(async (o: { json?: boolean; broker?: string }) => {
       const link = await resolveBrokerLink(o.broker, ctx.env);

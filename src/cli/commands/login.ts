@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { GuardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { brokerOption, jsonOption, noInputOption } from '../options.js';
 import { login, openInBrowser } from '../../auth/login.js';
 import { openTokenStore } from '../../auth/token-store.js';
 import { resolveBrokerUrl } from '../../config/client-config.js';
@@ -8,8 +9,8 @@ import { resolveBrokerUrl } from '../../config/client-config.js';
 export function command(ctx: CliContext): Command {
   return new Command('login')
     .description('log in with the OAuth 2.0 device flow (RFC 8628) at the identity provider your broker names')
-    .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
-    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
+    .addOption(brokerOption())
+    .addOption(noInputOption())
     .option('--no-browser', 'never offer to open a browser')
     .action(async (o: { broker?: string; browser: boolean }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);

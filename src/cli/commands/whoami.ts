@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { brokerOption, jsonOption, noInputOption } from '../options.js';
 import { whoami } from '../../auth/whoami.js';
 import { openTokenStore } from '../../auth/token-store.js';
 import { resolveBrokerUrl } from '../../config/client-config.js';
@@ -7,9 +8,9 @@ import { resolveBrokerUrl } from '../../config/client-config.js';
 export function command(ctx: CliContext): Command {
   return new Command('whoami')
     .description('show who guard-aws acts as: subject, groups, expiry, broker and where the token is kept')
-    .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
-    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
-    .option('--json', 'print JSON')
+    .addOption(brokerOption())
+    .addOption(noInputOption())
+    .addOption(jsonOption())
     .action(async (o: { broker?: string; json?: boolean }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
       const store = await openTokenStore({ env: ctx.env });
