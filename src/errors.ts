@@ -32,6 +32,7 @@ export const ERROR_EXIT: Record<string, ExitCode> = {
   policy_invalid: EXIT.CONFIG,
   config_invalid: EXIT.CONFIG,
   internal: EXIT.INTERNAL,
+  interrupted: EXIT.INTERRUPTED,
   audit_broken: EXIT.DATAERR,
 };
 

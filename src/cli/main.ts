@@ -118,7 +118,8 @@ export function reportError(e: unknown, host: IoHost, env: NodeJS.ProcessEnv = p
     host.error(oneLine(e.message));
   } else {
     host.error('internal error (a bug in guard-aws); set GUARD_AWS_DEBUG=1 for details');
-    if (env.GUARD_AWS_DEBUG) host.error(String((e as Error)?.stack ?? e));
+    // Something that is not an Error (a library rejecting with '' or undefined) still gets a visible detail line.
+    if (env.GUARD_AWS_DEBUG) host.error(e instanceof Error ? String(e.stack ?? e) : `non-Error value thrown: ${JSON.stringify(e) ?? String(e)}`);
   }
   return exitCodeFor(e);
 }
