@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { parsePublicKey } from '../../audit/broker-key.js';
-import { AuditClient, resolveBrokerLink } from '../../audit/client.js';
+import { AuditClient, resolveBrokerLink, type BrokerLink } from '../../audit/client.js';
 import { verifyExportFile } from '../../audit/export.js';
 import { replayTranscript } from '../../audit/replay.js';
 import { parseSince } from '../../audit/since.js';
 import type { AuditSummary, UnreportedGrant } from '../../audit/summary.js';
 import type { ChainResult } from '../../audit/types.js';
-import { ERROR_EXIT, GuardError } from '../../errors.js';
+import { ERROR_EXIT, GuardError, isGuardError } from '../../errors.js';
+import type { ApprovalSummary } from '../../broker/api-types.js';
 import { EXIT } from '../../exit-codes.js';
 import { flushSpool } from '../../transcript/spool.js';
 import { defaultSpoolDir } from '../../transcript/spool-dir.js';
@@ -25,13 +26,52 @@ function argvText(argv: string[] | undefined): string {
   return s.length > 100 ? `${s.slice(0, 99)}…` : s;
 }
 
-function summaryLine(s: AuditSummary): string {
-  const status = s.kind === 'transcript' ? `${s.status}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${s.exitCode}`}` : s.kind;
-  return `${String(s.seq).padStart(6)}  ${s.at}  ${(s.subject ?? '-').padEnd(24)}  ${status.padEnd(16)}  ${s.target ?? '-'}  aws ${argvText(s.argv)}`;
+/** A table with a header row, like `approvals list`; the last column is not padded. */
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [fmt(head), ...rows.map(fmt)].join('\n');
 }
 
-function unreportedLine(u: UnreportedGrant): string {
-  return `${u.grantId}  ${u.createdAt}  ${u.subject.padEnd(24)}  ${u.target}  aws ${argvText(u.argv)}`;
+/**
+ * `audit list`: the first column is what `audit show` and `audit replay` take — the grant id (one transcript per
+ * grant), or the record id for a record without a grant.
+ */
+function summaryTable(rows: AuditSummary[]): string {
+  return table(
+    ['ID', 'TIME', 'CALLER', 'OUTCOME', 'TARGET', 'COMMAND'],
+    rows.map((s) => [
+      s.grantId ?? s.id,
+      s.at,
+      s.subject ?? '-',
+      s.kind === 'transcript' ? `${s.status}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${s.exitCode}`}` : s.kind,
+      s.target ?? '-',
+      `aws ${argvText(s.argv)}`,
+    ]),
+  );
+}
+
+function unreportedTable(rows: UnreportedGrant[]): string {
+  return table(
+    ['GRANT', 'GRANTED', 'CALLER', 'TARGET', 'COMMAND'],
+    rows.map((u) => [u.grantId, u.createdAt, u.subject, u.target, `aws ${argvText(u.argv)}`]),
+  );
+}
+
+/** Who decided an approval and what they said, for `audit show` (the approval itself lives in /v1/approvals). */
+async function approvalLines(link: BrokerLink, id: string): Promise<string[]> {
+  const { getApproval } = await import('../../approvals/client.js');
+  const { visible } = await import('../../approvals/render.js');
+  let a: ApprovalSummary;
+  try {
+    a = await getApproval({ brokerUrl: link.url, token: link.token, ...(link.fetch ? { fetch: link.fetch } : {}) }, id);
+  } catch (e) {
+    return [`approval:  ${id} (details unavailable: ${isGuardError(e) ? e.code : 'error'})`];
+  }
+  const lines = [`approval:  ${a.id}, requested by ${visible(a.requester)}${a.reason ? `: ${visible(a.reason)}` : ''}`];
+  for (const d of a.approvals) lines.push(`           approved by ${visible(d.by)} at ${d.at}${d.comment ? `: ${visible(d.comment)}` : ''}`);
+  if (a.approvals.length === 0) lines.push('           approved by nobody on record');
+  return lines;
 }
 
 function breakText(r: ChainResult): string {
@@ -59,11 +99,11 @@ export function command(ctx: CliContext): Command {
       const c = await client(o);
       if (o.unreported) {
         const rows = await c.unreported(q);
-        ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? rows.map(unreportedLine).join('\n') : 'no unreported grants');
+        ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? unreportedTable(rows) : 'no unreported grants');
         return;
       }
       const rows = await c.list(q);
-      ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? rows.map(summaryLine).join('\n') : 'no records');
+      ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? summaryTable(rows) : 'no records');
     });
 
   cmd
@@ -73,7 +113,8 @@ export function command(ctx: CliContext): Command {
     .addOption(jsonOption('print the full record (body included) as JSON'))
     .addOption(broker())
     .action(async (id: string, o: { json?: boolean; broker?: string }) => {
-      const { record, summary } = await (await client(o)).show(id);
+      const link = await resolveBrokerLink(o.broker, ctx.env);
+      const { record, summary } = await new AuditClient(link).show(id);
       if (o.json) {
         ctx.host.result(JSON.stringify({ ...record, body: JSON.parse(record.body) }, null, 2));
         return;
@@ -93,6 +134,7 @@ export function command(ctx: CliContext): Command {
           `outcome:   ${t.status}${t.exitCode === null ? '' : `, exit ${t.exitCode}`}${t.truncated ? ', output truncated' : ''}`,
           `output:    ${t.outputBytes} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${record.grantId}\` plays it back`,
         );
+        if (t.approvalId) lines.push(...(await approvalLines(link, t.approvalId)));
       }
       ctx.host.result(lines.join('\n'));
     });
