@@ -19,7 +19,8 @@ export const ERROR_EXIT: Record<string, ExitCode> = {
   denied: EXIT.DENIED,
   approval_denied: EXIT.DENIED,
   // Approvals (src/approvals): a refused use or decision is a denial; an expired approval means ask again (75).
-  approval_not_found: EXIT.USAGE,
+  // An id the broker does not know cannot be used or decided either: a denial too, like a used or closed one.
+  approval_not_found: EXIT.DENIED,
   approval_expired: EXIT.PENDING,
   approval_mismatch: EXIT.DENIED,
   approval_used: EXIT.DENIED,

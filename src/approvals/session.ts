@@ -1,7 +1,7 @@
 import { getAccessToken, type AccessToken } from '../auth/access-token.js';
 import { openTokenStore, type TokenStore } from '../auth/token-store.js';
 import { requireSecureUrl } from '../auth/urls.js';
-import { resolveBrokerUrl } from '../config/client-config.js';
+import { noBrokerError, resolveBrokerUrl } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
 import type { ApprovalClientOptions } from './client.js';
 
@@ -25,7 +25,7 @@ const MARGIN_MS = 60_000;
 export async function approvalSession(o: SessionOptions): Promise<ApprovalClientOptions> {
   const brokerUrl = await resolveBrokerUrl(o.brokerFlag, o.env);
   if (!brokerUrl) {
-    throw new GuardError('usage', 'no broker: pass --broker URL, set GUARD_AWS_BROKER, or run `guard-aws login --broker URL`');
+    throw noBrokerError();
   }
   // A bearer token must not cross the network in clear text (plain http only on loopback).
   requireSecureUrl(brokerUrl, 'broker URL', o.env);

@@ -1,8 +1,9 @@
 import { getAccessToken } from '../auth/access-token.js';
 import { openTokenStore } from '../auth/token-store.js';
 import { BrokerClient, brokerError, type FetchLike } from '../client/broker-client.js';
-import { resolveBrokerUrl } from '../config/client-config.js';
+import { noBrokerError, resolveBrokerUrl } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
+import { credentialHint, rejectionReason } from '../auth/hint.js';
 import type { ErrorResponse } from '../broker/api-types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
@@ -17,7 +18,7 @@ export interface BrokerLink {
 /** The broker URL (--broker > GUARD_AWS_BROKER > last login) and the caller's token, as every command gets them. */
 export async function resolveBrokerLink(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<BrokerLink> {
   const url = await resolveBrokerUrl(flag, env);
-  if (!url) throw new GuardError('auth_required', 'no broker configured; run `guard-aws login --broker URL` or set GUARD_AWS_BROKER');
+  if (!url) throw noBrokerError();
   return {
     url,
     token: async () => (await getAccessToken({ env, brokerUrl: url, store: await openTokenStore({ env }) })).token,
@@ -93,6 +94,6 @@ function qs(q: Record<string, string | undefined>): string {
 /** 403 on the audit routes means "not an auditor": exit 77 with the broker's message. */
 function auditError(status: number, err: ErrorResponse['error'] | undefined): GuardError {
   if (status === 404) return new GuardError('usage', err?.message ?? 'not found', { details: { brokerCode: err?.code } });
-  if (status === 401) return new GuardError('auth_rejected', `the broker rejected your credentials; run \`guard-aws login\``);
+  if (status === 401) return new GuardError('auth_rejected', `the broker refused the credentials: ${rejectionReason(err?.code)}; ${credentialHint(process.env)}`);
   return brokerError(status, err);
 }

@@ -16,7 +16,7 @@ const MARGIN_MS = 60_000;
 
 /** The session for the real CLI: `--broker` > GUARD_AWS_BROKER > the last login's broker; tokens per src/auth. */
 export async function openSession(options: GuardOptions, env: NodeJS.ProcessEnv, f: typeof fetch = fetch): Promise<ClientSession> {
-  const [{ resolveBrokerUrl }, { requireSecureUrl }, { getAccessToken }, { openTokenStore }] = await Promise.all([
+  const [{ resolveBrokerUrl, noBrokerError }, { requireSecureUrl }, { getAccessToken }, { openTokenStore }] = await Promise.all([
     import('../config/client-config.js'),
     import('../auth/urls.js'),
     import('../auth/access-token.js'),
@@ -24,7 +24,7 @@ export async function openSession(options: GuardOptions, env: NodeJS.ProcessEnv,
   ]);
   const brokerUrl = await resolveBrokerUrl(options.broker, env);
   if (!brokerUrl) {
-    throw new GuardError('auth_required', 'no broker configured: run `guard-aws login --broker URL`, or set GUARD_AWS_BROKER');
+    throw noBrokerError();
   }
   // A bearer token must not cross the network in clear text (plain http only on loopback).
   requireSecureUrl(brokerUrl, 'broker URL', env);

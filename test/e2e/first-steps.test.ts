@@ -116,4 +116,15 @@ describe("README's First steps, verbatim", () => {
     expect(rc('guard-aws explain'), err).toBe(0);
     expect(out).toMatch(/s3:DeleteBucket/);
   }, 120_000);
+
+  it('guard-aws help s3 ls shows aws\'s own help through the guard (the default policy allows help)', () => {
+    // Same shell state as above: the README's PATH line and alice's login in this HOME.
+    const r = spawnSync('bash', ['-c', 'export PATH="$PWD/bin:$PATH"; export GUARD_AWS_BROKER=http://127.0.0.1:8740; guard-aws help s3 ls'], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, HOME: join(dir, 'home') },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("aws s3 ls s3://arn:aws:s3:us-west-2:123456789012:accesspoint/myaccesspoint/");
+  });
 });

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
-import { GuardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { brokerOption, jsonOption, noInputOption } from '../options.js';
 import { login, openInBrowser } from '../../auth/login.js';
 import { openTokenStore } from '../../auth/token-store.js';
-import { resolveBrokerUrl } from '../../config/client-config.js';
+import { noBrokerError, resolveBrokerUrl } from '../../config/client-config.js';
 
 export function command(ctx: CliContext): Command {
   return new Command('login')
@@ -14,7 +13,7 @@ export function command(ctx: CliContext): Command {
     .option('--no-browser', 'never offer to open a browser')
     .action(async (o: { broker?: string; browser: boolean }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
-      if (!brokerUrl) throw new GuardError('usage', 'no broker: pass --broker URL or set GUARD_AWS_BROKER');
+      if (!brokerUrl) throw noBrokerError();
       const store = await openTokenStore({ env: ctx.env });
       const stored = await login({ brokerUrl, host: ctx.host, env: ctx.env, store, noBrowser: !o.browser, openBrowser: openInBrowser });
       const groups = stored.groups.length ? stored.groups.join(', ') : 'none';
