@@ -147,6 +147,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         users,
         workloads: [{ clientId: DEFAULT_WORKLOAD_CLIENT_ID, clientSecret: workload.secret, groups: [...DEFAULT_WORKLOAD_GROUPS] }],
         signingKeys: [key],
+        // Logins (refresh tokens) survive a restart with the same data directory and identity provider port.
+        storeFile: join(o.dataDir, 'idp-logins.json'),
         ...(o.log ? { log: o.log } : {}),
       }),
     );
@@ -202,7 +204,7 @@ export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn'
     `  identity provider: ${e.issuer}  (device flow; login form at ${e.verificationUri})`,
     `  target "dev":      ${o.roleArn} in ${o.region}${e.awsEndpoint ? ` via ${e.awsEndpoint}` : ' (real AWS: the broker needs AWS credentials that may assume it)'}`,
     ...(e.motoStarted ? ['                     (moto keeps its data in memory: buckets, secrets… are gone when dev stops)'] : []),
-    `  data:              ${o.dataDir} (approvals, audit log, keys and logins survive a restart)`,
+    `  data:              ${o.dataDir} (approvals, audit log, keys and logins survive a restart on the same ports)`,
     `  policies:          ${o.policies.join(', ')}`,
     '  users (demo passwords):',
     ...users,
