@@ -103,7 +103,9 @@ async function portInUse<T>(port: number, option: string, start: () => Promise<T
   try {
     return await start();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? ((e as { cause?: NodeJS.ErrnoException }).cause?.code);
+    // The IdP rejects with the socket error itself; the broker wraps it in a GuardError whose cause it is.
+    const codes = [(e as NodeJS.ErrnoException).code, (e as { cause?: NodeJS.ErrnoException }).cause?.code];
+    const code = codes.find((c) => c === 'EADDRINUSE' || c === 'EACCES');
     if (code === 'EADDRINUSE') {
       throw new GuardError(
         'config_invalid',
