@@ -10,8 +10,9 @@ import type { IoHost } from '../io/host.js';
 export function noteNodeSupport(host: IoHost, env: NodeJS.ProcessEnv, version = process.version): string | undefined {
   const major = Number(/^v?(\d+)\./.exec(version)?.[1] ?? 0);
   if (major >= 22) return undefined;
-  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  if (env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED !== 'true') return undefined;
+  // An operator who set the SDK's variable either way has chosen: 'true' silences both, anything else keeps the SDK's.
+  if (env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED !== undefined) return undefined;
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const line = `running on Node ${version}, past its end of life: the AWS SDK's releases after January 2027 need Node 22 or later; upgrade to Node 22 or 24`;
   host.warn(line);
   return line;

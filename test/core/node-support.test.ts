@@ -22,9 +22,13 @@ describe('the Node version notice of `guard-aws broker` and `dev`', () => {
     }
   });
 
-  it('an operator who set the SDK variable to something else gets the SDK\'s own warning, not a second one', () => {
-    const host = new RecordingHost();
-    expect(noteNodeSupport(host, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'false' }, 'v20.19.0')).toBeUndefined();
-    expect(host.stderr).toEqual([]);
+  it('an operator who set the SDK variable has chosen: no second notice either way', () => {
+    for (const v of ['true', 'false']) {
+      const host = new RecordingHost();
+      const env: NodeJS.ProcessEnv = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: v };
+      expect(noteNodeSupport(host, env, 'v20.19.0')).toBeUndefined();
+      expect(host.stderr).toEqual([]);
+      expect(env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED).toBe(v);
+    }
   });
 });
