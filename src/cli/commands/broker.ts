@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { runBroker } from '../../broker/run.js';
 import type { CliContext } from '../context.js';
-import { noteNodeSupport } from '../node-support.js';
+import { nodeSupportNotice } from '../node-support.js';
 import { portOption } from '../options.js';
 
 /** `guard-aws broker --config FILE [--port N] [--host H]`: runs the broker until SIGTERM/SIGINT. */
@@ -12,10 +12,11 @@ export function command(ctx: CliContext): Command {
     .addOption(portOption('--port <port>', 'listen on this port instead of the config\'s'))
     .option('--host <host>', 'listen on this address instead of the config\'s')
     .action(async (opts: { config: string; port?: number; host?: string }) => {
-      noteNodeSupport(ctx.host, process.env);
+      const notice = nodeSupportNotice(process.env);
       await runBroker(opts.config, ctx.host, {
         ...(opts.port !== undefined ? { port: opts.port } : {}),
         ...(opts.host !== undefined ? { host: opts.host } : {}),
+        ...(notice ? { onListening: () => ctx.host.warn(notice) } : {}),
       });
     });
 }

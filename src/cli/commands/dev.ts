@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CliContext } from '../context.js';
-import { noteNodeSupport } from '../node-support.js';
+import { nodeSupportNotice } from '../node-support.js';
 import { portOption, repeatable } from '../options.js';
 
 function dataHome(env: NodeJS.ProcessEnv): string {
@@ -26,7 +26,7 @@ export function command(ctx: CliContext): Command {
         import('../../dev/embedded.js'),
         import('../../policy/paths.js'),
       ]);
-      noteNodeSupport(ctx.host, process.env);
+      const notice = nodeSupportNotice(process.env);
       const policies = opts.policy.length ? opts.policy.map((p: string) => resolve(ctx.cwd, p)) : [defaultPolicyPath()];
       const settings = {
         host: ctx.host,
@@ -42,6 +42,7 @@ export function command(ctx: CliContext): Command {
       };
       const running = await startEmbedded(settings);
       ctx.host.info(describeEmbedded(running, settings));
+      if (notice) ctx.host.warn(notice);
       await new Promise<void>((done) => {
         const stop = () => {
           process.off('SIGINT', stop);
