@@ -83,10 +83,9 @@ export async function dispatch(argv: string[], ctx: CliContext): Promise<number>
     return runAws(awsArgv, ctx);
   }
   // commander is loaded only for guard-aws's own commands: the aws pass-through path never needs it.
-  const [mod, { CommanderError }] = await Promise.all([COMMANDS[first]!.load(), import('commander')]);
+  const [mod, { Command, CommanderError }] = await Promise.all([COMMANDS[first]!.load(), import('commander')]);
   const cmd = mod.command(ctx);
   // A parent named guard-aws makes commander's usage lines read `guard-aws dev [options]`, not `dev [options]`.
-  const { Command } = await import('commander');
   new Command('guard-aws').enablePositionalOptions().addCommand(cmd);
   // Commander copies these settings to sub-commands only when they are created, so apply them to the whole
   // tree: a usage error anywhere must come back here (exit 64), never end the process from inside commander.
