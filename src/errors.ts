@@ -23,7 +23,8 @@ export const ERRORS = {
   denied: { exit: EXIT.DENIED, http: 403 },
   // Approvals (src/approvals): a refused use or decision is a denial; an expired approval means ask again (75).
   approval_denied: { exit: EXIT.DENIED, http: 403 },
-  approval_not_found: { exit: EXIT.USAGE, http: 404 },
+  // An id the broker does not know cannot be used or decided either: a denial too, like a used or closed one.
+  approval_not_found: { exit: EXIT.DENIED, http: 404 },
   approval_expired: { exit: EXIT.PENDING, http: 409 },
   approval_mismatch: { exit: EXIT.DENIED, http: 403 },
   approval_used: { exit: EXIT.DENIED, http: 409 },
@@ -36,6 +37,7 @@ export const ERRORS = {
   policy_invalid: { exit: EXIT.CONFIG },
   config_invalid: { exit: EXIT.CONFIG },
   internal: { exit: EXIT.INTERNAL, http: 500 },
+  interrupted: { exit: EXIT.INTERRUPTED },
   audit_broken: { exit: EXIT.DATAERR },
 } as const satisfies Record<string, { exit: ExitCode; http?: ContentfulStatusCode; wire?: string }>;
 

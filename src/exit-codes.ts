@@ -23,6 +23,8 @@ export const EXIT = {
   DENIED: 77,
   /** Configuration error, e.g. an invalid policy or config file (EX_CONFIG). */
   CONFIG: 78,
+  /** Interrupted by Ctrl-C before aws ran (128 + SIGINT, what a shell reports); whatever was opened is withdrawn. */
+  INTERRUPTED: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -1,6 +1,7 @@
 import { GuardError } from '../errors.js';
 import { clientCode, wireCode } from './errors.js';
 import { fetchSend, nodeHttpSend, type HttpSend } from './http-transport.js';
+import { credentialHint, rejectionReason } from './credential-hint.js';
 import type {
   BrokerConfigResponse,
   ErrorResponse,
@@ -40,6 +41,8 @@ export class BrokerClient {
     readonly baseUrl: string,
     fetchImpl?: FetchLike,
     private readonly timeoutMs = 30_000,
+    /** Where the credentials came from decides the advice on a 401 (src/api/credential-hint.ts). */
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.send = fetchImpl && fetchImpl !== globalThis.fetch ? fetchSend(fetchImpl) : nodeHttpSend;
   }
@@ -80,8 +83,12 @@ export class BrokerClient {
       throw new GuardError('broker_unreachable', `broker error ${res.status}: ${String(msg).slice(0, 200)}`);
     }
     if (res.status === 401) {
-      const msg = (parsed as ErrorResponse)?.error?.message ?? 'token rejected';
-      throw new GuardError('auth_rejected', `the broker rejected your credentials: ${String(msg).slice(0, 200)}; run \`guard-aws login\``);
+      // By code, not by the broker's message (which carries its own advice for people): a CI job is told to fix
+      // its token, a person to log in — once.
+      const code = (parsed as ErrorResponse)?.error?.code;
+      throw new GuardError('auth_rejected', `the broker at ${this.baseUrl} refused the credentials: ${rejectionReason(code)}; ${credentialHint(this.env)}`, {
+        details: { brokerCode: code },
+      });
     }
     return { status: res.status, body: parsed as T };
   }

@@ -160,7 +160,7 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * The GuardError for a wait that did not end in approval (the run command's exit): denied → approval_denied (77)
  * with the approver's comment; expired → approval_expired (75); timeout → approval_timeout (75) naming the id to
- * re-run with; withdrawn/aborted → approval_closed (77); used → approval_used (77). Undefined when approved.
+ * re-run with; withdrawn → approval_closed (77); aborted (Ctrl-C) → interrupted (130); used → approval_used (77). Undefined when approved.
  */
 export function waitOutcomeError(r: WaitResult): GuardError | undefined {
   const a = r.approval;
@@ -186,7 +186,11 @@ export function waitOutcomeError(r: WaitResult): GuardError | undefined {
     case 'used':
       return new GuardError('approval_used', `approval ${a.id} has already been used`, { details: { id: a.id } });
     case 'withdrawn':
-    case 'aborted':
       return new GuardError('approval_closed', `approval ${a.id} was withdrawn`, { details: { id: a.id } });
+    case 'aborted':
+      // Ctrl-C during the wait: the requester stopped; that is not a denial (77) but an interruption (130).
+      return new GuardError('interrupted', `interrupted (Ctrl-C); approval request ${a.id} ${a.status === 'withdrawn' ? 'withdrawn' : `is ${a.status}`}`, {
+        details: { id: a.id, status: a.status },
+      });
   }
 }

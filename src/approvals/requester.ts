@@ -1,7 +1,7 @@
 import type { ApprovalSummary } from '../api/types.js';
-import { GuardError } from '../errors.js';
+import { GuardError, isGuardError } from '../errors.js';
 import type { IoHost } from '../io/host.js';
-import { waitForApproval, waitOutcomeError, type ApprovalClientOptions, type WaitOptions } from './client.js';
+import { waitForApproval, waitOutcomeError, withdrawApproval, type ApprovalClientOptions, type WaitOptions } from './client.js';
 import { relative, shellWords, visible } from './render.js';
 import { MAX_TEXT } from './service.js';
 
@@ -19,15 +19,42 @@ export function approvalWaitMs(flag: string | undefined, env: NodeJS.ProcessEnv)
   return Number(raw.trim()) * 1000;
 }
 
-/** Asks for the reason on a terminal (one line, at most 1,000 characters); undefined without a terminal. */
-export async function promptReason(host: IoHost, rule: string | null, why: string): Promise<string | undefined> {
+/**
+ * Asks for the reason on a terminal (one line, 1 to 1,000 characters); undefined without a terminal. An empty
+ * answer is asked again: approvers decide on the reason, and a request without one would only be denied or
+ * queried. Ctrl-C at the prompt withdraws the request already opened (`withdraw`) and throws `interrupted` (130).
+ */
+export async function promptReason(
+  host: IoHost,
+  rule: string | null,
+  why: string,
+  request?: { id: string; withdraw: () => Promise<unknown> },
+): Promise<string | undefined> {
   if (!host.interactive || !host.prompt) return undefined;
   host.info(`This call needs approval (${rule ? `rule ${rule}: ` : ''}${why}).`);
-  for (;;) {
-    const r = (await host.prompt('Reason for the approvers: ')).trim();
-    if (r.length <= MAX_TEXT) return r;
-    host.warn(`That is ${r.length} characters; at most ${MAX_TEXT}, please.`);
+  try {
+    for (;;) {
+      const r = (await host.prompt('Reason for the approvers: ')).trim();
+      if (r.length === 0) host.warn('A reason is needed: approvers decide on it (Ctrl-C withdraws the request).');
+      else if (r.length > MAX_TEXT) host.warn(`That is ${r.length} characters; at most ${MAX_TEXT}, please.`);
+      else return r;
+    }
+  } catch (e) {
+    if (!(isGuardError(e) && e.code === 'interrupted') || !request) throw e;
+    // Best effort: the request expires on its own if the broker cannot be reached right now.
+    const withdrawn = await request.withdraw().then(
+      () => true,
+      () => false,
+    );
+    throw new GuardError('interrupted', `interrupted (Ctrl-C); approval request ${request.id} ${withdrawn ? 'withdrawn' : 'could not be withdrawn; it expires unanswered'}`, {
+      details: { id: request.id, withdrawn },
+    });
   }
+}
+
+/** Withdraws a request the requester stopped waiting for (Ctrl-C), with the comment approvers will see. */
+export function withdrawInterrupted(client: ApprovalClientOptions, id: string): Promise<ApprovalSummary> {
+  return withdrawApproval({ ...client, timeoutMs: 5000 }, id, 'withdrawn by the requester (interrupted)');
 }
 
 /** What the requester is told when the request is opened. */

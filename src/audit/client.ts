@@ -1,6 +1,7 @@
 import type { BrokerSession } from '../auth/broker-session.js';
 import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
 import { GuardError } from '../errors.js';
+import { credentialHint, rejectionReason } from '../api/credential-hint.js';
 import type { ErrorResponse } from '../api/types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
@@ -77,6 +78,6 @@ function qs(q: Record<string, string | undefined>): string {
 /** 403 on the audit routes means "not an auditor": exit 77 with the broker's message. */
 function auditError(status: number, err: ErrorResponse['error'] | undefined): GuardError {
   if (status === 404) return new GuardError('usage', err?.message ?? 'not found', { details: { brokerCode: err?.code } });
-  if (status === 401) return new GuardError('auth_rejected', `the broker rejected your credentials; run \`guard-aws login\``);
+  if (status === 401) return new GuardError('auth_rejected', `the broker refused the credentials: ${rejectionReason(err?.code)}; ${credentialHint(process.env)}`);
   return brokerError(status, err);
 }

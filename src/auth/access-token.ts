@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { noBrokerError } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
 import { parseStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
@@ -31,7 +32,8 @@ export interface GetAccessTokenOptions {
 /** Refresh this long before expiry, so a token does not die between here and the broker. */
 const EXPIRY_MARGIN_MS = 60_000;
 
-const LOGIN_HINT = 'run `guard-aws login --broker URL`';
+/** The login command for a broker that is known: copied as is, it logs in to the right one. */
+const loginHint = (broker: string) => `run \`guard-aws login --broker ${broker}\``;
 
 /**
  * The bearer token for the broker, without ever prompting. In order:
@@ -60,23 +62,23 @@ export async function getAccessToken(opts: GetAccessTokenOptions): Promise<Acces
     return fromWorkloadToken(text.trim(), 'GUARD_AWS_TOKEN_FILE', clock);
   }
   if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
-    if (!opts.brokerUrl) throw new GuardError('auth_required', 'in GitHub Actions: no broker URL; set GUARD_AWS_BROKER');
+    if (!opts.brokerUrl) throw noBrokerError();
     const { fetchBrokerConfig } = await import('./broker-config.js');
     const { audience } = await fetchBrokerConfig(opts.brokerUrl, f);
     const token = await githubActionsToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN, audience, f, env);
     return fromWorkloadToken(token, 'github-actions', clock);
   }
 
-  if (!opts.brokerUrl) throw new GuardError('auth_required', `not logged in (no broker configured); ${LOGIN_HINT}`);
+  if (!opts.brokerUrl) throw noBrokerError();
   const stored = parseStoredLogin(await opts.store.get(opts.brokerUrl));
-  if (!stored) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${LOGIN_HINT}`);
+  if (!stored) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${loginHint(opts.brokerUrl!)}`);
   const isFresh = (l: StoredLogin) => Date.parse(l.expiresAt) - EXPIRY_MARGIN_MS > clock.now();
   const fresh = isFresh(stored)
     ? stored
     : await withRefreshLock(configDir(env), async () => {
         // Another process may have refreshed while this one waited for the lock: use its result.
         const current = parseStoredLogin(await opts.store.get(opts.brokerUrl!));
-        if (!current) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${LOGIN_HINT}`);
+        if (!current) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${loginHint(opts.brokerUrl!)}`);
         return isFresh(current) ? current : refresh(current, opts.store, f, clock, env);
       });
   return {
@@ -127,7 +129,7 @@ export async function githubActionsToken(requestUrl: string, requestToken: strin
 
 async function refresh(stored: StoredLogin, store: TokenStore, f: typeof fetch, clock: Clock, env: NodeJS.ProcessEnv): Promise<StoredLogin> {
   if (!stored.refreshToken) {
-    throw new GuardError('auth_required', `your login to ${stored.broker} has expired; ${LOGIN_HINT}`);
+    throw new GuardError('auth_required', `your login to ${stored.broker} has expired; ${loginHint(stored.broker)}`);
   }
   // Only a refresh needs the OAuth client library: loaded here, not at start-up of every call.
   const [client, { oauthReason, openIdpClient }, { toStoredLogin }] = await Promise.all([
@@ -144,7 +146,7 @@ async function refresh(stored: StoredLogin, store: TokenStore, f: typeof fetch, 
     if (e instanceof client.ResponseBodyError) {
       // invalid_grant: revoked, expired or already rotated away. Forget it so the next run does not retry it.
       await store.delete(stored.broker);
-      throw new GuardError('auth_required', `your login to ${stored.broker} has expired (${e.error}); ${LOGIN_HINT}`);
+      throw new GuardError('auth_required', `your login to ${stored.broker} has expired (${e.error}); ${loginHint(stored.broker)}`);
     }
     throw new GuardError('idp_unreachable', `cannot refresh the login at ${stored.issuer}: ${oauthReason(e)}`, { cause: e });
   }

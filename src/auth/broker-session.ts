@@ -1,4 +1,3 @@
-import { GuardError } from '../errors.js';
 import type { AccessToken } from './access-token.js';
 import type { TokenStore } from './token-store.js';
 
@@ -33,8 +32,8 @@ export interface BrokerSessionOptions {
 const MARGIN_MS = 60_000;
 
 /**
- * Resolves the broker and returns its session. No broker anywhere is `auth_required` (exit 67): the command line
- * is fine, what is missing is a login (`guard-aws login --broker URL`) or GUARD_AWS_BROKER. The URL's scheme
+ * Resolves the broker and returns its session. No broker anywhere is one error everywhere (noBrokerError: usage,
+ * exit 64): the caller must say which broker (--broker, GUARD_AWS_BROKER, or a login that remembers it). The URL's scheme
  * was checked by normalizeBrokerUrl (a bearer token never travels in clear text, RFC 6750 §5.3).
  *
  * The token (GUARD_AWS_TOKEN[_FILE] > GitHub Actions > stored login, see getAccessToken) is fetched lazily, so a
@@ -43,11 +42,9 @@ const MARGIN_MS = 60_000;
  */
 export async function brokerSession(o: BrokerSessionOptions): Promise<BrokerSession> {
   // Imported here, not at the top: the run path loads this module early and most commands need only part of it.
-  const [{ resolveBrokerUrl }, { getAccessToken }] = await Promise.all([import('../config/client-config.js'), import('./access-token.js')]);
+  const [{ resolveBrokerUrl, noBrokerError }, { getAccessToken }] = await Promise.all([import('../config/client-config.js'), import('./access-token.js')]);
   const brokerUrl = await resolveBrokerUrl(o.flag, o.env);
-  if (!brokerUrl) {
-    throw new GuardError('auth_required', 'no broker configured: run `guard-aws login --broker URL`, set GUARD_AWS_BROKER, or pass --broker URL');
-  }
+  if (!brokerUrl) throw noBrokerError();
   const now = o.now ?? Date.now;
   let store: Promise<TokenStore> | undefined = o.store ? Promise.resolve(o.store) : undefined;
   // The store is opened only when a stored login is actually read: a workload token needs none of it.

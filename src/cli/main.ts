@@ -28,12 +28,30 @@ export function isOwnCommand(first: string | undefined): boolean {
   return first !== undefined && Object.hasOwn(COMMANDS, first);
 }
 
+/**
+ * The options of the run path (src/client/guard-options.ts reads them), listed in the top-level help because error
+ * messages tell people to use them (`re-run with --approval ID`, `--wait SECONDS`, `--broker URL`).
+ */
+const RUN_OPTIONS: [string, string][] = [
+  ['--approval ID', 'run a call that approval request ID approved (once)'],
+  ['--wait SECONDS', 'wait this long for an approval (default: until decided on a terminal, check once otherwise)'],
+  ['--reason TEXT', 'the reason shown to approvers (asked for on a terminal when missing)'],
+  ['--no-input', 'never prompt (also implied by CI or no terminal)'],
+  ['--broker URL', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)'],
+  ['--profile NAME', '(anywhere in the aws arguments) the broker target; never passed to aws'],
+];
+
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
+  const optWidth = Math.max(...RUN_OPTIONS.map(([k]) => k.length));
   return [
-    'Usage: guard-aws <command> [options]',
-    '       guard-aws [--] <aws arguments…>   run an aws invocation through the guard',
+    'Usage: guard-aws [run options] [--] <aws arguments…>   run an aws invocation through the guard',
+    '       guard-aws <command> [options]',
+    '       guard-aws help <aws command…>                   aws\'s own help for that command (through the guard)',
+    '',
+    'Run options (before the aws command):',
+    ...RUN_OPTIONS.map(([k, v]) => `  ${k.padEnd(optWidth)}  ${v}`),
     '',
     'Commands:',
     ...lines,
@@ -44,6 +62,12 @@ function usage(): string {
 
 export async function dispatch(argv: string[], ctx: CliContext): Promise<number> {
   const [first, ...rest] = argv;
+  if (first === 'help' && rest.length > 0) {
+    // `guard-aws help s3 ls` is `aws s3 ls help`, run through the guard like any other call; `help dev` is ours.
+    if (isOwnCommand(rest[0])) return dispatch([rest[0]!, '--help'], ctx);
+    const { runAws } = await import('./commands/run.js');
+    return runAws([...rest, 'help'], ctx);
+  }
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     ctx.host.result(usage());
     return first === undefined ? EXIT.USAGE : EXIT.OK;
@@ -59,8 +83,10 @@ export async function dispatch(argv: string[], ctx: CliContext): Promise<number>
     return runAws(awsArgv, ctx);
   }
   // commander is loaded only for guard-aws's own commands: the aws pass-through path never needs it.
-  const [mod, { CommanderError }] = await Promise.all([COMMANDS[first]!.load(), import('commander')]);
+  const [mod, { Command, CommanderError }] = await Promise.all([COMMANDS[first]!.load(), import('commander')]);
   const cmd = mod.command(ctx);
+  // A parent named guard-aws makes commander's usage lines read `guard-aws dev [options]`, not `dev [options]`.
+  new Command('guard-aws').enablePositionalOptions().addCommand(cmd);
   // Commander copies these settings to sub-commands only when they are created, so apply them to the whole
   // tree: a usage error anywhere must come back here (exit 64), never end the process from inside commander.
   const configure = (c: Command): void => {
@@ -91,7 +117,8 @@ export function reportError(e: unknown, host: IoHost, env: NodeJS.ProcessEnv = p
     host.error(oneLine(e.message));
   } else {
     host.error('internal error (a bug in guard-aws); set GUARD_AWS_DEBUG=1 for details');
-    if (env.GUARD_AWS_DEBUG) host.error(String((e as Error)?.stack ?? e));
+    // Something that is not an Error (a library rejecting with '' or undefined) still gets a visible detail line.
+    if (env.GUARD_AWS_DEBUG) host.error(e instanceof Error ? String(e.stack ?? e) : `non-Error value thrown: ${JSON.stringify(e) ?? String(e)}`);
   }
   return exitCodeFor(e);
 }

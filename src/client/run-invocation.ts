@@ -99,8 +99,10 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     let approval = answer.approval;
     if (approval.status === 'pending' && !options.reason && !options.noInput) {
       // Approvers decide better with a reason; asking again finds the same request and adds it.
-      const { promptReason } = await import('../approvals/requester.js');
-      const reason = await promptReason(d.host, answer.rule, answer.reason);
+      const { promptReason, withdrawInterrupted } = await import('../approvals/requester.js');
+      const opened = approval.id;
+      const client = { brokerUrl: session.brokerUrl, token: session.token, ...(d.fetch ? { fetch: d.fetch } : {}) };
+      const reason = await promptReason(d.host, answer.rule, answer.reason, { id: opened, withdraw: () => withdrawInterrupted(client, opened) });
       if (reason) {
         const again = await ask({ reason });
         if (again.kind === 'approval') approval = again.approval;

@@ -34,6 +34,16 @@ export async function writeClientConfig(config: ClientConfig, env: NodeJS.Proces
   await writePrivateFile(clientConfigPath(env), `${JSON.stringify(config, null, 2)}\n`);
 }
 
+/**
+ * No broker from any source: one error, one exit code (64, a missing setting the caller supplies), wherever it is
+ * noticed. Nothing is known yet, so the placeholder `URL` is literal here.
+ */
+export function noBrokerError(): GuardError {
+  return new GuardError('usage', 'no broker: pass --broker URL, set GUARD_AWS_BROKER=URL, or log in once with `guard-aws login --broker URL`', {
+    details: { missing: 'broker' },
+  });
+}
+
 /** Broker URL resolution: `--broker` flag > GUARD_AWS_BROKER > the broker saved at login. */
 export async function resolveBrokerUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   const chosen = flag ?? (env.GUARD_AWS_BROKER || undefined) ?? (await readClientConfig(env)).broker;

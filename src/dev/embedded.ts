@@ -40,6 +40,8 @@ export interface Embedded {
   issuer: string;
   verificationUri: string;
   awsEndpoint?: string;
+  /** True when this process started moto_server (its state lives in that child's memory only). */
+  motoStarted: boolean;
   users: readonly IdpUser[];
   workload: { clientId: string; clientSecret: string; secretFile: string; tokenEndpoint: string; audience: string };
   close(): Promise<void>;
@@ -93,6 +95,31 @@ function workloadSecret(dataDir: string): { path: string; secret: string } {
   return { path, secret: readFileSync(path, 'utf8').trim() };
 }
 
+/**
+ * A port already taken (most often by another `guard-aws dev`) is a setting to change, not a bug: name the port and
+ * the option that moves it (exit 78), instead of letting EADDRINUSE surface as an internal error.
+ */
+async function portInUse<T>(port: number, option: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    // The IdP rejects with the socket error itself; the broker wraps it in a GuardError whose cause it is.
+    const codes = [(e as NodeJS.ErrnoException).code, (e as { cause?: NodeJS.ErrnoException }).cause?.code];
+    const code = codes.find((c) => c === 'EADDRINUSE' || c === 'EACCES');
+    if (code === 'EADDRINUSE') {
+      throw new GuardError(
+        'config_invalid',
+        `port ${port} on 127.0.0.1 is already in use (is another \`guard-aws dev\` running?); stop it, or pick another port with ${option} N (0 = any free port)`,
+        { cause: e, details: { port, option } },
+      );
+    }
+    if (code === 'EACCES') {
+      throw new GuardError('config_invalid', `not allowed to listen on port ${port}; pick another with ${option} N`, { cause: e, details: { port, option } });
+    }
+    throw e;
+  }
+}
+
 export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const users = o.usersFile ? loadUsers(o.usersFile) : DEFAULT_USERS;
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
@@ -115,13 +142,18 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       process.env.AWS_SECRET_ACCESS_KEY = 'guard-aws-dev-not-a-secret';
     }
     const workload = workloadSecret(o.dataDir);
-    const idp = await startIdp({
-      port: o.idpPort,
-      users,
-      workloads: [{ clientId: DEFAULT_WORKLOAD_CLIENT_ID, clientSecret: workload.secret, groups: [...DEFAULT_WORKLOAD_GROUPS] }],
-      signingKeys: [await signingKey(o.dataDir)],
-      ...(o.log ? { log: o.log } : {}),
-    });
+    const key = await signingKey(o.dataDir);
+    const idp = await portInUse(o.idpPort, '--idp-port', () =>
+      startIdp({
+        port: o.idpPort,
+        users,
+        workloads: [{ clientId: DEFAULT_WORKLOAD_CLIENT_ID, clientSecret: workload.secret, groups: [...DEFAULT_WORKLOAD_GROUPS] }],
+        signingKeys: [key],
+        // Logins (refresh tokens) survive a restart with the same data directory and identity provider port.
+        storeFile: join(o.dataDir, 'idp-logins.json'),
+        ...(o.log ? { log: o.log } : {}),
+      }),
+    );
     closers.push(() => idp.close());
     const config: BrokerConfig = brokerConfigFrom(
       {
@@ -146,7 +178,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       o.dataDir,
     );
     const deps = assembleBroker(config);
-    const broker = await startBroker(config, deps);
+    const broker = await portInUse(o.brokerPort, '--port', () => startBroker(config, deps));
     closers.push(() => broker.close());
     const w = idp.workloads[0]!;
     return {
@@ -154,6 +186,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       issuer: idp.issuer,
       verificationUri: idp.verificationUri,
       ...(awsEndpoint ? { awsEndpoint } : {}),
+      motoStarted: !!moto,
       users,
       workload: { clientId: w.clientId, clientSecret: w.clientSecret, secretFile: workload.path, tokenEndpoint: idp.tokenEndpoint, audience: idp.audience },
       close: closeAll,
@@ -165,13 +198,15 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
 }
 
 /** What `guard-aws dev` prints: where things are and what to type next. Passwords shown are the demo ones. */
-export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn' | 'region' | 'policies'>): string {
+export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn' | 'region' | 'policies' | 'dataDir'>): string {
   const users = e.users.map((u) => `    ${u.username.padEnd(8)} password ${u.password.padEnd(16)} groups ${u.groups.join(',')}`);
   return [
     'guard-aws dev is running (Ctrl-C stops it)',
     `  broker:            ${e.brokerUrl}`,
     `  identity provider: ${e.issuer}  (device flow; login form at ${e.verificationUri})`,
     `  target "dev":      ${o.roleArn} in ${o.region}${e.awsEndpoint ? ` via ${e.awsEndpoint}` : ' (real AWS: the broker needs AWS credentials that may assume it)'}`,
+    ...(e.motoStarted ? ['                     (moto keeps its data in memory: buckets, secrets… are gone when dev stops)'] : []),
+    `  data:              ${o.dataDir} (approvals, audit log, keys and logins survive a restart on the same ports)`,
     `  policies:          ${o.policies.join(', ')}`,
     '  users (demo passwords):',
     ...users,
@@ -180,6 +215,7 @@ export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn'
     '',
     'In another terminal:',
     `  export GUARD_AWS_BROKER=${e.brokerUrl}`,
+    '  export PATH="$PWD/bin:$PATH"          # from the clone, so `guard-aws` is a command',
     '  guard-aws login                       # complete it in a browser as alice',
     '  guard-aws sts get-caller-identity     # allowed',
     '  guard-aws iam create-user --user-name x   # denied (exit 77)',

@@ -1,9 +1,21 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+
 /**
- * oidc-provider storage adapter kept in this process's memory. The embedded IdP is a development and test
- * server: losing its sessions and tokens on restart is intended (users simply log in again). Writing our own
- * instead of the library's quick-start one keeps each IdP instance's data separate (two IdPs in one test process
- * must not share tokens) and avoids its production warning on every start.
+ * oidc-provider storage adapter kept in this process's memory. Writing our own instead of the library's
+ * quick-start one keeps each IdP instance's data separate (two IdPs in one test process must not share tokens) and
+ * avoids its production warning on every start.
+ *
+ * With `persist.file`, what a login leaves behind — refresh tokens, grants and sessions — is also written to that
+ * file (0600, replaced atomically on each change) and read back at start, so `guard-aws dev` restarted with the
+ * same data directory (and so the same signing key) keeps everyone logged in. Short-lived entries (device codes,
+ * interactions, access tokens) stay in memory only.
  */
+const PERSISTED_MODELS = new Set(['RefreshToken', 'Grant', 'Session']);
+
+interface StoreFile {
+  version: 1;
+  entries: Record<string, Record<string, { payload: Payload; expiresAt: number | null }>>;
+}
 type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
 
 const EXPIRED_GRACE_SEC = 300;
@@ -13,9 +25,50 @@ interface Entry {
   expiresAt: number;
 }
 
-export function createMemoryAdapterFactory(now: () => number = Date.now) {
+export function createMemoryAdapterFactory(now: () => number = Date.now, persist?: { file: string }) {
   const stores = new Map<string, Map<string, Entry>>();
   const byGrant = new Map<string, Set<string>>(); // grantId → "Model:id"
+
+  const index = (name: string, id: string, payload: Payload) => {
+    if (!payload.grantId) return;
+    let set = byGrant.get(payload.grantId);
+    if (!set) byGrant.set(payload.grantId, (set = new Set()));
+    set.add(`${name}:${id}`);
+  };
+
+  if (persist && existsSync(persist.file)) {
+    // A store that cannot be read only costs the logins in it: start empty rather than refuse to start.
+    try {
+      const data = JSON.parse(readFileSync(persist.file, 'utf8')) as StoreFile;
+      for (const [name, entries] of Object.entries(data.version === 1 ? data.entries : {})) {
+        if (!PERSISTED_MODELS.has(name)) continue;
+        for (const [id, e] of Object.entries(entries)) {
+          const expiresAt = e.expiresAt ?? Number.POSITIVE_INFINITY;
+          if (expiresAt <= now()) continue;
+          live(name).set(id, { payload: e.payload, expiresAt });
+          index(name, id, e.payload);
+        }
+      }
+    } catch {
+      stores.clear();
+      byGrant.clear();
+    }
+  }
+
+  function save(name: string): void {
+    if (!persist || !PERSISTED_MODELS.has(name)) return;
+    const out: StoreFile = { version: 1, entries: {} };
+    for (const model of PERSISTED_MODELS) {
+      const entries: StoreFile['entries'][string] = {};
+      for (const [id, e] of stores.get(model) ?? []) {
+        if (e.expiresAt > now()) entries[id] = { payload: e.payload, expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null };
+      }
+      out.entries[model] = entries;
+    }
+    const tmp = `${persist.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(out), { mode: 0o600 });
+    renameSync(tmp, persist.file);
+  }
 
   function live(name: string): Map<string, Entry> {
     let s = stores.get(name);
@@ -40,11 +93,8 @@ export function createMemoryAdapterFactory(now: () => number = Date.now) {
         // answer precisely (a device code past its life gets `expired_token`, RFC 8628 §3.5, not "not found").
         const expiresAt = typeof expiresIn === 'number' ? now() + (expiresIn + EXPIRED_GRACE_SEC) * 1000 : Number.POSITIVE_INFINITY;
         live(name).set(id, { payload: { ...payload }, expiresAt });
-        if (payload.grantId) {
-          let set = byGrant.get(payload.grantId);
-          if (!set) byGrant.set(payload.grantId, (set = new Set()));
-          set.add(`${name}:${id}`);
-        }
+        index(name, id, payload);
+        save(name);
       },
       async find(id: string): Promise<Payload | undefined> {
         const p = get(name, id);
@@ -65,16 +115,21 @@ export function createMemoryAdapterFactory(now: () => number = Date.now) {
       async consume(id: string): Promise<void> {
         const e = live(name).get(id);
         if (e) e.payload.consumed = Math.floor(now() / 1000);
+        save(name);
       },
       async destroy(id: string): Promise<void> {
         live(name).delete(id);
+        save(name);
       },
       async revokeByGrantId(grantId: string): Promise<void> {
+        const models = new Set<string>();
         for (const key of byGrant.get(grantId) ?? []) {
           const i = key.indexOf(':');
+          models.add(key.slice(0, i));
           stores.get(key.slice(0, i))?.delete(key.slice(i + 1));
         }
         byGrant.delete(grantId);
+        for (const m of models) save(m);
       },
     };
   };

@@ -12,9 +12,10 @@ function page(title: string, body: string): string {
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · guard-aws</title>
-<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}
+<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;line-height:1.4}
 input{display:block;width:100%;margin:.3rem 0 .8rem;padding:.4rem;box-sizing:border-box}
-button{padding:.4rem 1rem}.err{color:#b00020}code{font-size:1.4em}</style>
+form{margin:0 0 1rem}button{padding:.4rem 1rem;margin:.2rem .5rem .2rem 0}
+.err{color:#b00020}code{font-size:1.4em}</style>
 </head>
 <body><h1>${escapeHtml(title)}</h1>
 ${body}
@@ -74,8 +75,10 @@ export function loginPage(uid: string, error?: string, username = ''): string {
   );
 }
 
-export function successPage(): string {
-  return page('Signed in', '<p id="success">You are signed in. You can close this page and return to your terminal.</p>');
+/** Page 4: done. Names who signed in, so a wrong account (a shared browser) is noticed at once. */
+export function successPage(who?: { username: string; name?: string }): string {
+  const as = who ? ` as <strong id="who">${escapeHtml(who.name ? `${who.name} (${who.username})` : who.username)}</strong>` : '';
+  return page('Signed in', `<p id="success">You are signed in${as}. You can close this page and return to your terminal.</p>`);
 }
 
 /** Errors show the OAuth error code and description only; never a token, a stack or a request body. */

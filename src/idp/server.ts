@@ -1,10 +1,12 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { KoaContext, Provider as ProviderType, errors as ErrorsType } from 'oidc-provider';
+import type { Provider as ProviderType, errors as ErrorsType } from 'oidc-provider';
 import { createMemoryAdapterFactory } from './memory-adapter.js';
 import { generateSigningKey, type SigningJwk } from './keys.js';
-import { confirmPage, errorPage, loginPage, successPage, userCodePage } from './pages.js';
+import { interactionsMiddleware } from './interactions.js';
+import { pollingMiddleware } from './polling.js';
+import { providerConfiguration } from './provider-config.js';
 import {
   DEFAULT_AUDIENCE,
   DEFAULT_CLI_CLIENT_ID,
@@ -50,6 +52,11 @@ export interface IdpOptions {
   enforcePollInterval?: boolean;
   /** Diagnostic lines (no tokens, codes or passwords ever reach it). Default: none. */
   log?: (line: string) => void;
+  /**
+   * Keep logins (refresh tokens, grants, sessions) in this file (0600) so they survive a restart, as `guard-aws dev`
+   * does in its data directory. Default: memory only.
+   */
+  storeFile?: string;
 }
 
 export interface StartedIdp {
@@ -103,24 +110,6 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/** Constant-time password check: compares digests so length differences leak nothing either. */
-function passwordMatches(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new Error('form too large');
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
 function publicJwk(k: SigningJwk): SigningJwk {
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = k;
   return pub as SigningJwk;
@@ -164,8 +153,6 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
   const log = opts.log ?? (() => {});
   validateAccounts(users, workloads, clientId);
   const usersByName = new Map(users.map((u) => [u.username, u]));
-  const workloadsById = new Map(workloads.map((w) => [w.clientId, w]));
-  const signingAlg = signingKeys[0]!.alg;
 
   const server = createServer();
   const port = await listen(server, opts.port ?? 0, host);
@@ -178,229 +165,28 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
     throw new Error(`idp: issuer must be an origin like http://host:port, not ${issuer}`);
   }
 
-  const provider = new Provider(issuer, {
-    adapter: createMemoryAdapterFactory(),
-    jwks: { keys: signingKeys },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
-    clients: [
-      {
-        // The CLI is a public client on people's machines: no secret, device flow + refresh (RFC 8628 §3.4, RFC 6749 §6).
-        client_id: clientId,
-        client_name: 'guard-aws',
-        token_endpoint_auth_method: 'none',
-        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
-        response_types: [],
-        redirect_uris: [],
-        application_type: 'native',
-      },
-      ...workloads.map((w) => ({
-        client_id: w.clientId,
-        client_secret: w.clientSecret,
-        client_name: w.clientId,
-        token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-      })),
-    ],
-    clientDefaults: { id_token_signed_response_alg: signingAlg },
-    scopes: ['openid', 'offline_access'],
-    claims: { openid: ['sub'], profile: ['name'] },
-    async findAccount(_ctx: unknown, sub: string) {
-      const user = usersByName.get(sub);
-      if (!user) return undefined;
-      return { accountId: sub, claims: async () => ({ sub, ...(user.name ? { name: user.name } : {}) }) };
-    },
-    // Groups (and the display name) travel in the access token so the broker decides without a userinfo round trip.
-    async extraTokenClaims(_ctx: unknown, token: { accountId?: string; clientId?: string; kind?: string }) {
-      if (token.accountId) {
-        const user = usersByName.get(token.accountId);
-        if (!user) return undefined;
-        return { [groupsClaim]: [...user.groups], ...(user.name ? { name: user.name } : {}) };
-      }
-      const w = token.clientId ? workloadsById.get(token.clientId) : undefined;
-      return w ? { [groupsClaim]: [...w.groups] } : undefined;
-    },
-    features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      revocation: {
-        enabled: true,
-        // RFC 7009 §2.1: a client may only revoke its own tokens.
-        allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) => token.clientId === client.clientId,
-      },
-      deviceFlow: {
-        enabled: true,
-        charset: 'base-20',
-        mask: '****-****',
-        userCodeInputSource: async (ctx: KoaContext, _form: string, _out: unknown, err?: { name?: string; userCode?: string }) => {
-          const state = (ctx.oidc as { session: { state: { secret: string } } }).session.state;
-          let message: string | undefined;
-          if (err && (err.userCode || err.name === 'NoCodeError')) message = 'That code is not valid or has expired. Try again.';
-          else if (err && err.name === 'AbortedError') message = 'The sign-in was cancelled.';
-          else if (err) message = 'The sign-in could not be completed.';
-          ctx.type = 'html';
-          ctx.body = userCodePage(new URL('/device', issuer).href, state.secret, message);
-        },
-        userCodeConfirmSource: async (ctx: KoaContext, _form: string, client: { clientName?: string; clientId: string }, _info: unknown, userCode: string) => {
-          const state = (ctx.oidc as { session: { state: { secret: string } } }).session.state;
-          ctx.type = 'html';
-          ctx.body = confirmPage(new URL('/device', issuer).href, state.secret, userCode, client.clientName ?? client.clientId);
-        },
-        successSource: async (ctx: KoaContext) => {
-          ctx.type = 'html';
-          ctx.body = successPage();
-        },
-      },
-      resourceIndicators: {
-        enabled: true,
-        // RFC 8707: tokens are only ever minted for the broker; any other resource is refused (invalid_target).
-        defaultResource: async () => audience,
-        useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx: unknown, resource: string) => {
-          if (resource !== audience) throw new errors.InvalidTarget!();
-          return {
-            scope: 'openid offline_access',
-            audience,
-            accessTokenTTL: accessTtl,
-            // RFC 9068 JWT access tokens, so the broker verifies them offline against the JWKS.
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: signingAlg } },
-          };
-        },
-      },
-    },
-    interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    ttl: {
-      AccessToken: accessTtl,
-      ClientCredentials: accessTtl,
-      DeviceCode: deviceTtl,
-      IdToken: accessTtl,
-      RefreshToken: refreshTtl,
-      Interaction: 10 * 60,
-      Session: refreshTtl,
-      Grant: refreshTtl,
-    },
-    clientBasedCORS: () => false,
-    renderError: async (ctx: KoaContext, out: { error: string; error_description?: string }) => {
-      ctx.type = 'html';
-      ctx.body = errorPage(out.error, out.error_description);
-    },
-  });
+  const provider = new Provider(
+    issuer,
+    providerConfiguration({
+      issuer,
+      audience,
+      clientId,
+      groupsClaim,
+      usersByName,
+      workloads,
+      signingKeys,
+      cookieKeys: [randomBytes(32).toString('base64url')],
+      adapter: createMemoryAdapterFactory(Date.now, opts.storeFile ? { file: opts.storeFile } : undefined),
+      errors,
+      ttl: { access: accessTtl, refresh: refreshTtl, device: deviceTtl },
+    }),
+  );
 
   provider.on('server_error', (_ctx: unknown, err: Error) => log(`idp: server error: ${err.name}: ${err.message}`));
   // Koa prints uncaught request errors with their stack to stderr unless the app has its own 'error' listener.
   provider.on('error', (err: Error) => log(`idp: request error: ${err.name}: ${err.message}`));
-
-  // RFC 8628 §3.2 lets the server choose the polling interval; oidc-provider leaves it out (clients assume 5 s).
-  // §3.5: a client polling faster gets `slow_down`, and that code's interval grows by 5 s for all later requests.
-  const polls = new Map<string, { last: number; interval: number }>();
-  provider.use(async (ctx, next) => {
-    await next();
-    const route = ctx.oidc?.route;
-    if (route === 'device_authorization' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-      (ctx.body as Record<string, unknown>).interval = pollInterval;
-      return;
-    }
-    if (route !== 'token' || !enforceInterval) return;
-    const body = ctx.body as { error?: string } | undefined;
-    const deviceCode = ctx.oidc?.params?.device_code;
-    if (typeof deviceCode !== 'string' || body?.error !== 'authorization_pending') return;
-    const key = createHash('sha256').update(deviceCode).digest('base64url');
-    const now = Date.now();
-    const seen = polls.get(key);
-    if (seen && now - seen.last < seen.interval * 1000 - 250) {
-      seen.interval += 5;
-      seen.last = now;
-      ctx.body = { error: 'slow_down', error_description: `poll no more often than every ${seen.interval} s` };
-      return;
-    }
-    polls.set(key, { last: now, interval: seen?.interval ?? pollInterval });
-  });
-
-  // The login form (the interaction step oidc-provider hands to the application).
-  provider.use(async (ctx, next) => {
-    const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login|\/abort)?$/.exec(ctx.path);
-    if (!m) return next();
-    ctx.set('cache-control', 'no-store');
-    let details;
-    try {
-      details = await provider.interactionDetails(ctx.req, ctx.res);
-    } catch {
-      ctx.status = 400;
-      ctx.type = 'html';
-      ctx.body = errorPage('invalid_request', 'this sign-in has expired; run `guard-aws login` again');
-      return;
-    }
-    if (details.uid !== m[1]) {
-      ctx.status = 400;
-      ctx.type = 'html';
-      ctx.body = errorPage('invalid_request', 'interaction mismatch');
-      return;
-    }
-    const finish = async (result: Record<string, unknown>) => {
-      const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
-      ctx.redirect(to);
-      ctx.status = 303;
-    };
-
-    if (ctx.method === 'GET' && !m[2]) {
-      if (details.prompt.name === 'login') {
-        ctx.type = 'html';
-        ctx.body = loginPage(details.uid);
-        return;
-      }
-      if (details.prompt.name === 'consent') {
-        // guard-aws's own clients are first-party: consent is implied by logging in, so the grant is recorded
-        // without a second page (the pattern oidc-provider documents for first-party clients).
-        const accountId = details.session?.accountId;
-        const cid = String(details.params.client_id);
-        if (!accountId) throw new Error('consent without a session');
-        const grant = details.grantId ? ((await provider.Grant.find(details.grantId)) ?? new provider.Grant({ accountId, clientId: cid })) : new provider.Grant({ accountId, clientId: cid });
-        const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-        if (d.missingOIDCScope?.length) grant.addOIDCScope(d.missingOIDCScope.join(' '));
-        if (d.missingOIDCClaims?.length) grant.addOIDCClaims(d.missingOIDCClaims);
-        for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
-        const grantId = await grant.save();
-        await finish({ consent: { grantId } });
-        return;
-      }
-      ctx.status = 400;
-      ctx.type = 'html';
-      ctx.body = errorPage('invalid_request', `unsupported prompt ${details.prompt.name}`);
-      return;
-    }
-
-    if (ctx.method === 'POST' && m[2] === '/abort') {
-      await finish({ error: 'access_denied', error_description: 'End-User aborted the sign-in' });
-      return;
-    }
-
-    if (ctx.method === 'POST' && m[2] === '/login' && details.prompt.name === 'login') {
-      let form: URLSearchParams;
-      try {
-        form = await readForm(ctx.req);
-      } catch {
-        ctx.status = 413;
-        return;
-      }
-      const username = form.get('username') ?? '';
-      const user = usersByName.get(username);
-      // Always run the comparison so an unknown user costs the same as a wrong password.
-      const ok = passwordMatches(form.get('password') ?? '', user?.password ?? randomBytes(16).toString('hex')) && !!user;
-      if (!ok) {
-        log(`idp: failed login for ${JSON.stringify(username.slice(0, 64))}`);
-        ctx.status = 401;
-        ctx.type = 'html';
-        ctx.body = loginPage(details.uid, 'Wrong username or password.', username);
-        return;
-      }
-      log(`idp: ${user!.username} logged in`);
-      await finish({ login: { accountId: user!.username } });
-      return;
-    }
-    ctx.status = 405;
-  });
+  provider.use(pollingMiddleware({ pollIntervalSec: pollInterval, enforce: enforceInterval }));
+  provider.use(interactionsMiddleware(provider, { usersByName, log }));
 
   server.on('request', provider.callback());
 

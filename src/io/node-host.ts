@@ -1,4 +1,5 @@
 import { styleText } from 'node:util';
+import { GuardError } from '../errors.js';
 import { detectInteractivity, type IoHost } from './host.js';
 
 /** The host used by the real CLI: stdout for results, stderr for everything else. */
@@ -50,12 +51,20 @@ export class NodeIoHost implements IoHost {
   async prompt(question: string, options: { secret?: boolean } = {}): Promise<string> {
     this.clearStatus();
     const { default: enquirer } = await import('enquirer');
-    const answer = (await enquirer.prompt({
-      type: options.secret ? 'password' : 'input',
-      name: 'value',
-      message: question,
-      stdout: process.stderr,
-    } as never)) as { value: string };
+    let answer: { value: string };
+    try {
+      answer = (await enquirer.prompt({
+        type: options.secret ? 'password' : 'input',
+        name: 'value',
+        message: question,
+        stdout: process.stderr,
+      } as never)) as { value: string };
+    } catch (e) {
+      // enquirer reads the terminal raw, so Ctrl-C (or Escape) is a keypress, not SIGINT: it cancels the prompt and
+      // rejects with an empty string. That is the person stopping, not a bug: callers withdraw and exit 130.
+      if (e instanceof Error) throw e;
+      throw new GuardError('interrupted', 'interrupted (Ctrl-C)');
+    }
     return answer.value;
   }
 }

@@ -1,4 +1,4 @@
-import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { deprecationMessage, renameDeprecatedKeys, warnOnStderr } from '../config/deprecated-keys.js';
 import { POLICY_KEY_RENAMES, policyFileSchema, ruleSchema, type PolicyFileSpec } from './schema.js';
@@ -31,6 +31,22 @@ export function parseYaml(file: string, text: string): { source: YamlSource; err
       message: `YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
     };
   });
+  // A mapping key that is itself a mapping, a list or a tagged object (`{a: 1}: x`, `? [a]`, `!!binary …`, or an
+  // alias to one) has no meaning in a policy; turning it into data would stringify it (and make yaml print a
+  // process warning). Refuse it where it is written.
+  if (errors.length === 0) {
+    visit(doc, {
+      Pair(_key, pair) {
+        const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+        const plain = key === null || key === undefined || (isScalar(key) && (key.value === null || typeof key.value !== 'object'));
+        if (errors.length >= 3 || plain) return undefined;
+        const range = (pair.key as { range?: [number, number, number] }).range;
+        const pos = range ? lines.linePos(range[0]) : { line: 1, col: 1 };
+        errors.push({ file, line: pos.line, col: pos.col, severity: 'error', message: 'YAML: a key must be a plain value, not a mapping or a list' });
+        return undefined;
+      },
+    });
+  }
   return { source: { file, doc, lines }, errors };
 }
 

@@ -141,8 +141,8 @@ describe('guard-aws approvals', () => {
     expect(r.out).toContain("'prod-data\\u001b[2K\\u000ds3api list-buckets'");
   });
 
-  it('errors: unknown id 64, bad options 64, broker down 69, no broker 67 (log in first)', async () => {
-    expect((await cli('bob', ['show', 'apr_nosuchrequest'])).code).toBe(64);
+  it('errors: unknown id 77 (as for a used or closed one), bad options 64, broker down 69, no broker 64', async () => {
+    expect((await cli('bob', ['show', 'apr_nosuchrequest'])).code).toBe(77);
     expect((await cli('bob', ['list', '--status', 'maybe'])).code).toBe(64);
     expect((await cli('bob', ['list', '--limit', '0'])).code).toBe(64);
     expect((await cli('bob', ['approve', 'x', '--comment', 'y'.repeat(1001)])).code).toBe(64);
@@ -153,7 +153,7 @@ describe('guard-aws approvals', () => {
     const code = await dispatch(['approvals', 'list'], { host, env: { XDG_CONFIG_HOME: home, GUARD_AWS_TOKEN: 'x' }, cwd: home, exitCode: 0 }).catch((e) =>
       reportError(e, host, {}),
     );
-    expect(code).toBe(67);
+    expect(code).toBe(64);
     expect(host.stderr.join('')).toMatch(/no broker/);
   });
 });

@@ -88,7 +88,8 @@ describe('approval client helpers', () => {
     expect(r.outcome).toBe('aborted');
     expect(r.approval.status).toBe('withdrawn');
     expect(srv.service.get(a.id)!.status).toBe('withdrawn');
-    expect(waitOutcomeError(r)!.code).toBe('approval_closed');
+    // An interruption, not a denial: 130 as a shell reports Ctrl-C, never 77.
+    expect([waitOutcomeError(r)!.code, waitOutcomeError(r)!.exitCode]).toEqual(['interrupted', 130]);
   });
 
   it('keeps the broker\'s codes for refusals', async () => {

@@ -86,7 +86,7 @@ describe('requester side', () => {
     const a = open();
     const ac = new AbortController();
     const e = await rejection(awaitApproval({ ...client(), host: new RecordingHost(true), approval: a, pollMs: 5, signal: ac.signal, sleep: async () => ac.abort() }));
-    expect(e.code).toBe('approval_closed');
+    expect([e.code, e.exitCode]).toEqual(['interrupted', 130]);
     expect(srv.service.get(a.id)!.status).toBe('withdrawn');
   });
 });

@@ -105,8 +105,10 @@ describe('getAccessToken sources (never prompting)', () => {
     const e = await rejection(getAccessToken({ env: {}, brokerUrl: broker.url, store }));
     expect(e.code).toBe('auth_required');
     expect(e.exitCode).toBe(67);
-    expect(e.message).toBe(`not logged in to ${broker.url}; run \`guard-aws login --broker URL\``);
+    expect(e.message).toBe(`not logged in to ${broker.url}; run \`guard-aws login --broker ${broker.url}\``);
+    // No broker at all: the one "no broker" error every command gives (64), with the literal placeholder.
     const none = await rejection(getAccessToken({ env: {}, store }));
+    expect([none.code, none.exitCode]).toEqual(['usage', 64]);
     expect(none.message).toContain('guard-aws login --broker URL');
   });
 });

@@ -26,12 +26,12 @@ const untouchable: TokenStore = {
 };
 
 describe('brokerSession: the one way a command reaches the broker', () => {
-  it('no broker anywhere is auth_required (exit 67), naming the ways to give one', async () => {
+  it('no broker anywhere is the one "no broker" usage error (exit 64), naming the ways to give one', async () => {
     const e = await rejection(brokerSession({ env: { GUARD_AWS_CONFIG_DIR: join(dir, 'empty') } }));
     expect(e).toBeInstanceOf(GuardError);
-    expect((e as GuardError).code).toBe('auth_required');
-    expect((e as GuardError).exitCode).toBe(67);
-    expect((e as GuardError).message).toMatch(/guard-aws login --broker URL.*GUARD_AWS_BROKER.*--broker/);
+    expect((e as GuardError).code).toBe('usage');
+    expect((e as GuardError).exitCode).toBe(64);
+    expect((e as GuardError).message).toMatch(/--broker URL.*GUARD_AWS_BROKER.*guard-aws login --broker URL/);
   });
 
   it('--broker > GUARD_AWS_BROKER > the last login, normalised; plain http off loopback is refused', async () => {

@@ -96,7 +96,8 @@ describe('guard-aws login / whoami / logout (built CLI)', () => {
     const after = await cli(['whoami'], env);
     expect(after.code).toBe(67);
     expect(after.stderr.trim().split('\n')).toHaveLength(1);
-    expect(after.stderr).toContain('run `guard-aws login --broker URL`');
+    // The hint names the broker it knows, so it can be copied as is.
+    expect(after.stderr).toMatch(/run `guard-aws login --broker http:\/\/127\.0\.0\.1:\d+`/);
   });
 
   test('a workload token from the environment needs no login', async () => {

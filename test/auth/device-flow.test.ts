@@ -175,7 +175,7 @@ describe('login, stored token, refresh, logout (in process)', () => {
     expect(await store.get(broker.url)).toBeUndefined();
     const e = await rejection(getAccessToken({ env, brokerUrl: broker.url, store }));
     expect(e.code).toBe('auth_required');
-    expect(e.message).toContain('guard-aws login --broker URL');
+    expect(e.message).toContain(`guard-aws login --broker ${broker.url}`);
   });
 
   test('a revoked refresh token makes an expired login say how to log in again', async () => {

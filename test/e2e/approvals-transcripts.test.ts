@@ -114,6 +114,23 @@ describe('transcripts', () => {
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
   });
 
+  it("audit list has a header row and its first column is what show and replay take; show names the approvers", async () => {
+    const list = await s.run(['audit', 'list', '--user', 'alice'], { token: t.carol });
+    expect(list.status, list.stderr).toBe(0);
+    const [head, ...rows] = list.stdout.trimEnd().split('\n');
+    expect(head!.split(/\s+/)).toEqual(['ID', 'TIME', 'CALLER', 'OUTCOME', 'TARGET', 'COMMAND']);
+    // The run bob approved in the first test (the second attempt was refused before a grant, so one transcript).
+    const row = rows.find((r) => r.includes('delete-bucket --bucket e2e-doomed') && r.includes('complete exit 0'));
+    expect(row, list.stdout).toBeDefined();
+    const id = row!.split(/\s+/)[0]!;
+    const show = await s.run(['audit', 'show', id], { token: t.carol });
+    expect(show.status, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/approval: +apr_\S+, requested by alice/);
+    expect(show.stdout).toMatch(/approved by bob at \S+: fine/);
+    const replay = await s.run(['audit', 'replay', id, '--speed', 'max'], { token: t.carol });
+    expect(replay.status, replay.stderr).toBe(0);
+  });
+
   it('only auditors read the log', async () => {
     const r = await s.run(['audit', 'list', '--json'], { token: t.alice });
     expect(r.status).toBe(77);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,4 +68,47 @@ describe('guard-aws dev', () => {
     dev.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 120_000);
+
+  it('says moto keeps its data in memory only', () => {
+    // The banner of the run above is not kept; describeEmbedded is what prints it.
+    return import('../../src/dev/embedded.js').then(({ describeEmbedded }) => {
+      const text = describeEmbedded(
+        {
+          brokerUrl: 'http://127.0.0.1:8740',
+          issuer: 'http://127.0.0.1:8741',
+          verificationUri: 'http://127.0.0.1:8741/device',
+          awsEndpoint: 'http://127.0.0.1:5000',
+          motoStarted: true,
+          users: [],
+          workload: { clientId: 'ci', clientSecret: 's', secretFile: '/x', tokenEndpoint: 'http://127.0.0.1:8741/token', audience: 'a' },
+          close: async () => undefined,
+        },
+        { roleArn: 'arn:aws:iam::123456789012:role/r', region: 'us-east-1', policies: ['p.yaml'], dataDir: '/d' },
+      );
+      expect(text).toContain('moto keeps its data in memory');
+      expect(text).toContain('export PATH="$PWD/bin:$PATH"');
+    });
+  });
+
+  it('a port already in use is named with the option that changes it (exit 78), not an internal error', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const env = { PATH: process.env.PATH, HOME: join(dir, 'home'), CI: 'true' };
+      const broker = await run(['dev', '--port', String(port), '--idp-port', '0', '--data-dir', join(dir, 'data-busy')], env);
+      expect(broker.status, broker.stderr).toBe(78);
+      expect(broker.stderr.trim()).toBe(
+        `guard-aws: port ${port} on 127.0.0.1 is already in use (is another \`guard-aws dev\` running?); stop it, or pick another port with --port N (0 = any free port)`,
+      );
+      const idp = await run(['dev', '--port', '0', '--idp-port', String(port), '--data-dir', join(dir, 'data-busy')], env);
+      expect(idp.status, idp.stderr).toBe(78);
+      expect(idp.stderr).toContain('pick another port with --idp-port N');
+      const bad = await run(['dev', '--port', 'abc'], env);
+      expect(bad.status).toBe(64);
+      expect(bad.stderr.trim()).toBe('guard-aws: --port: "abc" is not a port number (0–65535)');
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
 });

@@ -215,3 +215,48 @@ describe('embedded identity provider: more', () => {
     await expect(startIdp({ workloads: [{ clientId: 'guard-aws-cli', clientSecret: 'long-enough', groups: [] }] })).rejects.toThrow(/workloads\[0\]\.clientId/);
   });
 });
+
+describe('embedded identity provider pages and restarts', () => {
+  test('the success page says who signed in; stacked forms keep their buttons apart', async () => {
+    const idp = await startIdp();
+    try {
+      const { body: da } = await deviceAuth(idp);
+      const done = await completeDeviceLogin({ verificationUri: da.verification_uri, userCode: da.user_code, username: 'bob', password: 'bob-password' });
+      expect(done.ok).toBe(true);
+      expect(done.html).toMatch(/You are signed in as <strong id="who">Bob Approver \(bob\)<\/strong>/);
+      // The confirm page has two forms one above the other ("Yes, it matches" / "No, abort"): forms get a margin.
+      expect(done.html).toMatch(/form\{margin:0 0 1rem\}/);
+    } finally {
+      await idp.close();
+    }
+  });
+
+  test('with a store file, a login survives a restart (same key, same port); without one it does not', async () => {
+    const { mkdtempSync, rmSync, statSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { generateSigningKey } = await import('../../src/idp/keys.js');
+    const dir = mkdtempSync(join(tmpdir(), 'guard-aws-idp-store-'));
+    const storeFile = join(dir, 'logins.json');
+    const signingKeys = [await generateSigningKey('RS256')];
+    try {
+      const first = await startIdp({ storeFile, signingKeys });
+      const t = await userToken(first, 'alice');
+      await first.close();
+      expect(statSync(storeFile).mode & 0o777).toBe(0o600);
+
+      const second = await startIdp({ storeFile, signingKeys, port: first.port });
+      const r = await token(second, { grant_type: 'refresh_token', refresh_token: t.refreshToken!, resource: second.audience });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(decodeJwt(r.body.access_token)).toMatchObject({ sub: 'alice', groups: ['developers'] });
+      await second.close();
+
+      const forgetful = await startIdp({ signingKeys, port: first.port });
+      const lost = await token(forgetful, { grant_type: 'refresh_token', refresh_token: t.refreshToken!, resource: forgetful.audience });
+      expect(lost.body.error).toBe('invalid_grant');
+      await forgetful.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

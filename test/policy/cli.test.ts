@@ -23,6 +23,16 @@ beforeAll(() => {
 }, 120_000);
 
 describe('guard-aws explain', () => {
+  test('--target and --profile name the same thing, and must agree', () => {
+    const viaProfile = run(['explain', '--json', '--profile', 'prod', '--', 's3', 'ls']);
+    expect(viaProfile.code, viaProfile.stderr).toBe(0);
+    expect(JSON.parse(viaProfile.stdout).target).toBe('prod');
+    const awsStyle = run(['explain', '--json', '--', 's3', 'ls', '--profile', 'prod']);
+    expect(JSON.parse(awsStyle.stdout).target).toBe('prod');
+    const clash = run(['explain', '--target', 'dev', '--', 's3', 'ls', '--profile', 'prod']);
+    expect(clash.code).toBe(64);
+    expect(clash.stderr).toContain('--target dev and --profile prod name different targets');
+  });
   test('--json prints one object with the parsed call and the decision', () => {
     const r = run(['explain', '--json', '--account', '111122223333', '--', 's3api', 'get-object', '--bucket', 'b', '--key', 'k', 'out.txt']);
     expect(r.code).toBe(0);
@@ -109,6 +119,23 @@ describe('guard-aws policy check', () => {
 });
 
 describe('guard-aws policy test', () => {
+  test('--json: one object for scripts and agents, same exit codes (check: 0 / 78; test: 0 / 1)', () => {
+    const ok = run(['policy', 'check', '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, errors: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'ga-json-'));
+    writeFileSync(join(dir, 'bad.yaml'), 'version: 1\nrules:\n  - { id: a, effect: permit, reason: r }\n');
+    const bad = run(['policy', 'check', '--json', join(dir, 'bad.yaml')]);
+    expect(bad.code).toBe(78);
+    const j = JSON.parse(bad.stdout);
+    expect(j).toMatchObject({ ok: false, errors: 1 });
+    expect(j.diagnostics[0]).toMatchObject({ line: 3, severity: 'error' });
+    const tests = run(['policy', 'test', '--json']);
+    expect(tests.code).toBe(0);
+    const t = JSON.parse(tests.stdout);
+    expect(t).toMatchObject({ ok: true, failed: 0 });
+    expect(t.passed).toBe(t.cases.length);
+  });
   test('shipped tests pass', () => {
     const r = run(['policy', 'test']);
     expect(r.stdout).toMatch(/\d+ passed, 0 failed/);

@@ -14,6 +14,18 @@ describe('policy file errors name file:line:col', () => {
       expect.stringMatching(/^p\.yaml:5:5: YAML: Map keys must be unique/),
     ]);
   });
+  test('a mapping or list used as a key is refused where it is written, without a process warning', () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      expect(diagnosticsOf('version: 1\nrules: []\n{ reason: x }: 1\n')).toEqual(['p.yaml:3:1: YAML: a key must be a plain value, not a mapping or a list']);
+      expect(diagnosticsOf(base('  - id: a\n    ? [effect]\n    : allow\n'))[0]).toMatch(/^p\.yaml:4:7: YAML: a key must be a plain value/);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
   test('unknown effect at the value', () => {
     expect(diagnosticsOf(base('  - id: a\n    effect: permit\n    reason: r\n'))).toEqual(['p.yaml:4:13: rules[0].effect: Invalid option: expected one of "deny"|"approve"|"allow"']);
   });

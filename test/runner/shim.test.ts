@@ -52,6 +52,9 @@ describe('guard-aws shim install', () => {
     // Re-installing replaces the file atomically and leaves no temporary files behind.
     expect(spawnSync(process.execPath, [bin, 'shim', 'install', '--dir', dir], { env: cleanEnv() }).status).toBe(0);
     expect(readdirSync(dir)).toEqual(['aws']);
+    // --json for agents: the same facts as one object.
+    const j = spawnSync(process.execPath, [bin, 'shim', 'install', '--dir', dir, '--json'], { env: cleanEnv(), encoding: 'utf8' });
+    expect(JSON.parse(j.stdout)).toEqual({ path: join(dir, 'aws'), pathLine: `export PATH='${dir}':"$PATH"` });
   });
 
   test('defaults to $XDG_DATA_HOME/guard-aws/bin', () => {

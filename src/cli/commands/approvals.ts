@@ -14,6 +14,7 @@ import { MAX_TEXT } from '../../approvals/service.js';
 import { brokerSession } from '../../auth/broker-session.js';
 import { GuardError, oneLine } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { brokerOption, intParser, jsonOption } from '../options.js';
 
 const STATUSES = ['pending', 'approved', 'denied', 'expired', 'used', 'withdrawn'] as const;
 
@@ -26,8 +27,8 @@ interface Common {
 export function command(ctx: CliContext): Command {
   const session = (o: Common): Promise<ApprovalClientOptions> => brokerSession({ env: ctx.env, flag: o.broker });
   const print = (o: Common, a: ApprovalSummary) => ctx.host.result(o.json ? JSON.stringify(a, null, 2) : renderApproval(a, Date.now()));
-  const broker = () => new Option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)');
-  const json = () => new Option('--json', 'print JSON');
+  const broker = brokerOption;
+  const json = jsonOption;
   const comment = () =>
     new Option('--comment <text>', `a comment recorded with the decision (at most ${MAX_TEXT} characters)`).argParser((v: string) => {
       if (v.length > MAX_TEXT) throw new GuardError('usage', `--comment is ${v.length} characters long; at most ${MAX_TEXT} are allowed`);
@@ -42,11 +43,7 @@ export function command(ctx: CliContext): Command {
     .addOption(new Option('--status <status>', 'only requests in this state').choices(STATUSES))
     .addOption(new Option('--decide', 'only requests waiting for your decision').conflicts('mine'))
     .option('--mine', 'only your own requests')
-    .option('--limit <n>', 'at most this many, newest first (1–1000)', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 1000) throw new GuardError('usage', `--limit must be a whole number from 1 to 1000, not ${JSON.stringify(v)}`);
-      return n;
-    })
+    .option('--limit <n>', 'at most this many, newest first (1–1000)', intParser('--limit', 1, 1000))
     .addOption(broker())
     .addOption(json())
     .action(async (o: Common & { status?: ApprovalSummary['status']; decide?: boolean; mine?: boolean; limit?: number }) => {

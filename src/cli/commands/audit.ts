@@ -1,36 +1,25 @@
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command } from 'commander';
 import { parsePublicKey } from '../../audit/broker-key.js';
 import { AuditClient } from '../../audit/client.js';
-import { brokerSession } from '../../auth/broker-session.js';
+import { brokerSession, type BrokerSession } from '../../auth/broker-session.js';
 import { verifyExportFile } from '../../audit/export.js';
 import { replayTranscript } from '../../audit/replay.js';
 import { parseSince } from '../../audit/since.js';
 import type { AuditSummary, UnreportedGrant } from '../../audit/summary.js';
 import type { ChainResult } from '../../audit/types.js';
-import { ERRORS, GuardError } from '../../errors.js';
+import { ERRORS, GuardError, isGuardError } from '../../errors.js';
+import type { ApprovalSummary } from '../../api/types.js';
 import { EXIT } from '../../exit-codes.js';
 import { flushSpool } from '../../transcript/spool.js';
 import { defaultSpoolDir } from '../../transcript/spool-dir.js';
 import type { TranscriptEnvelope } from '../../transcript/types.js';
 import { createTranscriptUploader } from '../../transcript/upload.js';
 import type { CliContext } from '../context.js';
+import { brokerOption, intParser, jsonOption, numberParser } from '../options.js';
 
 /** Exit code of `audit verify` when the chain is broken: the data is bad (EX_DATAERR, 65). */
 export const EXIT_CHAIN_BROKEN = ERRORS.audit_broken.exit;
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('must be an integer from 1 to 10000');
-  return n;
-}
-
-function speed(v: string): number {
-  if (v === 'max') return 0;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number ≥ 0, or "max"');
-  return n;
-}
 
 function argvText(argv: string[] | undefined): string {
   if (!argv) return '';
@@ -38,13 +27,52 @@ function argvText(argv: string[] | undefined): string {
   return s.length > 100 ? `${s.slice(0, 99)}…` : s;
 }
 
-function summaryLine(s: AuditSummary): string {
-  const status = s.kind === 'transcript' ? `${s.status}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${s.exitCode}`}` : s.kind;
-  return `${String(s.seq).padStart(6)}  ${s.at}  ${(s.subject ?? '-').padEnd(24)}  ${status.padEnd(16)}  ${s.target ?? '-'}  aws ${argvText(s.argv)}`;
+/** A table with a header row, like `approvals list`; the last column is not padded. */
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [fmt(head), ...rows.map(fmt)].join('\n');
 }
 
-function unreportedLine(u: UnreportedGrant): string {
-  return `${u.grantId}  ${u.createdAt}  ${u.subject.padEnd(24)}  ${u.target}  aws ${argvText(u.argv)}`;
+/**
+ * `audit list`: the first column is what `audit show` and `audit replay` take — the grant id (one transcript per
+ * grant), or the record id for a record without a grant.
+ */
+function summaryTable(rows: AuditSummary[]): string {
+  return table(
+    ['ID', 'TIME', 'CALLER', 'OUTCOME', 'TARGET', 'COMMAND'],
+    rows.map((s) => [
+      s.grantId ?? s.id,
+      s.at,
+      s.subject ?? '-',
+      s.kind === 'transcript' ? `${s.status}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${s.exitCode}`}` : s.kind,
+      s.target ?? '-',
+      `aws ${argvText(s.argv)}`,
+    ]),
+  );
+}
+
+function unreportedTable(rows: UnreportedGrant[]): string {
+  return table(
+    ['GRANT', 'GRANTED', 'CALLER', 'TARGET', 'COMMAND'],
+    rows.map((u) => [u.grantId, u.createdAt, u.subject, u.target, `aws ${argvText(u.argv)}`]),
+  );
+}
+
+/** Who decided an approval and what they said, for `audit show` (the approval itself lives in /v1/approvals). */
+async function approvalLines(link: BrokerSession, id: string): Promise<string[]> {
+  const { getApproval } = await import('../../approvals/client.js');
+  const { visible } = await import('../../approvals/render.js');
+  let a: ApprovalSummary;
+  try {
+    a = await getApproval({ brokerUrl: link.brokerUrl, token: link.token, ...(link.fetch ? { fetch: link.fetch } : {}) }, id);
+  } catch (e) {
+    return [`approval:  ${id} (details unavailable: ${isGuardError(e) ? e.code : 'error'})`];
+  }
+  const lines = [`approval:  ${a.id}, requested by ${visible(a.requester)}${a.reason ? `: ${visible(a.reason)}` : ''}`];
+  for (const d of a.approvals) lines.push(`           approved by ${visible(d.by)} at ${d.at}${d.comment ? `: ${visible(d.comment)}` : ''}`);
+  if (a.approvals.length === 0) lines.push('           approved by nobody on record');
+  return lines;
 }
 
 function breakText(r: ChainResult): string {
@@ -54,7 +82,7 @@ function breakText(r: ChainResult): string {
 
 export function command(ctx: CliContext): Command {
   const cmd = new Command('audit').description('list, show, replay, verify and export the audit log (auditors), flush the local spool');
-  const broker = () => new Option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)');
+  const broker = brokerOption;
   const client = async (o: { broker?: string }) => new AuditClient(await brokerSession({ flag: o.broker, env: ctx.env }));
   const now = () => Date.now();
 
@@ -64,29 +92,30 @@ export function command(ctx: CliContext): Command {
     .option('--user <subject>', 'only this caller')
     .option('--since <time>', 'ISO-8601 time or a duration back from now (24h, 7d)')
     .option('--unreported', 'grants whose transcript never arrived')
-    .option('--limit <n>', 'at most this many (default 100)', positiveInt)
-    .option('--json', 'print JSON')
+    .option('--limit <n>', 'at most this many (default 100)', intParser('--limit', 1, 10_000))
+    .addOption(jsonOption())
     .addOption(broker())
     .action(async (o: { user?: string; since?: string; unreported?: boolean; limit?: number; json?: boolean; broker?: string }) => {
       const q = { user: o.user, since: o.since ? parseSince(o.since, now()) : undefined, limit: o.limit };
       const c = await client(o);
       if (o.unreported) {
         const rows = await c.unreported(q);
-        ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? rows.map(unreportedLine).join('\n') : 'no unreported grants');
+        ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? unreportedTable(rows) : 'no unreported grants');
         return;
       }
       const rows = await c.list(q);
-      ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? rows.map(summaryLine).join('\n') : 'no records');
+      ctx.host.result(o.json ? JSON.stringify(rows, null, 2) : rows.length ? summaryTable(rows) : 'no records');
     });
 
   cmd
     .command('show')
     .description('show one record (by record id or grant id): the call, who, when, outcome, output size')
     .argument('<id>', 'record id or grant id')
-    .option('--json', 'print the full record (body included) as JSON')
+    .addOption(jsonOption('print the full record (body included) as JSON'))
     .addOption(broker())
     .action(async (id: string, o: { json?: boolean; broker?: string }) => {
-      const { record, summary } = await (await client(o)).show(id);
+      const link = await brokerSession({ flag: o.broker, env: ctx.env });
+      const { record, summary } = await new AuditClient(link).show(id);
       if (o.json) {
         ctx.host.result(JSON.stringify({ ...record, body: JSON.parse(record.body) }, null, 2));
         return;
@@ -106,6 +135,7 @@ export function command(ctx: CliContext): Command {
           `outcome:   ${t.status}${t.exitCode === null ? '' : `, exit ${t.exitCode}`}${t.truncated ? ', output truncated' : ''}`,
           `output:    ${t.outputBytes} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${record.grantId}\` plays it back`,
         );
+        if (t.approvalId) lines.push(...(await approvalLines(link, t.approvalId)));
       }
       ctx.host.result(lines.join('\n'));
     });
@@ -114,7 +144,7 @@ export function command(ctx: CliContext): Command {
     .command('replay')
     .description('play a transcript\'s masked output back with its original timing')
     .argument('<id>', 'record id or grant id')
-    .option('--speed <n>', 'N times faster (0 or "max": no waiting)', speed, 1)
+    .option('--speed <n>', 'N times faster (0 or "max": no waiting)', numberParser('--speed', { max: 0 }), 1)
     .addOption(broker())
     .action(async (id: string, o: { speed: number; broker?: string }) => {
       const { record } = await (await client(o)).show(id);
@@ -136,7 +166,7 @@ export function command(ctx: CliContext): Command {
     .description('walk the whole chain and check every link and signature (at the broker, or offline with --file/--key)')
     .option('--file <file.jsonl>', 'verify an `audit export` file instead of asking the broker')
     .option('--key <file>', 'the broker\'s public key for --file: PEM, JWK, or `GET /v1/keys` output')
-    .option('--json', 'print JSON')
+    .addOption(jsonOption())
     .addOption(broker())
     .action(async (o: { file?: string; key?: string; json?: boolean; broker?: string }) => {
       let result: ChainResult;
@@ -181,7 +211,7 @@ export function command(ctx: CliContext): Command {
   cmd
     .command('flush')
     .description('send spooled transcripts (finished, or recovered from killed runs) to the broker')
-    .option('--json', 'print JSON')
+    .addOption(jsonOption())
     .addOption(broker())
     .action(async (o: { json?: boolean; broker?: string }) => {
       const session = await brokerSession({ flag: o.broker, env: ctx.env });

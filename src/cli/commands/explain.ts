@@ -1,6 +1,6 @@
 import { isAbsolute, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { GuardError } from '../../errors.js';
 import { parseInvocation } from '../../invocation/parse.js';
 import type { InvocationContext } from '../../invocation/types.js';
@@ -12,6 +12,7 @@ import type { Caller, TargetInfo } from '../../policy/types.js';
 import { maskArgv } from '../../masking/argv.js';
 import { splitGuardOptions } from '../../client/guard-options.js';
 import type { CliContext } from '../context.js';
+import { jsonOption, profileOption, repeatable, targetOption } from '../options.js';
 
 /** Documented defaults (README, docs/policies.md): a placeholder account nobody owns, the usual region chain. */
 export const DEFAULT_ACCOUNT = '000000000000';
@@ -25,19 +26,21 @@ interface ExplainOptions {
   subject?: string;
   groups?: string;
   target?: string;
+  profile?: string;
 }
 
 export function command(ctx: CliContext): Command {
   return new Command('explain')
     .description('show how an aws invocation is parsed and decided (nothing is run)')
     .usage('[options] -- <aws arguments…>')
-    .option('--json', 'print one JSON object')
-    .addOption(new Option('--policy <path>', 'policy file (repeatable; default: the shipped policies/default.yaml)').argParser((v: string, prev: string[] = []) => [...prev, v]).default([]))
+    .addOption(jsonOption('print one JSON object'))
+    .addOption(repeatable('--policy <path>', 'policy file (repeatable; default: the shipped policies/default.yaml)'))
     .option('--account <id>', `target account (default ${DEFAULT_ACCOUNT})`)
     .option('--region <region>', `default region (default $AWS_REGION, $AWS_DEFAULT_REGION or ${DEFAULT_REGION})`)
     .option('--subject <subject>', 'caller subject (default $USER)')
     .option('--groups <groups>', 'caller groups, comma-separated (default none)')
-    .option('--target <name>', 'target name / profile (default "default")')
+    .addOption(targetOption('"default"'))
+    .addOption(profileOption())
     .argument('<aws-args...>', 'the aws invocation, after --')
     // explain's own options come first; the aws invocation starts at `--`, at the first argument, or at the
     // first option explain does not know (`guard-aws explain --debug sts get-caller-identity`).
@@ -53,12 +56,17 @@ export function command(ctx: CliContext): Command {
       const groups = (o.groups ?? '').split(',').map((g) => g.trim()).filter(Boolean);
       // As on the run path: an exact `--profile NAME` in the aws arguments picks the broker target and is never
       // passed to aws (src/client/guard-options.ts); abbreviations stay in the argv and are judged as overrides.
+      // `--target`, explain's own `--profile` and an aws-style `--profile` all name the same thing; they must agree.
       const split = splitGuardOptions(['--', ...args]);
-      if (split.options.target !== undefined && o.target !== undefined && split.options.target !== o.target) {
-        throw new GuardError('usage', `--target ${o.target} and --profile ${split.options.target} name different targets`);
-      }
+      const named = [
+        ['--target', o.target],
+        ['--profile', o.profile],
+        ['--profile', split.options.target],
+      ].filter((n): n is [string, string] => n[1] !== undefined);
+      const differing = named.find((n) => n[1] !== named[0]![1]);
+      if (differing) throw new GuardError('usage', `${named[0]![0]} ${named[0]![1]} and ${differing[0]} ${differing[1]} name different targets`);
       args = split.awsArgv;
-      const targetName = o.target ?? split.options.target ?? (defaults.push('target'), 'default');
+      const targetName = named[0]?.[1] ?? (defaults.push('target'), 'default');
       const policies = o.policy.length ? o.policy : [defaultPolicyPath()];
       const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)), env: ctx.env });
       const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env };

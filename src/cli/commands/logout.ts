@@ -1,18 +1,18 @@
 import { Command } from 'commander';
-import { GuardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { brokerOption, jsonOption, noInputOption } from '../options.js';
 import { logout } from '../../auth/logout.js';
 import { openTokenStore } from '../../auth/token-store.js';
-import { resolveBrokerUrl } from '../../config/client-config.js';
+import { noBrokerError, resolveBrokerUrl } from '../../config/client-config.js';
 
 export function command(ctx: CliContext): Command {
   return new Command('logout')
     .description('forget the stored login (and revoke it at the identity provider where supported)')
-    .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
-    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
+    .addOption(brokerOption())
+    .addOption(noInputOption())
     .action(async (o: { broker?: string }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
-      if (!brokerUrl) throw new GuardError('usage', 'no broker: pass --broker URL or set GUARD_AWS_BROKER');
+      if (!brokerUrl) throw noBrokerError();
       const store = await openTokenStore({ env: ctx.env });
       const r = await logout({ brokerUrl, store, env: ctx.env, host: ctx.host });
       if (!r.forgotten) ctx.host.info(`not logged in to ${brokerUrl}; nothing to forget`);

@@ -7,6 +7,7 @@ import { expandPaths } from '../../policy/paths.js';
 import { formatDiagnostic } from '../../policy/source.js';
 import { runPolicyTests } from '../../policy/test-runner.js';
 import type { CliContext } from '../context.js';
+import { jsonOption } from '../options.js';
 
 /**
  * Exit status of `policy test` when a case fails: 1, as test runners (`opa test`, vitest, go test) do — a failed
@@ -23,13 +24,18 @@ export function command(ctx: CliContext): Command {
     .command('check')
     .description('validate policy files: schema, unknown actions, rules that can never match, shadowed rules')
     .argument('[paths...]', 'policy files or directories (default: ./policies/*.yaml, or the shipped policies)')
-    .action((paths: string[]) => {
+    .addOption(jsonOption('print one JSON object: files, rules, errors, warnings, diagnostics'))
+    .action((paths: string[], o: { json?: boolean }) => {
       const files = expandPaths(paths, ctx.cwd, 'policy');
       const r = checkPolicies(files, { readFile });
-      for (const d of r.diagnostics) ctx.host.result(formatDiagnostic(d));
-      ctx.host.info(`${files.length} file${files.length === 1 ? '' : 's'}, ${r.rules} rules: ${r.errors} error${r.errors === 1 ? '' : 's'}, ${r.warnings} warning${r.warnings === 1 ? '' : 's'}`);
       // Warnings (shadowed rules) do not fail the check; errors do.
       ctx.exitCode = r.errors > 0 ? EXIT.CONFIG : EXIT.OK;
+      if (o.json) {
+        ctx.host.result(JSON.stringify({ ok: r.errors === 0, files, rules: r.rules, errors: r.errors, warnings: r.warnings, diagnostics: r.diagnostics }, null, 2));
+        return;
+      }
+      for (const d of r.diagnostics) ctx.host.result(formatDiagnostic(d));
+      ctx.host.info(`${files.length} file${files.length === 1 ? '' : 's'}, ${r.rules} rules: ${r.errors} error${r.errors === 1 ? '' : 's'}, ${r.warnings} warning${r.warnings === 1 ? '' : 's'}`);
     });
 
   policy
@@ -37,11 +43,17 @@ export function command(ctx: CliContext): Command {
     .description('run policy test files (*.test.yaml): argv, caller, target and the expected decision and rule')
     .argument('[paths...]', 'test files or directories (default: ./policies/**/*.test.yaml, or the shipped tests)')
     .option('-v, --verbose', 'also show what each passing case decided')
-    .action(async (paths: string[], o: { verbose?: boolean }) => {
+    .addOption(jsonOption('print one JSON object: passed, failed, cases (name, file, line, expected, got), diagnostics'))
+    .action(async (paths: string[], o: { verbose?: boolean; json?: boolean }) => {
       // The parser (and its model tables) load only for `test`; `check` needs the IAM catalog alone.
       const { parseInvocation } = await import('../../invocation/parse.js');
       const files = expandPaths(paths, ctx.cwd, 'test');
       const r = runPolicyTests(files, parseInvocation, { readFile });
+      ctx.exitCode = r.diagnostics.length ? EXIT.CONFIG : r.failed > 0 ? EXIT_TEST_FAILED : r.cases.length === 0 ? EXIT.USAGE : EXIT.OK;
+      if (o.json) {
+        ctx.host.result(JSON.stringify({ ok: ctx.exitCode === EXIT.OK, passed: r.passed, failed: r.failed, cases: r.cases, diagnostics: r.diagnostics }, null, 2));
+        return;
+      }
       for (const d of r.diagnostics) ctx.host.error(formatDiagnostic(d));
       let last = '';
       for (const c of r.cases) {
@@ -50,7 +62,6 @@ export function command(ctx: CliContext): Command {
         else ctx.host.result(`  FAIL  ${c.name}  (${c.file}:${c.line})\n          expected ${c.expected}\n          got      ${c.got}`);
       }
       ctx.host.result(`${r.passed} passed, ${r.failed} failed${r.diagnostics.length ? `, ${r.diagnostics.length} file error${r.diagnostics.length === 1 ? '' : 's'}` : ''}`);
-      ctx.exitCode = r.diagnostics.length ? EXIT.CONFIG : r.failed > 0 ? EXIT_TEST_FAILED : r.cases.length === 0 ? EXIT.USAGE : EXIT.OK;
     });
   return policy;
 }

@@ -1,15 +1,30 @@
 import { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { whoami } from '../../auth/whoami.js';
+import { brokerOption, jsonOption, noInputOption } from '../options.js';
+import { whoami, type WhoamiInfo } from '../../auth/whoami.js';
 import { openTokenStore } from '../../auth/token-store.js';
 import { resolveBrokerUrl } from '../../config/client-config.js';
+
+/** Where the token comes from, as a sentence fragment (`token:    from guard-aws login, kept in …`). */
+export function tokenText(info: WhoamiInfo, env: NodeJS.ProcessEnv): string {
+  switch (info.source) {
+    case 'login':
+      return `from \`guard-aws login\`, kept in ${info.keptIn}`;
+    case 'GUARD_AWS_TOKEN':
+      return 'given in the environment variable GUARD_AWS_TOKEN (guard-aws stores nothing)';
+    case 'GUARD_AWS_TOKEN_FILE':
+      return `read from ${env.GUARD_AWS_TOKEN_FILE} (GUARD_AWS_TOKEN_FILE) on every call`;
+    default:
+      return 'GitHub Actions OIDC token, fetched for each call (not stored)';
+  }
+}
 
 export function command(ctx: CliContext): Command {
   return new Command('whoami')
     .description('show who guard-aws acts as: subject, groups, expiry, broker and where the token is kept')
-    .option('--broker <url>', 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)')
-    .option('--no-input', 'never prompt (also implied by CI or no terminal)')
-    .option('--json', 'print JSON')
+    .addOption(brokerOption())
+    .addOption(noInputOption())
+    .addOption(jsonOption())
     .action(async (o: { broker?: string; json?: boolean }) => {
       const brokerUrl = await resolveBrokerUrl(o.broker, ctx.env);
       const store = await openTokenStore({ env: ctx.env });
@@ -24,7 +39,7 @@ export function command(ctx: CliContext): Command {
           `groups:   ${info.groups.length ? info.groups.join(', ') : '(none)'}`,
           `expires:  ${info.expiresAt ?? '(unknown)'}`,
           `broker:   ${info.broker ?? '(not set)'}`,
-          `token:    ${info.source === 'login' ? 'guard-aws login' : info.source}, kept in ${info.keptIn}`,
+          `token:    ${tokenText(info, ctx.env)}`,
         ].join('\n'),
       );
     });
