@@ -4,6 +4,7 @@
  * makes; customizations not listed here are refused (fail closed) rather than guessed.
  */
 import { type ArnContext } from './arns.js';
+import { unknownChoiceError, v2OnlyError } from './choices.js';
 import { iamLiteral } from './iam-literal.js';
 import { operationPermissions, permission, mergePermissions } from './actions.js';
 import { type ParsedArgs, type Token, at, parseArgTable } from './grammar.js';
@@ -90,15 +91,16 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
   if (command === 'configure' || command === 'history') {
     const raw = modelIndex().commands[command]!.custom!;
     const table = raw.sub?.[subcommand];
-    const v2Risks = V2_CONFIGURE[subcommand];
-    if (!table && command === 'configure' && version === 'v2' && v2Risks) {
+    const v2Risks = command === 'configure' && Object.prototype.hasOwnProperty.call(V2_CONFIGURE, subcommand) ? V2_CONFIGURE[subcommand] : undefined;
+    if (!table && version === 'v2' && v2Risks) {
       // v2-only configure subcommands (v2 awscli/customizations/configure/): local; their arguments are not
       // modelled here, so the argv is passed through as given.
       const result = emptyResult(head, head.argv, 'local', command, subcommand);
       result.notes.push(`configure ${subcommand} (AWS CLI v2) runs locally`);
       return { result, risks: [...v2Risks] };
     }
-    if (!table) throw parseError(`${command}: unknown subcommand at ${at(request.subcommand)}`, { index: request.subcommand.index });
+    if (!table && v2Risks) throw v2OnlyError(`${command} ${subcommand}`, request.subcommand, version);
+    if (!table) throw unknownChoiceError(`${command}: unknown subcommand at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(raw.sub ?? {}), 'help']);
     const args = parseArgTable(rest, customArgTable(table), where);
     const result = emptyResult(head, [...canonicalGlobals, command, subcommand, ...canonicalArgs(args)], args.help ? 'no_api_call' : 'local', command, subcommand);
     if (args.help) return noRisks(result);
@@ -119,7 +121,7 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
   let waiterOperation: string | undefined;
   if (command === 's3') {
     const raw = modelIndex().commands.s3!.custom!.sub?.[subcommand];
-    if (!raw) throw parseError(`s3: unknown command at ${at(request.subcommand)}`, { index: request.subcommand.index });
+    if (!raw) throw unknownChoiceError(`s3: unknown command at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(modelIndex().commands.s3!.custom!.sub ?? {}), 'help']);
     table = customArgTable(raw);
   } else if (command === 'logs' && subcommand === 'tail') {
     table = LOGS_TAIL_V2;
@@ -132,7 +134,7 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
       if (waiterToken.text === 'help') return noRisks(emptyResult(head, [...canonicalGlobals, command, subcommand, 'help'], 'no_api_call', command, subcommand));
       const waiterRaw = raw.sub?.[waiterToken.text];
       waiterOperation = serviceModel.waiters[waiterToken.text];
-      if (!waiterRaw || !waiterOperation) throw parseError(`${command} wait: unknown waiter at ${at(waiterToken)}`, { index: waiterToken.index });
+      if (!waiterRaw || !waiterOperation) throw unknownChoiceError(`${command} wait: unknown waiter at ${at(waiterToken)}`, waiterToken, Object.keys(serviceModel.waiters));
       subcommandName = `wait ${waiterToken.text}`;
       restTokens = waiterArgs;
       table = customArgTable(waiterRaw);

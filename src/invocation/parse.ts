@@ -7,6 +7,7 @@
 import { GuardError } from '../errors.js';
 import { type ArnContext, partitionOf } from './arns.js';
 import { mergePermissions, operationPermissions } from './actions.js';
+import { isV2Only, unknownChoiceError, v2OnlyError } from './choices.js';
 import { customInvocation } from './customizations.js';
 import { type ParsedArgs, type Token, at, classify, parseArgTable, show } from './grammar.js';
 import { actionInfo } from './iam-catalog.js';
@@ -249,7 +250,8 @@ export function parseInvocationUncached(argv: string[], ctx: InvocationContext):
   const index = modelIndex();
   const entry = Object.prototype.hasOwnProperty.call(index.commands, command) ? index.commands[command] : undefined;
   if (!entry) {
-    throw parseError(`unknown aws command at ${at(commandToken)} (aliases and plugins are not supported)`, { index: commandToken.index, token: command });
+    if (isV2Only(command)) throw v2OnlyError(command, commandToken, version);
+    throw unknownChoiceError(`unknown aws command at ${at(commandToken)} (aliases and plugins are not supported)`, commandToken, [...Object.keys(index.commands), 'help']);
   }
   if (!subcommandToken) {
     if (command === 'configure') {
@@ -270,8 +272,11 @@ export function parseInvocationUncached(argv: string[], ctx: InvocationContext):
   const model = commandModel(command)!;
   const operation = model.operation(subcommand);
   if (!operation) {
-    if (Object.prototype.hasOwnProperty.call(model.custom, subcommand) || (version === 'v2' && command === 'logs' && subcommand === 'tail')) return custom(model);
-    throw parseError(`${command}: unknown operation at ${at(subcommandToken)}`, { index: subcommandToken.index, token: subcommand });
+    const v2Tail = command === 'logs' && subcommand === 'tail';
+    if (Object.prototype.hasOwnProperty.call(model.custom, subcommand) || (version === 'v2' && v2Tail)) return custom(model);
+    if (isV2Only(command, subcommand)) throw v2OnlyError(`${command} ${subcommand}`, subcommandToken, version);
+    const choices = [...model.operationNames(), ...Object.keys(model.custom), 'help'];
+    throw unknownChoiceError(`${command}: unknown operation at ${at(subcommandToken)}`, subcommandToken, choices);
   }
   const where = `${command} ${subcommand}`;
   const args = parseArgTable(rest, operation.args, where);

@@ -193,7 +193,7 @@ describe('commands', () => {
   it('unknown commands and aliases are refused', () => {
     expect(parseErr('myalias', 'run').message).toMatch(/token 0 "myalias"/);
     expect(parseErr('s3api', 'list-objectz').message).toMatch(/unknown operation at token 1/);
-    expect(parseErr('logs', 'tail', '/aws/lambda/x').message).toMatch(/unknown operation/); // v1 has no logs tail
+    expect(parseErr('logs', 'tail', '/aws/lambda/x').message).toMatch(/exists only in AWS CLI v2/); // v1 has no logs tail
     expect(parseInvocation(['logs', 'tail', '/aws/lambda/x', '--follow'], { ...ctx, cliVersion: 'v2' }).actions).toEqual(['logs:FilterLogEvents']);
   });
   it('configure and history are local; set changes config, get of a secret reads one', () => {
