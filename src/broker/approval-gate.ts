@@ -15,7 +15,7 @@ export interface ApprovalContext {
 }
 
 /**
- * What the broker does with a decision of `approve`. The approvals module (issue 4) supplies one that opens an
+ * What the broker does with a decision of `approve`. The approvals module (src/approvals/) supplies one that opens an
  * approval request, or — when `request.approvalId` is given — checks that approval against this exact call,
  * consumes it once and lets the grant proceed. It must throw an ApiError to refuse (approval_pending,
  * approval_denied…); returning means the grant goes ahead, recorded with `approvalId`.

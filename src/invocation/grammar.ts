@@ -1,5 +1,5 @@
 /**
- * argparse's token rules as the AWS CLI uses them (Python 3.11 argparse, allow_abbrev on; reference §1.3):
+ * argparse's token rules as the AWS CLI uses them (Python 3.11 argparse, allow_abbrev on; docs/aws-cli-parsing.md §2.3):
  * exact option, `--opt=value`, unique prefix (ambiguous → error), negative numbers and tokens with a space are
  * values. Globals are taken from every position first, as the CLI's top-level parse_known_args does.
  * Everything is canonicalised (full names) so the real CLI cannot read the argv differently.
@@ -61,7 +61,7 @@ export interface ParsedArg {
 }
 
 export interface ParsedArgs {
-  /** Last occurrence wins, as argparse's `store` action (reference §1.3.7); earlier ones are recorded. */
+  /** Last occurrence wins, as argparse's `store` action (docs/aws-cli-parsing.md §2.3); earlier ones are recorded. */
   options: Map<string, ParsedArg>;
   repeated: string[];
   positionals: { spec: ArgSpec; value: string | string[]; token: Token }[];

@@ -1,10 +1,10 @@
 /**
- * Risk signals (reference §6), computed from the actions' access levels, the command class, the parameters
+ * Risk signals (docs/aws-cli-parsing.md §7), computed from the actions' access levels, the command class, the parameters
  * and the global options. Decisions on global options (documented in the README text of the report):
  *  - --endpoint-url, --ca-bundle, --no-verify-ssl → endpoint_override (traffic and the session token go to,
  *    or can be read by, someone other than AWS);
  *  - --profile, --no-sign-request → credential_override (other credentials, or none, replace the broker's);
- *  - --debug → secret_read (it logs the session token and access key id to stderr; reference §5.1 #6).
+ *  - --debug → secret_read (it logs the session token and access key id to stderr; docs/aws-cli-parsing.md §6.1 vector 6).
  */
 import type { ArnContext } from './arns.js';
 import type { ParsedInvocation, RiskSignal } from './types.js';
@@ -37,7 +37,7 @@ const REMOTE_EXECUTION = new Set([
 const DESTRUCTIVE_OP = /^(Delete|Terminate|Purge|Remove|Deregister|Destroy|Disable|Revoke|Detach|Cancel|Reset|Stop)/;
 const DESTRUCTIVE_FLAGS = /^(skip-final-snapshot|delete-automated-backups|force-delete-without-recovery|force|delete|recursive)$/;
 
-// Secrets on the caller's machine: reading them into a parameter sends them to AWS (reference §5.1 #14).
+// Secrets on the caller's machine: reading them into a parameter sends them to AWS (docs/aws-cli-parsing.md §6.1 vector 14).
 const SECRET_PATHS = /(^|\/)(\.aws|\.ssh|\.gnupg|\.kube|\.docker|\.config\/gcloud)(\/|$)|^\/proc\/|^\/etc\/(shadow|gshadow|sudoers)|(^|\/)\.(netrc|pgpass|git-credentials|env)$|\.pem$|id_(rsa|ed25519|ecdsa)/;
 
 function walk(v: unknown, fn: (key: string, value: unknown) => void, key = '', depth = 0): void {
@@ -94,14 +94,14 @@ export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], c: ArnC
   if (res.operation && DESTRUCTIVE_OP.test(res.operation) && !/^(Stop|Disable|Cancel|Detach|Revoke|Deregister|Reset)/.test(res.operation)) r.add('destructive');
   if (res.kind === 'api' && res.operation && /^Batch|^(DeleteObjects|BatchWriteItem)$/.test(res.operation)) r.add('bulk');
   const p = res.params;
-  // Deferred destruction (reference §6): expiration lifecycle rules, shorter log retention, suspended
+  // Deferred destruction (docs/aws-cli-parsing.md §7): expiration lifecycle rules, shorter log retention, suspended
   // versioning, scheduled key/secret deletion.
   if (res.operation && /^PutBucketLifecycle/.test(res.operation) && JSON.stringify(p).includes('Expiration')) r.add('destructive');
   if (res.operation === 'PutRetentionPolicy' || (res.operation && /^Schedule\w*Deletion$/.test(res.operation))) r.add('destructive');
   if (res.operation === 'PutBucketVersioning' && (p.VersioningConfiguration as Record<string, unknown> | undefined)?.Status === 'Suspended') r.add('destructive');
   if (p.SkipFinalSnapshot === true || p.DeleteAutomatedBackups === true || p.ForceDeleteWithoutRecovery === true) r.add('destructive');
   if (res.operation === 'GetParametersByPath' && p.Recursive === true) r.add('bulk');
-  // Exposure to the internet (reference §6): open CIDRs, public ACLs and grants, public principals,
+  // Exposure to the internet (docs/aws-cli-parsing.md §7): open CIDRs, public ACLs and grants, public principals,
   // disabled public access blocks, publicly accessible databases, AMIs/snapshots shared with "all".
   walk({ ...(res.cliArgs ?? {}), ...p }, (k, v) => {
     if (typeof v === 'string') {

@@ -1,6 +1,6 @@
 /**
  * `aws s3 ls|cp|mv|rm|sync|mb|rb|presign|website` → the API calls they really make and the actions those need,
- * each paired with its own resources (reference §3.1; awscli/customizations/s3/subcommands.py, calls observed
+ * each paired with its own resources (docs/aws-cli-parsing.md §4.1; awscli/customizations/s3/subcommands.py, calls observed
  * under moto). `s3 cp s3://a/k s3://b/k` is s3:GetObject on a/k and s3:PutObject on b/k — never the product.
  */
 import { basename } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Value decoding as the AWS CLI does it (reference §1.4): parameter files (`file://`, `fileb://`; v1 would also
+ * Value decoding as the AWS CLI does it (docs/aws-cli-parsing.md §2.4): parameter files (`file://`, `fileb://`; v1 would also
  * fetch `http(s)://`, which guard-aws refuses), then JSON or shorthand for structured arguments.
  * Files are read through the injected context (ctx.fileContents on the broker), so parameters hidden in them
  * are seen by the policy.
@@ -77,7 +77,7 @@ export function loadParamFile(raw: string, literal: boolean, st: DecodeState, ar
   }
   if (scheme === 'http' || scheme === 'https') {
     // AWS CLI v1 fetches the URL and sends its content (paramfile.py REMOTE_PREFIX_MAP): unseen, changeable
-    // input and a request from the caller's machine. Refused (reference §5.1 vector 15).
+    // input and a request from the caller's machine. Refused (docs/aws-cli-parsing.md §6.1 vector 15).
     throw parseError(`${where}: remote parameter value ${show(raw)} is refused (the CLI would fetch it)`);
   }
   const data = readLocal(raw.slice(m[0].length), st, argument, where);
@@ -104,7 +104,7 @@ export function parseYaml(text: string, where: string): unknown {
 }
 
 // ------------------------------------------------------------------------------------------------ shorthand
-// Grammar of awscli/shorthand.py (reference §1.4): keyval *("," keyval); key ["@"] "=" values; values are a
+// Grammar of awscli/shorthand.py (docs/aws-cli-parsing.md §2.4): keyval *("," keyval); key ["@"] "=" values; values are a
 // csv list, an explicit [list] or a {hash}; quoted or bare scalars with backslash escapes.
 // Sticky: tests "key=" right after a comma without copying the rest of the string.
 const NEXT_KEY = /\s*[A-Za-z0-9\-_.#/:]+\s*@?=/y;

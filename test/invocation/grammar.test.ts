@@ -1,5 +1,5 @@
 /**
- * Every bypass-relevant parse rule, each with an attempt to break it (reference §1.3, §5.1). Files are read
+ * Every bypass-relevant parse rule, each with an attempt to break it (docs/aws-cli-parsing.md §2.3–§2.5, §6.1). Files are read
  * through ctx.readFile with fixture contents (no real home directory is touched).
  */
 import { describe, expect, it } from 'vitest';

@@ -3,9 +3,9 @@ import type { InvocationContext, ParsedInvocation, Permission } from '../../../s
 import type { Decision, DecisionInput } from '../../../src/policy/types.js';
 
 /**
- * Hand-built stand-ins for parseInvocation (H1) and decide (H2), so the broker's own behaviour (HTTP, auth,
- * STS, storage) can be tested before those modules land. They cover a handful of fixed invocations only; the
- * broker e2e test with the real modules lives in broker-real-core.test.ts.
+ * Hand-built stand-ins for parseInvocation and decide, so the broker's own behaviour (HTTP, auth, STS, storage)
+ * is tested independently of the parser's and the policy engine's tables. They cover a handful of fixed
+ * invocations only; the broker with the real modules is tested end to end in test/e2e/main-path.test.ts.
  */
 function inv(argv: string[], ctx: InvocationContext, service: string, operation: string, permissions: Permission[]): ParsedInvocation {
   const actions = [...new Set(permissions.map((p) => p.action))].sort();
