@@ -420,8 +420,7 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
   }
   if (arns.length) return arns;
   for (const value of Object.values(params)) {
-    const arn = parseArn(value);
-    if (arn && arn.service === prefix) arns.push(given(ctx, value as string));
+    if (typeof value === 'string' && parseArn(value)?.service === prefix) arns.push(given(ctx, value));
   }
   return arns;
 }

@@ -251,13 +251,13 @@ function otherCustom(command: string, subcommand: string, options: CliOptions, r
       const bucket = stringOption(options['s3-bucket']);
       if (bucket) perms.push({ action: 's3:PutObject', resources: [`arn:${arn.partition}:s3:::${iamLiteral(bucket)}/*`], derived: true });
       localFile('template-file', 'read');
-      const capabilities = Array.isArray(options.capabilities) ? (options.capabilities as string[]) : [];
+      const capabilities: unknown[] = Array.isArray(options.capabilities) ? options.capabilities : [];
       return {
         service: 'cloudformation',
         operation: 'CreateChangeSet',
         apiCalls: ['DescribeStacks', 'CreateChangeSet', 'DescribeChangeSet', 'ExecuteChangeSet'],
         permissions: perms,
-        risks: ['write', 'local_file_read', ...(capabilities.some((capability) => /IAM/.test(capability)) ? (['iam_change'] as RiskSignal[]) : [])],
+        risks: ['write', 'local_file_read', ...(capabilities.some((capability) => typeof capability === 'string' && /IAM/.test(capability)) ? (['iam_change'] as RiskSignal[]) : [])],
       };
     }
     case 'cloudformation package': {
