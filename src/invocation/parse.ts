@@ -199,13 +199,13 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
     cache.delete(key);
     cache.set(key, hit);
     if ('ok' in hit) return clonePlain(hit.ok);
-    throw new GuardError(hit.err.code, hit.err.message, { details: { ...hit.err.details } });
+    throw new GuardError(hit.err.code, hit.err.message, { details: clonePlain(hit.err.details) });
   }
   let result: ParsedInvocation;
   try {
     result = parseInvocationUncached(argv, ctx);
   } catch (e) {
-    if (e instanceof GuardError && !argv.some((token) => token.includes('://'))) remember(key, { err: { code: e.code, message: e.message, details: { ...e.details } } });
+    if (e instanceof GuardError && !argv.some((token) => token.includes('://'))) remember(key, { err: { code: e.code, message: e.message, details: clonePlain(e.details) } });
     throw e;
   }
   if (result.files.length === 0) remember(key, { ok: clonePlain(result) });

@@ -48,6 +48,14 @@ describe('a typo gets a suggestion and is still refused', () => {
     expect(argv[error.details.index as number]).toBe(error.details.token);
   });
 
+  it('a repeated typo (answered from the parse cache) gets the same suggestions, unaffected by callers', () => {
+    const first = refusal(['s3api', 'get-objcet']);
+    (first.details.suggestions as string[]).push('tampered');
+    const second = refusal(['s3api', 'get-objcet']);
+    expect(second.details.suggestions).toEqual(['get-object']);
+    expect(second.message).toBe(first.message);
+  });
+
   it('a word close to nothing gets no made-up suggestion', () => {
     const error = refusal(['s3api', 'xyzzy-plugh']);
     expect(error.details.suggestions).toBeUndefined();
