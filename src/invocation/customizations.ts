@@ -35,6 +35,14 @@ export interface CustomOutcome {
   risks: RiskSignal[];
 }
 
+/**
+ * `table[name]` when `name` is the table's own key. Model tables are parsed JSON objects: a plain lookup of a
+ * typed name such as `constructor` would find Object.prototype's member instead of nothing.
+ */
+function own<T>(table: Record<string, T> | undefined, name: string): T | undefined {
+  return table && Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
+}
+
 /** Decoded options and positionals of a customization command, by CLI name. */
 type CliOptions = Record<string, unknown>;
 
@@ -90,8 +98,8 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
   // ------------------------------------------------------------------ local commands
   if (command === 'configure' || command === 'history') {
     const raw = modelIndex().commands[command]!.custom!;
-    const table = raw.sub?.[subcommand];
-    const v2Risks = command === 'configure' && Object.prototype.hasOwnProperty.call(V2_CONFIGURE, subcommand) ? V2_CONFIGURE[subcommand] : undefined;
+    const table = own(raw.sub, subcommand);
+    const v2Risks = command === 'configure' ? own(V2_CONFIGURE, subcommand) : undefined;
     if (!table && version === 'v2' && v2Risks) {
       // v2-only configure subcommands (v2 awscli/customizations/configure/): local; their arguments are not
       // modelled here, so the argv is passed through as given.
@@ -120,7 +128,7 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
   let restTokens = rest;
   let waiterOperation: string | undefined;
   if (command === 's3') {
-    const raw = modelIndex().commands.s3!.custom!.sub?.[subcommand];
+    const raw = own(modelIndex().commands.s3!.custom!.sub, subcommand);
     if (!raw) throw unknownChoiceError(`s3: unknown command at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(modelIndex().commands.s3!.custom!.sub ?? {}), 'help']);
     table = customArgTable(raw);
   } else if (command === 'logs' && subcommand === 'tail') {
@@ -132,8 +140,8 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
       const [waiterToken, ...waiterArgs] = rest;
       if (!waiterToken) throw parseError(`${command} wait: missing waiter name`);
       if (waiterToken.text === 'help') return noRisks(emptyResult(head, [...canonicalGlobals, command, subcommand, 'help'], 'no_api_call', command, subcommand));
-      const waiterRaw = raw.sub?.[waiterToken.text];
-      waiterOperation = serviceModel.waiters[waiterToken.text];
+      const waiterRaw = own(raw.sub, waiterToken.text);
+      waiterOperation = own(serviceModel.waiters, waiterToken.text);
       if (!waiterRaw || !waiterOperation) throw unknownChoiceError(`${command} wait: unknown waiter at ${at(waiterToken)}`, waiterToken, Object.keys(serviceModel.waiters));
       subcommandName = `wait ${waiterToken.text}`;
       restTokens = waiterArgs;

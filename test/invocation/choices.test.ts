@@ -56,6 +56,12 @@ describe('a typo gets a suggestion and is still refused', () => {
     expect(second.message).toBe(first.message);
   });
 
+  it('names of Object.prototype members are unknown names, not crashes', () => {
+    for (const argv of [['configure', 'constructor'], ['history', 'toString'], ['s3', '__proto__'], ['ec2', 'wait', 'constructor'], ['ec2', 'wait', 'hasOwnProperty'], ['constructor', 'x'], ['ec2', 'constructor']]) {
+      expect(refusal(argv).details.token).toBe(argv[argv.length - 1] === 'x' ? 'constructor' : argv[argv.length - 1]);
+    }
+  });
+
   it('a word close to nothing gets no made-up suggestion', () => {
     const error = refusal(['s3api', 'xyzzy-plugh']);
     expect(error.details.suggestions).toBeUndefined();
