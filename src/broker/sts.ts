@@ -37,7 +37,7 @@ export function stsSafe(value: string, maxLength: number): string {
  * RoleSessionName: the caller first (CloudTrail's `userIdentity.arn` shows it), then the grant id. The grant id
  * makes the session ARN unguessable before the grant exists, so nobody can pre-write a resource policy naming
  * that session principal — resource-based grants to a session ARN are not limited by session policies (IAM
- * User Guide, "Session policies"; bypass table vector 22).
+ * User Guide, "Session policies"; docs/aws-cli-parsing.md §6.1 vector 22).
  */
 export function roleSessionName(subject: string, grantId: string): string {
   const suffix = `.${stsSafe(grantId, 40)}`;

@@ -5,7 +5,7 @@ import { GuardError } from '../errors.js';
  * aws token, so they can never be confused with an aws operation's own options (`--reason` and `--wait` exist
  * as aws parameters elsewhere). `--profile NAME` is the exception: it is an aws global option, accepted in any
  * position, and guard-aws reads it as the broker target and never passes it to aws (a profile would make
- * botocore ignore the scoped credentials: aws-cli-parsing.md §0 finding 1).
+ * botocore ignore the scoped credentials: docs/aws-cli-parsing.md §6.1 vector 1).
  */
 export interface GuardOptions {
   approvalId?: string;

@@ -9,7 +9,7 @@ import { expandPath } from '../invocation/values.js';
  *
  * Without this, aws would read each file again when it runs: a caller could swap, say, a bucket policy between the
  * decision and the call, and the session policy (which allows s3:PutBucketPolicy on that bucket) would not stop
- * the swapped, public policy — a time-of-check/time-of-use hole (aws-cli-parsing.md §1.7 step 5). It also keeps
+ * the swapped, public policy — a time-of-check/time-of-use hole (docs/aws-cli-parsing.md §1, step 5). It also keeps
  * `~` and `$VAR` meaning what they meant to the caller, since aws runs with a private HOME and no caller variables.
  *
  * Each referenced file is copied into a private directory (0700, files 0600) and the token rewritten to point at

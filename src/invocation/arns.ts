@@ -1,8 +1,8 @@
 /**
- * Resource ARNs from identifying parameters (reference §4). Account and region come from the context; an
- * account or region written in an ARN or URL parameter overrides them (and marks the call cross-account).
- * Where nothing can be derived the caller gets `*` with derived=false, or an account-scoped wildcard where
- * the reference recommends one (kms key/*).
+ * Resource ARNs from identifying parameters (docs/aws-cli-parsing.md §5). Account and region come from the
+ * context; an account or region written in an ARN or URL parameter overrides them (and marks the call
+ * cross-account). Where nothing can be derived the caller gets `*` with derived=false, or an account-scoped
+ * wildcard where no narrower one is knowable (kms key/* behind an alias).
  */
 import { GuardError } from '../errors.js';
 import { actionResourceTypes, arnTemplate } from './iam-catalog.js';
@@ -15,7 +15,7 @@ export interface ArnContext {
   foreignAccounts: Set<string>;
 }
 
-/** Partition from region (reference §4.1). */
+/** Partition from region (docs/aws-cli-parsing.md §5.1). */
 export function partitionOf(region: string): string {
   if (region.startsWith('cn-')) return 'aws-cn';
   if (region.startsWith('us-gov-')) return 'aws-us-gov';
@@ -31,15 +31,16 @@ export function partitionOf(region: string): string {
 // and refused by given() — instead of falling through to an underived `*`.
 const ARN_RE = /^arn:([\w-]+):([\w-]+):([\w-]*):([^:]*):(.+)$/;
 
-export function parseArn(s: unknown): { partition: string; service: string; region: string; account: string; resource: string } | undefined {
-  if (typeof s !== 'string') return undefined;
-  const m = ARN_RE.exec(s);
-  if (!m) return undefined;
-  return { partition: m[1]!, service: m[2]!, region: m[3]!, account: m[4] ?? '', resource: m[5]! };
+export function parseArn(value: unknown): { partition: string; service: string; region: string; account: string; resource: string } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = ARN_RE.exec(value);
+  if (!match) return undefined;
+  return { partition: match[1]!, service: match[2]!, region: match[3]!, account: match[4] ?? '', resource: match[5]! };
 }
 
-function noteAccount(c: ArnContext, account: string) {
-  if (/^\d{12}$/.test(account) && account !== c.account) c.foreignAccounts.add(account);
+/** Records an account named in the call that is not the target account: the call is cross-account. */
+function noteAccount(ctx: ArnContext, account: string) {
+  if (/^\d{12}$/.test(account) && account !== ctx.account) ctx.foreignAccounts.add(account);
 }
 
 /**
@@ -47,77 +48,106 @@ function noteAccount(c: ArnContext, account: string) {
  * variable as an identifier; the caller's `*`, `?` and `$` arrive escaped (`${*}`, iam-literal.ts), so an ARN
  * holding one is refused rather than granted in every account (`arn:aws:secretsmanager:us-east-1:*:secret:x`).
  */
-function given(c: ArnContext, v: string): string {
-  if (v.includes('${')) {
-    throw new GuardError('parse', `${v.replace(/\$\{(.)\}/g, '$1')}: an ARN parameter cannot contain wildcards or policy variables`);
+function given(ctx: ArnContext, arn: string): string {
+  if (arn.includes('${')) {
+    throw new GuardError('parse', `${arn.replace(/\$\{(.)\}/g, '$1')}: an ARN parameter cannot contain wildcards or policy variables`);
   }
-  const a = parseArn(v);
-  if (a) noteAccount(c, a.account);
-  return v;
+  const parsed = parseArn(arn);
+  if (parsed) noteAccount(ctx, parsed.account);
+  return arn;
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-const strs = (v: unknown): string[] =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : str(v) ? [v as string] : [];
+/** The value when it is a non-empty string: an empty identifier names nothing. */
+const nonEmptyString = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+/** Non-empty strings of a list member, or the member itself when it is one. */
+const nonEmptyStrings = (value: unknown): string[] => {
+  if (Array.isArray(value)) return value.filter((element): element is string => typeof element === 'string' && element !== '');
+  const single = nonEmptyString(value);
+  return single ? [single] : [];
+};
 
-type P = Record<string, unknown>;
+/** API parameters by member name (`Bucket`, `Key`), as decoded from the argv. */
+type ApiParams = Record<string, unknown>;
 
-function s3(action: string, p: P, c: ArnContext): string[] {
+function s3Resources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = actionResourceTypes(action);
-  const bucket = str(p.Bucket);
+  const bucket = nonEmptyString(params.Bucket);
   // A bucket owner named in the call that is not the target account: a cross-account call.
-  for (const k of ['ExpectedBucketOwner', 'ExpectedSourceBucketOwner']) if (str(p[k])) noteAccount(c, p[k] as string);
+  for (const member of ['ExpectedBucketOwner', 'ExpectedSourceBucketOwner']) {
+    const owner = nonEmptyString(params[member]);
+    if (owner) noteAccount(ctx, owner);
+  }
   if (!bucket) return [];
-  if (parseArn(bucket)) return [given(c, bucket)];
-  const out: string[] = [];
+  if (parseArn(bucket)) return [given(ctx, bucket)];
+  const arns: string[] = [];
   if (types.includes('object') || types.includes('accesspointobject')) {
-    if (str(p.Key)) out.push(`arn:${c.partition}:s3:::${bucket}/${p.Key}`);
-    const del = (p.Delete as P | undefined)?.Objects;
-    if (Array.isArray(del)) for (const o of del) if (str((o as P)?.Key)) out.push(`arn:${c.partition}:s3:::${bucket}/${(o as P).Key}`);
-    if (out.length) return out;
+    const key = nonEmptyString(params.Key);
+    if (key) arns.push(`arn:${ctx.partition}:s3:::${bucket}/${key}`);
+    const deleted = (params.Delete as ApiParams | undefined)?.Objects;
+    if (Array.isArray(deleted)) {
+      for (const object of deleted) {
+        const deletedKey = nonEmptyString((object as ApiParams | undefined)?.Key);
+        if (deletedKey) arns.push(`arn:${ctx.partition}:s3:::${bucket}/${deletedKey}`);
+      }
+    }
+    if (arns.length) return arns;
   }
-  if (types.includes('bucket')) return [`arn:${c.partition}:s3:::${bucket}`];
-  return out;
+  if (types.includes('bucket')) return [`arn:${ctx.partition}:s3:::${bucket}`];
+  return arns;
 }
 
-function lambdaFn(c: ArnContext, v: string, qualifier?: string): string {
-  if (v.startsWith('arn:')) return given(c, v);
-  const m = /^(\d{12}):function:(.+)$/.exec(v);
-  let account = c.account;
-  let name = v;
-  if (m) {
-    account = m[1]!;
-    name = m[2]!;
-    noteAccount(c, account);
+/** A function named by name, `ACCOUNT:function:NAME` or ARN (Lambda API reference, FunctionName). */
+function lambdaFunctionArn(ctx: ArnContext, functionName: string, qualifier?: string): string {
+  if (functionName.startsWith('arn:')) return given(ctx, functionName);
+  const partial = /^(\d{12}):function:(.+)$/.exec(functionName);
+  let account = ctx.account;
+  let name = functionName;
+  if (partial) {
+    account = partial[1]!;
+    name = partial[2]!;
+    noteAccount(ctx, account);
   }
-  return `arn:${c.partition}:lambda:${c.region}:${account}:function:${name}${qualifier ? `:${qualifier}` : ''}`;
+  return `arn:${ctx.partition}:lambda:${ctx.region}:${account}:function:${name}${qualifier ? `:${qualifier}` : ''}`;
 }
 
-function lambda(action: string, p: P, c: ArnContext): string[] {
+function lambdaResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = actionResourceTypes(action);
-  if (str(p.FunctionName) && types.includes('function')) return [lambdaFn(c, p.FunctionName as string, str(p.Qualifier))];
-  if (str(p.Arn) && parseArn(p.Arn)) return [given(c, p.Arn as string)];
-  if (str(p.LayerName)) {
-    const l = p.LayerName as string;
-    if (l.startsWith('arn:')) return [given(c, l)];
-    const v = p.VersionNumber;
-    return [`arn:${c.partition}:lambda:${c.region}:${c.account}:layer:${l}${v !== undefined && types.includes('layerVersion') ? `:${v}` : ''}`];
+  const functionName = nonEmptyString(params.FunctionName);
+  if (functionName && types.includes('function')) return [lambdaFunctionArn(ctx, functionName, nonEmptyString(params.Qualifier))];
+  const arn = nonEmptyString(params.Arn);
+  if (arn && parseArn(arn)) return [given(ctx, arn)];
+  const layerName = nonEmptyString(params.LayerName);
+  if (layerName) {
+    if (layerName.startsWith('arn:')) return [given(ctx, layerName)];
+    const version = params.VersionNumber;
+    return [`arn:${ctx.partition}:lambda:${ctx.region}:${ctx.account}:layer:${layerName}${version !== undefined && types.includes('layerVersion') ? `:${version}` : ''}`];
   }
   return [];
 }
 
-function iam(action: string, p: P, c: ArnContext): string[] {
+function iamResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const out: string[] = [];
-  const base = `arn:${c.partition}:iam::${c.account}:`;
-  if (types.has('role') && str(p.RoleName)) out.push(`${base}role/${p.RoleName}`);
-  if (types.has('user') && str(p.UserName)) out.push(`${base}user/${p.UserName}`);
-  if (types.has('group') && str(p.GroupName)) out.push(`${base}group/${p.GroupName}`);
-  if (types.has('instance-profile') && str(p.InstanceProfileName)) out.push(`${base}instance-profile/${p.InstanceProfileName}`);
-  if (types.has('policy') && str(p.PolicyArn)) out.push(given(c, p.PolicyArn as string));
-  for (const k of ['OpenIDConnectProviderArn', 'SAMLProviderArn', 'ServerCertificateArn']) if (str(p[k])) out.push(given(c, p[k] as string));
-  if (types.has('mfa') && str(p.SerialNumber)) out.push(given(c, p.SerialNumber as string));
-  return out;
+  const arns: string[] = [];
+  const base = `arn:${ctx.partition}:iam::${ctx.account}:`;
+  const named: [type: string, member: string][] = [
+    ['role', 'RoleName'],
+    ['user', 'UserName'],
+    ['group', 'GroupName'],
+    ['instance-profile', 'InstanceProfileName'],
+  ];
+  for (const [type, member] of named) {
+    const name = nonEmptyString(params[member]);
+    if (types.has(type) && name) arns.push(`${base}${type}/${name}`);
+  }
+  const policyArn = nonEmptyString(params.PolicyArn);
+  if (types.has('policy') && policyArn) arns.push(given(ctx, policyArn));
+  for (const member of ['OpenIDConnectProviderArn', 'SAMLProviderArn', 'ServerCertificateArn']) {
+    const arn = nonEmptyString(params[member]);
+    if (arn) arns.push(given(ctx, arn));
+  }
+  const serialNumber = nonEmptyString(params.SerialNumber);
+  if (types.has('mfa') && serialNumber) arns.push(given(ctx, serialNumber));
+  return arns;
 }
 
 const EC2_ID_PARAMS: [string, string[], boolean][] = [
@@ -138,15 +168,15 @@ const EC2_ID_PARAMS: [string, string[], boolean][] = [
   ['natgateway', ['NatGatewayId'], true],
 ];
 
-function ec2(action: string, p: P, c: ArnContext): string[] {
+function ec2Resources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const out: string[] = [];
+  const arns: string[] = [];
   for (const [type, members, withAccount] of EC2_ID_PARAMS) {
     if (!types.has(type)) continue;
-    for (const m of members)
-      for (const id of strs(p[m])) out.push(`arn:${c.partition}:ec2:${c.region}:${withAccount ? c.account : ''}:${type}/${id}`);
+    for (const member of members)
+      for (const id of nonEmptyStrings(params[member])) arns.push(`arn:${ctx.partition}:ec2:${ctx.region}:${withAccount ? ctx.account : ''}:${type}/${id}`);
   }
-  return out;
+  return arns;
 }
 
 const RDS_ID_PARAMS: [string, string][] = [
@@ -161,222 +191,244 @@ const RDS_ID_PARAMS: [string, string][] = [
   ['proxy', 'DBProxyName'],
 ];
 
-function rds(action: string, p: P, c: ArnContext): string[] {
+function rdsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const out: string[] = [];
+  const arns: string[] = [];
   for (const [type, member] of RDS_ID_PARAMS) {
-    const v = str(p[member]);
-    if (!v || !types.has(type)) continue;
-    out.push(v.startsWith('arn:') ? given(c, v) : `arn:${c.partition}:rds:${c.region}:${c.account}:${type}:${v}`);
+    const id = nonEmptyString(params[member]);
+    if (!id || !types.has(type)) continue;
+    arns.push(id.startsWith('arn:') ? given(ctx, id) : `arn:${ctx.partition}:rds:${ctx.region}:${ctx.account}:${type}:${id}`);
   }
-  if (str(p.ResourceName) && parseArn(p.ResourceName)) out.push(given(c, p.ResourceName as string));
-  return out;
+  const resourceName = nonEmptyString(params.ResourceName);
+  if (resourceName && parseArn(resourceName)) arns.push(given(ctx, resourceName));
+  return arns;
 }
 
-function secretsmanager(action: string, p: P, c: ArnContext): string[] {
+function secretsmanagerResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   if (!actionResourceTypes(action).includes('Secret')) return [];
-  const v = str(p.SecretId) ?? str(p.Name);
-  if (!v) return [];
+  const secret = nonEmptyString(params.SecretId) ?? nonEmptyString(params.Name);
+  if (!secret) return [];
   // Secret ARNs end in a 6-character random suffix the caller does not know from a name.
-  return [v.startsWith('arn:') ? given(c, v) : `arn:${c.partition}:secretsmanager:${c.region}:${c.account}:secret:${v}-??????`];
+  return [secret.startsWith('arn:') ? given(ctx, secret) : `arn:${ctx.partition}:secretsmanager:${ctx.region}:${ctx.account}:secret:${secret}-??????`];
 }
 
-function ssm(action: string, p: P, c: ArnContext): string[] {
+function ssmResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const out: string[] = [];
-  const param = (n: string) =>
-    n.startsWith('arn:') ? given(c, n) : `arn:${c.partition}:ssm:${c.region}:${c.account}:parameter/${n.replace(/^\/+/, '')}`;
+  const arns: string[] = [];
+  const parameterArn = (name: string) =>
+    name.startsWith('arn:') ? given(ctx, name) : `arn:${ctx.partition}:ssm:${ctx.region}:${ctx.account}:parameter/${name.replace(/^\/+/, '')}`;
   if (types.has('parameter')) {
-    for (const n of [...strs(p.Name), ...strs(p.Names)]) out.push(param(n));
-    if (str(p.Path)) out.push(param((p.Path as string).replace(/\/+$/, '') || '/'));
+    for (const name of [...nonEmptyStrings(params.Name), ...nonEmptyStrings(params.Names)]) arns.push(parameterArn(name));
+    const path = nonEmptyString(params.Path);
+    if (path) arns.push(parameterArn(path.replace(/\/+$/, '') || '/'));
   }
-  if (types.has('document') && str(p.DocumentName)) {
-    const d = p.DocumentName as string;
-    // AWS-owned documents (AWS-*) live in no account (reference §4.2).
-    out.push(d.startsWith('arn:') ? given(c, d) : `arn:${c.partition}:ssm:${c.region}:${/^(AWS|Amazon)/.test(d) ? '' : c.account}:document/${d}`);
+  const documentName = nonEmptyString(params.DocumentName);
+  if (types.has('document') && documentName) {
+    // AWS-owned documents (AWS-*) live in no account (docs/aws-cli-parsing.md §5.2).
+    const owner = /^(AWS|Amazon)/.test(documentName) ? '' : ctx.account;
+    arns.push(documentName.startsWith('arn:') ? given(ctx, documentName) : `arn:${ctx.partition}:ssm:${ctx.region}:${owner}:document/${documentName}`);
   }
   // start-session without --document-name opens the default shell document (ssm StartSession API reference).
-  if (action === 'ssm:StartSession' && !str(p.DocumentName)) out.push(`arn:${c.partition}:ssm:${c.region}:${c.account}:document/SSM-SessionManagerRunShell`);
+  if (action === 'ssm:StartSession' && !documentName) arns.push(`arn:${ctx.partition}:ssm:${ctx.region}:${ctx.account}:document/SSM-SessionManagerRunShell`);
   if (types.has('instance') || types.has('managed-instance')) {
-    for (const id of [...strs(p.InstanceIds), ...strs(p.InstanceId), ...strs(p.Target)]) {
-      out.push(id.startsWith('mi-') ? `arn:${c.partition}:ssm:${c.region}:${c.account}:managed-instance/${id}` : `arn:${c.partition}:ec2:${c.region}:${c.account}:instance/${id}`);
+    for (const id of [...nonEmptyStrings(params.InstanceIds), ...nonEmptyStrings(params.InstanceId), ...nonEmptyStrings(params.Target)]) {
+      arns.push(id.startsWith('mi-') ? `arn:${ctx.partition}:ssm:${ctx.region}:${ctx.account}:managed-instance/${id}` : `arn:${ctx.partition}:ec2:${ctx.region}:${ctx.account}:instance/${id}`);
     }
   }
-  return out;
+  return arns;
 }
 
-function sqsUrl(c: ArnContext, url: string): string | undefined {
-  const m = /^https?:\/\/(?:sqs\.([\w-]+)\.amazonaws\.com(?:\.cn)?|([\w-]+)\.queue\.amazonaws\.com|queue\.amazonaws\.com)\/(\d{12})\/([\w.-]+)\/?$/.exec(url);
-  if (!m) return undefined;
-  const region = m[1] ?? m[2] ?? 'us-east-1';
-  noteAccount(c, m[3]!);
-  return `arn:${partitionOf(region)}:sqs:${region}:${m[3]}:${m[4]}`;
+/** A queue URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` and the legacy forms) → its ARN. */
+function sqsUrlArn(ctx: ArnContext, url: string): string | undefined {
+  const match = /^https?:\/\/(?:sqs\.([\w-]+)\.amazonaws\.com(?:\.cn)?|([\w-]+)\.queue\.amazonaws\.com|queue\.amazonaws\.com)\/(\d{12})\/([\w.-]+)\/?$/.exec(url);
+  if (!match) return undefined;
+  const region = match[1] ?? match[2] ?? 'us-east-1';
+  const account = match[3]!;
+  noteAccount(ctx, account);
+  return `arn:${partitionOf(region)}:sqs:${region}:${account}:${match[4]}`;
 }
 
-function sqs(action: string, p: P, c: ArnContext): string[] {
+function sqsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   if (!actionResourceTypes(action).includes('queue')) return [];
-  if (str(p.QueueUrl)) {
-    const a = sqsUrl(c, p.QueueUrl as string);
-    return a ? [a] : [];
+  const queueUrl = nonEmptyString(params.QueueUrl);
+  if (queueUrl) {
+    const arn = sqsUrlArn(ctx, queueUrl);
+    return arn ? [arn] : [];
   }
-  if (str(p.QueueName)) {
-    const acct = str(p.QueueOwnerAWSAccountId) ?? c.account;
-    noteAccount(c, acct);
-    return [`arn:${c.partition}:sqs:${c.region}:${acct}:${p.QueueName}`];
+  const queueName = nonEmptyString(params.QueueName);
+  if (queueName) {
+    const account = nonEmptyString(params.QueueOwnerAWSAccountId) ?? ctx.account;
+    noteAccount(ctx, account);
+    return [`arn:${ctx.partition}:sqs:${ctx.region}:${account}:${queueName}`];
   }
   return [];
 }
 
-function sns(action: string, p: P, c: ArnContext): string[] {
-  const out: string[] = [];
-  for (const k of ['TopicArn', 'TargetArn', 'PlatformApplicationArn', 'ResourceArn']) if (str(p[k]) && parseArn(p[k])) out.push(given(c, p[k] as string));
-  if (str(p.SubscriptionArn) && parseArn(p.SubscriptionArn)) out.push(given(c, (p.SubscriptionArn as string).replace(/:[^:]+$/, '')));
-  if (!out.length && str(p.Name) && actionResourceTypes(action).includes('topic')) out.push(`arn:${c.partition}:sns:${c.region}:${c.account}:${p.Name}`);
-  return out;
-}
-
-function kmsKey(c: ArnContext, v: string | undefined): string {
-  const any = `arn:${c.partition}:kms:${c.region}:${c.account}:key/*`;
-  if (!v) return any;
-  const a = parseArn(v);
-  if (a) {
-    noteAccount(c, a.account);
-    // An alias ARN names no key: the key behind it needs a lookup (reference §4.2).
-    return a.resource.startsWith('alias/') ? `arn:${a.partition}:kms:${a.region}:${a.account}:key/*` : v;
+function snsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
+  const arns: string[] = [];
+  for (const member of ['TopicArn', 'TargetArn', 'PlatformApplicationArn', 'ResourceArn']) {
+    const arn = nonEmptyString(params[member]);
+    if (arn && parseArn(arn)) arns.push(given(ctx, arn));
   }
-  if (v.startsWith('alias/')) return any;
-  return `arn:${c.partition}:kms:${c.region}:${c.account}:key/${v}`;
+  // A subscription ARN is its topic's ARN plus `:ID`.
+  const subscriptionArn = nonEmptyString(params.SubscriptionArn);
+  if (subscriptionArn && parseArn(subscriptionArn)) arns.push(given(ctx, subscriptionArn.replace(/:[^:]+$/, '')));
+  const topicName = nonEmptyString(params.Name);
+  if (!arns.length && topicName && actionResourceTypes(action).includes('topic')) arns.push(`arn:${ctx.partition}:sns:${ctx.region}:${ctx.account}:${topicName}`);
+  return arns;
 }
 
-function kms(action: string, p: P, c: ArnContext): string[] {
+function kmsKeyArn(ctx: ArnContext, keyId: string | undefined): string {
+  const anyKey = `arn:${ctx.partition}:kms:${ctx.region}:${ctx.account}:key/*`;
+  if (!keyId) return anyKey;
+  const arn = parseArn(keyId);
+  if (arn) {
+    noteAccount(ctx, arn.account);
+    // An alias ARN names no key: the key behind it needs a lookup (docs/aws-cli-parsing.md §5.2).
+    return arn.resource.startsWith('alias/') ? `arn:${arn.partition}:kms:${arn.region}:${arn.account}:key/*` : keyId;
+  }
+  if (keyId.startsWith('alias/')) return anyKey;
+  return `arn:${ctx.partition}:kms:${ctx.region}:${ctx.account}:key/${keyId}`;
+}
+
+function kmsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const out: string[] = [];
-  if (types.has('alias') && str(p.AliasName)) out.push(`arn:${c.partition}:kms:${c.region}:${c.account}:${p.AliasName}`);
+  const arns: string[] = [];
+  const aliasName = nonEmptyString(params.AliasName);
+  if (types.has('alias') && aliasName) arns.push(`arn:${ctx.partition}:kms:${ctx.region}:${ctx.account}:${aliasName}`);
   if (types.has('key')) {
-    if (action === 'kms:ReEncryptTo') out.push(kmsKey(c, str(p.DestinationKeyId)));
-    else if (action === 'kms:ReEncryptFrom') out.push(kmsKey(c, str(p.SourceKeyId)));
-    else out.push(kmsKey(c, str(p.KeyId) ?? str(p.TargetKeyId)));
+    if (action === 'kms:ReEncryptTo') arns.push(kmsKeyArn(ctx, nonEmptyString(params.DestinationKeyId)));
+    else if (action === 'kms:ReEncryptFrom') arns.push(kmsKeyArn(ctx, nonEmptyString(params.SourceKeyId)));
+    else arns.push(kmsKeyArn(ctx, nonEmptyString(params.KeyId) ?? nonEmptyString(params.TargetKeyId)));
   }
-  return out;
+  return arns;
 }
 
-function logs(action: string, p: P, c: ArnContext): string[] {
+function logsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const g = str(p.logGroupName) ?? str(p.logGroupIdentifier);
-  const out: string[] = [];
-  if (g && (types.has('log-group') || types.has('log-stream'))) {
-    out.push(g.startsWith('arn:') ? given(c, g) : `arn:${c.partition}:logs:${c.region}:${c.account}:log-group:${g}:*`);
-  }
-  for (const id of strs(p.logGroupIdentifiers)) out.push(id.startsWith('arn:') ? given(c, id) : `arn:${c.partition}:logs:${c.region}:${c.account}:log-group:${id}:*`);
-  if (str(p.destinationName) && types.has('destination')) out.push(`arn:${c.partition}:logs:${c.region}:${c.account}:destination:${p.destinationName}`);
-  return out;
+  const logGroup = nonEmptyString(params.logGroupName) ?? nonEmptyString(params.logGroupIdentifier);
+  const arns: string[] = [];
+  const logGroupArn = (group: string) => (group.startsWith('arn:') ? given(ctx, group) : `arn:${ctx.partition}:logs:${ctx.region}:${ctx.account}:log-group:${group}:*`);
+  if (logGroup && (types.has('log-group') || types.has('log-stream'))) arns.push(logGroupArn(logGroup));
+  for (const identifier of nonEmptyStrings(params.logGroupIdentifiers)) arns.push(logGroupArn(identifier));
+  const destinationName = nonEmptyString(params.destinationName);
+  if (destinationName && types.has('destination')) arns.push(`arn:${ctx.partition}:logs:${ctx.region}:${ctx.account}:destination:${destinationName}`);
+  return arns;
 }
 
-function cloudformation(action: string, p: P, c: ArnContext): string[] {
+function cloudformationResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const out: string[] = [];
-  const s = str(p.StackName);
-  if (s && types.has('stack')) out.push(s.startsWith('arn:') ? given(c, s) : `arn:${c.partition}:cloudformation:${c.region}:${c.account}:stack/${s}/*`);
-  const ss = str(p.StackSetName);
-  if (ss && types.has('stackset')) out.push(ss.startsWith('arn:') ? given(c, ss) : `arn:${c.partition}:cloudformation:${c.region}:${c.account}:stackset/${ss}:*`);
-  const cs = str(p.ChangeSetName);
-  if (cs && cs.startsWith('arn:') && types.has('changeset')) out.push(given(c, cs));
-  return out;
+  const arns: string[] = [];
+  const stackName = nonEmptyString(params.StackName);
+  if (stackName && types.has('stack')) arns.push(stackName.startsWith('arn:') ? given(ctx, stackName) : `arn:${ctx.partition}:cloudformation:${ctx.region}:${ctx.account}:stack/${stackName}/*`);
+  const stackSetName = nonEmptyString(params.StackSetName);
+  if (stackSetName && types.has('stackset')) arns.push(stackSetName.startsWith('arn:') ? given(ctx, stackSetName) : `arn:${ctx.partition}:cloudformation:${ctx.region}:${ctx.account}:stackset/${stackSetName}:*`);
+  const changeSetName = nonEmptyString(params.ChangeSetName);
+  if (changeSetName && changeSetName.startsWith('arn:') && types.has('changeset')) arns.push(given(ctx, changeSetName));
+  return arns;
 }
 
-function ecr(action: string, p: P, c: ArnContext): string[] {
-  if (!actionResourceTypes(action).includes('repository') || !str(p.repositoryName)) return [];
-  const acct = str(p.registryId) ?? c.account;
-  noteAccount(c, acct);
-  return [`arn:${c.partition}:ecr:${c.region}:${acct}:repository/${p.repositoryName}`];
+function ecrResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
+  const repositoryName = nonEmptyString(params.repositoryName);
+  if (!actionResourceTypes(action).includes('repository') || !repositoryName) return [];
+  // registryId is the registry's account: another account's is a cross-account pull or push.
+  const account = nonEmptyString(params.registryId) ?? ctx.account;
+  noteAccount(ctx, account);
+  return [`arn:${ctx.partition}:ecr:${ctx.region}:${account}:repository/${repositoryName}`];
 }
 
-function sts(action: string, p: P, c: ArnContext): string[] {
-  if (str(p.RoleArn)) return [given(c, p.RoleArn as string)];
-  if (action === 'sts:GetFederationToken' && str(p.Name)) return [`arn:${c.partition}:sts::${c.account}:federated-user/${p.Name}`];
+function stsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
+  const roleArn = nonEmptyString(params.RoleArn);
+  if (roleArn) return [given(ctx, roleArn)];
+  const name = nonEmptyString(params.Name);
+  if (action === 'sts:GetFederationToken' && name) return [`arn:${ctx.partition}:sts::${ctx.account}:federated-user/${name}`];
   return [];
 }
 
-function dynamodb(action: string, p: P, c: ArnContext): string[] {
+function dynamodbResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const types = new Set(actionResourceTypes(action));
-  const table = (t: string) => (t.startsWith('arn:') ? given(c, t) : `arn:${c.partition}:dynamodb:${c.region}:${c.account}:table/${t}`);
-  const out: string[] = [];
-  const t = str(p.TableName);
-  if (t && types.has('table')) out.push(table(t));
-  if (t && str(p.IndexName) && types.has('index')) out.push(`${table(t)}/index/${p.IndexName}`);
-  if (p.RequestItems && typeof p.RequestItems === 'object') for (const k of Object.keys(p.RequestItems)) out.push(table(k));
-  for (const k of ['StreamArn', 'BackupArn', 'ResourceArn']) if (str(p[k]) && parseArn(p[k])) out.push(given(c, p[k] as string));
-  return out;
+  const tableArn = (table: string) => (table.startsWith('arn:') ? given(ctx, table) : `arn:${ctx.partition}:dynamodb:${ctx.region}:${ctx.account}:table/${table}`);
+  const arns: string[] = [];
+  const tableName = nonEmptyString(params.TableName);
+  const indexName = nonEmptyString(params.IndexName);
+  if (tableName && types.has('table')) arns.push(tableArn(tableName));
+  if (tableName && indexName && types.has('index')) arns.push(`${tableArn(tableName)}/index/${indexName}`);
+  if (params.RequestItems && typeof params.RequestItems === 'object') for (const table of Object.keys(params.RequestItems)) arns.push(tableArn(table));
+  for (const member of ['StreamArn', 'BackupArn', 'ResourceArn']) {
+    const arn = nonEmptyString(params[member]);
+    if (arn && parseArn(arn)) arns.push(given(ctx, arn));
+  }
+  return arns;
 }
 
-function bedrock(_action: string, p: P, c: ArnContext): string[] {
-  const m = str(p.modelId) ?? str(p.modelIdentifier);
-  if (!m) return [];
-  if (m.startsWith('arn:')) return [given(c, m)];
-  return [`arn:${c.partition}:bedrock:${c.region}::foundation-model/${m}`];
+function bedrockResources(_action: string, params: ApiParams, ctx: ArnContext): string[] {
+  const modelId = nonEmptyString(params.modelId) ?? nonEmptyString(params.modelIdentifier);
+  if (!modelId) return [];
+  if (modelId.startsWith('arn:')) return [given(ctx, modelId)];
+  return [`arn:${ctx.partition}:bedrock:${ctx.region}::foundation-model/${modelId}`];
 }
 
-const HANDLERS: Record<string, (action: string, p: P, c: ArnContext) => string[]> = {
-  s3,
-  lambda,
-  iam,
-  ec2,
-  rds,
-  secretsmanager,
-  ssm,
-  sqs,
-  sns,
-  kms,
-  logs,
-  cloudformation,
-  ecr,
-  sts,
-  dynamodb,
-  bedrock,
+/** Services whose ARNs need more than filling a template (docs/aws-cli-parsing.md §5.2), by IAM prefix. */
+const HANDLERS: Record<string, (action: string, params: ApiParams, ctx: ArnContext) => string[]> = {
+  s3: s3Resources,
+  lambda: lambdaResources,
+  iam: iamResources,
+  ec2: ec2Resources,
+  rds: rdsResources,
+  secretsmanager: secretsmanagerResources,
+  ssm: ssmResources,
+  sqs: sqsResources,
+  sns: snsResources,
+  kms: kmsResources,
+  logs: logsResources,
+  cloudformation: cloudformationResources,
+  ecr: ecrResources,
+  sts: stsResources,
+  dynamodb: dynamodbResources,
+  bedrock: bedrockResources,
 };
 
 /**
  * Other services: fill the action's SAR ARN templates from parameters with the same name as the template
  * variable (case-insensitive), or use ARN parameters of the same service. Anything else: not derived.
  */
-function generic(action: string, p: P, c: ArnContext): string[] {
+function templateResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const prefix = action.slice(0, action.indexOf(':'));
-  const out: string[] = [];
-  const lower = new Map<string, unknown>();
-  for (const [k, v] of Object.entries(p)) lower.set(k.toLowerCase(), v);
-  const types = actionResourceTypes(action).filter((t) => arnTemplate(prefix, t));
+  const arns: string[] = [];
+  const byLowerName = new Map<string, unknown>();
+  for (const [member, value] of Object.entries(params)) byLowerName.set(member.toLowerCase(), value);
+  const types = actionResourceTypes(action).filter((type) => arnTemplate(prefix, type));
   for (const type of types) {
-    const tpl = arnTemplate(prefix, type)!;
-    let ok = true;
-    const arn = tpl.replace(/\$\{(\w+)\}/g, (_m, v: string) => {
-      if (v === 'Partition') return c.partition;
-      if (v === 'Region') return c.region;
-      if (v === 'Account') return c.account;
-      let val = lower.get(v.toLowerCase());
+    const template = arnTemplate(prefix, type)!;
+    let complete = true;
+    const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => {
+      if (variable === 'Partition') return ctx.partition;
+      if (variable === 'Region') return ctx.region;
+      if (variable === 'Account') return ctx.account;
+      let value = byLowerName.get(variable.toLowerCase());
       // `eks describe-cluster --name` fills ${ClusterName}: a bare name/id member names the action's only
       // resource type (never guessed when the action has several).
-      if (val === undefined && types.length === 1) {
-        if (v.endsWith('Name')) val = lower.get('name');
-        else if (v.endsWith('Id')) val = lower.get('id');
+      if (value === undefined && types.length === 1) {
+        if (variable.endsWith('Name')) value = byLowerName.get('name');
+        else if (variable.endsWith('Id')) value = byLowerName.get('id');
       }
-      if (typeof val === 'string' && val && !val.startsWith('arn:')) return val;
-      ok = false;
+      if (typeof value === 'string' && value && !value.startsWith('arn:')) return value;
+      complete = false;
       return '';
     });
-    if (ok) out.push(arn);
+    if (complete) arns.push(arn);
   }
-  if (out.length) return out;
-  for (const v of Object.values(p)) {
-    const a = parseArn(v);
-    if (a && a.service === prefix) out.push(given(c, v as string));
+  if (arns.length) return arns;
+  for (const value of Object.values(params)) {
+    if (typeof value === 'string' && parseArn(value)?.service === prefix) arns.push(given(ctx, value));
   }
-  return out;
+  return arns;
 }
 
 /** ARNs for one action from API parameters; [] when nothing could be derived. */
-export function resourcesFor(action: string, params: P, c: ArnContext): string[] {
+export function resourcesFor(action: string, params: ApiParams, ctx: ArnContext): string[] {
   const prefix = action.slice(0, action.indexOf(':'));
-  const h = HANDLERS[prefix];
-  const out = h ? h(action, params, c) : generic(action, params, c);
-  return [...new Set(out)];
+  const handler = HANDLERS[prefix];
+  const arns = handler ? handler(action, params, ctx) : templateResources(action, params, ctx);
+  return [...new Set(arns)];
 }

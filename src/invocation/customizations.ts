@@ -1,29 +1,61 @@
 /**
- * CLI customization commands (reference §3): `s3` high-level commands, `<svc> wait`, credential helpers,
- * deploy/package helpers, local commands (`configure`, `history`). Each maps to the API calls it really makes;
- * customizations not listed here are refused (fail closed) rather than guessed.
+ * CLI customization commands (docs/aws-cli-parsing.md §4): `s3` high-level commands, `<svc> wait`, credential
+ * helpers, deploy/package helpers, local commands (`configure`, `history`). Each maps to the API calls it really
+ * makes; customizations not listed here are refused (fail closed) rather than guessed.
  */
 import { type ArnContext } from './arns.js';
+import { unknownChoiceError, v2OnlyError } from './choices.js';
 import { iamLiteral } from './iam-literal.js';
 import { operationPermissions, permission, mergePermissions } from './actions.js';
-import { type ParsedArgs, at, parseArgTable } from './grammar.js';
-import { buildArgTable, customArgTable, modelIndex, type ArgTable } from './model.js';
-import { type CustomInput, canonicalArgs, emptyResult, decodeValue } from './parse.js';
+import { type ParsedArgs, type Token, at, parseArgTable } from './grammar.js';
+import { type ArgTable, type CommandModel, buildArgTable, customArgTable, modelIndex } from './model.js';
+import { type InvocationHead, canonicalArgs, decodeValue, emptyResult } from './result.js';
 import { s3Command } from './s3-commands.js';
 import type { ParsedInvocation, Permission, RiskSignal } from './types.js';
-import { expandPath, parseError } from './values.js';
+import { type DecodeState, expandPath, parseError } from './values.js';
 
-type Opts = Record<string, unknown>;
-
-function customOpts(args: ParsedArgs, inp: CustomInput, where: string): Opts {
-  const o: Opts = {};
-  for (const a of args.options.values()) o[a.spec.name] = decodeValue(a.spec, a.value, inp.st, `${where} ${at(a.token)}`);
-  for (const p of args.positionals) o[p.spec.name] = p.value;
-  Object.assign(inp.st.cliArgs, o);
-  return o;
+/** What parseInvocation hands over for a customization command: what it has read so far. */
+export interface CustomRequest {
+  head: InvocationHead;
+  command: string;
+  /** The token after the command (`cp`, `wait`, `tail`). */
+  subcommand: Token;
+  /** The tokens after it, global options removed. */
+  rest: Token[];
+  /** The service command's model; undefined for `s3` and the local commands. */
+  model: CommandModel | undefined;
+  arnContext: ArnContext;
+  /** Shared with parse.ts: local files the call touches, notes and CLI-only arguments are collected here. */
+  decode: DecodeState;
 }
 
-const s = (v: unknown) => (typeof v === 'string' ? v : undefined);
+/** A customization's result, and the risk signals the command itself carries (added to the computed ones). */
+export interface CustomOutcome {
+  result: ParsedInvocation;
+  risks: RiskSignal[];
+}
+
+/**
+ * `table[name]` when `name` is the table's own key. Model tables are parsed JSON objects: a plain lookup of a
+ * typed name such as `constructor` would find Object.prototype's member instead of nothing.
+ */
+function own<T>(table: Record<string, T> | undefined, name: string): T | undefined {
+  return table && Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
+}
+
+/** Decoded options and positionals of a customization command, by CLI name. */
+type CliOptions = Record<string, unknown>;
+
+function customOptions(args: ParsedArgs, decode: DecodeState, where: string): CliOptions {
+  const options: CliOptions = {};
+  for (const option of args.options.values()) options[option.spec.name] = decodeValue(option.spec, option.value, decode, `${where} ${at(option.token)}`);
+  for (const positional of args.positionals) options[positional.spec.name] = positional.value;
+  Object.assign(decode.cliArgs, options);
+  return options;
+}
+
+/** The option's value when it is a single string (not a flag or a list). */
+const stringOption = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 // `logs tail` exists only in AWS CLI v2 (awscli/customizations/logs/tail.py, v2 branch).
 const LOGS_TAIL_V2: ArgTable = buildArgTable(
@@ -41,6 +73,7 @@ const V2_CONFIGURE: Record<string, RiskSignal[]> = {
   'mfa-login': ['config_change', 'credential_minting'],
 };
 
+/** What one customization does: its calls, the permissions they need, its own risk signals. */
 interface Handled {
   service: string | null;
   operation: string | null;
@@ -51,63 +84,68 @@ interface Handled {
   params?: Record<string, unknown>;
 }
 
-function iamRole(c: ArnContext, n: string) {
-  return `arn:${c.partition}:iam::${c.account}:role/${iamLiteral(n)}`;
+function iamRole(arnContext: ArnContext, roleName: string) {
+  return `arn:${arnContext.partition}:iam::${arnContext.account}:role/${iamLiteral(roleName)}`;
 }
 
-export function customInvocation(inp: CustomInput): ParsedInvocation {
-  const { command, sub, rest, c, g, region } = inp;
-  const where = `${command} ${sub}`;
+export function customInvocation(request: CustomRequest): CustomOutcome {
+  const { head, command, rest, model, arnContext, decode } = request;
+  const subcommand = request.subcommand.text;
+  const canonicalGlobals = head.globals.canonical;
+  const version = decode.ctx.cliVersion ?? 'v1';
+  const where = `${command} ${subcommand}`;
+  const noRisks = (result: ParsedInvocation): CustomOutcome => ({ result, risks: [] });
   // ------------------------------------------------------------------ local commands
   if (command === 'configure' || command === 'history') {
     const raw = modelIndex().commands[command]!.custom!;
-    const table = raw.sub?.[sub];
-    if (!table && command === 'configure' && inp.version === 'v2' && V2_CONFIGURE[sub]) {
+    const table = own(raw.sub, subcommand);
+    const v2Risks = command === 'configure' ? own(V2_CONFIGURE, subcommand) : undefined;
+    if (!table && version === 'v2' && v2Risks) {
       // v2-only configure subcommands (v2 awscli/customizations/configure/): local; their arguments are not
       // modelled here, so the argv is passed through as given.
-      const r = emptyResult(inp.argv, inp.argv, 'local', command, sub, g.values, region);
-      inp.risks.push(...V2_CONFIGURE[sub]!);
-      r.notes.push(`configure ${sub} (AWS CLI v2) runs locally`);
-      return r;
+      const result = emptyResult(head, head.argv, 'local', command, subcommand);
+      result.notes.push(`configure ${subcommand} (AWS CLI v2) runs locally`);
+      return { result, risks: [...v2Risks] };
     }
-    if (!table) throw parseError(`${command}: unknown subcommand at ${at(inp.subTok)}`, { index: inp.subTok.index });
+    if (!table && v2Risks) throw v2OnlyError(`${command} ${subcommand}`, request.subcommand, version);
+    if (!table) throw unknownChoiceError(`${command}: unknown subcommand at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(raw.sub ?? {}), 'help']);
     const args = parseArgTable(rest, customArgTable(table), where);
-    const r = emptyResult(inp.argv, [...g.canonical, command, sub, ...canonicalArgs(args)], args.help ? 'no_api_call' : 'local', command, sub, g.values, region);
-    if (args.help) return r;
+    const result = emptyResult(head, [...canonicalGlobals, command, subcommand, ...canonicalArgs(args)], args.help ? 'no_api_call' : 'local', command, subcommand);
+    if (args.help) return noRisks(result);
     const risks: RiskSignal[] = [];
     if (command === 'history') risks.push('secret_read'); // stored requests and responses may hold secrets
-    else if (sub === 'get') {
-      const v = String(args.positionals[0]?.value ?? '');
-      risks.push(/secret|token|key_id|access_key|credential/i.test(v) ? 'secret_read' : 'read_only');
-    } else if (sub === 'list') risks.push('read_only');
+    else if (subcommand === 'get') {
+      const variable = String(args.positionals[0]?.value ?? '');
+      risks.push(/secret|token|key_id|access_key|credential/i.test(variable) ? 'secret_read' : 'read_only');
+    } else if (subcommand === 'list') risks.push('read_only');
     else risks.push('config_change'); // set / add-model change how later calls run (endpoint_url, credential_process…)
-    inp.risks.push(...risks);
-    r.notes.push(`${command} ${sub} runs locally and calls no AWS API`);
-    return r;
+    result.notes.push(`${command} ${subcommand} runs locally and calls no AWS API`);
+    return { result, risks };
   }
   // ------------------------------------------------------------------ table lookup
   let table: ArgTable;
-  let subName = sub;
+  let subcommandName = subcommand;
   let restTokens = rest;
-  let waiterOp: string | undefined;
+  let waiterOperation: string | undefined;
   if (command === 's3') {
-    const raw = modelIndex().commands.s3!.custom!.sub?.[sub];
-    if (!raw) throw parseError(`s3: unknown command at ${at(inp.subTok)}`, { index: inp.subTok.index });
+    const raw = own(modelIndex().commands.s3!.custom!.sub, subcommand);
+    if (!raw) throw unknownChoiceError(`s3: unknown command at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(modelIndex().commands.s3!.custom!.sub ?? {}), 'help']);
     table = customArgTable(raw);
-  } else if (command === 'logs' && sub === 'tail') {
+  } else if (command === 'logs' && subcommand === 'tail') {
     table = LOGS_TAIL_V2;
   } else {
-    const raw = inp.model!.custom[sub]!;
-    if (sub === 'wait') {
-      const [wTok, ...more] = rest;
-      if (!wTok) throw parseError(`${command} wait: missing waiter name`);
-      if (wTok.text === 'help') return emptyResult(inp.argv, [...g.canonical, command, sub, 'help'], 'no_api_call', command, sub, g.values, region);
-      const wraw = raw.sub?.[wTok.text];
-      waiterOp = inp.model!.waiters[wTok.text];
-      if (!wraw || !waiterOp) throw parseError(`${command} wait: unknown waiter at ${at(wTok)}`, { index: wTok.index });
-      subName = `wait ${wTok.text}`;
-      restTokens = more;
-      table = customArgTable(wraw);
+    const serviceModel = model!;
+    const raw = serviceModel.custom[subcommand]!;
+    if (subcommand === 'wait') {
+      const [waiterToken, ...waiterArgs] = rest;
+      if (!waiterToken) throw parseError(`${command} wait: missing waiter name`);
+      if (waiterToken.text === 'help') return noRisks(emptyResult(head, [...canonicalGlobals, command, subcommand, 'help'], 'no_api_call', command, subcommand));
+      const waiterRaw = own(raw.sub, waiterToken.text);
+      waiterOperation = own(serviceModel.waiters, waiterToken.text);
+      if (!waiterRaw || !waiterOperation) throw unknownChoiceError(`${command} wait: unknown waiter at ${at(waiterToken)}`, waiterToken, Object.keys(serviceModel.waiters));
+      subcommandName = `wait ${waiterToken.text}`;
+      restTokens = waiterArgs;
+      table = customArgTable(waiterRaw);
       // waiter arguments are the operation's own API members plus --cli-input-json / skeleton
       for (const spec of table.options.values()) if (spec.name === 'generate-cli-skeleton') spec.literal = true;
     } else {
@@ -115,42 +153,51 @@ export function customInvocation(inp: CustomInput): ParsedInvocation {
     }
   }
   const args = parseArgTable(restTokens, table, where);
-  const canonicalArgv = [...g.canonical, command, ...subName.split(' '), ...canonicalArgs(args)];
-  if (args.help) return emptyResult(inp.argv, [...g.canonical, command, ...subName.split(' '), 'help'], 'no_api_call', command, subName, g.values, region);
-  if (args.options.has('generate-cli-skeleton')) return emptyResult(inp.argv, canonicalArgv, 'no_api_call', command, subName, g.values, region);
-  let h: Handled;
+  const commandTokens = [command, ...subcommandName.split(' ')];
+  const canonicalArgv = [...canonicalGlobals, ...commandTokens, ...canonicalArgs(args)];
+  if (args.help) return noRisks(emptyResult(head, [...canonicalGlobals, ...commandTokens, 'help'], 'no_api_call', command, subcommandName));
+  if (args.options.has('generate-cli-skeleton')) return noRisks(emptyResult(head, canonicalArgv, 'no_api_call', command, subcommandName));
+  let handled: Handled;
   if (command === 's3') {
-    const r = s3Command(sub, args, c, inp.ctx, where);
+    const s3 = s3Command(subcommand, args, arnContext, decode.ctx, where);
     // s3 arguments can still load files (e.g. --metadata file://…) through the CLI's paramfile rule.
-    customOpts(args, inp, where);
-    inp.st.files.push(...r.files);
-    h = { service: 's3', operation: r.operation, apiCalls: r.apiCalls, permissions: r.permissions, risks: r.risks, params: r.params };
-  } else if (waiterOp) {
+    customOptions(args, decode, where);
+    decode.files.push(...s3.files);
+    handled = { service: 's3', operation: s3.operation, apiCalls: s3.apiCalls, permissions: s3.permissions, risks: s3.risks, params: s3.params };
+  } else if (waiterOperation) {
+    const serviceModel = model!;
     const params: Record<string, unknown> = {};
-    for (const a of args.options.values()) if (a.spec.member) params[a.spec.member] = decodeValue(a.spec, a.value, inp.st, `${where} ${at(a.token)}`);
-    const perms = operationPermissions({ service: inp.model!.service, prefix: inp.model!.prefix, api: waiterOp }, params, c, where);
-    h = { service: inp.model!.service, operation: waiterOp, apiCalls: [waiterOp], permissions: perms, risks: [], params };
+    for (const option of args.options.values()) if (option.spec.member) params[option.spec.member] = decodeValue(option.spec, option.value, decode, `${where} ${at(option.token)}`);
+    const permissions = operationPermissions({ service: serviceModel.service, prefix: serviceModel.prefix, api: waiterOperation }, params, arnContext, where);
+    handled = { service: serviceModel.service, operation: waiterOperation, apiCalls: [waiterOperation], permissions, risks: [], params };
   } else {
-    h = otherCustom(command, sub, customOpts(args, inp, where), inp, where);
+    handled = otherCustom(command, subcommand, customOptions(args, decode, where), request, where);
   }
-  const r = emptyResult(inp.argv, canonicalArgv, h.kind ?? 'custom', command, subName, g.values, region);
-  r.service = h.service;
-  r.operation = h.operation;
-  r.apiCalls = h.apiCalls;
-  r.permissions = mergePermissions(h.permissions);
-  r.params = h.params ?? {};
-  r.files = inp.st.files;
-  r.notes = inp.st.notes;
-  if (Object.keys(inp.st.cliArgs).length) r.cliArgs = inp.st.cliArgs;
-  inp.risks.push(...h.risks);
-  return r;
+  const result = emptyResult(head, canonicalArgv, handled.kind ?? 'custom', command, subcommandName);
+  result.service = handled.service;
+  result.operation = handled.operation;
+  result.apiCalls = handled.apiCalls;
+  result.permissions = mergePermissions(handled.permissions);
+  result.params = handled.params ?? {};
+  result.files = decode.files;
+  result.notes = decode.notes;
+  if (Object.keys(decode.cliArgs).length) result.cliArgs = decode.cliArgs;
+  return { result, risks: handled.risks };
 }
 
-function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, where: string): Handled {
-  const c = inp.c;
-  const P = (action: string, params: Record<string, unknown> = {}) => permission(action, params, c);
+function otherCustom(command: string, subcommand: string, options: CliOptions, request: CustomRequest, where: string): Handled {
+  const arn = request.arnContext;
+  const ctx = request.decode.ctx;
+  const files = request.decode.files;
+  /** The action on the resources its own parameters name. */
+  const scoped = (action: string, params: Record<string, unknown> = {}) => permission(action, params, arn);
+  /** `--name PATH` names a local file the CLI reads or writes. */
+  const localFile = (name: string, mode: 'read' | 'write') => {
+    const path = stringOption(options[name]);
+    if (path) files.push({ path: expandPath(path, ctx, where), mode, argument: `--${name}` });
+  };
   const star = (action: string): Permission => ({ action, resources: ['*'], derived: false });
-  switch (`${command} ${sub}`) {
+  switch (`${command} ${subcommand}`) {
     case 'ecr get-login-password':
     case 'ecr get-login':
       return { service: 'ecr', operation: 'GetAuthorizationToken', apiCalls: ['GetAuthorizationToken'], permissions: [star('ecr:GetAuthorizationToken')], risks: ['credential_minting'] };
@@ -166,95 +213,98 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
       // A presigned sts:GetCallerIdentity URL: a bearer token for the cluster (~15 min).
       return { service: 'sts', operation: 'GetCallerIdentity', apiCalls: [], permissions: [star('sts:GetCallerIdentity')], risks: ['credential_minting'] };
     case 'eks update-kubeconfig': {
-      if (o['dry-run'] !== true) inp.st.files.push({ path: expandPath(s(o.kubeconfig) ?? '~/.kube/config', inp.ctx, where), mode: 'write', argument: '--kubeconfig' });
-      const perms = [P('eks:DescribeCluster', { name: o.name })];
+      if (options['dry-run'] !== true) files.push({ path: expandPath(stringOption(options.kubeconfig) ?? '~/.kube/config', ctx, where), mode: 'write', argument: '--kubeconfig' });
+      const perms = [scoped('eks:DescribeCluster', { name: options.name })];
       const risks: RiskSignal[] = ['config_change'];
       // --assume-role-arn: the CLI first calls sts:AssumeRole and describes the cluster with those credentials
       // (awscli/customizations/eks/update_kubeconfig.py); --role-arn is only written into the kubeconfig.
-      if (s(o['assume-role-arn'])) {
-        perms.push(P('sts:AssumeRole', { RoleArn: o['assume-role-arn'] }));
+      const assumeRoleArn = stringOption(options['assume-role-arn']);
+      if (assumeRoleArn) {
+        perms.push(scoped('sts:AssumeRole', { RoleArn: assumeRoleArn }));
         risks.push('credential_minting');
       }
-      return { service: 'eks', operation: 'DescribeCluster', apiCalls: s(o['assume-role-arn']) ? ['sts.AssumeRole', 'DescribeCluster'] : ['DescribeCluster'], permissions: perms, risks };
+      return { service: 'eks', operation: 'DescribeCluster', apiCalls: assumeRoleArn ? ['sts.AssumeRole', 'DescribeCluster'] : ['DescribeCluster'], permissions: perms, risks };
     }
     case 'rds generate-db-auth-token': {
-      const user = s(o.username) ?? '*';
+      const user = stringOption(options.username) ?? '*';
       return {
         service: 'rds',
         operation: null,
         apiCalls: [],
-        permissions: [{ action: 'rds-db:connect', resources: [`arn:${c.partition}:rds-db:${c.region}:${c.account}:dbuser:*/${iamLiteral(String(user))}`], derived: true }],
+        permissions: [{ action: 'rds-db:connect', resources: [`arn:${arn.partition}:rds-db:${arn.region}:${arn.account}:dbuser:*/${iamLiteral(user)}`], derived: true }],
         risks: ['credential_minting'],
       };
     }
     case 'deploy push': {
-      const loc = s(o['s3-location']) ?? '';
-      const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(loc);
-      if (!m) throw parseError(`${where}: --s3-location must be s3://bucket/key`);
-      if (s(o.source)) inp.st.files.push({ path: expandPath(o.source as string, inp.ctx, where), mode: 'read', argument: '--source' });
+      const location = /^s3:\/\/([^/]+)\/(.+)$/.exec(stringOption(options['s3-location']) ?? '');
+      if (!location) throw parseError(`${where}: --s3-location must be s3://bucket/key`);
+      localFile('source', 'read');
       return {
         service: 'codedeploy',
         operation: 'RegisterApplicationRevision',
         apiCalls: ['s3.PutObject', 'codedeploy.RegisterApplicationRevision'],
         permissions: [
-          { action: 's3:PutObject', resources: [`arn:${c.partition}:s3:::${iamLiteral(m[1]!)}/${iamLiteral(m[2]!)}`], derived: true },
-          { action: 'codedeploy:RegisterApplicationRevision', resources: [`arn:${c.partition}:codedeploy:${c.region}:${c.account}:application:${iamLiteral(String(o['application-name']))}`], derived: true },
+          { action: 's3:PutObject', resources: [`arn:${arn.partition}:s3:::${iamLiteral(location[1]!)}/${iamLiteral(location[2]!)}`], derived: true },
+          { action: 'codedeploy:RegisterApplicationRevision', resources: [`arn:${arn.partition}:codedeploy:${arn.region}:${arn.account}:application:${iamLiteral(String(options['application-name']))}`], derived: true },
         ],
         risks: ['write', 'local_file_read'],
       };
     }
     case 'cloudformation deploy': {
-      const stack = { StackName: o['stack-name'] };
-      const perms = ['cloudformation:DescribeStacks', 'cloudformation:CreateChangeSet', 'cloudformation:DescribeChangeSet', 'cloudformation:GetTemplateSummary'].map((a) => P(a, stack));
-      if (o['no-execute-changeset'] !== true) perms.push(P('cloudformation:ExecuteChangeSet', stack));
-      if (s(o['role-arn'])) perms.push({ action: 'iam:PassRole', resources: [o['role-arn'] as string], derived: true });
-      if (s(o['s3-bucket'])) perms.push({ action: 's3:PutObject', resources: [`arn:${c.partition}:s3:::${iamLiteral(String(o['s3-bucket']))}/*`], derived: true });
-      if (s(o['template-file'])) inp.st.files.push({ path: expandPath(o['template-file'] as string, inp.ctx, where), mode: 'read', argument: '--template-file' });
-      const caps = Array.isArray(o.capabilities) ? (o.capabilities as string[]) : [];
+      const stack = { StackName: options['stack-name'] };
+      const perms = ['cloudformation:DescribeStacks', 'cloudformation:CreateChangeSet', 'cloudformation:DescribeChangeSet', 'cloudformation:GetTemplateSummary'].map((a) => scoped(a, stack));
+      if (options['no-execute-changeset'] !== true) perms.push(scoped('cloudformation:ExecuteChangeSet', stack));
+      const roleArn = stringOption(options['role-arn']);
+      if (roleArn) perms.push({ action: 'iam:PassRole', resources: [roleArn], derived: true });
+      const bucket = stringOption(options['s3-bucket']);
+      if (bucket) perms.push({ action: 's3:PutObject', resources: [`arn:${arn.partition}:s3:::${iamLiteral(bucket)}/*`], derived: true });
+      localFile('template-file', 'read');
+      const capabilities: unknown[] = Array.isArray(options.capabilities) ? options.capabilities : [];
       return {
         service: 'cloudformation',
         operation: 'CreateChangeSet',
         apiCalls: ['DescribeStacks', 'CreateChangeSet', 'DescribeChangeSet', 'ExecuteChangeSet'],
         permissions: perms,
-        risks: ['write', 'local_file_read', ...(caps.some((x) => /IAM/.test(x)) ? (['iam_change'] as RiskSignal[]) : [])],
+        risks: ['write', 'local_file_read', ...(capabilities.some((capability) => typeof capability === 'string' && /IAM/.test(capability)) ? (['iam_change'] as RiskSignal[]) : [])],
       };
     }
     case 'cloudformation package': {
-      const b = s(o['s3-bucket']);
-      if (s(o['template-file'])) inp.st.files.push({ path: expandPath(o['template-file'] as string, inp.ctx, where), mode: 'read', argument: '--template-file' });
-      if (s(o['output-template-file'])) inp.st.files.push({ path: expandPath(o['output-template-file'] as string, inp.ctx, where), mode: 'write', argument: '--output-template-file' });
-      const res = b ? [`arn:${c.partition}:s3:::${iamLiteral(String(b))}/${s(o['s3-prefix']) ? `${iamLiteral(String(o['s3-prefix']))}/` : ''}*`] : ['*'];
+      const bucket = stringOption(options['s3-bucket']);
+      const prefix = stringOption(options['s3-prefix']);
+      localFile('template-file', 'read');
+      localFile('output-template-file', 'write');
+      const objects = bucket ? [`arn:${arn.partition}:s3:::${iamLiteral(bucket)}/${prefix ? `${iamLiteral(prefix)}/` : ''}*`] : ['*'];
       return {
         service: 's3',
         operation: 'PutObject',
         apiCalls: ['HeadObject', 'PutObject'],
         permissions: [
-          { action: 's3:GetObject', resources: res, derived: !!b },
-          { action: 's3:PutObject', resources: res, derived: !!b },
+          { action: 's3:GetObject', resources: objects, derived: !!bucket },
+          { action: 's3:PutObject', resources: objects, derived: !!bucket },
         ],
         risks: ['write', 'local_file_read'],
       };
     }
     case 'emr create-default-roles': {
-      const roles = ['EMR_DefaultRole', 'EMR_EC2_DefaultRole'].map((n) => iamRole(c, n));
-      const prof = `arn:${c.partition}:iam::${c.account}:instance-profile/EMR_EC2_DefaultRole`;
+      const roles = ['EMR_DefaultRole', 'EMR_EC2_DefaultRole'].map((roleName) => iamRole(arn, roleName));
+      const instanceProfile = `arn:${arn.partition}:iam::${arn.account}:instance-profile/EMR_EC2_DefaultRole`;
       const risks: RiskSignal[] = ['iam_change', 'write'];
-      if (o['iam-endpoint'] !== undefined) risks.push('endpoint_override');
+      if (options['iam-endpoint'] !== undefined) risks.push('endpoint_override');
       return {
         service: 'iam',
         operation: 'CreateRole',
         apiCalls: ['iam.GetRole', 'iam.CreateRole', 'iam.AttachRolePolicy', 'iam.GetInstanceProfile', 'iam.CreateInstanceProfile', 'iam.AddRoleToInstanceProfile'],
         permissions: [
           ...['iam:GetRole', 'iam:CreateRole', 'iam:AttachRolePolicy'].map((a) => ({ action: a, resources: roles, derived: true })),
-          ...['iam:GetInstanceProfile', 'iam:CreateInstanceProfile', 'iam:AddRoleToInstanceProfile'].map((a) => ({ action: a, resources: [prof], derived: true })),
-          { action: 'iam:GetPolicy', resources: [`arn:${c.partition}:iam::aws:policy/*`], derived: true },
-          { action: 'iam:GetPolicyVersion', resources: [`arn:${c.partition}:iam::aws:policy/*`], derived: true },
+          ...['iam:GetInstanceProfile', 'iam:CreateInstanceProfile', 'iam:AddRoleToInstanceProfile'].map((a) => ({ action: a, resources: [instanceProfile], derived: true })),
+          { action: 'iam:GetPolicy', resources: [`arn:${arn.partition}:iam::aws:policy/*`], derived: true },
+          { action: 'iam:GetPolicyVersion', resources: [`arn:${arn.partition}:iam::aws:policy/*`], derived: true },
         ],
         risks,
       };
     }
     case 'emr-containers update-role-trust-policy': {
-      const role = iamRole(c, String(o['role-name'] ?? '*'));
+      const role = iamRole(arn, String(options['role-name'] ?? '*'));
       return {
         service: 'iam',
         operation: 'UpdateAssumeRolePolicy',
@@ -263,16 +313,16 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
           { action: 'iam:GetRole', resources: [role], derived: true },
           { action: 'iam:UpdateAssumeRolePolicy', resources: [role], derived: true },
         ],
-        risks: ['iam_change', 'write', ...(o['iam-endpoint'] !== undefined ? (['endpoint_override'] as RiskSignal[]) : [])],
+        risks: ['iam_change', 'write', ...(options['iam-endpoint'] !== undefined ? (['endpoint_override'] as RiskSignal[]) : [])],
       };
     }
     case 'logs tail': {
-      const group = String(o.group_name);
+      const group = String(options.group_name);
       return {
         service: 'logs',
         operation: 'FilterLogEvents',
         apiCalls: ['FilterLogEvents'],
-        permissions: [P('logs:FilterLogEvents', { logGroupName: group })],
+        permissions: [scoped('logs:FilterLogEvents', { logGroupName: group })],
         risks: ['read_only'],
       };
     }
@@ -281,7 +331,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
         service: 'logs',
         operation: 'StartLiveTail',
         apiCalls: ['StartLiveTail'],
-        permissions: [P('logs:StartLiveTail', { logGroupIdentifiers: o['log-group-identifiers'] })],
+        permissions: [scoped('logs:StartLiveTail', { logGroupIdentifiers: options['log-group-identifiers'] })],
         risks: ['read_only'],
       };
     case 'codeartifact login':
@@ -295,7 +345,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
     case 'codecommit credential-helper':
       return { service: null, operation: null, apiCalls: [], permissions: [], risks: ['credential_minting'], kind: 'local' };
     case 'cloudfront sign':
-      if (s(o['private-key'])) inp.st.files.push({ path: expandPath(String(o['private-key']), inp.ctx, where), mode: 'read', argument: '--private-key' });
+      localFile('private-key', 'read');
       return { service: null, operation: null, apiCalls: [], permissions: [], risks: ['credential_minting', 'local_file_read'], kind: 'local' };
     case 'configservice get-status':
       return {
@@ -309,7 +359,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
     case 'emr socks':
     case 'emr get':
     case 'emr put':
-      if (s(o['key-pair-file'])) inp.st.files.push({ path: expandPath(String(o['key-pair-file']), inp.ctx, where), mode: 'read', argument: '--key-pair-file' });
+      localFile('key-pair-file', 'read');
       return {
         service: 'emr',
         operation: 'DescribeCluster',
@@ -322,7 +372,7 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
         service: 'emr',
         operation: 'DescribeCluster',
         apiCalls: ['DescribeCluster', 'ListInstanceGroups', 'ListInstanceFleets', 'ListBootstrapActions'],
-        permissions: ['DescribeCluster', 'ListInstanceGroups', 'ListInstanceFleets', 'ListBootstrapActions'].map((a) => P(`elasticmapreduce:${a}`, { ClusterId: o['cluster-id'] })),
+        permissions: ['DescribeCluster', 'ListInstanceGroups', 'ListInstanceFleets', 'ListBootstrapActions'].map((a) => scoped(`elasticmapreduce:${a}`, { ClusterId: options['cluster-id'] })),
         risks: ['read_only'],
       };
     case 'emr terminate-clusters':
@@ -339,7 +389,8 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
     case 'emr create-cluster': {
       const perms: Permission[] = [star('elasticmapreduce:RunJobFlow')];
       const roles: string[] = [];
-      if (s(o['service-role'])) roles.push(String(o['service-role']).startsWith('arn:') ? String(o['service-role']) : iamRole(c, String(o['service-role'])));
+      const serviceRole = stringOption(options['service-role']);
+      if (serviceRole) roles.push(serviceRole.startsWith('arn:') ? serviceRole : iamRole(arn, serviceRole));
       perms.push({ action: 'iam:PassRole', resources: roles.length ? roles : ['*'], derived: roles.length > 0 });
       return { service: 'emr', operation: 'RunJobFlow', apiCalls: ['RunJobFlow'], permissions: perms, risks: ['write'] };
     }
@@ -348,4 +399,3 @@ function otherCustom(command: string, sub: string, o: Opts, inp: CustomInput, wh
   }
 }
 
-export { operationPermissions };

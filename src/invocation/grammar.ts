@@ -1,5 +1,5 @@
 /**
- * argparse's token rules as the AWS CLI uses them (Python 3.11 argparse, allow_abbrev on; reference §1.3):
+ * argparse's token rules as the AWS CLI uses them (Python 3.11 argparse, allow_abbrev on; docs/aws-cli-parsing.md §2.3):
  * exact option, `--opt=value`, unique prefix (ambiguous → error), negative numbers and tokens with a space are
  * values. Globals are taken from every position first, as the CLI's top-level parse_known_args does.
  * Everything is canonicalised (full names) so the real CLI cannot read the argv differently.
@@ -13,8 +13,10 @@ export interface Token {
   index: number;
 }
 
-export const show = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
-export const at = (t: Token) => `token ${t.index} ${show(t.text)}`;
+/** A token for a message: quoted, cut to 60 characters. */
+export const show = (text: string) => JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+/** Where a token stands, for a message: `token 2 "--bucket"`. */
+export const at = (token: Token) => `token ${token.index} ${show(token.text)}`;
 
 const NEGATIVE_NUMBER = /^-\d+$|^-\d*\.\d+$/;
 
@@ -24,31 +26,31 @@ export type Classified =
   | { kind: 'U' }; // an option this parser does not know
 
 /** How argparse's _parse_optional sees one token against a table of long option names (without dashes). */
-export function classify(tok: string, has: (name: string) => boolean, names: readonly string[]): Classified {
-  if (tok.length < 2 || tok[0] !== '-') return { kind: 'A' };
-  if (tok.startsWith('--') && has(tok.slice(2))) return { kind: 'O', name: tok.slice(2), abbreviated: false };
-  const eq = tok.indexOf('=');
-  if (tok.startsWith('--') && eq > 0) {
-    const k = tok.slice(2, eq);
-    if (has(k)) return { kind: 'O', name: k, inline: tok.slice(eq + 1), abbreviated: false };
+export function classify(token: string, has: (name: string) => boolean, names: readonly string[]): Classified {
+  if (token.length < 2 || token[0] !== '-') return { kind: 'A' };
+  if (token.startsWith('--') && has(token.slice(2))) return { kind: 'O', name: token.slice(2), abbreviated: false };
+  const equals = token.indexOf('=');
+  if (token.startsWith('--') && equals > 0) {
+    const name = token.slice(2, equals);
+    if (has(name)) return { kind: 'O', name, inline: token.slice(equals + 1), abbreviated: false };
   }
-  if (tok.startsWith('--')) {
-    const prefix = eq > 0 ? tok.slice(2, eq) : tok.slice(2);
+  if (token.startsWith('--')) {
+    const prefix = equals > 0 ? token.slice(2, equals) : token.slice(2);
     const matches: string[] = [];
-    for (const n of names) if (n.startsWith(prefix)) matches.push(n);
+    for (const name of names) if (name.startsWith(prefix)) matches.push(name);
     if (matches.length > 1) {
-      throw parseError(`ambiguous option ${show(tok)} could match ${matches.map((m) => `--${m}`).join(', ')}`, {
-        token: tok,
+      throw parseError(`ambiguous option ${show(token)} could match ${matches.map((match) => `--${match}`).join(', ')}`, {
+        token,
       });
     }
     if (matches.length === 1) {
-      return eq > 0
-        ? { kind: 'O', name: matches[0]!, inline: tok.slice(eq + 1), abbreviated: true }
+      return equals > 0
+        ? { kind: 'O', name: matches[0]!, inline: token.slice(equals + 1), abbreviated: true }
         : { kind: 'O', name: matches[0]!, abbreviated: true };
     }
   }
-  if (NEGATIVE_NUMBER.test(tok)) return { kind: 'A' };
-  if (tok.includes(' ')) return { kind: 'A' };
+  if (NEGATIVE_NUMBER.test(token)) return { kind: 'A' };
+  if (token.includes(' ')) return { kind: 'A' };
   return { kind: 'U' };
 }
 
@@ -61,7 +63,7 @@ export interface ParsedArg {
 }
 
 export interface ParsedArgs {
-  /** Last occurrence wins, as argparse's `store` action (reference §1.3.7); earlier ones are recorded. */
+  /** Last occurrence wins, as argparse's `store` action (docs/aws-cli-parsing.md §2.3); earlier ones are recorded. */
   options: Map<string, ParsedArg>;
   repeated: string[];
   positionals: { spec: ArgSpec; value: string | string[]; token: Token }[];
@@ -72,29 +74,29 @@ export interface ParsedArgs {
 export function parseArgTable(tokens: Token[], table: ArgTable, where: string): ParsedArgs {
   // ArgTableArgParser.parse_known_args: a lone "help" is always help, even where a positional could take it.
   if (tokens.length === 1 && tokens[0]!.text === 'help') return { options: new Map(), repeated: [], positionals: [], help: true };
-  const has = (n: string) => table.options.has(n);
-  const kinds = tokens.map((t) => classify(t.text, has, table.names));
+  const has = (name: string) => table.options.has(name);
+  const kinds = tokens.map((token) => classify(token.text, has, table.names));
   const options = new Map<string, ParsedArg>();
   const repeated: string[] = [];
   const loose: Token[] = [];
   let i = 0;
   while (i < tokens.length) {
-    const tok = tokens[i]!;
-    const k = kinds[i]!;
-    if (k.kind === 'A') {
-      loose.push(tok);
+    const token = tokens[i]!;
+    const kind = kinds[i]!;
+    if (kind.kind === 'A') {
+      loose.push(token);
       i++;
       continue;
     }
-    if (k.kind === 'U') throw parseError(`${where}: unknown option at ${at(tok)}`, { index: tok.index, token: tok.text });
-    const spec = table.options.get(k.name)!;
+    if (kind.kind === 'U') throw parseError(`${where}: unknown option at ${at(token)}`, { index: token.index, token: token.text });
+    const spec = table.options.get(kind.name)!;
     let value: ParsedArg['value'];
     i++;
     if (spec.nargs === 0) {
-      if (k.inline !== undefined) throw parseError(`${where}: --${k.name} takes no value, at ${at(tok)}`, { index: tok.index });
+      if (kind.inline !== undefined) throw parseError(`${where}: --${kind.name} takes no value, at ${at(token)}`, { index: token.index });
       value = spec.flagValue ?? true;
-    } else if (k.inline !== undefined) {
-      value = spec.nargs === '*' || spec.nargs === '+' ? [k.inline] : k.inline;
+    } else if (kind.inline !== undefined) {
+      value = spec.nargs === '*' || spec.nargs === '+' ? [kind.inline] : kind.inline;
     } else {
       let vals: string[];
       let next: number;
@@ -108,13 +110,13 @@ export function parseArgTable(tokens: Token[], table: ArgTable, where: string): 
       if (spec.nargs === '?') value = vals[0] ?? null;
       else if (spec.nargs === '*') value = vals;
       else if (spec.nargs === '+') {
-        if (!vals.length) throw parseError(`${where}: --${k.name} expects at least one value, at ${at(tok)}`, { index: tok.index });
+        if (!vals.length) throw parseError(`${where}: --${kind.name} expects at least one value, at ${at(token)}`, { index: token.index });
         value = vals;
       } else if (spec.nargs === 1) {
-        if (!vals.length) throw parseError(`${where}: --${k.name} expects a value, at ${at(tok)}`, { index: tok.index });
+        if (!vals.length) throw parseError(`${where}: --${kind.name} expects a value, at ${at(token)}`, { index: token.index });
         value = vals[0]!;
       } else {
-        if (vals.length !== spec.nargs) throw parseError(`${where}: --${k.name} expects ${spec.nargs} values, at ${at(tok)}`, { index: tok.index });
+        if (vals.length !== spec.nargs) throw parseError(`${where}: --${kind.name} expects ${spec.nargs} values, at ${at(token)}`, { index: token.index });
         value = vals;
       }
     }
@@ -122,26 +124,27 @@ export function parseArgTable(tokens: Token[], table: ArgTable, where: string): 
     const key = spec.member && spec.type === 'b' ? `member:${spec.member}` : spec.name;
     if (options.has(key)) repeated.push(spec.name);
     options.delete(key);
-    options.set(key, { spec, value, token: tok, abbreviated: k.abbreviated });
+    options.set(key, { spec, value, token: token, abbreviated: kind.abbreviated });
   }
   // Positionals in order; one trailing extra `help` asks for help (ArgTableArgParser's implicit positional).
   const positionals: ParsedArgs['positionals'] = [];
-  let p = 0;
+  let used = 0;
   for (const spec of table.positionals) {
-    const n = spec.nargs === '*' || spec.nargs === '+' ? loose.length - p : spec.nargs === '?' ? Math.min(1, loose.length - p) : (spec.nargs as number);
-    if (loose.length - p < n || (spec.nargs === '+' && n === 0)) {
+    const count = spec.nargs === '*' || spec.nargs === '+' ? loose.length - used : spec.nargs === '?' ? Math.min(1, loose.length - used) : (spec.nargs as number);
+    if (loose.length - used < count || (spec.nargs === '+' && count === 0)) {
       if (spec.nargs === '?' || spec.nargs === '*') continue;
       throw parseError(`${where}: missing ${spec.name} argument`, { argument: spec.name });
     }
-    if (n === 0) continue;
-    const vals = loose.slice(p, p + n);
-    positionals.push({ spec, value: n === 1 && typeof spec.nargs !== 'number' ? vals[0]!.text : n === 1 && spec.nargs === 1 ? vals[0]!.text : vals.map((t) => t.text), token: vals[0]! });
-    p += n;
+    if (count === 0) continue;
+    const taken = loose.slice(used, used + count);
+    const single = count === 1 && (typeof spec.nargs !== 'number' || spec.nargs === 1);
+    positionals.push({ spec, value: single ? taken[0]!.text : taken.map((token) => token.text), token: taken[0]! });
+    used += count;
   }
   let help = false;
-  if (p < loose.length) {
-    const extra = loose[p]!;
-    if (p === loose.length - 1 && extra.text === 'help') help = true;
+  if (used < loose.length) {
+    const extra = loose[used]!;
+    if (used === loose.length - 1 && extra.text === 'help') help = true;
     else throw parseError(`${where}: unexpected argument at ${at(extra)}`, { index: extra.index, token: extra.text });
   }
   return { options, repeated, positionals, help };

@@ -38,27 +38,28 @@ function prefixes(): Set<string> {
 }
 
 function table(prefix: string): PrefixTable | undefined {
-  const p = prefix.toLowerCase();
-  const cached = tables.get(p);
+  const lowerPrefix = prefix.toLowerCase();
+  const cached = tables.get(lowerPrefix);
   if (cached !== undefined) return cached ?? undefined;
-  if (!prefixes().has(p)) {
-    tables.set(p, null);
+  if (!prefixes().has(lowerPrefix)) {
+    tables.set(lowerPrefix, null);
     return undefined;
   }
-  const file = readDataJson<PrefixFile>(`iam/${p}.json`);
+  const file = readDataJson<PrefixFile>(`iam/${lowerPrefix}.json`);
   const byLower = new Map<string, { name: string; level: AccessLevel; resourceTypes: string[]; required: string[] }>();
-  for (const [name, v] of Object.entries(file.a)) {
-    const [code, ...rts] = Array.isArray(v) ? v : [v];
+  for (const [name, entry] of Object.entries(file.a)) {
+    // A trailing `*` on a resource type marks it required.
+    const [code, ...resourceTypes] = Array.isArray(entry) ? entry : [entry];
     byLower.set(name.toLowerCase(), {
       name,
-      level: LEVELS[code as string]!,
-      resourceTypes: rts.map((r) => r.replace(/\*$/, '')),
-      required: rts.filter((r) => r.endsWith('*')).map((r) => r.slice(0, -1)),
+      level: LEVELS[code!]!,
+      resourceTypes: resourceTypes.map((type) => type.replace(/\*$/, '')),
+      required: resourceTypes.filter((type) => type.endsWith('*')).map((type) => type.slice(0, -1)),
     });
   }
-  const t: PrefixTable = { prefix: p, byLower, arnTemplates: file.r };
-  tables.set(p, t);
-  return t;
+  const loaded: PrefixTable = { prefix: lowerPrefix, byLower, arnTemplates: file.r };
+  tables.set(lowerPrefix, loaded);
+  return loaded;
 }
 
 // Answers are memoised per spelling asked (bounded): the parser and the policy engine ask the same few
@@ -69,12 +70,12 @@ const infoCache = new Map<string, Readonly<{ action: string; accessLevel: Access
 export function actionInfo(action: string): { action: string; accessLevel: AccessLevel } | undefined {
   const hit = infoCache.get(action);
   if (hit !== undefined) return hit ?? undefined;
-  const i = action.indexOf(':');
+  const colon = action.indexOf(':');
   let out: Readonly<{ action: string; accessLevel: AccessLevel }> | null = null;
-  if (i > 0) {
-    const t = table(action.slice(0, i));
-    const entry = t?.byLower.get(action.slice(i + 1).toLowerCase());
-    if (entry && t) out = Object.freeze({ action: `${t.prefix}:${entry.name}`, accessLevel: entry.level });
+  if (colon > 0) {
+    const prefixTable = table(action.slice(0, colon));
+    const entry = prefixTable?.byLower.get(action.slice(colon + 1).toLowerCase());
+    if (entry && prefixTable) out = Object.freeze({ action: `${prefixTable.prefix}:${entry.name}`, accessLevel: entry.level });
   }
   if (infoCache.size > 50_000) infoCache.clear();
   infoCache.set(action, out);
@@ -88,9 +89,9 @@ export function isKnownServicePrefix(prefix: string): boolean {
 
 /** Every action of a prefix as `prefix:Action` (SAR spelling), sorted; empty for an unknown prefix. */
 export function actionsForPrefix(prefix: string): string[] {
-  const t = table(prefix);
-  if (!t) return [];
-  return [...t.byLower.values()].map((e) => `${t.prefix}:${e.name}`).sort();
+  const prefixTable = table(prefix);
+  if (!prefixTable) return [];
+  return [...prefixTable.byLower.values()].map((entry) => `${prefixTable.prefix}:${entry.name}`).sort();
 }
 
 /** Every SAR prefix, sorted. */
@@ -100,27 +101,25 @@ export function allServicePrefixes(): string[] {
 
 /** Resource types an action applies to (SAR), e.g. s3:GetObject → ['accesspointobject', 'object']. */
 export function actionResourceTypes(action: string): string[] {
-  const i = action.indexOf(':');
-  if (i <= 0) return [];
+  if (action.indexOf(':') <= 0) return [];
   return entryOf(action)?.resourceTypes ?? [];
 }
 
 const entryCache = new Map<string, { name: string; level: AccessLevel; resourceTypes: string[]; required: string[] } | null>();
 function entryOf(action: string) {
-  let e = entryCache.get(action);
-  if (e === undefined) {
-    const i = action.indexOf(':');
-    e = (i > 0 ? table(action.slice(0, i))?.byLower.get(action.slice(i + 1).toLowerCase()) : undefined) ?? null;
+  let entry = entryCache.get(action);
+  if (entry === undefined) {
+    const colon = action.indexOf(':');
+    entry = (colon > 0 ? table(action.slice(0, colon))?.byLower.get(action.slice(colon + 1).toLowerCase()) : undefined) ?? null;
     if (entryCache.size > 50_000) entryCache.clear();
-    entryCache.set(action, e);
+    entryCache.set(action, entry);
   }
-  return e ?? undefined;
+  return entry ?? undefined;
 }
 
 /** Resource types SAR marks as required for an action (every call touches one of each). */
 export function requiredResourceTypes(action: string): string[] {
-  const i = action.indexOf(':');
-  if (i <= 0) return [];
+  if (action.indexOf(':') <= 0) return [];
   return entryOf(action)?.required ?? [];
 }
 

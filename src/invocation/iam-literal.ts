@@ -6,18 +6,18 @@
  * special characters*). Wildcards guard-aws adds itself (a recursive prefix `p*`, a secret's `-??????`) are written
  * after escaping and stay wildcards.
  */
-export function iamLiteral(s: string): string {
-  return s.replace(/[$*?]/g, (c) => `\${${c}}`);
+export function iamLiteral(name: string): string {
+  return name.replace(/[$*?]/g, (special) => `\${${special}}`);
 }
 
 /** A copy of decoded API parameters with every string escaped by `iamLiteral`, for building resource ARNs. */
-export function iamLiteralParams<T>(v: T): T {
-  if (typeof v === 'string') return iamLiteral(v) as T;
-  if (Array.isArray(v)) return v.map((x) => iamLiteralParams(x)) as T;
-  if (v && typeof v === 'object' && !Buffer.isBuffer(v)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = iamLiteralParams(x);
-    return out as T;
+export function iamLiteralParams<T>(value: T): T {
+  if (typeof value === 'string') return iamLiteral(value) as T;
+  if (Array.isArray(value)) return value.map((element) => iamLiteralParams(element)) as T;
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const escaped: Record<string, unknown> = {};
+    for (const [member, child] of Object.entries(value)) escaped[member] = iamLiteralParams(child);
+    return escaped as T;
   }
-  return v;
+  return value;
 }

@@ -99,47 +99,52 @@ export function modelIndex(): RawIndex {
 const pascal = (cli: string) =>
   cli
     .split('-')
-    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join('');
 
 function impliedNargs(type: string): Nargs {
   return type === 'b' ? 0 : type === 'l' || type === 'L' ? '*' : 1;
 }
 
+/**
+ * One argument of the generated model: `name|member|type|nargs` (member empty: the PascalCase of the name; `-`:
+ * none) or a tuple.
+ */
 function decodeArg(raw: RawArg): ArgSpec {
   let name: string;
   let member: string | null;
-  let t: string;
+  let typeCode: string;
   let nargs: Nargs;
   if (typeof raw === 'string') {
     const parts = raw.split('|');
     name = parts[0]!;
-    const m = parts[1];
-    member = m === undefined || m === '' ? pascal(name) : m === '-' ? null : m;
-    t = parts[2] || 's';
-    nargs = parts[3] === undefined ? impliedNargs(t.replace('!', '')) : parseNargs(parts[3]);
+    const memberField = parts[1];
+    member = memberField === undefined || memberField === '' ? pascal(name) : memberField === '-' ? null : memberField;
+    typeCode = parts[2] || 's';
+    nargs = parts[3] === undefined ? impliedNargs(typeCode.replace('!', '')) : parseNargs(parts[3]);
   } else {
-    [name, nargs, member, t] = raw;
+    [name, nargs, member, typeCode] = raw;
   }
-  const literal = t.endsWith('!');
-  const type = literal ? t.slice(0, -1) : t;
+  // A trailing `!`: file:// and http(s):// values are passed literally (the CLI's PARAMFILE_DISABLED).
+  const literal = typeCode.endsWith('!');
+  const type = literal ? typeCode.slice(0, -1) : typeCode;
   const spec: ArgSpec = { name, member, type, nargs, literal };
   if (type === 'b' && nargs === 0) spec.flagValue = !(name.startsWith('no-') && member !== null && pascal(name) !== member);
   return spec;
 }
 
-function parseNargs(s: string): Nargs {
-  if (s === '?' || s === '*' || s === '+') return s;
-  return Number(s);
+function parseNargs(field: string): Nargs {
+  if (field === '?' || field === '*' || field === '+') return field;
+  return Number(field);
 }
 
 export function buildArgTable(raw: RawArg[], pos: RawArg[] = [], extra: ArgSpec[] = []): ArgTable {
   const options = new Map<string, ArgSpec>();
-  for (const r of raw) {
-    const spec = decodeArg(r);
+  for (const rawArg of raw) {
+    const spec = decodeArg(rawArg);
     options.set(spec.name, spec);
   }
-  for (const e of extra) options.set(e.name, e);
+  for (const spec of extra) options.set(spec.name, spec);
   return { options, names: [...options.keys()], positionals: pos.map(decodeArg) };
 }
 
@@ -155,12 +160,12 @@ const PAGINATION: ArgSpec[] = [
 
 const customTables = new WeakMap<RawCustom, ArgTable>();
 export function customArgTable(raw: RawCustom): ArgTable {
-  let t = customTables.get(raw);
-  if (!t) {
-    t = buildArgTable(raw.a, raw.pos ?? []);
-    customTables.set(raw, t);
+  let table = customTables.get(raw);
+  if (!table) {
+    table = buildArgTable(raw.a, raw.pos ?? []);
+    customTables.set(raw, table);
   }
-  return t;
+  return table;
 }
 
 /** The command model for a CLI command name, or undefined when it is not a service command. */
@@ -190,16 +195,16 @@ export function commandModel(command: string): CommandModel | undefined {
       const hit = ops.get(cli);
       if (hit) return hit;
       if (!Object.prototype.hasOwnProperty.call(raw.ops, cli)) return undefined;
-      const r = raw.ops[cli]!;
+      const rawOp = raw.ops[cli]!;
       const extra: ArgSpec[] = [SKELETON];
-      if (!r.nj) extra.push(CLI_INPUT_JSON, CLI_INPUT_YAML);
-      if (r.pg) extra.push(...PAGINATION);
+      if (!rawOp.nj) extra.push(CLI_INPUT_JSON, CLI_INPUT_YAML);
+      if (rawOp.pg) extra.push(...PAGINATION);
       const op: OperationModel = {
         cli,
-        api: r.o,
-        args: buildArgTable(r.a, r.pos ?? [], extra),
-        paginated: !!r.pg,
-        ...(r.h ? { http: r.h } : {}),
+        api: rawOp.o,
+        args: buildArgTable(rawOp.a, rawOp.pos ?? [], extra),
+        paginated: !!rawOp.pg,
+        ...(rawOp.h ? { http: rawOp.h } : {}),
       };
       ops.set(cli, op);
       return op;

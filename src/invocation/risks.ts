@@ -1,10 +1,10 @@
 /**
- * Risk signals (reference §6), computed from the actions' access levels, the command class, the parameters
+ * Risk signals (docs/aws-cli-parsing.md §7), computed from the actions' access levels, the command class, the parameters
  * and the global options. Decisions on global options (documented in the README text of the report):
  *  - --endpoint-url, --ca-bundle, --no-verify-ssl → endpoint_override (traffic and the session token go to,
  *    or can be read by, someone other than AWS);
  *  - --profile, --no-sign-request → credential_override (other credentials, or none, replace the broker's);
- *  - --debug → secret_read (it logs the session token and access key id to stderr; reference §5.1 #6).
+ *  - --debug → secret_read (it logs the session token and access key id to stderr; docs/aws-cli-parsing.md §6.1 vector 6).
  */
 import type { ArnContext } from './arns.js';
 import type { ParsedInvocation, RiskSignal } from './types.js';
@@ -37,106 +37,108 @@ const REMOTE_EXECUTION = new Set([
 const DESTRUCTIVE_OP = /^(Delete|Terminate|Purge|Remove|Deregister|Destroy|Disable|Revoke|Detach|Cancel|Reset|Stop)/;
 const DESTRUCTIVE_FLAGS = /^(skip-final-snapshot|delete-automated-backups|force-delete-without-recovery|force|delete|recursive)$/;
 
-// Secrets on the caller's machine: reading them into a parameter sends them to AWS (reference §5.1 #14).
+// Secrets on the caller's machine: reading them into a parameter sends them to AWS (docs/aws-cli-parsing.md §6.1 vector 14).
 const SECRET_PATHS = /(^|\/)(\.aws|\.ssh|\.gnupg|\.kube|\.docker|\.config\/gcloud)(\/|$)|^\/proc\/|^\/etc\/(shadow|gshadow|sudoers)|(^|\/)\.(netrc|pgpass|git-credentials|env)$|\.pem$|id_(rsa|ed25519|ecdsa)/;
 
-function walk(v: unknown, fn: (key: string, value: unknown) => void, key = '', depth = 0): void {
+/** Calls `visit` on every value of a parameter tree with the member name it stands under (12 levels deep). */
+function walk(value: unknown, visit: (key: string, value: unknown) => void, key = '', depth = 0): void {
   if (depth > 12) return;
-  fn(key, v);
-  if (Array.isArray(v)) for (const x of v) walk(x, fn, key, depth + 1);
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, fn, k, depth + 1);
+  visit(key, value);
+  if (Array.isArray(value)) for (const element of value) walk(element, visit, key, depth + 1);
+  else if (value && typeof value === 'object') for (const [member, child] of Object.entries(value)) walk(child, visit, member, depth + 1);
 }
 
+/** A policy document with a `"Principal": "*"` or `{"AWS": "*"}`: anyone may act. */
 function policyIsPublic(doc: unknown): boolean {
-  let pub = false;
-  walk(doc, (k, v) => {
-    if (k !== 'Principal' && k !== 'principal') return;
-    if (v === '*') pub = true;
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const aws = (v as Record<string, unknown>).AWS;
-      if (aws === '*' || (Array.isArray(aws) && aws.includes('*'))) pub = true;
+  let isPublic = false;
+  walk(doc, (key, value) => {
+    if (key !== 'Principal' && key !== 'principal') return;
+    if (value === '*') isPublic = true;
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const aws = (value as Record<string, unknown>).AWS;
+      if (aws === '*' || (Array.isArray(aws) && aws.includes('*'))) isPublic = true;
     }
   });
-  return pub;
+  return isPublic;
 }
 
 function foreignPrincipal(doc: unknown, account: string): boolean {
   let found = false;
-  walk(doc, (k, v) => {
-    if (typeof v === 'string' && /^arn:[\w-]+:iam::(\d{12}):/.test(v) && k !== 'Resource') {
-      const a = /::(\d{12}):/.exec(v)![1];
-      if (a !== account) found = true;
+  walk(doc, (key, value) => {
+    if (typeof value === 'string' && /^arn:[\w-]+:iam::(\d{12}):/.test(value) && key !== 'Resource') {
+      const principalAccount = /::(\d{12}):/.exec(value)![1];
+      if (principalAccount !== account) found = true;
     }
-    if (k === 'AWS' && typeof v === 'string' && /^\d{12}$/.test(v) && v !== account) found = true;
+    if (key === 'AWS' && typeof value === 'string' && /^\d{12}$/.test(value) && value !== account) found = true;
   });
   return found;
 }
 
-export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], c: ArnContext): RiskSignal[] {
-  const r = new Set<RiskSignal>(extra);
-  const g = res.globals;
-  if (g['endpoint-url'] !== undefined || g['ca-bundle'] !== undefined || g['no-verify-ssl'] === true) r.add('endpoint_override');
-  if (g.profile !== undefined || g['no-sign-request'] === true) r.add('credential_override');
-  if (g.debug === true) r.add('secret_read');
+export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], arn: ArnContext): RiskSignal[] {
+  const signals = new Set<RiskSignal>(extra);
+  const globals = res.globals;
+  if (globals['endpoint-url'] !== undefined || globals['ca-bundle'] !== undefined || globals['no-verify-ssl'] === true) signals.add('endpoint_override');
+  if (globals.profile !== undefined || globals['no-sign-request'] === true) signals.add('credential_override');
+  if (globals.debug === true) signals.add('secret_read');
   const levels = Object.values(res.accessLevels);
-  if (levels.some((l) => l === 'Write' || l === 'Permissions management' || l === 'Tagging')) r.add('write');
-  if (levels.some((l) => l === 'Permissions management')) r.add('iam_change');
-  for (const a of res.actions) {
-    if (a.startsWith('iam:') && res.accessLevels[a] !== 'List' && res.accessLevels[a] !== 'Read') r.add('iam_change');
-    if (CREDENTIAL_MINTING.has(a)) r.add('credential_minting');
-    if (SECRET_READ.has(a)) {
-      if (!a.startsWith('ssm:GetParameter') || res.params.WithDecryption === true) r.add('secret_read');
+  if (levels.some((level) => level === 'Write' || level === 'Permissions management' || level === 'Tagging')) signals.add('write');
+  if (levels.some((level) => level === 'Permissions management')) signals.add('iam_change');
+  for (const action of res.actions) {
+    if (action.startsWith('iam:') && res.accessLevels[action] !== 'List' && res.accessLevels[action] !== 'Read') signals.add('iam_change');
+    if (CREDENTIAL_MINTING.has(action)) signals.add('credential_minting');
+    if (SECRET_READ.has(action)) {
+      if (!action.startsWith('ssm:GetParameter') || res.params.WithDecryption === true) signals.add('secret_read');
     }
-    if (REMOTE_EXECUTION.has(a)) r.add('remote_execution');
+    if (REMOTE_EXECUTION.has(action)) signals.add('remote_execution');
   }
-  if (res.command === 'ssm' && res.subcommand === 'start-session') r.add('external_process');
-  if (res.command === 'ecs' && res.subcommand === 'execute-command') r.add('external_process');
-  if (res.operation && DESTRUCTIVE_OP.test(res.operation) && !/^(Stop|Disable|Cancel|Detach|Revoke|Deregister|Reset)/.test(res.operation)) r.add('destructive');
-  if (res.kind === 'api' && res.operation && /^Batch|^(DeleteObjects|BatchWriteItem)$/.test(res.operation)) r.add('bulk');
-  const p = res.params;
-  // Deferred destruction (reference §6): expiration lifecycle rules, shorter log retention, suspended
+  if (res.command === 'ssm' && res.subcommand === 'start-session') signals.add('external_process');
+  if (res.command === 'ecs' && res.subcommand === 'execute-command') signals.add('external_process');
+  if (res.operation && DESTRUCTIVE_OP.test(res.operation) && !/^(Stop|Disable|Cancel|Detach|Revoke|Deregister|Reset)/.test(res.operation)) signals.add('destructive');
+  if (res.kind === 'api' && res.operation && /^Batch|^(DeleteObjects|BatchWriteItem)$/.test(res.operation)) signals.add('bulk');
+  const params = res.params;
+  // Deferred destruction (docs/aws-cli-parsing.md §7): expiration lifecycle rules, shorter log retention, suspended
   // versioning, scheduled key/secret deletion.
-  if (res.operation && /^PutBucketLifecycle/.test(res.operation) && JSON.stringify(p).includes('Expiration')) r.add('destructive');
-  if (res.operation === 'PutRetentionPolicy' || (res.operation && /^Schedule\w*Deletion$/.test(res.operation))) r.add('destructive');
-  if (res.operation === 'PutBucketVersioning' && (p.VersioningConfiguration as Record<string, unknown> | undefined)?.Status === 'Suspended') r.add('destructive');
-  if (p.SkipFinalSnapshot === true || p.DeleteAutomatedBackups === true || p.ForceDeleteWithoutRecovery === true) r.add('destructive');
-  if (res.operation === 'GetParametersByPath' && p.Recursive === true) r.add('bulk');
-  // Exposure to the internet (reference §6): open CIDRs, public ACLs and grants, public principals,
+  if (res.operation && /^PutBucketLifecycle/.test(res.operation) && JSON.stringify(params).includes('Expiration')) signals.add('destructive');
+  if (res.operation === 'PutRetentionPolicy' || (res.operation && /^Schedule\w*Deletion$/.test(res.operation))) signals.add('destructive');
+  if (res.operation === 'PutBucketVersioning' && (params.VersioningConfiguration as Record<string, unknown> | undefined)?.Status === 'Suspended') signals.add('destructive');
+  if (params.SkipFinalSnapshot === true || params.DeleteAutomatedBackups === true || params.ForceDeleteWithoutRecovery === true) signals.add('destructive');
+  if (res.operation === 'GetParametersByPath' && params.Recursive === true) signals.add('bulk');
+  // Exposure to the internet (docs/aws-cli-parsing.md §7): open CIDRs, public ACLs and grants, public principals,
   // disabled public access blocks, publicly accessible databases, AMIs/snapshots shared with "all".
-  walk({ ...(res.cliArgs ?? {}), ...p }, (k, v) => {
-    if (typeof v === 'string') {
-      if (v === '0.0.0.0/0' || v === '::/0') r.add('internet_exposure');
-      if (/^(ACL|Acl|CannedACL|acl)$/.test(k) && /^(public-read|public-read-write|authenticated-read)$/.test(v)) r.add('internet_exposure');
-      if (/acs\.amazonaws\.com\/groups\/global\/(AllUsers|AuthenticatedUsers)/.test(v)) r.add('internet_exposure');
-      if ((k === 'Principal' || k === 'principal') && v === '*') r.add('internet_exposure');
-      if ((k === 'Group' || k === 'GroupNames' || k === 'ValuesToAdd' || k === 'UserGroups') && v === 'all') r.add('internet_exposure');
-      if (/Policy|Document|policy/.test(k) && /^\s*\{/.test(v)) {
+  walk({ ...(res.cliArgs ?? {}), ...params }, (key, value) => {
+    if (typeof value === 'string') {
+      if (value === '0.0.0.0/0' || value === '::/0') signals.add('internet_exposure');
+      if (/^(ACL|Acl|CannedACL|acl)$/.test(key) && /^(public-read|public-read-write|authenticated-read)$/.test(value)) signals.add('internet_exposure');
+      if (/acs\.amazonaws\.com\/groups\/global\/(AllUsers|AuthenticatedUsers)/.test(value)) signals.add('internet_exposure');
+      if ((key === 'Principal' || key === 'principal') && value === '*') signals.add('internet_exposure');
+      if ((key === 'Group' || key === 'GroupNames' || key === 'ValuesToAdd' || key === 'UserGroups') && value === 'all') signals.add('internet_exposure');
+      if (/Policy|Document|policy/.test(key) && /^\s*\{/.test(value)) {
         try {
-          const doc = JSON.parse(v);
-          if (policyIsPublic(doc)) r.add('internet_exposure');
-          if (foreignPrincipal(doc, c.account)) r.add('cross_account');
+          const doc = JSON.parse(value);
+          if (policyIsPublic(doc)) signals.add('internet_exposure');
+          if (foreignPrincipal(doc, arn.account)) signals.add('cross_account');
         } catch {
           /* not JSON: nothing to inspect */
         }
       }
     }
-    if (k === 'PubliclyAccessible' && v === true) r.add('internet_exposure');
-    if (k === 'PublicAccessBlockConfiguration' && v && typeof v === 'object' && Object.values(v).some((x) => x === false || x === 'false')) r.add('internet_exposure');
+    if (key === 'PubliclyAccessible' && value === true) signals.add('internet_exposure');
+    if (key === 'PublicAccessBlockConfiguration' && value && typeof value === 'object' && Object.values(value).some((setting) => setting === false || setting === 'false')) signals.add('internet_exposure');
   });
-  if (res.operation === 'DeletePublicAccessBlock') r.add('internet_exposure');
-  if (p.AttributeName === 'restore' && Array.isArray(p.ValuesToAdd) && p.ValuesToAdd.includes('all')) r.add('internet_exposure');
-  if (typeof p.UserData === 'string' && res.operation === 'RunInstances') r.add('remote_execution');
-  for (const f of res.files) {
-    r.add(f.mode === 'read' ? 'local_file_read' : 'local_file_write');
-    if (f.mode === 'read' && SECRET_PATHS.test(f.path)) r.add('secret_read');
+  if (res.operation === 'DeletePublicAccessBlock') signals.add('internet_exposure');
+  if (params.AttributeName === 'restore' && Array.isArray(params.ValuesToAdd) && params.ValuesToAdd.includes('all')) signals.add('internet_exposure');
+  if (typeof params.UserData === 'string' && res.operation === 'RunInstances') signals.add('remote_execution');
+  for (const file of res.files) {
+    signals.add(file.mode === 'read' ? 'local_file_read' : 'local_file_write');
+    if (file.mode === 'read' && SECRET_PATHS.test(file.path)) signals.add('secret_read');
   }
-  if (c.foreignAccounts.size) r.add('cross_account');
+  if (arn.foreignAccounts.size) signals.add('cross_account');
   if (res.kind === 'api' || res.kind === 'custom') {
-    const mutating = r.has('write') || r.has('destructive') || r.has('iam_change') || r.has('credential_minting') || r.has('remote_execution') || r.has('internet_exposure');
-    if (!mutating && levels.every((l) => l === 'List' || l === 'Read')) r.add('read_only');
-    else r.delete('read_only');
+    const mutating = signals.has('write') || signals.has('destructive') || signals.has('iam_change') || signals.has('credential_minting') || signals.has('remote_execution') || signals.has('internet_exposure');
+    if (!mutating && levels.every((level) => level === 'List' || level === 'Read')) signals.add('read_only');
+    else signals.delete('read_only');
   }
-  if (res.kind === 'no_api_call' && !r.size) r.add('read_only');
+  if (res.kind === 'no_api_call' && !signals.size) signals.add('read_only');
   void DESTRUCTIVE_FLAGS;
-  return RISK_SIGNALS.filter((s) => r.has(s));
+  return RISK_SIGNALS.filter((signal) => signals.has(signal));
 }

@@ -1,6 +1,6 @@
 /**
  * `aws s3 ls|cp|mv|rm|sync|mb|rb|presign|website` → the API calls they really make and the actions those need,
- * each paired with its own resources (reference §3.1; awscli/customizations/s3/subcommands.py, calls observed
+ * each paired with its own resources (docs/aws-cli-parsing.md §4.1; awscli/customizations/s3/subcommands.py, calls observed
  * under moto). `s3 cp s3://a/k s3://b/k` is s3:GetObject on a/k and s3:PutObject on b/k — never the product.
  */
 import { basename } from 'node:path';
@@ -17,14 +17,15 @@ interface S3Path {
   key: string;
 }
 
-function s3Path(p: string): S3Path | undefined {
-  if (!p.startsWith('s3://')) return undefined;
-  const rest = p.slice(5);
-  const i = rest.indexOf('/');
+/** `s3://bucket/key` split as the CLI's split_s3_bucket_key does; undefined for a local path. */
+function s3Path(path: string): S3Path | undefined {
+  if (!path.startsWith('s3://')) return undefined;
+  const rest = path.slice(5);
+  const slash = rest.indexOf('/');
   // access-point / Outposts ARNs as "bucket" (split_s3_bucket_key): arn:...:accesspoint/NAME/key
-  const ap = /^(arn:[^/]+?:(?:accesspoint|outpost\/[^/]+\/accesspoint)\/[^/]+)\/?(.*)$/.exec(rest);
-  if (ap) return { bucket: ap[1]!, key: ap[2] ?? '' };
-  return i < 0 ? { bucket: rest, key: '' } : { bucket: rest.slice(0, i), key: rest.slice(i + 1) };
+  const accessPoint = /^(arn:[^/]+?:(?:accesspoint|outpost\/[^/]+\/accesspoint)\/[^/]+)\/?(.*)$/.exec(rest);
+  if (accessPoint) return { bucket: accessPoint[1]!, key: accessPoint[2] ?? '' };
+  return slash < 0 ? { bucket: rest, key: '' } : { bucket: rest.slice(0, slash), key: rest.slice(slash + 1) };
 }
 
 export interface S3Result {
@@ -38,12 +39,13 @@ export interface S3Result {
 
 // Bucket and key are the caller's: written literally in ARNs (iam-literal.ts); a trailing `*` added for a
 // recursive operation is appended after escaping and stays a wildcard.
-const obj = (c: ArnContext, b: string, k: string, many = false) => `arn:${c.partition}:s3:::${iamLiteral(b)}/${iamLiteral(k)}${many ? '*' : ''}`;
+const objectArn = (arn: ArnContext, bucket: string, key: string, many = false) =>
+  `arn:${arn.partition}:s3:::${iamLiteral(bucket)}/${iamLiteral(key)}${many ? '*' : ''}`;
 
-export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: InvocationContext, where: string): S3Result {
-  const opt = (n: string) => args.options.get(n)?.value;
-  const flag = (n: string) => opt(n) === true;
-  const paths = args.positionals.flatMap((p) => (Array.isArray(p.value) ? p.value : [p.value]));
+export function s3Command(subcommand: string, args: ParsedArgs, arn: ArnContext, ctx: InvocationContext, where: string): S3Result {
+  const option = (name: string) => args.options.get(name)?.value;
+  const flag = (name: string) => option(name) === true;
+  const paths = args.positionals.flatMap((positional) => (Array.isArray(positional.value) ? positional.value : [positional.value]));
   const risks: RiskSignal[] = [];
   const files: LocalFile[] = [];
   const perms: Permission[] = [];
@@ -51,32 +53,34 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
   const recursive = flag('recursive');
   const add = (action: string, resources: string[]) => perms.push({ action, resources, derived: true });
   // An access point / Outposts ARN as the "bucket" names its account: another account's is a cross-account call.
-  const noteAccount = (b: string) => {
-    const account = b.split(':')[4];
-    if (account && /^\d{12}$/.test(account) && account !== c.account) c.foreignAccounts.add(account);
+  const noteAccount = (bucket: string) => {
+    const account = bucket.split(':')[4];
+    if (account && /^\d{12}$/.test(account) && account !== arn.account) arn.foreignAccounts.add(account);
   };
-  const bucketArn = (b: string) => (b.startsWith('arn:') ? (noteAccount(b), iamLiteral(b)) : `arn:${c.partition}:s3:::${iamLiteral(b)}`);
-  const objArn = (p: S3Path, many: boolean) =>
-    p.bucket.startsWith('arn:') ? (noteAccount(p.bucket), `${iamLiteral(p.bucket)}/object/${iamLiteral(p.key)}${many ? '*' : ''}`) : obj(c, p.bucket, p.key, many);
-  const localFile = (p: string, mode: 'read' | 'write', i: number) => {
-    if (p === '-') return;
-    files.push({ path: expandPath(p, ctx, where), mode, argument: `paths[${i}]` });
+  const bucketArn = (bucket: string) => (bucket.startsWith('arn:') ? (noteAccount(bucket), iamLiteral(bucket)) : `arn:${arn.partition}:s3:::${iamLiteral(bucket)}`);
+  const objArn = (path: S3Path, many: boolean) =>
+    path.bucket.startsWith('arn:')
+      ? (noteAccount(path.bucket), `${iamLiteral(path.bucket)}/object/${iamLiteral(path.key)}${many ? '*' : ''}`)
+      : objectArn(arn, path.bucket, path.key, many);
+  const localFile = (path: string, mode: 'read' | 'write', position: number) => {
+    if (path === '-') return;
+    files.push({ path: expandPath(path, ctx, where), mode, argument: `paths[${position}]` });
     risks.push(mode === 'read' ? 'local_file_read' : 'local_file_write');
   };
   let operation = '';
   const params: Record<string, unknown> = {};
-  switch (sub) {
+  switch (subcommand) {
     case 'ls': {
-      const p = paths[0] ? s3Path(paths[0]) : undefined;
-      if (!p || !p.bucket) {
+      const target = paths[0] ? s3Path(paths[0]) : undefined;
+      if (!target || !target.bucket) {
         operation = 'ListBuckets';
         add('s3:ListAllMyBuckets', ['*']);
         perms[perms.length - 1]!.derived = false;
       } else {
         operation = 'ListObjectsV2';
-        params.Bucket = p.bucket;
-        params.Prefix = p.key;
-        add('s3:ListBucket', [bucketArn(p.bucket)]);
+        params.Bucket = target.bucket;
+        params.Prefix = target.key;
+        add('s3:ListBucket', [bucketArn(target.bucket)]);
         if (recursive) risks.push('bulk');
       }
       apiCalls.push(operation);
@@ -86,11 +90,11 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
     case 'cp':
     case 'mv':
     case 'sync': {
-      const [a, b] = paths as [string, string];
-      const src = s3Path(a);
-      const dst = s3Path(b);
-      const many = recursive || sub === 'sync';
-      if (!src && !dst) throw parseError(`${where}: ${sub} needs an s3:// path`);
+      const [from, to] = paths as [string, string];
+      const src = s3Path(from);
+      const dst = s3Path(to);
+      const many = recursive || subcommand === 'sync';
+      if (!src && !dst) throw parseError(`${where}: ${subcommand} needs an s3:// path`);
       if (src && dst) operation = 'CopyObject';
       else if (dst) operation = 'PutObject';
       else operation = 'GetObject';
@@ -100,32 +104,32 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
           apiCalls.push('ListObjectsV2');
         } else apiCalls.push('HeadObject');
         add('s3:GetObject', [objArn(src, many)]);
-      } else localFile(a, 'read', 0);
+      } else localFile(from, 'read', 0);
       if (dst) {
         // A destination ending in "/" (or a bucket) receives the source's base name (cp/mv of one file).
         let key = dst.key;
-        if (!many && (key === '' || key.endsWith('/'))) key += basename(src ? src.key : a);
-        if (sub === 'sync') add('s3:ListBucket', [bucketArn(dst.bucket)]);
+        if (!many && (key === '' || key.endsWith('/'))) key += basename(src ? src.key : from);
+        if (subcommand === 'sync') add('s3:ListBucket', [bucketArn(dst.bucket)]);
         add('s3:PutObject', [objArn({ bucket: dst.bucket, key }, many)]);
-        const acl = opt('acl');
-        if (typeof acl === 'string' || opt('grants')) add('s3:PutObjectAcl', [objArn({ bucket: dst.bucket, key }, many)]);
-        const kmsKey = opt('sse-kms-key-id');
-        if (opt('sse') === 'aws:kms' || typeof kmsKey === 'string') {
+        const acl = option('acl');
+        if (typeof acl === 'string' || option('grants')) add('s3:PutObjectAcl', [objArn({ bucket: dst.bucket, key }, many)]);
+        const kmsKey = option('sse-kms-key-id');
+        if (option('sse') === 'aws:kms' || typeof kmsKey === 'string') {
           // S3 asks KMS for the data key on the caller's behalf: the session may use the key only through S3.
-          perms.push({ ...permission('kms:GenerateDataKey', { KeyId: typeof kmsKey === 'string' ? kmsKey : undefined }, c), viaService: `s3.${c.region}.amazonaws.com` });
+          perms.push({ ...permission('kms:GenerateDataKey', { KeyId: typeof kmsKey === 'string' ? kmsKey : undefined }, arn), viaService: `s3.${arn.region}.amazonaws.com` });
         }
-      } else localFile(b, 'write', 1);
+      } else localFile(to, 'write', 1);
       apiCalls.push(operation);
-      if (sub === 'mv') {
+      if (subcommand === 'mv') {
         if (!src) {
-          localFile(a, 'write', 0); // the local source is deleted
+          localFile(from, 'write', 0); // the local source is deleted
         } else add('s3:DeleteObject', [objArn(src, many)]);
         apiCalls.push('DeleteObject');
         risks.push('destructive');
       }
-      if (sub === 'sync' && flag('delete')) {
+      if (subcommand === 'sync' && flag('delete')) {
         if (dst) add('s3:DeleteObject', [objArn(dst, true)]);
-        else files.push({ path: expandPath(b, ctx, where), mode: 'write', argument: 'paths[1]' });
+        else files.push({ path: expandPath(to, ctx, where), mode: 'write', argument: 'paths[1]' });
         apiCalls.push('DeleteObject');
         risks.push('destructive');
       }
@@ -134,71 +138,71 @@ export function s3Command(sub: string, args: ParsedArgs, c: ArnContext, ctx: Inv
       break;
     }
     case 'rm': {
-      const p = s3Path(paths[0] ?? '');
-      if (!p) throw parseError(`${where}: rm needs an s3:// path`);
+      const target = s3Path(paths[0] ?? '');
+      if (!target) throw parseError(`${where}: rm needs an s3:// path`);
       operation = 'DeleteObject';
       if (recursive) {
-        add('s3:ListBucket', [bucketArn(p.bucket)]);
+        add('s3:ListBucket', [bucketArn(target.bucket)]);
         apiCalls.push('ListObjectsV2');
         risks.push('bulk');
       }
-      add('s3:DeleteObject', [objArn(p, recursive)]);
+      add('s3:DeleteObject', [objArn(target, recursive)]);
       apiCalls.push('DeleteObject');
       risks.push('destructive', 'write');
       break;
     }
     case 'mb': {
-      const p = s3Path(paths[0] ?? '');
-      if (!p) throw parseError(`${where}: mb needs an s3:// path`);
+      const target = s3Path(paths[0] ?? '');
+      if (!target) throw parseError(`${where}: mb needs an s3:// path`);
       operation = 'CreateBucket';
-      params.Bucket = p.bucket;
-      add('s3:CreateBucket', [bucketArn(p.bucket)]);
+      params.Bucket = target.bucket;
+      add('s3:CreateBucket', [bucketArn(target.bucket)]);
       apiCalls.push(operation);
       risks.push('write');
       break;
     }
     case 'rb': {
-      const p = s3Path(paths[0] ?? '');
-      if (!p) throw parseError(`${where}: rb needs an s3:// path`);
+      const target = s3Path(paths[0] ?? '');
+      if (!target) throw parseError(`${where}: rb needs an s3:// path`);
       operation = 'DeleteBucket';
-      params.Bucket = p.bucket;
+      params.Bucket = target.bucket;
       if (flag('force')) {
         // --force empties the bucket first (rm --recursive).
-        add('s3:ListBucket', [bucketArn(p.bucket)]);
-        add('s3:DeleteObject', [obj(c, p.bucket, '', true)]);
+        add('s3:ListBucket', [bucketArn(target.bucket)]);
+        add('s3:DeleteObject', [objectArn(arn, target.bucket, '', true)]);
         apiCalls.push('ListObjectsV2', 'DeleteObject');
         risks.push('bulk');
       }
-      add('s3:DeleteBucket', [bucketArn(p.bucket)]);
+      add('s3:DeleteBucket', [bucketArn(target.bucket)]);
       apiCalls.push(operation);
       risks.push('destructive', 'write');
       break;
     }
     case 'presign': {
-      const p = s3Path(paths[0] ?? '');
-      if (!p || !p.key) throw parseError(`${where}: presign needs an s3://bucket/key path`);
+      const target = s3Path(paths[0] ?? '');
+      if (!target || !target.key) throw parseError(`${where}: presign needs an s3://bucket/key path`);
       // No API call now: a bearer URL that performs s3:GetObject when used (credential minting).
       operation = 'GetObject';
-      add('s3:GetObject', [objArn(p, false)]);
+      add('s3:GetObject', [objArn(target, false)]);
       risks.push('credential_minting', 'read_only');
       break;
     }
     case 'website': {
-      const p = s3Path(paths[0] ?? '');
-      if (!p) throw parseError(`${where}: website needs an s3:// path`);
+      const target = s3Path(paths[0] ?? '');
+      if (!target) throw parseError(`${where}: website needs an s3:// path`);
       operation = 'PutBucketWebsite';
-      params.Bucket = p.bucket;
-      add('s3:PutBucketWebsite', [bucketArn(p.bucket)]);
+      params.Bucket = target.bucket;
+      add('s3:PutBucketWebsite', [bucketArn(target.bucket)]);
       apiCalls.push(operation);
       risks.push('write', 'internet_exposure');
       break;
     }
     default:
-      throw parseError(`${where}: unsupported s3 command ${JSON.stringify(sub)}`);
+      throw parseError(`${where}: unsupported s3 command ${JSON.stringify(subcommand)}`);
   }
-  const acl = opt('acl');
+  const acl = option('acl');
   if (typeof acl === 'string' && /^(public-read|public-read-write|authenticated-read)$/.test(acl)) risks.push('internet_exposure');
-  const grants = opt('grants');
-  if (Array.isArray(grants) && grants.some((g) => /AllUsers|AuthenticatedUsers/.test(g))) risks.push('internet_exposure');
+  const grants = option('grants');
+  if (Array.isArray(grants) && grants.some((grant) => /AllUsers|AuthenticatedUsers/.test(grant))) risks.push('internet_exposure');
   return { operation, apiCalls, permissions: mergePermissions(perms), risks, files, params };
 }

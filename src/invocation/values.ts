@@ -1,5 +1,5 @@
 /**
- * Value decoding as the AWS CLI does it (reference §1.4): parameter files (`file://`, `fileb://`; v1 would also
+ * Value decoding as the AWS CLI does it (docs/aws-cli-parsing.md §2.4): parameter files (`file://`, `fileb://`; v1 would also
  * fetch `http(s)://`, which guard-aws refuses), then JSON or shorthand for structured arguments.
  * Files are read through the injected context (ctx.fileContents on the broker), so parameters hidden in them
  * are seen by the policy.
@@ -18,7 +18,7 @@ export interface DecodeState {
   cliArgs: Record<string, unknown>;
 }
 
-const show = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
+const show = (text: string) => JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
 
 export function parseError(message: string, details: Record<string, unknown> = {}): GuardError {
   return new GuardError('parse', message, { details });
@@ -27,33 +27,34 @@ export function parseError(message: string, details: Record<string, unknown> = {
 /** `~` and `$VAR`/`${VAR}` expansion as Python's os.path.expanduser + os.path.expandvars (paramfile.py). */
 export function expandPath(raw: string, ctx: InvocationContext, where: string): string {
   const env = ctx.env ?? process.env;
-  let p = raw;
-  if (p === '~' || p.startsWith('~/')) {
+  let path = raw;
+  if (path === '~' || path.startsWith('~/')) {
     const home = env.HOME;
     if (!home) throw parseError(`${where}: cannot expand ~ in ${show(raw)}: HOME is not set`);
-    p = home + p.slice(1);
-  } else if (p.startsWith('~')) {
+    path = home + path.slice(1);
+  } else if (path.startsWith('~')) {
     // ~user needs the password database; refuse rather than guess which file the CLI would read.
     throw parseError(`${where}: ~user paths are not supported in ${show(raw)}`);
   }
-  p = p.replace(/\$(\w+)|\$\{([^}]*)\}/g, (m, a: string | undefined, b: string | undefined) => {
-    const v = env[(a ?? b)!];
-    return v === undefined ? m : v;
+  // An unset variable stays as written, as os.path.expandvars leaves it.
+  path = path.replace(/\$(\w+)|\$\{([^}]*)\}/g, (reference, bare: string | undefined, braced: string | undefined) => {
+    const value = env[(bare ?? braced)!];
+    return value === undefined ? reference : value;
   });
-  return isAbsolute(p) ? p : resolve(ctx.cwd ?? process.cwd(), p);
+  return isAbsolute(path) ? path : resolve(ctx.cwd ?? process.cwd(), path);
 }
 
-function readLocal(rawPath: string, st: DecodeState, argument: string, where: string): Buffer {
-  const path = expandPath(rawPath, st.ctx, where);
-  st.files.push({ path, mode: 'read', argument });
-  const fc = st.ctx.fileContents;
-  if (fc) {
-    const v = fc[rawPath] ?? fc[path];
-    if (v === undefined) throw parseError(`${where}: file ${show(rawPath)} was not provided with the request`);
-    return Buffer.from(v, 'utf8');
+function readLocal(rawPath: string, state: DecodeState, argument: string, where: string): Buffer {
+  const path = expandPath(rawPath, state.ctx, where);
+  state.files.push({ path, mode: 'read', argument });
+  const provided = state.ctx.fileContents;
+  if (provided) {
+    const content = provided[rawPath] ?? provided[path];
+    if (content === undefined) throw parseError(`${where}: file ${show(rawPath)} was not provided with the request`);
+    return Buffer.from(content, 'utf8');
   }
   try {
-    return (st.ctx.readFile ?? readFileSync)(path);
+    return (state.ctx.readFile ?? readFileSync)(path);
   } catch (e) {
     throw parseError(`${where}: cannot read ${show(rawPath)}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
   }
@@ -65,22 +66,22 @@ const PREFIX_RE = /^(file|fileb|https?):\/\//i;
  * Applies the CLI's paramfile rule to one raw value. Returns the loaded text (or base64 for fileb://), or the
  * value unchanged. `literal` arguments (PARAMFILE_DISABLED) keep URLs and file:// as plain text.
  */
-export function loadParamFile(raw: string, literal: boolean, st: DecodeState, argument: string, where: string): string {
+export function loadParamFile(raw: string, literal: boolean, state: DecodeState, argument: string, where: string): string {
   if (literal) return raw;
-  const m = PREFIX_RE.exec(raw);
-  if (!m) return raw;
-  const scheme = m[1]!;
+  const prefix = PREFIX_RE.exec(raw);
+  if (!prefix) return raw;
+  const scheme = prefix[1]!;
   if (scheme !== scheme.toLowerCase()) {
     // The CLI matches prefixes case-sensitively; a mixed-case prefix is sent literally there but would be a
     // parser differential here. Refuse instead of guessing.
-    throw parseError(`${where}: mixed-case ${show(m[0])} prefix is not accepted`);
+    throw parseError(`${where}: mixed-case ${show(prefix[0])} prefix is not accepted`);
   }
   if (scheme === 'http' || scheme === 'https') {
     // AWS CLI v1 fetches the URL and sends its content (paramfile.py REMOTE_PREFIX_MAP): unseen, changeable
-    // input and a request from the caller's machine. Refused (reference §5.1 vector 15).
+    // input and a request from the caller's machine. Refused (docs/aws-cli-parsing.md §6.1 vector 15).
     throw parseError(`${where}: remote parameter value ${show(raw)} is refused (the CLI would fetch it)`);
   }
-  const data = readLocal(raw.slice(m[0].length), st, argument, where);
+  const data = readLocal(raw.slice(prefix[0].length), state, argument, where);
   return scheme === 'fileb' ? data.toString('base64') : data.toString('utf8');
 }
 
@@ -104,7 +105,7 @@ export function parseYaml(text: string, where: string): unknown {
 }
 
 // ------------------------------------------------------------------------------------------------ shorthand
-// Grammar of awscli/shorthand.py (reference §1.4): keyval *("," keyval); key ["@"] "=" values; values are a
+// Grammar of awscli/shorthand.py (docs/aws-cli-parsing.md §2.4): keyval *("," keyval); key ["@"] "=" values; values are a
 // csv list, an explicit [list] or a {hash}; quoted or bare scalars with backslash escapes.
 // Sticky: tests "key=" right after a comma without copying the rest of the string.
 const NEXT_KEY = /\s*[A-Za-z0-9\-_.#/:]+\s*@?=/y;

@@ -1,3 +1,4 @@
+import { closeMatches } from '../invocation/choices.js';
 import { actionInfo, actionsForPrefix, allServicePrefixes, isKnownServicePrefix } from '../invocation/iam-catalog.js';
 import { commandModel, modelIndex } from '../invocation/model.js';
 import { EFFECT_RANK, type CompiledRule } from './compiled.js';
@@ -21,70 +22,70 @@ export interface CheckResult {
 
 /** Known actions matched by one glob (`s3:Get*`, `*:Describe*`, `*`), in SAR spelling. */
 function knownActionsFor(glob: string): string[] {
-  if (glob === '*') return allServicePrefixes().flatMap((p) => actionsForPrefix(p));
+  if (glob === '*') return allServicePrefixes().flatMap((prefix) => actionsForPrefix(prefix));
   const colon = glob.indexOf(':');
   const prefixGlob = glob.slice(0, colon);
   const nameGlob = glob.slice(colon + 1);
   const prefixes = hasWildcard(prefixGlob)
-    ? allServicePrefixes().filter((p) => wildcardMatch(prefixGlob, p, true))
+    ? allServicePrefixes().filter((prefix) => wildcardMatch(prefixGlob, prefix, true))
     : isKnownServicePrefix(prefixGlob)
       ? [prefixGlob.toLowerCase()]
       : [];
   const out: string[] = [];
-  for (const p of prefixes) {
+  for (const prefix of prefixes) {
     if (!hasWildcard(nameGlob)) {
-      const info = actionInfo(`${p}:${nameGlob}`);
+      const info = actionInfo(`${prefix}:${nameGlob}`);
       if (info) out.push(info.action);
       continue;
     }
-    for (const a of actionsForPrefix(p)) if (wildcardMatch(nameGlob, a.slice(a.indexOf(':') + 1), true)) out.push(a);
+    for (const action of actionsForPrefix(prefix)) if (wildcardMatch(nameGlob, action.slice(action.indexOf(':') + 1), true)) out.push(action);
   }
   return out;
 }
 
-function rulePos(file: ParsedPolicyFile | undefined, r: CompiledRule, field: PropertyKey[]): { line: number; col: number } {
-  if (!file) return { line: r.line, col: r.col };
-  return positionOf(file.source, ['rules', r.srcIndex, ...field]);
+function rulePos(file: ParsedPolicyFile | undefined, rule: CompiledRule, field: PropertyKey[]): { line: number; col: number } {
+  if (!file) return { line: rule.line, col: rule.col };
+  return positionOf(file.source, ['rules', rule.srcIndex, ...field]);
 }
 
-function checkActions(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
-  const m = r.spec.match;
-  const err = (field: PropertyKey[], message: string, severity: Diagnostic['severity'] = 'error') =>
-    out.push({ file: r.file, ...rulePos(file, r, ['match', ...field]), severity, message: `rule \`${r.id}\`: ${message}` });
+function checkActions(rule: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
+  const match = rule.spec.match;
+  const report = (field: PropertyKey[], message: string, severity: Diagnostic['severity'] = 'error') =>
+    out.push({ file: rule.file, ...rulePos(file, rule, ['match', ...field]), severity, message: `rule \`${rule.id}\`: ${message}` });
 
   let candidates: Set<string> | null = null;
-  if (m.actions) {
+  if (match.actions) {
     candidates = new Set();
-    m.actions.forEach((g, i) => {
-      const colon = g.indexOf(':');
-      if (colon > 0 && !hasWildcard(g.slice(0, colon)) && !isKnownServicePrefix(g.slice(0, colon))) {
-        err(['actions', i], `unknown service prefix in \`${g}\``);
+    match.actions.forEach((glob, index) => {
+      const colon = glob.indexOf(':');
+      if (colon > 0 && !hasWildcard(glob.slice(0, colon)) && !isKnownServicePrefix(glob.slice(0, colon))) {
+        report(['actions', index], `unknown service prefix in \`${glob}\``);
         return;
       }
-      const known = knownActionsFor(g);
-      if (known.length === 0) err(['actions', i], `\`${g}\` matches no action in the Service Authorization Reference`);
-      for (const a of known) candidates!.add(a);
+      const known = knownActionsFor(glob);
+      if (known.length === 0) report(['actions', index], `\`${glob}\` matches no action in the Service Authorization Reference`);
+      for (const action of known) candidates!.add(action);
     });
   }
   const excluded = new Set<string>();
-  m.notActions?.forEach((g, i) => {
-    const known = knownActionsFor(g);
-    if (known.length === 0) err(['notActions', i], `\`${g}\` matches no action in the Service Authorization Reference`, 'warning');
-    for (const a of known) excluded.add(a);
+  match.notActions?.forEach((glob, index) => {
+    const known = knownActionsFor(glob);
+    if (known.length === 0) report(['notActions', index], `\`${glob}\` matches no action in the Service Authorization Reference`, 'warning');
+    for (const action of known) excluded.add(action);
   });
   if (candidates && candidates.size > 0) {
-    for (const a of excluded) candidates.delete(a);
+    for (const action of excluded) candidates.delete(action);
     if (candidates.size === 0) {
-      err(['notActions'], 'can never match: notActions excludes every action the rule names');
+      report(['notActions'], 'can never match: notActions excludes every action the rule names');
       return;
     }
-    if (m.access) {
-      const levels = new Set(m.access);
-      const left = [...candidates].filter((a) => {
-        const lvl = actionInfo(a)?.accessLevel;
-        return lvl !== undefined && levels.has(lvl);
+    if (match.access) {
+      const levels = new Set(match.access);
+      const left = [...candidates].filter((action) => {
+        const level = actionInfo(action)?.accessLevel;
+        return level !== undefined && levels.has(level);
       });
-      if (left.length === 0) err(['access'], `can never match: none of the actions has access level ${m.access.join(' or ')}`);
+      if (left.length === 0) report(['access'], `can never match: none of the actions has access level ${match.access.join(' or ')}`);
     }
   }
 }
@@ -99,37 +100,48 @@ function subcommandsOf(command: string): string[] | undefined {
   return out;
 }
 
-function checkCommands(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
-  r.spec.match.commands?.forEach((glob, i) => {
-    const [word, sub, ...rest] = glob.trim().split(/\s+/);
-    const err = (message: string) => out.push({ file: r.file, ...rulePos(file, r, ['match', 'commands', i]), severity: 'error', message: `rule \`${r.id}\`: ${message}` });
+/** ` (maybe you meant: ls)` when a mistyped name is close to real ones (src/invocation/choices.ts). */
+function didYouMean(word: string, choices: Iterable<string>): string {
+  const suggestions = closeMatches(word, choices);
+  return suggestions.length ? ` (maybe you meant: ${suggestions.join(', ')})` : '';
+}
+
+function checkCommands(rule: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
+  rule.spec.match.commands?.forEach((glob, index) => {
+    const [word, subcommand, ...rest] = glob.trim().split(/\s+/);
+    const report = (message: string) =>
+      out.push({ file: rule.file, ...rulePos(file, rule, ['match', 'commands', index]), severity: 'error', message: `rule \`${rule.id}\`: ${message}` });
     if (!word || hasWildcard(word)) return;
-    const subs = subcommandsOf(word);
-    if (!subs) return err(`\`${word}\` is not an aws command, so \`${glob}\` can never match`);
-    if (rest.length) return err(`\`${glob}\` has more than a command and a sub-command, so it can never match`);
-    if (sub !== undefined && !subs.some((s) => wildcardMatch(sub, s, true))) err(`\`${word}\` has no sub-command matching \`${sub}\`, so \`${glob}\` can never match`);
+    const subcommands = subcommandsOf(word);
+    if (!subcommands) return report(`\`${word}\` is not an aws command, so \`${glob}\` can never match${didYouMean(word, Object.keys(modelIndex().commands))}`);
+    if (rest.length) return report(`\`${glob}\` has more than a command and a sub-command, so it can never match`);
+    if (subcommand !== undefined && !subcommands.some((name) => wildcardMatch(subcommand, name, true))) {
+      const hint = hasWildcard(subcommand) ? '' : didYouMean(subcommand, subcommands);
+      report(`\`${word}\` has no sub-command matching \`${subcommand}\`, so \`${glob}\` can never match${hint}`);
+    }
   });
 }
 
-function checkNeverMatches(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
-  const m = r.spec.match;
-  const err = (field: PropertyKey[], message: string) =>
-    out.push({ file: r.file, ...rulePos(file, r, ['match', ...field]), severity: 'error', message: `rule \`${r.id}\`: ${message}` });
-  if (m.kinds && r.perPermission && m.kinds.every((k) => k === 'no_api_call' || k === 'local')) {
-    err(['kinds'], 'can never match: calls of these kinds need no IAM actions, but the rule matches on actions, access or resources');
+function checkNeverMatches(rule: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
+  const match = rule.spec.match;
+  const report = (field: PropertyKey[], message: string) =>
+    out.push({ file: rule.file, ...rulePos(file, rule, ['match', ...field]), severity: 'error', message: `rule \`${rule.id}\`: ${message}` });
+  if (match.kinds && rule.perPermission && match.kinds.every((kind) => kind === 'no_api_call' || kind === 'local')) {
+    report(['kinds'], 'can never match: calls of these kinds need no IAM actions, but the rule matches on actions, access or resources');
   }
-  m.accounts?.forEach((a, i) => {
-    if (!hasWildcard(a) && !/^\d{12}$/.test(a)) err(['accounts', i], `can never match: \`${a}\` is not a 12-digit account id`);
+  match.accounts?.forEach((account, index) => {
+    if (!hasWildcard(account) && !/^\d{12}$/.test(account)) report(['accounts', index], `can never match: \`${account}\` is not a 12-digit account id`);
   });
-  if (m.risks && m.risksAll === undefined && m.risks.length === 0) err(['risks'], 'can never match: empty risk list');
-  const bothEq = (conds: ConditionSpec[] | undefined, field: string) =>
-    conds?.forEach((c, i) => {
-      if (c.exists === false && conds.some((d, j) => j !== i && d.path.toLowerCase() === c.path.toLowerCase() && d.exists !== false)) {
-        err([field, i], `can never match: \`${c.path}\` must both be absent and satisfy another condition`);
+  if (match.risks && match.risksAll === undefined && match.risks.length === 0) report(['risks'], 'can never match: empty risk list');
+  const absentAndPresent = (conditions: ConditionSpec[] | undefined, field: string) =>
+    conditions?.forEach((condition, index) => {
+      const path = condition.path.toLowerCase();
+      if (condition.exists === false && conditions.some((other, otherIndex) => otherIndex !== index && other.path.toLowerCase() === path && other.exists !== false)) {
+        report([field, index], `can never match: \`${condition.path}\` must both be absent and satisfy another condition`);
       }
     });
-  bothEq(m.params, 'params');
-  bothEq(m.globals, 'globals');
+  absentAndPresent(match.params, 'params');
+  absentAndPresent(match.globals, 'globals');
 }
 
 // ─── Shadowing ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -137,19 +149,19 @@ function checkNeverMatches(r: CompiledRule, file: ParsedPolicyFile | undefined, 
 function listCovered(outer: string[] | undefined, inner: string[] | undefined, ci: boolean): boolean {
   if (outer === undefined) return true;
   if (inner === undefined) return false;
-  return inner.every((i) => outer.some((o) => globCovers(o, i, ci)));
+  return inner.every((innerGlob) => outer.some((outerGlob) => globCovers(outerGlob, innerGlob, ci)));
 }
 
 function subset<T>(outer: readonly T[] | undefined, inner: readonly T[] | undefined): boolean {
   if (outer === undefined) return true;
   if (inner === undefined) return false;
-  return inner.every((x) => outer.includes(x));
+  return inner.every((item) => outer.includes(item));
 }
 
 function sameConditions(outer: ConditionSpec[] | undefined, inner: ConditionSpec[] | undefined): boolean {
   if (outer === undefined) return true;
   if (inner === undefined) return false;
-  return outer.every((o) => inner.some((i) => JSON.stringify(i) === JSON.stringify(o)));
+  return outer.every((outerCondition) => inner.some((innerCondition) => JSON.stringify(innerCondition) === JSON.stringify(outerCondition)));
 }
 
 /**
@@ -178,10 +190,11 @@ export function subsumes(a: CompiledRule, b: CompiledRule): boolean {
   return true;
 }
 
-function approvalImplied(a: CompiledRule, b: CompiledRule): boolean {
-  const x = a.approval!;
-  const y = b.approval!;
-  return y.count <= x.count && x.groups.every((g) => y.groups.includes(g));
+/** Does `covering`'s approval ask for at least what `covered`'s does (as many approvers, from its groups)? */
+function approvalImplied(covering: CompiledRule, covered: CompiledRule): boolean {
+  const strict = covering.approval!;
+  const lenient = covered.approval!;
+  return lenient.count <= strict.count && strict.groups.every((group) => lenient.groups.includes(group));
 }
 
 function checkShadowing(rules: CompiledRule[], files: Map<string, ParsedPolicyFile>, out: Diagnostic[]): void {
@@ -209,15 +222,15 @@ function checkShadowing(rules: CompiledRule[], files: Map<string, ParsedPolicyFi
 export function checkPolicies(paths: string[], opts: LoadOptions = {}): CheckResult {
   const loaded = loadPoliciesDetailed(paths, opts);
   const out: Diagnostic[] = [...loaded.diagnostics];
-  const files = new Map(loaded.files.map((f) => [f.source.file, f]));
+  const files = new Map(loaded.files.map((file) => [file.source.file, file]));
   const rules = loaded.rules;
-  for (const r of rules) {
-    checkActions(r, files.get(r.file), out);
-    checkNeverMatches(r, files.get(r.file), out);
-    checkCommands(r, files.get(r.file), out);
+  for (const rule of rules) {
+    checkActions(rule, files.get(rule.file), out);
+    checkNeverMatches(rule, files.get(rule.file), out);
+    checkCommands(rule, files.get(rule.file), out);
   }
   checkShadowing(rules, files, out);
-  out.sort((p, q) => (p.file === q.file ? p.line - q.line || p.col - q.col : paths.indexOf(p.file) - paths.indexOf(q.file)));
-  const errors = out.filter((d) => d.severity === 'error').length;
+  out.sort((first, second) => (first.file === second.file ? first.line - second.line || first.col - second.col : paths.indexOf(first.file) - paths.indexOf(second.file)));
+  const errors = out.filter((diagnostic) => diagnostic.severity === 'error').length;
   return { diagnostics: out, errors, warnings: out.length - errors, rules: rules.length };
 }

@@ -15,7 +15,8 @@ import type { ConditionSpec } from './schema.js';
  * uncertain case always falls to the stricter side.
  */
 
-type Op = (v: unknown) => boolean;
+/** Whether one reached value satisfies the condition's operator. */
+type Op = (value: unknown) => boolean;
 
 export interface CompiledCondition {
   /** Lower-cased segments. */
@@ -26,79 +27,79 @@ export interface CompiledCondition {
   spec: ConditionSpec;
 }
 
-function asText(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+function asText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
 }
 
-function asNumber(v: unknown): number | undefined {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+function asNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
   return undefined;
 }
 
-/** Prefix length of an IPv4 or IPv6 CIDR, or undefined when `v` is not one. */
-export function cidrPrefix(v: unknown): number | undefined {
-  if (typeof v !== 'string') return undefined;
-  const m = /^\s*([0-9A-Fa-f:.]+)\/(\d{1,3})\s*$/.exec(v);
-  if (!m) return undefined;
-  const len = Number(m[2]);
-  const isV6 = m[1]!.includes(':');
-  if (len > (isV6 ? 128 : 32)) return undefined;
-  return len;
+/** Prefix length of an IPv4 or IPv6 CIDR, or undefined when `value` is not one. */
+export function cidrPrefix(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const cidr = /^\s*([0-9A-Fa-f:.]+)\/(\d{1,3})\s*$/.exec(value);
+  if (!cidr) return undefined;
+  const length = Number(cidr[2]);
+  const isV6 = cidr[1]!.includes(':');
+  if (length > (isV6 ? 128 : 32)) return undefined;
+  return length;
 }
 
 export function compileCondition(spec: ConditionSpec, loose: boolean): CompiledCondition {
-  const segments = spec.path.split('.').map((s) => s.replace(/\[\]$/, '').toLowerCase());
-  const text = (v: unknown): string | undefined => {
-    const t = asText(v);
-    return t === undefined ? undefined : loose ? t.toLowerCase() : t;
+  const segments = spec.path.split('.').map((segment) => segment.replace(/\[\]$/, '').toLowerCase());
+  const text = (value: unknown): string | undefined => {
+    const asString = asText(value);
+    return asString === undefined ? undefined : loose ? asString.toLowerCase() : asString;
   };
-  const norm = (x: string | number | boolean): string => (loose ? String(x).toLowerCase() : String(x));
+  const norm = (operand: string | number | boolean): string => (loose ? String(operand).toLowerCase() : String(operand));
   let test: Op;
   if (spec.exists !== undefined) {
     test = () => true;
     return { segments, exists: spec.exists, test, spec };
   } else if (spec.equals !== undefined) {
     const want = norm(spec.equals);
-    test = (v) => text(v) === want;
+    test = (value) => text(value) === want;
   } else if (spec.in !== undefined) {
     const wants = new Set(spec.in.map(norm));
-    test = (v) => {
-      const t = text(v);
-      return t !== undefined && wants.has(t);
+    test = (value) => {
+      const actual = text(value);
+      return actual !== undefined && wants.has(actual);
     };
   } else if (spec.glob !== undefined) {
     const globs = spec.glob;
-    test = (v) => {
-      const t = asText(v);
-      return t !== undefined && globs.some((g) => wildcardMatch(g, t, loose));
+    test = (value) => {
+      const actual = asText(value);
+      return actual !== undefined && globs.some((glob) => wildcardMatch(glob, actual, loose));
     };
   } else if (spec.contains !== undefined) {
     const needle = loose ? spec.contains.toLowerCase() : spec.contains;
-    test = (v) => {
-      const t = text(v);
-      return t !== undefined && t.includes(needle);
+    test = (value) => {
+      const actual = text(value);
+      return actual !== undefined && actual.includes(needle);
     };
   } else if (spec.cidrPrefixMax !== undefined) {
     const max = spec.cidrPrefixMax;
-    test = (v) => {
-      const p = cidrPrefix(v);
-      return p !== undefined && p <= max;
+    test = (value) => {
+      const prefix = cidrPrefix(value);
+      return prefix !== undefined && prefix <= max;
     };
   } else {
-    const [cmp, bound] =
+    const [compare, bound] =
       spec.lt !== undefined
-        ? [(a: number, b: number) => a < b, spec.lt]
+        ? [(actual: number, limit: number) => actual < limit, spec.lt]
         : spec.le !== undefined
-          ? [(a: number, b: number) => a <= b, spec.le]
+          ? [(actual: number, limit: number) => actual <= limit, spec.le]
           : spec.gt !== undefined
-            ? [(a: number, b: number) => a > b, spec.gt]
-            : [(a: number, b: number) => a >= b, spec.ge!];
-    test = (v) => {
-      const n = asNumber(v);
-      return n !== undefined && cmp(n, bound);
+            ? [(actual: number, limit: number) => actual > limit, spec.gt]
+            : [(actual: number, limit: number) => actual >= limit, spec.ge!];
+    test = (value) => {
+      const number = asNumber(value);
+      return number !== undefined && compare(number, bound);
     };
   }
   return { segments, test, spec };
@@ -119,20 +120,21 @@ export interface Scratch {
 
 const NOT_JSON = Symbol('not json');
 
-function decodeJson(s: string, scratch: Scratch | undefined): unknown {
-  let i = 0;
-  while (i < s.length && (s[i] === ' ' || s[i] === '\n' || s[i] === '\r' || s[i] === '\t')) i++;
-  if (s[i] !== '{' && s[i] !== '[') return undefined;
-  const cached = scratch?.json?.get(s);
+/** The JSON document a string holds (an object or array), or undefined; decoded once per decision. */
+function decodeJson(text: string, scratch: Scratch | undefined): unknown {
+  let start = 0;
+  while (start < text.length && (text[start] === ' ' || text[start] === '\n' || text[start] === '\r' || text[start] === '\t')) start++;
+  if (text[start] !== '{' && text[start] !== '[') return undefined;
+  const cached = scratch?.json?.get(text);
   if (cached !== undefined) return cached === NOT_JSON ? undefined : cached;
-  let v: unknown;
+  let decoded: unknown;
   try {
-    v = JSON.parse(s);
+    decoded = JSON.parse(text);
   } catch {
-    v = NOT_JSON;
+    decoded = NOT_JSON;
   }
-  if (scratch) (scratch.json ??= new Map()).set(s, v);
-  return v === NOT_JSON ? undefined : v;
+  if (scratch) (scratch.json ??= new Map()).set(text, decoded);
+  return decoded === NOT_JSON ? undefined : decoded;
 }
 
 const MAX_DEPTH = 64;
@@ -143,21 +145,21 @@ function indexKeys(node: unknown, into: Map<string, unknown[]>, scratch: Scratch
     return;
   }
   if (typeof node === 'string') {
-    const d = decodeJson(node, scratch);
-    if (d !== undefined) indexKeys(d, into, scratch, depth + 1);
+    const decoded = decodeJson(node, scratch);
+    if (decoded !== undefined) indexKeys(decoded, into, scratch, depth + 1);
     return;
   }
   if (Array.isArray(node)) {
-    for (const el of node) indexKeys(el, into, scratch, depth + 1);
+    for (const element of node) indexKeys(element, into, scratch, depth + 1);
     return;
   }
   if (node === null || typeof node !== 'object') return;
-  for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
-    const lk = k.toLowerCase();
-    let list = into.get(lk);
-    if (!list) into.set(lk, (list = []));
-    list.push(v);
-    indexKeys(v, into, scratch, depth + 1);
+  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+    const lowerKey = key.toLowerCase();
+    let list = into.get(lowerKey);
+    if (!list) into.set(lowerKey, (list = []));
+    list.push(value);
+    indexKeys(value, into, scratch, depth + 1);
   }
 }
 
@@ -176,82 +178,82 @@ function keyIndex(root: unknown, scratch: Scratch): Map<string, unknown[]> {
  * Strings holding JSON (policy documents passed as strings) and arrays are transparent to a path: the same
  * segment applies inside them. Undefined when `node` is neither, so the caller goes on with objects.
  */
-function lookThrough(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean | undefined {
+function lookThrough(node: unknown, segments: string[], at: number, visit: (value: unknown) => boolean, depth: number, scratch?: Scratch): boolean | undefined {
   if (typeof node === 'string') {
-    const decoded = decodeJson(node, sc);
-    return decoded === undefined ? false : walk(decoded, segments, i, visit, depth + 1, sc);
+    const decoded = decodeJson(node, scratch);
+    return decoded === undefined ? false : walk(decoded, segments, at, visit, depth + 1, scratch);
   }
   if (Array.isArray(node)) {
-    for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
+    for (const element of node) if (walk(element, segments, at, visit, depth + 1, scratch)) return true;
     return false;
   }
   return undefined;
 }
 
-/** Calls `visit` on every value `segments[i..]` reaches from `node`; stops early when `visit` returns true. */
-function walk(node: unknown, segments: string[], i: number, visit: (v: unknown) => boolean, depth: number, sc?: Scratch): boolean {
+/** Calls `visit` on every value `segments[at..]` reaches from `node`; stops early when `visit` returns true. */
+function walk(node: unknown, segments: string[], at: number, visit: (value: unknown) => boolean, depth: number, scratch?: Scratch): boolean {
   // Too deep to inspect: stop as if the visitor had hit — a restrictive rule then matches and an allow rule
   // (whose visitor reports failures) does not. API parameters are never nested this deep.
   if (depth > MAX_DEPTH) return true;
-  if (i < segments.length && segments[i] === '**') {
+  if (at < segments.length && segments[at] === '**') {
     // Zero levels first (the rest of the path applies here, or this value is the leaf), then any deeper level.
-    if (walk(node, segments, i + 1, visit, depth + 1, sc)) return true;
-    const through = lookThrough(node, segments, i, visit, depth, sc);
+    if (walk(node, segments, at + 1, visit, depth + 1, scratch)) return true;
+    const through = lookThrough(node, segments, at, visit, depth, scratch);
     if (through !== undefined) return through;
     if (node === null || typeof node !== 'object') return false;
     const obj = node as Record<string, unknown>;
-    for (const k of Object.keys(obj)) if (walk(obj[k], segments, i, visit, depth + 1, sc)) return true;
+    for (const key of Object.keys(obj)) if (walk(obj[key], segments, at, visit, depth + 1, scratch)) return true;
     return false;
   }
-  if (i === segments.length) {
+  if (at === segments.length) {
     if (Array.isArray(node)) {
-      for (const el of node) if (walk(el, segments, i, visit, depth + 1, sc)) return true;
+      for (const element of node) if (walk(element, segments, at, visit, depth + 1, scratch)) return true;
       return false;
     }
     return visit(node);
   }
-  const through = lookThrough(node, segments, i, visit, depth, sc);
+  const through = lookThrough(node, segments, at, visit, depth, scratch);
   if (through !== undefined) return through;
   if (node === null || typeof node !== 'object') return false;
-  const seg = segments[i]!;
+  const segment = segments[at]!;
   const obj = node as Record<string, unknown>;
-  for (const k of Object.keys(obj)) {
-    if (seg === '*' || k.toLowerCase() === seg) {
-      if (walk(obj[k], segments, i + 1, visit, depth + 1, sc)) return true;
+  for (const key of Object.keys(obj)) {
+    if (segment === '*' || key.toLowerCase() === segment) {
+      if (walk(obj[key], segments, at + 1, visit, depth + 1, scratch)) return true;
     }
   }
   return false;
 }
 
 /** Visits what the path reaches; `**.Name…` paths start from the key index instead of walking everything. */
-function reach(c: CompiledCondition, root: unknown, visit: (v: unknown) => boolean, sc: Scratch | undefined): boolean {
-  const seg = c.segments;
-  if (sc && seg.length >= 2 && seg[0] === '**' && seg[1] !== '*' && seg[1] !== '**') {
-    const index = keyIndex(root, sc);
-    if (sc.tooDeep) return walk(root, seg, 0, visit, 0, sc);
-    const hits = index.get(seg[1]!);
+function reach(condition: CompiledCondition, root: unknown, visit: (value: unknown) => boolean, scratch: Scratch | undefined): boolean {
+  const segments = condition.segments;
+  if (scratch && segments.length >= 2 && segments[0] === '**' && segments[1] !== '*' && segments[1] !== '**') {
+    const index = keyIndex(root, scratch);
+    if (scratch.tooDeep) return walk(root, segments, 0, visit, 0, scratch);
+    const hits = index.get(segments[1]!);
     if (!hits) return false;
-    for (const v of hits) if (walk(v, seg, 2, visit, 1, sc)) return true;
+    for (const hit of hits) if (walk(hit, segments, 2, visit, 1, scratch)) return true;
     return false;
   }
-  return walk(root, seg, 0, visit, 0, sc);
+  return walk(root, segments, 0, visit, 0, scratch);
 }
 
 const always = () => true;
 
 /** Evaluates a condition against a params/globals object with the any/all semantics described above. */
-export function evalCondition(c: CompiledCondition, root: unknown, loose: boolean, sc?: Scratch): boolean {
-  if (c.exists !== undefined) return reach(c, root, always, sc) === c.exists;
-  if (loose) return reach(c, root, c.test, sc);
+export function evalCondition(condition: CompiledCondition, root: unknown, loose: boolean, scratch?: Scratch): boolean {
+  if (condition.exists !== undefined) return reach(condition, root, always, scratch) === condition.exists;
+  if (loose) return reach(condition, root, condition.test, scratch);
   let reached = 0;
   const failed = reach(
-    c,
+    condition,
     root,
-    (v) => {
+    (value) => {
       reached++;
-      return !c.test(v);
+      return !condition.test(value);
     },
-    sc,
+    scratch,
   );
   return !failed && reached > 0;
 }

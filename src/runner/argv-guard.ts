@@ -4,7 +4,7 @@ import { GuardError } from '../errors.js';
  * Defence in depth: the broker has already refused all of this, but the runner is the last thing between an
  * argv and a process holding credentials, so it refuses again on its own.
  *
- * Global options whose effect escapes the session policy (reference §5.1 vectors 1, 3, 4, 5, 6): argparse
+ * Global options whose effect escapes the session policy (docs/aws-cli-parsing.md §6.1 vectors 1, 3, 4, 5, 6): argparse
  * accepts any unique prefix of a long option (`allow_abbrev` is never disabled in awscli's argparser), and
  * global options are recognised anywhere in argv, so every token that is a prefix of one of these names is
  * refused wherever it stands. No operation argument in botocore equals or prefixes a global option name (the

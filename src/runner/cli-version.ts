@@ -11,8 +11,8 @@ import { LookupCache } from './lookup-cache.js';
  * have other operations, arguments or abbreviations — a parser differential between what the broker decides and
  * what aws does. So the aws that runs must be the same major.minor release (patch releases only update service
  * models' documentation and endpoints); anything else is refused until the tables are regenerated
- * (`npm run gen:aws-model`). Reference: aws-cli-parsing.md §5.2 ("pin the CLI binary … refuse to run if it
- * changed"). `aws --version` costs a Python start, so its answer is cached per binary (path, size, mtime).
+ * (`npm run gen:aws-model`; docs/aws-cli-parsing.md §6.2). `aws --version` costs a Python start, so its answer
+ * is cached per binary (path, size, mtime).
  */
 export interface CliVersionOptions {
   env: NodeJS.ProcessEnv;

@@ -75,7 +75,7 @@ function validEndpoint(url: string): boolean {
 }
 
 /**
- * Runs the real aws once, sealed (reference §5.2): absolute path, no shell, an environment built from
+ * Runs the real aws once, sealed (docs/aws-cli-parsing.md §6.2): absolute path, no shell, an environment built from
  * nothing, a private HOME removed afterwards; stdout and stderr pass through the masker before the caller or
  * the transcript sees a byte. Resolves with aws's exit code; throws GuardError before anything runs when the
  * argv, endpoint, region or masking rules are unacceptable.

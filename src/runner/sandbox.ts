@@ -7,7 +7,7 @@ import { ACTIVE_ENV, type AwsBinary } from './find-aws.js';
 import { PLUGIN_MODULE, writePlugin, type PluginConfig } from './aws-plugin.js';
 
 /**
- * The sealed execution environment of reference §5.2: a fresh private HOME and an environment built from
+ * The sealed execution environment of docs/aws-cli-parsing.md §6.2: a fresh private HOME and an environment built from
  * nothing, so none of the caller's AWS settings, files or variables can reach the CLI holding the scoped
  * credentials.
  */

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 
-// The keychain backend against a REAL Secret Service: gnome-keyring in a private D-Bus session
-// (/work/shared/reference/keychain.md). Needs the built dist/ (npm test builds first) and the system packages
+// The keychain backend against a REAL Secret Service: gnome-keyring in a private D-Bus session (started by
+// this file, so the caller's keyring is never touched). Needs the built dist/ (npm test builds first) and the system packages
 // installed by scripts/setup-system.sh; skipped, with the reason, only when those packages are absent.
 const repo = resolve(import.meta.dirname, '../..');
 const which = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

@@ -100,9 +100,6 @@ function cycles(g: Map<string, string[]>): string[][] {
   return found;
 }
 
-// The one cycle still allowed here: fixed on branch issue-13c (invocation/result.ts); remove this when merged.
-const ALLOWED_CYCLES = [['invocation/customizations.ts', 'invocation/parse.ts']];
-
 describe('the import graph of src/ (docs/architecture.md)', () => {
   it('resolves every relative import to a file', () => {
     expect(files.length).toBeGreaterThan(100);
@@ -110,8 +107,7 @@ describe('the import graph of src/ (docs/architecture.md)', () => {
   });
 
   it('has no import cycle between modules', () => {
-    const allowed = new Set(ALLOWED_CYCLES.map((c) => c.join(' ↔ ')));
-    expect(cycles(graph).map((c) => c.join(' ↔ ')).filter((c) => !allowed.has(c))).toEqual([]);
+    expect(cycles(graph).map((c) => c.join(' ↔ '))).toEqual([]);
   });
 
   it('the table names every folder of src/, and the table itself has no cycle', () => {

@@ -1,5 +1,5 @@
 /**
- * Every bypass-relevant parse rule, each with an attempt to break it (reference §1.3, §5.1). Files are read
+ * Every bypass-relevant parse rule, each with an attempt to break it (docs/aws-cli-parsing.md §2.3–§2.5, §6.1). Files are read
  * through ctx.readFile with fixture contents (no real home directory is touched).
  */
 import { describe, expect, it } from 'vitest';
@@ -193,7 +193,7 @@ describe('commands', () => {
   it('unknown commands and aliases are refused', () => {
     expect(parseErr('myalias', 'run').message).toMatch(/token 0 "myalias"/);
     expect(parseErr('s3api', 'list-objectz').message).toMatch(/unknown operation at token 1/);
-    expect(parseErr('logs', 'tail', '/aws/lambda/x').message).toMatch(/unknown operation/); // v1 has no logs tail
+    expect(parseErr('logs', 'tail', '/aws/lambda/x').message).toMatch(/exists only in AWS CLI v2/); // v1 has no logs tail
     expect(parseInvocation(['logs', 'tail', '/aws/lambda/x', '--follow'], { ...ctx, cliVersion: 'v2' }).actions).toEqual(['logs:FilterLogEvents']);
   });
   it('configure and history are local; set changes config, get of a secret reads one', () => {

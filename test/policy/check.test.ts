@@ -79,9 +79,16 @@ rules:
 describe('policy check: command globs', () => {
   test('unknown commands and sub-commands can never match', () => {
     expect(check(one('{ commands: ["s3 rb", "ec2 terminate-*", "kms *", "configure set", "s4 ls", "ec2 terminate-everything", "s3 ls extra"] }'))).toEqual([
-      'p.yaml:6:79: rule `r1`: `s4` is not an aws command, so `s4 ls` can never match',
+      'p.yaml:6:79: rule `r1`: `s4` is not an aws command, so `s4 ls` can never match (maybe you meant: s3)',
       'p.yaml:6:88: rule `r1`: `ec2` has no sub-command matching `terminate-everything`, so `ec2 terminate-everything` can never match',
       'p.yaml:6:116: rule `r1`: `s3 ls extra` has more than a command and a sub-command, so it can never match',
+    ]);
+  });
+  test('a mistyped sub-command names the likely intended one; a glob gets no guess', () => {
+    expect(check(one('{ commands: ["s3 lss", "s3api list-bukets", "s3 zz*"] }'))).toEqual([
+      'p.yaml:6:25: rule `r1`: `s3` has no sub-command matching `lss`, so `s3 lss` can never match (maybe you meant: ls)',
+      'p.yaml:6:35: rule `r1`: `s3api` has no sub-command matching `list-bukets`, so `s3api list-bukets` can never match (maybe you meant: list-buckets)',
+      'p.yaml:6:56: rule `r1`: `s3` has no sub-command matching `zz*`, so `s3 zz*` can never match',
     ]);
   });
 });
