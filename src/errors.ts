@@ -31,6 +31,8 @@ export const ERROR_EXIT: Record<string, ExitCode> = {
   policy_too_large: EXIT.DENIED,
   policy_invalid: EXIT.CONFIG,
   config_invalid: EXIT.CONFIG,
+  // A disk that cannot take the transcript (read-only, full, I/O error) is the machine's problem, not a bug.
+  local_io: EXIT.IOERR,
   internal: EXIT.INTERNAL,
   audit_broken: EXIT.DATAERR,
 };

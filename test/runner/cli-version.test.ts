@@ -1,3 +1,4 @@
+import { spawnSync as realSpawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +57,26 @@ describe('the aws that runs must be the release the tables describe', () => {
     writeFileSync(path, `#!/bin/sh\necho "aws-cli/1.47.0 Python/3"\n`);
     expect(installedCliVersion({ path, major: 1 }, { env, spawnSync })).toBe('1.47.0');
     expect(calls).toBe(2);
+  });
+
+  // issue 12 item 2: a time-out was reported as "did not say which AWS CLI it is".
+  it('a --version that times out is named a time-out (the real spawnSync time-out, shortened)', () => {
+    const slow = join(dir, 'aws-slow');
+    writeFileSync(slow, '#!/bin/sh\nsleep 5\n');
+    chmodSync(slow, 0o755);
+    const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache-slow') };
+    const spawnSync = ((cmd: string, args: string[], o: object) =>
+      // The real spawnSync, with the limit cut to 200 ms so the test is quick.
+      realSpawnSync(cmd, args, { ...o, timeout: 200 })) as unknown as typeof realSpawnSync;
+    let e: unknown;
+    try {
+      installedCliVersion({ path: slow, major: 1 }, { env, spawnSync });
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(GuardError);
+    expect((e as GuardError).code).toBe('aws_not_found');
+    expect((e as GuardError).message).toMatch(/--version` timed out after 30 s/);
   });
 
   it('parses the version line', () => {
