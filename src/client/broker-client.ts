@@ -139,8 +139,10 @@ export function brokerError(status: number, err: ErrorResponse['error'] | undefi
     case 'policy_too_large':
     case 'forbidden':
     case 'approval_mismatch':
-    case 'approval_used':
       return new GuardError('denied', `denied${ruleText}: ${err?.reason ?? message}`, { details });
+    case 'approval_used':
+      // The rule's reason would say why an approval was needed, not why this one cannot be used again.
+      return new GuardError('approval_used', message, { details });
     case 'approval_denied':
       return new GuardError('approval_denied', `approval denied: ${message}`, { details });
     case 'approval_expired':
