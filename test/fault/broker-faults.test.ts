@@ -159,4 +159,42 @@ describe('the audit signing key (item 4)', () => {
     const verify = await client(['audit', 'verify', '--json']);
     expect(verify.status, verify.stderr).toBe(0);
   }, 120_000);
+
+  it('a new key only through an explicit rotation, recorded in the chain; verify (broker and offline) passes across it', async () => {
+    broker!.child.kill('SIGTERM');
+    await new Promise((r) => broker!.child.once('exit', r));
+    const keyFile = join(dir, 'state', 'broker.db.audit-key.pem');
+    rmSync(keyFile); // lost for good
+    broker = await startBroker(['--rotate-audit-key']);
+    const run = await client(['sts', 'get-caller-identity']);
+    expect(run.status, run.stderr).toBe(0);
+    // Restarted without the flag: no second rotation, same key.
+    broker.child.kill('SIGTERM');
+    await new Promise((r) => broker!.child.once('exit', r));
+    broker = await startBroker();
+    const db = new (await import('better-sqlite3')).default(join(dir, 'state', 'broker.db'), { readonly: true });
+    const rotations = db.prepare("SELECT body FROM audit_log WHERE kind = 'key_rotation'").all() as { body: string }[];
+    db.close();
+    expect(rotations).toHaveLength(1);
+    expect(JSON.parse(rotations[0]!.body)).toMatchObject({ reason: 'key missing' });
+
+    const verify = await client(['audit', 'verify', '--json']);
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+    const keys = (await (await fetch(`http://127.0.0.1:${port}/v1/keys`)).json()) as { keys: { kid: string; pem: string; current: boolean }[] };
+    expect(keys.keys).toHaveLength(2);
+    expect(keys.keys[0]!.current).toBe(true);
+
+    const exported = await client(['audit', 'export']);
+    expect(exported.status, exported.stderr).toBe(0);
+    writeFileSync(join(dir, 'audit.jsonl'), exported.stdout);
+    writeFileSync(join(dir, 'keys.json'), JSON.stringify(keys));
+    writeFileSync(join(dir, 'new-only.pem'), keys.keys[0]!.pem);
+    const offline = await client(['audit', 'verify', '--file', join(dir, 'audit.jsonl'), '--key', join(dir, 'keys.json')]);
+    expect(offline.status, offline.stderr).toBe(0);
+    // With the new key alone, the records signed before the rotation cannot be checked: broken at record 1.
+    const partial = await client(['audit', 'verify', '--json', '--file', join(dir, 'audit.jsonl'), '--key', join(dir, 'new-only.pem')]);
+    expect(partial.status).toBe(65);
+    expect(JSON.parse(partial.stdout)).toMatchObject({ ok: false, firstBroken: { seq: 1 } });
+  }, 120_000);
 });

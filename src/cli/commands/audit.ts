@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parsePublicKey } from '../../audit/broker-key.js';
+import { parsePublicKeys } from '../../audit/broker-key.js';
 import { AuditClient, resolveBrokerLink } from '../../audit/client.js';
 import { verifyExportFile } from '../../audit/export.js';
 import { replayTranscript } from '../../audit/replay.js';
@@ -147,7 +147,7 @@ export function command(ctx: CliContext): Command {
         } catch (e) {
           throw new GuardError('usage', `audit verify: cannot read --key ${o.key} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
         }
-        result = await verifyExportFile(o.file, parsePublicKey(keyText));
+        result = await verifyExportFile(o.file, parsePublicKeys(keyText));
       } else {
         result = await (await client(o)).verify();
       }

@@ -10,8 +10,10 @@ export function command(ctx: CliContext): Command {
     .requiredOption('-c, --config <file>', 'broker config file (YAML)')
     .addOption(new Option('--port <port>', 'listen on this port instead of the config\'s').argParser(port))
     .option('--host <host>', 'listen on this address instead of the config\'s')
-    .action(async (opts: { config: string; port?: number; host?: string }) => {
+    .option('--rotate-audit-key', 'sign the audit log with a new key from now on (recorded in the chain; give it for one start only)')
+    .action(async (opts: { config: string; port?: number; host?: string; rotateAuditKey?: boolean }) => {
       await runBroker(opts.config, ctx.host, {
+        ...(opts.rotateAuditKey ? { rotateAuditKey: true } : {}),
         ...(opts.port !== undefined ? { port: opts.port } : {}),
         ...(opts.host !== undefined ? { host: opts.host } : {}),
       });
