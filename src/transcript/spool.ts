@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isGuardError } from '../errors.js';
 import { processState, stampToken, tokenState } from '../io/liveness.js';
@@ -171,8 +171,9 @@ export function assertSpoolWritable(spoolDir: string, reserveBytes = SPOOL_RESER
     const fd = openSync(probe, 'w', 0o600);
     try {
       const block = Buffer.alloc(64 * 1024);
+      // No fsync: file systems reserve blocks at write() (ext4's delayed allocation included), so a full disk or
+      // quota fails here already, and an fsync would cost every call milliseconds.
       for (let n = 0; n < reserveBytes; n += block.length) writeSync(fd, block);
-      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
