@@ -1,11 +1,10 @@
 import { spawnSync as nodeSpawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GuardError } from '../errors.js';
-import { stampToken, tokenState } from '../io/liveness.js';
 import { modelIndex } from '../invocation/model.js';
 import type { AwsBinary } from './find-aws.js';
-import { LookupCache, cacheDir } from './lookup-cache.js';
+import { LookupCache, acquireLock, cacheDir } from './lookup-cache.js';
 
 /**
  * The parser's tables describe one AWS CLI release (data/aws-model/index.json `cliVersion`). Another release may
@@ -40,7 +39,7 @@ export function installedCliVersion(aws: AwsBinary, o: CliVersionOptions): strin
   // Parallel calls with a cold cache (an agent starting 20 at once) would each start Python for the same answer
   // and, on a small machine, all time out together. One process asks; the others wait for its cached answer.
   const dir = o.cacheDir ?? cacheDir(o.env);
-  const lock = acquireLock(join(dir, 'aws-version.lock'), () => new LookupCache(dir, 'aws-version.json', 16).get(key));
+  const lock = acquireLock(join(dir, 'aws-version.lock'), VERSION_TIMEOUT_MS + 5_000, () => new LookupCache(dir, 'aws-version.json', 16).get(key));
   if (typeof lock === 'string') return lock;
   try {
     const again = new LookupCache(dir, 'aws-version.json', 16).get(key);
@@ -48,61 +47,6 @@ export function installedCliVersion(aws: AwsBinary, o: CliVersionOptions): strin
     return askVersion(aws, o, cache, key);
   } finally {
     lock?.();
-  }
-}
-
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-const sleepSync = (ms: number) => Atomics.wait(sleepCell, 0, 0, ms);
-
-/**
- * Takes `path` as a lock (O_EXCL, holding the owner's process stamp). While another live process holds it, waits
- * and returns the answer `poll` finds once that process has cached it. A lock whose owner died is broken; one held
- * longer than the version time-out is ignored. Returns a release function, the polled answer, or undefined when no
- * lock can be used (cache directory not writable): then this process just asks itself.
- */
-function acquireLock(path: string, poll: () => string | undefined): (() => void) | string | undefined {
-  const until = Date.now() + VERSION_TIMEOUT_MS + 5_000;
-  try {
-    mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
-  } catch {
-    return undefined;
-  }
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, stampToken());
-      } finally {
-        closeSync(fd);
-      }
-      return () => {
-        try {
-          unlinkSync(path);
-        } catch {
-          /* already broken by someone who thought us dead */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
-    }
-    const answer = poll();
-    if (answer) return answer;
-    let owner = '';
-    try {
-      owner = readFileSync(path, 'utf8');
-    } catch {
-      continue; // released meanwhile: try again
-    }
-    if (owner && tokenState(owner) === 'dead') {
-      try {
-        unlinkSync(path);
-      } catch {
-        /* another waiter broke it */
-      }
-      continue;
-    }
-    if (Date.now() > until) return undefined;
-    sleepSync(50);
   }
 }
 
