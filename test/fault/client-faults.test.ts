@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, plainAwsAt, type Stack } from '../e2e/harness.js';
-import { drippingServer, type FaultServer } from './helpers.js';
+import { closingServer, drippingServer, slowServer, type FaultServer } from './helpers.js';
 
 // issue 12: the client under faults and load, on the real system (built CLI, real aws, moto_server, the embedded
 // IdP, the broker with SQLite). One stack for the whole file; each test uses its own state directory (spool) so
@@ -117,6 +117,31 @@ describe('slow and dripping brokers (item 3)', () => {
     expect(r.status, r.stderr).toBe(69);
     expect(Date.now() - t0).toBeLessThan(2_000 + 4_000);
     expect(entries(spool)).toContain('grant_keepme');
+  });
+});
+
+describe('closing and slow proxies', () => {
+  it('a proxy that closes the connection: 69 at once, naming the broker; a slow 503: 69 after it answers; no grant either way', async () => {
+    const closing = await closingServer();
+    const slow = await slowServer(1_500);
+    try {
+      for (const [server, words, max] of [
+        [closing, /broker unreachable at http:\/\/127\.0\.0\.1:\d+: (ECONNRESET|socket hang up|connection closed)/, 4_000],
+        [slow, /broker error 503/, 1_500 + 4_000],
+      ] as const) {
+        const before = grantCount();
+        const t0 = Date.now();
+        const r = await s.run(['sts', 'get-caller-identity'], { token: alice, env: { GUARD_AWS_BROKER: server.url, XDG_STATE_HOME: stateOf('proxies') } });
+        expect(r.status, r.stderr).toBe(69);
+        expect(r.stderr).toMatch(words);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(Date.now() - t0).toBeLessThan(max);
+        expect(grantCount()).toBe(before);
+      }
+    } finally {
+      await closing.close();
+      await slow.close();
+    }
   });
 });
 
