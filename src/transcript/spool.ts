@@ -146,6 +146,8 @@ export function recoverEntry(entryDir: string): TranscriptEnvelope | undefined {
   return env;
 }
 
+const PROBE_PREFIX = '.probe.';
+
 /** Bytes the spool must be able to take for one run: the largest envelope (output cap in base64 + framing). */
 export const SPOOL_RESERVE_BYTES = 512 * 1024;
 
@@ -162,7 +164,7 @@ export function assertSpoolWritable(spoolDir: string, reserveBytes = SPOOL_RESER
     if (isGuardError(e)) throw e;
     throw spoolIoError(e, spoolDir);
   }
-  const probe = join(spoolDir, `.probe.${stampToken()}`);
+  const probe = join(spoolDir, `${PROBE_PREFIX}${stampToken()}`);
   try {
     const fs = statfsSync(spoolDir);
     if (fs.bavail * fs.bsize < reserveBytes * 2) {
@@ -212,6 +214,11 @@ function moveAside(spoolDir: string, dir: string, grantId: string, now: number, 
  */
 function sweepStale(spoolDir: string, names: string[]): void {
   for (const name of names) {
+    if (name.startsWith(PROBE_PREFIX)) {
+      // A writability probe of a run killed during its check (512 KiB of zeros).
+      if (tokenState(name.slice(PROBE_PREFIX.length)) === 'dead') rmSync(join(spoolDir, name), { force: true });
+      continue;
+    }
     const prefix = name.startsWith(CLAIM_PREFIX) ? CLAIM_PREFIX : name.startsWith(STAGING_PREFIX) ? STAGING_PREFIX : null;
     if (!prefix) continue;
     const parsed = splitStamped(name, prefix);

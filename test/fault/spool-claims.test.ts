@@ -56,6 +56,14 @@ describe('flush touches only provably abandoned entries', () => {
     expect(readdirSync(spool)).toEqual([]);
   });
 
+  it("a dead run's writability probe is removed; a live one's is not", async () => {
+    const spool = tempDir();
+    writeFileSync(join(spool, `.probe.${stampToken(deadStamp())}`), Buffer.alloc(1024));
+    writeFileSync(join(spool, `.probe.${stampToken()}`), Buffer.alloc(1024));
+    await flushSpool({ spoolDir: spool, upload: async () => 'recorded' });
+    expect(readdirSync(spool)).toEqual([`.probe.${stampToken()}`]);
+  });
+
   it('a claim whose flusher died is returned and sent by the next flush', async () => {
     const spool = tempDir();
     const { rec } = newRecorder(spool, { grantId: 'grt_orphan' });
