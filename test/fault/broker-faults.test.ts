@@ -137,6 +137,48 @@ describe('kill -9 of the broker', () => {
   }, 120_000);
 });
 
+describe('kill -9 of the broker mid-call', () => {
+  // Waiting for an approval retries an unreachable broker until --wait ends (a broker restart must not fail every
+  // waiting caller); each poll is bounded by the request deadline. The pending request lives in SQLite.
+  it('a client waiting for an approval rides out a broker killed with SIGKILL, and runs once approved after the restart', async () => {
+    const token = await idp.sign({ sub: 'dana@example.com', groups: ['developers'] });
+    const env = {
+      PATH: process.env.PATH,
+      HOME: join(dir, 'home'),
+      XDG_STATE_HOME: join(dir, 'client-state'),
+      XDG_CACHE_HOME: join(dir, 'client-cache'),
+      XDG_CONFIG_HOME: join(dir, 'client-config'),
+      GUARD_AWS_BROKER: `http://127.0.0.1:${port}`,
+      GUARD_AWS_TOKEN: token,
+      GUARD_AWS_BROKER_TIMEOUT: '3',
+      CI: 'true',
+    };
+    const c = spawn(process.execPath, [bin, '--wait', '60', '--reason', 'fault test', 'secretsmanager', 'get-secret-value', '--secret-id', 'fault-x'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    c.stderr!.on('data', (b: Buffer) => (err += b));
+    const exited = new Promise<number | null>((r) => c.on('close', (code) => r(code)));
+    const until = Date.now() + 30_000;
+    while (!/apr_[A-Za-z0-9_-]+/.test(err) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const id = /(apr_[A-Za-z0-9_-]+)/.exec(err)?.[1];
+    expect(id, err).toBeDefined();
+    broker!.child.kill('SIGKILL');
+    await new Promise((r) => broker!.child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 2_500)); // at least one poll meets a dead broker
+    broker = await startBroker();
+    const approver = await idp.sign({ sub: 'erin@example.com', groups: ['approvers'] });
+    const ok = await client(['approvals', 'approve', id!, '--yes'], { GUARD_AWS_TOKEN: approver });
+    expect(ok.status, ok.stderr).toBe(0);
+    const code = await exited;
+    // aws ran (moto has no such secret: aws's own exit code, passed through) — not 69, not 70.
+    expect([254, 255], err).toContain(code); // v1: 255, v2: 254
+    expect(err).toMatch(/ResourceNotFoundException/);
+    expect(spooled()).toEqual([]);
+  }, 120_000);
+});
+
 describe('the audit signing key (item 4)', () => {
   it('a missing key with records in the log: the broker refuses to start (78) and says how to go on', async () => {
     broker!.child.kill('SIGTERM');
