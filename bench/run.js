@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ALL = ['decisions', 'startup', 'parse', 'masking', 'grants', 'passthrough', 'audit-verify', 'transcript-cost'];
+const ALL = ['decisions', 'startup', 'parse', 'masking', 'grants', 'passthrough', 'audit-verify', 'transcript-cost', 'soak'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of wanted) {

@@ -36,6 +36,8 @@ export const ERRORS = {
   policy_too_large: { exit: EXIT.DENIED, http: 403 },
   policy_invalid: { exit: EXIT.CONFIG },
   config_invalid: { exit: EXIT.CONFIG },
+  // A disk that cannot take the transcript (read-only, full, I/O error) is the machine's problem, not a bug.
+  local_io: { exit: EXIT.IOERR },
   internal: { exit: EXIT.INTERNAL, http: 500 },
   interrupted: { exit: EXIT.INTERRUPTED },
   audit_broken: { exit: EXIT.DATAERR },

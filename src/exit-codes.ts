@@ -15,6 +15,8 @@ export const EXIT = {
   UNAVAILABLE: 69,
   /** Data failed verification, e.g. `audit verify` found a broken chain (EX_DATAERR). */
   DATAERR: 65,
+  /** A local disk problem: the transcript spool cannot be written (read-only, full, I/O error) (EX_IOERR). */
+  IOERR: 74,
   /** A bug in guard-aws itself (EX_SOFTWARE). */
   INTERNAL: 70,
   /** Approval pending or timed out; try again later (EX_TEMPFAIL). */

@@ -29,6 +29,23 @@ export interface Granted {
 /** Largest answer body read as JSON (a grant or an approval list is a few KiB; this bounds a hostile broker). */
 const MAX_ANSWER_BODY = 16 * 1024 * 1024;
 
+/** Default total deadline of one broker request (connect to last byte), in milliseconds. */
+export const DEFAULT_BROKER_DEADLINE_MS = 30_000;
+
+/**
+ * The total deadline of every broker request: `GUARD_AWS_BROKER_TIMEOUT` seconds (0 < s ≤ 3600), default 30. A
+ * request that has no complete answer by then fails with exit 69; nothing a peer sends can extend it.
+ */
+export function brokerDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.GUARD_AWS_BROKER_TIMEOUT;
+  if (raw === undefined || raw === '') return DEFAULT_BROKER_DEADLINE_MS;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0 || s > 3600) {
+    throw new GuardError('usage', `GUARD_AWS_BROKER_TIMEOUT=${JSON.stringify(raw.slice(0, 20))}: expected seconds between 0 and 3600`);
+  }
+  return Math.round(s * 1000);
+}
+
 /**
  * Talks to the broker's /v1 API. Maps every failure to a GuardError with the documented exit code:
  * network failures and 5xx → broker_unreachable (69; idp_unreachable, also 69, when the broker cannot reach its
@@ -40,7 +57,7 @@ export class BrokerClient {
   constructor(
     readonly baseUrl: string,
     fetchImpl?: FetchLike,
-    private readonly timeoutMs = 30_000,
+    private readonly timeoutMs = brokerDeadlineMs(),
     /** Where the credentials came from decides the advice on a 401 (src/api/credential-hint.ts). */
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
@@ -64,7 +81,8 @@ export class BrokerClient {
         timeoutMs: this.timeoutMs,
       });
     } catch (e) {
-      throw new GuardError('broker_unreachable', `broker unreachable at ${this.baseUrl}: ${describeNetworkError(e)}`, {
+      const why = isTimeout(e) ? `no complete answer within ${this.timeoutMs / 1000} s (the deadline of every broker request; GUARD_AWS_BROKER_TIMEOUT)` : describeNetworkError(e);
+      throw new GuardError('broker_unreachable', `broker unreachable at ${this.baseUrl}: ${why}`, {
         cause: e,
       });
     }
@@ -147,6 +165,11 @@ export function brokerError(status: number, err: ErrorResponse['error'] | undefi
     default:
       return new GuardError(code, message, { details });
   }
+}
+
+function isTimeout(e: unknown): boolean {
+  const name = (e as Error)?.name;
+  return name === 'TimeoutError' || (name === 'AbortError' && /timeout|timed out/i.test(String((e as Error).message)));
 }
 
 function describeNetworkError(e: unknown): string {

@@ -17,10 +17,24 @@ export interface HttpSend {
 /** Bodies larger than this are refused rather than buffered (a broker never sends that much). */
 const MAX_BODY = 32 * 1024 * 1024;
 
+/**
+ * `timeoutMs` is a total deadline for the whole exchange — connect, send, headers and every byte of the body.
+ * node's own `timeout` option is an idle timer that every received byte resets, so a peer (or proxy) dripping one
+ * byte every few seconds would keep a call waiting for ever; the deadline timer cannot be reset.
+ */
 export const nodeHttpSend: HttpSend = (url, init) =>
-  new Promise<HttpAnswer>((resolve, reject) => {
+  new Promise<HttpAnswer>((resolvePromise, rejectPromise) => {
     const u = new URL(url);
     const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const deadline = setTimeout(() => req.destroy(timedOut()), init.timeoutMs);
+    const resolve = (a: HttpAnswer) => {
+      clearTimeout(deadline);
+      resolvePromise(a);
+    };
+    const reject = (e: unknown) => {
+      clearTimeout(deadline);
+      rejectPromise(e);
+    };
     const req = request(u, { method: init.method, headers: init.headers, timeout: init.timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -34,8 +48,17 @@ export const nodeHttpSend: HttpSend = (url, init) =>
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
+      // A body cut off by destroy() ends in 'aborted'/'close' without 'end': surface the request's error.
+      res.on('close', () => {
+        if (!res.complete) reject(req.destroyed && deadlineHit ? timedOut() : new Error('connection closed before the answer was complete'));
+      });
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { name: 'TimeoutError' })));
+    let deadlineHit = false;
+    const timedOut = () => {
+      deadlineHit = true;
+      return Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+    };
+    req.on('timeout', () => req.destroy(timedOut()));
     req.on('error', reject);
     req.end(init.body);
   });

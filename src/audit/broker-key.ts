@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { GuardError } from '../errors.js';
 
 /**
@@ -27,14 +27,18 @@ export interface BrokerKey {
   publicPem: string;
 }
 
+/** A public key's id: the first 16 hex digits of SHA-256 over its SubjectPublicKeyInfo DER. */
+export function kidOf(publicKey: KeyObject): string {
+  return createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
+}
+
 function fromPrivate(privateKey: KeyObject): BrokerKey {
   const publicKey = createPublicKey(privateKey);
   const type = privateKey.asymmetricKeyType;
   if (type !== 'rsa' && type !== 'ed25519') throw new GuardError('config_invalid', `audit key: unsupported key type ${type}`);
-  const der = publicKey.export({ format: 'der', type: 'spki' });
   return {
     alg: type === 'rsa' ? 'RS256' : 'EdDSA',
-    kid: createHash('sha256').update(der).digest('hex').slice(0, 16),
+    kid: kidOf(publicKey),
     privateKey,
     publicKey,
     publicPem: publicKey.export({ format: 'pem', type: 'spki' }) as string,
@@ -45,6 +49,59 @@ export function generateBrokerKey(alg: AuditAlg = 'RS256'): BrokerKey {
   const { privateKey } =
     alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
   return fromPrivate(privateKey);
+}
+
+/**
+ * The public halves of every key the broker has signed the log with, oldest first: `<key file>.history.json`
+ * (next to the key, out of the database like it). Kept so that records signed before a rotation can still be
+ * verified, also when the old private key is gone; served by `GET /v1/keys`.
+ */
+export interface PublicKeyEntry {
+  kid: string;
+  alg: AuditAlg;
+  pem: string;
+}
+
+export function historyPath(keyPath: string): string {
+  return `${keyPath}.history.json`;
+}
+
+export function readKeyHistory(keyPath: string): PublicKeyEntry[] {
+  const p = historyPath(keyPath);
+  if (!existsSync(p)) return [];
+  try {
+    const list = JSON.parse(readFileSync(p, 'utf8')) as PublicKeyEntry[];
+    if (!Array.isArray(list)) throw new Error('not a list');
+    // Each entry must be a public key whose kid is what the entry says.
+    for (const e of list) if (kidOf(createPublicKey({ key: e.pem, format: 'pem' })) !== e.kid) throw new Error(`kid ${e.kid} does not match its key`);
+    return list;
+  } catch (e) {
+    throw new GuardError('config_invalid', `audit key history ${p} is damaged: ${(e as Error).message}`);
+  }
+}
+
+/** Adds `key`'s public half to the history (once), replacing the file atomically. */
+export function recordKeyInHistory(keyPath: string, key: BrokerKey): PublicKeyEntry[] {
+  const list = readKeyHistory(keyPath);
+  if (list.some((e) => e.kid === key.kid)) return list;
+  const next = [...list, { kid: key.kid, alg: key.alg, pem: key.publicPem }];
+  const tmp = `${historyPath(keyPath)}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, historyPath(keyPath));
+  return next;
+}
+
+/**
+ * Starts a new signing key at `path` for an explicit rotation: an existing key file is kept as
+ * `<path>.retired-<kid>` (0600), never deleted. The caller records the rotation in the chain.
+ */
+export function replaceBrokerKey(path: string, alg: AuditAlg = 'RS256'): { key: BrokerKey; previous: BrokerKey | undefined } {
+  let previous: BrokerKey | undefined;
+  if (existsSync(path)) {
+    previous = loadOrCreateBrokerKey(path, alg);
+    renameSync(path, `${path}.retired-${previous.kid}`);
+  }
+  return { key: loadOrCreateBrokerKey(path, alg), previous };
 }
 
 /** Loads the key at `path`, creating it (0600, exclusive) the first time. */
@@ -91,6 +148,33 @@ function isGuardErrorLike(e: unknown): boolean {
  * `GET /v1/keys`, or a raw Ed25519 key as base64url.
  */
 export function parsePublicKey(text: string): KeyObject {
+  return parsePublicKeys(text)[0]!;
+}
+
+/**
+ * Every public key in `text`: all keys of a `GET /v1/keys` document (current and earlier ones, so a log that went
+ * through a key rotation verifies), several PEM blocks one after another, or one key in any form parsePublicKey
+ * reads.
+ */
+export function parsePublicKeys(text: string): KeyObject[] {
+  const s = text.trim();
+  try {
+    if (s.startsWith('{')) {
+      const j = JSON.parse(s) as { keys?: { pem?: string; jwk?: object }[] };
+      if (Array.isArray(j.keys) && j.keys.length > 1) {
+        return j.keys.map((k) => (k.pem ? createPublicKey({ key: k.pem, format: 'pem' }) : createPublicKey({ key: k.jwk as never, format: 'jwk' })));
+      }
+    } else {
+      const blocks = s.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g);
+      if (blocks && blocks.length > 1) return blocks.map((b) => createPublicKey({ key: b, format: 'pem' }));
+    }
+  } catch {
+    // fall through to the single-key reading and its one error
+  }
+  return [parseOnePublicKey(s)];
+}
+
+function parseOnePublicKey(text: string): KeyObject {
   const s = text.trim();
   try {
     if (s.startsWith('{')) {
@@ -176,9 +260,16 @@ export function verifyHead(key: KeyObject, seq: number, hashHex: string, sig: st
   }
 }
 
-/** `GET /v1/keys` body. */
-export function publicKeysDocument(key: BrokerKey): { keys: { kid: string; alg: AuditAlg; use: 'audit'; pem: string; jwk: object }[] } {
+/** `GET /v1/keys` body: the current key first, then earlier keys (newest first) that signed older records. */
+export function publicKeysDocument(
+  key: BrokerKey,
+  earlier: readonly PublicKeyEntry[] = [],
+): { keys: { kid: string; alg: AuditAlg; use: 'audit'; pem: string; jwk: object; current: boolean }[] } {
+  const rest = [...earlier].reverse().filter((e) => e.kid !== key.kid);
   return {
-    keys: [{ kid: key.kid, alg: key.alg, use: 'audit', pem: key.publicPem, jwk: key.publicKey.export({ format: 'jwk' }) }],
+    keys: [
+      { kid: key.kid, alg: key.alg, use: 'audit', pem: key.publicPem, jwk: key.publicKey.export({ format: 'jwk' }), current: true },
+      ...rest.map((e) => ({ kid: e.kid, alg: e.alg, use: 'audit' as const, pem: e.pem, jwk: createPublicKey({ key: e.pem, format: 'pem' }).export({ format: 'jwk' }), current: false })),
+    ],
   };
 }

@@ -1,6 +1,6 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
-import { verifyHead, verifyRecordHash } from './broker-key.js';
+import { kidOf, verifyHead, verifyRecordHash } from './broker-key.js';
 import type { AuditHead, AuditRecord, ChainBreak, ChainResult } from './types.js';
 
 /**
@@ -54,13 +54,50 @@ export class ChainVerifier {
   private last: { seq: number; hash: string } | null = null;
   private broken: ChainBreak | undefined;
   private fromGenesis = true;
+  /** The trusted keys by kid; the key in force (undefined until the first record picks one of several). */
+  private readonly keys: Map<string, KeyObject>;
+  private key: KeyObject | undefined;
 
   constructor(
-    private readonly key: KeyObject,
+    keys: KeyObject | readonly KeyObject[],
     private readonly allowPartial = false,
-    /** False when signatures are checked elsewhere (verifyChainParallel's workers). */
+    /** False when signatures are checked elsewhere (verifyChainParallel's workers; one key only). */
     private readonly checkSignatures = true,
-  ) {}
+  ) {
+    const list = Array.isArray(keys) ? (keys as readonly KeyObject[]) : [keys as KeyObject];
+    this.keys = new Map(list.map((k) => [kidOf(k), k]));
+    this.key = list.length === 1 ? list[0] : undefined;
+  }
+
+  /**
+   * Checks a record's broker signature under the key in force. A `key_rotation` record names the key that signs
+   * from there on (itself included): that key must be one of the trusted keys the verifier was given — the chain
+   * only says when the key changed, never which keys to trust. With several keys and no rotation seen yet, the
+   * first record decides which of them is in force.
+   */
+  private signatureOk(r: AuditRecord): string | null {
+    if (r.kind === 'key_rotation') {
+      let kid: unknown;
+      try {
+        kid = (JSON.parse(r.body) as { kid?: unknown }).kid;
+      } catch {
+        return 'key rotation record without a readable body';
+      }
+      const next = typeof kid === 'string' ? this.keys.get(kid) : undefined;
+      if (!next) return `key rotation to key ${JSON.stringify(String(kid).slice(0, 20))}, which is not among the keys given to verify with`;
+      if (!verifyRecordHash(next, r.hash, r.sig)) return 'broker signature does not verify (key rotation record, new key)';
+      this.key = next;
+      return null;
+    }
+    if (this.key) return verifyRecordHash(this.key, r.hash, r.sig) ? null : 'broker signature does not verify';
+    for (const k of this.keys.values()) {
+      if (verifyRecordHash(k, r.hash, r.sig)) {
+        this.key = k;
+        return null;
+      }
+    }
+    return 'broker signature does not verify';
+  }
 
   get done(): boolean {
     return this.broken !== undefined;
@@ -108,7 +145,10 @@ export class ChainVerifier {
     }
     if (!HEX64.test(r.prevHash)) return this.fail(r.seq, id, 'malformed prevHash');
     if (recordHash(r) !== r.hash) return this.fail(r.seq, id, 'content does not match its hash (record changed)');
-    if (this.checkSignatures && !verifyRecordHash(this.key, r.hash, r.sig)) return this.fail(r.seq, id, 'broker signature does not verify');
+    if (this.checkSignatures) {
+      const bad = this.signatureOk(r);
+      if (bad) return this.fail(r.seq, id, bad);
+    }
     this.last = { seq: r.seq, hash: r.hash };
     this.count++;
     return true;
@@ -118,7 +158,8 @@ export class ChainVerifier {
   checkHead(head: AuditHead | null | undefined): boolean {
     if (this.broken) return false;
     if (!head) return true;
-    if (!verifyHead(this.key, head.seq, head.hash, head.sig)) return this.fail(head.seq, null, 'signed head does not verify');
+    const headKeys = this.key ? [this.key] : [...this.keys.values()];
+    if (!headKeys.some((k) => verifyHead(k, head.seq, head.hash, head.sig))) return this.fail(head.seq, null, 'signed head does not verify');
     const lastSeq = this.last?.seq ?? 0;
     if (head.seq > lastSeq) return this.fail(lastSeq + 1, null, `records ${lastSeq + 1}..${head.seq} are missing at the end (signed head is at ${head.seq})`);
     if (head.seq < lastSeq) return this.fail(head.seq + 1, null, `records after the signed head (${head.seq}) were not appended by the broker`);
@@ -154,7 +195,7 @@ export interface VerifyOptions {
 }
 
 /** Verifies records in order, streaming (one record in memory at a time). */
-export function verifyChain(records: Iterable<AuditRecord>, publicKey: KeyObject, o: VerifyOptions = {}): ChainResult {
+export function verifyChain(records: Iterable<AuditRecord>, publicKey: KeyObject | readonly KeyObject[], o: VerifyOptions = {}): ChainResult {
   const v = new ChainVerifier(publicKey, o.allowPartial);
   for (const r of records) if (!v.push(r)) break;
   if ('head' in o) v.checkHead(o.head);
@@ -165,7 +206,7 @@ export function verifyChain(records: Iterable<AuditRecord>, publicKey: KeyObject
  * verifyChain for a server: the same checks on this thread, but it lets the event loop run every `every`
  * records, so other requests are not held up behind a long verification.
  */
-export async function verifyChainYielding(records: Iterable<AuditRecord>, publicKey: KeyObject, o: VerifyOptions = {}, every = 1024): Promise<ChainResult> {
+export async function verifyChainYielding(records: Iterable<AuditRecord>, publicKey: KeyObject | readonly KeyObject[], o: VerifyOptions = {}, every = 1024): Promise<ChainResult> {
   const v = new ChainVerifier(publicKey, o.allowPartial);
   let n = 0;
   for (const r of records) {
@@ -178,7 +219,7 @@ export async function verifyChainYielding(records: Iterable<AuditRecord>, public
 
 export async function verifyChainAsync(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
-  publicKey: KeyObject,
+  publicKey: KeyObject | readonly KeyObject[],
   o: VerifyOptions = {},
 ): Promise<ChainResult> {
   const v = new ChainVerifier(publicKey, o.allowPartial);

@@ -52,21 +52,39 @@ export class AuditClient {
   async export(q: { since?: string }, write: (text: string) => void | Promise<void>): Promise<void> {
     const url = new URL(`v1/audit/export${qs(q)}`, this.link.brokerUrl.endsWith('/') ? this.link.brokerUrl : `${this.link.brokerUrl}/`);
     let res: Response;
+    // An export may be long, but not endless: a broker or proxy that trickles bytes is cut after EXPORT_DEADLINE_MS.
+    const signal = AbortSignal.timeout(EXPORT_DEADLINE_MS);
+    const failed = (e: unknown) =>
+      new GuardError(
+        'broker_unreachable',
+        (e as Error)?.name === 'TimeoutError' || signal.aborted
+          ? `broker at ${this.link.brokerUrl}: the export did not complete within ${EXPORT_DEADLINE_MS / 60_000} minutes`
+          : `broker unreachable at ${this.link.brokerUrl}`,
+        { cause: e },
+      );
     try {
-      res = await (this.link.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${await this.link.token()}` } });
+      res = await (this.link.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${await this.link.token()}` }, signal });
     } catch (e) {
-      throw new GuardError('broker_unreachable', `broker unreachable at ${this.link.brokerUrl}`, { cause: e });
+      throw failed(e);
     }
     if (res.status !== 200) {
       const body = (await res.json().catch(() => ({}))) as ErrorResponse;
       throw auditError(res.status, body?.error);
     }
     const dec = new TextDecoder();
-    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) await write(dec.decode(part, { stream: true }));
+    try {
+      for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) await write(dec.decode(part, { stream: true }));
+    } catch (e) {
+      if (signal.aborted) throw failed(e);
+      throw e;
+    }
     const rest = dec.decode();
     if (rest) await write(rest);
   }
 }
+
+/** Total deadline of `audit export` (connect to last byte): long logs take time, a trickling peer cannot stall it. */
+export const EXPORT_DEADLINE_MS = 30 * 60_000;
 
 function qs(q: Record<string, string | undefined>): string {
   const p = new URLSearchParams();

@@ -68,7 +68,7 @@ export function* exportLines(
  */
 export async function verifyExportLines(
   lines: AsyncIterable<string> | Iterable<string>,
-  key: KeyObject,
+  key: KeyObject | readonly KeyObject[],
   o: { workers?: number } = {},
 ): Promise<ChainResult & { exportedAt?: string; since?: string | null }> {
   const it = (Symbol.asyncIterator in lines ? (lines as AsyncIterable<string>)[Symbol.asyncIterator]() : toAsync(lines as Iterable<string>));
@@ -136,11 +136,15 @@ export async function verifyExportLines(
   if (extra) return fail(extra.seq ?? nextSeq, extra.id, `line ${extra.line} comes after the signed head`);
   if (head === undefined) return fail(nextSeq, null, 'no signed head line at the end: the export was cut short');
   // The header (since, exportedAt) and where the records start are the broker's word, not the file's.
-  if (!meta || !verifyExport(key, exportClaims(meta, seen.first, head), trailerSig)) {
+  // With several keys (a rotated log), the header and head were signed by the newest; any given key is trusted.
+  const keys: readonly KeyObject[] = Array.isArray(key) ? key : [key as KeyObject];
+  const claims = meta ? exportClaims(meta, seen.first, head) : '';
+  if (!meta || !keys.some((k) => verifyExport(k, claims, trailerSig))) {
     return fail(seen.first?.seq ?? nextSeq, null, 'the export header or its first records are not what the broker signed (records cut from the start, or a forged header)');
   }
   if (head !== null) {
-    if (!verifyHead(key, head.seq, head.hash, head.sig)) return fail(head.seq, null, 'signed head does not verify');
+    const h: AuditHead = head;
+    if (!keys.some((k) => verifyHead(k, h.seq, h.hash, h.sig))) return fail(head.seq, null, 'signed head does not verify');
     if (head.seq > nextSeq - 1) return fail(nextSeq, null, `records ${nextSeq}..${head.seq} are missing at the end (signed head is at ${head.seq})`);
     if (head.seq < nextSeq - 1 || head.hash !== last?.hash) return fail(head.seq, null, 'last record does not match the signed head');
   } else if (last) {
@@ -153,7 +157,7 @@ async function* toAsync<T>(xs: Iterable<T>): AsyncGenerator<T> {
   yield* xs;
 }
 
-export async function verifyExportFile(path: string, key: KeyObject): Promise<ChainResult> {
+export async function verifyExportFile(path: string, key: KeyObject | readonly KeyObject[]): Promise<ChainResult> {
   const stream = createReadStream(path, { encoding: 'utf8' });
   try {
     return await verifyExportLines(createInterface({ input: stream, crlfDelay: Infinity }), key);

@@ -1,5 +1,17 @@
+import { existsSync } from 'node:fs';
 import type { Database } from 'better-sqlite3';
-import { generateBrokerKey, loadOrCreateBrokerKey, type AuditAlg, type BrokerKey } from './broker-key.js';
+import { GuardError } from '../errors.js';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  generateBrokerKey,
+  loadOrCreateBrokerKey,
+  readKeyHistory,
+  recordKeyInHistory,
+  replaceBrokerKey,
+  type AuditAlg,
+  type BrokerKey,
+  type PublicKeyEntry,
+} from './broker-key.js';
 import type { GrantFacts } from './ingest.js';
 import { AuditLog } from './store.js';
 
@@ -16,6 +28,12 @@ export interface AuditServiceOptions {
   /** Groups whose members may read the audit log (default `[auditors]`; broker config `auditorGroups`). */
   auditorGroups?: readonly string[];
   clock?: () => number;
+  /**
+   * Start signing with a new key (`guard-aws broker --rotate-audit-key`): the old key file, if any, is kept as
+   * `<key>.retired-<kid>`, both public halves go to the key history, and a `key_rotation` record opens the new
+   * key's part of the chain. The only way to a new key once the log has records.
+   */
+  rotateKey?: boolean;
 }
 
 /** What the transcript and audit routes share: one log, one key, the grant lookups. */
@@ -23,6 +41,9 @@ export interface AuditService {
   log: AuditLog;
   key: BrokerKey;
   auditorGroups: readonly string[];
+  /** Public halves of every key that signed the log, oldest first (the current key last): what verify trusts. */
+  history: PublicKeyEntry[];
+  publicKeys: KeyObject[];
   getGrant: AuditServiceOptions['getGrant'];
   listGrants: NonNullable<AuditServiceOptions['listGrants']>;
   clock: () => number;
@@ -35,14 +56,70 @@ export function defaultKeyPath(db: Database): string | undefined {
 
 export function createAuditService(o: AuditServiceOptions): AuditService {
   const path = o.keyPath ?? defaultKeyPath(o.db);
-  const key = o.key ?? (path ? loadOrCreateBrokerKey(path, o.alg) : generateBrokerKey(o.alg));
   const clock = o.clock ?? Date.now;
+  let key: BrokerKey;
+  let history: PublicKeyEntry[] = [];
+  let rotation: { previousKid: string | null; reason: 'rotation' | 'key missing' } | undefined;
+  if (o.key) {
+    key = o.key;
+  } else if (!path) {
+    key = generateBrokerKey(o.alg);
+  } else if (o.rotateKey) {
+    const before = readKeyHistory(path);
+    const { key: fresh, previous } = replaceBrokerKey(path, o.alg);
+    key = fresh;
+    if (previous) keepHistory(() => recordKeyInHistory(path, previous), path);
+    history = keepHistory(() => recordKeyInHistory(path, fresh), path);
+    rotation = { previousKid: previous?.kid ?? before.at(-1)?.kid ?? null, reason: previous ? 'rotation' : 'key missing' };
+  } else {
+    if (!existsSync(path)) {
+      // A new key for a log that already has records would make every earlier record fail `audit verify` — and
+      // silently replacing a lost key is what someone who deleted it to re-sign a forged log would want.
+      const n = recordCount(o.db);
+      if (n > 0) {
+        throw new GuardError(
+          'config_invalid',
+          `audit key: ${path} is missing but the audit log has ${n} records signed with it; restore the key from a backup (mode 0600), or start once with --rotate-audit-key to sign from now on with a new key (recorded in the chain)`,
+        );
+      }
+    }
+    key = loadOrCreateBrokerKey(path, o.alg);
+    history = keepHistory(() => recordKeyInHistory(path, key), path);
+  }
+  const log = new AuditLog(o.db, key, clock);
+  if (rotation) {
+    log.append({
+      kind: 'key_rotation',
+      grantId: null,
+      subject: null,
+      body: { kid: key.kid, alg: key.alg, publicPem: key.publicPem, previousKid: rotation.previousKid, reason: rotation.reason },
+    });
+  }
+  if (!history.length) history = [{ kid: key.kid, alg: key.alg, pem: key.publicPem }];
   return {
-    log: new AuditLog(o.db, key, clock),
+    log,
     key,
     auditorGroups: o.auditorGroups ?? DEFAULT_AUDITOR_GROUPS,
+    history,
+    publicKeys: history.map((e) => (e.kid === key.kid ? key.publicKey : createPublicKey({ key: e.pem, format: 'pem' }))),
     getGrant: o.getGrant,
     listGrants: o.listGrants ?? (() => []),
     clock,
   };
+}
+
+function keepHistory(write: () => PublicKeyEntry[], path: string): PublicKeyEntry[] {
+  try {
+    return write();
+  } catch (e) {
+    if (e instanceof GuardError) throw e;
+    throw new GuardError('config_invalid', `audit key: cannot write the key history next to ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Records in the audit log (0 when the table does not exist yet). */
+function recordCount(db: Database): number {
+  const t = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get();
+  if (!t) return 0;
+  return (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n;
 }

@@ -24,7 +24,11 @@ export interface AuditRecord {
  * `transcript`: a signed transcript the client uploaded (body: {envelope, uploadedBy, callerVerified}).
  * `unreported`: the broker's note that a grant expired with no transcript (body: {grant, reason}).
  */
-export type AuditKind = 'transcript' | 'unreported';
+/**
+ * `key_rotation`: the broker began signing with a new key from this record on (body: kid, alg, publicPem,
+ * previousKid, reason); the record itself is signed with the new key.
+ */
+export type AuditKind = 'transcript' | 'unreported' | 'key_rotation';
 
 /** The last record's position and hash, signed: detects records cut off the end of the log. */
 export interface AuditHead {

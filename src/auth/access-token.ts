@@ -48,18 +48,20 @@ export async function getAccessToken(opts: GetAccessTokenOptions): Promise<Acces
   const clock = opts.clock ?? systemClock;
 
   if (env.GUARD_AWS_TOKEN) {
-    return fromWorkloadToken(env.GUARD_AWS_TOKEN.trim(), 'GUARD_AWS_TOKEN', clock);
+    return fromWorkloadToken(checkTokenText(env.GUARD_AWS_TOKEN.trim(), 'GUARD_AWS_TOKEN'), 'GUARD_AWS_TOKEN', clock);
   }
   if (env.GUARD_AWS_TOKEN_FILE) {
     const path = env.GUARD_AWS_TOKEN_FILE;
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(path, 'utf8');
+      bytes = await readFile(path);
     } catch (e) {
       throw new GuardError('auth_required', `GUARD_AWS_TOKEN_FILE=${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    if (text.trim() === '') throw new GuardError('auth_required', `GUARD_AWS_TOKEN_FILE=${path}: the file is empty`);
-    return fromWorkloadToken(text.trim(), 'GUARD_AWS_TOKEN_FILE', clock);
+    if (bytes.length > MAX_TOKEN_FILE) throw new GuardError('auth_rejected', `GUARD_AWS_TOKEN_FILE=${path}: ${bytes.length} bytes is not a token (at most ${MAX_TOKEN_FILE})`);
+    const text = bytes.toString('latin1').trim();
+    if (text === '') throw new GuardError('auth_required', `GUARD_AWS_TOKEN_FILE=${path}: the file is empty`);
+    return fromWorkloadToken(checkTokenText(text, `GUARD_AWS_TOKEN_FILE=${path}`), 'GUARD_AWS_TOKEN_FILE', clock);
   }
   if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     if (!opts.brokerUrl) throw noBrokerError();
@@ -89,6 +91,21 @@ export async function getAccessToken(opts: GetAccessTokenOptions): Promise<Acces
     expiresAt: new Date(fresh.expiresAt),
     keptIn: opts.store.describe(),
   };
+}
+
+/** A token file larger than this is something else (a JWT is a few KiB; the broker refuses more than 16 KiB). */
+const MAX_TOKEN_FILE = 64 * 1024;
+
+/**
+ * A bearer token is visible ASCII (RFC 6750 §2.1 b64token; a JWT is base64url and dots). Anything else — a binary
+ * file, a file in another encoding — is an authentication problem (67) named here, not a request that fails
+ * inside the HTTP client as "broker unreachable". The content itself is never echoed.
+ */
+function checkTokenText(text: string, where: string): string {
+  if (!/^[\x21-\x7e]+$/.test(text)) {
+    throw new GuardError('auth_rejected', `${where}: not a token (it holds binary data, spaces or non-ASCII characters); expected one JWT`);
+  }
+  return text;
 }
 
 function fromWorkloadToken(token: string, source: TokenSource, clock: Clock): AccessToken {

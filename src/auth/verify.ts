@@ -19,7 +19,9 @@ import type { Caller } from '../policy/types.js';
  *   HMAC secret would otherwise verify a forged token — RFC 8725 §2.1 and §3.1);
  * - `iss` exactly the configured issuer and `aud` containing the broker's audience (RFC 7519 §4.1.1, §4.1.3;
  *   RFC 9068 §4);
- * - `exp` and `nbf` with a small clock tolerance (RFC 7519 §4.1.4, §4.1.5);
+ * - `exp` and `nbf` with a small clock tolerance (RFC 7519 §4.1.4, §4.1.5), and `iat` not later than now plus that
+ *   tolerance (RFC 7519 §4.1.6: the time the token was issued; jose checks it only with maxTokenAge, so it is done
+ *   here — a token "issued" tomorrow was minted with a skewed or hostile clock and is refused);
  * - keys from the issuer's JWKS; an unknown `kid` triggers a refetch (key rotation, OIDC Core §10.1.1), at most once
  *   per cooldown so a flood of bogus kids cannot hammer the issuer.
  * Failures are GuardError('auth_rejected') with a one-line reason that never contains the token.
@@ -151,6 +153,11 @@ export function createTokenVerifier(opts: TokenVerifierOptions): (token: string)
       }));
     } catch (e) {
       throw describe(e, opts);
+    }
+    if (payload.iat !== undefined) {
+      const nowSec = Math.floor((opts.currentDate ? opts.currentDate() : new Date()).getTime() / 1000);
+      if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw reject('claim iat is missing or invalid');
+      if (payload.iat > nowSec + tolerance) throw reject('token issued in the future');
     }
     const subject = payload.sub;
     if (typeof subject !== 'string' || subject.trim() === '') throw reject('no subject');

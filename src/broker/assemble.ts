@@ -12,6 +12,8 @@ export interface AssembleOptions extends ProductionOptions {
   approvals?: ApprovalsConfigInput;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  /** Start signing the audit log with a new key, recorded in the chain (`--rotate-audit-key`; one start only). */
+  rotateAuditKey?: boolean;
 }
 
 /**
@@ -31,7 +33,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     baseDir: config.source ? dirname(config.source) : process.cwd(),
     ...(o.now ? { now: o.now } : {}),
   });
-  const audit = auditRoutes({ auditorGroups: config.auditorGroups });
+  const audit = auditRoutes({ auditorGroups: config.auditorGroups, ...(o.rotateAuditKey ? { rotateKey: true } : {}) });
   return {
     ...deps,
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),

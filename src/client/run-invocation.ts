@@ -72,11 +72,18 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
       return data;
     },
   });
-  d.host.status(`asking the broker for ${local.command}${local.subcommand ? ` ${local.subcommand}` : ''}…`);
 
+  // 2. Every local check before the broker is asked: a grant is spent (and later listed as unreported) if the
+  //    run cannot happen after it. Which aws runs and its release (aws --version, cached), and that the spool can
+  //    take the transcript (a read-only or full disk is exit 74 here, not a failure after the grant).
+  const aws = findAws({ env: d.env, cwd: d.cwd });
+  assertCliMatchesModel(aws, { env: d.env });
+  const spool = transcript.spoolFor(d.env);
+  transcript.checkSpool(spool);
+
+  d.host.status(`asking the broker for ${local.command}${local.subcommand ? ` ${local.subcommand}` : ''}…`);
   const session = await d.session(options);
   const broker = new BrokerClient(session.brokerUrl, d.fetch);
-  const spool = transcript.spoolFor(d.env);
 
   // Transcripts left by earlier runs (broker down, run killed) go first; a failure here never blocks this run.
   await transcript.flushQuietly(spool, session, d.fetch, d.host);
@@ -116,9 +123,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   }
   const grant: GrantResponse = answer.grant;
 
-  // 2. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
-  const aws = findAws({ env: d.env, cwd: d.cwd });
-  assertCliMatchesModel(aws, { env: d.env });
+  // 3. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
   const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
   // Recorded when aws never finished (a throw below): the run ended in an internal error as far as we know.
   let exitCode: number = EXIT.INTERNAL;
@@ -145,7 +150,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     exitCode = result.exitCode;
   } finally {
     pinned?.cleanup();
-    // 3. Sign, spool, upload. A broker that is down now gets it on the next run or `guard-aws audit flush`.
+    // 4. Sign, spool, upload. A broker that is down now gets it on the next run or `guard-aws audit flush`.
     recorder.finish(exitCode);
     await transcript.flushQuietly(spool, session, d.fetch, d.host);
   }

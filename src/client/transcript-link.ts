@@ -4,7 +4,7 @@ import type { IoHost } from '../io/host.js';
 import { TranscriptRecorder } from '../transcript/recorder.js';
 import { createTranscriptKey } from '../transcript/sign.js';
 import { defaultSpoolDir } from '../transcript/spool-dir.js';
-import { flushSpool } from '../transcript/spool.js';
+import { assertSpoolWritable, flushSpool } from '../transcript/spool.js';
 import { createTranscriptUploader } from '../transcript/upload.js';
 import type { FetchLike } from '../api/broker-client.js';
 import type { GuardOptions } from './guard-options.js';
@@ -12,6 +12,7 @@ import type { BrokerSession as ClientSession } from '../auth/broker-session.js';
 
 /** Glue between the run path and src/transcript: one key per grant, a spooled recorder, quiet flushing. */
 export const spoolFor = (env: NodeJS.ProcessEnv): string => defaultSpoolDir(env);
+export const checkSpool = (spoolDir: string): void => assertSpoolWritable(spoolDir);
 export const newKey = (): { publicKey: string; privateKey: KeyObject } => createTranscriptKey();
 
 export function recorder(
@@ -48,7 +49,13 @@ export async function flushQuietly(spoolDir: string, session: ClientSession, f: 
     });
     const waiting = r.pending.filter((p) => !/running|in progress|alive/i.test(p.reason));
     if (waiting.length) host.warn(`${waiting.length} transcript(s) kept in ${spoolDir} until the broker can be reached (guard-aws audit flush)`);
-    for (const x of r.rejected) host.warn(`the broker refused transcript ${x.grantId} (${x.code}); kept in ${spoolDir}/rejected`);
+    for (const x of r.rejected) {
+      host.warn(
+        x.code === 'damaged'
+          ? `${x.message}; moved to ${x.movedTo}`
+          : `the broker refused transcript ${x.grantId} (${x.code}); kept in ${x.movedTo}`,
+      );
+    }
   } catch (e) {
     host.warn(`transcripts kept in ${spoolDir}: ${(e as Error).message}`);
   }

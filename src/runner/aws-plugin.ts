@@ -28,6 +28,12 @@ export interface PluginConfig {
   dockerLoginToken: boolean;
   /** The caller's stdout is a terminal of this width: tables get the same width and colour as plain aws. */
   tty: { columns: number } | null;
+  /**
+   * guard-aws's pid: aws must not outlive it (it holds the scoped credentials, and nobody would record or mask
+   * its output). The plugin asks the kernel for SIGKILL when its parent dies (Linux prctl PR_SET_PDEATHSIG, see
+   * prctl(2)) and, everywhere, watches its parent pid once a second. Absent = not tied (tests of the plugin alone).
+   */
+  parentPid?: number;
 }
 
 const PLUGIN_SOURCE = `# Written by guard-aws for one run of the AWS CLI; see src/runner/aws-plugin.ts.
@@ -37,6 +43,34 @@ import os
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '${PLUGIN_MODULE}.json'), encoding='utf-8') as _f:
     _CFG = json.load(_f)
+
+def _tie_to_parent(parent):
+    # Node cannot set PR_SET_PDEATHSIG for its child, so the child sets it on itself, first thing. The death
+    # signal fires when the parent exits for any reason, including kill -9. If the parent died before this line
+    # ran, getppid() already names another process: exit at once.
+    import signal
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    if os.getppid() != parent:
+        os._exit(137)
+    # Where prctl does not exist (macOS), a daemon thread notices the re-parenting within a second.
+    import threading
+    import time
+
+    def _watch():
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=_watch, name='guard-aws-parent-watch', daemon=True).start()
+
+
+if _CFG.get('parentPid'):
+    _tie_to_parent(int(_CFG['parentPid']))
 
 _MASK = _CFG['mask']
 _FIELDS = frozenset(f.lower() for f in _CFG['fields'])

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuardError } from '../errors.js';
 import { cacheDir } from '../config/paths.js';
-import { LookupCache } from './lookup-cache.js';
+import { LookupCache, acquireLock } from './lookup-cache.js';
 
 /**
  * Finding the real `aws` without ever finding guard-aws itself.
@@ -139,13 +139,32 @@ function resolvePyenvShim(shim: string, text: string, o: FindAwsOptions): string
   const root = PYENV_ROOT_LINE.exec(text)?.[1] ?? o.env.PYENV_ROOT ?? dirname(dirname(pyenv));
   const cwd = o.cwd ?? process.cwd();
   const key = JSON.stringify([shim, mtime(shim), o.env.PYENV_VERSION ?? '', nearestVersionFile(cwd), mtime(join(root, 'version'))]);
-  const cache = new LookupCache(o.cacheDir ?? cacheDir(o.env), 'aws-path.json', 32);
-  const hit = cache.get(key);
-  if (hit && isAbsolute(hit) && isExecutableFile(hit)) return hit;
+  const dir = o.cacheDir ?? cacheDir(o.env);
+  const usable = (p: string | undefined) => (p && isAbsolute(p) && isExecutableFile(p) ? p : undefined);
+  const cache = new LookupCache(dir, 'aws-path.json', 32);
+  const hit = usable(cache.get(key));
+  if (hit) return hit;
+  // Many calls at once with a cold cache: one asks pyenv, the others wait for its cached answer.
+  const lock = acquireLock(join(dir, 'aws-path.lock'), PYENV_TIMEOUT_MS + 5_000, () => usable(new LookupCache(dir, 'aws-path.json', 32).get(key)));
+  if (typeof lock === 'string') return lock;
+  try {
+    const again = usable(new LookupCache(dir, 'aws-path.json', 32).get(key));
+    return again ?? askPyenv(shim, pyenv, root, cwd, key, cache, o);
+  } finally {
+    lock?.();
+  }
+}
 
+/** How long `pyenv which aws` may take. */
+const PYENV_TIMEOUT_MS = 10_000;
+
+function askPyenv(shim: string, pyenv: string, root: string, cwd: string, key: string, cache: LookupCache, o: FindAwsOptions): string {
   const env: NodeJS.ProcessEnv = { PATH: o.env.PATH ?? '/usr/bin:/bin', HOME: o.env.HOME ?? homedir(), PYENV_ROOT: root };
   if (o.env.PYENV_VERSION) env.PYENV_VERSION = o.env.PYENV_VERSION;
-  const r = (o.spawnSync ?? nodeSpawnSync)(pyenv, ['which', 'aws'], { cwd, env, encoding: 'utf8', timeout: 10_000 });
+  const r = (o.spawnSync ?? nodeSpawnSync)(pyenv, ['which', 'aws'], { cwd, env, encoding: 'utf8', timeout: PYENV_TIMEOUT_MS });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    throw new GuardError('aws_not_found', `${shim} is a pyenv shim and \`pyenv which aws\` timed out after ${PYENV_TIMEOUT_MS / 1000} s; set GUARD_AWS_AWS_BIN`);
+  }
   const out = typeof r.stdout === 'string' ? r.stdout.trim() : '';
   if (r.status !== 0 || !isAbsolute(out) || !isExecutableFile(out)) {
     throw new GuardError('aws_not_found', `${shim} is a pyenv shim and \`pyenv which aws\` did not name the real aws; set GUARD_AWS_AWS_BIN`);

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { stampToken, tokenState } from '../io/liveness.js';
 
 /**
  * Small key → value caches for lookups that cost a process start (which aws a pyenv shim runs, which release an
@@ -40,5 +41,60 @@ export class LookupCache {
     } catch {
       /* only costs time */
     }
+  }
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const sleepSync = (ms: number) => Atomics.wait(sleepCell, 0, 0, ms);
+
+/**
+ * Takes `path` as a lock (O_EXCL, holding the owner's process stamp). While another live process holds it, waits
+ * and returns the answer `poll` finds once that process has cached it. A lock whose owner died is broken; one held
+ * longer than `maxWaitMs` is ignored. Returns a release function, the polled answer, or undefined when no
+ * lock can be used (cache directory not writable): then this process just asks itself.
+ */
+export function acquireLock(path: string, maxWaitMs: number, poll: () => string | undefined): (() => void) | string | undefined {
+  const until = Date.now() + maxWaitMs;
+  try {
+    mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  } catch {
+    return undefined;
+  }
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        writeSync(fd, stampToken());
+      } finally {
+        closeSync(fd);
+      }
+      return () => {
+        try {
+          unlinkSync(path);
+        } catch {
+          /* already broken by someone who thought us dead */
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+    }
+    const answer = poll();
+    if (answer) return answer;
+    let owner = '';
+    try {
+      owner = readFileSync(path, 'utf8');
+    } catch {
+      continue; // released meanwhile: try again
+    }
+    if (owner && tokenState(owner) === 'dead') {
+      try {
+        unlinkSync(path);
+      } catch {
+        /* another waiter broke it */
+      }
+      continue;
+    }
+    if (Date.now() > until) return undefined;
+    sleepSync(50);
   }
 }

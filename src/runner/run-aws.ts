@@ -184,7 +184,9 @@ function spawnSealed(
         } catch (e) {
           // The transcript could not record this output: stop aws rather than run unrecorded, and show the
           // caller nothing the transcript does not hold.
-          failure = new GuardError('internal', `recording aws's ${name} failed`, { cause: e });
+          // A disk that filled up mid-run is named as such (exit 74); anything else is a bug.
+          failure =
+            e instanceof GuardError && e.code === 'local_io' ? e : new GuardError('internal', `recording aws's ${name} failed`, { cause: e });
           child.kill('SIGTERM');
           return;
         }

@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GuardError } from '../errors.js';
+import { stampToken, tokenState } from '../io/liveness.js';
 import { MASK, SECRET_FIELDS } from '../masking/rules.js';
 import { ACTIVE_ENV, type AwsBinary } from './find-aws.js';
 import { PLUGIN_MODULE, writePlugin, type PluginConfig } from './aws-plugin.js';
@@ -37,6 +38,45 @@ export interface SandboxOptions {
   tmpRoot?: string;
   /** Copied through when set: only changes how the CLI renders local times. */
   tz?: string;
+  /** The process aws must not outlive (default: this one); see PluginConfig.parentPid. */
+  parentPid?: number;
+}
+
+/** Private HOMEs are `<tmp>/guard-aws-run-<owner stamp>-XXXXXX`: the name says whose it is (src/io/liveness.ts). */
+export const SANDBOX_PREFIX = 'guard-aws-run-';
+
+/**
+ * Removes private HOMEs left by runs that were killed (kill -9 cannot run the cleanup). Only directories that are
+ * provably abandoned: named with an owner stamp whose process is dead on this host (boot id and pid start time
+ * guard against reuse), real directories (not symlinks) owned by this user. Anything else is left alone — another
+ * user's, another host's (shared /tmp), or a run still going. Returns how many were removed.
+ */
+export function sweepStaleSandboxes(tmpRoot: string = tmpdir()): number {
+  let names: string[];
+  try {
+    names = readdirSync(tmpRoot);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  for (const name of names) {
+    if (!name.startsWith(SANDBOX_PREFIX)) continue;
+    const rest = name.slice(SANDBOX_PREFIX.length);
+    const cut = rest.lastIndexOf('-');
+    if (cut <= 0) continue;
+    if (tokenState(rest.slice(0, cut)) !== 'dead') continue;
+    const dir = join(tmpRoot, name);
+    try {
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      removed++;
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+  return removed;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
@@ -59,7 +99,9 @@ function configText(o: SandboxOptions, pluginDir: string): string {
 export function createSandbox(o: SandboxOptions): Sandbox {
   // The region ends up in an INI file: refuse anything but a region name so it cannot add lines.
   if (!REGION.test(o.region)) throw new GuardError('config_invalid', `the grant's region ${JSON.stringify(o.region)} is not a region name`);
-  const home = mkdtempSync(join(o.tmpRoot ?? tmpdir(), 'guard-aws-run-'));
+  const root = o.tmpRoot ?? tmpdir();
+  sweepStaleSandboxes(root);
+  const home = mkdtempSync(join(root, `${SANDBOX_PREFIX}${stampToken()}-`));
   let disposed = false;
   const dispose = () => {
     if (disposed) return;
@@ -74,6 +116,7 @@ export function createSandbox(o: SandboxOptions): Sandbox {
       fields: [...SECRET_FIELDS, ...o.extraFields],
       dockerLoginToken: o.dockerLoginToken,
       tty: o.tty,
+      parentPid: o.parentPid ?? process.pid,
     };
     writePlugin(pluginDir, plugin);
     const configFile = join(home, 'config');

@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, existsSync, mkdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
+import { GuardError } from '../errors.js';
+import { currentProcessStamp, stampToken, type ProcessStamp } from '../io/liveness.js';
 import { maskArgv } from '../masking/argv.js';
 import { privateKeyToPem, signTranscript } from './sign.js';
 import { checkGrantId, ensurePrivateDir, openPrivateAppend, writePrivateFileAtomic } from './spool-dir.js';
@@ -45,11 +46,31 @@ export interface RecorderOptions {
 
 export type StreamName = 'stdout' | 'stderr' | 'o' | 'e';
 
-/** The owner record lets recovery tell a live run from one that was killed. */
-export interface SpoolOwner {
-  pid: number;
-  host: string;
+/**
+ * The owner record lets recovery tell a live run from one that was killed: host, boot id, pid and the pid's start
+ * time (src/io/liveness.ts), so a reused pid or a reboot is not mistaken for the run.
+ */
+export interface SpoolOwner extends ProcessStamp {
   startedAt: string;
+}
+
+/**
+ * Prefix of an entry being built: `<spool>/.new.<owner stamp>.<grantId>`. The entry is filled there (key, owner,
+ * header, chunk log) and renamed to `<spool>/<grantId>` in one step, so a flush running in another process never
+ * sees an entry without its owner record (issue 12: a half-made entry of a live run was taken for a dead run's).
+ */
+export const STAGING_PREFIX = '.new.';
+
+/** A disk error (read-only, full, I/O) as what it is — exit 74 naming the file — rather than a bug. */
+export function spoolIoError(e: unknown, what: string): GuardError | unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code && /^(EROFS|ENOSPC|EDQUOT|EIO|EACCES|EPERM|EMFILE|ENFILE|ENOTDIR|ELOOP|ENAMETOOLONG)$/.test(code)) {
+    const why: Record<string, string> = { EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded' };
+    return new GuardError('local_io', `transcript spool: cannot write ${what} (${code}${why[code] ? `: ${why[code]}` : ''}); free space or set GUARD_AWS_STATE_DIR to a writable directory`, {
+      cause: e,
+    });
+  }
+  return e;
 }
 
 export type TranscriptHeader = Omit<Transcript, 'endedAt' | 'exitCode' | 'status' | 'truncated' | 'outputBytes' | 'chunks'>;
@@ -92,17 +113,33 @@ export class TranscriptRecorder {
       approvalId: o.approvalId ?? null,
       startedAt: new Date(this.startMs).toISOString(),
     };
-    ensurePrivateDir(o.spoolDir);
+    try {
+      ensurePrivateDir(o.spoolDir);
+    } catch (e) {
+      throw spoolIoError(e, o.spoolDir);
+    }
     this.entryDir = join(o.spoolDir, o.grantId);
-    // mkdir without `recursive` fails if the entry exists: one recorder per grant, never two writers.
-    mkdirSync(this.entryDir, { mode: 0o700 });
-    ensurePrivateDir(this.entryDir);
-    // Key first: an entry with a header always has the key needed to sign its recovery.
-    writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.key), privateKeyToPem(o.privateKey));
-    const owner: SpoolOwner = { pid: process.pid, host: hostname(), startedAt: this.header.startedAt };
-    writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.owner), JSON.stringify(owner));
-    writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.header), JSON.stringify(this.header));
-    this.fd = openPrivateAppend(join(this.entryDir, ENTRY_FILES.chunks));
+    // One recorder per grant, never two writers. (rename() would also replace an empty directory: check first.)
+    if (existsSync(this.entryDir)) throw new GuardError('internal', `spool: an entry for grant ${o.grantId} exists already (EEXIST)`);
+    const staging = join(o.spoolDir, `${STAGING_PREFIX}${stampToken()}.${o.grantId}`);
+    let fd: number | null = null;
+    try {
+      mkdirSync(staging, { mode: 0o700 });
+      ensurePrivateDir(staging);
+      // Key first: an entry with a header always has the key needed to sign its recovery.
+      writePrivateFileAtomic(join(staging, ENTRY_FILES.key), privateKeyToPem(o.privateKey));
+      const owner: SpoolOwner = { ...currentProcessStamp(), startedAt: this.header.startedAt };
+      writePrivateFileAtomic(join(staging, ENTRY_FILES.owner), JSON.stringify(owner));
+      writePrivateFileAtomic(join(staging, ENTRY_FILES.header), JSON.stringify(this.header));
+      fd = openPrivateAppend(join(staging, ENTRY_FILES.chunks));
+      // The open descriptor follows the directory through the rename.
+      renameSync(staging, this.entryDir);
+    } catch (e) {
+      if (fd !== null) closeSync(fd);
+      rmSync(staging, { recursive: true, force: true });
+      throw spoolIoError(e, staging);
+    }
+    this.fd = fd;
   }
 
   /**
@@ -135,7 +172,11 @@ export class TranscriptRecorder {
 
   private append(line: string): void {
     if (this.fd === null) return;
-    writeSync(this.fd, `${line}\n`);
+    try {
+      writeSync(this.fd, `${line}\n`);
+    } catch (e) {
+      throw spoolIoError(e, join(this.entryDir, ENTRY_FILES.chunks));
+    }
   }
 
   /** Signs the complete transcript, leaves only the signed envelope in the spool entry, and returns it. */
@@ -155,7 +196,12 @@ export class TranscriptRecorder {
       chunks: this.chunks,
     };
     const env = signTranscript(t, this.privateKey);
-    writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.envelope), JSON.stringify(env), true);
+    try {
+      writePrivateFileAtomic(join(this.entryDir, ENTRY_FILES.envelope), JSON.stringify(env), true);
+    } catch (e) {
+      // The chunk log, header and key stay: a later flush recovers the run as a partial transcript.
+      throw spoolIoError(e, join(this.entryDir, ENTRY_FILES.envelope));
+    }
     for (const f of [ENTRY_FILES.key, ENTRY_FILES.chunks, ENTRY_FILES.header, ENTRY_FILES.owner]) {
       rmSync(join(this.entryDir, f), { force: true });
     }

@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isGuardError } from '../errors.js';
-import { ENTRY_FILES, type SpoolOwner, type TranscriptHeader } from './recorder.js';
+import { processState, stampToken, tokenState } from '../io/liveness.js';
+import { ENTRY_FILES, STAGING_PREFIX, spoolIoError, type SpoolOwner, type TranscriptHeader } from './recorder.js';
 import { privateKeyFromPem, signTranscript } from './sign.js';
 import { ensurePrivateDir, writePrivateFileAtomic } from './spool-dir.js';
 import type { Transcript, TranscriptChunk, TranscriptEnvelope } from './types.js';
@@ -30,7 +30,7 @@ export class TranscriptRejected extends Error {
 export interface FlushOptions {
   spoolDir: string;
   upload: (env: TranscriptEnvelope) => Promise<UploadOutcome>;
-  /** Whether the run that owns an unfinished entry is still going. Default: same host and the pid exists. */
+  /** Whether the run that owns an unfinished entry is still going. Default: src/io/liveness.ts plus a 12 h limit. */
   isAlive?: (owner: SpoolOwner) => boolean;
   clock?: () => number;
 }
@@ -40,27 +40,29 @@ export interface FlushResult {
   recovered: string[];
   /** Still spooled: the broker could not be reached, or the run is still going. */
   pending: { grantId: string; reason: string }[];
-  /** Refused by the broker; moved to `<spool>/rejected/`. */
-  rejected: { grantId: string; code: string }[];
+  /** Refused by the broker, or damaged (code `damaged`); moved to `<spool>/rejected/`. */
+  rejected: { grantId: string; code: string; message: string; movedTo: string }[];
 }
 
 /**
  * A run older than this is presumed dead whatever its pid says (12 h is the longest STS session: a run cannot
- * outlive its credentials usefully). Covers owners on another host, which cannot be checked, and reused pids.
+ * outlive its credentials usefully). Covers owners on another host, which cannot be checked.
  */
 const OWNER_MAX_AGE_MS = 12 * 3600_000;
+/** Prefix of an entry a flush has claimed: `<spool>/.claim.<claimer stamp>.<grantId>`. */
+export const CLAIM_PREFIX = '.claim.';
 
 function defaultIsAlive(owner: SpoolOwner, now: number): boolean {
   if (!(now - Date.parse(owner.startedAt) < OWNER_MAX_AGE_MS)) return false;
-  if (owner.host !== hostname()) return true;
-  if (owner.pid === process.pid) return true;
-  try {
-    process.kill(owner.pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: the process exists but is someone else's — still alive.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  // Another host's process cannot be checked from here: alive until the age limit.
+  return processState(owner) !== 'dead';
+}
+
+/** Splits `.claim.<h>.<b>.<pid>.<start>.<grantId>` / `.new.…` into the stamp and the grant id. */
+function splitStamped(name: string, prefix: string): { stamp: string; grantId: string } | undefined {
+  const parts = name.slice(prefix.length).split('.');
+  if (parts.length < 5) return undefined;
+  return { stamp: parts.slice(0, 4).join('.'), grantId: parts.slice(4).join('.') };
 }
 
 /** Parses the chunk log, ignoring a torn last line (the process died mid-write). */
@@ -89,6 +91,27 @@ function readChunks(path: string): { chunks: TranscriptChunk[]; truncated: boole
   return { chunks, truncated, bytes };
 }
 
+/** Why an entry cannot be used; thrown by the readers below and turned into a move to `rejected/`. */
+class Damaged extends Error {}
+
+function readJson<T>(path: string, what: string): T {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new Damaged(`${what} is not valid JSON (${text.length} bytes; truncated?)`);
+  }
+}
+
+function checkEnvelope(env: unknown, grantId: string): TranscriptEnvelope {
+  const e = env as Partial<TranscriptEnvelope> | null;
+  if (!e || typeof e !== 'object' || !e.transcript || typeof e.transcript !== 'object' || typeof e.transcript.grantId !== 'string') {
+    throw new Damaged(`${ENTRY_FILES.envelope} is not a signed transcript`);
+  }
+  if (e.transcript.grantId !== grantId) throw new Damaged(`${ENTRY_FILES.envelope} belongs to grant ${JSON.stringify(e.transcript.grantId.slice(0, 60))}`);
+  return e as TranscriptEnvelope;
+}
+
 /**
  * Turns an unfinished entry (its run was killed) into a signed transcript marked `partial`, with the key the
  * run left behind, then removes the key. Returns undefined when the entry holds nothing recoverable.
@@ -97,7 +120,8 @@ export function recoverEntry(entryDir: string): TranscriptEnvelope | undefined {
   const headerPath = join(entryDir, ENTRY_FILES.header);
   const keyPath = join(entryDir, ENTRY_FILES.key);
   if (!existsSync(headerPath) || !existsSync(keyPath)) return undefined;
-  const header = JSON.parse(readFileSync(headerPath, 'utf8')) as TranscriptHeader;
+  const header = readJson<TranscriptHeader>(headerPath, ENTRY_FILES.header);
+  if (!header || typeof header !== 'object' || typeof header.grantId !== 'string') throw new Damaged(`${ENTRY_FILES.header} is not a transcript header`);
   const { chunks, truncated, bytes } = readChunks(join(entryDir, ENTRY_FILES.chunks));
   const t: Transcript = {
     ...header,
@@ -108,7 +132,13 @@ export function recoverEntry(entryDir: string): TranscriptEnvelope | undefined {
     outputBytes: bytes,
     chunks,
   };
-  const env = signTranscript(t, privateKeyFromPem(readFileSync(keyPath, 'utf8')));
+  let key;
+  try {
+    key = privateKeyFromPem(readFileSync(keyPath, 'utf8'));
+  } catch {
+    throw new Damaged(`${ENTRY_FILES.key} is not a private key`);
+  }
+  const env = signTranscript(t, key);
   writePrivateFileAtomic(join(entryDir, ENTRY_FILES.envelope), JSON.stringify(env), true);
   for (const f of [ENTRY_FILES.key, ENTRY_FILES.chunks, ENTRY_FILES.header, ENTRY_FILES.owner]) {
     rmSync(join(entryDir, f), { force: true });
@@ -116,11 +146,115 @@ export function recoverEntry(entryDir: string): TranscriptEnvelope | undefined {
   return env;
 }
 
+const PROBE_PREFIX = '.probe.';
+
+/** Bytes the spool must be able to take for one run: the largest envelope (output cap in base64 + framing). */
+export const SPOOL_RESERVE_BYTES = 512 * 1024;
+
+/**
+ * Checks, before a grant is asked for, that the spool can take this run's transcript: the directory can be
+ * created and written (a read-only or foreign directory fails here), and there is room for the largest
+ * transcript — written for real and removed, so quotas and tmpfs limits count. Throws GuardError('local_io')
+ * (exit 74) naming the directory; nothing has been spent at the broker yet.
+ */
+export function assertSpoolWritable(spoolDir: string, reserveBytes = SPOOL_RESERVE_BYTES): void {
+  try {
+    ensurePrivateDir(spoolDir);
+  } catch (e) {
+    if (isGuardError(e)) throw e;
+    throw spoolIoError(e, spoolDir);
+  }
+  const probe = join(spoolDir, `${PROBE_PREFIX}${stampToken()}`);
+  try {
+    const fs = statfsSync(spoolDir);
+    if (fs.bavail * fs.bsize < reserveBytes * 2) {
+      throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+    }
+    const fd = openSync(probe, 'w', 0o600);
+    try {
+      const block = Buffer.alloc(64 * 1024);
+      // No fsync: file systems reserve blocks at write() (ext4's delayed allocation included), so a full disk or
+      // quota fails here already, and an fsync would cost every call milliseconds.
+      for (let n = 0; n < reserveBytes; n += block.length) writeSync(fd, block);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw spoolIoError(e, spoolDir);
+  } finally {
+    try {
+      unlinkSync(probe);
+    } catch {
+      /* never created */
+    }
+  }
+}
+
+/**
+ * Moves an entry aside to `<spool>/rejected/<grantId>.<time>` with a `rejected.json` saying why: kept (nothing
+ * lost, an operator can look at it), but never retried.
+ */
+function moveAside(spoolDir: string, dir: string, grantId: string, now: number, code: string, message: string): string {
+  const rej = join(spoolDir, REJECTED_DIR);
+  ensurePrivateDir(rej);
+  const to = join(rej, `${grantId}.${now}`);
+  renameSync(dir, to);
+  try {
+    writePrivateFileAtomic(join(to, 'rejected.json'), JSON.stringify({ grantId, code, message, at: new Date(now).toISOString() }));
+  } catch {
+    /* the move is what matters */
+  }
+  return to;
+}
+
+/**
+ * Puts back what dead processes left half-done: a claim whose flusher died is returned to the spool, and an entry
+ * whose run died while it was being built is either completed (it has a header: recoverable) or removed (only
+ * key and owner: aws never started under it). Entries of live processes are never touched.
+ */
+function sweepStale(spoolDir: string, names: string[]): void {
+  for (const name of names) {
+    if (name.startsWith(PROBE_PREFIX)) {
+      // A writability probe of a run killed during its check (512 KiB of zeros).
+      if (tokenState(name.slice(PROBE_PREFIX.length)) === 'dead') rmSync(join(spoolDir, name), { force: true });
+      continue;
+    }
+    const prefix = name.startsWith(CLAIM_PREFIX) ? CLAIM_PREFIX : name.startsWith(STAGING_PREFIX) ? STAGING_PREFIX : null;
+    if (!prefix) continue;
+    const parsed = splitStamped(name, prefix);
+    if (!parsed) continue;
+    const dir = join(spoolDir, name);
+    let state = tokenState(parsed.stamp);
+    if (state === 'unknown') {
+      try {
+        if (Date.now() - statSync(dir).mtimeMs > OWNER_MAX_AGE_MS) state = 'dead';
+      } catch {
+        continue;
+      }
+    }
+    if (state !== 'dead') continue;
+    try {
+      if (prefix === STAGING_PREFIX && !existsSync(join(dir, ENTRY_FILES.header))) {
+        rmSync(dir, { recursive: true, force: true });
+      } else if (!existsSync(join(spoolDir, parsed.grantId))) {
+        renameSync(dir, join(spoolDir, parsed.grantId));
+      }
+    } catch {
+      /* another flush got there first */
+    }
+  }
+}
+
 /**
  * Uploads every finished transcript in the spool and recovers (as `partial`) those whose run died, deleting
  * each entry only after the broker confirmed it. Called at the start and end of every run and by
  * `guard-aws audit flush`. Stops trying after the first transient failure (the broker is down: the next run
- * retries); a refused transcript is moved aside to `rejected/` and reported.
+ * retries); a refused or damaged entry is moved aside to `rejected/` and reported.
+ *
+ * Runs in parallel share the spool (agents make many calls at once), so an entry is only ever touched by one
+ * process at a time: a flush first claims it by renaming it to `.claim.<own stamp>.<grantId>` (rename is atomic:
+ * exactly one claimer wins), and claims only entries that are finished or whose run is provably dead. A claim
+ * whose flusher dies is returned by the next flush.
  */
 export async function flushSpool(o: FlushOptions): Promise<FlushResult> {
   const result: FlushResult = { uploaded: [], recovered: [], pending: [], rejected: [] };
@@ -128,55 +262,94 @@ export async function flushSpool(o: FlushOptions): Promise<FlushResult> {
   ensurePrivateDir(o.spoolDir);
   const now = (o.clock ?? Date.now)();
   const isAlive = o.isAlive ?? ((owner: SpoolOwner) => defaultIsAlive(owner, now));
+  sweepStale(o.spoolDir, readdirSync(o.spoolDir).filter((n) => n.startsWith('.')));
+  const entries: { name: string; dir: string; mtime: number }[] = [];
+  for (const d of readdirSync(o.spoolDir, { withFileTypes: true })) {
+    if (!d.isDirectory() || d.name === REJECTED_DIR || d.name.startsWith('.')) continue;
+    try {
+      entries.push({ name: d.name, dir: join(o.spoolDir, d.name), mtime: statSync(join(o.spoolDir, d.name)).mtimeMs });
+    } catch {
+      /* taken by another flush since the listing */
+    }
+  }
   // Oldest first, so transcripts reach the log in the order they were made when possible.
-  const entries = readdirSync(o.spoolDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && d.name !== REJECTED_DIR)
-    .map((d) => ({ name: d.name, dir: join(o.spoolDir, d.name), mtime: statSync(join(o.spoolDir, d.name)).mtimeMs }))
-    .sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
+  entries.sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
+  const claimTag = stampToken();
   let brokerDown: string | null = null;
   for (const e of entries) {
-    let env: TranscriptEnvelope | undefined;
-    const envPath = join(e.dir, ENTRY_FILES.envelope);
-    try {
-      if (existsSync(envPath)) {
-        env = JSON.parse(readFileSync(envPath, 'utf8')) as TranscriptEnvelope;
-      } else {
-        const ownerPath = join(e.dir, ENTRY_FILES.owner);
-        if (existsSync(ownerPath)) {
-          const owner = JSON.parse(readFileSync(ownerPath, 'utf8')) as SpoolOwner;
-          if (isAlive(owner)) {
-            result.pending.push({ grantId: e.name, reason: 'run in progress' });
-            continue;
-          }
+    const reject = (dir: string, code: string, message: string) => {
+      const movedTo = moveAside(o.spoolDir, dir, e.name, now, code, message);
+      result.rejected.push({ grantId: e.name, code, message, movedTo });
+    };
+    // 1. Only finished entries and entries whose run is provably over may be claimed.
+    const finished = existsSync(join(e.dir, ENTRY_FILES.envelope));
+    if (!finished) {
+      const ownerPath = join(e.dir, ENTRY_FILES.owner);
+      if (existsSync(ownerPath)) {
+        let owner: SpoolOwner | undefined;
+        try {
+          owner = readJson<SpoolOwner>(ownerPath, ENTRY_FILES.owner);
+        } catch (err) {
+          if (!(err instanceof Damaged)) continue; // gone meanwhile
         }
-        env = recoverEntry(e.dir);
-        if (!env) {
-          // Killed before the header was written: nothing ran under this grant's transcript, nothing to send.
-          rmSync(e.dir, { recursive: true, force: true });
+        if (owner && typeof owner.pid === 'number' && typeof owner.startedAt === 'string' && isAlive(owner)) {
+          result.pending.push({ grantId: e.name, reason: 'run in progress' });
           continue;
         }
+      }
+    }
+    if (brokerDown && finished) {
+      result.pending.push({ grantId: e.name, reason: brokerDown });
+      continue;
+    }
+    // 2. Claim it: exactly one process wins the rename; the others skip the entry.
+    const claimed = join(o.spoolDir, `${CLAIM_PREFIX}${claimTag}.${e.name}`);
+    try {
+      renameSync(e.dir, claimed);
+    } catch {
+      continue;
+    }
+    const release = () => {
+      try {
+        renameSync(claimed, e.dir);
+      } catch {
+        /* left claimed: the next flush returns it (this process is then gone or done) */
+      }
+    };
+    let env: TranscriptEnvelope | undefined;
+    try {
+      const envPath = join(claimed, ENTRY_FILES.envelope);
+      if (existsSync(envPath)) {
+        env = checkEnvelope(readJson(envPath, ENTRY_FILES.envelope), e.name);
+      } else {
+        env = recoverEntry(claimed);
+        if (!env) throw new Damaged('the entry has neither a signed transcript nor the header and key to recover one');
         result.recovered.push(e.name);
       }
-    } catch {
-      // Another process is finishing or recovering this entry right now; leave it to that process.
-      result.pending.push({ grantId: e.name, reason: 'entry busy' });
+    } catch (err) {
+      if (err instanceof Damaged) {
+        reject(claimed, 'damaged', `spool entry ${e.name} is damaged: ${err.message}`);
+      } else {
+        // A disk error while recovering: keep the entry as it is for a later try.
+        release();
+        result.pending.push({ grantId: e.name, reason: `cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      }
       continue;
     }
     if (brokerDown) {
+      release();
       result.pending.push({ grantId: e.name, reason: brokerDown });
       continue;
     }
     try {
       const outcome = await o.upload(env);
-      rmSync(e.dir, { recursive: true, force: true });
+      rmSync(claimed, { recursive: true, force: true });
       result.uploaded.push({ grantId: e.name, status: env.transcript.status, outcome });
     } catch (err) {
       if (err instanceof TranscriptRejected) {
-        const rej = join(o.spoolDir, REJECTED_DIR);
-        ensurePrivateDir(rej);
-        renameSync(e.dir, join(rej, `${e.name}.${now}`));
-        result.rejected.push({ grantId: e.name, code: err.code });
+        reject(claimed, err.code, err.message);
       } else {
+        release();
         brokerDown = isGuardError(err) ? err.message : 'upload failed';
         result.pending.push({ grantId: e.name, reason: brokerDown });
       }
@@ -184,3 +357,5 @@ export async function flushSpool(o: FlushOptions): Promise<FlushResult> {
   }
   return result;
 }
+
+

@@ -1,4 +1,4 @@
-import { BrokerClient, type FetchLike } from '../api/broker-client.js';
+import { BrokerClient, brokerDeadlineMs, type FetchLike } from '../api/broker-client.js';
 import type { ErrorResponse } from '../api/types.js';
 import { TranscriptRejected, type UploadOutcome } from './spool.js';
 import type { TranscriptEnvelope } from './types.js';
@@ -25,7 +25,7 @@ export interface UploaderOptions {
  * auth_*) when it should be retried later.
  */
 export function createTranscriptUploader(o: UploaderOptions): (env: TranscriptEnvelope) => Promise<UploadOutcome> {
-  const client = new BrokerClient(o.brokerUrl, o.fetch, o.timeoutMs ?? 15_000);
+  const client = new BrokerClient(o.brokerUrl, o.fetch, o.timeoutMs ?? Math.min(15_000, brokerDeadlineMs()));
   return async (env) => {
     const token = await o.getToken();
     const r = await client.request<TranscriptUploadResponse | ErrorResponse>('POST', 'v1/transcripts', token, env);

@@ -110,6 +110,19 @@ describe('createTokenVerifier against the embedded IdP', () => {
     await expect(verifier({ currentDate: () => new Date((now + 601) * 1000) })(t)).resolves.toMatchObject({ subject: 'alice' });
   });
 
+  // issue 12 item 8: jose checks iat only when maxTokenAge is set, so a token "issued" a day ahead was accepted.
+  test('a token issued in the future (beyond the clock skew) is rejected; within the skew it is accepted', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const ahead = await signWithIdpKey({ iss: idp.issuer, aud: idp.audience, sub: 'alice', iat: now + 86_400, exp: now + 90_000 });
+    const e = await rejection(verifier({ jwksUri: idp.jwksUri })(ahead));
+    expect(e.code).toBe('auth_rejected');
+    expect(e.message).toBe('token rejected: token issued in the future');
+    const skewed = await signWithIdpKey({ iss: idp.issuer, aud: idp.audience, sub: 'alice', iat: now + 20, exp: now + 3600 });
+    await expect(verifier({ jwksUri: idp.jwksUri })(skewed)).resolves.toMatchObject({ subject: 'alice' });
+    const bad = await signWithIdpKey({ iss: idp.issuer, aud: idp.audience, sub: 'alice', iat: 'yesterday', exp: now + 3600 });
+    expect((await rejection(verifier({ jwksUri: idp.jwksUri })(bad))).code).toBe('auth_rejected');
+  });
+
   test('alg "none" is rejected', async () => {
     const payload = b64(JSON.stringify(decodeJwt(alice)));
     for (const alg of ['none', 'None', 'NONE']) {

@@ -1,4 +1,5 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync as realSpawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,6 +57,46 @@ describe('the aws that runs must be the release the tables describe', () => {
     writeFileSync(path, `#!/bin/sh\necho "aws-cli/1.47.0 Python/3"\n`);
     expect(installedCliVersion({ path, major: 1 }, { env, spawnSync })).toBe('1.47.0');
     expect(calls).toBe(2);
+  });
+
+  // issue 12 item 2: a time-out was reported as "did not say which AWS CLI it is".
+  it('a --version that times out is named a time-out (the real spawnSync time-out, shortened)', () => {
+    const slow = join(dir, 'aws-slow');
+    writeFileSync(slow, '#!/bin/sh\nsleep 5\n');
+    chmodSync(slow, 0o755);
+    const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache-slow') };
+    const spawnSync = ((cmd: string, args: string[], o: object) =>
+      // The real spawnSync, with the limit cut to 200 ms so the test is quick.
+      realSpawnSync(cmd, args, { ...o, timeout: 200 })) as unknown as typeof realSpawnSync;
+    let e: unknown;
+    try {
+      installedCliVersion({ path: slow, major: 1 }, { env, spawnSync });
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(GuardError);
+    expect((e as GuardError).code).toBe('aws_not_found');
+    expect((e as GuardError).message).toMatch(/--version` timed out after 30 s/);
+  });
+
+  // issue 12 item 2: 20 cold-cache calls at once each started Python for the same answer and timed out together.
+  it('parallel processes with a cold cache ask the binary once; the others wait for the cached answer (needs a build)', async () => {
+    const counter = join(dir, 'asked');
+    const slow = join(dir, 'aws-counting');
+    writeFileSync(slow, `#!/bin/sh\necho x >> ${counter}\nsleep 0.5\necho "aws-cli/1.45.11 Python/3.11.7"\n`);
+    chmodSync(slow, 0o755);
+    const mod = join(__dirname, '../../dist/runner/cli-version.js');
+    const script = `import(${JSON.stringify(mod)}).then((m) => process.stdout.write(m.installedCliVersion({ path: ${JSON.stringify(slow)}, major: 1 }, { env: { HOME: ${JSON.stringify(dir)}, XDG_CACHE_HOME: ${JSON.stringify(join(dir, 'cache-par'))} } })))`;
+    const outs = await Promise.all(
+      Array.from({ length: 8 }, () => new Promise<string>((res) => {
+        const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.on('data', (b: Buffer) => (out += b));
+        c.on('close', () => res(out));
+      })),
+    );
+    expect(outs).toEqual(Array(8).fill('1.45.11'));
+    expect(readFileSync(counter, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
   it('parses the version line', () => {

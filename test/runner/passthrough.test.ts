@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { plainAws } from '../helpers/aws.js';
 import { run } from './helpers.js';
-import { isGuardError } from '../../src/errors.js';
+import { GuardError, isGuardError } from '../../src/errors.js';
 
 /**
  * Output without secrets must be exactly what plain aws prints (same moto, same credentials), exit codes pass
@@ -104,6 +104,32 @@ describe('the transcript recorder failing', () => {
       },
     }).catch((e: unknown) => e);
     expect(isGuardError(err) && err.code).toBe('internal');
+    expect(shown).toBe('');
+  });
+
+  // issue 12 item 6: a disk that fills up while aws runs is a disk error (74), not a bug (70).
+  test('a spool disk error while recording is passed on as local_io (exit 74), and nothing unrecorded is shown', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { runAws } = await import('../../src/runner/index.js');
+    const { realAws } = await import('./helpers.js');
+    let shown = '';
+    const out = new PassThrough();
+    out.on('data', (b: Buffer) => (shown += b.toString()));
+    const err = await runAws({
+      aws: realAws(),
+      region: 'us-east-1',
+      stdin: null,
+      stdout: out,
+      stderr: out,
+      argv: ['sts', 'get-caller-identity'],
+      credentials: creds,
+      endpoint: moto.endpoint,
+      onChunk: () => {
+        throw new GuardError('local_io', 'transcript spool: cannot write chunks.jsonl (ENOSPC: no space left on the device)');
+      },
+    }).catch((e: unknown) => e);
+    expect(isGuardError(err) && err.code).toBe('local_io');
+    expect(isGuardError(err) && err.exitCode).toBe(74);
     expect(shown).toBe('');
   });
 });

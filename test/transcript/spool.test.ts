@@ -110,7 +110,9 @@ describe('flushSpool', () => {
       },
     });
     expect(r.pending).toEqual([{ grantId: 'grt_live', reason: 'run in progress' }]);
-    expect(r.rejected).toEqual([{ grantId: 'grt_refused', code: 'transcript_signature_invalid' }]);
+    expect(r.rejected).toEqual([
+      { grantId: 'grt_refused', code: 'transcript_signature_invalid', message: 'nope', movedTo: expect.stringMatching(/rejected\/grt_refused\.\d+$/) },
+    ]);
     expect(readdirSync(join(spool, REJECTED_DIR))[0]).toMatch(/^grt_refused\./);
     expect(existsSync(join(live.entryDir, ENTRY_FILES.chunks))).toBe(true);
   });

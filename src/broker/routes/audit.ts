@@ -78,8 +78,8 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
     // give the event loop a turn regularly: grants keep flowing while an auditor verifies.
     const result =
       (head?.seq ?? 0) >= PARALLEL_FROM && availableParallelism() > 1
-        ? await verifyChainParallel(records, svc.key.publicKey, { head })
-        : await verifyChainYielding(records, svc.key.publicKey, { head });
+        ? await verifyChainParallel(records, svc.publicKeys, { head })
+        : await verifyChainYielding(records, svc.publicKeys, { head });
     return c.json({ ...result, head, kid: svc.key.kid });
   });
 

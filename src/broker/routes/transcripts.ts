@@ -19,7 +19,7 @@ import { ApiError } from '../../api/http-error.js';
  * GET /v1/keys — the broker's audit public key (no authentication), to verify exports offline.
  */
 export function mountTranscripts(app: Hono<BrokerEnv>, svc: AuditService): void {
-  app.get('/v1/keys', (c) => c.json(publicKeysDocument(svc.key)));
+  app.get('/v1/keys', (c) => c.json(publicKeysDocument(svc.key, svc.history)));
 
   app.post('/v1/transcripts', async (c) => {
     const who = requireCaller(c);

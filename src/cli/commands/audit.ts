@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { parsePublicKey } from '../../audit/broker-key.js';
+import { parsePublicKeys } from '../../audit/broker-key.js';
 import { AuditClient } from '../../audit/client.js';
 import { brokerSession, type BrokerSession } from '../../auth/broker-session.js';
 import { verifyExportFile } from '../../audit/export.js';
@@ -178,7 +178,7 @@ export function command(ctx: CliContext): Command {
         } catch (e) {
           throw new GuardError('usage', `audit verify: cannot read --key ${o.key} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
         }
-        result = await verifyExportFile(o.file, parsePublicKey(keyText));
+        result = await verifyExportFile(o.file, parsePublicKeys(keyText));
       } else {
         result = await (await client(o)).verify();
       }
@@ -222,10 +222,13 @@ export function command(ctx: CliContext): Command {
           `${r.uploaded.length} transcript(s) sent (${r.recovered.length} recovered as partial), ${r.pending.length} still spooled, ${r.rejected.length} refused`,
         );
         for (const p of r.pending) ctx.host.info(`still spooled: ${p.grantId}: ${p.reason}`);
-        for (const p of r.rejected) ctx.host.warn(`refused by the broker: ${p.grantId} (${p.code}); kept in the spool's rejected/ directory`);
+        for (const p of r.rejected) {
+          // A damaged entry (torn file) is moved aside once and no longer blocks anything: reported, not an error exit.
+          ctx.host.warn(p.code === 'damaged' ? `${p.message}; moved to ${p.movedTo}` : `refused by the broker: ${p.grantId} (${p.code}); kept in ${p.movedTo}`);
+        }
       }
       const unreachable = r.pending.some((p) => p.reason !== 'run in progress');
-      if (r.rejected.length) ctx.exitCode = EXIT.DENIED;
+      if (r.rejected.some((p) => p.code !== 'damaged')) ctx.exitCode = EXIT.DENIED;
       else if (unreachable) ctx.exitCode = EXIT.UNAVAILABLE;
     });
 

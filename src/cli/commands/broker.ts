@@ -11,9 +11,11 @@ export function command(ctx: CliContext): Command {
     .requiredOption('-c, --config <file>', 'broker config file (YAML)')
     .addOption(portOption('--port <port>', 'listen on this port instead of the config\'s'))
     .option('--host <host>', 'listen on this address instead of the config\'s')
-    .action(async (opts: { config: string; port?: number; host?: string }) => {
+    .option('--rotate-audit-key', 'sign the audit log with a new key from now on (recorded in the chain; give it for one start only)')
+    .action(async (opts: { config: string; port?: number; host?: string; rotateAuditKey?: boolean }) => {
       const notice = nodeSupportNotice(process.env);
       await runBroker(opts.config, ctx.host, {
+        ...(opts.rotateAuditKey ? { rotateAuditKey: true } : {}),
         ...(opts.port !== undefined ? { port: opts.port } : {}),
         ...(opts.host !== undefined ? { host: opts.host } : {}),
         ...(notice ? { onListening: () => ctx.host.warn(notice) } : {}),
