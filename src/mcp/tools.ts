@@ -68,7 +68,7 @@ const targetSchema = z
   .regex(/^[A-Za-z0-9_.-]{1,64}$/)
   .describe('The broker target (AWS account/role) to run against, as `--profile NAME` on the command line. Default: the broker\'s default target.');
 
-export const awsCallInput = {
+export const awsCallInput = z.strictObject({
   argv: argvSchema.optional(),
   command: commandSchema.optional(),
   reason: z
@@ -90,17 +90,17 @@ export const awsCallInput = {
     .max(86_400)
     .optional()
     .describe('How long to wait for a human approval before returning approval_pending (capped by the server\'s --wait). 0 checks once.'),
-};
+});
 
-export const explainInput = {
+export const explainInput = z.strictObject({
   argv: argvSchema.optional(),
   command: commandSchema.optional(),
   target: targetSchema.optional(),
   account: z.string().regex(/^\d{12}$/).optional().describe('Target account id to judge resources in (default 000000000000, a placeholder).'),
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional().describe('Default region (default $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1).'),
-};
+});
 
-export const approvalStatusInput = {
+export const approvalStatusInput = z.strictObject({
   id: z.string().regex(APPROVAL_ID).describe('The approval request id (apr_…) from an aws_call result.'),
   waitSeconds: z
     .number()
@@ -109,7 +109,7 @@ export const approvalStatusInput = {
     .max(86_400)
     .optional()
     .describe('Wait up to this long (capped by the server\'s --wait) for the request to leave "pending"; 0 or absent: answer at once.'),
-};
+});
 
 const approvalOut = z.object({
   id: z.string(),
@@ -268,7 +268,7 @@ export class McpTools {
     return () => clearInterval(t);
   }
 
-  async awsCall(a: z.infer<z.ZodObject<typeof awsCallInput>>, ctx: CallContext): Promise<AwsCallResult> {
+  async awsCall(a: z.infer<typeof awsCallInput>, ctx: CallContext): Promise<AwsCallResult> {
     const out = new BoundedSink(this.o.maxOutputBytes);
     const err = new BoundedSink(this.o.maxOutputBytes);
     let last = 'starting';
@@ -425,7 +425,7 @@ export class McpTools {
     }
   }
 
-  async approvalStatus(a: z.infer<z.ZodObject<typeof approvalStatusInput>>, ctx: CallContext): Promise<ApprovalStatusResult> {
+  async approvalStatus(a: z.infer<typeof approvalStatusInput>, ctx: CallContext): Promise<ApprovalStatusResult> {
     const session = await this.session();
     const { getApproval } = await import('../approvals/client.js');
     const client = { brokerUrl: session.brokerUrl, token: () => session.token(), ...(this.o.fetch ? { fetch: this.o.fetch } : {}) };
@@ -446,7 +446,7 @@ export class McpTools {
     return { approval: approvalView(s), waitedSeconds: Math.round((Date.now() - started) / 100) / 10 };
   }
 
-  async explain(a: z.infer<z.ZodObject<typeof explainInput>>): Promise<ExplainResult> {
+  async explain(a: z.infer<typeof explainInput>): Promise<ExplainResult> {
     const awsArgv = awsArgvOf(a);
     const [{ parseInvocation }, { explainDecision }, { loadPoliciesCached }, { defaultPolicyPath }, { maskArgv }, { splitGuardOptions }] = await Promise.all([
       import('../invocation/parse.js'),
