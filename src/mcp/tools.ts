@@ -350,6 +350,8 @@ export class McpTools {
           decided = g;
           // Cancelled while the grant was being issued: do not start aws at all (the grant lapses unused).
           if (stoppedBy) throw new GuardError('interrupted', `${stoppedBy === 'timeout' ? 'timed out' : 'cancelled'} before aws started`);
+          last = `running aws (${g.decision} by rule ${g.rule ?? '(default)'}, target ${g.target})`;
+          ctx.progress(last);
         },
       });
       const status = stoppedBy ?? (exitCode === 0 ? 'ok' : 'failed');

@@ -188,6 +188,26 @@ describe('guard-aws mcp', () => {
     expect(plainAwsAt(s, ['s3api', 'head-bucket', '--bucket', 'mcp-keep']).status).toBe(0);
   });
 
+  it('cancellation from the client stops a running aws, whose transcript still reaches the audit log', async () => {
+    // An ec2 waiter polls every 5 s for up to 200 s: only a stop ends it early.
+    const argv = ['ec2', 'wait', 'instance-exists', '--instance-ids', 'i-0123456789abcdef0'];
+    const controller = new AbortController();
+    const started = Date.now();
+    const running = call('aws_call', { argv }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 3000);
+    await expect(running).rejects.toThrow();
+    let row: { exitCode?: number | null; status?: string } | undefined;
+    for (let i = 0; i < 60 && !row; i++) {
+      const list = await s.run(['audit', 'list', '--user', 'alice', '--json'], { token: t.carol });
+      const rows = JSON.parse(list.stdout) as { kind: string; argv?: string[]; exitCode?: number | null; status?: string }[];
+      row = rows.find((x) => x.kind === 'transcript' && x.argv?.includes('instance-exists'));
+      if (!row) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(row, 'no transcript for the stopped call').toBeDefined();
+    expect(row!.exitCode).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
   it('answers malformed arguments with a clear tool error naming what was wrong', async () => {
     const notArray = await call('aws_call', { argv: 'sts get-caller-identity' });
     expect(notArray.isError).toBe(true);
