@@ -118,7 +118,8 @@ const approvalOut = z.object({
   argv: z.array(z.string()),
   target: z.string(),
   rule: z.string().nullable(),
-  reason: z.string(),
+  ruleReason: z.string(),
+  requestReason: z.string(),
   approverGroups: z.array(z.string()),
   required: z.number().int(),
   approvals: z.array(z.object({ by: z.string(), at: z.string(), comment: z.string().optional() })),
@@ -220,7 +221,8 @@ export function approvalView(a: ApprovalSummary): ApprovalOut {
     argv: a.argv,
     target: a.target,
     rule: a.rule,
-    reason: a.ruleReason || a.reason,
+    ruleReason: a.ruleReason,
+    requestReason: a.reason,
     approverGroups: a.approverGroups,
     required: a.required,
     approvals: a.approvals.map((x) => ({ by: x.by, at: x.at, ...(x.comment ? { comment: x.comment } : {}) })),
@@ -407,7 +409,7 @@ export class McpTools {
       case 'approval_timeout':
       case 'approval_pending': {
         const a = await approval();
-        return result('approval_pending', e.exitCode, { ...base, decision: 'approve', rule: a?.rule ?? base.rule ?? null, reason: a?.reason ?? null, approval: a });
+        return result('approval_pending', e.exitCode, { ...base, decision: 'approve', rule: a?.rule ?? base.rule ?? null, reason: a?.ruleReason ?? null, approval: a });
       }
       case 'approval_denied':
       case 'approval_expired':

@@ -135,7 +135,15 @@ describe('guard-aws mcp', () => {
     expect(first.isError, textOf(first)).toBe(false);
     const pending = first.structuredContent!;
     expect(pending).toMatchObject({ status: 'approval_pending', exitCode: 75, decision: 'approve', rule: 'approve-secret-reads' });
-    expect(pending.approval).toMatchObject({ status: 'pending', requester: 'alice', approverGroups: ['approvers'], required: 1, consoleUrl: null });
+    expect(pending.approval).toMatchObject({
+      status: 'pending',
+      requester: 'alice',
+      approverGroups: ['approvers'],
+      required: 1,
+      consoleUrl: null,
+      requestReason: 'check the rotation',
+      ruleReason: 'reading a secret needs an approver',
+    });
     const id = pending.approval.id as string;
     expect(id).toMatch(/^apr_/);
 
