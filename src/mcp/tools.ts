@@ -460,6 +460,7 @@ export class McpTools {
       import('../masking/argv.js'),
       import('../client/guard-options.js'),
     ]);
+    const { explanation } = await import('../policy/render.js');
     // As on the run path and in `guard-aws explain`: `--profile NAME` in the argv names the target.
     const split = splitGuardOptions(['--', ...awsArgv]);
     if (a.target && split.options.target && a.target !== split.options.target) {
@@ -483,24 +484,26 @@ export class McpTools {
     }
     const target = { name: a.target ?? split.options.target ?? 'default', account, region };
     const d = explainDecision(set, { invocation: inv, caller: { subject: caller.subject, groups: caller.groups }, target });
+    // The same explanation `guard-aws explain --json` prints (policy/render.ts), argv masked as there.
+    const e = explanation(inv, d, { subject: caller.subject, groups: caller.groups }, target, []);
     return {
-      argv: maskArgv(inv.argv),
-      command: inv.command,
-      subcommand: inv.subcommand,
-      service: inv.service,
-      operation: inv.operation,
-      region: inv.region,
-      account,
-      target: target.name,
+      argv: maskArgv(e.argv),
+      command: e.command,
+      subcommand: e.subcommand,
+      service: e.service,
+      operation: e.operation,
+      region: e.region,
+      account: e.account,
+      target: e.target,
       caller,
-      actions: inv.actions,
-      resources: inv.resources,
-      risks: inv.risks,
-      notes: inv.notes,
-      decision: d.decision,
-      rule: d.rule,
-      reason: d.reason,
-      approval: (d.approval as ExplainResult['approval']) ?? null,
+      actions: e.actions,
+      resources: e.resources,
+      risks: e.risks,
+      notes: e.notes,
+      decision: e.decision,
+      rule: e.rule,
+      reason: e.reason,
+      approval: (e.approval as ExplainResult['approval']) ?? null,
       policies,
       advisory:
         'Judged locally with the policy files above; the broker decides again with its own policies when the call is made (aws_call).',
