@@ -22,6 +22,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   shim: { summary: 'install an `aws` shim that routes through guard-aws', load: () => import('./commands/shim.js') },
   approvals: { summary: 'list, show, approve and deny approval requests', load: () => import('./commands/approvals.js') },
   audit: { summary: 'list, replay, verify and export the audit log', load: () => import('./commands/audit.js') },
+  mcp: { summary: 'serve the guard to agents as an MCP server (stdio)', load: () => import('./commands/mcp.js') },
 };
 
 export function isOwnCommand(first: string | undefined): boolean {

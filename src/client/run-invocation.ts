@@ -34,6 +34,20 @@ export interface RunInvocationDeps {
   fetch?: FetchLike;
   readFile?: (path: string) => Buffer;
   now?: () => number;
+  /**
+   * Told the broker's decision once a grant is issued (never the credentials): `guard-aws mcp` reports the
+   * decision and rule of a call that ran in its structured result.
+   */
+  onGrant?: (g: GrantDecision) => void;
+}
+
+/** The secret-free part of a grant: what was decided, by which rule, for which target. */
+export interface GrantDecision {
+  grantId: string;
+  decision: GrantResponse['decision'];
+  rule: string | null;
+  target: string;
+  approvalId?: string;
 }
 
 /** What the broker has to see of local files (file:// values, --cli-input-json): at most this much in all. */
@@ -122,6 +136,13 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     }
   }
   const grant: GrantResponse = answer.grant;
+  d.onGrant?.({
+    grantId: grant.grantId,
+    decision: grant.decision,
+    rule: grant.rule,
+    target: grant.target,
+    ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
+  });
 
   // 3. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
   const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
