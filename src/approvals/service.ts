@@ -248,33 +248,33 @@ export class ApprovalService {
 
   /** A denial by any eligible approver is final, even after some approvals; it carries the approver's comment. */
   deny(id: string, approver: Caller, comment?: string): ApprovalSummary {
-    const note = state.text(comment, 'comment');
-    const { row, at } = this.store.transaction(() => {
-      const now = this.now();
-      const r = this.mustRow(id);
-      const next = orThrow(state.deny(r, approver, now));
-      this.store.event(id, 'denied', approver, now, note);
-      this.store.update(next, r.status);
-      return { row: this.store.row(id)!, at: now };
-    });
-    const summary = this.summarize(row);
-    this.emit('denied', approver.subject, at, note ?? undefined, summary);
-    return summary;
+    return this.close(id, approver, comment, 'denied', state.deny);
   }
 
   /** Only the requester may withdraw, while the request is pending or approved and unused. */
   withdraw(id: string, requester: Caller, comment?: string): ApprovalSummary {
+    return this.close(id, requester, comment, 'withdrawn', state.withdraw);
+  }
+
+  /** A final decision on a request (deny, withdraw): the transition, its event and its notification, in one place. */
+  private close(
+    id: string,
+    who: Caller,
+    comment: string | undefined,
+    event: 'denied' | 'withdrawn',
+    transition: (row: ApprovalRow, who: Caller, now: number) => ApprovalRow | GuardError,
+  ): ApprovalSummary {
     const note = state.text(comment, 'comment');
     const { row, at } = this.store.transaction(() => {
       const now = this.now();
       const r = this.mustRow(id);
-      const next = orThrow(state.withdraw(r, requester, now));
-      this.store.event(id, 'withdrawn', requester, now, note);
+      const next = orThrow(transition(r, who, now));
+      this.store.event(id, event, who, now, note);
       this.store.update(next, r.status);
       return { row: this.store.row(id)!, at: now };
     });
     const summary = this.summarize(row);
-    this.emit('withdrawn', requester.subject, at, note ?? undefined, summary);
+    this.emit(event, who.subject, at, note ?? undefined, summary);
     return summary;
   }
 
