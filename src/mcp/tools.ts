@@ -68,6 +68,9 @@ const targetSchema = z
   .regex(/^[A-Za-z0-9_.-]{1,64}$/)
   .describe('The broker target (AWS account/role) to run against, as `--profile NAME` on the command line. Default: the broker\'s default target.');
 
+/** Seconds to wait (for an approval or a decision), capped by the server's --wait; the text says what for. */
+const waitSeconds = (description: string) => z.number().int().min(0).max(86_400).optional().describe(description);
+
 export const awsCallInput = z.strictObject({
   argv: argvSchema.optional(),
   command: commandSchema.optional(),
@@ -83,13 +86,7 @@ export const awsCallInput = z.strictObject({
     .optional()
     .describe('Re-run a call that this approval request approved (the id from an earlier approval_pending result). Valid once, for exactly the same call.'),
   target: targetSchema.optional(),
-  waitSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(86_400)
-    .optional()
-    .describe('How long to wait for a human approval before returning approval_pending (capped by the server\'s --wait). 0 checks once.'),
+  waitSeconds: waitSeconds('How long to wait for a human approval before returning approval_pending (capped by the server\'s --wait). 0 checks once.'),
 });
 
 export const explainInput = z.strictObject({
@@ -102,13 +99,7 @@ export const explainInput = z.strictObject({
 
 export const approvalStatusInput = z.strictObject({
   id: z.string().regex(APPROVAL_ID).describe('The approval request id (apr_…) from an aws_call result.'),
-  waitSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(86_400)
-    .optional()
-    .describe('Wait up to this long (capped by the server\'s --wait) for the request to leave "pending"; 0 or absent: answer at once.'),
+  waitSeconds: waitSeconds('Wait up to this long (capped by the server\'s --wait) for the request to leave "pending"; 0 or absent: answer at once.'),
 });
 
 const approvalOut = z.object({

@@ -172,20 +172,28 @@ interface RefusalRow {
   request_id: string | null;
 }
 
-function grantFromRow(r: GrantRow): GrantRecord {
+/** What a grant and a refusal both record: who asked, for which call, and the decision's rule and reason. */
+function callFromRow<R extends GrantRow | RefusalRow>(r: R) {
   return {
     id: r.id,
     createdAt: r.created_at,
     subject: r.subject,
     groups: JSON.parse(r.groups_json) as string[],
-    name: r.name,
     argv: JSON.parse(r.argv_json) as string[],
-    target: r.target,
-    account: r.account,
-    region: r.region,
-    decision: r.decision,
+    target: r.target as R['target'],
+    decision: r.decision as R['decision'],
     rule: r.rule,
     reason: r.reason,
+    requestId: r.request_id,
+  };
+}
+
+function grantFromRow(r: GrantRow): GrantRecord {
+  return {
+    ...callFromRow(r),
+    name: r.name,
+    account: r.account,
+    region: r.region,
     actions: JSON.parse(r.actions_json) as string[],
     sessionPolicy: r.session_policy,
     roleSessionName: r.role_session,
@@ -193,22 +201,9 @@ function grantFromRow(r: GrantRow): GrantRecord {
     expiresAt: r.expires_at,
     transcriptKey: r.transcript_key,
     approvalId: r.approval_id,
-    requestId: r.request_id,
   };
 }
 
 function refusalFromRow(r: RefusalRow): RefusalRecord {
-  return {
-    id: r.id,
-    createdAt: r.created_at,
-    subject: r.subject,
-    groups: JSON.parse(r.groups_json) as string[],
-    argv: JSON.parse(r.argv_json) as string[],
-    target: r.target,
-    code: r.code,
-    decision: r.decision,
-    rule: r.rule,
-    reason: r.reason,
-    requestId: r.request_id,
-  };
+  return { ...callFromRow(r), code: r.code };
 }

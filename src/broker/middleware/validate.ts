@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { BrokerEnv } from '../env.js';
 import { ApiError } from '../../api/http-error.js';
@@ -9,22 +9,26 @@ export function fieldName(path: readonly PropertyKey[]): string {
   return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
 }
 
+/** The request's JSON body, or 400 when it is not declared as JSON or does not parse. */
+export async function readJsonBody(c: Context<BrokerEnv>): Promise<unknown> {
+  const type = c.req.header('Content-Type') ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError('bad_request', 'the body must be JSON (Content-Type: application/json)');
+  }
+  try {
+    return await c.req.json();
+  } catch {
+    throw new ApiError('bad_request', 'the body is not valid JSON');
+  }
+}
+
 /**
  * Validates the JSON body against a zod schema before the handler runs; the handler reads the parsed value from
  * `c.get('body')`. Anything else → 400 naming the first offending field.
  */
 export function validateJson(schema: z.ZodType): MiddlewareHandler<BrokerEnv> {
   return async (c, next) => {
-    const type = c.req.header('Content-Type') ?? '';
-    if (!/^application\/json\s*(;|$)/i.test(type)) {
-      throw new ApiError('bad_request', 'the body must be JSON (Content-Type: application/json)');
-    }
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      throw new ApiError('bad_request', 'the body is not valid JSON');
-    }
+    const raw = await readJsonBody(c);
     const r = schema.safeParse(raw);
     if (!r.success) {
       const issue = r.error.issues[0]!;

@@ -5,6 +5,7 @@ import type { AuditService } from '../../audit/service.js';
 import type { Caller } from '../../policy/types.js';
 import type { BrokerEnv } from '../env.js';
 import { ApiError } from '../../api/http-error.js';
+import { readJsonBody } from '../middleware/validate.js';
 
 /**
  * POST /v1/transcripts — a client uploads the signed transcript of one run (TranscriptEnvelope).
@@ -23,16 +24,7 @@ export function mountTranscripts(app: Hono<BrokerEnv>, svc: AuditService): void 
 
   app.post('/v1/transcripts', async (c) => {
     const who = requireCaller(c);
-    const type = c.req.header('Content-Type') ?? '';
-    if (!/^application\/json\s*(;|$)/i.test(type)) {
-      throw new ApiError('bad_request', 'the body must be JSON (Content-Type: application/json)');
-    }
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new ApiError('bad_request', 'the body is not valid JSON');
-    }
+    const body = await readJsonBody(c);
     // Refusals are ApiErrors already (their messages name no secret).
     const r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant });
     return c.json({ status: r.status, id: r.record.id, seq: r.record.seq }, r.status === 'recorded' ? 201 : 200);
