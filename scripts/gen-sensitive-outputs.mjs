@@ -59,8 +59,8 @@ const CURATED = {
   ec2: { 'describe-instance-attribute': { paths: ['UserData.Value'], when: { param: 'Attribute', equals: 'userData' } } },
   // API keys are bearer secrets for API Gateway; the value is returned with --include-values / --include-value.
   apigateway: {
-    'get-api-keys': { paths: ['items[].value'], when: { param: 'IncludeValues', equals: true } },
-    'get-api-key': { paths: ['value'], when: { param: 'IncludeValue', equals: true } },
+    'get-api-keys': { paths: ['items[].value'], when: { param: 'includeValues', equals: true } },
+    'get-api-key': { paths: ['value'], when: { param: 'includeValue', equals: true } },
     'create-api-key': { paths: ['value'] },
     'update-api-key': { paths: ['value'] },
   },
@@ -96,6 +96,9 @@ for (const [cmd, ops] of Object.entries(CURATED)) {
   for (const [cli, entry] of Object.entries(ops)) {
     const op = model.ops[cli];
     if (!op) throw new Error(`curated ${cmd} ${cli} is not in data/aws-model`);
+    // Arguments are encoded "cli-name|Member|type…"; an empty Member means PascalCase(cli-name).
+    const members = op.a.map((a) => a.split('|')).map(([name, member]) => member || name.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join(''));
+    if (entry.when && !members.includes(entry.when.param)) throw new Error(`curated ${cmd} ${cli}: no parameter ${entry.when.param}`);
     const prev = commands[cmd]?.[cli];
     (commands[cmd] ??= {})[cli] = {
       o: op.o,

@@ -91,6 +91,12 @@ def _is_enum_constant(key, value):
 def _mask_path(node, segments):
     """Masks what \`segments\` (member names, [] list elements, {} map values) reach in the parsed response."""
     if not segments:
+        # The whole output shape is sensitive (codeartifact get-authorization-token): every member of the
+        # response, but not botocore's own metadata or an error (its code decides retries and the exit code).
+        if isinstance(node, dict):
+            for k in list(node.keys()):
+                if k not in ('ResponseMetadata', 'Error'):
+                    node[k] = _masked(node[k])
         return
     head, rest = segments[0], segments[1:]
     if head == '[]':
