@@ -7,7 +7,7 @@ import { isGuardError } from '../../src/errors.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import { sensitiveOutputTable, type SensitiveOutputTable } from '../../src/invocation/sensitive-outputs.js';
 import { MASK, SECRET_FIELDS, compileMasking } from '../../src/masking/rules.js';
-import { maskText } from '../../src/masking/stream-masker.js';
+import { StreamMasker, maskText } from '../../src/masking/stream-masker.js';
 import { writePlugin } from '../../src/runner/aws-plugin.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { realAws } from '../runner/helpers.js';
@@ -52,13 +52,23 @@ describe('the table', () => {
   });
 });
 
+test('every operation of the table is an operation of data/aws-model with the same API name', () => {
+  const wrong: string[] = [];
+  for (const { command, operation, entry } of ops) {
+    const model = JSON.parse(readFileSync(resolve(repoRoot, 'data/aws-model', `${command}.json`), 'utf8')) as { ops: Record<string, { o: string }> };
+    if (model.ops[operation]?.o !== entry.o) wrong.push(`${command} ${operation}`);
+  }
+  // Regenerate with `npm run gen:sensitive-outputs` after `npm run gen:aws-model`.
+  expect(wrong).toEqual([]);
+});
+
 describe('secret_read', () => {
   const cases: Array<{ command: string; operation: string; params: Record<string, unknown>; risk: boolean }> = JSON.parse(
     execFileSync(python(), [PROBE, 'argv', DATA], { encoding: 'utf8', maxBuffer: 1 << 26 }),
   );
   const ctx = { account: '111122223333', region: 'us-east-1', cwd: '/nonexistent', env: {}, readFile: () => Buffer.from('') };
 
-  test(`every one of the ${cases.length} operations returning a secret in clear carries it`, () => {
+  test(`each of the ${cases.length} operations whose response holds a secret carries it exactly when the secret comes back in clear`, () => {
     expect(cases.length).toBe(ops.length);
     const missing: string[] = [];
     const refused: string[] = [];
@@ -126,5 +136,16 @@ describe('masking', () => {
     // Other secret fields are not affected by the exception.
     expect(maskText(compiled, '{"Password": "hours"}')).toBe(`{"Password": "${MASK}"}`);
     expect(sensitiveOutputTable().fieldEnums.accesstoken).toEqual(['days', 'hours', 'minutes', 'seconds']);
+  });
+
+  test('the enum exception holds wherever a chunk boundary falls', () => {
+    const compiled = compileMasking({ fieldEnums: table.fieldEnums });
+    const text = '{"TokenValidityUnits": {"AccessToken": "hours"}, "AuthenticationResult": {"AccessToken": "hourseyJtoken", "IdToken": "days"}}';
+    const expected = `{"TokenValidityUnits": {"AccessToken": "hours"}, "AuthenticationResult": {"AccessToken": "${MASK}", "IdToken": "days"}}`;
+    for (let i = 0; i <= text.length; i++) {
+      const m = new StreamMasker(compiled);
+      const out = Buffer.concat([m.push(text.slice(0, i)), m.push(text.slice(i)), m.end()]).toString('utf8');
+      expect(out, `split at ${i}`).toBe(expected);
+    }
   });
 });
