@@ -21,6 +21,12 @@ def walk(shape, path, member, stack, out):
     if shape is None:
         return
     if shape.metadata.get('sensitive'):
+        # A list of name/value pairs (ECS container environments): the names are labels, only the values secret.
+        item = shape.member if shape.type_name == 'list' else None
+        if item is not None and item.type_name == 'structure' and sorted(m.lower() for m in item.members) == ['name', 'value']:
+            value = next(m for m in item.members if m.lower() == 'value')
+            out.append([path + '[].' + value, shape.name, member])
+            return
         out.append([path, shape.name, member])
         return
     # Recursive shapes (document trees, nested filters): a shape already on the path adds no new field.

@@ -44,6 +44,8 @@ describe('the table', () => {
     expect(paths('ec2', 'describe-instance-attribute')).toEqual(['UserData.Value']);
     expect(paths('apigateway', 'get-api-keys')).toEqual(['items[].value']);
     expect(paths('cognito-idp', 'describe-user-pool-client')).toEqual(['UserPoolClient.ClientSecret']);
+    // Name/value pair lists: the variables' names stay readable, their values are masked.
+    expect(paths('ecs', 'describe-task-definition')).toContain('taskDefinition.containerDefinitions[].environment[].value');
     // botocore marks these sensitive, but they are personal data or identifiers, not secrets.
     expect(table.commands['connect']?.['describe-user']).toBeUndefined();
     expect(paths('cognito-idp', 'list-user-pool-clients')).toEqual([]);
