@@ -7,6 +7,7 @@
  *  - --debug → secret_read (it logs the session token and access key id to stderr; docs/aws-cli-parsing.md §6.1 vector 6).
  */
 import type { ArnContext } from './arns.js';
+import { returnsSecret } from './sensitive-outputs.js';
 import type { ParsedInvocation, RiskSignal } from './types.js';
 import { RISK_SIGNALS } from './types.js';
 
@@ -91,6 +92,9 @@ export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], arn: Ar
     }
     if (REMOTE_EXECUTION.has(action)) signals.add('remote_execution');
   }
+  // Operations whose response holds a secret in clear (data/sensitive-outputs.json: botocore's sensitive shapes
+  // that are secrets, plus a curated list) — Lambda and container environments, user data, client secrets, keys.
+  if ((res.kind === 'api' || res.kind === 'custom') && returnsSecret(res.command, res.subcommand, res.params)) signals.add('secret_read');
   if (res.command === 'ssm' && res.subcommand === 'start-session') signals.add('external_process');
   if (res.command === 'ecs' && res.subcommand === 'execute-command') signals.add('external_process');
   if (res.operation && DESTRUCTIVE_OP.test(res.operation) && !/^(Stop|Disable|Cancel|Detach|Revoke|Deregister|Reset)/.test(res.operation)) signals.add('destructive');

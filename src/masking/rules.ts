@@ -83,6 +83,12 @@ export interface MaskingInput {
   knownSecrets?: string[];
   /** Extra field names for this invocation only (e.g. `Value` for SSM reads). */
   contextFields?: string[];
+  /**
+   * Lower-cased field name → enum values members of that name take in the service models
+   * (data/sensitive-outputs.json `fieldEnums`): `"AccessToken": "hours"` (Cognito `TokenValidityUnits`) is a
+   * constant from the public model, not a token, and stays readable.
+   */
+  fieldEnums?: Record<string, string[]>;
 }
 
 const BASE64 = /[^A-Za-z0-9/+=]/g;
@@ -96,15 +102,33 @@ function escapeRe(s: string): string {
 /** Custom patterns from policy files are matched against raw output bytes; keep them to ASCII. */
 const CUSTOM_MAX_LEN = 4096;
 
-function fieldRule(name: string, fields: string[]): Rule {
+/**
+ * `"Field" : "` for any of `fields`; when `except` is given, not when the string is exactly one of those values.
+ * The look-ahead reads past the match, so maxLen covers it too (a chunk boundary can never hide the value).
+ */
+function fieldRule(name: string, fields: string[], except: string[] = []): Rule {
   const alt = [...new Set(fields)].sort((a, b) => b.length - a.length).map(escapeRe).join('|');
   const longest = Math.max(...fields.map((f) => f.length));
+  const ahead = except.length ? `(?!(?:${except.map(escapeRe).join('|')})")` : '';
   return {
     name,
-    re: new RegExp(`"(?:${alt})"${WS}:${WS}"`, 'gi'),
-    maxLen: longest + 2 + 32 + 1 + 32 + 1,
+    re: new RegExp(`"(?:${alt})"${WS}:${WS}"${ahead}`, 'gi'),
+    maxLen: longest + 2 + 32 + 1 + 32 + 1 + (except.length ? Math.max(...except.map((e) => e.length)) + 1 : 0),
     action: { kind: 'jsonString' },
   };
+}
+
+/** The secret field rules: one per distinct set of enum exceptions (most fields have none). */
+function fieldRules(fields: string[], enums: Record<string, string[]>): Rule[] {
+  const groups = new Map<string, { fields: string[]; except: string[] }>();
+  for (const f of fields) {
+    const values = Object.hasOwn(enums, f.toLowerCase()) ? [...enums[f.toLowerCase()]!].filter((v) => /^[\x20-\x7e]{1,64}$/.test(v)).sort() : [];
+    const key = JSON.stringify(values);
+    const g = groups.get(key) ?? { fields: [], except: values };
+    g.fields.push(f);
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g, i) => fieldRule(i === 0 ? 'json-field' : `json-field-${i}`, g.fields, g.except));
 }
 
 function validateFieldName(f: string): void {
@@ -139,7 +163,7 @@ export function compileMasking(input: MaskingInput = {}): CompiledMasking {
   customFields.forEach(validateFieldName);
   const fields = [...SECRET_FIELDS, ...customFields];
   const rules: Rule[] = [
-    fieldRule('json-field', fields),
+    ...fieldRules(fields, input.fieldEnums ?? {}),
     // SSM: a SecureString's Value is the decrypted secret (with --with-decryption) or its ciphertext. AWS and
     // the CLI print Type before Value, so the opener is bounded.
     {

@@ -22,6 +22,17 @@ export interface PluginConfig {
   /** Field names masked wherever they appear in a response (compared case-insensitively). */
   fields: string[];
   /**
+   * Lower-cased field name → enum values a member of that name takes in the models (Cognito's
+   * `TokenValidityUnits.AccessToken: "hours"`): such a value is a constant from the public model, not a secret,
+   * and is left alone.
+   */
+  fieldEnums: Record<string, string[]>;
+  /**
+   * API operation name → paths of secrets in its parsed response (data/sensitive-outputs.json, for the command
+   * being run): generic names such as `Value` or `value` are masked only where the model puts a secret.
+   */
+  paths: Record<string, string[]>;
+  /**
    * `ecr get-login-password` / `get-login` decode `authorizationToken` as base64 "user:password" and print
    * the password: the token is then replaced by base64("AWS:" + mask) so they print the mask instead of failing.
    */
@@ -40,6 +51,7 @@ const PLUGIN_SOURCE = `# Written by guard-aws for one run of the AWS CLI; see sr
 import base64
 import json
 import os
+import re
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '${PLUGIN_MODULE}.json'), encoding='utf-8') as _f:
     _CFG = json.load(_f)
@@ -74,6 +86,9 @@ if _CFG.get('parentPid'):
 
 _MASK = _CFG['mask']
 _FIELDS = frozenset(f.lower() for f in _CFG['fields'])
+_ENUMS = {k: frozenset(v) for k, v in _CFG.get('fieldEnums', {}).items()}
+_SEGMENT = re.compile(r'\\[\\]|\\{\\}|[^.\\[\\]{}]+')
+_PATHS = {op: [_SEGMENT.findall(p) for p in paths] for op, paths in _CFG.get('paths', {}).items()}
 _DOCKER = bool(_CFG.get('dockerLoginToken'))
 _DOCKER_TOKEN = base64.b64encode(('AWS:' + _MASK).encode('utf-8')).decode('ascii')
 
@@ -103,13 +118,49 @@ def _masked(value):
     return value
 
 
+def _is_enum_constant(key, value):
+    return isinstance(value, str) and value in _ENUMS.get(key.lower(), ())
+
+
+def _mask_path(node, segments):
+    """Masks what \`segments\` (member names, [] list elements, {} map values) reach in the parsed response."""
+    if not segments:
+        # The whole output shape is sensitive (codeartifact get-authorization-token): every member of the
+        # response, but not botocore's own metadata or an error (its code decides retries and the exit code).
+        if isinstance(node, dict):
+            for k in list(node.keys()):
+                if k not in ('ResponseMetadata', 'Error'):
+                    node[k] = _masked(node[k])
+        return
+    head, rest = segments[0], segments[1:]
+    if head == '[]':
+        children = node if isinstance(node, list) else []
+        for i, child in enumerate(children):
+            if rest:
+                _mask_path(child, rest)
+            else:
+                children[i] = _masked(child)
+    elif head == '{}':
+        if isinstance(node, dict):
+            for k in list(node.keys()):
+                if rest:
+                    _mask_path(node[k], rest)
+                else:
+                    node[k] = _masked(node[k])
+    elif isinstance(node, dict) and head in node:
+        if rest:
+            _mask_path(node[head], rest)
+        else:
+            node[head] = _masked(node[head])
+
+
 def _walk(node):
     if isinstance(node, dict):
         # SSM: a SecureString parameter's Value is the (decrypted) secret.
         if node.get('Type') == 'SecureString' and 'Value' in node:
             node['Value'] = _MASK
         for key in list(node.keys()):
-            if isinstance(key, str) and key.lower() in _FIELDS:
+            if isinstance(key, str) and key.lower() in _FIELDS and not _is_enum_constant(key, node[key]):
                 if _DOCKER and key == 'authorizationToken' and isinstance(node[key], str):
                     node[key] = _DOCKER_TOKEN
                 else:
@@ -121,8 +172,11 @@ def _walk(node):
             _walk(item)
 
 
-def _after_call(parsed=None, **kwargs):
+def _after_call(parsed=None, model=None, **kwargs):
     if isinstance(parsed, (dict, list)):
+        # By path first (the operation's own secrets, generic names included), then by name everywhere.
+        for segments in _PATHS.get(getattr(model, 'name', None), ()):
+            _mask_path(parsed, segments)
         _walk(parsed)
 `;
 

@@ -2,6 +2,7 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { GuardError } from '../errors.js';
+import { sensitiveOutputTable, sensitivePathsByOperation } from '../invocation/sensitive-outputs.js';
 import { compileMasking, type CompiledMasking } from '../masking/rules.js';
 import { StreamMasker } from '../masking/stream-masker.js';
 import type { MaskingRules } from '../policy/types.js';
@@ -85,9 +86,11 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
   if (o.endpoint !== undefined && !validEndpoint(o.endpoint)) {
     throw new GuardError('config_invalid', `the grant's endpoint ${JSON.stringify(o.endpoint)} is not an http(s) URL`);
   }
+  const { fieldEnums } = sensitiveOutputTable();
   const compiled = compileMasking({
     rules: o.masking,
     knownSecrets: [o.credentials.secretAccessKey, o.credentials.sessionToken],
+    fieldEnums,
   });
   const dockerLoginToken =
     (words.service === 'ecr' || words.service === 'ecr-public') && (words.operation === 'get-login-password' || words.operation === 'get-login');
@@ -97,6 +100,8 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
     region: o.region,
     extraFields: o.masking?.fields ?? [],
     dockerLoginToken,
+    sensitivePaths: words.service ? sensitivePathsByOperation(words.service) : {},
+    fieldEnums,
     tty: o.tty ?? null,
     tmpRoot: o.tmpRoot,
     tz: o.callerEnv?.TZ,

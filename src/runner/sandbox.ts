@@ -33,6 +33,10 @@ export interface SandboxOptions {
   /** Extra secret field names from policy files (also masked by the in-CLI plugin). */
   extraFields: string[];
   dockerLoginToken: boolean;
+  /** Secret paths per API operation of the command being run (data/sensitive-outputs.json). */
+  sensitivePaths?: Record<string, string[]>;
+  /** Enum values of secret field names, left unmasked (data/sensitive-outputs.json). */
+  fieldEnums?: Record<string, string[]>;
   tty: { columns: number } | null;
   /** Parent directory of the private HOME; default os.tmpdir(). */
   tmpRoot?: string;
@@ -114,6 +118,8 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     const plugin: PluginConfig = {
       mask: MASK,
       fields: [...SECRET_FIELDS, ...o.extraFields],
+      fieldEnums: o.fieldEnums ?? {},
+      paths: o.sensitivePaths ?? {},
       dockerLoginToken: o.dockerLoginToken,
       tty: o.tty,
       parentPid: o.parentPid ?? process.pid,
