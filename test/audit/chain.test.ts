@@ -94,7 +94,8 @@ describe('audit chain in SQLite', () => {
     const at = bytes.indexOf('marker-record-003');
     expect(at).toBeGreaterThan(0);
     expect(bytes.indexOf('marker-record-003', at + 1)).toBe(-1);
-    bytes[at + 'marker-record-00'.length] ^= 0x01; // '3' → '2'
+    const digit = at + 'marker-record-00'.length;
+    bytes.writeUInt8(bytes.readUInt8(digit) ^ 0x01, digit); // '3' → '2'
     writeFileSync(path, bytes);
     const r = await verifyBoth(path);
     expect(r.ok).toBe(false);
@@ -137,10 +138,12 @@ describe('audit chain in SQLite', () => {
     const { path, ids } = build(4);
     const db = new BetterSqlite3(path);
     db.exec('DROP TRIGGER audit_log_no_update');
-    const rows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Record<string, never>[];
+    // The columns of audit_log (src/audit/store.ts) this rewrite reads.
+    type Row = Pick<AuditRecord, 'seq' | 'id' | 'kind' | 'at' | 'subject' | 'body'> & { grant_id: string | null };
+    const rows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Row[];
     let prev = GENESIS_PREV_HASH;
     for (const row of rows) {
-      const rec = { seq: row.seq, id: row.id, kind: row.kind, at: row.at, grantId: row.grant_id, subject: row.subject, body: String(row.body).replace('"exitCode":0', '"exitCode":1'), prevHash: prev } as Omit<AuditRecord, 'hash' | 'sig'>;
+      const rec = { seq: row.seq, id: row.id, kind: row.kind, at: row.at, grantId: row.grant_id, subject: row.subject, body: row.body.replace('"exitCode":0', '"exitCode":1'), prevHash: prev };
       const hash = recordHash(rec);
       db.prepare('UPDATE audit_log SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(rec.body, prev, hash, row.seq);
       prev = hash;
