@@ -1,5 +1,5 @@
 import type { BrokerSession } from '../auth/broker-session.js';
-import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
+import { BrokerClient, brokerError } from '../api/broker-client.js';
 import { GuardError } from '../errors.js';
 import { credentialHint, rejectionReason } from '../api/credential-hint.js';
 import type { ErrorResponse } from '../api/types.js';

@@ -8,7 +8,6 @@ import { SignJWT } from 'jose';
 import { getAccessToken } from '../../src/auth/access-token.js';
 import { fetchBrokerConfig } from '../../src/auth/broker-config.js';
 import { FileTokenStore } from '../../src/auth/token-store.js';
-import { GuardError } from '../../src/errors.js';
 import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
 import { toStoredLogin } from '../../src/auth/login.js';
 import { systemClock } from '../../src/auth/clock.js';
