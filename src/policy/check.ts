@@ -102,12 +102,14 @@ function subcommandsOf(command: string): string[] | undefined {
 function checkCommands(r: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
   r.spec.match.commands?.forEach((glob, i) => {
     const [word, sub, ...rest] = glob.trim().split(/\s+/);
-    const err = (message: string) => out.push({ file: r.file, ...rulePos(file, r, ['match', 'commands', i]), severity: 'error', message: `rule \`${r.id}\`: ${message}` });
+    const err = (message: string): void => {
+      out.push({ file: r.file, ...rulePos(file, r, ['match', 'commands', i]), severity: 'error', message: `rule \`${r.id}\`: ${message}` });
+    };
     if (!word || hasWildcard(word)) return;
     const subs = subcommandsOf(word);
-    if (!subs) return err(`\`${word}\` is not an aws command, so \`${glob}\` can never match`);
-    if (rest.length) return err(`\`${glob}\` has more than a command and a sub-command, so it can never match`);
-    if (sub !== undefined && !subs.some((s) => wildcardMatch(sub, s, true))) err(`\`${word}\` has no sub-command matching \`${sub}\`, so \`${glob}\` can never match`);
+    if (!subs) err(`\`${word}\` is not an aws command, so \`${glob}\` can never match`);
+    else if (rest.length) err(`\`${glob}\` has more than a command and a sub-command, so it can never match`);
+    else if (sub !== undefined && !subs.some((s) => wildcardMatch(sub, s, true))) err(`\`${word}\` has no sub-command matching \`${sub}\`, so \`${glob}\` can never match`);
   });
 }
 
