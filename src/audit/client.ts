@@ -6,6 +6,13 @@ import type { ErrorResponse } from '../api/types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
 
+/** Filters for `audit list`; a flag that was not given is passed as undefined. */
+export interface AuditQuery {
+  user?: string | undefined;
+  since?: string | undefined;
+  limit?: number | undefined;
+}
+
 /** How the audit commands reach the broker (auth/broker-session.ts). */
 export type BrokerLink = Pick<BrokerSession, 'brokerUrl' | 'token' | 'fetch'>;
 
@@ -28,11 +35,11 @@ export class AuditClient {
     return r.body as T;
   }
 
-  async list(q: { user?: string; since?: string; limit?: number }): Promise<AuditSummary[]> {
+  async list(q: AuditQuery): Promise<AuditSummary[]> {
     return (await this.get<{ records: AuditSummary[] }>(`v1/audit/records${qs({ ...q, limit: q.limit?.toString() })}`)).records;
   }
 
-  async unreported(q: { user?: string; since?: string; limit?: number }): Promise<UnreportedGrant[]> {
+  async unreported(q: AuditQuery): Promise<UnreportedGrant[]> {
     return (await this.get<{ unreported: UnreportedGrant[] }>(`v1/audit/records${qs({ ...q, limit: q.limit?.toString(), unreported: 'true' })}`)).unreported;
   }
 
@@ -49,7 +56,7 @@ export class AuditClient {
   }
 
   /** Streams the JSONL export; `write` receives it piece by piece as it arrives. */
-  async export(q: { since?: string }, write: (text: string) => void | Promise<void>): Promise<void> {
+  async export(q: { since?: string | undefined }, write: (text: string) => void | Promise<void>): Promise<void> {
     const url = new URL(`v1/audit/export${qs(q)}`, this.link.brokerUrl.endsWith('/') ? this.link.brokerUrl : `${this.link.brokerUrl}/`);
     let res: Response;
     try {

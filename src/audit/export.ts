@@ -35,7 +35,7 @@ export function exportClaims(meta: unknown, first: { seq: number; prevHash: stri
 
 export function* exportLines(
   log: AuditLog,
-  o: { since?: string; kid: string; alg: string; now?: number; sign: (text: string) => string },
+  o: { since?: string | undefined; kid: string; alg: string; now?: number; sign: (text: string) => string },
 ): Generator<string> {
   // Read the head first: records appended while exporting come after it and are simply not included.
   const head = log.head();
@@ -69,8 +69,8 @@ export function* exportLines(
 export async function verifyExportLines(
   lines: AsyncIterable<string> | Iterable<string>,
   key: KeyObject,
-  o: { workers?: number } = {},
-): Promise<ChainResult & { exportedAt?: string; since?: string | null }> {
+  o: { workers?: number | undefined } = {},
+): Promise<ChainResult & { exportedAt?: string | undefined; since?: string | null }> {
   const it = (Symbol.asyncIterator in lines ? (lines as AsyncIterable<string>)[Symbol.asyncIterator]() : toAsync(lines as Iterable<string>));
   let lineNo = 0;
   const nextLine = async (): Promise<string | undefined> => {

@@ -46,7 +46,7 @@ interface Batch {
 export async function verifyChainParallel(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
   publicKey: KeyObject,
-  o: VerifyOptions & { workers?: number } = {},
+  o: VerifyOptions & { workers?: number | undefined } = {},
 ): Promise<ChainResult> {
   const n = Math.max(1, o.workers ?? Math.min(4, availableParallelism()));
   const pem = publicKey.export({ format: 'pem', type: 'spki' }) as string;

@@ -34,9 +34,9 @@ export interface SandboxOptions {
   dockerLoginToken: boolean;
   tty: { columns: number } | null;
   /** Parent directory of the private HOME; default os.tmpdir(). */
-  tmpRoot?: string;
+  tmpRoot?: string | undefined;
   /** Copied through when set: only changes how the CLI renders local times. */
-  tz?: string;
+  tz?: string | undefined;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
