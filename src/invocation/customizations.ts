@@ -3,7 +3,7 @@
  * deploy/package helpers, local commands (`configure`, `history`). Each maps to the API calls it really makes;
  * customizations not listed here are refused (fail closed) rather than guessed.
  */
-import { type ArnContext } from './arns.js';
+import type { ArnContext } from './arns.js';
 import { iamLiteral } from './iam-literal.js';
 import { operationPermissions, permission, mergePermissions } from './actions.js';
 import { type ParsedArgs, at, parseArgTable } from './grammar.js';
