@@ -247,6 +247,39 @@ describe('JSONL export and offline verification', () => {
     expect((await verifyExportFile(file, pk)).firstBroken).toMatchObject({ seq: 5, reason: /missing at the end/ });
   });
 
+  // An export file is input from anywhere: a line of the wrong shape is a break that names the line and the
+  // field, not a crash or a record read as if it were whole.
+  it('names the line and field of a record, header or head line of the wrong shape', async () => {
+    const { path, ids } = build(4);
+    const file = exportTo(path);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const pk = parsePublicKey(key.publicPem);
+    const edit = (i: number, change: (o: Record<string, unknown>) => void) => {
+      const copy = [...lines];
+      const o = JSON.parse(copy[i]!) as Record<string, unknown>;
+      change(o);
+      copy[i] = JSON.stringify(o);
+      writeFileSync(file, copy.join('\n'));
+    };
+
+    edit(3, (o) => (o.seq = String(o.seq))); // record 3's seq as a string
+    expect((await verifyExportFile(file, pk)).firstBroken).toEqual({ seq: 3, id: ids[2], reason: expect.stringMatching(/^line 4 is not an audit record: seq: .*expected number/) });
+
+    edit(2, (o) => delete o.hash);
+    expect((await verifyExportFile(file, pk)).firstBroken).toEqual({ seq: 2, id: ids[1], reason: expect.stringMatching(/^line 3 is not an audit record: hash: /) });
+
+    edit(0, (o) => (o.kid = 7));
+    const header = await verifyExportFile(file, pk);
+    expect(header.ok).toBe(false);
+    expect(header.firstBroken?.reason).toMatch(/^line 1 is not a valid export header: kid: /);
+
+    edit(lines.length - 1, (o) => (o.head = { seq: 'four' }));
+    expect((await verifyExportFile(file, pk)).firstBroken?.reason).toMatch(new RegExp(`^line ${lines.length} is not a valid signed head line: head\\.seq: `));
+
+    writeFileSync(file, lines.join('\n'));
+    expect((await verifyExportFile(file, pk)).ok).toBe(true);
+  });
+
   it('checks a --since export from wherever it starts', async () => {
     const { path } = build(4);
     const db = new BetterSqlite3(path);
