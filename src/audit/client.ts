@@ -68,8 +68,20 @@ export class AuditClient {
       const body = (await res.json().catch(() => ({}))) as ErrorResponse;
       throw auditError(res.status, body?.error);
     }
+    if (!res.body) throw new GuardError('broker_unreachable', `the broker at ${this.link.brokerUrl} answered the export with no body`);
+    const reader = res.body.getReader();
     const dec = new TextDecoder();
-    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) await write(dec.decode(part, { stream: true }));
+    for (;;) {
+      let part: ReadableStreamReadResult<Uint8Array>;
+      try {
+        part = await reader.read();
+      } catch (e) {
+        // Only reading is caught here: a failing `write` (a full disk) keeps its own error.
+        throw new GuardError('broker_unreachable', `the broker at ${this.link.brokerUrl} stopped sending the export part-way; run the export again`, { cause: e });
+      }
+      if (part.done) break;
+      await write(dec.decode(part.value, { stream: true }));
+    }
     const rest = dec.decode();
     if (rest) await write(rest);
   }
