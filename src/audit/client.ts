@@ -1,10 +1,17 @@
 import type { BrokerSession } from '../auth/broker-session.js';
-import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
+import { BrokerClient, brokerError } from '../api/broker-client.js';
 import { GuardError } from '../errors.js';
 import { credentialHint, rejectionReason } from '../api/credential-hint.js';
 import type { ErrorResponse } from '../api/types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
+
+/** Filters for `audit list`; a flag that was not given is passed as undefined. */
+export interface AuditQuery {
+  user?: string | undefined;
+  since?: string | undefined;
+  limit?: number | undefined;
+}
 
 /** How the audit commands reach the broker (auth/broker-session.ts). */
 export type BrokerLink = Pick<BrokerSession, 'brokerUrl' | 'token' | 'fetch'>;
@@ -28,11 +35,11 @@ export class AuditClient {
     return r.body as T;
   }
 
-  async list(q: { user?: string; since?: string; limit?: number }): Promise<AuditSummary[]> {
+  async list(q: AuditQuery): Promise<AuditSummary[]> {
     return (await this.get<{ records: AuditSummary[] }>(`v1/audit/records${qs({ ...q, limit: q.limit?.toString() })}`)).records;
   }
 
-  async unreported(q: { user?: string; since?: string; limit?: number }): Promise<UnreportedGrant[]> {
+  async unreported(q: AuditQuery): Promise<UnreportedGrant[]> {
     return (await this.get<{ unreported: UnreportedGrant[] }>(`v1/audit/records${qs({ ...q, limit: q.limit?.toString(), unreported: 'true' })}`)).unreported;
   }
 
@@ -49,7 +56,7 @@ export class AuditClient {
   }
 
   /** Streams the JSONL export; `write` receives it piece by piece as it arrives. */
-  async export(q: { since?: string }, write: (text: string) => void | Promise<void>): Promise<void> {
+  async export(q: { since?: string | undefined }, write: (text: string) => void | Promise<void>): Promise<void> {
     const url = new URL(`v1/audit/export${qs(q)}`, this.link.brokerUrl.endsWith('/') ? this.link.brokerUrl : `${this.link.brokerUrl}/`);
     let res: Response;
     // An export may be long, but not endless: a broker or proxy that trickles bytes is cut after EXPORT_DEADLINE_MS.
@@ -71,12 +78,20 @@ export class AuditClient {
       const body = (await res.json().catch(() => ({}))) as ErrorResponse;
       throw auditError(res.status, body?.error);
     }
+    if (!res.body) throw new GuardError('broker_unreachable', `the broker at ${this.link.brokerUrl} answered the export with no body`);
+    const reader = res.body.getReader();
     const dec = new TextDecoder();
-    try {
-      for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) await write(dec.decode(part, { stream: true }));
-    } catch (e) {
-      if (signal.aborted) throw failed(e);
-      throw e;
+    for (;;) {
+      let part: ReadableStreamReadResult<Uint8Array>;
+      try {
+        part = await reader.read();
+      } catch (e) {
+        // Only reading is caught here: a failing `write` (a full disk) keeps its own error.
+        if (signal.aborted) throw failed(e);
+        throw new GuardError('broker_unreachable', `the broker at ${this.link.brokerUrl} stopped sending the export part-way; run the export again`, { cause: e });
+      }
+      if (part.done) break;
+      await write(dec.decode(part.value, { stream: true }));
     }
     const rest = dec.decode();
     if (rest) await write(rest);

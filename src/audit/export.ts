@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyExport, verifyHead } from './broker-key.js';
@@ -28,6 +29,40 @@ export interface ExportMeta {
   alg: string;
 }
 
+// The shapes of an export's lines. The file is input from anywhere (it is verified because it may have been
+// edited), so each line is checked before it is used; a line of the wrong shape is a break naming the line and
+// the field. Fields a line does not need are left alone (not stripped from what the signatures cover).
+const exportMetaSchema = z.object({
+  format: z.literal(EXPORT_FORMAT),
+  version: z.literal(1),
+  exportedAt: z.string(),
+  since: z.string().nullable(),
+  kid: z.string(),
+  alg: z.string(),
+});
+const auditRecordSchema = z.object({
+  seq: z.number().int().positive(),
+  id: z.string(),
+  kind: z.enum(['transcript', 'unreported']),
+  at: z.string(),
+  grantId: z.string().nullable(),
+  subject: z.string().nullable(),
+  body: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+  sig: z.string(),
+});
+const headLineSchema = z.object({
+  head: z.object({ seq: z.number().int().nonnegative(), hash: z.string(), sig: z.string() }).nullable(),
+  sig: z.unknown(),
+});
+
+/** `field: message` of a schema's first complaint, for a one-line reason. */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.join('.') || '(line)'}: ${issue?.message ?? 'invalid'}`;
+}
+
 /** What the trailer's signature covers: the header as written, where the records start, and the head. */
 export function exportClaims(meta: unknown, first: { seq: number; prevHash: string } | null, head: AuditHead | null): string {
   return canonicalJson({ meta, first, head });
@@ -35,7 +70,7 @@ export function exportClaims(meta: unknown, first: { seq: number; prevHash: stri
 
 export function* exportLines(
   log: AuditLog,
-  o: { since?: string; kid: string; alg: string; now?: number; sign: (text: string) => string },
+  o: { since?: string | undefined; kid: string; alg: string; now?: number; sign: (text: string) => string },
 ): Generator<string> {
   // Read the head first: records appended while exporting come after it and are simply not included.
   const head = log.head();
@@ -69,8 +104,8 @@ export function* exportLines(
 export async function verifyExportLines(
   lines: AsyncIterable<string> | Iterable<string>,
   key: KeyObject | readonly KeyObject[],
-  o: { workers?: number } = {},
-): Promise<ChainResult & { exportedAt?: string; since?: string | null }> {
+  o: { workers?: number | undefined } = {},
+): Promise<ChainResult & { exportedAt?: string | undefined; since?: string | null }> {
   const it = (Symbol.asyncIterator in lines ? (lines as AsyncIterable<string>)[Symbol.asyncIterator]() : toAsync(lines as Iterable<string>));
   let lineNo = 0;
   const nextLine = async (): Promise<string | undefined> => {
@@ -90,11 +125,16 @@ export async function verifyExportLines(
     }
   };
   let first = await nextLine();
+  // The header as written (what the broker signed) and as checked.
+  let metaWritten: Record<string, unknown> | undefined;
   let meta: ExportMeta | undefined;
+  let badHeader: string | undefined;
   if (first !== undefined) {
     const obj = parse(first);
     if (obj.format === EXPORT_FORMAT) {
-      meta = obj as unknown as ExportMeta;
+      const checked = exportMetaSchema.safeParse(obj);
+      if (checked.success) (metaWritten = obj), (meta = checked.data);
+      else badHeader = `line ${lineNo} is not a valid export header: ${firstIssue(checked.error)}`;
       first = undefined;
     }
   }
@@ -102,6 +142,8 @@ export async function verifyExportLines(
   let trailerSig: unknown;
   const seen: { first: { seq: number; prevHash: string } | null } = { first: null };
   let extra: { seq: number | null; id: string | null; line: number } | undefined;
+  // A record or head line of the wrong shape ends the walk: what follows it cannot be placed in the chain.
+  let malformed: { seq: number | null; id: string | null; reason: string } | undefined;
   let last: { seq: number; hash: string } | undefined;
   const records = async function* (): AsyncGenerator<AuditRecord> {
     for (let line = first ?? (await nextLine()); line !== undefined; line = await nextLine()) {
@@ -112,11 +154,26 @@ export async function verifyExportLines(
         return;
       }
       if ('head' in obj && !('seq' in obj)) {
-        head = obj.head as AuditHead | null;
-        trailerSig = obj.sig;
+        const checked = headLineSchema.safeParse(obj);
+        if (!checked.success) {
+          malformed = { seq: null, id: null, reason: `line ${lineNo} is not a valid signed head line: ${firstIssue(checked.error)}` };
+          return;
+        }
+        head = checked.data.head;
+        trailerSig = checked.data.sig;
         continue;
       }
-      const r = obj as unknown as AuditRecord;
+      const checked = auditRecordSchema.safeParse(obj);
+      if (!checked.success) {
+        const seq = Number(obj.seq);
+        malformed = {
+          seq: Number.isSafeInteger(seq) && seq > 0 ? seq : null,
+          id: typeof obj.id === 'string' ? obj.id : null,
+          reason: `line ${lineNo} is not an audit record: ${firstIssue(checked.error)}`,
+        };
+        return;
+      }
+      const r: AuditRecord = checked.data;
       seen.first ??= { seq: r.seq, prevHash: r.prevHash };
       last = { seq: r.seq, hash: r.hash };
       yield r;
@@ -133,12 +190,14 @@ export async function verifyExportLines(
     ...out,
   });
   const nextSeq = (last?.seq ?? 0) + 1;
+  if (badHeader) return fail(seen.first?.seq ?? nextSeq, null, badHeader);
+  if (malformed) return fail(malformed.seq ?? nextSeq, malformed.id, malformed.reason);
   if (extra) return fail(extra.seq ?? nextSeq, extra.id, `line ${extra.line} comes after the signed head`);
   if (head === undefined) return fail(nextSeq, null, 'no signed head line at the end: the export was cut short');
   // The header (since, exportedAt) and where the records start are the broker's word, not the file's.
   // With several keys (a rotated log), the header and head were signed by the newest; any given key is trusted.
   const keys: readonly KeyObject[] = Array.isArray(key) ? key : [key as KeyObject];
-  const claims = meta ? exportClaims(meta, seen.first, head) : '';
+  const claims = meta && metaWritten ? exportClaims(metaWritten, seen.first, head) : '';
   if (!meta || !keys.some((k) => verifyExport(k, claims, trailerSig))) {
     return fail(seen.first?.seq ?? nextSeq, null, 'the export header or its first records are not what the broker signed (records cut from the start, or a forged header)');
   }

@@ -24,7 +24,7 @@ export interface AuditServiceOptions {
   keyPath?: string;
   alg?: AuditAlg;
   getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined;
-  listGrants?: (filter: { subject?: string; since?: string; limit?: number }) => Promise<GrantFacts[]> | GrantFacts[];
+  listGrants?: (filter: { subject?: string | undefined; since?: string | undefined; limit?: number }) => Promise<GrantFacts[]> | GrantFacts[];
   /** Groups whose members may read the audit log (default `[auditors]`; broker config `auditorGroups`). */
   auditorGroups?: readonly string[];
   clock?: () => number;

@@ -75,12 +75,13 @@ export interface AppendInput {
   at?: Date;
 }
 
+/** Each field narrows the list when it is not undefined (query parameters and flags are passed straight through). */
 export interface RecordFilter {
-  subject?: string;
+  subject?: string | undefined;
   /** ISO-8601 lower bound (inclusive) on `at`. */
-  since?: string;
-  kind?: AuditKind;
-  grantId?: string;
+  since?: string | undefined;
+  kind?: AuditKind | undefined;
+  grantId?: string | undefined;
   /** Records with seq greater than this (paging). */
   afterSeq?: number;
   limit?: number;

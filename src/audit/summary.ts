@@ -11,9 +11,10 @@ export interface AuditSummary {
   at: string;
   grantId: string | null;
   subject: string | null;
-  target?: string;
-  argv?: string[];
-  decision?: string;
+  /** Undefined too when an `unreported` record's grant lacks them (summaries are made of whatever parses). */
+  target?: string | undefined;
+  argv?: string[] | undefined;
+  decision?: string | undefined;
   rule?: string | null;
   status?: 'complete' | 'partial';
   exitCode?: number | null;

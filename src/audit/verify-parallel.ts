@@ -46,7 +46,7 @@ interface Batch {
 export async function verifyChainParallel(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
   publicKeys: KeyObject | readonly KeyObject[],
-  o: VerifyOptions & { workers?: number } = {},
+  o: VerifyOptions & { workers?: number | undefined } = {},
 ): Promise<ChainResult> {
   // Several keys (a log that went through a key rotation): which key checks a record depends on the rotation
   // records before it, so the signatures are checked in order on this thread.

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { noBrokerError } from '../config/client-config.js';
 import { GuardError } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
-import { parseStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
+import { readStoredLogin, summarizeToken, type StoredLogin } from './stored-login.js';
 import type { TokenStore } from './token-store.js';
 import { requireSecureUrl } from '../config/urls.js';
 import { withRefreshLock } from './refresh-lock.js';
@@ -71,17 +71,25 @@ export async function getAccessToken(opts: GetAccessTokenOptions): Promise<Acces
     return fromWorkloadToken(token, 'github-actions', clock);
   }
 
-  if (!opts.brokerUrl) throw noBrokerError();
-  const stored = parseStoredLogin(await opts.store.get(opts.brokerUrl));
-  if (!stored) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${loginHint(opts.brokerUrl!)}`);
+  const brokerUrl = opts.brokerUrl;
+  if (!brokerUrl) throw noBrokerError();
+  const store = opts.store;
+  /** The stored login for this broker; a missing or unusable one means logging in (again). */
+  const storedLogin = async (): Promise<StoredLogin> => {
+    const text = await store.get(brokerUrl);
+    if (text === undefined) throw new GuardError('auth_required', `not logged in to ${brokerUrl}; ${loginHint(brokerUrl)}`);
+    const read = readStoredLogin(text);
+    if (!read.login) throw new GuardError('auth_required', `the stored login for ${brokerUrl} cannot be used (${read.problem}); ${loginHint(brokerUrl)}`);
+    return read.login;
+  };
+  const stored = await storedLogin();
   const isFresh = (l: StoredLogin) => Date.parse(l.expiresAt) - EXPIRY_MARGIN_MS > clock.now();
   const fresh = isFresh(stored)
     ? stored
     : await withRefreshLock(configDir(env), async () => {
         // Another process may have refreshed while this one waited for the lock: use its result.
-        const current = parseStoredLogin(await opts.store.get(opts.brokerUrl!));
-        if (!current) throw new GuardError('auth_required', `not logged in to ${opts.brokerUrl}; ${loginHint(opts.brokerUrl!)}`);
-        return isFresh(current) ? current : refresh(current, opts.store, f, clock, env);
+        const current = await storedLogin();
+        return isFresh(current) ? current : refresh(current, store, f, clock, env);
       });
   return {
     token: fresh.accessToken,

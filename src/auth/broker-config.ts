@@ -6,7 +6,8 @@ const Schema = z.object({
   issuer: z.string().min(1),
   clientId: z.string().min(1),
   audience: z.string().min(1),
-  groupsClaim: z.string().min(1).optional(),
+  // exactOptional: JSON has no undefined, so the field is either a string or absent (BrokerConfigResponse).
+  groupsClaim: z.string().min(1).exactOptional(),
   targets: z.array(z.object({ name: z.string(), account: z.string(), region: z.string(), default: z.boolean() })),
   version: z.string(),
 });

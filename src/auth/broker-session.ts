@@ -11,8 +11,8 @@ export interface BrokerSession {
   /** The bearer token: fetched on first use, kept, and fetched again a minute before it expires. */
   token(): Promise<string>;
   /** Who the last token says we are (for messages only; the broker decides from its own verification). */
-  readonly subject?: string;
-  readonly groups?: string[];
+  readonly subject?: string | undefined;
+  readonly groups?: string[] | undefined;
   /** The fetch the session was opened with, for the clients that talk to the broker with it. */
   readonly fetch?: typeof fetch;
 }

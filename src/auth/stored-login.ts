@@ -1,8 +1,9 @@
 import { decodeClaims, groupsFrom } from './claims.js';
 
 /**
- * A login as kept in the token store, one per broker. Checked by hand rather than with a schema library: this is
- * read on every guarded call, and start-up time matters there.
+ * A login as kept in the token store, one per broker. Checked by hand rather than with zod: this is read on every
+ * guarded call, whose code path loads no schema library (a bare `import('zod')` took 150–170 ms on a 2-core
+ * machine, where a guarded call's whole start-up is meant to stay small).
  */
 export interface StoredLogin {
   version: 1;
@@ -20,22 +21,66 @@ export interface StoredLogin {
   savedAt: string;
 }
 
-const REQUIRED = ['broker', 'issuer', 'clientId', 'audience', 'groupsClaim', 'accessToken', 'expiresAt', 'subject', 'savedAt'] as const;
+type TextField = 'broker' | 'issuer' | 'clientId' | 'audience' | 'groupsClaim' | 'accessToken' | 'expiresAt' | 'subject' | 'savedAt';
 
-/** The stored login, or undefined when the entry is missing or unreadable (then the user simply logs in again). */
-export function parseStoredLogin(text: string | undefined): StoredLogin | undefined {
-  if (text === undefined) return undefined;
-  let v: Record<string, unknown>;
+/** The login, or why it cannot be used: `field: what was expected` (never a value — the entry holds tokens). */
+export type StoredLoginRead = { login: StoredLogin; problem?: undefined } | { login?: undefined; problem: string };
+
+class Unusable extends Error {}
+
+export function readStoredLogin(text: string): StoredLoginRead {
+  let v: unknown;
   try {
-    v = JSON.parse(text) as Record<string, unknown>;
+    v = JSON.parse(text);
   } catch {
-    return undefined;
+    return { problem: 'not JSON' };
   }
-  if (typeof v !== 'object' || v === null || v.version !== 1) return undefined;
-  for (const k of REQUIRED) if (typeof v[k] !== 'string') return undefined;
-  if (!Array.isArray(v.groups) || !v.groups.every((g) => typeof g === 'string')) return undefined;
-  for (const k of ['refreshToken', 'name'] as const) if (v[k] !== undefined && typeof v[k] !== 'string') return undefined;
-  return v as unknown as StoredLogin;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { problem: 'not a JSON object' };
+  const entry = new Map(Object.entries(v));
+  const need = (k: TextField): string => {
+    const x = entry.get(k);
+    if (typeof x !== 'string') throw new Unusable(`${k}: expected a string`);
+    return x;
+  };
+  const optional = (k: 'refreshToken' | 'name'): string | undefined => {
+    const x = entry.get(k);
+    if (x !== undefined && typeof x !== 'string') throw new Unusable(`${k}: expected a string`);
+    return x;
+  };
+  const list = (k: 'groups'): string[] => {
+    const x = entry.get(k);
+    if (!Array.isArray(x) || !x.every((g): g is string => typeof g === 'string')) throw new Unusable(`${k}: expected a list of strings`);
+    return [...x];
+  };
+  try {
+    if (entry.get('version') !== 1) throw new Unusable('version: expected 1');
+    const refreshToken = optional('refreshToken');
+    const name = optional('name');
+    const login: StoredLogin = {
+      version: 1,
+      broker: need('broker'),
+      issuer: need('issuer'),
+      clientId: need('clientId'),
+      audience: need('audience'),
+      groupsClaim: need('groupsClaim'),
+      accessToken: need('accessToken'),
+      ...(refreshToken !== undefined ? { refreshToken } : {}),
+      expiresAt: need('expiresAt'),
+      subject: need('subject'),
+      groups: list('groups'),
+      ...(name !== undefined ? { name } : {}),
+      savedAt: need('savedAt'),
+    };
+    return { login };
+  } catch (e) {
+    if (e instanceof Unusable) return { problem: e.message };
+    throw e;
+  }
+}
+
+/** The stored login, or undefined when the entry is missing or unusable (logout forgets it either way). */
+export function parseStoredLogin(text: string | undefined): StoredLogin | undefined {
+  return text === undefined ? undefined : readStoredLogin(text).login;
 }
 
 export interface TokenSummary {

@@ -80,8 +80,8 @@ export interface TargetConfig {
   /** Account of the role, from its ARN. */
   account: string;
   region: string;
-  externalId?: string;
-  endpoint?: string;
+  externalId?: string | undefined;
+  endpoint?: string | undefined;
   default: boolean;
 }
 

@@ -6,7 +6,10 @@ import type { TargetConfig } from './config.js';
 /** The part of an STS client the broker uses (an `STSClient` satisfies it). */
 export interface StsLike {
   send(command: AssumeRoleCommand): Promise<{
-    Credentials?: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date };
+    // As the SDK types it (AssumeRoleCommandOutput): every field may be missing or undefined; sts.ts checks each.
+    Credentials?:
+      | { AccessKeyId?: string | undefined; SecretAccessKey?: string | undefined; SessionToken?: string | undefined; Expiration?: Date | undefined }
+      | undefined;
   }>;
   destroy?(): void;
 }

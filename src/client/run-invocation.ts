@@ -145,7 +145,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   });
 
   // 3. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
-  const recorder = transcript.recorder(spool, key, grant, session, options, d.now);
+  const recorder = transcript.recorder(spool, key, grant, session, d.now);
   // Recorded when aws never finished (a throw below): the run ended in an internal error as far as we know.
   let exitCode: number = EXIT.INTERNAL;
   let pinned: Snapshot | undefined;

@@ -7,7 +7,6 @@ import { defaultSpoolDir } from '../transcript/spool-dir.js';
 import { assertSpoolWritable, flushSpool } from '../transcript/spool.js';
 import { createTranscriptUploader } from '../transcript/upload.js';
 import type { FetchLike } from '../api/broker-client.js';
-import type { GuardOptions } from './guard-options.js';
 import type { BrokerSession as ClientSession } from '../auth/broker-session.js';
 
 /** Glue between the run path and src/transcript: one key per grant, a spooled recorder, quiet flushing. */
@@ -20,7 +19,6 @@ export function recorder(
   key: { privateKey: KeyObject },
   grant: GrantResponse,
   session: ClientSession,
-  options: GuardOptions,
   now?: () => number,
 ): TranscriptRecorder {
   return new TranscriptRecorder({

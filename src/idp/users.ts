@@ -8,7 +8,7 @@ export interface IdpUser {
   password: string;
   groups: string[];
   /** Display name, carried as the `name` claim. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** A confidential client that obtains tokens for itself (OAuth 2.0 client credentials, RFC 6749 §4.4). */

@@ -3,7 +3,7 @@
  * helpers, deploy/package helpers, local commands (`configure`, `history`). Each maps to the API calls it really
  * makes; customizations not listed here are refused (fail closed) rather than guessed.
  */
-import { type ArnContext } from './arns.js';
+import type { ArnContext } from './arns.js';
 import { unknownChoiceError, v2OnlyError } from './choices.js';
 import { iamLiteral } from './iam-literal.js';
 import { operationPermissions, permission, mergePermissions } from './actions.js';

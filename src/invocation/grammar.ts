@@ -4,7 +4,7 @@
  * values. Globals are taken from every position first, as the CLI's top-level parse_known_args does.
  * Everything is canonicalised (full names) so the real CLI cannot read the argv differently.
  */
-import type { ArgSpec, ArgTable, Nargs } from './model.js';
+import type { ArgSpec, ArgTable } from './model.js';
 import { parseError } from './values.js';
 
 export interface Token {

@@ -23,7 +23,7 @@ export interface HostEnvironment {
   env: NodeJS.ProcessEnv;
   stdinIsTTY: boolean;
   stderrIsTTY: boolean;
-  noInput?: boolean;
+  noInput?: boolean | undefined;
 }
 
 /** CI, NO_COLOR, a pipe, or --no-input all mean: no prompts and no colour. */

@@ -15,9 +15,9 @@ export interface ProcessStamp {
   pid: number;
   host: string;
   /** /proc/sys/kernel/random/boot_id, when readable. */
-  bootId?: string;
+  bootId?: string | undefined;
   /** Start time of `pid` in clock ticks since boot, when readable. */
-  pidStart?: string;
+  pidStart?: string | undefined;
 }
 
 let bootIdCache: string | undefined | null = null;

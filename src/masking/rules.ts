@@ -78,7 +78,7 @@ export interface CompiledMasking {
 
 export interface MaskingInput {
   /** Extra field names and patterns from policy files. */
-  rules?: Partial<MaskingRules>;
+  rules?: Partial<MaskingRules> | undefined;
   /** Values known to be secret (e.g. the session credentials this run was given). */
   knownSecrets?: string[];
   /** Extra field names for this invocation only (e.g. `Value` for SSM reads). */

@@ -109,8 +109,9 @@ function didYouMean(word: string, choices: Iterable<string>): string {
 function checkCommands(rule: CompiledRule, file: ParsedPolicyFile | undefined, out: Diagnostic[]): void {
   rule.spec.match.commands?.forEach((glob, index) => {
     const [word, subcommand, ...rest] = glob.trim().split(/\s+/);
-    const report = (message: string) =>
+    const report = (message: string): void => {
       out.push({ file: rule.file, ...rulePos(file, rule, ['match', 'commands', index]), severity: 'error', message: `rule \`${rule.id}\`: ${message}` });
+    };
     if (!word || hasWildcard(word)) return;
     const subcommands = subcommandsOf(word);
     if (!subcommands) return report(`\`${word}\` is not an aws command, so \`${glob}\` can never match${didYouMean(word, Object.keys(modelIndex().commands))}`);

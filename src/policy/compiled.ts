@@ -37,28 +37,29 @@ export interface CompiledRule {
   /** Restrictive rules (deny, approve) match loosely, allow rules strictly; see docs/policies.md. */
   loose: boolean;
   spec: RuleSpec;
-  actions?: GlobSet;
-  notActions?: GlobSet;
-  access?: Set<AccessLevel>;
-  resources?: GlobSet;
+  /** Matchers: undefined (or absent) means the rule does not constrain that part of the call. */
+  actions?: GlobSet | undefined;
+  notActions?: GlobSet | undefined;
+  access?: Set<AccessLevel> | undefined;
+  resources?: GlobSet | undefined;
   /** True when some resource glob is `*`, which also matches resources that could not be derived. */
   resourcesAny: boolean;
-  commands?: GlobSet;
-  kinds?: Set<string>;
+  commands?: GlobSet | undefined;
+  kinds?: Set<string> | undefined;
   /** Bit masks over RISK_SIGNALS (see riskMask). */
-  risks?: number;
-  risksAll?: number;
-  params?: CompiledCondition[];
-  globals?: CompiledCondition[];
-  subjects?: GlobSet;
-  notSubjects?: GlobSet;
-  groups?: GlobSet;
-  notGroups?: GlobSet;
-  accounts?: GlobSet;
-  targets?: GlobSet;
-  regions?: GlobSet;
+  risks?: number | undefined;
+  risksAll?: number | undefined;
+  params?: CompiledCondition[] | undefined;
+  globals?: CompiledCondition[] | undefined;
+  subjects?: GlobSet | undefined;
+  notSubjects?: GlobSet | undefined;
+  groups?: GlobSet | undefined;
+  notGroups?: GlobSet | undefined;
+  accounts?: GlobSet | undefined;
+  targets?: GlobSet | undefined;
+  regions?: GlobSet | undefined;
   /** true: some resource ARN names an account other than the target's; false: none does. */
-  crossAccount?: boolean;
+  crossAccount?: boolean | undefined;
   /** Has per-permission conditions (actions, notActions, access, resources). */
   perPermission: boolean;
   /** Lower-cased service prefixes this rule can match, or null for any (used to index rules). */

@@ -14,7 +14,8 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
-  set?: PolicySet;
+  /** Undefined when any file has an error (the rules and diagnostics are still there for `policy check`). */
+  set?: PolicySet | undefined;
   /** Rules of every file that parsed, even when another file failed (so `policy check` can report on them). */
   rules: CompiledRule[];
   files: ParsedPolicyFile[];

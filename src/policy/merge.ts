@@ -31,7 +31,7 @@ export function mergeSpecs(
   paths: string[],
   files: FileSpec[],
   diagnostics: Diagnostic[],
-): { set?: PolicySet; rules: CompiledRule[]; diagnostics: Diagnostic[] } {
+): { set?: PolicySet | undefined; rules: CompiledRule[]; diagnostics: Diagnostic[] } {
   const rules: CompiledRule[] = [];
   const seen = new Map<string, string>();
   let def: DefaultEffect = BUILTIN_DEFAULT;

@@ -39,9 +39,9 @@ export interface SandboxOptions {
   fieldEnums?: Record<string, string[]>;
   tty: { columns: number } | null;
   /** Parent directory of the private HOME; default os.tmpdir(). */
-  tmpRoot?: string;
+  tmpRoot?: string | undefined;
   /** Copied through when set: only changes how the CLI renders local times. */
-  tz?: string;
+  tz?: string | undefined;
   /** The process aws must not outlive (default: this one); see PluginConfig.parentPid. */
   parentPid?: number;
 }

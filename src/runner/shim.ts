@@ -6,7 +6,7 @@ import { ACTIVE_ENV, SHIM_MARKER, packageRoot } from './find-aws.js';
 
 export interface InstallShimOptions {
   /** Directory to write `aws` into; default defaultShimDir(env). Created (0755) if missing. */
-  dir?: string;
+  dir?: string | undefined;
   env: NodeJS.ProcessEnv;
   cwd?: string;
   /** Absolute path of the node that runs guard-aws; default process.execPath. */

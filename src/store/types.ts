@@ -62,11 +62,12 @@ export interface RefusalRecord {
   requestId?: string | null;
 }
 
+/** Each field narrows the list when it is not undefined (query parameters are passed straight through). */
 export interface ListFilter {
-  subject?: string;
-  target?: string;
+  subject?: string | undefined;
+  target?: string | undefined;
   /** ISO-8601 lower bound (inclusive) on createdAt. */
-  since?: string;
+  since?: string | undefined;
   /** Newest first; default 100, at most 10,000. */
   limit?: number;
 }

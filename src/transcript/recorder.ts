@@ -105,7 +105,7 @@ export class TranscriptRecorder {
     this.header = {
       v: TRANSCRIPT_VERSION,
       grantId: checkGrantId(o.grantId),
-      caller: { ...o.caller, groups: o.caller.groups ? [...o.caller.groups] : undefined },
+      caller: { ...o.caller, ...(o.caller.groups ? { groups: [...o.caller.groups] } : {}) },
       target: o.target,
       argv: maskArgv(o.argv),
       decision: o.decision,

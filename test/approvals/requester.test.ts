@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalWaitMs, awaitApproval, promptReason } from '../../src/approvals/requester.js';
-import { GuardError } from '../../src/errors.js';
 import { RecordingHost } from '../helpers/recording-host.js';
 import { alice, approveDecision, bob, carol, deleteBucket } from './fixtures.js';
 import { startApprovalsServer, type ApprovalsServer } from './helpers/approvals-server.js';

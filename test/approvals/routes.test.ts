@@ -15,7 +15,7 @@ async function api(method: string, path: string, who: string | null, body?: unkn
   const h: Record<string, string> = { ...headers };
   if (who) h.authorization = `Bearer ${srv.tokens[who]}`;
   if (body !== undefined) h['content-type'] ??= 'application/json';
-  const res = await fetch(`${srv.url}${path}`, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${srv.url}${path}`, { method, headers: h, body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) as any, text };
 }

@@ -94,7 +94,8 @@ describe('audit chain in SQLite', () => {
     const at = bytes.indexOf('marker-record-003');
     expect(at).toBeGreaterThan(0);
     expect(bytes.indexOf('marker-record-003', at + 1)).toBe(-1);
-    bytes[at + 'marker-record-00'.length] ^= 0x01; // '3' → '2'
+    const digit = at + 'marker-record-00'.length;
+    bytes.writeUInt8(bytes.readUInt8(digit) ^ 0x01, digit); // '3' → '2'
     writeFileSync(path, bytes);
     const r = await verifyBoth(path);
     expect(r.ok).toBe(false);
@@ -137,10 +138,12 @@ describe('audit chain in SQLite', () => {
     const { path, ids } = build(4);
     const db = new BetterSqlite3(path);
     db.exec('DROP TRIGGER audit_log_no_update');
-    const rows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Record<string, never>[];
+    // The columns of audit_log (src/audit/store.ts) this rewrite reads.
+    type Row = Pick<AuditRecord, 'seq' | 'id' | 'kind' | 'at' | 'subject' | 'body'> & { grant_id: string | null };
+    const rows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Row[];
     let prev = GENESIS_PREV_HASH;
     for (const row of rows) {
-      const rec = { seq: row.seq, id: row.id, kind: row.kind, at: row.at, grantId: row.grant_id, subject: row.subject, body: String(row.body).replace('"exitCode":0', '"exitCode":1'), prevHash: prev } as Omit<AuditRecord, 'hash' | 'sig'>;
+      const rec = { seq: row.seq, id: row.id, kind: row.kind, at: row.at, grantId: row.grant_id, subject: row.subject, body: row.body.replace('"exitCode":0', '"exitCode":1'), prevHash: prev };
       const hash = recordHash(rec);
       db.prepare('UPDATE audit_log SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(rec.body, prev, hash, row.seq);
       prev = hash;
@@ -242,6 +245,39 @@ describe('JSONL export and offline verification', () => {
 
     writeFileSync(file, [...lines.slice(0, 5), lines[7]].join('\n')); // head line says 6, records stop at 4
     expect((await verifyExportFile(file, pk)).firstBroken).toMatchObject({ seq: 5, reason: /missing at the end/ });
+  });
+
+  // An export file is input from anywhere: a line of the wrong shape is a break that names the line and the
+  // field, not a crash or a record read as if it were whole.
+  it('names the line and field of a record, header or head line of the wrong shape', async () => {
+    const { path, ids } = build(4);
+    const file = exportTo(path);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const pk = parsePublicKey(key.publicPem);
+    const edit = (i: number, change: (o: Record<string, unknown>) => void) => {
+      const copy = [...lines];
+      const o = JSON.parse(copy[i]!) as Record<string, unknown>;
+      change(o);
+      copy[i] = JSON.stringify(o);
+      writeFileSync(file, copy.join('\n'));
+    };
+
+    edit(3, (o) => (o.seq = String(o.seq))); // record 3's seq as a string
+    expect((await verifyExportFile(file, pk)).firstBroken).toEqual({ seq: 3, id: ids[2], reason: expect.stringMatching(/^line 4 is not an audit record: seq: .*expected number/) });
+
+    edit(2, (o) => delete o.hash);
+    expect((await verifyExportFile(file, pk)).firstBroken).toEqual({ seq: 2, id: ids[1], reason: expect.stringMatching(/^line 3 is not an audit record: hash: /) });
+
+    edit(0, (o) => (o.kid = 7));
+    const header = await verifyExportFile(file, pk);
+    expect(header.ok).toBe(false);
+    expect(header.firstBroken?.reason).toMatch(/^line 1 is not a valid export header: kid: /);
+
+    edit(lines.length - 1, (o) => (o.head = { seq: 'four' }));
+    expect((await verifyExportFile(file, pk)).firstBroken?.reason).toMatch(new RegExp(`^line ${lines.length} is not a valid signed head line: head\\.seq: `));
+
+    writeFileSync(file, lines.join('\n'));
+    expect((await verifyExportFile(file, pk)).ok).toBe(true);
   });
 
   it('checks a --since export from wherever it starts', async () => {

@@ -8,7 +8,6 @@ import { SignJWT } from 'jose';
 import { getAccessToken } from '../../src/auth/access-token.js';
 import { fetchBrokerConfig } from '../../src/auth/broker-config.js';
 import { FileTokenStore } from '../../src/auth/token-store.js';
-import { GuardError } from '../../src/errors.js';
 import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
 import { toStoredLogin } from '../../src/auth/login.js';
 import { systemClock } from '../../src/auth/clock.js';
@@ -70,7 +69,7 @@ describe('getAccessToken sources (never prompting)', () => {
   // (GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=…, bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN, answers {"value": JWT}).
   // The real endpoint only exists inside a GitHub-hosted job.
   test('GitHub Actions: asks the runner endpoint for a token with the broker audience', async () => {
-    const seen: { auth?: string; audience?: string | null; apiVersion?: string | null }[] = [];
+    const seen: { auth: string | undefined; audience: string | null; apiVersion: string | null }[] = [];
     const gh = createServer((req, res) => {
       const u = new URL(req.url!, 'http://x');
       seen.push({ auth: req.headers.authorization, audience: u.searchParams.get('audience'), apiVersion: u.searchParams.get('api-version') });
@@ -122,7 +121,7 @@ describe('silent refresh', () => {
       const store = new FileTokenStore(join(dir, 'tokens'));
       const t = await userToken(idp, 'alice');
       const brokerUrl = 'http://127.0.0.1:1';
-      const stored = toStoredLogin(brokerUrl, idp.issuer, idp.clientId, idp.audience, 'groups', { access_token: t.accessToken, refresh_token: t.refreshToken, expires_in: 0 }, systemClock);
+      const stored = toStoredLogin(brokerUrl, idp.issuer, idp.clientId, idp.audience, 'groups', { access_token: t.accessToken, ...(t.refreshToken ? { refresh_token: t.refreshToken } : {}), expires_in: 0 }, systemClock);
       await store.set(brokerUrl, JSON.stringify(stored));
       const results = await Promise.all(Array.from({ length: 5 }, () => getAccessToken({ env, brokerUrl, store })));
       const tokens = new Set(results.map((r) => r.token));

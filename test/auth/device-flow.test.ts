@@ -13,7 +13,6 @@ import { whoami } from '../../src/auth/whoami.js';
 import { FileTokenStore } from '../../src/auth/token-store.js';
 import { readClientConfig, resolveBrokerUrl } from '../../src/config/client-config.js';
 import type { Clock } from '../../src/auth/clock.js';
-import { GuardError } from '../../src/errors.js';
 import { RecordingHost } from '../helpers/recording-host.js';
 import { startIdp, type StartedIdp } from '../helpers/idp.js';
 import { completeDeviceLogin } from '../helpers/device-login.js';

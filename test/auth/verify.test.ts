@@ -3,7 +3,6 @@ import { createHmac } from 'node:crypto';
 import { SignJWT, decodeJwt, exportSPKI, importJWK, type JWK } from 'jose';
 import { createTokenVerifier } from '../../src/auth/verify.js';
 import { generateSigningKey, type SigningJwk } from '../../src/idp/keys.js';
-import { GuardError } from '../../src/errors.js';
 import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
 import { rejection } from '../helpers/rejection.js';
 

@@ -14,7 +14,7 @@ let env: BrokerEnvironment;
 beforeAll(async () => {
   env = await startBrokerEnv({
     createStsClient: (t) => {
-      const real = new STSClient({ region: t.region, endpoint: t.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+      const real = new STSClient({ region: t.region, ...(t.endpoint ? { endpoint: t.endpoint } : {}), credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
       return {
         send: async (cmd: AssumeRoleCommand) => {
           await new Promise((r) => setTimeout(r, 400));

@@ -7,11 +7,12 @@ import { plainAwsAt, startStack, type Stack } from './harness.js';
  * signed, chained audit log.
  */
 let s: Stack;
-const t: Record<string, string> = {};
+/** Each person's access token, one login after another (as before: the IdP's login form, one at a time). */
+let t: { alice: string; bob: string; carol: string; dave: string; erin: string };
 
 beforeAll(async () => {
   s = await startStack();
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) t[u] = await s.token(u);
+  t = { alice: await s.token('alice'), bob: await s.token('bob'), carol: await s.token('carol'), dave: await s.token('dave'), erin: await s.token('erin') };
 }, 180_000);
 afterAll(async () => s?.close());
 

@@ -43,9 +43,9 @@ export interface Stack {
   /** Environment for a CLI child: isolated dirs, broker URL, optional token. */
   env(token?: string, extra?: Record<string, string>): NodeJS.ProcessEnv;
   /** Runs the built CLI as a child (asynchronously: the broker answers from this very process). */
-  run(args: string[], o?: { token?: string; env?: Record<string, string>; input?: string; cwd?: string }): Promise<RunResult>;
+  run(args: string[], o?: { token?: string | undefined; env?: Record<string, string>; input?: string; cwd?: string }): Promise<RunResult>;
   /** Runs the built CLI asynchronously (for waits and signals). */
-  spawn(args: string[], o?: { token?: string; env?: Record<string, string> }): ReturnType<typeof spawn>;
+  spawn(args: string[], o?: { token?: string | undefined; env?: Record<string, string> }): ReturnType<typeof spawn>;
   restartBroker(): Promise<void>;
   stopBroker(): Promise<void>;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,6 @@ let alice: string;
 let drip: FaultServer;
 
 const stateOf = (name: string) => join(s.dir, `state-${name}`);
-const spoolOf = (name: string) => join(stateOf(name), 'spool');
 const db = () => new Database(join(s.dir, 'broker.sqlite'), { readonly: true, fileMustExist: true });
 const grantCount = () => {
   const d = db();

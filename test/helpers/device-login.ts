@@ -25,7 +25,7 @@ export interface DeviceLoginResult {
 }
 
 interface ParsedForm {
-  id?: string;
+  id: string | undefined;
   action: string;
   method: string;
   fields: Record<string, string>;
@@ -81,7 +81,7 @@ export async function completeDeviceLogin(opts: DeviceLoginOptions): Promise<Dev
       const headers: Record<string, string> = {};
       if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-      const res = await f(current, { method, headers, body, redirect: 'manual' });
+      const res = await f(current, { method, headers, body: body ?? null, redirect: 'manual' });
       for (const c of res.headers.getSetCookie()) {
         const [pair] = c.split(';');
         const i = pair!.indexOf('=');

@@ -20,8 +20,8 @@ export async function workloadToken(idp: StartedIdp, clientId?: string): Promise
 
 export interface UserTokens {
   accessToken: string;
-  refreshToken?: string;
-  idToken?: string;
+  refreshToken?: string | undefined;
+  idToken?: string | undefined;
   expiresIn: number;
 }
 

@@ -79,6 +79,7 @@ describe('finding the real aws', () => {
       } catch (e) {
         return e;
       }
+      return undefined;
     })();
     expect(isGuardError(err) && err.exitCode).toBe(69);
   });

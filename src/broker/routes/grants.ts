@@ -38,7 +38,7 @@ export interface GrantRouteDeps {
   decide: DecideFn;
   stsFor: (target: TargetConfig) => StsLike;
   approvals: ApprovalGate;
-  masking?: MaskingRules;
+  masking?: MaskingRules | undefined;
   newGrantId: () => string;
 }
 

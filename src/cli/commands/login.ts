@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { brokerOption, jsonOption, noInputOption } from '../options.js';
+import { brokerOption, noInputOption } from '../options.js';
 import { login, openInBrowser } from '../../auth/login.js';
 import { openTokenStore } from '../../auth/token-store.js';
 import { noBrokerError, resolveBrokerUrl } from '../../config/client-config.js';

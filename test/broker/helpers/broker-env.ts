@@ -80,7 +80,7 @@ export async function startBrokerEnv(overrides: Partial<BrokerDeps> = {}, cfg: P
   const broker = await startBroker(config, {
     store: openSqliteStore({ path: dbPath }),
     // The real verifier (src/auth/verify.ts) against the test issuer's JWKS over HTTP.
-    verify: createTokenVerifier({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, algorithms: config.algorithms }),
+    verify: createTokenVerifier({ issuer: config.issuer, audience: config.audience, ...(config.jwksUri ? { jwksUri: config.jwksUri } : {}), algorithms: config.algorithms }),
     // The real parser and decide() over a real policy file; tests inject faults through `overrides`
     // (see fake-core.ts).
     parse: parseInvocation,
@@ -88,7 +88,7 @@ export async function startBrokerEnv(overrides: Partial<BrokerDeps> = {}, cfg: P
     createStsClient: (t) =>
       new STSClient({
         region: t.region,
-        endpoint: t.endpoint,
+        ...(t.endpoint ? { endpoint: t.endpoint } : {}),
         credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
         maxAttempts: 1,
       }),
