@@ -7,7 +7,7 @@ import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyExport, verifyHead } from './broker-key.js';
 import { verifyChainParallel } from './verify-parallel.js';
 import type { AuditLog } from './store.js';
-import type { AuditHead, AuditRecord, ChainResult } from './types.js';
+import { AUDIT_KINDS, type AuditHead, type AuditRecord, type ChainResult } from './types.js';
 
 /**
  * JSONL export: everything needed to verify offline, one JSON object per line.
@@ -43,7 +43,7 @@ const exportMetaSchema = z.object({
 const auditRecordSchema = z.object({
   seq: z.number().int().positive(),
   id: z.string(),
-  kind: z.enum(['transcript', 'unreported']),
+  kind: z.enum(AUDIT_KINDS),
   at: z.string(),
   grantId: z.string().nullable(),
   subject: z.string().nullable(),

@@ -28,7 +28,9 @@ export interface AuditRecord {
  * `key_rotation`: the broker began signing with a new key from this record on (body: kid, alg, publicPem,
  * previousKid, reason); the record itself is signed with the new key.
  */
-export type AuditKind = 'transcript' | 'unreported' | 'key_rotation';
+/** Every kind of record the log holds (export and verify check lines against this list). */
+export const AUDIT_KINDS = ['transcript', 'unreported', 'key_rotation'] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /** The last record's position and hash, signed: detects records cut off the end of the log. */
 export interface AuditHead {
