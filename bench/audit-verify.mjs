@@ -121,5 +121,14 @@ const sCpu = med(runs.map((r) => r.s.cpuMs));
 const bCpu = med(runs.map((r) => r.b.cpuMs));
 console.log(`one thread, per CPU-second:       ${per(sCpu)} (baseline ${per(bCpu)}; CPU/wall ${(sCpu / sMs).toFixed(2)} — below 1 means other processes took the CPU)`);
 console.log(rate >= TARGET ? 'PASS' : 'FAIL: below target');
+const { report } = await import('./lib/report.mjs');
+report({
+  name: 'audit-verify',
+  measures: `\`audit verify\` over ${N.toLocaleString('en')} chained records (${key.alg}), worker threads`,
+  figure: `${per(pMs)} (one thread: ${per(sCpu)} per CPU-second)`,
+  baseline: `read + SHA-256 only: ${per(bMs)}`,
+  target: `≥ ${TARGET.toLocaleString('en')} /s`,
+  met: rate >= TARGET,
+});
 db.close();
 process.exitCode = rate >= TARGET ? 0 : 1;

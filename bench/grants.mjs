@@ -105,6 +105,15 @@ async function main() {
     console.log(`direct AssumeRole to moto : ${b.toFixed(1)} /s   (rounds: ${base.map((x) => x.toFixed(1)).join(', ')})`);
     console.log(`broker grants             : ${g.toFixed(1)} /s   (rounds: ${guarded.map((x) => x.toFixed(1)).join(', ')})`);
     console.log(`ratio broker/direct       : ${(g / b).toFixed(3)} (target >= 0.8) ${g / b >= 0.8 ? 'OK' : 'BELOW TARGET'}`);
+    const { report } = await import('./lib/report.mjs');
+    report({
+      name: 'grants',
+      measures: `broker grants vs direct AssumeRole, ${CONCURRENCY} concurrent callers, same moto`,
+      figure: `${(g / b).toFixed(2)} (${g.toFixed(0)} grants/s)`,
+      baseline: `direct AssumeRole: ${b.toFixed(0)} /s`,
+      target: '≥ 0.8',
+      met: g / b >= 0.8,
+    });
   } finally {
     direct.destroy();
     agent.destroy();

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { report } from './lib/report.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin/guard-aws.js');
@@ -37,3 +38,11 @@ console.log(`node -e 0: median ${n.toFixed(1)} ms   guard-aws explain -- s3 ls: 
 // Breakdown: `--version` is the dispatcher alone (bin + main.ts and what it imports statically).
 console.log(`  of which the dispatcher alone (guard-aws --version): ${(v - n).toFixed(1)} ms over node; explain (parser, policy, decision, output): ${(g - v).toFixed(1)} ms`);
 console.log(`ratio ${(g / n).toFixed(2)}× node's start-up; target ≤ 3×: ${g / n <= 3 ? 'met' : 'MISSED'}`);
+report({
+  name: 'startup',
+  measures: '`guard-aws explain -- s3 ls`, whole process, cold, vs `node -e 0`',
+  figure: `${(g / n).toFixed(2)}× (${g.toFixed(0)} ms)`,
+  baseline: `node -e 0: ${n.toFixed(0)} ms (${N} alternating runs, medians)`,
+  target: '≤ 3×',
+  met: g / n <= 3,
+});
