@@ -82,6 +82,8 @@ export class StreamMasker {
   private pendingEscape = false;
   private readonly starts: number[];
   private readonly ends: number[];
+  /** Per rule, the next position of each of its anchors in the current chunk (-1: not searched yet). */
+  private readonly anchorAt: number[][];
   /** Bytes masked so far (for tests and the transcript's summary; not the secrets themselves). */
   maskedCount = 0;
 
@@ -89,6 +91,7 @@ export class StreamMasker {
     const n = c.rules.length + c.literals.length;
     this.starts = new Array<number>(n).fill(-1);
     this.ends = new Array<number>(n).fill(-1);
+    this.anchorAt = c.rules.map((r) => new Array<number>(r.anchors?.length ?? 0).fill(-1));
   }
 
   /** Feeds a chunk; returns the masked bytes that are final (possibly empty). */
@@ -116,6 +119,7 @@ export class StreamMasker {
     const starts = this.starts;
     const ends = this.ends;
     starts.fill(-1);
+    for (const seen of this.anchorAt) seen.fill(-1);
     let pos = this.pos;
 
     for (;;) {
@@ -228,6 +232,26 @@ export class StreamMasker {
   }
 
   private find(i: number, rule: Rule, buf: string, pos: number): void {
+    const anchors = rule.anchors;
+    if (anchors) {
+      // Each anchor's next occurrence is remembered for this chunk, so an absent one is searched for once.
+      const seen = this.anchorAt[i]!;
+      let first = Infinity;
+      for (let k = 0; k < anchors.length; k++) {
+        let at = seen[k]!;
+        if (at < pos) {
+          const found = buf.indexOf(anchors[k]!, pos);
+          at = seen[k] = found < 0 ? Infinity : found;
+        }
+        if (at < first) first = at;
+      }
+      if (first === Infinity) {
+        this.starts[i] = Infinity;
+        this.ends[i] = Infinity;
+        return;
+      }
+      if (rule.anchoredAtStart) pos = first;
+    }
     const re = rule.re;
     re.lastIndex = pos;
     for (;;) {
