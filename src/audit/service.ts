@@ -37,8 +37,10 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
   const path = o.keyPath ?? defaultKeyPath(o.db);
   const key = o.key ?? (path ? loadOrCreateBrokerKey(path, o.alg) : generateBrokerKey(o.alg));
   const clock = o.clock ?? Date.now;
+  const log = new AuditLog(o.db, key, clock);
+  log.repairHead();
   return {
-    log: new AuditLog(o.db, key, clock),
+    log,
     key,
     auditorGroups: o.auditorGroups ?? DEFAULT_AUDITOR_GROUPS,
     getGrant: o.getGrant,
