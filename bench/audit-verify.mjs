@@ -41,7 +41,7 @@ if (log.count() !== N || log.head()?.seq !== N) {
   const tk = createTranscriptKey();
   const out = Buffer.from('{\n    "UserId": "AROAEXAMPLE:guard-aws-alice",\n    "Account": "123456789012",\n    "Arn": "arn:aws:sts::123456789012:assumed-role/guard-dev/guard-aws-alice"\n}\n');
   // Records are built with the same hashing and signing functions AuditLog.append uses, in one transaction
-  // (append also re-signs the head on every call; here the head is signed once at the end).
+  // (append signs the head per batch of transcripts; here it is signed once at the end).
   const insert = db.prepare('INSERT INTO audit_log (seq, id, kind, at, grant_id, subject, body, prev_hash, hash, sig) VALUES (?,?,?,?,?,?,?,?,?,?)');
   let prev = GENESIS_PREV_HASH;
   const start = Date.parse('2026-11-01T00:00:00Z');
@@ -120,6 +120,17 @@ console.log(`ratio verify/baseline time:       ${(pMs / bMs).toFixed(2)}× (one 
 const sCpu = med(runs.map((r) => r.s.cpuMs));
 const bCpu = med(runs.map((r) => r.b.cpuMs));
 console.log(`one thread, per CPU-second:       ${per(sCpu)} (baseline ${per(bCpu)}; CPU/wall ${(sCpu / sMs).toFixed(2)} — below 1 means other processes took the CPU)`);
-console.log(rate >= TARGET ? 'PASS' : 'FAIL: below target');
+// The target is for one core (issue 14): the one-thread run per CPU-second of this process.
+const oneCore = N / (sCpu / 1000);
+console.log(oneCore >= TARGET ? 'PASS (one thread, per CPU-second)' : 'FAIL: below target (one thread, per CPU-second)');
+const { report } = await import('./lib/report.mjs');
+report({
+  name: 'audit-verify',
+  measures: `\`audit verify\` over ${N.toLocaleString('en')} chained records (${key.alg}), one thread, per CPU-second`,
+  figure: `${per(sCpu)} (worker threads: ${per(pMs)} wall)`,
+  baseline: `read + SHA-256 only: ${per(bCpu)} per CPU-second`,
+  target: `≥ ${TARGET.toLocaleString('en')} /s on one core`,
+  met: oneCore >= TARGET,
+});
 db.close();
-process.exitCode = rate >= TARGET ? 0 : 1;
+process.exitCode = oneCore >= TARGET ? 0 : 1;

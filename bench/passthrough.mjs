@@ -102,6 +102,15 @@ try {
   console.log(`guard-aws sts get-caller-identity: median ${mg.toFixed(0)} ms`);
   console.log(`ratio vs aws as typed: ${(mg / mp).toFixed(3)} (target ≤ 1.15), adds ${(mg - mp).toFixed(0)} ms`);
   console.log(`ratio vs the real script: ${(mg / mr).toFixed(3)}, adds ${(mg - mr).toFixed(0)} ms`);
+  const { report } = await import('./lib/report.mjs');
+  report({
+    name: 'passthrough',
+    measures: '`guard-aws sts get-caller-identity` vs plain `aws`, whole process, alternating',
+    figure: `${(mg / mp).toFixed(2)} (adds ${(mg - mp).toFixed(0)} ms)`,
+    baseline: `plain aws: ${mp.toFixed(0)} ms (the real script: ${mr.toFixed(0)} ms)`,
+    target: '≤ 1.15',
+    met: mg / mp <= 1.15,
+  });
 } finally {
   await e.close();
   rmSync(dir, { recursive: true, force: true });

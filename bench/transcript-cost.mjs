@@ -105,6 +105,16 @@ async function main() {
     } else {
       console.log(`guarded call: skipped; vs plain aws: ${added / mPlain <= 0.05 ? 'OK' : 'ABOVE TARGET'} (≤ 5%)`);
     }
+    const whole = guarded.length ? median(guarded.slice(2)) : mPlain;
+    const { report } = await import('./lib/report.mjs');
+    report({
+      name: 'transcript-cost',
+      measures: 'signing + uploading the transcript vs the whole guarded call',
+      figure: `${((added / whole) * 100).toFixed(2)}% (${added.toFixed(2)} ms)`,
+      baseline: `${guarded.length ? 'guarded' : 'plain aws'} sts get-caller-identity: ${whole.toFixed(0)} ms`,
+      target: '≤ 5%',
+      met: added / whole <= 0.05,
+    });
   } finally {
     await close();
   }

@@ -127,20 +127,24 @@ export async function ingestTranscript(
 
   const existing = deps.log.getByGrant(t.grantId, 'transcript');
   if (existing) return duplicate(existing, env);
+  let record: AuditRecord;
   try {
-    const record = deps.log.append({
+    record = deps.log.append({
       kind: 'transcript',
       grantId: t.grantId,
       subject: grant.subject,
       body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true },
+      deferHead: true,
     });
-    return { status: 'recorded', record };
   } catch (e) {
     // Two uploads of the same grant raced: the unique index let one in; judge this one against it.
     const raced = deps.log.getByGrant(t.grantId, 'transcript');
     if (raced) return duplicate(raced, env);
     throw e;
   }
+  // Acknowledged only once the signed head covers it (AuditLog.append: heads are signed per batch).
+  await deps.log.headSigned();
+  return { status: 'recorded', record };
 }
 
 function duplicate(existing: AuditRecord, env: TranscriptEnvelope): IngestResult {

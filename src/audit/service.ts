@@ -87,6 +87,8 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
     history = keepHistory(() => recordKeyInHistory(path, key), path);
   }
   const log = new AuditLog(o.db, key, clock);
+  // A crash between an append and its batched head signature leaves an unsigned tail (SECURITY.md).
+  log.repairHead();
   if (rotation) {
     log.append({
       kind: 'key_rotation',

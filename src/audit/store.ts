@@ -3,7 +3,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { migrate } from '../store/migrate.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { signHead, signRecordHash, type BrokerKey } from './broker-key.js';
-import { GENESIS_PREV_HASH, recordHash } from './chain.js';
+import { ChainVerifier, GENESIS_PREV_HASH, recordHash } from './chain.js';
 import type { AuditHead, AuditKind, AuditRecord } from './types.js';
 
 /**
@@ -73,6 +73,11 @@ export interface AppendInput {
   body: unknown;
   /** Append time (defaults to the log's clock). */
   at?: Date;
+  /**
+   * Leave signing the head to the batch (see AuditLog.append); the caller must await headSigned() before it
+   * tells anyone the record is stored. Without it the head is signed in the append's own transaction.
+   */
+  deferHead?: boolean;
 }
 
 /** Each field narrows the list when it is not undefined (query parameters and flags are passed straight through). */
@@ -93,6 +98,11 @@ export class AuditLog {
   private readonly setHead: Statement;
   private readonly byId: Statement;
   private readonly byGrant: Statement;
+  private readonly headSeq: Statement;
+  /** The newest appended record the signed head does not cover yet (see append). */
+  private unsigned: { seq: number; hash: string } | null = null;
+  private headTimer: NodeJS.Immediate | null = null;
+  private headWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   constructor(
     readonly db: Database,
@@ -104,16 +114,24 @@ export class AuditLog {
       'INSERT INTO audit_log (seq, id, kind, at, grant_id, subject, body, prev_hash, hash, sig) VALUES (?,?,?,?,?,?,?,?,?,?)',
     );
     this.last = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    // The head only moves forward: another broker on the same file may have signed a later one already.
     this.setHead = db.prepare(
-      'INSERT INTO audit_head (one, seq, hash, sig) VALUES (1, ?, ?, ?) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, sig = excluded.sig',
+      'INSERT INTO audit_head (one, seq, hash, sig) VALUES (1, ?, ?, ?) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, sig = excluded.sig WHERE excluded.seq > audit_head.seq',
     );
     this.byId = db.prepare('SELECT * FROM audit_log WHERE id = ?');
     this.byGrant = db.prepare('SELECT * FROM audit_log WHERE grant_id = ? AND kind = ?');
+    this.headSeq = db.prepare('SELECT seq FROM audit_head WHERE one = 1');
   }
 
   /**
-   * Appends one record: links it to the last one, hashes and signs it, and moves the signed head — all in one
-   * IMMEDIATE transaction, so two brokers on the same file can never both append after the same record.
+   * Appends one record: links it to the last one, hashes and signs it, in one IMMEDIATE transaction, so two
+   * brokers on the same file can never both append after the same record.
+   *
+   * With `deferHead` the signed head is moved once per batch, not once per record (SECURITY.md, "Audit log"):
+   * the records appended so during one turn of the event loop are covered by one head signature, made right
+   * after it (setImmediate), or earlier when someone reads the head. A transcript upload is acknowledged only
+   * after headSigned(), so every acknowledged record is under a signed head. Two RSA signatures per record were
+   * most of the broker's CPU per call (issue 14).
    */
   append(input: AppendInput): AuditRecord {
     const body = canonicalJson(input.body);
@@ -133,10 +151,76 @@ export class AuditLog {
       const hash = recordHash(base);
       const rec: AuditRecord = { ...base, hash, sig: signRecordHash(this.key.privateKey, hash) };
       this.insert.run(rec.seq, rec.id, rec.kind, rec.at, rec.grantId, rec.subject, rec.body, rec.prevHash, rec.hash, rec.sig);
-      this.setHead.run(rec.seq, rec.hash, signHead(this.key.privateKey, rec.seq, rec.hash));
+      if (!input.deferHead) this.setHead.run(rec.seq, rec.hash, signHead(this.key.privateKey, rec.seq, rec.hash));
       return rec;
     });
-    return run.immediate();
+    const rec = run.immediate();
+    this.unsigned = { seq: rec.seq, hash: rec.hash };
+    // A head signed in the transaction covers every earlier record too (each hash commits to the one before).
+    if (!input.deferHead) {
+      this.signPendingHead();
+      return rec;
+    }
+    this.headTimer ??= setImmediate(() => {
+      this.headTimer = null;
+      // A database closed in the meantime keeps its unsigned tail: the next AuditLog on it repairs the head.
+      if (!this.db.open) return;
+      try {
+        this.signPendingHead();
+      } catch {
+        /* the waiters were rejected; the next head() or headSigned() tries again */
+      }
+    });
+    return rec;
+  }
+
+  /** Resolves once the signed head covers every record this log appended so far (rejects if signing failed). */
+  headSigned(): Promise<void> {
+    if (!this.unsigned) return Promise.resolve();
+    return new Promise((resolve, reject) => this.headWaiters.push({ resolve, reject }));
+  }
+
+  /** Signs the head over the newest appended record now, if it is not yet covered. */
+  signPendingHead(): void {
+    if (this.headTimer) {
+      clearImmediate(this.headTimer);
+      this.headTimer = null;
+    }
+    const waiters = this.headWaiters;
+    this.headWaiters = [];
+    const u = this.unsigned;
+    try {
+      if (u) {
+        // Already covered when another append signed a later head (in its transaction, or another broker).
+        if ((this.signedHeadSeq() ?? 0) < u.seq) this.setHead.run(u.seq, u.hash, signHead(this.key.privateKey, u.seq, u.hash));
+        this.unsigned = null;
+      }
+    } catch (e) {
+      for (const w of waiters) w.reject(e);
+      throw e;
+    }
+    for (const w of waiters) w.resolve();
+  }
+
+  /**
+   * Run by the broker at start (createAuditService), never by a verifier. A broker that stopped between appending
+   * with `deferHead` and signing the head leaves records after the signed head; none of them was acknowledged.
+   * They are covered again only if each links to the head and carries this broker's record signature; anything
+   * else is left for `audit verify` to report. Returns whether the head was moved.
+   */
+  repairHead(): boolean {
+    const last = this.last.get() as { seq: number; hash: string } | undefined;
+    const head = this.head();
+    if (!last || (head && head.seq >= last.seq)) return false;
+    const verifier = new ChainVerifier(this.key.publicKey, head !== null);
+    for (const r of this.iterate(head ? { afterSeq: head.seq - 1 } : {})) {
+      if (head && r.seq === head.seq && r.hash !== head.hash) return false;
+      if (!verifier.push(r)) return false;
+    }
+    const result = verifier.result();
+    if (!result.ok || result.headHash !== last.hash) return false;
+    this.setHead.run(last.seq, last.hash, signHead(this.key.privateKey, last.seq, last.hash));
+    return true;
   }
 
   get(id: string): AuditRecord | undefined {
@@ -149,7 +233,12 @@ export class AuditLog {
     return r && toRecord(r);
   }
 
+  private signedHeadSeq(): number | null {
+    return (this.headSeq.get() as { seq: number } | undefined)?.seq ?? null;
+  }
+
   head(): AuditHead | null {
+    if (this.unsigned) this.signPendingHead();
     const r = this.db.prepare('SELECT seq, hash, sig FROM audit_head WHERE one = 1').get() as AuditHead | undefined;
     return r ?? null;
   }

@@ -170,15 +170,22 @@ function secGroupShortcut(params: Record<string, unknown>, cliArgs: Record<strin
 // ------------------------------------------------------------------------------------------- memoisation
 // Agents repeat the same invocations, and the broker re-parses what the client parsed. parseInvocation is a
 // pure function of (argv, account, region, CLI version) whenever no file is read, so such results (and
-// errors) are memoised in a bounded LRU and handed out as fresh copies: callers may mutate what they get.
-// Invocations that read files (file://, --cli-input-json, s3 cp local paths) are never memoised.
+// refusals) are memoised in a bounded LRU. A hit must cost what a lookup costs (issue 14: deep copies and
+// fresh errors with stack traces made a cached parse cost 60–130 µs under load), so every result is a private
+// copy, deep-frozen once and then shared: no caller can alter what the next one gets (a write throws in
+// strict-mode code, which all of this package is). A refusal is kept as data (code, message, frozen details)
+// and each hit throws a new GuardError built without capturing a stack trace: an expected refusal on a hot
+// path is answered, not debugged, and its details are the ones the parser produced.
+// Invocations that read files (file://, --cli-input-json, s3 cp local paths) are never memoised (their
+// results are frozen all the same, so callers see one contract).
 const CACHE_MAX = 2000;
 type CacheEntry = { ok: ParsedInvocation } | { err: { code: GuardError['code']; message: string; details: Record<string, unknown> } };
 const cache = new Map<string, CacheEntry>();
 
+/** A private deep copy of parser output (plain objects, arrays, primitives; byte buffers kept as they are). */
 function clonePlain<T>(value: T): T {
   if (Array.isArray(value)) return value.map(clonePlain) as T;
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     const copy: Record<string, unknown> = {};
     for (const key in value) copy[key] = clonePlain((value as Record<string, unknown>)[key]);
     return copy as T;
@@ -186,8 +193,20 @@ function clonePlain<T>(value: T): T {
   return value;
 }
 
-/** Parses an `aws` argv (without the leading `aws`). See the module comment; throws GuardError('parse'). */
-export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedInvocation {
+/** Freezes plain objects and arrays all the way down (byte buffers cannot be frozen and are never shared). */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+/**
+ * Parses an `aws` argv (without the leading `aws`). See the module comment; throws GuardError('parse').
+ * The result is deep-frozen and may be shared with other callers: copy what you need to change.
+ */
+export function parseInvocation(argv: readonly string[], ctx: InvocationContext): ParsedInvocation {
   if (!Array.isArray(argv) || argv.some((token) => typeof token !== 'string')) throw new GuardError('parse', 'argv must be an array of strings');
   // NUL cannot occur in a real argv (C strings; execve would cut the token): refused, which also makes it an
   // unambiguous separator for the cache key below.
@@ -198,18 +217,33 @@ export function parseInvocation(argv: string[], ctx: InvocationContext): ParsedI
   if (hit) {
     cache.delete(key);
     cache.set(key, hit);
-    if ('ok' in hit) return clonePlain(hit.ok);
-    throw new GuardError(hit.err.code, hit.err.message, { details: clonePlain(hit.err.details) });
+    if ('ok' in hit) return hit.ok;
+    throw refusalWithoutStack(hit.err);
   }
   let result: ParsedInvocation;
   try {
-    result = parseInvocationUncached(argv, ctx);
+    // The caller keeps its argv array: the result holds a copy (frozen below, never the caller's).
+    result = parseInvocationUncached([...argv], ctx);
   } catch (e) {
-    if (e instanceof GuardError && !argv.some((token) => token.includes('://'))) remember(key, { err: { code: e.code, message: e.message, details: clonePlain(e.details) } });
+    if (e instanceof GuardError && !argv.some((token) => token.includes('://'))) {
+      remember(key, { err: { code: e.code, message: e.message, details: deepFreeze(clonePlain(e.details)) } });
+    }
     throw e;
   }
-  if (result.files.length === 0) remember(key, { ok: clonePlain(result) });
-  return result;
+  const shared = deepFreeze(clonePlain(result));
+  if (result.files.length === 0) remember(key, { ok: shared });
+  return shared;
+}
+
+/** A GuardError for a memoised refusal; capturing a stack trace would cost more than the whole lookup. */
+function refusalWithoutStack(err: { code: GuardError['code']; message: string; details: Record<string, unknown> }): GuardError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new GuardError(err.code, err.message, { details: err.details });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function remember(key: string, entry: CacheEntry): void {

@@ -50,7 +50,9 @@ describe('a typo gets a suggestion and is still refused', () => {
 
   it('a repeated typo (answered from the parse cache) gets the same suggestions, unaffected by callers', () => {
     const first = refusal(['s3api', 'get-objcet']);
-    (first.details.suggestions as string[]).push('tampered');
+    (first.details.suggestions as string[]).push('tampered'); // the first caller's copy is its own
+    const again = refusal(['s3api', 'get-objcet']);
+    expect(() => (again.details.suggestions as string[]).push('tampered')).toThrow(TypeError); // later ones are shared, frozen
     const second = refusal(['s3api', 'get-objcet']);
     expect(second.details.suggestions).toEqual(['get-object']);
     expect(second.message).toBe(first.message);

@@ -221,6 +221,20 @@ describe('chunk boundaries never change the result or let a secret through', () 
   });
 });
 
+describe('rules skipped for want of their anchor character (issue 14)', () => {
+  test('an opener whose anchor arrives in a later chunk, cut at every position, is still masked', () => {
+    const c = compileMasking();
+    // The first part has neither a double quote nor an underscore, so both anchored rules skip their RegExps there.
+    const filler = 'SECRETLIST\tarn:aws:secretsmanager:us-east-1:123456789012:secret:app\tkept text\n'.repeat(3);
+    const doc = Buffer.from(`${filler}{"SecretAccessKey": "${SECRET}"}\nAWS_SECRET_ACCESS_KEY=${SECRET}\n`);
+    const expected = `${filler}{"SecretAccessKey": "${MASK}"}\nAWS_SECRET_ACCESS_KEY=${MASK}\n`;
+    for (let cut = 1; cut < doc.length; cut++) {
+      expect(maskChunked(c, doc, [cut]).toString('latin1'), `cut at ${cut}`).toBe(expected);
+      expect(maskChunked(c, doc, [cut, cut + 7, cut + 31]).toString('latin1'), `cuts at ${cut}+`).toBe(expected);
+    }
+  });
+});
+
 describe('memory stays bounded', () => {
   test('a huge secret string and a huge ordinary line are streamed without growing the carry-over', () => {
     const c = compileMasking();
