@@ -101,7 +101,7 @@ function generate(t) {
   rmSync(modelOut, { recursive: true, force: true });
   mkdirSync(modelOut, { recursive: true });
 
-  const COMMON = new Set(['cli-input-json', 'generate-cli-skeleton', 'starting-token', 'page-size', 'max-items']);
+  const COMMON = new Set(['cli-input-json', 'cli-input-yaml', 'generate-cli-skeleton', 'starting-token', 'page-size', 'max-items']);
   const pascal = (cli) =>
     cli
       .split('-')
