@@ -10,10 +10,18 @@ import json
 import sys
 
 import awscli
-import botocore
+
+try:  # AWS CLI v2 vendors its botocore (awscli/botocore); v1 uses the separate package
+    from awscli import botocore
+except ImportError:  # pragma: no cover - v1
+    import botocore
 from awscli.argparser import ArgTableArgParser
 from awscli.clidriver import ServiceCommand, ServiceOperation, create_clidriver
-from awscli.paramfile import PARAMFILE_DISABLED
+
+try:
+    from awscli.paramfile import PARAMFILE_DISABLED
+except ImportError:  # v2: it loads file:// for every argument and never fetches URLs
+    PARAMFILE_DISABLED = set()
 
 
 def type_code(arg):
@@ -104,7 +112,8 @@ def dump_custom(cmd):
 def main():
     driver = create_clidriver()
     table = driver._get_command_table()
-    main_parser = driver._create_parser(table)
+    make_parser = getattr(driver, "_create_parser", None) or driver.create_parser  # v1 private, v2 public
+    main_parser = make_parser(table)
     globals_ = []
     for action in main_parser._actions:
         for o in action.option_strings:

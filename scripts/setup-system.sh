@@ -2,11 +2,14 @@
 # System packages the test suite uses, from Debian's archive (idempotent; skipped when present).
 #  - libsecret-1-dev: headers so the optional keytar dependency can build from source.
 #  - gnome-keyring, dbus-x11: a real Secret Service for the keychain test (run inside dbus-run-session).
+#  - awscli: Debian's package is a real AWS CLI v2 (2.9, at /usr/bin/aws; v1 stays first on PATH). The
+#    end-to-end tests run on both (test/helpers/aws.ts testClis); it is required, not optional.
 set -euo pipefail
 need=()
 dpkg -s libsecret-1-dev >/dev/null 2>&1 || need+=(libsecret-1-dev)
 dpkg -s gnome-keyring >/dev/null 2>&1 || need+=(gnome-keyring)
 dpkg -s dbus-x11 >/dev/null 2>&1 || need+=(dbus-x11)
+dpkg -s awscli >/dev/null 2>&1 || need+=(awscli)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
@@ -16,4 +19,10 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 command -v aws >/dev/null || { echo "setup-system: the AWS CLI (aws) is required" >&2; exit 1; }
+# The v2 the tests use (GUARD_AWS_TEST_V2_BIN overrides; GUARD_AWS_TEST_CLIS=v1 runs without it).
+v2="${GUARD_AWS_TEST_V2_BIN:-/usr/bin/aws}"
+case ",${GUARD_AWS_TEST_CLIS:-v1,v2}," in
+  *,v2,*) "$v2" --version 2>/dev/null | grep -q '^aws-cli/2\.' \
+    || { echo "setup-system: an AWS CLI v2 is required at $v2 (apt-get install awscli, or set GUARD_AWS_TEST_V2_BIN)" >&2; exit 1; } ;;
+esac
 command -v moto_server >/dev/null || { echo "setup-system: moto_server is required" >&2; exit 1; }

@@ -20,6 +20,12 @@ export interface BrokerConfigResponse {
 /** POST /v1/grants — ask for credentials scoped to exactly one invocation. */
 export interface GrantRequest {
   argv: string[];
+  /**
+   * The AWS CLI release that will run the call (`2.31.4`, from its `aws --version`). The broker reads the argv
+   * with the command table for that release (docs/aws-cli-parsing.md §6.3) and refuses a release it has no
+   * table for. Omitted by older clients: read as AWS CLI v1 with the broker's v1 table.
+   */
+  cliVersion?: string;
   /** Target name; omitted = the broker's default target. */
   target?: string;
   /** Contents of local files the invocation reads (file://, --cli-input-json), so the broker sees them too. */
@@ -60,6 +66,8 @@ export interface GrantResponse {
   endpoint?: string;
   /** Canonical argv the broker decided on; the runner executes exactly this. */
   argv: string[];
+  /** The AWS CLI release whose command table the broker read the argv with (`2.9.19`). */
+  cliTable?: string;
   /** Masking rules from the broker's policy files, applied by the runner on top of the built-in ones. */
   masking?: { fields: string[]; patterns: string[] };
   /** The verified caller, as the broker saw it (for the transcript). */

@@ -58,11 +58,16 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   if (awsArgv.length === 0) throw new GuardError('usage', 'no aws command given (try `guard-aws -- sts get-caller-identity`)');
 
   // Lazy imports keep `guard-aws explain` and friends from paying for the runner, transcript and auth code.
-  const [{ assertNotNested, assertCliMatchesModel, findAws, runAws }, transcript] = await Promise.all([
+  const [{ assertNotNested, resolveCliRelease, findAws, runAws }, transcript] = await Promise.all([
     import('../runner/index.js'),
     import('./transcript-link.js'),
   ]);
   assertNotNested(d.env);
+
+  // 0. Which aws will run, and which command table reads argvs for it (docs/aws-cli-parsing.md §6.3): the
+  //    client parses with that table and tells the broker the release, so the broker decides with it too.
+  const aws = findAws({ env: d.env, cwd: d.cwd });
+  const cli = resolveCliRelease(aws, { env: d.env });
 
   // 1. Understand the call locally: an unparseable argv stops here (64) before any network traffic. The
   //    broker re-parses it itself; the files it needs to see are sent along with their contents.
@@ -75,6 +80,8 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     region: d.env.AWS_REGION || d.env.AWS_DEFAULT_REGION || 'us-east-1',
     cwd: d.cwd,
     env: d.env,
+    cliVersion: cli.table,
+    ...(cli.exactOptionNames ? { exactOptionNames: true } : {}),
     readFile: (path) => {
       const data = read(path);
       total += data.length;
@@ -88,10 +95,9 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   });
 
   // 2. Every local check before the broker is asked: a grant is spent (and later listed as unreported) if the
-  //    run cannot happen after it. Which aws runs and its release (aws --version, cached), and that the spool can
-  //    take the transcript (a read-only or full disk is exit 74 here, not a failure after the grant).
-  const aws = findAws({ env: d.env, cwd: d.cwd });
-  assertCliMatchesModel(aws, { env: d.env });
+  //    run cannot happen after it. Which aws runs and its release were settled in step 0 (aws --version,
+  //    cached); here, that the spool can take the transcript (a read-only or full disk is exit 74 here, not a
+  //    failure after the grant).
   const spool = transcript.spoolFor(d.env);
   transcript.checkSpool(spool);
 
@@ -105,6 +111,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   const key = transcript.newKey();
   const request = {
     argv: awsArgv,
+    cliVersion: cli.version,
     ...(options.target ? { target: options.target } : {}),
     ...(files.size ? { files: Object.fromEntries(files) } : {}),
     transcriptKey: key.publicKey,
@@ -143,6 +150,12 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     target: grant.target,
     ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
   });
+
+  // A broker decides with the table for the release it was told; one that used another major's table (an older
+  // broker that knows only v1) decided on an argv the aws here would read differently.
+  if (grant.cliTable !== undefined && grant.cliTable.split('.')[0] !== cli.version.split('.')[0]) {
+    throw new GuardError('config_invalid', `the broker decided with the tables of aws-cli/${grant.cliTable}, but aws-cli/${cli.version} would run; upgrade the broker`);
+  }
 
   // 3. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
   const recorder = transcript.recorder(spool, key, grant, session, d.now);

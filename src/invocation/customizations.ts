@@ -8,7 +8,7 @@ import { unknownChoiceError, v2OnlyError } from './choices.js';
 import { iamLiteral } from './iam-literal.js';
 import { operationPermissions, permission, mergePermissions } from './actions.js';
 import { type ParsedArgs, type Token, at, parseArgTable } from './grammar.js';
-import { type ArgTable, type CommandModel, buildArgTable, customArgTable, modelIndex } from './model.js';
+import { type ArgTable, type CommandModel, customArgTable, modelIndex } from './model.js';
 import { type InvocationHead, canonicalArgs, decodeValue, emptyResult } from './result.js';
 import { s3Command } from './s3-commands.js';
 import type { ParsedInvocation, Permission, RiskSignal } from './types.js';
@@ -57,13 +57,13 @@ function customOptions(args: ParsedArgs, decode: DecodeState, where: string): Cl
 /** The option's value when it is a single string (not a flag or a list). */
 const stringOption = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-// `logs tail` exists only in AWS CLI v2 (awscli/customizations/logs/tail.py, v2 branch).
-const LOGS_TAIL_V2: ArgTable = buildArgTable(
-  ['follow|-|b', 'since|-|s', 'format|-|s', 'filter-pattern|-|s', 'log-stream-names|-|l|+', 'log-stream-name-prefix|-|s'],
-  ['group_name|-|s'],
-);
-
-/** AWS CLI v2 configure subcommands absent from v1, with what they do to the caller's machine. */
+/**
+ * AWS CLI v2 configure subcommands absent from v1, with what they do to the caller's machine (v2
+ * awscli/customizations/configure/). All are local; the runner refuses `configure` outright (§6.1 vector 12),
+ * so these risks are what `explain` and policies see.
+ *  - export-credentials prints the credentials the CLI resolved: a credential read.
+ *  - sso / sso-session write SSO settings and start a browser sign-in (token cached under ~/.aws/sso).
+ */
 const V2_CONFIGURE: Record<string, RiskSignal[]> = {
   import: ['config_change', 'local_file_read'],
   'export-credentials': ['secret_read', 'credential_minting'],
@@ -71,6 +71,7 @@ const V2_CONFIGURE: Record<string, RiskSignal[]> = {
   sso: ['config_change', 'credential_minting', 'external_process'],
   'sso-session': ['config_change'],
   'mfa-login': ['config_change', 'credential_minting'],
+  wizard: ['config_change'],
 };
 
 /** What one customization does: its calls, the permissions they need, its own risk signals. */
@@ -95,18 +96,20 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
   const version = decode.ctx.cliVersion ?? 'v1';
   const where = `${command} ${subcommand}`;
   const noRisks = (result: ParsedInvocation): CustomOutcome => ({ result, risks: [] });
+  if (command === 'sso' && (subcommand === 'login' || subcommand === 'logout')) {
+    // v2's `sso login/logout` run the caller's own sign-in (a browser flow whose token lands in ~/.aws/sso):
+    // guard-aws supplies the credentials itself, and its sealed run has no SSO profile to sign in to.
+    throw parseError(`${where} signs you in to AWS with your own SSO profile; guard-aws issues the credentials for each call itself, so run \`aws ${where}\` without guard-aws if you need it`, {
+      reason: 'credential_flow',
+    });
+  }
+  // `cli-dev` is the CLI developers' tooling: not a call to decide on.
+  if (command === 'cli-dev') throw v2OnlyError(where, request.subcommand, version);
   // ------------------------------------------------------------------ local commands
   if (command === 'configure' || command === 'history') {
-    const raw = modelIndex().commands[command]!.custom!;
+    const raw = modelIndex(version).commands[command]!.custom!;
     const table = own(raw.sub, subcommand);
     const v2Risks = command === 'configure' ? own(V2_CONFIGURE, subcommand) : undefined;
-    if (!table && version === 'v2' && v2Risks) {
-      // v2-only configure subcommands (v2 awscli/customizations/configure/): local; their arguments are not
-      // modelled here, so the argv is passed through as given.
-      const result = emptyResult(head, head.argv, 'local', command, subcommand);
-      result.notes.push(`configure ${subcommand} (AWS CLI v2) runs locally`);
-      return { result, risks: [...v2Risks] };
-    }
     if (!table && v2Risks) throw v2OnlyError(`${command} ${subcommand}`, request.subcommand, version);
     if (!table) throw unknownChoiceError(`${command}: unknown subcommand at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(raw.sub ?? {}), 'help']);
     const args = parseArgTable(rest, customArgTable(table), where);
@@ -114,6 +117,7 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
     if (args.help) return noRisks(result);
     const risks: RiskSignal[] = [];
     if (command === 'history') risks.push('secret_read'); // stored requests and responses may hold secrets
+    else if (v2Risks) risks.push(...v2Risks);
     else if (subcommand === 'get') {
       const variable = String(args.positionals[0]?.value ?? '');
       risks.push(/secret|token|key_id|access_key|credential/i.test(variable) ? 'secret_read' : 'read_only');
@@ -127,12 +131,11 @@ export function customInvocation(request: CustomRequest): CustomOutcome {
   let subcommandName = subcommand;
   let restTokens = rest;
   let waiterOperation: string | undefined;
-  if (command === 's3') {
-    const raw = own(modelIndex().commands.s3!.custom!.sub, subcommand);
-    if (!raw) throw unknownChoiceError(`s3: unknown command at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(modelIndex().commands.s3!.custom!.sub ?? {}), 'help']);
+  if (command === 's3' || command === 'ddb') {
+    const subs = modelIndex(version).commands[command]!.custom!.sub;
+    const raw = own(subs, subcommand);
+    if (!raw) throw unknownChoiceError(`${command}: unknown command at ${at(request.subcommand)}`, request.subcommand, [...Object.keys(subs ?? {}), 'help']);
     table = customArgTable(raw);
-  } else if (command === 'logs' && subcommand === 'tail') {
-    table = LOGS_TAIL_V2;
   } else {
     const serviceModel = model!;
     const raw = serviceModel.custom[subcommand]!;
@@ -325,6 +328,23 @@ function otherCustom(command: string, subcommand: string, options: CliOptions, r
         permissions: [scoped('logs:FilterLogEvents', { logGroupName: group })],
         risks: ['read_only'],
       };
+    }
+    case 'ddb put': {
+      // v2 awscli/customizations/dynamodb/subcommands.py: items are YAML (inline or `-` for stdin); several
+      // items without --condition go through BatchWriteItem, otherwise PutItem per item. Both write items into
+      // the one table, so both are granted on it rather than guessing the count from stdin.
+      const items = String(options.items ?? '');
+      if (/^fileb?:\/\//i.test(items)) throw parseError(`${where}: items from file:// are not supported; pass them inline or on stdin (-)`);
+      const table = { TableName: options.table_name };
+      const perms = [scoped('dynamodb:PutItem', table)];
+      if (options.condition === undefined) perms.push(scoped('dynamodb:BatchWriteItem', table));
+      return { service: 'dynamodb', operation: 'PutItem', apiCalls: options.condition === undefined ? ['PutItem', 'BatchWriteItem'] : ['PutItem'], permissions: perms, risks: ['write'] };
+    }
+    case 'ddb select': {
+      // Query when a key condition is given, Scan otherwise (same file); --index-name reads the index.
+      const api = options['key-condition'] !== undefined ? 'Query' : 'Scan';
+      const params = { TableName: options.table_name, ...(options['index-name'] !== undefined ? { IndexName: options['index-name'] } : {}) };
+      return { service: 'dynamodb', operation: api, apiCalls: [api], permissions: [scoped(`dynamodb:${api}`, params)], risks: ['read_only'], params };
     }
     case 'logs start-live-tail':
       return {

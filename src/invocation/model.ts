@@ -88,11 +88,24 @@ export interface CommandModel {
   operationNames(): string[];
 }
 
-let index: RawIndex | undefined;
+/**
+ * Which generated table: AWS CLI v1's (data/aws-model/) or v2's (data/aws-model-v2/). v2 has its own models
+ * and customisations (ddb, v2-only options, no URL parameter fetching), so each major release is read with
+ * its own table, chosen by the CLI that will run (src/runner/cli-version.ts, docs/aws-cli-parsing.md §6.3).
+ */
+export type CliTable = 'v1' | 'v2';
+export const CLI_TABLES: readonly CliTable[] = ['v1', 'v2'];
+const TABLE_DIR: Record<CliTable, string> = { v1: 'aws-model', v2: 'aws-model-v2' };
+
+const indexes = new Map<CliTable, RawIndex>();
 const commands = new Map<string, CommandModel>();
 
-export function modelIndex(): RawIndex {
-  if (!index) index = readDataJson<RawIndex>('aws-model/index.json');
+export function modelIndex(table: CliTable = 'v1'): RawIndex {
+  let index = indexes.get(table);
+  if (!index) {
+    index = readDataJson<RawIndex>(`${TABLE_DIR[table]}/index.json`);
+    indexes.set(table, index);
+  }
   return index;
 }
 
@@ -169,12 +182,13 @@ export function customArgTable(raw: RawCustom): ArgTable {
 }
 
 /** The command model for a CLI command name, or undefined when it is not a service command. */
-export function commandModel(command: string): CommandModel | undefined {
-  const cached = commands.get(command);
+export function commandModel(command: string, table: CliTable = 'v1'): CommandModel | undefined {
+  const key = `${table}\0${command}`;
+  const cached = commands.get(key);
   if (cached) return cached;
-  const entry = modelIndex().commands[command];
-  if (!entry?.file || !Object.prototype.hasOwnProperty.call(modelIndex().commands, command)) return undefined;
-  const raw = readDataJson<RawCommandFile>(`aws-model/${entry.file}`);
+  const entry = modelIndex(table).commands[command];
+  if (!entry?.file || !Object.prototype.hasOwnProperty.call(modelIndex(table).commands, command)) return undefined;
+  const raw = readDataJson<RawCommandFile>(`${TABLE_DIR[table]}/${entry.file}`);
   const ops = new Map<string, OperationModel>();
   let byApi: Map<string, string> | undefined;
   const model: CommandModel = {
@@ -210,6 +224,6 @@ export function commandModel(command: string): CommandModel | undefined {
       return op;
     },
   };
-  commands.set(command, model);
+  commands.set(key, model);
   return model;
 }

@@ -11,32 +11,22 @@ import { isV2Only, unknownChoiceError, v2OnlyError } from './choices.js';
 import { customInvocation } from './customizations.js';
 import { type ParsedArgs, type Token, at, classify, parseArgTable, show } from './grammar.js';
 import { actionInfo } from './iam-catalog.js';
-import { type CommandModel, commandModel, modelIndex } from './model.js';
+import { type CliTable, type CommandModel, commandModel, modelIndex } from './model.js';
 import { type Globals, type InvocationHead, canonicalArgs, decodeValue, emptyResult, optionTokens } from './result.js';
 import { computeRisks } from './risks.js';
 import type { InvocationContext, ParsedInvocation, Permission, RiskSignal } from './types.js';
 import { type DecodeState, expandPath, loadParamFile, parseError, parseJson, parseYaml } from './values.js';
-
-/** Global options added by AWS CLI v2 (v2 awscli/data/cli.json), as [name, nargs]. */
-const V2_GLOBALS: [string, number][] = [
-  ['cli-binary-format', 1],
-  ['no-cli-pager', 0],
-  ['cli-auto-prompt', 0],
-  ['no-cli-auto-prompt', 0],
-  ['cli-error-format', 1],
-];
-const V1_ONLY_GLOBALS = new Set(['v2-debug']);
 
 interface GlobalTable {
   nargs: Map<string, number>;
   names: string[];
 }
 const globalTables = new Map<string, GlobalTable>();
-function globalTable(version: 'v1' | 'v2'): GlobalTable {
+/** The global options of the table's CLI (its own awscli/data/cli.json, read by the generator), plus --version. */
+function globalTable(version: CliTable): GlobalTable {
   let table = globalTables.get(version);
   if (!table) {
-    const entries = modelIndex().globals.filter(([name]) => version === 'v1' || !V1_ONLY_GLOBALS.has(name)) as [string, number][];
-    if (version === 'v2') entries.push(...V2_GLOBALS);
+    const entries = modelIndex(version).globals as [string, number][];
     table = { nargs: new Map(entries), names: entries.map(([name]) => name) };
     globalTables.set(version, table);
   }
@@ -46,7 +36,7 @@ function globalTable(version: 'v1' | 'v2'): GlobalTable {
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
 /** Takes global options from every position, as the CLI's top-level parse_known_args does (docs/aws-cli-parsing.md §2.2). */
-function extractGlobals(argv: string[], version: 'v1' | 'v2'): Globals {
+function extractGlobals(argv: string[], version: CliTable): Globals {
   const table = globalTable(version);
   const isGlobal = (name: string) => table.nargs.has(name);
   const kinds = argv.map((text) => classify(text, isGlobal, table.names));
@@ -212,7 +202,7 @@ export function parseInvocation(argv: readonly string[], ctx: InvocationContext)
   // unambiguous separator for the cache key below.
   const nul = argv.findIndex((token) => token.includes('\0'));
   if (nul >= 0) throw parseError(`token ${nul} contains a NUL character`, { index: nul });
-  const key = `${ctx.account}\0${ctx.region}\0${ctx.cliVersion ?? 'v1'}\0${argv.join('\0')}`;
+  const key = `${ctx.account}\0${ctx.region}\0${ctx.cliVersion ?? 'v1'}${ctx.exactOptionNames ? '!' : ''}\0${argv.join('\0')}`;
   const hit = cache.get(key);
   if (hit) {
     cache.delete(key);
@@ -253,6 +243,33 @@ function remember(key: string, entry: CacheEntry): void {
 
 /** parseInvocation without memoisation (benchmarks, tests). */
 export function parseInvocationUncached(argv: string[], ctx: InvocationContext): ParsedInvocation {
+  const result = parseWithTable(argv, ctx);
+  if (ctx.exactOptionNames) assertExactNames(argv, result);
+  return result;
+}
+
+/**
+ * Version skew (docs/aws-cli-parsing.md §6.3): the CLI that will run is a newer minor release than the table.
+ * It has every option the table has, and maybe more: an abbreviation unique in the table could be ambiguous in
+ * that CLI, or mean one of its new options, so the caller would not get the call they typed. Every option must
+ * then be written in full. A token starting with `--` (and without a space) is always an option to argparse;
+ * its name must be one of the canonical argv's option names, which are all full names.
+ */
+function assertExactNames(argv: string[], result: ParsedInvocation): void {
+  const full = new Set(result.canonicalArgv.filter((token) => token.startsWith('--')).map((token) => token.slice(2).split('=')[0]));
+  argv.forEach((token, index) => {
+    if (!token.startsWith('--') || token.length === 2 || /\s/.test(token)) return;
+    const name = token.slice(2).split('=')[0]!;
+    if (!full.has(name)) {
+      throw parseError(
+        `${token.split('=')[0]} is an abbreviation, at token ${index}: the aws that will run is a newer release than guard-aws's command tables, where it may name another option; write the option in full`,
+        { index, token: token.split('=')[0], reason: 'abbreviation_under_version_skew' },
+      );
+    }
+  });
+}
+
+function parseWithTable(argv: string[], ctx: InvocationContext): ParsedInvocation {
   if (!Array.isArray(argv) || argv.some((token) => typeof token !== 'string')) throw new GuardError('parse', 'argv must be an array of strings');
   if (argv.length > 4096) throw parseError(`argv has ${argv.length} tokens; at most 4096 are accepted`);
   const version = ctx.cliVersion ?? 'v1';
@@ -264,6 +281,12 @@ export function parseInvocationUncached(argv: string[], ctx: InvocationContext):
   const givenRegion = globals.values.region;
   if (typeof givenRegion === 'string' && !REGION_RE.test(givenRegion)) throw parseError(`--region ${show(givenRegion)} is not a region name`);
   const region = typeof givenRegion === 'string' ? givenRegion : ctx.region;
+  // v2's auto-prompt (awscli/autoprompt) opens an interactive editor that rewrites the command line after
+  // guard-aws has decided on it: refused (docs/aws-cli-parsing.md §2.2). The sealed run also turns it off.
+  if (globals.values['cli-auto-prompt'] === true) throw parseError('--cli-auto-prompt is interactive (it edits the command after guard-aws decided on it): write the full command instead', { reason: 'interactive' });
+  const binaryFormat = globals.values['cli-binary-format'];
+  // v2 awscli/data/cli.json: the only two choices; argparse would refuse anything else.
+  if (binaryFormat !== undefined && binaryFormat !== 'base64' && binaryFormat !== 'raw-in-base64-out') throw parseError(`--cli-binary-format ${show(String(binaryFormat))} must be base64 or raw-in-base64-out`);
   const head: InvocationHead = { argv, globals, region };
   const arnContext: ArnContext = { partition: partitionOf(region), region, account: ctx.account, foreignAccounts: new Set() };
   const decode: DecodeState = { ctx, files: [], notes: [], cliArgs: {} };
@@ -281,7 +304,7 @@ export function parseInvocationUncached(argv: string[], ctx: InvocationContext):
   const command = commandToken.text;
   if (command.startsWith('-')) throw parseError(`unknown option at ${at(commandToken)}`, { index: commandToken.index, token: command });
   if (command === 'help') return noCall(['help'], 'help', null);
-  const index = modelIndex();
+  const index = modelIndex(version);
   const entry = Object.prototype.hasOwnProperty.call(index.commands, command) ? index.commands[command] : undefined;
   if (!entry) {
     if (isV2Only(command)) throw v2OnlyError(command, commandToken, version);
@@ -303,11 +326,10 @@ export function parseInvocationUncached(argv: string[], ctx: InvocationContext):
     return finish(outcome.result, outcome.risks, arnContext);
   };
   if (entry.local || command === 's3') return custom(undefined);
-  const model = commandModel(command)!;
+  const model = commandModel(command, version)!;
   const operation = model.operation(subcommand);
   if (!operation) {
-    const v2Tail = command === 'logs' && subcommand === 'tail';
-    if (Object.prototype.hasOwnProperty.call(model.custom, subcommand) || (version === 'v2' && v2Tail)) return custom(model);
+    if (Object.prototype.hasOwnProperty.call(model.custom, subcommand)) return custom(model);
     if (isV2Only(command, subcommand)) throw v2OnlyError(`${command} ${subcommand}`, subcommandToken, version);
     const choices = [...model.operationNames(), ...Object.keys(model.custom), 'help'];
     throw unknownChoiceError(`${command}: unknown operation at ${at(subcommandToken)}`, subcommandToken, choices);

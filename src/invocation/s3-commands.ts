@@ -119,6 +119,16 @@ export function s3Command(subcommand: string, args: ParsedArgs, arn: ArnContext,
           perms.push({ ...permission('kms:GenerateDataKey', { KeyId: typeof kmsKey === 'string' ? kmsKey : undefined }, arn), viaService: `s3.${arn.region}.amazonaws.com` });
         }
       } else localFile(to, 'write', 1);
+      // v2 copies an S3 object's tags with it unless --copy-props says otherwise (v2
+      // awscli/customizations/s3/subcommands.py, --copy-props default): GetObjectTagging on the source and
+      // PutObjectTagging on the destination (the tags of a multipart copy are read and written explicitly).
+      const copyProps = option('copy-props');
+      if (src && dst && ctx.cliVersion === 'v2' && copyProps !== 'none' && copyProps !== 'metadata-directive') {
+        let key = dst.key;
+        if (!many && (key === '' || key.endsWith('/'))) key += basename(src.key);
+        add('s3:GetObjectTagging', [objArn(src, many)]);
+        add('s3:PutObjectTagging', [objArn({ bucket: dst.bucket, key }, many)]);
+      }
       apiCalls.push(operation);
       if (subcommand === 'mv') {
         if (!src) {

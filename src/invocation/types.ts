@@ -47,6 +47,11 @@ export interface InvocationContext {
   fileContents?: Record<string, string>;
   /** Which AWS CLI major version will run the argv (its globals and customizations differ). Default 'v1'. */
   cliVersion?: 'v1' | 'v2';
+  /**
+   * The CLI that will run is a newer minor release than the table (docs/aws-cli-parsing.md §6.3): options must
+   * be written in full, abbreviations are refused.
+   */
+  exactOptionNames?: boolean;
 }
 
 /** One IAM permission the call needs: an action on a set of resources. */

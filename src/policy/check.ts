@@ -1,6 +1,6 @@
 import { closeMatches } from '../invocation/choices.js';
 import { actionInfo, actionsForPrefix, allServicePrefixes, isKnownServicePrefix } from '../invocation/iam-catalog.js';
-import { commandModel, modelIndex } from '../invocation/model.js';
+import { CLI_TABLES, commandModel, modelIndex } from '../invocation/model.js';
 import { EFFECT_RANK, type CompiledRule } from './compiled.js';
 import { globCovers, hasWildcard, wildcardMatch } from './glob.js';
 import { loadPoliciesDetailed, type LoadOptions } from './load.js';
@@ -90,15 +90,25 @@ function checkActions(rule: CompiledRule, file: ParsedPolicyFile | undefined, ou
   }
 }
 
-/** CLI sub-commands of a command (operations, customizations, `wait`, `help`), or undefined when unknown. */
+/**
+ * CLI sub-commands of a command (operations, customizations, `wait`, `help`) in either AWS CLI's table (a rule
+ * may be written for v1 or v2 callers: `ddb select` exists only in v2), or undefined when neither has it.
+ */
 function subcommandsOf(command: string): string[] | undefined {
-  const entry = modelIndex().commands[command];
-  if (!entry || !Object.prototype.hasOwnProperty.call(modelIndex().commands, command)) return undefined;
-  const out = ['help', ...Object.keys((entry.custom as { sub?: Record<string, unknown> } | undefined)?.sub ?? {})];
-  const model = entry.file ? commandModel(command) : undefined;
-  if (model) out.push(...model.operationNames(), ...Object.keys(model.custom), 'wait');
-  return out;
+  let out: string[] | undefined;
+  for (const table of CLI_TABLES) {
+    const commands = modelIndex(table).commands;
+    if (!Object.prototype.hasOwnProperty.call(commands, command)) continue;
+    const entry = commands[command]!;
+    out ??= ['help'];
+    out.push(...Object.keys((entry.custom as { sub?: Record<string, unknown> } | undefined)?.sub ?? {}));
+    const model = entry.file ? commandModel(command, table) : undefined;
+    if (model) out.push(...model.operationNames(), ...Object.keys(model.custom), 'wait');
+  }
+  return out && [...new Set(out)];
 }
+
+const allCommands = (): string[] => [...new Set(CLI_TABLES.flatMap((table) => Object.keys(modelIndex(table).commands)))];
 
 /** ` (maybe you meant: ls)` when a mistyped name is close to real ones (src/invocation/choices.ts). */
 function didYouMean(word: string, choices: Iterable<string>): string {
@@ -114,7 +124,7 @@ function checkCommands(rule: CompiledRule, file: ParsedPolicyFile | undefined, o
     };
     if (!word || hasWildcard(word)) return;
     const subcommands = subcommandsOf(word);
-    if (!subcommands) return report(`\`${word}\` is not an aws command, so \`${glob}\` can never match${didYouMean(word, Object.keys(modelIndex().commands))}`);
+    if (!subcommands) return report(`\`${word}\` is not an aws command, so \`${glob}\` can never match${didYouMean(word, allCommands())}`);
     if (rest.length) return report(`\`${glob}\` has more than a command and a sub-command, so it can never match`);
     if (subcommand !== undefined && !subcommands.some((name) => wildcardMatch(subcommand, name, true))) {
       const hint = hasWildcard(subcommand) ? '' : didYouMean(subcommand, subcommands);

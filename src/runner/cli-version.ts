@@ -2,25 +2,24 @@ import { spawnSync as nodeSpawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GuardError } from '../errors.js';
-import { modelIndex } from '../invocation/model.js';
+import { type CliRelease, type TableVersions, cliRelease } from '../invocation/cli-release.js';
 import type { AwsBinary } from './find-aws.js';
 import { cacheDir } from '../config/paths.js';
 import { LookupCache, acquireLock } from './lookup-cache.js';
 
 /**
- * The parser's tables describe one AWS CLI release (data/aws-model/index.json `cliVersion`). Another release may
- * have other operations, arguments or abbreviations — a parser differential between what the broker decides and
- * what aws does. So the aws that runs must be the same major.minor release (patch releases only update service
- * models' documentation and endpoints); anything else is refused until the tables are regenerated
- * (`npm run gen:aws-model`; docs/aws-cli-parsing.md §6.2). `aws --version` costs a Python start, so its answer
- * is cached per binary (path, size, mtime).
+ * The parser's tables describe one AWS CLI release per major version (data/aws-model/index.json, data/aws-model-v2/index.json `cliVersion`).
+ * Another release may have other operations, arguments or abbreviations — a parser differential between what the
+ * broker decides and what aws does. Which releases are read with which table, and which are refused, is the rule
+ * in src/invocation/cli-release.ts (docs/aws-cli-parsing.md §6.3). `aws --version` costs a Python start, so its
+ * answer is cached per binary (path, size, mtime).
  */
 export interface CliVersionOptions {
   env: NodeJS.ProcessEnv;
   cacheDir?: string;
   spawnSync?: typeof nodeSpawnSync;
-  /** The release the tables were generated from; default: the committed model's. */
-  modelVersion?: string;
+  /** The releases the tables were generated from, by major; default: the committed tables'. */
+  tables?: TableVersions;
 }
 
 /** `aws-cli/1.45.11 Python/3.11.7 …` → `1.45.11`. */
@@ -67,15 +66,20 @@ function askVersion(aws: AwsBinary, o: CliVersionOptions, cache: LookupCache, ke
   return version;
 }
 
-const majorMinor = (v: string) => v.split('.').slice(0, 2).join('.');
-
-export function assertCliMatchesModel(aws: AwsBinary, o: CliVersionOptions): void {
-  const model = o.modelVersion ?? modelIndex().cliVersion;
+/**
+ * The release of `aws` and the table that reads argvs for it; throws GuardError('config_invalid', exit 78) when
+ * guard-aws cannot read argvs for that release safely. `aws.major` is set from the release (a v2 installed from
+ * a distribution's package is a Python script, like v1).
+ */
+export function resolveCliRelease(aws: AwsBinary, o: CliVersionOptions): CliRelease {
   const installed = installedCliVersion(aws, o);
-  if (majorMinor(installed) !== majorMinor(model)) {
-    throw new GuardError(
-      'config_invalid',
-      `${aws.path} is aws-cli/${installed}, but guard-aws's command tables describe aws-cli/${model}; run \`npm run gen:aws-model\` with that CLI installed, or point GUARD_AWS_AWS_BIN at aws-cli ${majorMinor(model)}.x`,
-    );
+  let release: CliRelease;
+  try {
+    release = cliRelease(installed, o.tables);
+  } catch (e) {
+    if (e instanceof GuardError) throw new GuardError(e.code, `${aws.path}: ${e.message}`);
+    throw e;
   }
+  aws.major = release.table === 'v1' ? 1 : 2;
+  return release;
 }

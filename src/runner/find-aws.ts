@@ -21,7 +21,8 @@ export const ACTIVE_ENV = 'GUARD_AWS_ACTIVE';
 export interface AwsBinary {
   /** Absolute path of the program to execute (a pyenv shim already resolved to the real script). */
   path: string;
-  /** 1 for the Python-script CLI (v1), 2 for the bundled binary (v2). */
+  /** 1 or 2: a first guess from the file (v1 is a Python script, the official v2 a bundled binary), corrected from
+   * `aws --version` by resolveCliRelease (Debian's v2 is a Python script too). */
   major: 1 | 2;
 }
 

@@ -3,4 +3,4 @@ export { runAws, type RunAwsOptions, type RunAwsResult, type OutputName, type Si
 export { assertRunnableArgv, commandWords, type CommandWords } from './argv-guard.js';
 export type { ScopedCredentials } from './sandbox.js';
 export { installShim, defaultShimDir, type InstallShimOptions, type InstalledShim } from './shim.js';
-export { assertCliMatchesModel, installedCliVersion, parseCliVersion } from './cli-version.js';
+export { installedCliVersion, parseCliVersion, resolveCliRelease } from './cli-version.js';

@@ -17,6 +17,15 @@ describe('docs/openapi.yaml', () => {
     expect(documented).toEqual(Object.keys(grantRequestSchema.shape).sort());
     expect(doc.components.schemas.GrantRequest.additionalProperties).toBe(false);
   });
+  it('cliVersion: the documented pattern accepts and refuses what the broker does; GrantResponse names the table used', () => {
+    const pattern = new RegExp(doc.components.schemas.GrantRequest.properties.cliVersion.pattern);
+    const key = 'A'.repeat(43);
+    for (const v of ['2.9.19', '1.45.11', '2.31.4', '2.9', 'v2.9.19', '2.9.19 ', '2.9.19.1', '']) {
+      const accepted = grantRequestSchema.safeParse({ argv: ['s3', 'ls'], transcriptKey: key, cliVersion: v }).success;
+      expect(pattern.test(v), v).toBe(accepted);
+    }
+    expect(doc.components.schemas.GrantResponse.properties.cliTable.type).toBe('string');
+  });
   it('the Error code enum is exactly the closed wire vocabulary (src/api/errors.ts)', () => {
     const documented: string[] = doc.components.schemas.Error.properties.error.properties.code.enum;
     expect([...documented].sort()).toEqual([...BROKER_ERROR_CODES].sort());

@@ -170,12 +170,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-/** Runs plain aws (the baseline) against the stack's moto with fixed credentials. */
-export function plainAwsAt(stack: Stack, args: string[]): SpawnSyncReturns<string> {
-  return spawnSync('aws', ['--endpoint-url', stack.moto.endpoint, ...args], {
+/** Runs plain aws (the baseline) against the stack's moto with fixed credentials; `awsPath` picks the CLI. */
+export function plainAwsAt(stack: Stack, args: string[], awsPath = 'aws'): SpawnSyncReturns<string> {
+  return spawnSync(awsPath, ['--endpoint-url', stack.moto.endpoint, ...args], {
     encoding: 'utf8',
     env: {
       PATH: process.env.PATH,
+      AWS_PAGER: '',
       HOME: join(stack.dir, 'plain-home'),
       AWS_ACCESS_KEY_ID: 'AKIAPLAINEXAMPLE0001',
       AWS_SECRET_ACCESS_KEY: 'plain-secret-example',

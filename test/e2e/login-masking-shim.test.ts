@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeDeviceLogin } from '../helpers/device-login.js';
 import { cli, plainAwsAt, startStack, type Stack } from './harness.js';
+import { testClis } from '../helpers/aws.js';
 
 /**
  * Issue 3, the rest of the end-to-end list: a device-flow login through the real broker and the HTML login form,
@@ -85,6 +86,24 @@ describe('masking', () => {
       // moto's secret keys are 40 characters of base64; session tokens are long. Neither may appear.
       expect(r.stdout).not.toMatch(/[A-Za-z0-9/+]{40}/);
       expect(r.stdout).toMatch(/ASIA|AKIA|AccessKeyId/);
+    }
+  });
+
+  it('on AWS CLI v2 as well, including yaml: the in-CLI plugin loads for a v2 that is a Python script', async () => {
+    // Debian's v2 starts with "#!…python": only `aws --version` tells it is v2, and only then does the sealed
+    // config point v2's cli_legacy_plugin_path at the plugin. The SSM value is masked by that plugin alone.
+    const v2 = testClis().find((c) => c.major === 2);
+    if (!v2) return;
+    for (const output of ['json', 'text', 'table', 'yaml']) {
+      for (const [args, secret] of [
+        [['secretsmanager', 'get-secret-value', '--secret-id', 'e2e/db'], SECRET],
+        [['ssm', 'get-parameter', '--name', '/e2e/key', '--with-decryption'], PARAM],
+      ] as const) {
+        const r = await s.run([...args, '--output', output], { token: alice, env: { GUARD_AWS_AWS_BIN: v2.path } });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout, output).not.toContain(secret);
+        expect(r.stdout, output).toContain('<masked>');
+      }
     }
   });
 

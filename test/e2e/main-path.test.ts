@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, generateKeyPair, exportJWK, decodeJwt, type JWK } from 'jose';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { plainAwsAt, startStack, type Stack } from './harness.js';
+import { testClis } from '../helpers/aws.js';
+import { settledRequestCount } from '../runner/helpers.js';
 
 /**
  * Issue 3, end to end on real parts: the built CLI, the real aws, moto as AWS, the embedded oidc-provider, the
@@ -18,19 +23,111 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => s?.close());
 
-describe('allowed call', () => {
-  it('prints exactly what plain aws prints, in every output format', async () => {
-    for (const output of ['json', 'text', 'table']) {
+describe.each(testClis())('on AWS CLI $name', (cli) => {
+  // The CLI the guard runs (GUARD_AWS_AWS_BIN); the client tells the broker its release, both read the argv
+  // with that release's table.
+  const env = { GUARD_AWS_AWS_BIN: cli.path };
+  const formats = cli.major === 2 ? ['json', 'text', 'table', 'yaml'] : ['json', 'text', 'table'];
+
+  it('an allowed call prints exactly what plain aws prints, in every output format', async () => {
+    for (const output of formats) {
       const args = ['s3api', 'list-objects-v2', '--bucket', 'e2e-data', '--output', output];
-      const guarded = await s.run(args, { token: alice });
-      const plain = plainAwsAt(s, args);
-      expect(guarded.stderr).toBe('');
+      const guarded = await s.run(args, { token: alice, env });
+      const plain = plainAwsAt(s, args, cli.path);
+      expect(guarded.stderr, output).toBe('');
       expect(guarded.status).toBe(0);
       expect(plain.status).toBe(0);
-      expect(guarded.stdout).toBe(plain.stdout);
+      expect(guarded.stdout, output).toBe(plain.stdout);
     }
   });
 
+  it('a denied call exits 77 and AWS receives nothing; so do bypass options', async () => {
+    // moto logs asynchronously: the previous test's requests must have arrived before counting.
+    const before = await settledRequestCount(s.moto);
+    const denied = await s.run(['iam', 'create-user', '--user-name', `mallory-${cli.name}`], { token: alice, env });
+    expect(denied.status, denied.stderr).toBe(77);
+    for (const args of [
+      ['--endpoint-url', 'http://127.0.0.1:9', 's3', 'ls'],
+      ['s3', 'ls', '--endp', 'http://127.0.0.1:9'],
+      ['--no-sign-request', 's3', 'ls'],
+    ]) {
+      const r = await s.run(args, { token: alice, env });
+      expect(r.status, args.join(' ')).toBe(77);
+    }
+    expect(await settledRequestCount(s.moto)).toBe(before);
+  });
+});
+
+describe('AWS CLI v2 specifics, end to end', () => {
+  const v2 = testClis().find((c) => c.major === 2);
+  const env = () => ({ GUARD_AWS_AWS_BIN: v2!.path });
+  it.runIf(v2)('--no-cli-pager and --cli-binary-format run; --cli-auto-prompt is refused (64) before the broker', async () => {
+    const ok = await s.run(['--no-cli-pager', '--cli-binary-format', 'raw-in-base64-out', 'sts', 'get-caller-identity'], { token: alice, env: env() });
+    expect(ok.status, ok.stderr).toBe(0);
+    const before = await settledRequestCount(s.moto);
+    const prompt = await s.run(['--cli-auto-prompt', 'sts', 'get-caller-identity'], { token: alice, env: env() });
+    expect(prompt.status).toBe(64);
+    expect(prompt.stderr).toMatch(/interactive/);
+    expect(await settledRequestCount(s.moto)).toBe(before);
+  });
+
+  it.runIf(v2)('a v2-only command (ddb select) is read with the v2 table and runs', async () => {
+    expect(plainAwsAt(s, ['dynamodb', 'create-table', '--table-name', 'e2e-t', '--attribute-definitions', 'AttributeName=k,AttributeType=S', '--key-schema', 'AttributeName=k,KeyType=HASH', '--billing-mode', 'PAY_PER_REQUEST']).status).toBe(0);
+    const r = await s.run(['ddb', 'select', 'e2e-t'], { token: alice, env: env() });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plainAwsAt(s, ['ddb', 'select', 'e2e-t'], v2!.path).stdout);
+    // On v1 the same argv is refused as v2-only.
+    const v1 = await s.run(['ddb', 'select', 'e2e-t'], { token: alice });
+    expect(v1.status).toBe(64);
+    expect(v1.stderr).toMatch(/only in AWS CLI v2/);
+  });
+
+  it.runIf(v2)('version skew: a newer 2.x runs full option names and refuses abbreviations; an unknown major is refused (78)', async () => {
+    // A real v2 that reports another release: what a user with aws-cli/2.31 (or a future 3.0) gets.
+    const dir = mkdtempSync(join(tmpdir(), 'guard-aws-skew-'));
+    const wrapper = (version: string) => {
+      const p = join(dir, `aws-${version}`);
+      writeFileSync(p, `#!/bin/sh
+if [ "$1" = --version ]; then echo "aws-cli/${version} Python/3.11 Linux/6 exe/x86_64"; exit 0; fi
+exec ${v2!.path} "$@"
+`);
+      chmodSync(p, 0o755);
+      return p;
+    };
+    const newer = { GUARD_AWS_AWS_BIN: wrapper('2.31.4') };
+    const full = await s.run(['s3api', 'list-objects-v2', '--bucket', 'e2e-data', '--output', 'text'], { token: alice, env: newer });
+    expect(full.status, full.stderr).toBe(0);
+    expect(full.stdout).toBe(plainAwsAt(s, ['s3api', 'list-objects-v2', '--bucket', 'e2e-data', '--output', 'text'], v2!.path).stdout);
+    const abbreviated = await s.run(['s3api', 'list-objects-v2', '--buck', 'e2e-data'], { token: alice, env: newer });
+    expect(abbreviated.status).toBe(64);
+    expect(abbreviated.stderr).toMatch(/--buck is an abbreviation.*write the option in full/);
+    const future = await s.run(['sts', 'get-caller-identity'], { token: alice, env: { GUARD_AWS_AWS_BIN: wrapper('3.0.0') } });
+    expect(future.status).toBe(78);
+    expect(future.stderr).toMatch(/v1 and v2 only/);
+    const older = await s.run(['sts', 'get-caller-identity'], { token: alice, env: { GUARD_AWS_AWS_BIN: wrapper('2.8.0') } });
+    expect(older.status).toBe(78);
+    expect(older.stderr).toMatch(/older than/);
+  });
+
+  it('the broker reads the argv with the table of the release the client names, and refuses one it has none for', async () => {
+    const { BrokerClient } = await import('../../src/api/broker-client.js');
+    const { createTranscriptKey } = await import('../../src/transcript/sign.js');
+    const client = new BrokerClient(s.broker.url);
+    const ask = (argv: string[], cliVersion?: string) =>
+      client.grant(alice, { argv, transcriptKey: createTranscriptKey().publicKey, ...(cliVersion ? { cliVersion } : {}) });
+    const v2Grant = await ask(['ddb', 'select', 'e2e-t'], '2.9.19');
+    expect(v2Grant.kind).toBe('granted');
+    if (v2Grant.kind === 'granted') expect(v2Grant.grant.cliTable).toMatch(/^2\./);
+    // The same argv for v1 (named, or by an older client naming none) is not a command there.
+    await expect(ask(['ddb', 'select', 'e2e-t'], '1.45.11')).rejects.toMatchObject({ code: 'parse' });
+    await expect(ask(['ddb', 'select', 'e2e-t'])).rejects.toMatchObject({ code: 'parse' });
+    // A newer 2.x release: abbreviations refused at the broker too, whatever the client did.
+    await expect(ask(['s3api', 'list-objects-v2', '--buck', 'e2e-data'], '2.31.4')).rejects.toMatchObject({ code: 'parse' });
+    await expect(ask(['sts', 'get-caller-identity'], '3.0.0')).rejects.toThrow(/v1 and v2 only/);
+  });
+});
+
+describe('allowed call', () => {
   it('runs with scoped session credentials from the target role, not the caller’s', async () => {
     const r = await s.run(['sts', 'get-caller-identity'], { token: alice, env: { AWS_ACCESS_KEY_ID: 'AKIACALLEREXAMPLE001', AWS_SECRET_ACCESS_KEY: 'x' } });
     expect(r.status).toBe(0);

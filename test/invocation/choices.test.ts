@@ -13,6 +13,7 @@ import { GuardError } from '../../src/errors.js';
 import { closeMatches, oneEditApart, similarity } from '../../src/invocation/choices.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import type { InvocationContext } from '../../src/invocation/types.js';
+import { modelIndex } from '../../src/invocation/model.js';
 
 const v1: InvocationContext = { account: '111122223333', region: 'us-east-1' };
 const v2: InvocationContext = { ...v1, cliVersion: 'v2' };
@@ -138,11 +139,13 @@ describe('commands that exist only in AWS CLI v2', () => {
   it('on v2 the modelled ones parse, the others are refused as unsupported, not as missing', () => {
     expect(parseInvocation(['logs', 'tail', '/aws/lambda/x'], v2).actions).toEqual(['logs:FilterLogEvents']);
     expect(parseInvocation(['configure', 'list-profiles'], v2).kind).toBe('local');
-    for (const argv of [['ddb', 'select', 'table'], ['sso', 'login']]) {
-      const error = refusal(argv, v2);
-      expect(error.details.reason).toBe('unsupported_customization');
-      expect(error.message).not.toContain('exists only');
-    }
+    // v2's own table (data/aws-model-v2) has ddb: read as the Scan/Query it makes.
+    expect(parseInvocation(['ddb', 'select', 'table'], v2).actions).toEqual(['dynamodb:Scan']);
+    expect(refusal(['cli-dev', 'list-commands'], v2).details.reason).toBe('unsupported_customization');
+    // sso login is the caller's own sign-in flow: refused with what to do instead.
+    const sso = refusal(['sso', 'login'], v2);
+    expect(sso.details.reason).toBe('credential_flow');
+    expect(sso.message).toMatch(/without guard-aws/);
   });
 
   it('names v1 has are not caught by the v2 table', () => {
@@ -158,10 +161,14 @@ describe('through the built CLI', () => {
   const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
   const bin = join(repoRoot, 'bin/guard-aws.js');
   const home = mkdtempSync(join(tmpdir(), 'guard-choices-'));
-  // An `aws` first on PATH that leaves a mark if anything ever runs it.
+  // An `aws` first on PATH that answers `--version` as the v1 release of the tables (the guard asks it which
+  // table to read with) and leaves a mark if anything else ever runs it.
   const fakeBin = mkdtempSync(join(tmpdir(), 'guard-choices-bin-'));
   const marker = join(fakeBin, 'ran');
-  writeFileSync(join(fakeBin, 'aws'), `#!/bin/sh\ntouch '${marker}'\n`);
+  writeFileSync(
+    join(fakeBin, 'aws'),
+    `#!/bin/sh\nif [ "$1" = --version ]; then echo 'aws-cli/${modelIndex('v1').cliVersion} Python/3.11.7'; exit 0; fi\ntouch '${marker}'\n`,
+  );
   chmodSync(join(fakeBin, 'aws'), 0o755);
   const run = (...args: string[]) =>
     spawnSync(process.execPath, [bin, ...args], {

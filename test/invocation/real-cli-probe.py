@@ -1,4 +1,5 @@
-"""Runs argvs through the REAL installed AWS CLI v1 driver, in-process, and reports what it would send.
+"""Runs argvs through the REAL installed AWS CLI driver (v1 or v2, whichever Python runs it), in-process, and reports
+what it would send.
 
 Used by test/invocation/real-cli.test.ts (differential test). For each argv (JSON list of lists on stdin) the
 CLI parses and unpacks arguments exactly as usual; a `provide-client-params` handler records the first API

@@ -1,5 +1,5 @@
 /**
- * Differential test against the REAL installed AWS CLI v1 (no mocks): each argv goes through the CLI's own
+ * Differential test against the REAL installed AWS CLI v1 and v2 (no mocks; each read with its own table): each argv goes through the CLI's own
  * driver in-process (test/invocation/real-cli-probe.py records the first API call and aborts it, so nothing
  * is sent). Whenever the real CLI would call AWS, guard-aws must either refuse the argv or have predicted the
  * same operation, the same top-level parameters and the same region/profile/endpoint. And guard-aws's
@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GuardError } from '../../src/errors.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import type { ParsedInvocation } from '../../src/invocation/types.js';
-import { realAwsPath } from '../helpers/aws.js';
+import { testClis, type TestCli } from '../helpers/aws.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../..');
@@ -27,8 +27,9 @@ writeFileSync(join(work, 'input.json'), '{"Bucket":"hidden-bucket","Prefix":"sec
 writeFileSync(join(work, 'policy.json'), '{"Version":"2012-10-17","Statement":[]}');
 writeFileSync(join(work, 'body.txt'), 'hello');
 
-function python(): string {
-  const first = readFileSync(realAwsPath(), 'utf8').split('\n')[0]!;
+/** The Python the CLI runs on (v1: pyenv's; v2: Debian's package is a Python script as well). */
+function python(cli: TestCli): string {
+  const first = readFileSync(cli.path, 'utf8').split('\n')[0]!;
   return first.startsWith('#!') ? first.slice(2).trim() : 'python3';
 }
 
@@ -38,9 +39,9 @@ interface RealResult {
   globals: Record<string, unknown> | null;
 }
 
-function runReal(argvs: string[][]): RealResult[] {
+function runReal(argvs: string[][], cli: TestCli): RealResult[] {
   const out = join(work, 'probe-result.json');
-  const r = spawnSync(python(), [join(here, 'real-cli-probe.py'), out], {
+  const r = spawnSync(python(cli), [join(here, 'real-cli-probe.py'), out], {
     input: JSON.stringify(argvs),
     cwd: work,
     encoding: 'utf8',
@@ -55,6 +56,7 @@ function runReal(argvs: string[][]): RealResult[] {
       AWS_SHARED_CREDENTIALS_FILE: join(work, '.aws/credentials'),
       AWS_EC2_METADATA_DISABLED: 'true',
       PAGER: 'cat',
+      AWS_PAGER: '',
     },
   });
   if (r.status !== 0) throw new Error(`probe failed: ${r.stderr}`);
@@ -73,9 +75,9 @@ function loose(v: unknown): unknown {
 }
 
 const ctx = { account: '111122223333', region: 'us-east-1', cwd: work, env: { HOME: work } };
-function ours(argv: string[]): ParsedInvocation | GuardError {
+function ours(argv: string[], cli: TestCli): ParsedInvocation | GuardError {
   try {
-    return parseInvocation(argv, ctx);
+    return parseInvocation(argv, { ...ctx, cliVersion: cli.name });
   } catch (e) {
     if (e instanceof GuardError) return e;
     throw e;
@@ -123,11 +125,20 @@ const EDGE: string[][] = [
   ['ec2', 'wait', 'instance-running', '--instance-ids', 'i-1', '--reg', 'eu-west-1'],
 ];
 
-describe('differential test against the real AWS CLI v1', () => {
-  const argvs = [...corpus, ...EDGE];
-  const parsed = argvs.map(ours);
+/** v2-only spellings, read with the v2 table and by the v2 CLI. */
+const EDGE_V2: string[][] = [
+  ['--cli-binary-format', 'raw-in-base64-out', 'lambda', 'invoke', '--function-name', 'f', '--payload', '{"a":1}', 'out.json'],
+  ['--no-cli-pager', 's3api', 'list-objects-v2', '--bucket', 'b'],
+  ['s3api', 'list-objects-v2', '--cli-input-yaml', 'Bucket: hidden-bucket\nPrefix: p/', '--bucket', 'visible'],
+  ['sqs', 'send-message', '--queue-url', 'file://body.txt', '--message-body', 'x'],
+  ['ddb', 'select', 'T'],
+];
+
+describe.each(testClis())('differential test against the real AWS CLI $name', (cli) => {
+  const argvs = [...corpus, ...EDGE, ...(cli.major === 2 ? EDGE_V2 : [])];
+  const parsed = argvs.map((argv) => ours(argv, cli));
   const canonical = parsed.map((p, i) => (p instanceof GuardError || (p.kind !== 'api' && p.kind !== 'custom') ? argvs[i]! : p.canonicalArgv));
-  const real = runReal([...argvs, ...canonical]);
+  const real = runReal([...argvs, ...canonical], cli);
 
   it('predicts every call the real CLI would make, or refuses the argv', () => {
     // the probe really ran the CLI: most argvs reach an API call
@@ -174,7 +185,9 @@ describe('differential test against the real AWS CLI v1', () => {
         if (b.calls[0]!.operation !== p.operation) problems.push(`${argv.join(' ')}: canonical form calls ${b.calls[0]!.operation}, guard decided ${p.operation}`);
         return;
       }
-      if (JSON.stringify(a.calls) !== JSON.stringify(b.calls) || JSON.stringify(a.globals) !== JSON.stringify(b.globals)) {
+      // `logs tail --since` (v2) turns a duration into a start time from the clock: equal up to the run's delay.
+      const clockless = (calls: RealResult['calls']) => JSON.stringify(calls, (k, v) => (k === 'startTime' ? 'now-relative' : v));
+      if (clockless(a.calls) !== clockless(b.calls) || JSON.stringify(a.globals) !== JSON.stringify(b.globals)) {
         problems.push(`${argv.join(' ')} -> ${canonical[i]!.join(' ')}: ${JSON.stringify([a.calls, a.globals])} != ${JSON.stringify([b.calls, b.globals])}`);
       }
     });

@@ -84,6 +84,11 @@ describe('policy check: command globs', () => {
       'p.yaml:6:116: rule `r1`: `s3 ls extra` has more than a command and a sub-command, so it can never match',
     ]);
   });
+  test('commands of either AWS CLI count: v2-only ones (ddb, configure export-credentials) are real commands', () => {
+    expect(check(one('{ commands: ["ddb select", "configure export-credentials", "logs tail", "ddb zap"] }'))).toEqual([
+      'p.yaml:6:84: rule `r1`: `ddb` has no sub-command matching `zap`, so `ddb zap` can never match',
+    ]);
+  });
   test('a mistyped sub-command names the likely intended one; a glob gets no guess', () => {
     expect(check(one('{ commands: ["s3 lss", "s3api list-bukets", "s3 zz*"] }'))).toEqual([
       'p.yaml:6:25: rule `r1`: `s3` has no sub-command matching `lss`, so `s3 lss` can never match (maybe you meant: ls)',

@@ -1,9 +1,10 @@
 import { spawn, spawnSync as realSpawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assertCliMatchesModel, installedCliVersion, parseCliVersion } from '../../src/runner/cli-version.js';
+import { installedCliVersion, parseCliVersion, resolveCliRelease } from '../../src/runner/cli-version.js';
+import { cliRelease } from '../../src/invocation/cli-release.js';
 import { GuardError } from '../../src/errors.js';
 import { modelIndex } from '../../src/invocation/model.js';
 import { realAwsPath } from '../helpers/aws.js';
@@ -19,28 +20,37 @@ function fakeAws(version: string): string {
   return p;
 }
 
-describe('the aws that runs must be the release the tables describe', () => {
-  it('the real installed aws matches the committed model', () => {
+describe('the aws that runs picks the table; releases the tables cannot read safely are refused', () => {
+  it('the real installed v1 and v2 are read with their own tables, without skew', () => {
     const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache-real') };
-    expect(installedCliVersion({ path: realAwsPath(), major: 1 }, { env })).toBe(modelIndex().cliVersion);
-    expect(() => assertCliMatchesModel({ path: realAwsPath(), major: 1 }, { env })).not.toThrow();
+    expect(installedCliVersion({ path: realAwsPath(), major: 1 }, { env })).toBe(modelIndex('v1').cliVersion);
+    expect(resolveCliRelease({ path: realAwsPath(), major: 1 }, { env })).toMatchObject({ table: 'v1', exactOptionNames: false });
+    if (existsSync('/usr/bin/aws')) {
+      // Debian's v2 is a Python script: the major comes from --version, not from the file.
+      const aws = { path: '/usr/bin/aws', major: 1 as 1 | 2 };
+      expect(resolveCliRelease(aws, { env })).toMatchObject({ table: 'v2', tableVersion: modelIndex('v2').cliVersion, exactOptionNames: false });
+      expect(aws.major).toBe(2);
+    }
   });
 
-  it('another minor release (or v2) is refused with how to fix it; a patch release is accepted', () => {
+  it('same minor: as is; newer minor: exact option names; older minor or another major: refused with what to do (78)', () => {
     const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache') };
-    const model = '1.45.11';
-    expect(() => assertCliMatchesModel({ path: fakeAws('1.45.30'), major: 1 }, { env, modelVersion: model })).not.toThrow();
-    for (const v of ['1.46.0', '2.17.3', '1.44.99']) {
+    const tables = { '1': '1.45.11', '2': '2.9.19' };
+    expect(resolveCliRelease({ path: fakeAws('1.45.30'), major: 1 }, { env, tables })).toMatchObject({ table: 'v1', exactOptionNames: false });
+    expect(resolveCliRelease({ path: fakeAws('2.31.4'), major: 1 }, { env, tables })).toMatchObject({ table: 'v2', exactOptionNames: true, tableVersion: '2.9.19' });
+    expect(resolveCliRelease({ path: fakeAws('1.46.0'), major: 1 }, { env, tables })).toMatchObject({ table: 'v1', exactOptionNames: true });
+    for (const [v, hint] of [['1.44.99', 'older'], ['2.8.0', 'older'], ['3.0.0', 'v1 and v2 only']] as const) {
       let err: unknown;
       try {
-        assertCliMatchesModel({ path: fakeAws(v), major: 1 }, { env, modelVersion: model });
+        resolveCliRelease({ path: fakeAws(v), major: 1 }, { env, tables });
       } catch (e) {
         err = e;
       }
       expect(err).toBeInstanceOf(GuardError);
       expect((err as GuardError).exitCode).toBe(78);
-      expect((err as GuardError).message).toContain('gen:aws-model');
+      expect((err as GuardError).message).toContain(hint);
     }
+    expect(() => cliRelease('2.9', tables)).toThrow(/not an AWS CLI version/);
   });
 
   it('asks the binary once, then answers from the cache until the binary changes', () => {

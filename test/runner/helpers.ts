@@ -2,7 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plainAws } from '../helpers/aws.js';
+import { plainAws, type TestCli } from '../helpers/aws.js';
 import { findAws, runAws, type AwsBinary, type RunAwsOptions, type ScopedCredentials } from '../../src/runner/index.js';
 
 let cached: AwsBinary | null = null;
@@ -24,6 +24,8 @@ export interface Captured {
 export type RunInput = Omit<RunAwsOptions, 'aws' | 'stdout' | 'stderr' | 'stdin' | 'region'> & {
   stdin?: RunAwsOptions['stdin'] | string;
   region?: string;
+  /** Which AWS CLI runs; default the v1 on PATH. */
+  cli?: TestCli;
 };
 
 /** runAws with captured output; stdin may be given as a string. */
@@ -39,7 +41,7 @@ export async function run(input: RunInput): Promise<Captured> {
   const r = await runAws({
     region: 'us-east-1',
     ...input,
-    aws: realAws(),
+    aws: input.cli ? { path: input.cli.path, major: input.cli.major } : realAws(),
     stdin,
     stdout: out,
     stderr: err,

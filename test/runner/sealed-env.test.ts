@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMoto, type Moto } from '../helpers/moto.js';
-import { plainAws } from '../helpers/aws.js';
+import { plainAws, testClis } from '../helpers/aws.js';
 import { createSandbox } from '../../src/runner/sandbox.js';
 import { realAws, run, scopedCredentials, settledRequestCount } from './helpers.js';
 
@@ -153,11 +153,13 @@ afterEach(() => {
   expect(csmPackets).toEqual([]);
 });
 
-describe('the caller\'s environment cannot reach the sealed aws', () => {
+// On AWS CLI v1 and v2 alike: v2 reads the same files and variables, plus its pager (AWS_PAGER, PAGER and a
+// hostile `less` on PATH above) and auto-prompt; both are off in the sealed run.
+describe.each(testClis())('the caller\'s environment cannot reach the sealed aws ($name)', (cli) => {
   test('a call signs with the scoped key and goes to the granted endpoint, whatever the parent has set', async () => {
     const creds = scopedCredentials(moto.endpoint);
     const before = await settledRequestCount(moto);
-    const r = await run({ argv: ['sts', 'get-caller-identity'], credentials: creds, endpoint: moto.endpoint, callerEnv: process.env });
+    const r = await run({ argv: ['sts', 'get-caller-identity'], credentials: creds, endpoint: moto.endpoint, callerEnv: process.env, cli });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     // moto answers GetCallerIdentity with the identity the signing key belongs to: the assumed role session.
@@ -168,15 +170,16 @@ describe('the caller\'s environment cannot reach the sealed aws', () => {
     // The alias shadowing `sts`, the plugin, credential_process, sitecustomize, the models: checked in afterEach.
   });
 
-  test('v1 http(s):// parameter values are not fetched (cli_follow_urlparam = false)', async () => {
+  test('http(s):// parameter values are not fetched (v1: cli_follow_urlparam = false; v2 never fetches)', async () => {
     const creds = scopedCredentials(moto.endpoint);
     const r = await run({
-      argv: ['secretsmanager', 'create-secret', '--name', 'urlparam', '--secret-string', `${trapUrl}/steal`],
+      argv: ['secretsmanager', 'create-secret', '--name', `urlparam-${cli.name}`, '--secret-string', `${trapUrl}/steal`],
       credentials: creds,
       endpoint: moto.endpoint,
+      cli,
     });
     expect(r.exitCode).toBe(0);
-    const got = plainAws(['secretsmanager', 'get-secret-value', '--secret-id', 'urlparam', '--output', 'json'], moto.endpoint);
+    const got = plainAws(['secretsmanager', 'get-secret-value', '--secret-id', `urlparam-${cli.name}`, '--output', 'json'], moto.endpoint);
     expect(JSON.parse(got.stdout).SecretString).toBe(`${trapUrl}/steal`);
   });
 
@@ -184,9 +187,10 @@ describe('the caller\'s environment cannot reach the sealed aws', () => {
     const creds = scopedCredentials(moto.endpoint);
     const before = await settledRequestCount(moto);
     const r = await run({
-      argv: ['secretsmanager', 'create-secret', '--name', 'tilde', '--secret-string', 'file://~/.aws/credentials'],
+      argv: ['secretsmanager', 'create-secret', '--name', `tilde-${cli.name}`, '--secret-string', 'file://~/.aws/credentials'],
       credentials: creds,
       endpoint: moto.endpoint,
+      cli,
     });
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/Unable to load paramfile/);
@@ -196,6 +200,35 @@ describe('the caller\'s environment cannot reach the sealed aws', () => {
 });
 
 describe('the sandbox itself', () => {
+  test('v2 on a terminal: no pager runs, even with one on PATH (vector 17)', async () => {
+    // v2 pipes output through AWS_PAGER / cli_pager / PAGER (default `less -R`) only when stdout is a terminal
+    // (awscli/utils.py OutputStreamFactory): `script` gives it one. The hostile `less` is put first on PATH.
+    const v2 = testClis().find((c) => c.major === 2);
+    if (!v2) return;
+    const creds = scopedCredentials(moto.endpoint);
+    const sb = createSandbox({ aws: { path: v2.path, major: 2 }, credentials: creds, region: 'us-east-1', extraFields: [], dockerLoginToken: false, tty: null });
+    const { spawnSync } = await import('node:child_process');
+    const onTerminal = (env: Record<string, string>) =>
+      spawnSync('script', ['-qec', `${v2.path} --endpoint-url ${moto.endpoint} sts get-caller-identity`, '/dev/null'], {
+        env: { ...env, PATH: `${join(hostile, 'bin')}:${env.PATH}` },
+        encoding: 'utf8',
+      });
+    try {
+      // The probe can see a pager: told to use one, v2 runs the hostile `less`.
+      onTerminal({ ...sb.env, AWS_PAGER: 'less' });
+      expect(existsSync(join(marks, 'less'))).toBe(true);
+      rmSync(join(marks, 'less'));
+      // The sealed settings: none runs, from the environment (AWS_PAGER='') or from the config alone (cli_pager =).
+      for (const env of [sb.env, Object.fromEntries(Object.entries(sb.env).filter(([k]) => k !== 'AWS_PAGER'))]) {
+        const r = onTerminal(env);
+        expect(r.status, r.stdout).toBe(0);
+        expect(r.stdout).toContain(creds.arn);
+      }
+    } finally {
+      sb.dispose();
+    }
+  });
+
   test('the environment is exactly the allow-list, HOME is private and removed afterwards', () => {
     const sb = createSandbox({
       aws: realAws(),

@@ -5,6 +5,8 @@ import type { InvocationContext, ParsedInvocation } from '../../invocation/types
 import type { Decision, MaskingRules } from '../../policy/types.js';
 import type { RefusalRecord } from '../../store/types.js';
 import { maskArgv } from '../../masking/argv.js';
+import { type CliRelease, cliRelease } from '../../invocation/cli-release.js';
+import { modelIndex } from '../../invocation/model.js';
 import type { GrantRequest, GrantResponse } from '../../api/types.js';
 import type { ApprovalGate } from '../approval-gate.js';
 import { pickTarget, type TargetConfig } from '../config.js';
@@ -19,6 +21,7 @@ import { assumeRoleForGrant, type StsLike } from '../sts.js';
 /** POST /v1/grants body. Unknown fields are refused: a client cannot smuggle in, say, an endpoint. */
 export const grantRequestSchema = z.strictObject({
   argv: z.array(z.string().max(64 * 1024)).min(1).max(1000),
+  cliVersion: z.string().regex(/^\d{1,4}\.\d{1,4}\.\d{1,6}$/, 'must be an AWS CLI version: MAJOR.MINOR.PATCH').optional(),
   target: z.string().min(1).max(64).optional(),
   files: z.record(z.string().min(1).max(4096), z.string()).optional(),
   // Ed25519 public keys are 32 bytes: 43 base64url characters without padding (RFC 8037 §2, RFC 4648 §5).
@@ -94,6 +97,16 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
       });
     }
 
+    // The table for the release that will run (docs/aws-cli-parsing.md §6.3); an older client sends none and
+    // runs v1 of the release its own tables match.
+    let cli: CliRelease;
+    try {
+      cli = cliRelease(body.cliVersion ?? modelIndex('v1').cliVersion);
+    } catch (e) {
+      const msg = (e as Error).message;
+      return refuse(new ApiError('bad_request', msg, { field: 'cliVersion' }), { target: target.name, decision: null, rule: null, reason: msg });
+    }
+
     // Re-parse here: the client's own parse is never trusted (a compromised agent can skip the client).
     let invocation: ParsedInvocation;
     try {
@@ -105,6 +118,8 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
         // Only what the caller told us: never the broker's own environment, home or working directory.
         env: body.home ? { HOME: body.home } : {},
         cwd: body.cwd ?? '/',
+        cliVersion: cli.table,
+        ...(cli.exactOptionNames ? { exactOptionNames: true } : {}),
       };
       invocation = d.parse(body.argv, pctx);
     } catch (e) {
@@ -219,6 +234,7 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
       rule: decision.rule,
       sessionPolicy,
       argv: invocation.canonicalArgv,
+      cliTable: cli.tableVersion,
       caller: { subject: caller.subject, groups: caller.groups },
       ...(approvalId ? { approvalId } : {}),
       ...(target.endpoint ? { endpoint: target.endpoint } : {}),

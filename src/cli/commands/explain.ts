@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { GuardError } from '../../errors.js';
 import { parseInvocation } from '../../invocation/parse.js';
 import type { InvocationContext } from '../../invocation/types.js';
+import { cliRelease } from '../../invocation/cli-release.js';
+import { modelIndex } from '../../invocation/model.js';
 import { explainDecision } from '../../policy/decide.js';
 import { loadPoliciesCached } from '../../policy/load-cached.js';
 import { defaultPolicyPath } from '../../policy/paths.js';
@@ -27,6 +29,7 @@ interface ExplainOptions {
   groups?: string;
   target?: string;
   profile?: string;
+  awsCli?: string;
 }
 
 export function command(ctx: CliContext): Command {
@@ -39,6 +42,7 @@ export function command(ctx: CliContext): Command {
     .option('--region <region>', `default region (default $AWS_REGION, $AWS_DEFAULT_REGION or ${DEFAULT_REGION})`)
     .option('--subject <subject>', 'caller subject (default $USER)')
     .option('--groups <groups>', 'caller groups, comma-separated (default none)')
+    .option('--aws-cli <version>', 'read the invocation as this AWS CLI release would run it: 1, 2 or MAJOR.MINOR.PATCH (default 1)')
     .addOption(targetOption('"default"'))
     .addOption(profileOption())
     .argument('<aws-args...>', 'the aws invocation, after --')
@@ -69,7 +73,11 @@ export function command(ctx: CliContext): Command {
       const targetName = named[0]?.[1] ?? (defaults.push('target'), 'default');
       const policies = o.policy.length ? o.policy : [defaultPolicyPath()];
       const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)), env: ctx.env });
-      const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env };
+      // The table of that release (docs/aws-cli-parsing.md §6.3); a bare major means the shipped table's release.
+      const wanted = o.awsCli ?? '1';
+      if (!/^[12]$|^\d+\.\d+\.\d+$/.test(wanted)) throw new GuardError('usage', `--aws-cli must be 1, 2 or MAJOR.MINOR.PATCH, got "${wanted}"`);
+      const cli = cliRelease(/^[12]$/.test(wanted) ? modelIndex(wanted === '1' ? 'v1' : 'v2').cliVersion : wanted);
+      const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env, cliVersion: cli.table, ...(cli.exactOptionNames ? { exactOptionNames: true } : {}) };
       const inv = parseInvocation(args, invCtx);
       const caller: Caller = { subject, groups };
       const target: TargetInfo = { name: targetName, account, region };
