@@ -93,6 +93,11 @@ describe('guard-aws login / whoami / logout (built CLI)', () => {
     expect(out.stderr).toContain('revoked at the identity provider');
     expect(await readdir(tokenDir)).toHaveLength(0);
 
+    // --json for scripts and agents: a second logout has nothing left to forget.
+    const again = await cli(['logout', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ forgotten: false, revoked: false });
+
     const after = await cli(['whoami'], env);
     expect(after.code).toBe(67);
     expect(after.stderr.trim().split('\n')).toHaveLength(1);
