@@ -206,7 +206,9 @@ describe('the sandbox itself', () => {
     const v2 = testClis().find((c) => c.major === 2);
     if (!v2) return;
     const creds = scopedCredentials(moto.endpoint);
-    const sb = createSandbox({ aws: { path: v2.path, major: 2 }, credentials: creds, region: 'us-east-1', extraFields: [], dockerLoginToken: false, tty: null });
+    // aws runs under `script` here, a grandchild of this process: no parent tie (parentPid 0), or the plugin would
+    // rightly end it at once (that tie is tested in test/fault/kill.test.ts).
+    const sb = createSandbox({ aws: { path: v2.path, major: 2 }, credentials: creds, region: 'us-east-1', extraFields: [], dockerLoginToken: false, tty: null, parentPid: 0 });
     const { spawnSync } = await import('node:child_process');
     const onTerminal = (env: Record<string, string>) =>
       spawnSync('script', ['-qec', `${v2.path} --endpoint-url ${moto.endpoint} sts get-caller-identity`, '/dev/null'], {
