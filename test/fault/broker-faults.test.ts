@@ -71,21 +71,26 @@ function startBroker(extraArgs: string[] = []): Promise<{ child: ChildProcess; u
   });
 }
 
+/** The client's environment: its own HOME and XDG directories under the test's, the broker, a workload token. */
+function clientEnv(token: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: join(dir, 'home'),
+    XDG_STATE_HOME: join(dir, 'client-state'),
+    XDG_CACHE_HOME: join(dir, 'client-cache'),
+    XDG_CONFIG_HOME: join(dir, 'client-config'),
+    GUARD_AWS_BROKER: `http://127.0.0.1:${port}`,
+    GUARD_AWS_TOKEN: token,
+    CI: 'true',
+    ...extra,
+  };
+}
+
 /** Runs the built client against the broker. */
 function client(args: string[], extra: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise(async (res) => {
     const token = await idp.sign({ sub: 'dana@example.com', groups: ['developers', 'auditors'] });
-    const env = {
-      PATH: process.env.PATH,
-      HOME: join(dir, 'home'),
-      XDG_STATE_HOME: join(dir, 'client-state'),
-      XDG_CACHE_HOME: join(dir, 'client-cache'),
-      XDG_CONFIG_HOME: join(dir, 'client-config'),
-      GUARD_AWS_BROKER: `http://127.0.0.1:${port}`,
-      GUARD_AWS_TOKEN: token,
-      CI: 'true',
-      ...extra,
-    };
+    const env = clientEnv(token, extra);
     const c = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -142,17 +147,7 @@ describe('kill -9 of the broker mid-call', () => {
   // waiting caller); each poll is bounded by the request deadline. The pending request lives in SQLite.
   it('a client waiting for an approval rides out a broker killed with SIGKILL, and runs once approved after the restart', async () => {
     const token = await idp.sign({ sub: 'dana@example.com', groups: ['developers'] });
-    const env = {
-      PATH: process.env.PATH,
-      HOME: join(dir, 'home'),
-      XDG_STATE_HOME: join(dir, 'client-state'),
-      XDG_CACHE_HOME: join(dir, 'client-cache'),
-      XDG_CONFIG_HOME: join(dir, 'client-config'),
-      GUARD_AWS_BROKER: `http://127.0.0.1:${port}`,
-      GUARD_AWS_TOKEN: token,
-      GUARD_AWS_BROKER_TIMEOUT: '3',
-      CI: 'true',
-    };
+    const env = clientEnv(token, { GUARD_AWS_BROKER_TIMEOUT: '3' });
     const c = spawn(process.execPath, [bin, '--wait', '60', '--reason', 'fault test', 'secretsmanager', 'get-secret-value', '--secret-id', 'fault-x'], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -83,7 +83,8 @@ describe('when the caller\'s stdout is a terminal', () => {
 });
 
 describe('the transcript recorder failing', () => {
-  test('stops aws and fails the run instead of continuing unrecorded', async () => {
+  /** Runs `sts get-caller-identity` with a recorder whose every chunk throws what `fail` makes; what aws showed. */
+  const runFailingRecorder = async (fail: () => Error): Promise<{ err: unknown; shown: string }> => {
     const { PassThrough } = await import('node:stream');
     const { runAws } = await import('../../src/runner/index.js');
     const { realAws } = await import('./helpers.js');
@@ -100,34 +101,21 @@ describe('the transcript recorder failing', () => {
       credentials: creds,
       endpoint: moto.endpoint,
       onChunk: () => {
-        throw new Error('disk full');
+        throw fail();
       },
     }).catch((e: unknown) => e);
+    return { err, shown };
+  };
+
+  test('stops aws and fails the run instead of continuing unrecorded', async () => {
+    const { err, shown } = await runFailingRecorder(() => new Error('disk full'));
     expect(isGuardError(err) && err.code).toBe('internal');
     expect(shown).toBe('');
   });
 
   // issue 12 item 6: a disk that fills up while aws runs is a disk error (74), not a bug (70).
   test('a spool disk error while recording is passed on as local_io (exit 74), and nothing unrecorded is shown', async () => {
-    const { PassThrough } = await import('node:stream');
-    const { runAws } = await import('../../src/runner/index.js');
-    const { realAws } = await import('./helpers.js');
-    let shown = '';
-    const out = new PassThrough();
-    out.on('data', (b: Buffer) => (shown += b.toString()));
-    const err = await runAws({
-      aws: realAws(),
-      region: 'us-east-1',
-      stdin: null,
-      stdout: out,
-      stderr: out,
-      argv: ['sts', 'get-caller-identity'],
-      credentials: creds,
-      endpoint: moto.endpoint,
-      onChunk: () => {
-        throw new GuardError('local_io', 'transcript spool: cannot write chunks.jsonl (ENOSPC: no space left on the device)');
-      },
-    }).catch((e: unknown) => e);
+    const { err, shown } = await runFailingRecorder(() => new GuardError('local_io', 'transcript spool: cannot write chunks.jsonl (ENOSPC: no space left on the device)'));
     expect(isGuardError(err) && err.code).toBe('local_io');
     expect(isGuardError(err) && err.exitCode).toBe(74);
     expect(shown).toBe('');
