@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { dist, root } from './lib/core.mjs';
+import { report } from './lib/report.mjs';
 import { startBenchBroker } from './lib/stack.mjs';
 
 function arg(name, envName, dflt) {
@@ -141,6 +142,14 @@ async function main() {
   await close();
   const leftovers = homes.length + entries.length + rejected.length + unreported;
   if (failed.length || leftovers) process.exitCode = 1;
+  report({
+    name: 'soak',
+    measures: `${N} parallel guarded callers for ${MINUTES} min (SOAK_N, SOAK_MINUTES): errors, latency drift, broker RSS and fds, leftovers`,
+    figure: `${calls.length} calls, ${failed.length} errors, ${leftovers} leftovers; p50 ${ratio(pct(last, 50), pct(first, 50))}×, p99 ${ratio(pct(last, 99), pct(first, 99))}×; RSS ${ratio(end.rss, warm.rss)}×, fds ${end.fds - warm.fds >= 0 ? '+' : ''}${end.fds - warm.fds}`,
+    baseline: 'the first window of the same run (latency), the broker after warm-up (RSS, fds)',
+    target: 'no errors, no leftovers, no drift',
+    met: failed.length === 0 && leftovers === 0,
+  });
 }
 
 main().catch((e) => {
