@@ -2,11 +2,11 @@
 // `npm run setup` (and the first half of `npm run dev` and `npm run test:all`): install the npm packages and build,
 // each only when needed, so a second `npm run dev` starts in seconds instead of reinstalling everything.
 //
-//  - Packages: installed when node_modules has no stamp, or the stamp does not match package-lock.json's hash and
-//    this Node's ABI (native modules such as better-sqlite3 are built per ABI). A fresh clone gets `npm ci`; an
+//  - Packages: installed when node_modules has no stamp, or the stamp does not match the hash of package.json,
+//    package-lock.json and this Node's ABI (native modules such as better-sqlite3 are built per ABI). A fresh clone gets `npm ci`; an
 //    existing node_modules is updated in place with `npm install` — never deleted, because a guard-aws (a dev
 //    server, an agent's shim) may be running from this tree and would lose its modules mid-run.
-//  - Build: run when dist/ is missing or older than any source it is built from (src/, the bundler script,
+//  - Build: run when dist/ is missing or was built from other contents of the sources (src/, the bundler script,
 //    tsconfig.json, package-lock.json).
 //
 // `--force` does both regardless. Plain Node, no dependencies: it runs before anything is installed.
@@ -33,16 +33,21 @@ function run(args) {
 // 1. Packages.
 const lock = join(root, 'package-lock.json');
 const stampFile = join(root, 'node_modules', '.guard-aws-setup');
-const want = createHash('sha256')
-  .update(existsSync(lock) ? readFileSync(lock) : Buffer.alloc(0))
-  .update(`\0${process.versions.modules}\0${process.platform}-${process.arch}`)
-  .digest('hex');
+// A dependency added to package.json alone must install too; the hash is taken again after installing, because
+// `npm install` may rewrite package-lock.json (which would otherwise force a reinstall on the next start).
+const packagesHash = () =>
+  createHash('sha256')
+    .update(readFileSync(join(root, 'package.json')))
+    .update('\0')
+    .update(existsSync(lock) ? readFileSync(lock) : Buffer.alloc(0))
+    .update(`\0${process.versions.modules}\0${process.platform}-${process.arch}`)
+    .digest('hex');
 const have = existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
-if (force || have !== want) {
+if (force || have !== packagesHash()) {
   run(existsSync(join(root, 'node_modules')) ? ['install', '--no-audit', '--no-fund'] : ['ci', '--no-audit', '--no-fund']);
-  writeFileSync(stampFile, `${want}\n`);
+  writeFileSync(stampFile, `${packagesHash()}\n`);
 } else {
-  say('npm packages up to date (package-lock.json unchanged)');
+  say('npm packages up to date (package.json and package-lock.json unchanged)');
 }
 
 // 2. Build: a hash of the sources' contents (not their times: a checkout or a clock step must not fool it).

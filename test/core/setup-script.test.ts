@@ -21,6 +21,7 @@ const log = join(dir, 'npm.log');
 mkdirSync(join(tree, 'src'), { recursive: true });
 mkdirSync(join(tree, 'scripts'), { recursive: true });
 mkdirSync(bin);
+writeFileSync(join(tree, 'package.json'), '{"name":"clone"}\n');
 writeFileSync(join(tree, 'package-lock.json'), '{"lockfileVersion":3}\n');
 writeFileSync(join(tree, 'src', 'a.ts'), 'export {};\n');
 writeFileSync(join(tree, 'tsconfig.json'), '{}\n');
