@@ -5,12 +5,14 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
  * quick-start one keeps each IdP instance's data separate (two IdPs in one test process must not share tokens) and
  * avoids its production warning on every start.
  *
- * With `persist.file`, what a login leaves behind — refresh tokens, grants and sessions — is also written to that
+ * With `persist.file`, what a CLI login leaves behind — refresh tokens and their grants — is also written to that
  * file (0600, replaced atomically on each change) and read back at start, so `guard-aws dev` restarted with the
- * same data directory (and so the same signing key) keeps everyone logged in. Short-lived entries (device codes,
- * interactions, access tokens) stay in memory only.
+ * same data directory (and so the same signing key) keeps everyone logged in. Browser sessions are not kept: their
+ * cookies are signed with keys made at each start, so a saved session could never be read back; the CLI's refresh
+ * tokens do not depend on them (it asks for offline_access). Short-lived entries (device codes, interactions,
+ * access tokens) stay in memory only.
  */
-const PERSISTED_MODELS = new Set(['RefreshToken', 'Grant', 'Session']);
+const PERSISTED_MODELS = new Set(['RefreshToken', 'Grant']);
 
 interface StoreFile {
   version: 1;

@@ -249,7 +249,20 @@ describe('embedded identity provider pages and restarts', () => {
       const r = await token(second, { grant_type: 'refresh_token', refresh_token: t.refreshToken!, resource: second.audience });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       expect(decodeJwt(r.body.access_token)).toMatchObject({ sub: 'alice', groups: ['developers'] });
+      // A revocation is kept too (RFC 7009): the revoked token must not come back from the file after a restart.
+      const current = r.body.refresh_token ?? t.refreshToken!;
+      const rev = await fetch(`${second.issuer}/token/revocation`, {
+        method: 'POST',
+        body: new URLSearchParams({ client_id: second.clientId, token: current, token_type_hint: 'refresh_token' }),
+      });
+      expect(rev.status).toBe(200);
       await second.close();
+      const third = await startIdp({ storeFile, signingKeys, port: first.port });
+      const revoked = await token(third, { grant_type: 'refresh_token', refresh_token: current, resource: third.audience });
+      expect(revoked.body.error).toBe('invalid_grant');
+      const older = await token(third, { grant_type: 'refresh_token', refresh_token: t.refreshToken!, resource: third.audience });
+      expect(older.body.error).toBe('invalid_grant');
+      await third.close();
 
       const forgetful = await startIdp({ signingKeys, port: first.port });
       const lost = await token(forgetful, { grant_type: 'refresh_token', refresh_token: t.refreshToken!, resource: forgetful.audience });
