@@ -5,6 +5,7 @@ import type { ApprovalSummary, GrantResponse } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { IoHost } from '../io/host.js';
+import { assertGrantTable } from '../invocation/cli-release.js';
 import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import { BrokerClient, type FetchLike } from '../api/broker-client.js';
@@ -151,11 +152,8 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
   });
 
-  // A broker decides with the table for the release it was told; one that used another major's table (an older
-  // broker that knows only v1) decided on an argv the aws here would read differently.
-  if (grant.cliTable !== undefined && grant.cliTable.split('.')[0] !== cli.version.split('.')[0]) {
-    throw new GuardError('config_invalid', `the broker decided with the tables of aws-cli/${grant.cliTable}, but aws-cli/${cli.version} would run; upgrade the broker`);
-  }
+  // The broker must have decided with the table of the major release that runs here (cli-release.ts).
+  assertGrantTable(grant.cliTable, cli.version);
 
   // 3. Run the real aws with exactly the decided argv, its files pinned to the bytes the broker saw.
   const recorder = transcript.recorder(spool, key, grant, session, d.now);

@@ -31,13 +31,14 @@ const VERSION = /^(\d+)\.(\d+)\.(\d+)$/;
 
 /** Table versions by major; injectable for tests. */
 export type TableVersions = Partial<Record<'1' | '2', string>>;
-const shipped = (): TableVersions => ({ '1': modelIndex('v1').cliVersion, '2': modelIndex('v2').cliVersion });
+/** The shipped table for one major: only that major's index is read (every guarded call comes through here). */
+const shipped = (major: '1' | '2'): string => modelIndex(major === '1' ? 'v1' : 'v2').cliVersion;
 
-export function cliRelease(version: string, tables: TableVersions = shipped()): CliRelease {
+export function cliRelease(version: string, tables?: TableVersions): CliRelease {
   const m = VERSION.exec(version);
   if (!m) throw new GuardError('config_invalid', `${JSON.stringify(version)} is not an AWS CLI version (MAJOR.MINOR.PATCH)`);
   const major = m[1]!;
-  const tableVersion = major === '1' || major === '2' ? tables[major] : undefined;
+  const tableVersion = major === '1' || major === '2' ? (tables ? tables[major] : shipped(major)) : undefined;
   if (!tableVersion) {
     throw new GuardError('config_invalid', `aws-cli/${version}: guard-aws has command tables for AWS CLI v1 and v2 only; point GUARD_AWS_AWS_BIN at an AWS CLI v2 (or v1)`);
   }
@@ -50,4 +51,18 @@ export function cliRelease(version: string, tables: TableVersions = shipped()): 
     );
   }
   return { version, table: major === '1' ? 'v1' : 'v2', tableVersion, exactOptionNames: minor > tableMinor };
+}
+
+/**
+ * The broker names the table it decided with (`cliTable` in the grant). It must be the table of the major release
+ * that will run: one of another major (an older broker that knows only v1) decided on an argv this aws reads
+ * differently, and a grant that names none cannot show it used the right one. Either way nothing runs.
+ */
+export function assertGrantTable(cliTable: string | undefined, version: string): void {
+  if (!cliTable || cliTable.split('.')[0] !== version.split('.')[0]) {
+    throw new GuardError(
+      'config_invalid',
+      `the broker decided with ${cliTable ? `the tables of aws-cli/${cliTable}` : 'unnamed command tables'}, but aws-cli/${version} would run; upgrade the broker`,
+    );
+  }
 }

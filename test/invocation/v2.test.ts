@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GuardError } from '../../src/errors.js';
-import { cliRelease } from '../../src/invocation/cli-release.js';
+import { assertGrantTable, cliRelease } from '../../src/invocation/cli-release.js';
 import { modelIndex } from '../../src/invocation/model.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import type { InvocationContext } from '../../src/invocation/types.js';
@@ -133,6 +133,28 @@ describe('version skew: a newer minor release than the table', () => {
         throw new Error(`accepted ${v}`);
       })();
       expect(e.exitCode).toBe(78);
+    }
+  });
+});
+
+describe('the grant names the table the broker decided with', () => {
+  it('runs only when it is the table of the major release that runs; a missing or other-major table is refused (78)', () => {
+    expect(() => assertGrantTable('2.9.19', '2.31.4')).not.toThrow();
+    expect(() => assertGrantTable('1.45.11', '1.45.11')).not.toThrow();
+    for (const [table, version] of [
+      ['1.45.11', '2.9.19'], // an older broker that knows only v1, deciding for a v2 client
+      ['2.9.19', '1.45.11'],
+      [undefined, '2.9.19'], // a grant that does not say which table decided
+      ['', '1.45.11'],
+    ] as const) {
+      let caught: unknown;
+      try {
+        assertGrantTable(table, version);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught, `${table} for ${version}`).toBeInstanceOf(GuardError);
+      expect((caught as GuardError).exitCode).toBe(78);
     }
   });
 });
