@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { cacheDir } from '../config/paths.js';
 import { VERSION } from '../version.js';
 import type { PolicySet } from './compiled.js';
@@ -27,7 +27,8 @@ const FORMAT = 2;
 export function policyCacheDir(env: NodeJS.ProcessEnv): string | false {
   if (env.GUARD_AWS_NO_POLICY_CACHE === '1') return false;
   // Without any of these there is no cache rather than one in a guessed home directory.
-  if (!env.GUARD_AWS_CACHE_DIR && !env.XDG_CACHE_HOME && !env.HOME) return false;
+  // (Relative values count as unset, as config/paths.ts reads them.)
+  if (![env.GUARD_AWS_CACHE_DIR, env.XDG_CACHE_HOME, env.HOME].some((v) => v && isAbsolute(v))) return false;
   return join(cacheDir(env), 'policies');
 }
 
