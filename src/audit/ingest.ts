@@ -125,8 +125,13 @@ export async function ingestTranscript(
     throw new ApiError('transcript_mismatch', `transcript: endedAt ${t.endedAt} is before startedAt`);
   }
 
+  // A repeat (a retry, or a second upload in the same turn) is acknowledged on the same terms as the first: only
+  // under a signed head.
   const existing = deps.log.getByGrant(t.grantId, 'transcript');
-  if (existing) return duplicate(existing, env);
+  if (existing) {
+    await deps.log.headSigned();
+    return duplicate(existing, env);
+  }
   let record: AuditRecord;
   try {
     record = deps.log.append({
@@ -139,7 +144,10 @@ export async function ingestTranscript(
   } catch (e) {
     // Two uploads of the same grant raced: the unique index let one in; judge this one against it.
     const raced = deps.log.getByGrant(t.grantId, 'transcript');
-    if (raced) return duplicate(raced, env);
+    if (raced) {
+      await deps.log.headSigned();
+      return duplicate(raced, env);
+    }
     throw e;
   }
   // Acknowledged only once the signed head covers it (AuditLog.append: heads are signed per batch).

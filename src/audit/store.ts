@@ -161,6 +161,12 @@ export class AuditLog {
       this.signPendingHead();
       return rec;
     }
+    this.scheduleHead();
+    return rec;
+  }
+
+  /** Signs the head on the next event-loop turn, once for everything appended until then. */
+  private scheduleHead(): void {
     this.headTimer ??= setImmediate(() => {
       this.headTimer = null;
       // A database closed in the meantime keeps its unsigned tail: the next AuditLog on it repairs the head.
@@ -171,12 +177,13 @@ export class AuditLog {
         /* the waiters were rejected; the next head() or headSigned() tries again */
       }
     });
-    return rec;
   }
 
   /** Resolves once the signed head covers every record this log appended so far (rejects if signing failed). */
   headSigned(): Promise<void> {
     if (!this.unsigned) return Promise.resolve();
+    // After a failed signature nothing else may be scheduled: this waiter asks for the next attempt itself.
+    this.scheduleHead();
     return new Promise((resolve, reject) => this.headWaiters.push({ resolve, reject }));
   }
 

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
 import { RECORD_LABEL } from './broker-key.js';
-import { ChainVerifier, verifyChainAsync, type VerifyOptions } from './chain.js';
+import { ChainVerifier, verifyChainAsync, verifyChainYielding, type VerifyOptions } from './chain.js';
 import type { AuditRecord, ChainResult } from './types.js';
 
 /**
@@ -50,7 +50,12 @@ export async function verifyChainParallel(
 ): Promise<ChainResult> {
   // Several keys (a log that went through a key rotation): which key checks a record depends on the rotation
   // records before it, so the signatures are checked in order on this thread.
-  if (Array.isArray(publicKeys) && publicKeys.length !== 1) return verifyChainAsync(records, publicKeys, o);
+  // A synchronous source (the broker's own store) is walked with regular event-loop turns, so grants keep flowing.
+  if (Array.isArray(publicKeys) && publicKeys.length !== 1) {
+    return Symbol.asyncIterator in records
+      ? verifyChainAsync(records as AsyncIterable<AuditRecord>, publicKeys, o)
+      : verifyChainYielding(records as Iterable<AuditRecord>, publicKeys, o);
+  }
   const publicKey: KeyObject = Array.isArray(publicKeys) ? publicKeys[0]! : (publicKeys as KeyObject);
   const n = Math.max(1, o.workers ?? Math.min(4, availableParallelism()));
   const pem = publicKey.export({ format: 'pem', type: 'spki' }) as string;
