@@ -218,6 +218,29 @@ describe('guard-aws mcp', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it("the model's words never become guard-aws's own options: they reach the aws parser, broker and approval unchanged", async () => {
+    // guard-aws's options go before `--`, the model's argv after it: a --broker, --approval or --no-input there is
+    // an aws argument, which aws does not have (64), never a redirect to another broker or a borrowed approval.
+    for (const argv of [
+      ['--broker', 'http://127.0.0.1:9', 'sts', 'get-caller-identity'],
+      ['--approval', 'apr_AAAAAAAAAAAAAAAAAAAAAA', 'sts', 'get-caller-identity'],
+      ['sts', 'get-caller-identity', '--wait', '0'],
+    ]) {
+      const r = await call('aws_call', { argv });
+      expect(r.structuredContent, argv.join(' ')).toMatchObject({ status: 'error', exitCode: 64, grantId: null });
+      expect(r.structuredContent!.error.code, argv.join(' ')).toBe('parse');
+    }
+    const line = await call('aws_call', { command: 'aws --broker http://127.0.0.1:9 sts get-caller-identity' });
+    expect(line.structuredContent).toMatchObject({ status: 'error', exitCode: 64, grantId: null });
+    // A reason that looks like a separator is only a reason.
+    const odd = await call('aws_call', { argv: ['sts', 'get-caller-identity'], reason: '--' });
+    expect(odd.structuredContent, textOf(odd)).toMatchObject({ status: 'ok', exitCode: 0 });
+    // The tool's target and a --profile in the argv must agree.
+    const clash = await call('aws_call', { argv: ['sts', 'get-caller-identity', '--profile', 'elsewhere'], target: 'dev' });
+    expect(clash.structuredContent).toMatchObject({ status: 'error', grantId: null });
+    expect([64, 77]).toContain(clash.structuredContent!.exitCode);
+  });
+
   it('answers malformed arguments with a clear tool error naming what was wrong', async () => {
     const notArray = await call('aws_call', { argv: 'sts get-caller-identity' });
     expect(notArray.isError).toBe(true);
