@@ -54,45 +54,69 @@ export class ChainVerifier {
   private last: { seq: number; hash: string } | null = null;
   private broken: ChainBreak | undefined;
   private fromGenesis = true;
-  /** The trusted keys by kid; the key in force (undefined until the first record picks one of several). */
-  private readonly keys: Map<string, KeyObject>;
-  private key: KeyObject | undefined;
+  /**
+   * The trusted keys, oldest first (the order they signed the log in: the broker's key history), their kids in the
+   * same order, and the position of the key in force (undefined until the first record fixes it).
+   */
+  private readonly order: readonly KeyObject[];
+  private readonly kids: readonly string[];
+  private at: number | undefined;
 
   constructor(
+    /** One key, or every trusted key oldest first (a log that went through rotations). */
     keys: KeyObject | readonly KeyObject[],
     private readonly allowPartial = false,
     /** False when signatures are checked elsewhere (verifyChainParallel's workers; one key only). */
     private readonly checkSignatures = true,
   ) {
-    const list = Array.isArray(keys) ? (keys as readonly KeyObject[]) : [keys as KeyObject];
-    this.keys = new Map(list.map((k) => [kidOf(k), k]));
-    this.key = list.length === 1 ? list[0] : undefined;
+    this.order = Array.isArray(keys) ? [...(keys as readonly KeyObject[])] : [keys as KeyObject];
+    this.kids = this.order.map((k) => kidOf(k));
+    this.at = this.order.length === 1 ? 0 : undefined;
+  }
+
+  /** The key in force after the records pushed so far (what the signed head and an export's trailer must verify under). */
+  get keyInForce(): KeyObject | undefined {
+    return this.at === undefined ? undefined : this.order[this.at];
   }
 
   /**
-   * Checks a record's broker signature under the key in force. A `key_rotation` record names the key that signs
-   * from there on (itself included): that key must be one of the trusted keys the verifier was given — the chain
-   * only says when the key changed, never which keys to trust. With several keys and no rotation seen yet, the
-   * first record decides which of them is in force.
+   * Checks a record's broker signature under the key in force. A log checked from the genesis record starts with
+   * the oldest trusted key. A `key_rotation` record names the key that signs from there on (itself included): that
+   * key must be one of the trusted keys the verifier was given, later in their order than the key in force, and the
+   * record's previousKid must be the key in force — keys only move forward, so a retired key can neither sign on
+   * after its rotation nor "rotate back". Only a partial chain (an export made with --since) lets its first record
+   * decide which key is in force.
    */
-  private signatureOk(r: AuditRecord): string | null {
+  private signatureOk(r: AuditRecord, genesis: boolean): string | null {
+    if (genesis && this.at === undefined) this.at = 0;
     if (r.kind === 'key_rotation') {
       let kid: unknown;
+      let previousKid: unknown;
       try {
-        kid = (JSON.parse(r.body) as { kid?: unknown }).kid;
+        ({ kid, previousKid } = JSON.parse(r.body) as { kid?: unknown; previousKid?: unknown });
       } catch {
         return 'key rotation record without a readable body';
       }
-      const next = typeof kid === 'string' ? this.keys.get(kid) : undefined;
-      if (!next) return `key rotation to key ${JSON.stringify(String(kid).slice(0, 20))}, which is not among the keys given to verify with`;
-      if (!verifyRecordHash(next, r.hash, r.sig)) return 'broker signature does not verify (key rotation record, new key)';
-      this.key = next;
+      const to = typeof kid === 'string' ? this.kids.indexOf(kid) : -1;
+      if (to < 0) return `key rotation to key ${JSON.stringify(String(kid).slice(0, 20))}, which is not among the keys given to verify with`;
+      if (this.at === undefined) {
+        // A partial chain starting with a rotation: the key it leaves must be a trusted key older than the one it names.
+        const from = typeof previousKid === 'string' ? this.kids.indexOf(previousKid) : -1;
+        if (from < 0 || from >= to) return 'key rotation from a key that is not an earlier one of the keys given to verify with';
+      } else if (genesis && previousKid === null && to === this.at) {
+        // The log's very first record names the key it starts with (a log begun by a rotation, nothing before it).
+      } else {
+        if (previousKid !== this.kids[this.at]) return 'key rotation whose previousKid is not the key in force';
+        if (to <= this.at) return 'key rotation back to a key that is not later than the key in force';
+      }
+      if (!verifyRecordHash(this.order[to]!, r.hash, r.sig)) return 'broker signature does not verify (key rotation record, new key)';
+      this.at = to;
       return null;
     }
-    if (this.key) return verifyRecordHash(this.key, r.hash, r.sig) ? null : 'broker signature does not verify';
-    for (const k of this.keys.values()) {
-      if (verifyRecordHash(k, r.hash, r.sig)) {
-        this.key = k;
+    if (this.at !== undefined) return verifyRecordHash(this.order[this.at]!, r.hash, r.sig) ? null : 'broker signature does not verify';
+    for (let i = 0; i < this.order.length; i++) {
+      if (verifyRecordHash(this.order[i]!, r.hash, r.sig)) {
+        this.at = i;
         return null;
       }
     }
@@ -124,6 +148,7 @@ export class ChainVerifier {
     if (!r || !Number.isSafeInteger(r.seq) || typeof r.body !== 'string' || typeof r.hash !== 'string' || typeof r.prevHash !== 'string') {
       return this.fail(this.last ? this.last.seq + 1 : 1, id, 'malformed record');
     }
+    const genesis = this.last === null && r.seq === 1 && r.prevHash === GENESIS_PREV_HASH;
     if (this.last === null) {
       if (r.seq !== 1 || r.prevHash !== GENESIS_PREV_HASH) {
         if (!this.allowPartial) {
@@ -146,7 +171,7 @@ export class ChainVerifier {
     if (!HEX64.test(r.prevHash)) return this.fail(r.seq, id, 'malformed prevHash');
     if (recordHash(r) !== r.hash) return this.fail(r.seq, id, 'content does not match its hash (record changed)');
     if (this.checkSignatures) {
-      const bad = this.signatureOk(r);
+      const bad = this.signatureOk(r, genesis);
       if (bad) return this.fail(r.seq, id, bad);
     }
     this.last = { seq: r.seq, hash: r.hash };
@@ -158,7 +183,8 @@ export class ChainVerifier {
   checkHead(head: AuditHead | null | undefined): boolean {
     if (this.broken) return false;
     if (!head) return true;
-    const headKeys = this.key ? [this.key] : [...this.keys.values()];
+    // Signed by the key in force at the end of the chain; with no records and several keys, by any of them.
+    const headKeys = this.keyInForce ? [this.keyInForce] : this.order;
     if (!headKeys.some((k) => verifyHead(k, head.seq, head.hash, head.sig))) return this.fail(head.seq, null, 'signed head does not verify');
     const lastSeq = this.last?.seq ?? 0;
     if (head.seq > lastSeq) return this.fail(lastSeq + 1, null, `records ${lastSeq + 1}..${head.seq} are missing at the end (signed head is at ${head.seq})`);

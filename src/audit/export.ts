@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyExport, verifyHead } from './broker-key.js';
+import { ChainVerifier } from './chain.js';
 import { verifyChainParallel } from './verify-parallel.js';
 import type { AuditLog } from './store.js';
 import { AUDIT_KINDS, type AuditHead, type AuditRecord, type ChainResult } from './types.js';
@@ -99,7 +100,8 @@ export function* exportLines(
 /**
  * Verifies an exported JSONL stream (lines in any async/sync iterable) with the broker's public key: the
  * chain from its first record (the genesis sentinel unless the export was made with --since), then the signed
- * head on the last line. Lines after the head, or a missing head line, are breaks too.
+ * head on the last line. Lines after the head, or a missing head line, are breaks too. Several keys (a rotated
+ * log) are given oldest first; the header and head must verify under the key in force at the end of the chain.
  */
 export async function verifyExportLines(
   lines: AsyncIterable<string> | Iterable<string>,
@@ -179,7 +181,19 @@ export async function verifyExportLines(
       yield r;
     }
   };
-  const result = await verifyChainParallel(records(), key, { allowPartial: !!meta?.since, workers: o.workers });
+  const keys: readonly KeyObject[] = Array.isArray(key) ? key : [key as KeyObject];
+  // One key: the parallel verifier, and that key is the one in force. Several: walked here in order, so the key in
+  // force at the end of the chain is known (verifyChainParallel does the same walk for several keys).
+  let endKey: KeyObject | undefined = keys.length === 1 ? keys[0] : undefined;
+  let result: ChainResult;
+  if (keys.length === 1) {
+    result = await verifyChainParallel(records(), keys[0]!, { allowPartial: !!meta?.since, workers: o.workers });
+  } else {
+    const v = new ChainVerifier(keys, !!meta?.since);
+    for await (const r of records()) if (!v.push(r)) break;
+    result = v.result();
+    endKey = v.keyInForce;
+  }
   const out = { exportedAt: meta?.exportedAt, since: meta?.since ?? null };
   if (!result.ok) return { ...result, ...out };
   const fail = (seq: number, id: string | null, reason: string) => ({
@@ -195,15 +209,16 @@ export async function verifyExportLines(
   if (extra) return fail(extra.seq ?? nextSeq, extra.id, `line ${extra.line} comes after the signed head`);
   if (head === undefined) return fail(nextSeq, null, 'no signed head line at the end: the export was cut short');
   // The header (since, exportedAt) and where the records start are the broker's word, not the file's.
-  // With several keys (a rotated log), the header and head were signed by the newest; any given key is trusted.
-  const keys: readonly KeyObject[] = Array.isArray(key) ? key : [key as KeyObject];
+  // The header and head are signed by the key in force at the end of the chain (after its last rotation), and
+  // only by it: a retired key cannot re-sign a shortened export. With no records and several keys, any of them.
+  const endKeys: readonly KeyObject[] = endKey ? [endKey] : keys;
   const claims = meta && metaWritten ? exportClaims(metaWritten, seen.first, head) : '';
-  if (!meta || !keys.some((k) => verifyExport(k, claims, trailerSig))) {
+  if (!meta || !endKeys.some((k) => verifyExport(k, claims, trailerSig))) {
     return fail(seen.first?.seq ?? nextSeq, null, 'the export header or its first records are not what the broker signed (records cut from the start, or a forged header)');
   }
   if (head !== null) {
     const h: AuditHead = head;
-    if (!keys.some((k) => verifyHead(k, h.seq, h.hash, h.sig))) return fail(head.seq, null, 'signed head does not verify');
+    if (!endKeys.some((k) => verifyHead(k, h.seq, h.hash, h.sig))) return fail(head.seq, null, 'signed head does not verify');
     if (head.seq > nextSeq - 1) return fail(nextSeq, null, `records ${nextSeq}..${head.seq} are missing at the end (signed head is at ${head.seq})`);
     if (head.seq < nextSeq - 1 || head.hash !== last?.hash) return fail(head.seq, null, 'last record does not match the signed head');
   } else if (last) {
@@ -216,10 +231,16 @@ async function* toAsync<T>(xs: Iterable<T>): AsyncGenerator<T> {
   yield* xs;
 }
 
+/**
+ * verifyExportFile for `audit verify --file --key`: several keys come as parsePublicKeys reads them, newest first —
+ * the order of `GET /v1/keys` (the current key, then earlier ones newest first); several PEM blocks are read in
+ * that order too. They are put oldest first for the chain.
+ */
 export async function verifyExportFile(path: string, key: KeyObject | readonly KeyObject[]): Promise<ChainResult> {
   const stream = createReadStream(path, { encoding: 'utf8' });
+  const oldestFirst = Array.isArray(key) ? [...(key as readonly KeyObject[])].reverse() : key;
   try {
-    return await verifyExportLines(createInterface({ input: stream, crlfDelay: Infinity }), key);
+    return await verifyExportLines(createInterface({ input: stream, crlfDelay: Infinity }), oldestFirst);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GuardError('usage', `audit verify: no such file ${path}`);
     throw e;
