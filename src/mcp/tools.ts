@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { ApprovalSummary } from '../api/types.js';
 import type { FetchLike } from '../api/broker-client.js';
@@ -443,27 +441,23 @@ export class McpTools {
 
   async explain(a: z.infer<typeof explainInput>): Promise<ExplainResult> {
     const awsArgv = awsArgvOf(a);
-    const [{ parseInvocation }, { explainDecision }, { loadPoliciesCached }, { defaultPolicyPath }, { maskArgv }, { splitGuardOptions }] = await Promise.all([
-      import('../invocation/parse.js'),
-      import('../policy/decide.js'),
-      import('../policy/load-cached.js'),
-      import('../policy/paths.js'),
-      import('../masking/argv.js'),
+    const [{ DEFAULT_ACCOUNT, DEFAULT_REGION, explainInvocation }, { splitGuardOptions }, { findAws, resolveCliRelease }, { defaultPolicyPath }] = await Promise.all([
+      import('../client/explain.js'),
       import('../client/guard-options.js'),
+      import('../runner/index.js'),
+      import('../policy/paths.js'),
     ]);
-    const { explanation } = await import('../policy/render.js');
+    const policies = this.o.policies.length ? this.o.policies : [defaultPolicyPath()];
     // As on the run path and in `guard-aws explain`: `--profile NAME` in the argv names the target.
     const split = splitGuardOptions(['--', ...awsArgv]);
     if (a.target && split.options.target && a.target !== split.options.target) {
       throw new GuardError('usage', `target ${a.target} and --profile ${split.options.target} name different targets`);
     }
     const env = this.o.env;
-    // The placeholder account of `guard-aws explain` (README): nobody owns 000000000000.
-    const account = a.account ?? '000000000000';
-    const region = a.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
-    const policies = this.o.policies.length ? this.o.policies : [defaultPolicyPath()];
-    const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(this.o.cwd, p)), env });
-    const inv = parseInvocation(split.awsArgv, { account, region, cwd: this.o.cwd, env });
+    const account = a.account ?? DEFAULT_ACCOUNT;
+    const region = a.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? DEFAULT_REGION;
+    // Read with the table of the aws that aws_call would run (v1 or v2), as the broker will.
+    const cliVersion = resolveCliRelease(findAws({ env, cwd: this.o.cwd }), { env }).version;
     // Who is asking, from the same token the calls use; without one (not logged in) the local user, no groups.
     let caller: ExplainResult['caller'] = { subject: env.USER ?? 'local-user', groups: [], from: 'environment' };
     try {
@@ -474,11 +468,18 @@ export class McpTools {
       // Explaining needs no broker: fall back to the local user.
     }
     const target = { name: a.target ?? split.options.target ?? 'default', account, region };
-    const d = explainDecision(set, { invocation: inv, caller: { subject: caller.subject, groups: caller.groups }, target });
-    // The same explanation `guard-aws explain --json` prints (policy/render.ts), argv masked as there.
-    const e = explanation(inv, d, { subject: caller.subject, groups: caller.groups }, target, []);
+    // The same explanation `guard-aws explain --json` prints (client/explain.ts), argv masked as there.
+    const e = await explainInvocation({
+      argv: split.awsArgv,
+      cliVersion,
+      caller: { subject: caller.subject, groups: caller.groups },
+      target,
+      policies,
+      cwd: this.o.cwd,
+      env,
+    });
     return {
-      argv: maskArgv(e.argv),
+      argv: e.argv,
       command: e.command,
       subcommand: e.subcommand,
       service: e.service,

@@ -1,24 +1,12 @@
-import { isAbsolute, relative, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { Command } from 'commander';
 import { GuardError } from '../../errors.js';
-import { parseInvocation } from '../../invocation/parse.js';
-import type { InvocationContext } from '../../invocation/types.js';
-import { cliRelease } from '../../invocation/cli-release.js';
 import { modelIndex } from '../../invocation/model.js';
-import { explainDecision } from '../../policy/decide.js';
-import { loadPoliciesCached } from '../../policy/load-cached.js';
-import { defaultPolicyPath } from '../../policy/paths.js';
-import { explanation, renderExplanation } from '../../policy/render.js';
-import type { Caller, TargetInfo } from '../../policy/types.js';
-import { maskArgv } from '../../masking/argv.js';
+import { renderExplanation } from '../../policy/render.js';
+import { DEFAULT_ACCOUNT, DEFAULT_REGION, explainInvocation } from '../../client/explain.js';
 import { splitGuardOptions } from '../../client/guard-options.js';
 import type { CliContext } from '../context.js';
 import { jsonOption, profileOption, repeatable, targetOption } from '../options.js';
-
-/** Documented defaults (README, docs/policies.md): a placeholder account nobody owns, the usual region chain. */
-export const DEFAULT_ACCOUNT = '000000000000';
-export const DEFAULT_REGION = 'us-east-1';
 
 interface ExplainOptions {
   json?: boolean;
@@ -71,20 +59,19 @@ export function command(ctx: CliContext): Command {
       if (differing) throw new GuardError('usage', `${named[0]![0]} ${named[0]![1]} and ${differing[0]} ${differing[1]} name different targets`);
       args = split.awsArgv;
       const targetName = named[0]?.[1] ?? (defaults.push('target'), 'default');
-      const policies = o.policy.length ? o.policy : [defaultPolicyPath()];
-      const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(ctx.cwd, p)), env: ctx.env });
       // The table of that release (docs/aws-cli-parsing.md §6.3); a bare major means the shipped table's release.
       const wanted = o.awsCli ?? '1';
       if (!/^[12]$|^\d+\.\d+\.\d+$/.test(wanted)) throw new GuardError('usage', `--aws-cli must be 1, 2 or MAJOR.MINOR.PATCH, got "${wanted}"`);
-      const cli = cliRelease(/^[12]$/.test(wanted) ? modelIndex(wanted === '1' ? 'v1' : 'v2').cliVersion : wanted);
-      const invCtx: InvocationContext = { account, region, cwd: ctx.cwd, env: ctx.env, cliVersion: cli.table, ...(cli.exactOptionNames ? { exactOptionNames: true } : {}) };
-      const inv = parseInvocation(args, invCtx);
-      const caller: Caller = { subject, groups };
-      const target: TargetInfo = { name: targetName, account, region };
-      const d = explainDecision(set, { invocation: inv, caller, target });
-      const e = explanation(inv, d, caller, target, defaults);
-      // The argv is echoed with secret parameter values masked, as in transcripts (explain output ends up in logs).
-      e.argv = maskArgv(inv.argv);
+      const e = await explainInvocation({
+        argv: args,
+        cliVersion: /^[12]$/.test(wanted) ? modelIndex(wanted === '1' ? 'v1' : 'v2').cliVersion : wanted,
+        caller: { subject, groups },
+        target: { name: targetName, account, region },
+        policies: o.policy,
+        cwd: ctx.cwd,
+        env: ctx.env,
+        defaults,
+      });
       // Show where the rule lives relative to the working directory when it is below it (shorter, clickable).
       if (e.source && isAbsolute(e.source)) {
         const rel = relative(ctx.cwd, e.source);
