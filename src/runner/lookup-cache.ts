@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stampToken, tokenState } from '../io/liveness.js';
 
@@ -44,6 +44,14 @@ export class LookupCache {
   }
 }
 
+function olderThan(path: string, ms: number): boolean {
+  try {
+    return statSync(path).mtimeMs < Date.now() - ms;
+  } catch {
+    return false;
+  }
+}
+
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const sleepSync = (ms: number) => Atomics.wait(sleepCell, 0, 0, ms);
 
@@ -86,7 +94,10 @@ export function acquireLock(path: string, maxWaitMs: number, poll: () => string 
     } catch {
       continue; // released meanwhile: try again
     }
-    if (owner && tokenState(owner) === 'dead') {
+    // Broken too: a lock whose owner is dead, and one whose owner cannot be judged (empty: a crash between
+    // creating and stamping it; another host's stamp on a shared cache) once it is older than a whole wait, or
+    // every cold call after it would wait the full time.
+    if ((owner && tokenState(owner) === 'dead') || ((!owner || tokenState(owner) === 'unknown') && olderThan(path, maxWaitMs))) {
       try {
         unlinkSync(path);
       } catch {
