@@ -8,7 +8,7 @@ import { GuardError } from '../errors.js';
  * the value, exit 64 — whichever command it was given to.
  */
 
-export const BROKER_HELP = 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)';
+const BROKER_HELP = 'broker URL (default: $GUARD_AWS_BROKER, then the broker of the last login)';
 
 /** `--broker URL`: where the broker is. Resolution order: flag > GUARD_AWS_BROKER > the last login's broker. */
 export function brokerOption(): Option {

@@ -151,7 +151,7 @@ function parseNargs(field: string): Nargs {
   return Number(field);
 }
 
-export function buildArgTable(raw: RawArg[], pos: RawArg[] = [], extra: ArgSpec[] = []): ArgTable {
+function buildArgTable(raw: RawArg[], pos: RawArg[] = [], extra: ArgSpec[] = []): ArgTable {
   const options = new Map<string, ArgSpec>();
   for (const rawArg of raw) {
     const spec = decodeArg(rawArg);

@@ -38,7 +38,7 @@ export function sensitiveOutputTable(): SensitiveOutputTable {
 const own = <T>(o: Record<string, T>, k: string): T | undefined => (Object.hasOwn(o, k) ? o[k] : undefined);
 
 /** The entry for `aws COMMAND OPERATION`, if its response can hold a secret. */
-export function sensitiveOutput(command: string, operation: string): SensitiveOutput | undefined {
+function sensitiveOutput(command: string, operation: string): SensitiveOutput | undefined {
   const ops = own(sensitiveOutputTable().commands, command);
   return ops ? own(ops, operation) : undefined;
 }

@@ -196,7 +196,7 @@ function awsArgvOf(a: { argv?: string[] | undefined; command?: string | undefine
   return rest;
 }
 
-export function approvalView(a: ApprovalSummary): ApprovalOut {
+function approvalView(a: ApprovalSummary): ApprovalOut {
   const next =
     a.status === 'pending'
       ? `waiting for ${a.required} approval(s) from ${a.approverGroups.join(' or ')}; poll approval_status with id ${a.id}, then call aws_call again with the same call and approvalId ${a.id}`

@@ -39,7 +39,7 @@ export function readPolicyText(path: string, opts: LoadOptions): { text?: string
 }
 
 /** Parses and validates one file's text (YAML + schema) into a FileSpec with positions. */
-export function specOfText(path: string, text: string, warn?: (line: string) => void): { parsed: ParsedPolicyFile; spec?: FileSpec } {
+function specOfText(path: string, text: string, warn?: (line: string) => void): { parsed: ParsedPolicyFile; spec?: FileSpec } {
   const parsed = parsePolicyText(path, text, warn);
   const spec = parsed.spec ?? parsed.partial?.spec;
   if (!spec) return { parsed };

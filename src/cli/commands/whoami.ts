@@ -6,7 +6,7 @@ import { openTokenStore } from '../../auth/token-store.js';
 import { resolveBrokerUrl } from '../../config/client-config.js';
 
 /** Where the token comes from, as a sentence fragment (`token:    from guard-aws login, kept in …`). */
-export function tokenText(info: WhoamiInfo, env: NodeJS.ProcessEnv): string {
+function tokenText(info: WhoamiInfo, env: NodeJS.ProcessEnv): string {
   switch (info.source) {
     case 'login':
       return `from \`guard-aws login\`, kept in ${info.keptIn}`;
