@@ -50,6 +50,18 @@ export interface RunAwsOptions {
   signals?: SignalSource;
   /** Parent of the private HOME; default os.tmpdir(). */
   tmpRoot?: string;
+  /**
+   * How aws is confined beyond the sealed environment (the broker's remote runs, SECURITY.md): `prepare` is
+   * handed the private HOME and the working directory once they exist (to hand them to the user aws runs as),
+   * `wrap` turns the command into the one actually spawned (an isolating launcher in front of aws).
+   */
+  isolation?: RunIsolation;
+}
+
+/** See RunAwsOptions.isolation. */
+export interface RunIsolation {
+  prepare(dirs: { home: string; cwd: string }): void;
+  wrap(command: string, args: string[]): { command: string; args: string[] };
 }
 
 export interface RunAwsResult {
@@ -109,6 +121,7 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
   const signals: SignalSource = o.signals ?? process;
   const forwarders = new Map<NodeJS.Signals, () => void>();
   try {
+    o.isolation?.prepare({ home: sandbox.home, cwd: o.cwd ?? process.cwd() });
     return await spawnSealed(o, compiled, sandbox.env, signals, forwarders);
   } finally {
     for (const [sig, fn] of forwarders) signals.off(sig, fn);
@@ -127,7 +140,8 @@ function spawnSealed(
   const argv = o.endpoint ? ['--endpoint-url', o.endpoint, ...o.argv] : [...o.argv];
   const stdinMode = o.stdin === 'inherit' || typeof o.stdin === 'number' ? o.stdin : o.stdin ? 'pipe' : 'ignore';
   const t0 = clock();
-  const child = (o.spawn ?? nodeSpawn)(o.aws.path, argv, {
+  const launch = o.isolation ? o.isolation.wrap(o.aws.path, argv) : { command: o.aws.path, args: argv };
+  const child = (o.spawn ?? nodeSpawn)(launch.command, launch.args, {
     env,
     cwd: o.cwd,
     stdio: [stdinMode, 'pipe', 'pipe'],
