@@ -4,12 +4,15 @@
 #  - gnome-keyring, dbus-x11: a real Secret Service for the keychain test (run inside dbus-run-session).
 #  - awscli: Debian's package is a real AWS CLI v2 (2.9, at /usr/bin/aws; v1 stays first on PATH). The
 #    end-to-end tests run on both (test/helpers/aws.ts testClis); it is required, not optional.
+#  - bubblewrap: the broker confines the aws it runs for callers with bwrap (src/runner/isolation.ts); its tests
+#    (test/runner/isolation.test.ts) must run in CI.
 set -euo pipefail
 need=()
 dpkg -s libsecret-1-dev >/dev/null 2>&1 || need+=(libsecret-1-dev)
 dpkg -s gnome-keyring >/dev/null 2>&1 || need+=(gnome-keyring)
 dpkg -s dbus-x11 >/dev/null 2>&1 || need+=(dbus-x11)
 dpkg -s awscli >/dev/null 2>&1 || need+=(awscli)
+dpkg -s bubblewrap >/dev/null 2>&1 || need+=(bubblewrap)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
@@ -26,3 +29,4 @@ case ",${GUARD_AWS_TEST_CLIS:-v1,v2}," in
     || { echo "setup-system: an AWS CLI v2 is required at $v2 (apt-get install awscli, or set GUARD_AWS_TEST_V2_BIN)" >&2; exit 1; } ;;
 esac
 command -v moto_server >/dev/null || { echo "setup-system: moto_server is required" >&2; exit 1; }
+command -v bwrap >/dev/null || { echo "setup-system: bubblewrap (bwrap) is required for the broker's confined runs (apt-get install bubblewrap)" >&2; exit 1; }

@@ -60,6 +60,8 @@ export interface RunAwsOptions {
 
 /** See RunAwsOptions.isolation. */
 export interface RunIsolation {
+  /** The pid aws's parent has as aws sees it (a pid namespace renumbers it); default this process's pid. */
+  parentPid?: number;
   prepare(dirs: { home: string; cwd: string }): void;
   wrap(command: string, args: string[]): { command: string; args: string[] };
 }
@@ -117,6 +119,7 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
     tty: o.tty ?? null,
     tmpRoot: o.tmpRoot,
     tz: o.callerEnv?.TZ,
+    ...(o.isolation?.parentPid !== undefined ? { parentPid: o.isolation.parentPid } : {}),
   });
   const signals: SignalSource = o.signals ?? process;
   const forwarders = new Map<NodeJS.Signals, () => void>();
