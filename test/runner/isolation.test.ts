@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startMoto, type Moto } from '../helpers/moto.js';
-import { plainAws, V1 } from '../helpers/aws.js';
+import { plainAws, testClis, V1 } from '../helpers/aws.js';
 import { GuardError } from '../../src/errors.js';
 import { bwrapAvailable, createIsolation, DEFAULT_RUN_AS, isolationConfigSchema, awsInstallRoots } from '../../src/runner/isolation.js';
 import type { RunIsolation } from '../../src/runner/run-aws.js';
+import type { AwsBinary } from '../../src/runner/find-aws.js';
 import { realAws, run, scopedCredentials, type Captured, type RunInput } from './helpers.js';
 
 /**
@@ -56,19 +57,20 @@ function runDir(files: Record<string, string> = {}): string {
   return dir;
 }
 
-function isolation(): RunIsolation {
-  return createIsolation({ mode: 'bwrap' }, realAws(), { protect: [brokerDir] });
+function isolation(aws: AwsBinary = realAws()): RunIsolation {
+  return createIsolation({ mode: 'bwrap' }, aws, { protect: [brokerDir] });
 }
 
 /** The same call twice: confined (as the broker runs it) and not (the control that shows the escape is real). */
 async function confined(argv: string[], files: Record<string, string> = {}, extra: Partial<RunInput> = {}): Promise<Captured & { dir: string }> {
   const dir = runDir(files);
-  const r = await run({ argv, credentials: creds, endpoint: moto.endpoint, cwd: dir, tmpRoot: dir, isolation: isolation(), ...extra });
+  const aws = extra.cli ? { path: extra.cli.path, major: extra.cli.major } : realAws();
+  const r = await run({ argv, credentials: creds, endpoint: moto.endpoint, cwd: dir, tmpRoot: dir, isolation: isolation(aws), ...extra });
   return { ...r, dir };
 }
-async function unconfined(argv: string[], files: Record<string, string> = {}): Promise<Captured & { dir: string }> {
+async function unconfined(argv: string[], files: Record<string, string> = {}, extra: Partial<RunInput> = {}): Promise<Captured & { dir: string }> {
   const dir = runDir(files);
-  const r = await run({ argv, credentials: creds, endpoint: moto.endpoint, cwd: dir, tmpRoot: dir });
+  const r = await run({ argv, credentials: creds, endpoint: moto.endpoint, cwd: dir, tmpRoot: dir, ...extra });
   return { ...r, dir };
 }
 
@@ -157,10 +159,23 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     expect(c.stdout).toBe(d.stdout);
     expect(c.stderr).toBe(d.stderr);
     expect(objectText('in-confined.txt')).toBe(`hello ${marker}\n`);
+    // stdin streams through the sandbox (`s3 cp -` reads fd 0; no /proc is needed for that).
+    const piped = await confined(['s3', 'cp', '-', `s3://${bucket}/in-stdin.txt`], {}, { stdin: `piped ${marker}` });
+    expect(piped.exitCode, piped.stderr).toBe(0);
+    expect(objectText('in-stdin.txt')).toBe(`piped ${marker}`);
+
     const list = ['s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', 'in-'];
     const [e, f] = [await confined(list), await unconfined(list)];
     expect(e.exitCode, e.stderr).toBe(0);
     expect(Buffer.from(e.stdout)).toEqual(Buffer.from(f.stdout));
+  }, 60_000);
+
+  test.each(testClis().filter((c) => c.name === 'v2'))('AWS CLI $name runs confined too, with the same output', async (cli) => {
+    const argv = ['s3api', 'list-buckets', '--query', 'Buckets[].Name'];
+    const [a, b] = [await confined(argv, {}, { cli }), await unconfined(argv, {}, { cli })];
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(a.stdout).toContain(bucket);
+    expect({ out: a.stdout, err: a.stderr }).toEqual({ out: b.stdout, err: b.stderr });
   }, 60_000);
 
   test('failing calls keep their exit code and error bytes', async () => {
