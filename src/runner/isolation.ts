@@ -274,6 +274,7 @@ function bwrapArgs(layout: Layout, run: { cwd: string } | null, command: string,
   a.push('--dev', '/dev');
   // An empty /tmp that aws cannot write to when it runs as another uid (TMPDIR points into the run directory).
   a.push('--size', String(1024 * 1024), '--tmpfs', '/tmp');
+  made.add('/tmp');
   if (run) {
     ancestors(run.cwd, made, a);
     a.push('--bind', run.cwd, run.cwd, '--chdir', run.cwd);
