@@ -346,6 +346,48 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     }
   }, 60_000);
 
+  // A broker that is not root: bwrap builds the sandbox in an unprivileged user namespace and aws keeps the
+  // broker's uid, so the mount namespace alone must keep out a file that uid can read. (Debian's v2: the pyenv v1
+  // under /root is not executable for another user.)
+  const v2 = testClis().find((c) => c.name === 'v2');
+  test.skipIf(!isRoot || !v2)('a broker that is not root: a file its own uid can read stays out of reach', async () => {
+    const aws = { path: v2!.path, major: v2!.major };
+    const shared = mkdtempSync(join(tmpdir(), 'guard-aws-shared-'));
+    chmodSync(shared, 0o755);
+    const file = join(shared, 'broker-readable.txt');
+    writeFileSync(file, `${BROKER_SECRET}\n`, { mode: 0o644 });
+    const driver = join(__dirname, 'fixtures', 'isolated-run-driver.mjs');
+    const asNobody = async (mode: 'bwrap' | 'none', name: string) => {
+      const dir = mkdtempSync(join(tmpdir(), 'guard-aws-nonroot-run-'));
+      spawnSync('chown', [`${DEFAULT_RUN_AS.uid}:${DEFAULT_RUN_AS.gid}`, dir]);
+      const opts = { aws, argv: ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`], credentials: creds, endpoint: moto.endpoint, dir, mode };
+      const child = spawn(
+        'setpriv',
+        [`--reuid=${DEFAULT_RUN_AS.uid}`, `--regid=${DEFAULT_RUN_AS.gid}`, '--clear-groups', '--', process.execPath, driver, JSON.stringify(opts)],
+        { env: { PATH: '/usr/bin:/bin', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let err = '';
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      rmSync(dir, { recursive: true, force: true });
+      return { code, err };
+    };
+    const readBack = (name: string) =>
+      plainAws(['secretsmanager', 'get-secret-value', '--secret-id', name, '--query', 'SecretString', '--output', 'text'], moto.endpoint);
+    try {
+      const control = await asNobody('none', `nonroot-control-${marker}`);
+      expect(control.code, control.err).toBe(0);
+      expect(readBack(`nonroot-control-${marker}`).stdout).toContain(BROKER_SECRET);
+
+      const r = await asNobody('bwrap', `nonroot-leak-${marker}`);
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(/No such file or directory/);
+      expect(readBack(`nonroot-leak-${marker}`).status).not.toBe(0);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test('fails closed: a missing bubblewrap or a misplaced run directory stops the run before aws starts', async () => {
     let e: unknown;
     try {
