@@ -42,8 +42,6 @@ export interface IsolationOptions {
    * the isolation fails if one of them lies inside a directory it would bind (a misplaced aws installation).
    */
   protect?: string[];
-  /** Injected in tests: whether the broker runs as root (default: process.getuid() === 0). */
-  isRoot?: boolean;
 }
 
 /** The `execution.isolation` section of the broker's config (src/broker/config.ts). */
@@ -173,7 +171,6 @@ export function awsInstallRoots(aws: AwsBinary): string[] {
   add(aws.path);
   const interp = shebangInterpreter(realOrSelf(aws.path));
   if (interp && !interp.endsWith('/env')) add(interp);
-  // The sealed PATH names dirname(aws.path); when that is a symlinked bin directory, it must resolve too.
   const list = [...roots].sort();
   // A root inside another is covered by it.
   return list.filter((r) => !list.some((o) => o !== r && inside(r, o)));
@@ -304,7 +301,6 @@ function bwrapArgs(layout: Layout, run: { cwd: string } | null, command: string,
   return a;
 }
 
-
 /**
  * Checks once that bwrap can build this layout and start a process as the configured user (the broker calls
  * `createIsolation` at start, so a host where bubblewrap is missing or unusable — no user namespaces, a seccomp
@@ -330,7 +326,7 @@ export function createIsolation(config: IsolationConfig, aws: AwsBinary, opts: I
     return { prepare: () => {}, wrap: (command, args) => ({ command, args }) };
   }
   if (config.mode !== 'bwrap') throw new GuardError('config_invalid', `execution.isolation.mode ${JSON.stringify(config.mode)} is not bwrap or none`);
-  const isRoot = opts.isRoot ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const bwrap = findBwrap(config.bwrapPath);
   let runAs: Layout['runAs'] = null;
   if (isRoot) {
@@ -385,14 +381,14 @@ export function createIsolation(config: IsolationConfig, aws: AwsBinary, opts: I
       pending = null;
       if (!run) throw new GuardError('internal', 'isolation.wrap was called without prepare');
       if (!isExecutable(bwrap)) throw new GuardError('config_invalid', `bubblewrap (${bwrap}) is gone; broker runs cannot be confined`);
-      return { command: bwrap, args: bwrapArgs(layout, run, command, args) };
+      // The program by its real path: a symlink to aws (e.g. /usr/local/bin/aws) may live where nothing is bound.
+      const exe = realOrSelf(command);
+      if (!SYSTEM_DIRS.some((d) => inside(exe, d)) && !roots.some((r) => inside(exe, r))) {
+        throw new GuardError('config_invalid', `${exe} is outside what a confined run can see (${[...SYSTEM_DIRS, ...roots].join(', ')})`);
+      }
+      return { command: bwrap, args: bwrapArgs(layout, run, exe, args) };
     },
   };
-}
-
-/** For tests: forget which layouts were probed. */
-export function resetIsolationProbes(): void {
-  probed.clear();
 }
 
 /** Whether bubblewrap is installed where createIsolation looks by default. */

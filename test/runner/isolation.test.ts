@@ -406,6 +406,13 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     ).rejects.toMatchObject({ code: 'internal' });
     expect(moto.requests().length).toBe(before);
 
+    // A program the sandbox cannot see is refused by name, not started as a confusing exit 127.
+    const iso = isolation();
+    const dir2 = runDir();
+    mkdirSync(join(dir2, 'home'));
+    iso.prepare({ home: join(dir2, 'home'), cwd: dir2 });
+    expect(() => iso.wrap(join(brokerDir, 'aws'), ['s3', 'ls'])).toThrow(/outside what a confined run can see/);
+
     // A broker file inside the aws installation would be readable by every run.
     const aws = realAws();
     const inside = awsInstallRoots(aws)[0];
