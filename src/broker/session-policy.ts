@@ -16,11 +16,12 @@ export interface SessionPolicyOptions {
   /** Accounts resources may belong to where the ARN itself cannot say (default: the target account only). */
   resourceAccounts: string[];
   /**
-   * The decided call. When given, every statement also pins what IAM can enforce of the decision beyond actions
-   * and resources: the region (`aws:RequestedRegion`, regional services only) and the parameters that map to a
-   * condition key (data/session-condition-keys.json). Without it the policy carries actions and resources only.
+   * The decided call: every statement then also pins what IAM can enforce of the decision beyond actions and
+   * resources — the region (`aws:RequestedRegion`, regional services only) and the parameters that map to a
+   * condition key (data/session-condition-keys.json). `null` builds actions and resources only. Required, so no
+   * path that issues credentials forgets it: policy/enforceable.ts assumes issued sessions carry these pins.
    */
-  invocation?: Pick<ParsedInvocation, 'region' | 'kind' | 'params' | 'cliArgs'>;
+  invocation: Pick<ParsedInvocation, 'region' | 'kind' | 'params' | 'cliArgs'> | null;
 }
 
 export interface PolicyStatement {
@@ -114,7 +115,7 @@ function typed(pin: ConditionKeyPin, value: string): string | number | boolean {
  * command without a `cliArg` for it, or a value of the wrong type) pins nothing: the statement is then exactly as
  * wide as it was without this mapping, and enforceable.ts treats the parameter as free.
  */
-export function paramPins(action: string, inv: SessionPolicyOptions['invocation']): ParamPin[] {
+export function paramPins(action: string, inv: SessionPolicyOptions['invocation'] | undefined): ParamPin[] {
   if (!inv) return [];
   const out: ParamPin[] = [];
   for (const pin of conditionKeyPins(action)) {

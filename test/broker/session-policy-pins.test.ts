@@ -24,7 +24,7 @@ const ACCOUNT = '111122223333';
 const parse = (argv: string[], region = 'us-east-1'): ParsedInvocation =>
   parseInvocation(argv, { account: ACCOUNT, region, cwd: '/w', env: { HOME: '/h' }, readFile: () => Buffer.from('{}') });
 const statements = (inv: ParsedInvocation, withInvocation = true): PolicyStatement[] =>
-  sessionPolicyFor(inv.permissions, { resourceAccounts: [ACCOUNT], ...(withInvocation ? { invocation: inv } : {}) }).Statement;
+  sessionPolicyFor(inv.permissions, { resourceAccounts: [ACCOUNT], invocation: withInvocation ? inv : null }).Statement;
 
 describe('session policy pins', () => {
   it('pins aws:RequestedRegion on regional services, not on global ones', () => {
