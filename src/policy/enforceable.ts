@@ -4,7 +4,7 @@ import { bucketForAction, EFFECT_RANK, riskMask, type CompiledRule, type GlobSet
 import { evalCondition, type CompiledCondition } from './conditions.js';
 import { crossAccount, explainDecision, matchPermission } from './decide.js';
 import { MAX_MATCH_INPUT } from './glob.js';
-import type { ApprovalRequirement, Caller, Effect } from './types.js';
+import type { Caller, Effect } from './types.js';
 
 /**
  * Does the grant's session policy enforce everything its decision depended on? (issue 7, "The broker chooses where
@@ -22,8 +22,9 @@ import type { ApprovalRequirement, Caller, Effect } from './types.js';
  *    from parameters, files and commands), the region of a global service. A rule that depends on one of these is
  *    assumed to match some permitted requests and not others.
  * Not enforceable when such a rule could make a permitted request stricter than the decided call: a deny or
- * approve above the permission's decided effect, an approve with other approvers, or an allow the decided
- * permission relied on whose absence leaves a stricter default.
+ * approve above the permission's decided effect, or an allow the decided permission relied on whose absence leaves
+ * a stricter default. Nor when the call needs approval: an approval covers one exact call once, and credentials
+ * can repeat it or change its unpinned parameters for the session's lifetime.
  *
  * Two facts are evaluated on the decided call although a holder of the credentials chooses them: global options
  * (`--endpoint-url`, `--profile`, `--debug`…) and the signals derived from them (endpoint_override,
@@ -65,12 +66,14 @@ function globTest(gs: GlobSet, s: string, overLong: boolean): boolean {
   return gs.re.test(s);
 }
 
-/** Lower-cased `**`-or-nothing path ending in one member name, as pins can hold (`ACL`, `**.ACL`). */
+/**
+ * The pin that holds every value a condition's path can reach: only a path that IS the pinned top-level member
+ * (`ACL`). `**.ACL` also reaches members nested anywhere, JSON documents inside strings included (conditions.ts),
+ * which no condition key pins.
+ */
 function pinFor(c: CompiledCondition, pins: ParamPin[]): ParamPin | undefined {
-  const s = c.segments;
-  const member = s.length === 1 ? s[0] : s.length === 2 && s[0] === '**' ? s[1] : undefined;
-  if (member === undefined) return undefined;
-  return pins.find((p) => p.pin.param.toLowerCase() === member);
+  if (c.segments.length !== 1) return undefined;
+  return pins.find((p) => p.pin.param.toLowerCase() === c.segments[0]);
 }
 
 function classify(r: CompiledRule, p: Permission, input: EnforceabilityInput, pins: ParamPin[], crossFixed: boolean): Classified {
@@ -151,10 +154,6 @@ function names(mask: number): string {
   return RISK_SIGNALS.filter((s) => (mask & riskMask([s])) !== 0).join(', ');
 }
 
-function sameRequirement(a: ApprovalRequirement, b: ApprovalRequirement): boolean {
-  return a.count === b.count && a.groups.length === b.groups.length && a.groups.every((g) => b.groups.includes(g));
-}
-
 const VERB: Record<Effect, string> = { deny: 'deny', approve: 'require approval for', allow: 'allow' };
 
 /** See the module comment. Exact export shape shared with the `runs` branch (issue 7). */
@@ -167,13 +166,22 @@ export function sessionPolicyEnforces(args: EnforceabilityInput): Enforceability
   }
   const decision = explainDecision(policy, { invocation: inv, caller: args.caller, target: args.target });
   if (decision.decision === 'deny') return { enforceable: false, reasons: [`the call is denied (${decision.reason}): no session is issued`] };
-
-  // crossAccount is fixed when every request names only accounts of one kind (all own, or all foreign).
-  const accounts = new Set(inv.resources.map((arn) => arn.split(':', 6)[4]).filter((a): a is string => !!a && /^\d{12}$/.test(a)));
-  const foreign = [...accounts].some((a) => a !== args.target.account);
-  const crossFixed = !foreign || (accounts.size === 1 && perms.every((p) => p.derived && !p.resources.includes('*')));
-
   const reasons = new Set<string>();
+  if (decision.decision === 'approve') {
+    // An approval is bound to this exact call — its canonical argv and decoded parameters — and lets it run once
+    // (README, "Approvals"). Credentials outlive that: for the session's lifetime they could repeat the call, or
+    // vary whatever parameter the session policy does not pin, all under an approval given for one call.
+    const by = decision.rule ? `rule ${decision.rule}${decision.source ? ` (${decision.source})` : ''}` : `the default${decision.source ? ` (${decision.source})` : ''}`;
+    reasons.add(`the call needs approval (${by}): an approval covers this exact call once, which a session cannot enforce — its credentials could repeat it or change its unpinned parameters`);
+  }
+
+  // crossAccount is fixed when no resource names another account (S3 ARNs name none, and aws:ResourceAccount holds
+  // them to the target), or when every resource of every permission names the same other account.
+  const accountOf = (arn: string) => /^arn:[^:]*:[^:]*:[^:]*:(\d{12}):/.exec(arn)?.[1];
+  const foreign = inv.resources.some((arn) => (accountOf(arn) ?? args.target.account) !== args.target.account);
+  const firstForeign = inv.resources.map(accountOf).find((a) => a !== undefined && a !== args.target.account);
+  const crossFixed = !foreign || perms.every((p) => p.resources.every((arn) => accountOf(arn) === firstForeign));
+
   const def = policy.default;
   for (let i = 0; i < perms.length; i++) {
     const p = perms[i]!;
@@ -208,16 +216,6 @@ export function sessionPolicyEnforces(args: EnforceabilityInput): Enforceability
       for (const { r, c } of rules) {
         if (r.effect === 'allow' && c.decided) {
           reasons.add(`${where(r)} allows ${p.action} only on ${c.depends.join(' and ')}, which the session policy cannot enforce: without it the default (${def.effect}) applies`);
-        }
-      }
-    }
-    if (decided === 'approve') {
-      // Approvers the decided call needs for this permission; a permitted request must need no others.
-      const needed: ApprovalRequirement[] = rules.filter(({ r, c }) => r.effect === 'approve' && c.decided).map(({ r }) => r.approval!);
-      if (!rules.some(({ r, c }) => r.effect === 'approve' && c.decided) && def.approval) needed.push(def.approval);
-      for (const { r, c } of rules) {
-        if (r.effect === 'approve' && c.state === 'maybe' && !needed.some((n) => sameRequirement(n, r.approval!))) {
-          reasons.add(`${where(r)} depends on ${c.depends.join(' and ')}, which the session policy cannot enforce: it could require other approvers (${r.approval!.count} of ${r.approval!.groups.join(', ')}) for ${p.action}`);
         }
       }
     }

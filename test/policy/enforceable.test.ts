@@ -108,8 +108,7 @@ rules:
     expect(r.reasons[0]).toMatch(/^rule deny-eu \(p\.yaml:4\) depends on the region \(iam:ListUsers is not held to us-east-1 by the session policy: a global service/);
   });
 
-  it('a parameter pinned to a condition key (ForceDeleteWithoutRecovery, RecoveryWindowInDays) is enforceable', () => {
-    const policy = `version: 1
+  const SECRET_POLICY = `version: 1
 default: deny
 rules:
   - id: deny-force-delete
@@ -119,18 +118,36 @@ rules:
   - id: deny-short-window
     effect: deny
     reason: at least 7 days
-    match: { params: [{ path: '**.RecoveryWindowInDays', lt: 7 }] }
-  - id: approve-deletes
-    effect: approve
-    reason: deletes
-    approval: { groups: [approvers], count: 1 }
+    match: { params: [{ path: RecoveryWindowInDays, lt: 7 }] }
+  - id: allow-deletes
+    effect: allow
+    reason: deletes with a recovery window
     match: { actions: ['secretsmanager:DeleteSecret'] }
 `;
-    const r = check(policy, DELETE_SECRET);
-    expect(r.decision.decision).toBe('approve');
+
+  it('a parameter pinned to a condition key (ForceDeleteWithoutRecovery, RecoveryWindowInDays) is enforceable', () => {
+    const r = check(SECRET_POLICY, DELETE_SECRET);
+    expect(r.decision.decision).toBe('allow');
     expect(r).toMatchObject({ enforceable: true, reasons: [] });
     // Without a recovery window the secret is deleted after 30 days; the session pins RecoveryWindowInDays absent.
-    expect(check(policy, DELETE_SECRET.slice(0, 4))).toMatchObject({ enforceable: true });
+    expect(check(SECRET_POLICY, DELETE_SECRET.slice(0, 4))).toMatchObject({ enforceable: true });
+  });
+
+  it('a path that reaches beyond the pinned member (`**.RecoveryWindowInDays`) is not held by the pin', () => {
+    const r = check(SECRET_POLICY.replace('path: RecoveryWindowInDays', "path: '**.RecoveryWindowInDays'"), DELETE_SECRET);
+    expect(r.enforceable).toBe(false);
+    expect(r.reasons).toEqual([
+      'rule deny-short-window (p.yaml:8) depends on parameter **.RecoveryWindowInDays, which the session policy cannot enforce: it could deny secretsmanager:DeleteSecret',
+    ]);
+  });
+
+  it('an approved call is never enforceable: the approval covers one exact call, once', () => {
+    const r = check(SECRET_POLICY.replace("effect: allow\n    reason: deletes with a recovery window", "effect: approve\n    reason: deletes\n    approval: { groups: [approvers], count: 1 }"), DELETE_SECRET);
+    expect(r.decision.decision).toBe('approve');
+    expect(r.enforceable).toBe(false);
+    expect(r.reasons).toEqual([
+      'the call needs approval (rule allow-deletes (p.yaml:12)): an approval covers this exact call once, which a session cannot enforce — its credentials could repeat it or change its unpinned parameters',
+    ]);
   });
 
   it('a parameter rule on an unmapped member of the same call is not enforceable', () => {
@@ -219,26 +236,27 @@ rules:
     ]);
   });
 
-  it('an approve rule with other approvers that a variant could meet is not enforceable', () => {
+  it('an approve rule a variant could meet makes an allowed call unenforceable', () => {
     const r = check(
       `version: 1
 default: deny
 rules:
-  - id: approve-deletes
-    effect: approve
+  - id: allow-deletes
+    effect: allow
     reason: deletes
-    approval: { groups: [approvers], count: 1 }
     match: { actions: ['secretsmanager:DeleteSecret'] }
-  - id: approve-big
+  - id: approve-described
     effect: approve
-    reason: tagged
+    reason: described
     approval: { groups: [security], count: 2 }
     match: { params: [{ path: Description, exists: true }] }
 `,
       DELETE_SECRET,
     );
     expect(r.enforceable).toBe(false);
-    expect(r.reasons[0]).toContain('could require other approvers (2 of security)');
+    expect(r.reasons[0]).toBe(
+      'rule approve-described (p.yaml:8) depends on parameter Description, which the session policy cannot enforce: it could require approval for secretsmanager:DeleteSecret',
+    );
   });
 
   it('the caller, the target and the resources are fixed facts of the session', () => {
