@@ -175,12 +175,15 @@ export function sessionPolicyEnforces(args: EnforceabilityInput): Enforceability
     reasons.add(`the call needs approval (${by}): an approval covers this exact call once, which a session cannot enforce — its credentials could repeat it or change its unpinned parameters`);
   }
 
-  // crossAccount is fixed when no resource names another account (S3 ARNs name none, and aws:ResourceAccount holds
-  // them to the target), or when every resource of every permission names the same other account.
+  // crossAccount (decide.ts: some resource ARN names an account other than the target's) is fixed when no resource
+  // names another account (S3 ARNs name none, and aws:ResourceAccount holds them to the target), or when every
+  // resource names the same other account — and no resource is `*` or wildcards its account, through which a
+  // permitted request could name any account.
   const accountOf = (arn: string) => /^arn:[^:]*:[^:]*:[^:]*:(\d{12}):/.exec(arn)?.[1];
+  const open = perms.some((p) => p.resources.some((arn) => arn === '*' || /[*?]/.test(arn.split(':', 5)[4] ?? '')));
   const foreign = inv.resources.some((arn) => (accountOf(arn) ?? args.target.account) !== args.target.account);
   const firstForeign = inv.resources.map(accountOf).find((a) => a !== undefined && a !== args.target.account);
-  const crossFixed = !foreign || perms.every((p) => p.resources.every((arn) => accountOf(arn) === firstForeign));
+  const crossFixed = !open && (!foreign || perms.every((p) => p.resources.every((arn) => accountOf(arn) === firstForeign)));
 
   const def = policy.default;
   for (let i = 0; i < perms.length; i++) {
@@ -213,11 +216,14 @@ export function sessionPolicyEnforces(args: EnforceabilityInput): Enforceability
     }
     // A stricter default behind an allow the permission relied on that permitted requests need not meet.
     if (!anyAlways && EFFECT_RANK[def.effect] > rank) {
+      const before = reasons.size;
       for (const { r, c } of rules) {
         if (r.effect === 'allow' && c.decided) {
           reasons.add(`${where(r)} allows ${p.action} only on ${c.depends.join(' and ')}, which the session policy cannot enforce: without it the default (${def.effect}) applies`);
         }
       }
+      // Fail closed should the decided allow not be found among the rules (the analysis and decide() disagree).
+      if (reasons.size === before) reasons.add(`a permitted request for ${p.action} could fall to the default (${def.effect})`);
     }
   }
   return { enforceable: reasons.size === 0, reasons: [...reasons] };

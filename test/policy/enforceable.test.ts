@@ -303,3 +303,26 @@ rules:
     expect(r.reasons.some((x) => x.startsWith('rule approve-secret-read ('))).toBe(true);
   });
 });
+
+describe('sessionPolicyEnforces and other accounts', () => {
+  const POLICY = `version: 1
+default: deny
+rules:
+  - id: deny-foreign-writes
+    effect: deny
+    reason: no writes elsewhere
+    match: { crossAccount: true, access: [Write] }
+  - id: allow-all
+    effect: allow
+    reason: ok
+    match: { actions: ['*'] }
+`;
+  it('a queue of the target account is a fixed fact; a `Resource: "*"` permission is not (conservatively)', () => {
+    expect(check(POLICY, ['sqs', 'send-message', '--queue-url', `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/q`, '--message-body', 'x'])).toMatchObject({ enforceable: true });
+    // A statement on `*` lets a request name any ARN, another account's included; the analysis does not try to
+    // tell which actions can name none (ListQueues cannot), so it answers no.
+    const open = check(POLICY.replace('access: [Write]', 'access: [Read]'), ['sqs', 'list-queues']);
+    expect(open.enforceable).toBe(false);
+    expect(open.reasons[0]).toContain('depends on which of its resources a request names');
+  });
+});
