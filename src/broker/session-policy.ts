@@ -72,6 +72,7 @@ export interface ConditionKeyPin {
   key: string;
   type: 'Bool' | 'Numeric' | 'String';
   absent?: string;
+  pinAbsent?: boolean;
   ifExists?: boolean;
   reference: string;
 }
@@ -103,7 +104,13 @@ export interface ParamPin {
 function pinValue(pin: ConditionKeyPin, raw: unknown): string | undefined {
   if (pin.type === 'Bool') return typeof raw === 'boolean' ? String(raw) : undefined;
   if (pin.type === 'Numeric') return typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : undefined;
-  return typeof raw === 'string' ? raw : undefined;
+  // String keys whose member is a boolean (ssm:Overwrite) hold its text, as in the request.
+  return typeof raw === 'string' ? raw : typeof raw === 'boolean' ? String(raw) : undefined;
+}
+
+/** The equality operator for a key's type (IAM User Guide, "IAM JSON policy elements: Condition operators"). */
+function equalsOperator(pin: ConditionKeyPin): 'StringEquals' | 'NumericEquals' | 'Bool' {
+  return pin.type === 'String' ? 'StringEquals' : pin.type === 'Numeric' ? 'NumericEquals' : 'Bool';
 }
 
 function typed(pin: ConditionKeyPin, value: string): string | number | boolean {
@@ -124,10 +131,11 @@ export function paramPins(action: string, inv: SessionPolicyOptions['invocation'
     else if (inv.kind === 'custom' && pin.cliArg !== undefined) raw = inv.cliArgs?.[pin.cliArg];
     else continue;
     if (raw === undefined || raw === null) {
+      if (pin.pinAbsent === false) continue;
       // Not sent. With a documented default, `<type>IfExists default` lets the request omit it or send the
       // default; otherwise `Null: true` lets it omit the key only ("Null condition operator", IAM User Guide).
       if (pin.absent !== undefined) {
-        out.push({ pin, operator: `${pin.type}IfExists`, value: pin.absent, variants: [undefined, typed(pin, pin.absent)] });
+        out.push({ pin, operator: `${equalsOperator(pin)}IfExists`, value: pin.absent, variants: [undefined, typed(pin, pin.absent)] });
       } else {
         out.push({ pin, operator: 'Null', value: 'true', variants: [undefined] });
       }
@@ -135,7 +143,7 @@ export function paramPins(action: string, inv: SessionPolicyOptions['invocation'
     }
     const value = pinValue(pin, raw);
     if (value === undefined) continue;
-    const equals = pin.type === 'String' ? 'StringEquals' : pin.type === 'Numeric' ? 'NumericEquals' : 'Bool';
+    const equals = equalsOperator(pin);
     if (pin.ifExists) out.push({ pin, operator: `${equals}IfExists`, value, variants: [undefined, typed(pin, value)] });
     else out.push({ pin, operator: equals, value, variants: [typed(pin, value)] });
   }

@@ -21,6 +21,7 @@ import type { ParsedInvocation } from '../../src/invocation/types.js';
 // its data tables against the Service Authorization Reference data of another project, and "never wider".
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT = '111122223333';
+const IAM_OPERATORS = ['StringEquals', 'StringEqualsIfExists', 'NumericEquals', 'NumericEqualsIfExists', 'Bool', 'BoolIfExists', 'Null'];
 const parse = (argv: string[], region = 'us-east-1'): ParsedInvocation =>
   parseInvocation(argv, { account: ACCOUNT, region, cwd: '/w', env: { HOME: '/h' }, readFile: () => Buffer.from('{}') });
 const statements = (inv: ParsedInvocation, withInvocation = true): PolicyStatement[] =>
@@ -75,6 +76,25 @@ describe('session policy pins', () => {
     expect(cp.find((s) => s.Action === 's3:GetObject')!.Condition).toEqual({ StringEquals: { 'aws:RequestedRegion': 'us-east-1', 'aws:ResourceAccount': ACCOUNT } });
   });
 
+  it('every pin, sent or not, uses an operator IAM knows', () => {
+    const cases: string[][] = [
+      ['ssm', 'put-parameter', '--name', '/a', '--value', 'v', '--type', 'String'],
+      ['ssm', 'put-parameter', '--name', '/a', '--value', 'v', '--type', 'String', '--overwrite'],
+      ['secretsmanager', 'delete-secret', '--secret-id', 'a', '--force-delete-without-recovery'],
+      ['lambda', 'add-permission', '--function-name', 'f', '--statement-id', 's', '--action', 'lambda:InvokeFunction', '--principal', '*', '--function-url-auth-type', 'NONE'],
+      ['lambda', 'update-function-url-config', '--function-name', 'f'],
+      ['kms', 'put-key-policy', '--key-id', '1234abcd-12ab-34cd-56ef-1234567890ab', '--policy', '{}', '--bypass-policy-lockout-safety-check'],
+    ];
+    for (const argv of cases) {
+      const sts = statements(parse(argv));
+      for (const st of sts) for (const op of Object.keys(st.Condition ?? {})) expect(IAM_OPERATORS, `${argv.join(' ')}: ${op}`).toContain(op);
+    }
+    expect(statements(parse(cases[1]!))[0]!.Condition).toMatchObject({ StringEquals: { 'ssm:Overwrite': 'true' } });
+    expect(statements(parse(cases[0]!))[0]!.Condition).toMatchObject({ StringEqualsIfExists: { 'ssm:Overwrite': 'false' } });
+    // Not sent and `pinAbsent: false`: nothing pinned (AWS may fill the key from the current configuration).
+    expect(JSON.stringify(statements(parse(cases[4]!)))).not.toContain('FunctionUrlAuthType');
+  });
+
   it('KMS used through S3 keeps kms:ViaService (which names the region) and gets no RequestedRegion of its own', () => {
     const inv = parse(['s3', 'cp', 's3://a/k', 's3://b/k', '--sse', 'aws:kms', '--sse-kms-key-id', `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`]);
     const via = statements(inv).filter((s) => JSON.stringify(s.Condition ?? {}).includes('kms:ViaService'));
@@ -110,6 +130,9 @@ describe('session policy pins', () => {
           }
         }
       }
+      // Only operators IAM knows (IAM User Guide, "Condition operators"): an unknown one never matches, so a typo
+      // would deny the decided call.
+      for (const st of withInv) for (const op of Object.keys(st.Condition ?? {})) expect(IAM_OPERATORS, `${c.argv.join(' ')}: ${op}`).toContain(op);
       compared++;
       // The 2,048-character limit still refuses rather than widens.
       try {

@@ -159,6 +159,22 @@ describe('issued session policies, checked by an independent IAM policy evaluato
     expect(await evaluate(policy, { action: 's3:GetObject', resource: 'arn:aws:s3:::source-bucket/k', context: region('us-east-1') })).toBe('Allowed');
   });
 
+  it('ssm put-parameter without --overwrite cannot overwrite; lambda add-permission cannot grant to another principal', async () => {
+    const put = issue(['ssm', 'put-parameter', '--name', '/app/flag', '--value', 'on', '--type', 'String']).policy;
+    const param = `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/app/flag`;
+    const ssm = (context: Record<string, string>) => evaluate(put, { action: 'ssm:PutParameter', resource: param, context: { ...region('us-east-1'), ...context } });
+    expect(await ssm({})).toBe('Allowed');
+    expect(await ssm({ 'ssm:Overwrite': 'false' })).toBe('Allowed');
+    expect(await ssm({ 'ssm:Overwrite': 'true' })).not.toBe('Allowed');
+
+    const grant = issue(['lambda', 'add-permission', '--function-name', 'billing', '--statement-id', 's3', '--action', 'lambda:InvokeFunction', '--principal', 's3.amazonaws.com']).policy;
+    const fn = `arn:aws:lambda:us-east-1:${ACCOUNT}:function:billing`;
+    const add = (context: Record<string, string>) => evaluate(grant, { action: 'lambda:AddPermission', resource: fn, context: { ...region('us-east-1'), ...context } });
+    expect(await add({ 'lambda:Principal': 's3.amazonaws.com' })).toBe('Allowed');
+    expect(await add({ 'lambda:Principal': '*' })).not.toBe('Allowed');
+    expect(await add({ 'lambda:Principal': 's3.amazonaws.com', 'lambda:FunctionUrlAuthType': 'NONE' })).not.toBe('Allowed');
+  });
+
   it('ec2 ingress: another CIDR is allowed by the session policy (no condition key), so the call is not enforceable and runs on the broker', async () => {
     const argv = ['ec2', 'authorize-security-group-ingress', '--group-id', 'sg-0123456789abcdef0', '--protocol', 'tcp', '--port', '22', '--cidr', '10.1.0.0/16'];
     const { inv, policy } = issue(argv);
@@ -195,6 +211,12 @@ function requestContext(inv: ParsedInvocation, p: Permission): Record<string, st
   if (p.viaService) ctx['kms:ViaService'] = p.viaService;
   const acl = inv.kind === 'api' ? inv.params.ACL : inv.cliArgs?.acl;
   if (typeof acl === 'string' && p.action.startsWith('s3:')) ctx['s3:x-amz-acl'] = acl;
+  const sent = (member: string, key: string) => {
+    if (inv.params[member] !== undefined) ctx[key] = String(inv.params[member]);
+  };
+  if (p.action === 'ssm:PutParameter') sent('Overwrite', 'ssm:Overwrite');
+  if (p.action === 'lambda:AddPermission') sent('Principal', 'lambda:Principal');
+  if (p.action === 'kms:PutKeyPolicy' || p.action === 'kms:CreateKey') sent('BypassPolicyLockoutSafetyCheck', 'kms:BypassPolicyLockoutSafetyCheck');
   if (p.action === 'secretsmanager:DeleteSecret') {
     if (inv.params.ForceDeleteWithoutRecovery !== undefined) ctx['secretsmanager:ForceDeleteWithoutRecovery'] = String(inv.params.ForceDeleteWithoutRecovery);
     if (inv.params.RecoveryWindowInDays !== undefined) ctx['secretsmanager:RecoveryWindowInDays'] = String(inv.params.RecoveryWindowInDays);
