@@ -43,10 +43,10 @@ let globalPrefixes: Set<string> | undefined;
 
 /**
  * IAM prefixes of services whose requests are not evaluated in the region the caller names (generated from
- * botocore's endpoint model by scripts/gen-global-services.py). For those, "aws:RequestedRegion" is us-east-1
- * whatever region the caller asked for: IAM User Guide, "AWS global condition context keys", aws:RequestedRegion
- * ("Some global services, such as IAM, have a single endpoint … IAM calls are always made to the us-east-1
- * Region"). Pinning the decided region there would deny every call outside us-east-1 for nothing, so they get none.
+ * botocore's endpoint model by scripts/gen-global-services.py). AWS documents that a global service with a single
+ * endpoint (IAM is its example) is called in us-east-1, so its requests carry `aws:RequestedRegion` = us-east-1
+ * whatever region the caller named (IAM User Guide, "AWS global condition context keys", aws:RequestedRegion).
+ * Pinning the decided region there would deny every call outside us-east-1 for nothing, so they get none.
  */
 export function isGlobalService(prefix: string): boolean {
   globalPrefixes ??= new Set(readDataJson<GlobalServicesTable>('global-services.json').prefixes);
