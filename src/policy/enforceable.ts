@@ -1,9 +1,9 @@
-import { paramPins, regionPinned, type ParamPin } from '../broker/session-policy.js';
 import { RISK_SIGNALS, type AccessLevel, type ParsedInvocation, type Permission, type RiskSignal } from '../invocation/types.js';
 import { bucketForAction, EFFECT_RANK, riskMask, type CompiledRule, type GlobSet, type PolicySet } from './compiled.js';
 import { evalCondition, type CompiledCondition } from './conditions.js';
 import { crossAccount, explainDecision, matchPermission } from './decide.js';
 import { MAX_MATCH_INPUT } from './glob.js';
+import { paramPins, regionPinned, type ParamPin } from './session-pins.js';
 import type { Caller, Effect } from './types.js';
 
 /**
@@ -17,7 +17,7 @@ import type { Caller, Effect } from './types.js';
  *  - facts the same for every such request are evaluated on the decided call: the action and resources (the
  *    policy's Action/Resource), resource accounts (ARNs, `aws:ResourceAccount`), the caller and the target (the
  *    session is theirs), the region where `aws:RequestedRegion` or `kms:ViaService` pins it, and parameters pinned
- *    to a condition key (src/broker/session-policy.ts `paramPins`: evaluated over every value the pin admits);
+ *    to a condition key (src/policy/session-pins.ts `paramPins`: evaluated over every value the pin admits);
  *  - everything else may differ: other parameters, the CLI command and kind, risk signals (the parser derives them
  *    from parameters, files and commands), the region of a global service. A rule that depends on one of these is
  *    assumed to match some permitted requests and not others.

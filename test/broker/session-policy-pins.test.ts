@@ -3,15 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  SESSION_POLICY_MAX_CHARS,
-  buildSessionPolicy,
-  conditionKeyPins,
-  isGlobalService,
-  sessionPolicyFor,
-  type ConditionKeyPin,
-  type PolicyStatement,
-} from '../../src/broker/session-policy.js';
+import { SESSION_POLICY_MAX_CHARS, buildSessionPolicy, sessionPolicyFor, type PolicyStatement } from '../../src/broker/session-policy.js';
+import { conditionKeyPins, isGlobalService, type ConditionKeyPin } from '../../src/policy/session-pins.js';
 import { GuardError } from '../../src/errors.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import type { ParsedInvocation } from '../../src/invocation/types.js';
