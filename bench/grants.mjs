@@ -72,7 +72,8 @@ async function main() {
     });
   // The baseline sends what the broker sends: same role, policy, names, tags, duration.
   const direct = stsClient();
-  const policy = buildSessionPolicy(parse(argv, { account: ACCOUNT, region: 'us-east-1' }).permissions, { resourceAccounts: [ACCOUNT] });
+  const invocation = parse(argv, { account: ACCOUNT, region: 'us-east-1' });
+  const policy = buildSessionPolicy(invocation.permissions, { resourceAccounts: [ACCOUNT], invocation });
   let i = 0;
   const assume = async () => {
     const id = `grt_${String(i++).padStart(22, '0')}`;

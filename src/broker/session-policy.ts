@@ -1,5 +1,6 @@
 import { GuardError } from '../errors.js';
 import type { Permission } from '../invocation/types.js';
+import { paramPins, regionPinned, type PinnableInvocation } from '../policy/session-pins.js';
 
 /**
  * Builds the inline session policy passed to STS AssumeRole. The session's effective permissions are the
@@ -14,13 +15,27 @@ export const SESSION_POLICY_MAX_CHARS = 2048;
 export interface SessionPolicyOptions {
   /** Accounts resources may belong to where the ARN itself cannot say (default: the target account only). */
   resourceAccounts: string[];
+  /**
+   * The decided call: every statement then also pins what IAM can enforce of the decision beyond actions and
+   * resources — the region (`aws:RequestedRegion`, regional services only) and the parameters that map to a
+   * condition key (data/session-condition-keys.json). `null` builds actions and resources only. Required, so no
+   * path that issues credentials forgets it: policy/enforceable.ts assumes issued sessions carry these pins.
+   */
+  invocation: PinnableInvocation | null;
 }
 
 export interface PolicyStatement {
   Effect: 'Allow' | 'Deny';
   Action: string | string[];
   Resource: string | string[];
-  Condition?: Record<string, Record<string, string | string[]>>;
+  Condition?: Conditions;
+}
+
+/** IAM condition block: operator → key → value(s). */
+export type Conditions = Record<string, Record<string, string | string[]>>;
+
+function addCondition(c: Conditions, operator: string, key: string, value: string | string[]): void {
+  (c[operator] ??= {})[key] = value;
 }
 
 export interface SessionPolicy {
@@ -101,6 +116,16 @@ function group(pairs: Map<string, Set<string>>): { actions: string[]; resources:
 
 const one = (xs: string[]): string | string[] => (xs.length === 1 ? xs[0]! : xs);
 
+/** The condition block with operators and keys in a fixed order (equal blocks serialise equally). */
+function sortedConditions(c: Conditions): Conditions {
+  const out: Conditions = {};
+  for (const op of Object.keys(c).sort()) {
+    out[op] = {};
+    for (const k of Object.keys(c[op]!).sort()) out[op]![k] = c[op]![k]!;
+  }
+  return out;
+}
+
 /** The session policy document for these permissions (not yet serialised). */
 export function sessionPolicyFor(permissions: readonly Permission[], options: SessionPolicyOptions): SessionPolicy {
   if (permissions.length === 0) return DENY_ALL;
@@ -108,48 +133,53 @@ export function sessionPolicyFor(permissions: readonly Permission[], options: Se
   if (options.resourceAccounts.length === 0 || options.resourceAccounts.some((a) => !/^[0-9]{12}$/.test(a))) {
     throw new GuardError('internal', 'session policy: resourceAccounts must be 12-digit account ids');
   }
-  // Two classes: resources that need the account condition and those that do not. Merging only within a class
-  // keeps the condition from spilling onto (and denying) the other class, or being lost from this one.
-  const plain = new Map<string, Set<string>>();
-  const accountBound = new Map<string, Set<string>>();
-  // Permissions another service exercises for the caller, per service: allowed only through it (kms:ViaService,
-  // AWS KMS Developer Guide, "kms:ViaService").
-  const via = new Map<string, Map<string, Set<string>>>();
+  const accounts = [...new Set(options.resourceAccounts)].sort();
+  const inv = options.invocation;
+  // Statements are grouped by their condition block: merging only permissions whose conditions are identical keeps
+  // a condition from spilling onto (and denying) another permission, or being lost from its own.
+  const classes = new Map<string, { condition: Conditions | undefined; pairs: Map<string, Set<string>> }>();
+  const into = (condition: Conditions, action: string, resources: Iterable<string>) => {
+    const hasAny = Object.keys(condition).length > 0;
+    const sorted = sortedConditions(condition);
+    const key = hasAny ? JSON.stringify(sorted) : '';
+    const cls = classes.get(key) ?? { condition: hasAny ? sorted : undefined, pairs: new Map<string, Set<string>>() };
+    classes.set(key, cls);
+    const set = cls.pairs.get(action) ?? new Set<string>();
+    for (const r of resources) set.add(r);
+    cls.pairs.set(action, set);
+  };
   for (const p of permissions) {
     if (p.viaService !== undefined) {
+      // Permissions another service exercises for the caller: allowed only through it (kms:ViaService, AWS KMS
+      // Developer Guide, "kms:ViaService"), which also holds them to that service's region.
       if (!/^[a-z0-9-]+\.[a-z0-9-]+\.amazonaws\.com$/.test(p.viaService) || !p.action.startsWith('kms:')) {
         throw new GuardError('internal', `session policy: ${p.action} via ${JSON.stringify(p.viaService)} is not a service-mediated KMS permission`);
       }
-      const byAction = via.get(p.viaService) ?? new Map<string, Set<string>>();
-      const set = byAction.get(p.action) ?? new Set<string>();
-      for (const r of p.resources) set.add(r);
-      byAction.set(p.action, set);
-      via.set(p.viaService, byAction);
+      into({ StringEquals: { 'kms:ViaService': p.viaService } }, p.action, p.resources);
       continue;
     }
-    for (const r of p.resources) {
-      const into = needsResourceAccount(r) ? accountBound : plain;
-      const set = into.get(p.action) ?? new Set<string>();
-      set.add(r);
-      into.set(p.action, set);
+    // Pins for this action, in a fixed key order so equal blocks serialise equally.
+    const base: Conditions = {};
+    if (inv && regionPinned(p, inv.region)) addCondition(base, 'StringEquals', 'aws:RequestedRegion', inv.region);
+    for (const pp of paramPins(p.action, inv).sort((a, b) => (a.pin.key < b.pin.key ? -1 : 1))) addCondition(base, pp.operator, pp.pin.key, pp.value);
+    const plain: string[] = [];
+    const bound: string[] = [];
+    for (const r of p.resources) (needsResourceAccount(r) ? bound : plain).push(r);
+    if (plain.length) into(base, p.action, plain);
+    if (bound.length) {
+      const c: Conditions = JSON.parse(JSON.stringify(base)) as Conditions;
+      addCondition(c, 'StringEquals', 'aws:ResourceAccount', one(accounts));
+      into(c, p.action, bound);
     }
   }
   const statements: PolicyStatement[] = [];
-  for (const g of group(plain)) {
-    statements.push({ Effect: 'Allow', Action: one(g.actions), Resource: one(g.resources) });
-  }
-  const accounts = [...new Set(options.resourceAccounts)].sort();
-  for (const g of group(accountBound)) {
-    statements.push({
-      Effect: 'Allow',
-      Action: one(g.actions),
-      Resource: one(g.resources),
-      Condition: { StringEquals: { 'aws:ResourceAccount': one(accounts) } },
-    });
-  }
-  for (const [service, byAction] of [...via].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    for (const g of group(byAction)) {
-      statements.push({ Effect: 'Allow', Action: one(g.actions), Resource: one(g.resources), Condition: { StringEquals: { 'kms:ViaService': service } } });
+  // Unconditioned first, then by condition block: a stable, readable order.
+  for (const key of [...classes.keys()].sort()) {
+    const cls = classes.get(key)!;
+    for (const g of group(cls.pairs)) {
+      const st: PolicyStatement = { Effect: 'Allow', Action: one(g.actions), Resource: one(g.resources) };
+      if (cls.condition) st.Condition = cls.condition;
+      statements.push(st);
     }
   }
   return { Version: '2012-10-17', Statement: statements };

@@ -112,7 +112,7 @@ function matchResources(r: CompiledRule, gs: GlobSet, p: Permission): boolean {
 }
 
 /** Rules reach here from bucketForAction, which has already checked actions, notActions and access. */
-function matchPermission(r: CompiledRule, p: Permission): boolean {
+export function matchPermission(r: CompiledRule, p: Permission): boolean {
   return !r.resources || matchResources(r, r.resources, p);
 }
 

@@ -105,7 +105,14 @@ describe('guard-aws broker --config FILE', () => {
     expect(g.rule).toBe('allow-reads');
     expect(JSON.parse(g.sessionPolicy)).toEqual({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: 'dynamodb:DescribeTable', Resource: `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/Orders` }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: 'dynamodb:DescribeTable',
+          Resource: `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/Orders`,
+          Condition: { StringEquals: { 'aws:RequestedRegion': 'us-east-1' } },
+        },
+      ],
     });
     const sts = new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: g.credentials.accessKeyId, secretAccessKey: g.credentials.secretAccessKey, sessionToken: g.credentials.sessionToken } });
     const who = await sts.send(new GetCallerIdentityCommand({}));

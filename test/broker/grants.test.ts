@@ -55,12 +55,21 @@ describe('POST /v1/grants — allowed', () => {
     const calls = await assumeCalls();
     const call = calls.find((p) => p.get('Tags.member.1.Value') === grant.grantId)!;
     expect(call).toBeDefined();
-    const expected = buildSessionPolicy(parseInvocation(grant.argv, { account: ACCOUNT, region: 'us-east-1' }).permissions, { resourceAccounts: [ACCOUNT] });
+    const invocation = parseInvocation(grant.argv, { account: ACCOUNT, region: 'us-east-1' });
+    const expected = buildSessionPolicy(invocation.permissions, { resourceAccounts: [ACCOUNT], invocation });
     expect(call.get('Policy')).toBe(expected);
     expect(grant.sessionPolicy).toBe(expected);
     expect(JSON.parse(expected)).toEqual({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: 'dynamodb:DescribeTable', Resource: `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/Orders` }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: 'dynamodb:DescribeTable',
+          Resource: `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/Orders`,
+          // Held to the decided region (issue 7): credentials from this grant do nothing in another region.
+          Condition: { StringEquals: { 'aws:RequestedRegion': 'us-east-1' } },
+        },
+      ],
     });
     expect(call.get('RoleArn')).toBe(ROLE_ARN);
     expect(call.get('DurationSeconds')).toBe('900');
@@ -103,7 +112,7 @@ describe('POST /v1/grants — scoped sessions', () => {
     const res = await env.post('/v1/grants', { argv: ['s3api', 'get-object', '--bucket', 'data', '--key', 'a.txt', 'a.txt'], transcriptKey: TRANSCRIPT_KEY });
     const g = (await res.json()) as GrantResponse;
     expect(JSON.parse(g.sessionPolicy).Statement).toEqual([
-      { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::data/a.txt', Condition: { StringEquals: { 'aws:ResourceAccount': ACCOUNT } } },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::data/a.txt', Condition: { StringEquals: { 'aws:RequestedRegion': 'us-east-1', 'aws:ResourceAccount': ACCOUNT } } },
     ]);
   });
 
@@ -115,7 +124,9 @@ describe('POST /v1/grants — scoped sessions', () => {
     const call = (await assumeCalls()).find((p) => p.get('Tags.member.1.Value') === g.grantId)!;
     expect(call.get('RoleArn')).toBe('arn:aws:iam::210987654321:role/guard-partner');
     expect(call.get('ExternalId')).toBe('ext-123');
-    expect(JSON.parse(call.get('Policy')!).Statement).toEqual([{ Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' }]);
+    expect(JSON.parse(call.get('Policy')!).Statement).toEqual([
+      { Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*', Condition: { StringEquals: { 'aws:RequestedRegion': 'eu-west-1' } } },
+    ]);
   });
 });
 

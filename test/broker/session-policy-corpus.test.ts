@@ -30,7 +30,7 @@ describe('session policies for the corpus', () => {
       }
       let json: string;
       try {
-        json = buildSessionPolicy(inv.permissions, { resourceAccounts: [ACCOUNT] });
+        json = buildSessionPolicy(inv.permissions, { resourceAccounts: [ACCOUNT], invocation: null });
       } catch (e) {
         expect((e as GuardError).code, c.argv.join(' ')).toBe('policy_too_large');
         continue;

@@ -13,7 +13,7 @@ describe('KMS permissions that S3 exercises for the caller', () => {
     const inv = parseInvocation(['s3', 'cp', '/etc/hosts', 's3://b/k', '--sse', 'aws:kms'], ctx);
     const kms = inv.permissions.find((p) => p.action === 'kms:GenerateDataKey')!;
     expect(kms.viaService).toBe('s3.eu-west-1.amazonaws.com');
-    const policy = JSON.parse(buildSessionPolicy(inv.permissions, { resourceAccounts: ['123456789012'] })) as { Statement: Stmt[] };
+    const policy = JSON.parse(buildSessionPolicy(inv.permissions, { resourceAccounts: ['123456789012'], invocation: null })) as { Statement: Stmt[] };
     const st = policy.Statement.filter((s) => [s.Action].flat().includes('kms:GenerateDataKey'));
     expect(st).toHaveLength(1);
     expect(st[0]!.Condition).toEqual({ StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } });
@@ -29,6 +29,7 @@ describe('KMS permissions that S3 exercises for the caller', () => {
     expect(() =>
       buildSessionPolicy([{ action: 's3:GetObject', resources: ['arn:aws:s3:::b/k'], derived: true, viaService: 's3.eu-west-1.amazonaws.com' }], {
         resourceAccounts: ['123456789012'],
+        invocation: null,
       }),
     ).toThrow(GuardError);
   });

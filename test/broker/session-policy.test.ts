@@ -29,7 +29,7 @@ function allows(policy: SessionPolicy, action: string, resource: string, context
   return policy.Statement.some((s) => s.Effect === 'Allow' && matches(s));
 }
 
-const build = (perms: Permission[]) => JSON.parse(buildSessionPolicy(perms, { resourceAccounts: [ACCOUNT] })) as SessionPolicy;
+const build = (perms: Permission[]) => JSON.parse(buildSessionPolicy(perms, { resourceAccounts: [ACCOUNT], invocation: null })) as SessionPolicy;
 
 describe('session policy', () => {
   it('allows exactly the derived action/resource pairs', () => {
@@ -86,7 +86,7 @@ describe('session policy', () => {
       derived: true,
     }));
     try {
-      buildSessionPolicy(perms, { resourceAccounts: [ACCOUNT] });
+      buildSessionPolicy(perms, { resourceAccounts: [ACCOUNT], invocation: null });
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(GuardError);
@@ -95,7 +95,7 @@ describe('session policy', () => {
       expect((e as GuardError).message).not.toContain('\n');
     }
     // Just under the limit still passes, compact.
-    const fit = buildSessionPolicy(perms.slice(0, 20), { resourceAccounts: [ACCOUNT] });
+    const fit = buildSessionPolicy(perms.slice(0, 20), { resourceAccounts: [ACCOUNT], invocation: null });
     expect(fit.length).toBeLessThanOrEqual(SESSION_POLICY_MAX_CHARS);
     expect(fit).not.toMatch(/\s/);
   });
@@ -149,7 +149,7 @@ describe('session policy', () => {
     fc.assert(
       fc.property(fc.array(permArb, { minLength: 1, maxLength: 8 }), (perms) => {
         const pairs = new Set(perms.flatMap((q) => q.resources.map((r) => `${q.action} ${r}`)));
-        const doc = sessionPolicyFor(perms, { resourceAccounts: [ACCOUNT] });
+        const doc = sessionPolicyFor(perms, { resourceAccounts: [ACCOUNT], invocation: null });
         return doc.Statement.every((s) => s.Effect === 'Allow' && list(s.Action).every((a) => list(s.Resource).every((r) => pairs.has(`${a} ${r}`))));
       }),
       { numRuns: 300 },

@@ -55,7 +55,7 @@ describe('caller-chosen names are literal in resource ARNs', () => {
     const inv = parseInvocation(['s3', 'cp', 's3://victim/db.sql', 's3://arn:aws:s3:us-east-1:999999999999:accesspoint/drop/db.sql'], ctx);
     expect(inv.risks).toContain('cross_account');
     const put = inv.permissions.find((p) => p.action === 's3:PutObject')!;
-    const policy = JSON.parse(buildSessionPolicy([put], { resourceAccounts: ['123456789012'] })) as { Statement: { Condition?: unknown }[] };
+    const policy = JSON.parse(buildSessionPolicy([put], { resourceAccounts: ['123456789012'], invocation: null })) as { Statement: { Condition?: unknown }[] };
     expect(policy.Statement[0]!.Condition).toEqual({ StringEquals: { 'aws:ResourceAccount': '123456789012' } });
   });
 });

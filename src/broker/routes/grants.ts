@@ -155,7 +155,7 @@ export function mountGrants(app: Hono<BrokerEnv>, d: GrantRouteDeps): void {
     // The session policy first: a call whose policy cannot be built is refused before an approval is spent on it.
     let sessionPolicy: string;
     try {
-      sessionPolicy = buildSessionPolicy(invocation.permissions, { resourceAccounts: [target.account] });
+      sessionPolicy = buildSessionPolicy(invocation.permissions, { resourceAccounts: [target.account], invocation });
     } catch (e) {
       if (isGuardError(e) && e.code === 'policy_too_large') {
         return refuse(new ApiError('policy_too_large', e.message, { rule: decision.rule }), { ...facts, reason: e.message });
