@@ -5,6 +5,7 @@ import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
 import type { Caller, Decision } from '../policy/types.js';
 import { bindingHash, sortPermissions } from './binding.js';
+import { shownParameters } from './parameters.js';
 import { maskArgv } from '../masking/argv.js';
 import * as state from './state.js';
 import { ApprovalStore, type ApprovalEventKind } from './store.js';
@@ -140,6 +141,8 @@ export class ApprovalService {
       permissions: sortPermissions(inv.permissions),
       resources: [...new Set(inv.resources)].sort(),
       risks: [...inv.risks],
+      // Made from the same invocation whose params the binding hash covers: what is shown is what is bound.
+      parameters: shownParameters(inv),
     };
     const result = this.store.transaction((): { row: ApprovalRow; opened: boolean } => {
       const now = this.now();

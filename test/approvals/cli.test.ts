@@ -138,7 +138,7 @@ describe('guard-aws approvals', () => {
     const r = await cli('bob', ['show', a.id]);
     expect(r.out).not.toContain('\u001b');
     expect(r.out).not.toContain('\r');
-    expect(r.out).toContain("'prod-data\\u001b[2K\\u000ds3api list-buckets'");
+    expect(r.out).toContain("'prod-data\\x1b[2K\\x0ds3api list-buckets'");
   });
 
   it('errors: unknown id 77 (as for a used or closed one), bad options 64, broker down 69, no broker 64', async () => {
