@@ -34,6 +34,16 @@ const MAX_GUNZIP_BYTES = 1024 * 1024;
 /** Members whose value is base64 on the wire and worth decoding for a person. */
 const BASE64_MEMBERS = new Set(['UserData']);
 
+/**
+ * Whether the caller wrote this member base64-encoded. RunInstances' own UserData is the exception: botocore
+ * encodes it (handlers.py `base64_encode_user_data`), so what the caller wrote is what the instance gets and is
+ * shown as written. A launch template's or spot request's UserData the caller must encode: decoded for display.
+ */
+function travelsAsBase64(name: string, inv: Pick<ParsedInvocation, 'operation'>): boolean {
+  if (!BASE64_MEMBERS.has(name.replace(/^.*\./, ''))) return false;
+  return !(name === 'UserData' && inv.operation === 'RunInstances');
+}
+
 /** Option names of SECRET_OPTIONS that are shown anyway: the approver must see the boot script. */
 const SHOWN_ANYWAY = new Set(['--user-data', '--cli-input-yaml']);
 
@@ -113,6 +123,24 @@ function sourceOf(member: string, inv: Pick<ParsedInvocation, 'files' | 'canonic
   return {};
 }
 
+/** `path` → string value of every BASE64_MEMBERS key inside a structure (iterative; values are depth-bounded by the parser). */
+function nestedBase64(root: string, value: unknown): [string, string][] {
+  if (!value || typeof value !== 'object') return [];
+  const found: [string, string][] = [];
+  const stack: [string, unknown][] = [[root, value]];
+  while (stack.length) {
+    const [path, node] = stack.pop()!;
+    if (Array.isArray(node)) node.forEach((v, i) => stack.push([`${path}[${i}]`, v]));
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (BASE64_MEMBERS.has(k) && typeof v === 'string') found.push([`${path}.${k}`, v]);
+        else stack.push([`${path}.${k}`, v]);
+      }
+    }
+  }
+  return found.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
 /** SHA-256 of the full value: of the text itself for a string (so `sha256sum` of a file:// source matches), else of its canonical JSON (RFC 8785). */
 function sha256(value: unknown): string {
   const bytes = typeof value === 'string' ? value : canonicalJson(value, { bytes: 'tagged', dates: 'iso' });
@@ -126,13 +154,19 @@ function sha256(value: unknown): string {
 export function shownParameters(inv: Pick<ParsedInvocation, 'params' | 'operation' | 'files' | 'canonicalArgv'>): ApprovalParameter[] {
   const out: ApprovalParameter[] = [];
   let budget = MAX_TOTAL_CHARS;
+  const members: [string, unknown][] = [];
   for (const name of Object.keys(inv.params ?? {}).sort()) {
-    const raw = inv.params[name];
-    const { source, fileb } = sourceOf(name, inv);
+    members.push([name, inv.params[name]]);
+    // Base64 members inside structures (a launch template's LaunchTemplateData.UserData) get an entry of their
+    // own, decoded, after the structure that holds them.
+    members.push(...nestedBase64(name, inv.params[name]));
+  }
+  for (const [name, raw] of members) {
+    const { source, fileb } = sourceOf(name.split(/[.[]/)[0]!, inv);
     const full = typeof raw === 'string' ? raw : JSON.stringify(raw, null, 2) ?? String(raw);
     const entry: ApprovalParameter = { name, value: '', bytes: Buffer.byteLength(full, 'utf8'), sha256: sha256(raw) };
     if (source) entry.source = source;
-    if (isSecretMember(name, inv)) {
+    if (isSecretMember(name.split(/[.[]/)[0]!, inv)) {
       entry.value = MASK;
       entry.masked = true;
       out.push(entry);
@@ -140,7 +174,7 @@ export function shownParameters(inv: Pick<ParsedInvocation, 'params' | 'operatio
     }
     let text: string | undefined;
     if (typeof raw === 'string') {
-      const decoded = BASE64_MEMBERS.has(name) || fileb ? decodeBase64(raw) : undefined;
+      const decoded = fileb || travelsAsBase64(name, inv) ? decodeBase64(raw) : undefined;
       if (decoded) {
         entry.encoding = decoded.note;
         entry.bytes = decoded.bytes;
