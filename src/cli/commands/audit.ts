@@ -133,7 +133,7 @@ export function command(ctx: CliContext): Command {
         `grant:     ${field(record.grantId)}`,
         `caller:    ${field(record.subject)}`,
         `target:    ${field(summary.target)}`,
-        `call:      aws ${argvText(summary.argv)}`,
+        `call:      aws ${summary.argv ? shellWords(summary.argv) : ''}`,
         `decision:  ${field(summary.decision)}${summary.rule ? ` (rule ${field(summary.rule)})` : ''}${t?.approvalId ? `, approval ${field(t.approvalId)}` : ''}`,
       ];
       if (t) {
