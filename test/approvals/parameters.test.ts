@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MAX_TOTAL_CHARS, MAX_VALUE_CHARS, shownParameters } from '../../src/approvals/parameters.js';
 import { parameterLines, renderApproval } from '../../src/approvals/render.js';
-import { slackMessage } from '../../src/approvals/webhook.js';
+import { slackMessage, webhookBody } from '../../src/approvals/webhook.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import { alice, approveDecision, newService } from './fixtures.js';
 
@@ -91,6 +91,9 @@ describe('decoded parameters for approvers', () => {
     const slack = JSON.stringify(slackMessage({ type: 'approval.requested', deliveryId: 'd', at: a.createdAt, actor: 'alice', approval: a }));
     expect(slack).toContain('echo ok\\\\x1b[2J');
     expect(slack).not.toMatch(/\\u001b|\\u0007|\u202e/);
+    // The JSON webhook carries the summary itself, parameters included, exact (JSON escaping makes it safe).
+    const json = JSON.parse(webhookBody({ type: 'approval.requested', deliveryId: 'd', at: a.createdAt, actor: 'alice', approval: a }, 'json'));
+    expect(json.approval.parameters.find((p: { name: string }) => p.name === 'UserData').value).toBe(evil);
   });
 
   it('what is shown is what is bound: a different file content is a different request', () => {
