@@ -3,6 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import type { ApprovalParameter } from '../api/types.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import type { ParsedInvocation } from '../invocation/types.js';
+import type { MaskingRules } from '../policy/types.js';
 import { isSecretKey, MASK, maskStructuredValue, SECRET_OPTIONS } from '../masking/argv.js';
 import { compileMasking, maskText } from '../masking/index.js';
 
@@ -64,11 +65,17 @@ function isSecretMember(member: string, inv: Pick<ParsedInvocation, 'operation'>
   return isSecretKey(member) || SECRET_OPTION_MEMBERS.has(flat(member));
 }
 
-let textMasking: ReturnType<typeof compileMasking> | undefined;
-/** Secrets inside shown text, by the output masker's patterns (access keys, PEM private keys, tokens…). */
-function maskSecretsIn(text: string): string {
-  textMasking ??= compileMasking();
-  return maskText(textMasking, text);
+const compiled = new WeakMap<object, ReturnType<typeof compileMasking>>();
+const NO_RULES = {};
+/**
+ * Secrets inside shown text, by the output masker's patterns (access keys, PEM private keys, tokens…) plus the
+ * policy files' own masking fields and patterns, as a run's output would be masked.
+ */
+function maskSecretsIn(text: string, rules: Partial<MaskingRules> | undefined): string {
+  const key = rules ?? NO_RULES;
+  let c = compiled.get(key);
+  if (!c) compiled.set(key, (c = compileMasking(rules ? { rules } : {})));
+  return maskText(c, text);
 }
 
 /** Text when the bytes are UTF-8 without controls other than layout; undefined for binary. */
@@ -151,7 +158,10 @@ function sha256(value: unknown): string {
  * The decoded parameters of a parsed call, as approvers are shown them (and as they are stored with the request
  * and copied into the audit record of the run). Ordered by member name.
  */
-export function shownParameters(inv: Pick<ParsedInvocation, 'params' | 'operation' | 'files' | 'canonicalArgv'>): ApprovalParameter[] {
+export function shownParameters(
+  inv: Pick<ParsedInvocation, 'params' | 'operation' | 'files' | 'canonicalArgv'>,
+  masking?: Partial<MaskingRules>,
+): ApprovalParameter[] {
   const out: ApprovalParameter[] = [];
   let budget = MAX_TOTAL_CHARS;
   const members: [string, unknown][] = [];
@@ -189,7 +199,7 @@ export function shownParameters(inv: Pick<ParsedInvocation, 'params' | 'operatio
       text = JSON.stringify(JSON.parse(masked), null, 2);
     }
     if (text !== undefined) {
-      const clean = maskSecretsIn(text);
+      const clean = maskSecretsIn(text, masking);
       if (clean !== text) entry.secretsMasked = true;
       const room = Math.max(0, Math.min(MAX_VALUE_CHARS, budget));
       if (clean.length > room) {

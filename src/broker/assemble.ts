@@ -32,6 +32,8 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     env: o.env ?? process.env,
     baseDir: config.source ? dirname(config.source) : process.cwd(),
     ...(o.now ? { now: o.now } : {}),
+    // Approvers are shown decoded parameters; the policies' masking rules apply to them as to run output.
+    ...(deps.masking ? { service: { masking: deps.masking } } : {}),
   });
   const audit = auditRoutes({
     auditorGroups: config.auditorGroups,

@@ -96,6 +96,13 @@ describe('decoded parameters for approvers', () => {
     expect(json.approval.parameters.find((p: { name: string }) => p.name === 'UserData').value).toBe(evil);
   });
 
+  it("the policies' masking patterns apply to what approvers are shown", () => {
+    const { service } = newService({ masking: { fields: [], patterns: ['corp-token-[0-9]{4}'] } });
+    const inv = parse(['ec2', 'run-instances', '--image-id', 'ami-1', '--user-data', '#!/bin/sh\nTOKEN=corp-token-1234 ./setup\n']);
+    const a = service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: '' });
+    expect(a.parameters!.find((p) => p.name === 'UserData')).toMatchObject({ value: '#!/bin/sh\nTOKEN=<masked> ./setup\n', secretsMasked: true });
+  });
+
   it('what is shown is what is bound: a different file content is a different request', () => {
     const { service } = newService();
     const open = (content: string) =>
