@@ -196,7 +196,8 @@ export function command(ctx: CliContext): Command {
       }
       if (o.json) ctx.host.result(JSON.stringify(result, null, 2));
       if (!result.ok) {
-        if (!o.json) ctx.host.error(breakText(result));
+        // An export file is whoever wrote it: its ids and the reason quoting them are shown with controls visible.
+        if (!o.json) ctx.host.error(visible(breakText(result)));
         ctx.exitCode = EXIT_CHAIN_BROKEN;
         return;
       }
