@@ -1,5 +1,6 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { EXIT, type ExitCode } from './exit-codes.js';
+import { visible } from './terminal-text.js';
 
 /**
  * Every GuardError code, in one table: its exit code and, for the codes the broker answers with, the HTTP status
@@ -88,7 +89,10 @@ export function exitCodeFor(e: unknown): ExitCode {
   return isGuardError(e) ? e.exitCode : EXIT.INTERNAL;
 }
 
-/** One line, safe to print: newlines folded so an error never spans lines. */
+/**
+ * One line, safe to print: newlines folded so an error never spans lines, and every other control character
+ * (an argv token quoted in a parse error, a reason from the broker) shown as an escape (src/terminal-text.ts).
+ */
 export function oneLine(message: string): string {
-  return message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  return visible(message.replace(/\s*[\r\n]+\s*/g, ' ').trim());
 }

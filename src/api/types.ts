@@ -93,6 +93,35 @@ export interface ErrorResponse {
   };
 }
 
+/**
+ * One decoded API parameter as approvers are shown it (`ApprovalSummary.parameters`; src/approvals/parameters.ts).
+ * The approval binds the full value (`bindingHash` covers every parameter); `sha256` pins it even when `value`
+ * is cut.
+ */
+export interface ApprovalParameter {
+  /** API member name (`UserData`, `IpPermissions`). */
+  name: string;
+  /**
+   * The value as shown: decoded text, indented JSON for structures, `(binary, N bytes)`, or `<masked>` for a
+   * secret-typed member. At most 4,000 characters (16,000 for all parameters together); see `truncated`.
+   */
+  value: string;
+  /** How the value was decoded for display: `base64, decoded`, `base64 and gzip, decoded`, `base64, decoded: binary`. */
+  encoding?: string;
+  /** Where the value came from when the argv does not show it: `file /abs/path`, `--cli-input-json`. */
+  source?: string;
+  /** Size in bytes of the full value (decoded, when `encoding` is set). */
+  bytes: number;
+  /** SHA-256 (hex) of the full value as parsed: of the text for a string, of its canonical JSON otherwise. */
+  sha256: string;
+  /** A secret-typed member (a password, secret string, private key…): `value` is `<masked>`. */
+  masked?: boolean;
+  /** Secrets recognised inside the value (access keys, private keys, tokens) were replaced by `<masked>`. */
+  secretsMasked?: boolean;
+  /** `value` shows only the first part of the full value. */
+  truncated?: boolean;
+}
+
 export interface ApprovalSummary {
   id: string;
   status: 'pending' | 'approved' | 'denied' | 'expired' | 'used' | 'withdrawn';
@@ -126,6 +155,11 @@ export interface ApprovalSummary {
   ruleSource?: string;
   /** SHA-256 (hex) of the call binding: argv, target, requester, region, permissions, parameters. */
   bindingHash: string;
+  /**
+   * The call's decoded API parameters as the approver sees them (file:// contents, --cli-input-json members,
+   * base64 user-data as text; secret-typed values masked). Absent on requests stored before this field existed.
+   */
+  parameters?: ApprovalParameter[];
   withdrawnAt?: string;
   usedAt?: string;
   grantId?: string;

@@ -1,20 +1,12 @@
-import type { ApprovalSummary } from '../api/types.js';
+import type { ApprovalParameter, ApprovalSummary } from '../api/types.js';
+import { shellWords, visible, visibleText } from '../terminal-text.js';
 
 /**
  * Text views of approval requests for `guard-aws approvals`. Everything a requester controls (argv, reason,
- * comments, names) passes through `visible()`: a terminal escape sequence in an argv could otherwise redraw the
- * line and show an approver a different command from the one they approve.
+ * comments, names, decoded parameters) passes through `visible()`/`visibleText()` (src/terminal-text.ts): a
+ * terminal escape sequence in an argv could otherwise redraw the line and show an approver a different command
+ * from the one they approve.
  */
-export function visible(s: string): string {
-  // C0 and C1 controls (ESC, CSI, CR, BS…) and bidi overrides/isolates (Trojan Source, CVE-2021-42574).
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/** The argv as a shell would need it, quoted only where needed, controls made visible. */
-export function shellWords(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).map(visible).join(' ');
-}
-
 export function relative(iso: string, now: number): string {
   const ms = Date.parse(iso) - now;
   const abs = Math.abs(ms);
@@ -42,6 +34,7 @@ export function renderApproval(a: ApprovalSummary, now: number): string {
       ? a.permissions.map((p) => `  ${visible(p.action)}  ${p.resources.map(visible).join(', ')}`)
       : ['  (none: the call needs no IAM permission)']),
     `Risks       ${a.risks.length ? a.risks.join(', ') : '(none)'}`,
+    ...parameterLines(a.parameters),
     `Rule        ${a.rule ?? '(default)'}${a.ruleSource ? ` (${a.ruleSource})` : ''}: ${visible(a.ruleReason)}`,
     a.requirements
       ? `Approvers   ${a.requirements.map((q) => `${q.count} from ${q.groups.map(visible).join(' or ')}`).join(' and ')}; ${a.approvals.length} so far`
@@ -58,6 +51,24 @@ export function renderApproval(a: ApprovalSummary, now: number): string {
   lines.push(`Binding     sha256:${a.bindingHash}`);
   if (a.canDecide) lines.push('', `You can decide: guard-aws approvals approve ${a.id} [--comment TEXT]  |  guard-aws approvals deny ${a.id} --comment TEXT`);
   return lines.join('\n');
+}
+
+/**
+ * The decoded parameters, one block each: name, how it was decoded, where it came from, its size; then the
+ * value, every line prefixed with `│` so a value cannot pass for another field. Multi-line text keeps its line
+ * breaks and tabs; every other control character is shown as an escape.
+ */
+export function parameterLines(parameters: readonly ApprovalParameter[] | undefined): string[] {
+  if (!parameters) return [];
+  if (parameters.length === 0) return ['Parameters  (none)'];
+  const lines = ['Parameters  (decoded as AWS will receive them; secret-typed values masked)'];
+  for (const p of parameters) {
+    const meta = [p.encoding, p.source ? `from ${p.source}` : undefined, `${p.bytes} bytes`, p.masked ? 'secret: not shown' : undefined, p.secretsMasked ? 'secrets inside masked' : undefined];
+    lines.push(`  ${visible(p.name)}  (${meta.filter(Boolean).map((m) => visible(m!)).join(', ')})`);
+    if (!p.masked) for (const line of visibleText(p.value).split('\n')) lines.push(`    │ ${line}`);
+    if (p.truncated) lines.push(`    … cut: the first ${p.value.length} characters of ${p.bytes} bytes are shown; the whole value has sha256 ${p.sha256}`);
+  }
+  return lines;
 }
 
 export function renderApprovalList(list: readonly ApprovalSummary[], now: number): string {

@@ -2,7 +2,8 @@ import type { ApprovalSummary } from '../api/types.js';
 import { GuardError, isGuardError } from '../errors.js';
 import type { IoHost } from '../io/host.js';
 import { waitForApproval, waitOutcomeError, withdrawApproval, type ApprovalClientOptions, type WaitOptions } from './client.js';
-import { relative, shellWords, visible } from './render.js';
+import { shellWords, visible } from '../terminal-text.js';
+import { relative } from './render.js';
 import { MAX_TEXT } from './service.js';
 
 /**

@@ -3,8 +3,9 @@ import type { Database } from 'better-sqlite3';
 import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
-import type { Caller, Decision } from '../policy/types.js';
+import type { Caller, Decision, MaskingRules } from '../policy/types.js';
 import { bindingHash, sortPermissions } from './binding.js';
+import { shownParameters } from './parameters.js';
 import { maskArgv } from '../masking/argv.js';
 import * as state from './state.js';
 import { ApprovalStore, type ApprovalEventKind } from './store.js';
@@ -42,6 +43,8 @@ export interface ApprovalServiceOptions {
   auditorGroups?: string[];
   /** Open (pending) requests one requester may have at a time, so approvers cannot be flooded. Default 20. */
   maxPendingPerRequester?: number;
+  /** The policy files' masking fields and patterns, applied to the decoded parameters approvers are shown. */
+  masking?: Partial<MaskingRules> | undefined;
 }
 
 export interface OpenInput {
@@ -109,6 +112,7 @@ export class ApprovalService {
   private readonly notifyFn: ((e: ApprovalNotification) => void) | undefined;
   readonly auditorGroups: readonly string[];
   private readonly maxPending: number;
+  private readonly masking: Partial<MaskingRules> | undefined;
 
   constructor(db: Database, opts: ApprovalServiceOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -119,6 +123,7 @@ export class ApprovalService {
     this.notifyFn = opts.notify;
     this.auditorGroups = opts.auditorGroups ?? ['auditors'];
     this.maxPending = positive(opts.maxPendingPerRequester ?? 20, 'maxPendingPerRequester');
+    this.masking = opts.masking;
     this.store = new ApprovalStore(db);
   }
 
@@ -140,6 +145,8 @@ export class ApprovalService {
       permissions: sortPermissions(inv.permissions),
       resources: [...new Set(inv.resources)].sort(),
       risks: [...inv.risks],
+      // Made from the same invocation whose params the binding hash covers: what is shown is what is bound.
+      parameters: shownParameters(inv, this.masking),
     };
     const result = this.store.transaction((): { row: ApprovalRow; opened: boolean } => {
       const now = this.now();

@@ -48,7 +48,7 @@ export interface Vote {
 }
 
 /** The parsed call as stored (JSON in `call`): exactly the summary fields the approver is shown. */
-export type StoredCall = Pick<ApprovalSummary, 'argv' | 'region' | 'service' | 'operation' | 'actions' | 'permissions' | 'resources' | 'risks'>;
+export type StoredCall = Pick<ApprovalSummary, 'argv' | 'region' | 'service' | 'operation' | 'actions' | 'permissions' | 'resources' | 'risks' | 'parameters'>;
 
 /** Bounds on free text so a request cannot be used to fill the store or a chat channel. */
 export const MAX_TEXT = 1000;
@@ -288,6 +288,7 @@ export function toSummary(r: ApprovalRow, events: readonly SummaryEvent[], now: 
     ruleReason: r.rule_reason,
     bindingHash: r.binding_hash,
   };
+  if (call.parameters) s.parameters = call.parameters;
   if (denial) s.denial = withComment(denial);
   if (r.requester_name) s.requesterName = r.requester_name;
   if (r.rule_source) s.ruleSource = r.rule_source;

@@ -1,6 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
+import { shellWords, visible, visibleText } from '../terminal-text.js';
 import { VERSION } from '../version.js';
 import type { ApprovalEventKind, ApprovalNotification } from './service.js';
 
@@ -285,19 +286,24 @@ export function createWebhookNotifier(config: WebhookConfig, deps: WebhookDeps =
 
 /** A Slack incoming-webhook message (text for notifications, Block Kit sections for the channel). */
 export function slackMessage(e: WebhookEvent): { text: string; blocks: unknown[] } {
-  const a = e.approval;
-  const cmd = `aws ${a.argv.join(' ')}`;
+  // Requester-controlled text (argv, names, reason, comments, parameters) with control characters and bidi
+  // overrides shown as escapes: a chat client reorders and hides them as a terminal does.
+  const a = { ...e.approval, requester: visible(e.approval.requester), reason: visible(e.approval.reason) };
+  if (a.requesterName) a.requesterName = visible(a.requesterName);
+  const comment = e.comment === undefined ? undefined : visible(e.comment);
+  const actor = visible(e.actor);
+  const cmd = `aws ${shellWords(a.argv)}`;
   const what: Record<WebhookEventType, string> = {
     'approval.requested': `${a.requester} asks to run \`${cmd}\` on ${a.target}`,
     'approval.approved':
       a.status === 'approved'
-        ? `${e.actor} approved ${a.id}; ${a.requester} may now run it once`
-        : `${e.actor} approved ${a.id} (${a.approvals.length} of ${a.required})`,
-    'approval.denied': `${e.actor} denied ${a.id}`,
+        ? `${actor} approved ${a.id}; ${a.requester} may now run it once`
+        : `${actor} approved ${a.id} (${a.approvals.length} of ${a.required})`,
+    'approval.denied': `${actor} denied ${a.id}`,
     'approval.withdrawn': `${a.requester} withdrew ${a.id}`,
     'approval.used': `${a.requester} ran the approved call ${a.id}`,
   };
-  const text = `guard-aws: ${what[e.type]}${e.comment ? ` — “${e.comment}”` : ''}`;
+  const text = `guard-aws: ${what[e.type]}${comment ? ` — “${comment}”` : ''}`;
   const fields = [
     `*Request* \`${a.id}\` (${a.status})`,
     `*Requester* ${a.requesterName ? `${a.requesterName} (${a.requester})` : a.requester}`,
@@ -315,6 +321,18 @@ export function slackMessage(e: WebhookEvent): { text: string; blocks: unknown[]
     { type: 'section', fields: fields.map((t) => ({ type: 'mrkdwn', text: mrkdwn(t).slice(0, 2000) })) },
   ];
   if (a.reason) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: mrkdwn(`Reason: ${a.reason}`).slice(0, 2000) }] });
+  // The decoded parameters (user-data, file:// contents, --cli-input-json), as `approvals show` has them; Slack
+  // allows 50 blocks a message, so at most 20 parameters get a block and the rest are named.
+  const params = a.parameters ?? [];
+  for (const p of params.slice(0, 20)) {
+    const meta = [p.encoding, p.source ? `from ${p.source}` : undefined, `${p.bytes} bytes`, p.truncated ? `cut; sha256 ${p.sha256}` : undefined, p.secretsMasked ? 'secrets inside masked' : undefined];
+    const head = `*${visible(p.name)}* (${meta.filter(Boolean).map((m) => visible(m!)).join(', ')})`;
+    const shown = visibleText(p.value).replace(/```/g, "'''");
+    const clipped = shown.length > 2400 ? `${shown.slice(0, 2400)}\n… (cut here; guard-aws approvals show ${a.id} has more)` : shown;
+    const body = p.masked ? '<masked> (secret)' : '```' + clipped + '```';
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: mrkdwn(`${head}\n${body}`).slice(0, 2900) } });
+  }
+  if (params.length > 20) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: mrkdwn(`and ${params.length - 20} more parameters: guard-aws approvals show ${a.id}`) }] });
   if (e.type === 'approval.requested') {
     blocks.push({
       type: 'context',

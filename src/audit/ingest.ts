@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ApiError } from '../api/http-error.js';
+import type { ApprovalSummary } from '../api/types.js';
 import { maskArgv } from '../masking/argv.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { verifyTranscript } from '../transcript/sign.js';
@@ -54,6 +55,37 @@ export const envelopeSchema = z
   })
   .strict();
 
+/** Looks up the approval a grant used (the broker wires this to the approval service). */
+export type ApprovalLookup = (id: string) => Promise<ApprovalSummary | undefined> | ApprovalSummary | undefined;
+
+/**
+ * What an audit record keeps of the approval its run used: who asked and why, who approved and what they said,
+ * the binding hash, and the decoded parameters exactly as the approvers were shown them (ApprovalSummary
+ * `parameters`: user-data, file:// contents, --cli-input-json members; secret-typed values masked). So the log
+ * itself, signed and chained, says what was approved, whatever later happens to the approvals table.
+ */
+export interface ApprovedFacts {
+  id: string;
+  bindingHash: string;
+  requester: string;
+  reason: string;
+  rule: string | null;
+  approvals: ApprovalSummary['approvals'];
+  parameters?: ApprovalSummary['parameters'];
+}
+
+export function approvedFacts(a: ApprovalSummary): ApprovedFacts {
+  return {
+    id: a.id,
+    bindingHash: a.bindingHash,
+    requester: a.requester,
+    reason: a.reason,
+    rule: a.rule,
+    approvals: a.approvals,
+    ...(a.parameters ? { parameters: a.parameters } : {}),
+  };
+}
+
 export interface IngestResult {
   status: 'recorded' | 'already_recorded';
   record: AuditRecord;
@@ -78,7 +110,7 @@ function sameArgv(a: readonly string[], b: readonly string[]): boolean {
 export async function ingestTranscript(
   body: unknown,
   uploader: { subject: string },
-  deps: { log: AuditLog; getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined },
+  deps: { log: AuditLog; getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined; getApproval?: ApprovalLookup | undefined },
 ): Promise<IngestResult> {
   const parsed = envelopeSchema.safeParse(body);
   if (!parsed.success) {
@@ -132,13 +164,14 @@ export async function ingestTranscript(
     await deps.log.headSigned();
     return duplicate(existing, env);
   }
+  const approval = grant.approvalId && deps.getApproval ? await deps.getApproval(grant.approvalId) : undefined;
   let record: AuditRecord;
   try {
     record = deps.log.append({
       kind: 'transcript',
       grantId: t.grantId,
       subject: grant.subject,
-      body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true },
+      body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true, ...(approval ? { approval: approvedFacts(approval) } : {}) },
       deferHead: true,
     });
   } catch (e) {

@@ -1,3 +1,4 @@
+import { TerminalOutputFilter } from '../terminal-text.js';
 import type { Transcript } from '../transcript/types.js';
 
 export interface ReplayOptions {
@@ -14,12 +15,20 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Plays a transcript's masked output back with its original timing: each chunk to the stream it came from,
  * after the pause that preceded it, divided by `speed`. Returns the total time waited (ms).
+ * The output was written by the recorded call, so it is caller-controlled: it goes through a
+ * TerminalOutputFilter (src/terminal-text.ts) per stream, which keeps text, newlines, tabs, CR and colours and
+ * shows every other control (clear screen, cursor moves, OSC 52 clipboard writes, titles, links) as an escape.
+ * The exact bytes stay available as base64 in `audit show --json`.
  */
 export async function replayTranscript(t: Pick<Transcript, 'chunks'>, o: ReplayOptions): Promise<number> {
   const sleep = o.sleep ?? defaultSleep;
   const maxGap = o.maxGapMs ?? 5000;
   let prev = 0;
   let waited = 0;
+  const filters = { stdout: new TerminalOutputFilter(), stderr: new TerminalOutputFilter() };
+  const emit = async (stream: 'stdout' | 'stderr', text: string) => {
+    if (text) await o.write(stream, Buffer.from(text, 'utf8'));
+  };
   for (const c of t.chunks) {
     const gap = Math.min(Math.max(0, c.t - prev), maxGap);
     prev = c.t;
@@ -30,7 +39,10 @@ export async function replayTranscript(t: Pick<Transcript, 'chunks'>, o: ReplayO
         waited += ms;
       }
     }
-    await o.write(c.s === 'o' ? 'stdout' : 'stderr', Buffer.from(c.d, 'base64'));
+    const stream = c.s === 'o' ? 'stdout' : 'stderr';
+    await emit(stream, filters[stream].push(Buffer.from(c.d, 'base64')));
   }
+  await emit('stdout', filters.stdout.end());
+  await emit('stderr', filters.stderr.end());
   return waited;
 }

@@ -12,7 +12,7 @@ import {
   type BrokerKey,
   type PublicKeyEntry,
 } from './broker-key.js';
-import type { GrantFacts } from './ingest.js';
+import type { ApprovalLookup, GrantFacts } from './ingest.js';
 import { AuditLog } from './store.js';
 
 export const DEFAULT_AUDITOR_GROUPS: readonly string[] = ['auditors'];
@@ -25,6 +25,8 @@ export interface AuditServiceOptions {
   alg?: AuditAlg;
   getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined;
   listGrants?: (filter: { subject?: string | undefined; since?: string | undefined; limit?: number }) => Promise<GrantFacts[]> | GrantFacts[];
+  /** The approval a grant used, so its transcript's record keeps what was approved (ingest.ts `approvedFacts`). */
+  getApproval?: ApprovalLookup;
   /** Groups whose members may read the audit log (default `[auditors]`; broker config `auditorGroups`). */
   auditorGroups?: readonly string[];
   clock?: () => number;
@@ -46,6 +48,7 @@ export interface AuditService {
   publicKeys: KeyObject[];
   getGrant: AuditServiceOptions['getGrant'];
   listGrants: NonNullable<AuditServiceOptions['listGrants']>;
+  getApproval: ApprovalLookup | undefined;
   clock: () => number;
 }
 
@@ -106,6 +109,7 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
     publicKeys: history.map((e) => (e.kid === key.kid ? key.publicKey : createPublicKey({ key: e.pem, format: 'pem' }))),
     getGrant: o.getGrant,
     listGrants: o.listGrants ?? (() => []),
+    getApproval: o.getApproval,
     clock,
   };
 }

@@ -32,8 +32,15 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     env: o.env ?? process.env,
     baseDir: config.source ? dirname(config.source) : process.cwd(),
     ...(o.now ? { now: o.now } : {}),
+    // Approvers are shown decoded parameters; the policies' masking rules apply to them as to run output.
+    ...(deps.masking ? { service: { masking: deps.masking } } : {}),
   });
-  const audit = auditRoutes({ auditorGroups: config.auditorGroups, ...(o.rotateAuditKey ? { rotateKey: true } : {}) });
+  const audit = auditRoutes({
+    auditorGroups: config.auditorGroups,
+    // A run's audit record keeps the approval it used, parameters as the approvers saw them.
+    getApproval: (id) => approvals.service.get(id),
+    ...(o.rotateAuditKey ? { rotateKey: true } : {}),
+  });
   return {
     ...deps,
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),

@@ -117,11 +117,46 @@ function finish(result: ParsedInvocation, risksSoFar: RiskSignal[], arnContext: 
     permission.action = info.action;
     result.accessLevels[info.action] = info.accessLevel;
   }
+  for (const permission of permissions) for (const resource of permission.resources) assertPrintableResource(resource, result);
   result.permissions = permissions.sort((a, b) => (a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
   result.actions = [...new Set(permissions.map((permission) => permission.action))].sort();
   result.resources = [...new Set(permissions.flatMap((permission) => permission.resources).filter((resource) => resource !== '*'))].sort();
   result.risks = computeRisks(result, risksSoFar, arnContext);
   return result;
+}
+
+// C0 controls, DEL, C1 controls and the Unicode line/paragraph separators. No AWS resource name contains one
+// (IAM names, bucket names, table names… are restricted character sets; the ARN grammar of the IAM User Guide,
+// "IAM identifiers", has none), and a line break in an ARN is one the session policy cannot carry: refusing it
+// here makes it a clear 400 naming the parameter instead of a failure while the broker builds the policy.
+const CONTROL_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Refuses a derived resource with a control character, naming the parameter (or token) it came from. */
+function assertPrintableResource(resource: string, result: ParsedInvocation): void {
+  const bad = CONTROL_IN_NAME.exec(resource);
+  if (!bad) return;
+  const where = [result.command, result.subcommand].filter(Boolean).join(' ');
+  const codePoint = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  const source = controlSource(result, resource);
+  throw parseError(`${where}: ${source} contains a control character (${codePoint}); no resource name may contain one`, {
+    reason: 'control_character',
+    ...(source.startsWith('parameter ') ? { parameter: source.slice('parameter '.length) } : {}),
+  });
+}
+
+/** Names what put a control character into a resource: a parameter path (`TableName`, `Item.key`) or a token. */
+function controlSource(result: ParsedInvocation, resource: string): string {
+  // Depth-bounded (values are at most MAX_VALUE_DEPTH deep, values.ts) and iterative all the same.
+  const stack: [string, unknown][] = Object.entries({ ...(result.cliArgs ?? {}), ...result.params });
+  while (stack.length) {
+    const [path, value] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (CONTROL_IN_NAME.test(value) && resource.includes(value)) return `parameter ${path}`;
+    } else if (Array.isArray(value)) value.forEach((element, i) => stack.push([`${path}[${i}]`, element]));
+    else if (value && typeof value === 'object') for (const [member, child] of Object.entries(value)) stack.push([`${path}.${member}`, child]);
+  }
+  const index = result.argv.findIndex((token) => CONTROL_IN_NAME.test(token));
+  return index >= 0 ? `token ${index}` : `resource ${JSON.stringify(resource)}`;
 }
 
 /**

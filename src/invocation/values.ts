@@ -85,7 +85,62 @@ export function loadParamFile(raw: string, literal: boolean, state: DecodeState,
   return scheme === 'fileb' ? data.toString('base64') : data.toString('utf8');
 }
 
+/**
+ * How deeply a decoded parameter value (JSON, YAML, shorthand) may nest. Every walker over parameters (ARN
+ * derivation, risk signals, masking, the parse cache's copy and freeze) recurses, so an unbounded depth is a
+ * stack overflow: an HTTP 500 on the broker with no refusal recorded. The bound is the parser's, applied while
+ * decoding, so no walker ever sees a deeper value. 100 is well past any real input: DynamoDB, whose documents
+ * nest deepest, allows 32 levels of nested attributes (Amazon DynamoDB Developer Guide, "Service, account, and
+ * table quotas": nested attribute depth), which is at most 66 JSON levels ({"M": {…}} per level, plus the item
+ * and the attribute); the CLI itself decodes with Python's json and its own recursive shorthand parser, which
+ * fail past the interpreter's recursion limit (1000 frames by default). Documented in docs/aws-cli-parsing.md §2.4.
+ */
+export const MAX_VALUE_DEPTH = 100;
+
+function tooDeep(where: string, what: string): GuardError {
+  return parseError(`${where}: ${what} nests deeper than ${MAX_VALUE_DEPTH} levels`, { reason: 'too_deep', maxDepth: MAX_VALUE_DEPTH });
+}
+
+/**
+ * The nesting depth of JSON text, counted without recursion (brackets outside strings), so a document is
+ * refused before JSON.parse builds it and before anything walks it. Returns MAX_VALUE_DEPTH + 1 as soon as
+ * the limit is passed. Malformed text is left to JSON.parse to report.
+ */
+export function jsonTextDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) deepest = depth;
+      if (deepest > MAX_VALUE_DEPTH) return deepest;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** The nesting depth of a decoded value, counted with an explicit stack (no recursion). */
+export function valueDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [node, depth] = stack.pop()!;
+    if (!node || typeof node !== 'object' || ArrayBuffer.isView(node)) continue;
+    const level = depth + 1;
+    if (level > deepest) deepest = level;
+    if (deepest > MAX_VALUE_DEPTH) return deepest;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, level]);
+  }
+  return deepest;
+}
+
 export function parseJson(text: string, where: string): unknown {
+  if (jsonTextDepth(text) > MAX_VALUE_DEPTH) throw tooDeep(where, 'JSON value');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -97,11 +152,17 @@ let yamlParse: ((text: string) => unknown) | undefined;
 /** YAML for v2's --cli-input-yaml; the yaml package is loaded only when needed (start-up cost). */
 export function parseYaml(text: string, where: string): unknown {
   if (!yamlParse) yamlParse = (createRequire(import.meta.url)('yaml') as { parse: (t: string) => unknown }).parse;
+  // Flow collections nest like JSON ([[[…]]]); block collections nest by indentation. Flow text is counted
+  // before parsing; the parsed document is counted too (block nesting, aliases).
+  if (jsonTextDepth(text) > MAX_VALUE_DEPTH) throw tooDeep(where, 'YAML value');
+  let doc: unknown;
   try {
-    return yamlParse(text);
+    doc = yamlParse(text);
   } catch (e) {
     throw parseError(`${where}: invalid YAML (${(e as Error).message.split('\n')[0]})`);
   }
+  if (valueDepth(doc) > MAX_VALUE_DEPTH) throw tooDeep(where, 'YAML value');
+  return doc;
 }
 
 // ------------------------------------------------------------------------------------------------ shorthand
@@ -112,6 +173,8 @@ const NEXT_KEY = /\s*[A-Za-z0-9\-_.#/:]+\s*@?=/y;
 
 class Shorthand {
   private i = 0;
+  /** Open [lists and {hashes} around the current position (awscli's shorthand parser recurses the same way). */
+  private depth = 1;
   constructor(
     private readonly s: string,
     private readonly st: DecodeState,
@@ -190,12 +253,18 @@ class Shorthand {
     return this.scalar(inHash);
   }
 
+  private enter(): void {
+    if (++this.depth > MAX_VALUE_DEPTH) throw tooDeep(this.where, 'shorthand value');
+  }
+
   private explicitList(): unknown[] {
     this.i++;
+    this.enter();
     const out: unknown[] = [];
     this.ws();
     if (this.s[this.i] === ']') {
       this.i++;
+      this.depth--;
       return out;
     }
     for (;;) {
@@ -208,6 +277,7 @@ class Shorthand {
       }
       if (this.s[this.i] === ']') {
         this.i++;
+        this.depth--;
         return out;
       }
       this.fail('expected "," or "]"');
@@ -216,16 +286,19 @@ class Shorthand {
 
   private hash(): Record<string, unknown> {
     this.i++;
+    this.enter();
     const out: Record<string, unknown> = {};
     this.ws();
     if (this.s[this.i] === '}') {
       this.i++;
+      this.depth--;
       return out;
     }
     this.keyvals(out, true);
     this.ws();
     if (this.s[this.i] !== '}') this.fail('expected "}"');
     this.i++;
+    this.depth--;
     return out;
   }
 

@@ -1,4 +1,5 @@
 import { GuardError } from '../errors.js';
+import { visible } from '../terminal-text.js';
 
 /** One finding about a policy or policy-test file, printed as `file:line:col: message`. */
 export interface Diagnostic {
@@ -10,7 +11,8 @@ export interface Diagnostic {
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+  // Test files hold argvs that may carry control characters: the line is shown with them visible.
+  return visible(`${d.file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message.replace(/\s*[\r\n]+\s*/g, ' ')}`);
 }
 
 /** GuardError `policy_invalid` (exit 78) naming the first problem on one line; `details.errors` lists all. */

@@ -1,4 +1,5 @@
 import type { ParsedInvocation } from '../invocation/types.js';
+import { visible } from '../terminal-text.js';
 import type { DetailedDecision } from './decide.js';
 import type { Caller, TargetInfo } from './types.js';
 
@@ -59,22 +60,28 @@ export function explanation(inv: ParsedInvocation, d: DetailedDecision, caller: 
 
 const COLORS = { allow: '\x1b[32m', approve: '\x1b[33m', deny: '\x1b[31m' } as const;
 
+/**
+ * The text view. The argv, file paths, notes, resources and the caller's name come from the call (or a token the
+ * caller holds): every such field goes through `visible()` (src/terminal-text.ts), so a token with an escape
+ * sequence or a bidi override cannot repaint the decision shown.
+ */
 export function renderExplanation(e: Explanation, color: boolean): string {
+  const v = visible;
   const paint = (s: string, c: string) => (color ? `${c}${s}\x1b[0m` : s);
   const bold = (s: string) => paint(s, '\x1b[1m');
   const dflt = (k: string) => (e.defaults.includes(k) ? ' (default)' : '');
   const lines: string[] = [];
-  lines.push(bold(`aws ${e.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`));
+  lines.push(bold(`aws ${e.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : v(JSON.stringify(a)))).join(' ')}`));
   const cmd = e.subcommand ? `${e.command} ${e.subcommand}` : e.command;
-  lines.push(`  command     ${cmd}  [${e.kind}]`);
+  lines.push(`  command     ${v(cmd)}  [${e.kind}]`);
   if (e.service) lines.push(`  operation   ${e.service} ${e.operation}${e.apiCalls.length > 1 ? `  (may call ${e.apiCalls.join(', ')})` : ''}`);
-  lines.push(`  context     account ${e.account}${dflt('account')}, region ${e.region}${dflt('region')}, target ${e.target}${dflt('target')}`);
-  lines.push(`  caller      ${e.caller.subject}${dflt('subject')}, groups ${e.caller.groups.length ? e.caller.groups.join(', ') : '(none)'}`);
+  lines.push(`  context     account ${v(e.account)}${dflt('account')}, region ${v(e.region)}${dflt('region')}, target ${v(e.target)}${dflt('target')}`);
+  lines.push(`  caller      ${v(e.caller.subject)}${dflt('subject')}, groups ${e.caller.groups.length ? e.caller.groups.map(v).join(', ') : '(none)'}`);
   if (e.permissions.length) {
     lines.push('  permissions');
     const w = Math.max(...e.permissions.map((p) => p.action.length));
     for (const p of e.permissions) {
-      const res = p.derived ? p.resources.join(', ') : '* (not derived)';
+      const res = p.derived ? p.resources.map(v).join(', ') : '* (not derived)';
       lines.push(`    ${p.action.padEnd(w)}  ${(p.accessLevel ?? '?').padEnd(22)}  ${res}`);
       lines.push(`    ${''.padEnd(w)}  → ${paint(p.decision, COLORS[p.decision])} by ${p.rule ?? 'the default'}`);
     }
@@ -82,10 +89,10 @@ export function renderExplanation(e: Explanation, color: boolean): string {
     lines.push('  permissions (none: no AWS call)');
   }
   lines.push(`  risks       ${e.risks.length ? e.risks.join(', ') : '(none)'}`);
-  for (const f of e.files) lines.push(`  file        ${f.mode} ${f.path}  (${f.argument})`);
-  for (const n of e.notes) lines.push(`  note        ${n}`);
+  for (const f of e.files) lines.push(`  file        ${f.mode} ${v(f.path)}  (${v(f.argument)})`);
+  for (const n of e.notes) lines.push(`  note        ${v(n)}`);
   lines.push(`  decision    ${bold(paint(e.decision.toUpperCase(), COLORS[e.decision]))}  rule ${e.rule ?? '(default)'}${e.source ? `  ${e.source}` : ''}`);
-  lines.push(`  reason      ${e.reason}`);
+  lines.push(`  reason      ${v(e.reason)}`);
   if (e.approval) {
     lines.push(`  approval    ${e.approval.count} approval${e.approval.count > 1 ? 's' : ''} from ${e.approval.groups.length ? e.approval.groups.join(' or ') : '(no common group)'}`);
     for (const r of e.approval.requirements ?? []) lines.push(`              and ${r.count} from ${r.groups.join(' or ')}`);

@@ -138,7 +138,21 @@ describe('guard-aws approvals', () => {
     const r = await cli('bob', ['show', a.id]);
     expect(r.out).not.toContain('\u001b');
     expect(r.out).not.toContain('\r');
-    expect(r.out).toContain("'prod-data\\u001b[2K\\u000ds3api list-buckets'");
+    expect(r.out).toContain("'prod-data\\x1b[2K\\x0ds3api list-buckets'");
+  });
+
+  it('clear-screen, OSC 52 clipboard writes and bidi overrides in argv, reason and comments are shown inert', async () => {
+    const attack = '\x1b[2J\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\u202egnp.exe';
+    const argv = ['s3api', 'delete-bucket', '--bucket', `b${attack}`];
+    const a = srv.service.open({ requester: alice, invocation: deleteBucket('b', { argv, canonicalArgv: argv }), target: 'prod', decision: approveDecision(), reason: `why ${attack}` });
+    for (const args of [['show', a.id], ['list']]) {
+      const r = await cli('bob', args);
+      expect(r.code).toBe(0);
+      expect(r.out).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+    }
+    const shown = await cli('bob', ['show', a.id]);
+    expect(shown.out).toContain("'b\\x1b[2J\\x1b]52;c;Y3VybCBldmlsIHwgc2g=\\x07\\u202egnp.exe'");
+    expect(shown.out).toContain('Reason      why \\x1b[2J');
   });
 
   it('errors: unknown id 77 (as for a used or closed one), bad options 64, broker down 69, no broker 64', async () => {

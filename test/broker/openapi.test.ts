@@ -4,6 +4,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { grantRequestSchema } from '../../src/broker/routes/grants.js';
 import { BROKER_ERROR_CODES } from '../../src/api/errors.js';
+import { parseInvocation } from '../../src/invocation/parse.js';
+import { alice, approveDecision, newService } from '../approvals/fixtures.js';
 
 const doc = parse(readFileSync(resolve(__dirname, '../../docs/openapi.yaml'), 'utf8'));
 
@@ -29,6 +31,25 @@ describe('docs/openapi.yaml', () => {
   it('the Error code enum is exactly the closed wire vocabulary (src/api/errors.ts)', () => {
     const documented: string[] = doc.components.schemas.Error.properties.error.properties.code.enum;
     expect([...documented].sort()).toEqual([...BROKER_ERROR_CODES].sort());
+  });
+  it('ApprovalSummary and ApprovalParameter document every field a real request has (the decoded parameters included)', () => {
+    const { service } = newService();
+    const inv = parseInvocation(['ec2', 'run-instances', '--image-id', 'ami-1', '--user-data', 'file://boot.sh', '--cli-input-json', '{"MaxCount":1}'], {
+      account: '123456789012',
+      region: 'us-east-1',
+      cwd: '/w',
+      fileContents: { '/w/boot.sh': `#!/bin/sh\n${'x'.repeat(5000)}\nAKIAIOSFODNN7EXAMPLE\n` },
+    });
+    const a = service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: 'r' });
+    const summary = doc.components.schemas.ApprovalSummary;
+    expect(Object.keys(summary.properties)).toEqual(expect.arrayContaining(Object.keys(a)));
+    const parameter = doc.components.schemas.ApprovalParameter;
+    const fields = new Set(a.parameters!.flatMap((p) => Object.keys(p)));
+    expect(fields).toContain('truncated');
+    expect(fields).toContain('source');
+    expect(Object.keys(parameter.properties)).toEqual(expect.arrayContaining([...fields]));
+    expect(Object.keys(parameter.properties).sort()).toEqual(['bytes', 'encoding', 'masked', 'name', 'secretsMasked', 'sha256', 'source', 'truncated', 'value']);
+    expect(summary.properties.parameters.items.$ref).toBe('#/components/schemas/ApprovalParameter');
   });
   it('every $ref resolves', () => {
     const refs = JSON.stringify(doc).match(/"\$ref":"#\/[^"]+"/g) ?? [];

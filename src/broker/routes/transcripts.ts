@@ -26,7 +26,7 @@ export function mountTranscripts(app: Hono<BrokerEnv>, svc: AuditService): void 
     const who = requireCaller(c);
     const body = await readJsonBody(c);
     // Refusals are ApiErrors already (their messages name no secret).
-    const r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant });
+    const r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant, getApproval: svc.getApproval });
     return c.json({ status: r.status, id: r.record.id, seq: r.record.seq }, r.status === 'recorded' ? 201 : 200);
   });
 }

@@ -13,6 +13,7 @@ import { renderApproval, renderApprovalList } from '../../approvals/render.js';
 import { MAX_TEXT } from '../../approvals/service.js';
 import { brokerSession } from '../../auth/broker-session.js';
 import { GuardError, oneLine } from '../../errors.js';
+import { visible } from '../../terminal-text.js';
 import type { CliContext } from '../context.js';
 import { brokerOption, intParser, jsonOption } from '../options.js';
 
@@ -87,7 +88,7 @@ export function command(ctx: CliContext): Command {
         if (o.json) return print(o, done);
         const state =
           done.status === 'approved'
-            ? `approved; ${done.requester} may now run it once (until ${done.expiresAt})`
+            ? `approved; ${visible(done.requester)} may now run it once (until ${done.expiresAt})`
             : done.status === 'pending'
               ? `approval recorded: ${done.approvals.length} of ${done.required}`
               : done.status;

@@ -6,6 +6,7 @@ import { brokerSession, type BrokerSession } from '../../auth/broker-session.js'
 import { verifyExportFile } from '../../audit/export.js';
 import { replayTranscript } from '../../audit/replay.js';
 import { parseSince } from '../../audit/since.js';
+import type { ApprovedFacts } from '../../audit/ingest.js';
 import type { AuditSummary, UnreportedGrant } from '../../audit/summary.js';
 import type { ChainResult } from '../../audit/types.js';
 import { ERRORS, GuardError, isGuardError } from '../../errors.js';
@@ -15,17 +16,22 @@ import { flushSpool } from '../../transcript/spool.js';
 import { defaultSpoolDir } from '../../transcript/spool-dir.js';
 import type { TranscriptEnvelope } from '../../transcript/types.js';
 import { createTranscriptUploader } from '../../transcript/upload.js';
+import { shellWords, visible } from '../../terminal-text.js';
 import type { CliContext } from '../context.js';
 import { brokerOption, intParser, jsonOption, numberParser } from '../options.js';
 
 /** Exit code of `audit verify` when the chain is broken: the data is bad (EX_DATAERR, 65). */
 export const EXIT_CHAIN_BROKEN = ERRORS.audit_broken.exit;
 
+/** The logged argv, shell-quoted, control characters visible (a record cannot redraw itself as another). */
 function argvText(argv: string[] | undefined): string {
   if (!argv) return '';
-  const s = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const s = shellWords(argv);
   return s.length > 100 ? `${s.slice(0, 99)}…` : s;
 }
+
+/** A caller-controlled field of a record (subject, target, rule…), one line, controls visible. */
+const field = (s: string | null | undefined, none = '-') => (s === null || s === undefined ? none : visible(String(s)));
 
 /** A table with a header row, like `approvals list`; the last column is not padded. */
 function table(head: string[], rows: string[][]): string {
@@ -42,11 +48,11 @@ function summaryTable(rows: AuditSummary[]): string {
   return table(
     ['ID', 'TIME', 'CALLER', 'OUTCOME', 'TARGET', 'COMMAND'],
     rows.map((s) => [
-      s.grantId ?? s.id,
-      s.at,
-      s.subject ?? '-',
-      s.kind === 'transcript' ? `${s.status}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${s.exitCode}`}` : s.kind,
-      s.target ?? '-',
+      field(s.grantId ?? s.id),
+      field(s.at),
+      field(s.subject),
+      s.kind === 'transcript' ? `${field(s.status)}${s.exitCode === null || s.exitCode === undefined ? '' : ` exit ${field(String(s.exitCode))}`}` : field(s.kind),
+      field(s.target),
       `aws ${argvText(s.argv)}`,
     ]),
   );
@@ -55,21 +61,20 @@ function summaryTable(rows: AuditSummary[]): string {
 function unreportedTable(rows: UnreportedGrant[]): string {
   return table(
     ['GRANT', 'GRANTED', 'CALLER', 'TARGET', 'COMMAND'],
-    rows.map((u) => [u.grantId, u.createdAt, u.subject, u.target, `aws ${argvText(u.argv)}`]),
+    rows.map((u) => [field(u.grantId), field(u.createdAt), field(u.subject), field(u.target), `aws ${argvText(u.argv)}`]),
   );
 }
 
 /** Who decided an approval and what they said, for `audit show` (the approval itself lives in /v1/approvals). */
 async function approvalLines(link: BrokerSession, id: string): Promise<string[]> {
   const { getApproval } = await import('../../approvals/client.js');
-  const { visible } = await import('../../approvals/render.js');
   let a: ApprovalSummary;
   try {
     a = await getApproval({ brokerUrl: link.brokerUrl, token: link.token, ...(link.fetch ? { fetch: link.fetch } : {}) }, id);
   } catch (e) {
-    return [`approval:  ${id} (details unavailable: ${isGuardError(e) ? e.code : 'error'})`];
+    return [`approval:  ${visible(id)} (details unavailable: ${isGuardError(e) ? e.code : 'error'})`];
   }
-  const lines = [`approval:  ${a.id}, requested by ${visible(a.requester)}${a.reason ? `: ${visible(a.reason)}` : ''}`];
+  const lines = [`approval:  ${visible(a.id)}, requested by ${visible(a.requester)}${a.reason ? `: ${visible(a.reason)}` : ''}`];
   for (const d of a.approvals) lines.push(`           approved by ${visible(d.by)} at ${d.at}${d.comment ? `: ${visible(d.comment)}` : ''}`);
   if (a.approvals.length === 0) lines.push('           approved by nobody on record');
   return lines;
@@ -120,29 +125,36 @@ export function command(ctx: CliContext): Command {
         ctx.host.result(JSON.stringify({ ...record, body: JSON.parse(record.body) }, null, 2));
         return;
       }
-      const t = (JSON.parse(record.body) as { envelope?: TranscriptEnvelope }).envelope?.transcript;
+      const body = JSON.parse(record.body) as { envelope?: TranscriptEnvelope; approval?: ApprovedFacts };
+      const t = body.envelope?.transcript;
+      // Every field but seq comes from what the caller sent (the transcript is theirs): shown with controls visible.
       const lines = [
-        `record:    ${record.id} (seq ${record.seq}, ${record.kind}, appended ${record.at})`,
-        `grant:     ${record.grantId ?? '-'}`,
-        `caller:    ${record.subject ?? '-'}`,
-        `target:    ${summary.target ?? '-'}`,
-        `call:      aws ${argvText(summary.argv)}`,
-        `decision:  ${summary.decision ?? '-'}${summary.rule ? ` (rule ${summary.rule})` : ''}${t?.approvalId ? `, approval ${t.approvalId}` : ''}`,
+        `record:    ${field(record.id)} (seq ${record.seq}, ${field(record.kind)}, appended ${field(record.at)})`,
+        `grant:     ${field(record.grantId)}`,
+        `caller:    ${field(record.subject)}`,
+        `target:    ${field(summary.target)}`,
+        `call:      aws ${summary.argv ? shellWords(summary.argv) : ''}`,
+        `decision:  ${field(summary.decision)}${summary.rule ? ` (rule ${field(summary.rule)})` : ''}${t?.approvalId ? `, approval ${field(t.approvalId)}` : ''}`,
       ];
       if (t) {
         lines.push(
-          `ran:       ${t.startedAt} → ${t.endedAt ?? '(did not finish)'}`,
-          `outcome:   ${t.status}${t.exitCode === null ? '' : `, exit ${t.exitCode}`}${t.truncated ? ', output truncated' : ''}`,
-          `output:    ${t.outputBytes} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${record.grantId}\` plays it back`,
+          `ran:       ${field(t.startedAt)} → ${field(t.endedAt, '(did not finish)')}`,
+          `outcome:   ${field(t.status)}${t.exitCode === null ? '' : `, exit ${field(String(t.exitCode))}`}${t.truncated ? ', output truncated' : ''}`,
+          `output:    ${field(String(t.outputBytes))} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${field(record.grantId)}\` plays it back`,
         );
         if (t.approvalId) lines.push(...(await approvalLines(link, t.approvalId)));
+      }
+      if (body.approval?.parameters) {
+        // Kept in the record itself (signed and chained): the parameters exactly as the approvers saw them.
+        const { parameterLines } = await import('../../approvals/render.js');
+        lines.push(`approved:  binding sha256:${field(body.approval.bindingHash)}`, ...parameterLines(body.approval.parameters).map((l) => `           ${l}`));
       }
       ctx.host.result(lines.join('\n'));
     });
 
   cmd
     .command('replay')
-    .description('play a transcript\'s masked output back with its original timing')
+    .description('play a transcript\'s masked output back with its original timing (colours kept; other terminal controls shown, not obeyed)')
     .argument('<id>', 'record id or grant id')
     .option('--speed <n>', 'N times faster (0 or "max": no waiting)', numberParser('--speed', { max: 0 }), 1)
     .addOption(broker())
@@ -184,7 +196,8 @@ export function command(ctx: CliContext): Command {
       }
       if (o.json) ctx.host.result(JSON.stringify(result, null, 2));
       if (!result.ok) {
-        if (!o.json) ctx.host.error(breakText(result));
+        // An export file is whoever wrote it: its ids and the reason quoting them are shown with controls visible.
+        if (!o.json) ctx.host.error(visible(breakText(result)));
         ctx.exitCode = EXIT_CHAIN_BROKEN;
         return;
       }

@@ -6,6 +6,7 @@ import { checkPolicies } from '../../policy/check.js';
 import { expandPaths } from '../../policy/paths.js';
 import { formatDiagnostic } from '../../policy/source.js';
 import { runPolicyTests } from '../../policy/test-runner.js';
+import { visible } from '../../terminal-text.js';
 import type { CliContext } from '../context.js';
 import { jsonOption } from '../options.js';
 
@@ -56,10 +57,11 @@ export function command(ctx: CliContext): Command {
       }
       for (const d of r.diagnostics) ctx.host.error(formatDiagnostic(d));
       let last = '';
+      // Case names default to the argv, and `got` quotes parser messages: control characters shown, not obeyed.
       for (const c of r.cases) {
-        if (c.file !== last) ctx.host.result((last = c.file));
-        if (c.passed) ctx.host.result(`  PASS  ${c.name}${o.verbose ? `  (${c.got})` : ''}`);
-        else ctx.host.result(`  FAIL  ${c.name}  (${c.file}:${c.line})\n          expected ${c.expected}\n          got      ${c.got}`);
+        if (c.file !== last) ctx.host.result(visible((last = c.file)));
+        if (c.passed) ctx.host.result(`  PASS  ${visible(c.name)}${o.verbose ? `  (${visible(c.got)})` : ''}`);
+        else ctx.host.result(`  FAIL  ${visible(c.name)}  (${visible(c.file)}:${c.line})\n          expected ${visible(c.expected)}\n          got      ${visible(c.got)}`);
       }
       ctx.host.result(`${r.passed} passed, ${r.failed} failed${r.diagnostics.length ? `, ${r.diagnostics.length} file error${r.diagnostics.length === 1 ? '' : 's'}` : ''}`);
     });
