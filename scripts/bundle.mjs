@@ -4,12 +4,13 @@
 // modules costs more than the code in them. Lazy imports stay lazy: code splitting keeps each command's code in
 // its own chunk. Output sits at dist/app/ — two levels below the package root, like tsc's dist/<dir>/ files,
 // because modules locate policies/ and data/ relative to their own URL.
+import { rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { build } from 'esbuild';
 
 // commander is the exception: every command needs it, and loaded from node_modules it is seven CommonJS files
 // (each resolved, realpath'd, read and compiled on its own) — 8–13% of `explain`'s start-up in a CPU profile
-// (issue 14). Bundled, it is part of the chunk that imports it. Its require() of Node built-ins needs a real
-// `require` in the ES module output: the banner provides one.
+// (issue 14). Bundled, it is part of the chunk that imports it.
 const BUNDLED = new Set(['commander']);
 const dependenciesExternal = {
   name: 'dependencies-external',
@@ -17,10 +18,27 @@ const dependenciesExternal = {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
       if (BUNDLED.has(name)) return undefined;
+      // A bundled CommonJS module's require() of a Node built-in (commander's): served by process.getBuiltinModule
+      // (Node ≥ 20.16), so no chunk needs a `require` of its own (a createRequire banner in each of them, and
+      // node:module loaded for it). child_process is read on first use only: commander needs it for executable
+      // sub-commands, which guard-aws has none of, and loading it pulls in net, dgram and streams (~3 ms).
+      if (args.kind === 'require-call' && (args.path.startsWith('node:') || isBuiltin(args.path))) {
+        return { path: args.path.replace(/^node:/, ''), namespace: 'node-builtin' };
+      }
       return { path: args.path, external: true };
     });
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
+      loader: 'js',
+      contents:
+        args.path === 'child_process'
+          ? `let m; module.exports = new Proxy({}, { get: (_, k) => (m ??= process.getBuiltinModule('node:child_process'))[k] });`
+          : `module.exports = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)});`,
+    }));
   },
 };
+
+// Chunk names carry a content hash: clear the output first so chunks of earlier builds do not pile up.
+rmSync('dist/app', { recursive: true, force: true });
 
 await build({
   entryPoints: { main: 'src/cli/main.ts' },
@@ -30,7 +48,6 @@ await build({
   platform: 'node',
   target: 'node20',
   plugins: [dependenciesExternal],
-  banner: { js: "import { createRequire as __guardCreateRequire } from 'node:module'; const require = __guardCreateRequire(import.meta.url);" },
   outdir: 'dist/app',
   chunkNames: '[name]-[hash]',
   logLevel: 'warning',
