@@ -8,7 +8,8 @@
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { generateBrokerKey, signRecordHash } from '../../src/audit/broker-key.js';
+import { generateBrokerKey, signExport, signRecordHash } from '../../src/audit/broker-key.js';
+import { exportLines, verifyExportLines } from '../../src/audit/export.js';
 import { verifyChain } from '../../src/audit/chain.js';
 import { verifyChainParallel } from '../../src/audit/verify-parallel.js';
 import { AuditLog } from '../../src/audit/store.js';
@@ -18,7 +19,7 @@ import { tempDir } from '../transcript/helpers.js';
 const key = generateBrokerKey();
 const newKey = generateBrokerKey();
 const body = (i: number) => ({ envelope: { marker: `m-${i}` }, uploadedBy: 'x', callerVerified: true });
-const t = (grantId: string, i: number) => ({ kind: 'transcript' as const, grantId, subject: 's', body: body(i) });
+const t = (grantId: string, i: number) => ({ kind: 'transcript' as const, grantId, subject: 's', body: body(i), at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)) });
 
 function open(path: string) {
   const db = new BetterSqlite3(path);
@@ -81,6 +82,21 @@ describe('batched transcript appends', () => {
     expect(stored(path)).toEqual({ head: 6, count: 6 });
     expect(records(path).map((r) => r.sig !== '')).toEqual([true, false, false, false, false, true]);
     expect(await verifyFile(path)).toMatchObject({ ok: true, count: 6 });
+  });
+
+  it('a full and a --since export starting inside a batch verify offline; cutting the covering record does not', async () => {
+    const { path } = await batchOfFive();
+    const db = new BetterSqlite3(path);
+    const log = new AuditLog(db, key);
+    const opts = { kid: key.kid, alg: key.alg, sign: (t: string) => signExport(key.privateKey, t) };
+    const full = [...exportLines(log, opts)];
+    const since = [...exportLines(log, { ...opts, since: '2026-01-01T00:00:03.000Z' })]; // records 4..6: two unsigned, then the signed one
+    db.close();
+    expect(await verifyExportLines(full, key.publicKey)).toMatchObject({ ok: true, count: 6 });
+    expect(await verifyExportLines(since, key.publicKey)).toMatchObject({ ok: true, count: 3, fromGenesis: false });
+    // Without the batch's last (signed) record the export ends at record 5: nothing covers records 2..5.
+    const cut = full.filter((l) => !l.startsWith('{"seq":6,'));
+    expect((await verifyExportLines(cut, key.publicKey)).firstBroken).toMatchObject({ seq: 2, reason: expect.stringMatching(/none covers it/) });
   });
 
   it('a changed unsigned record is caught by its own hash, and a rehash by the next link up to the signed record', async () => {
