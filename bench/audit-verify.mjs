@@ -40,8 +40,9 @@ if (log.count() !== N || log.head()?.seq !== N) {
   // A realistic record: the signed transcript of `aws sts get-caller-identity` (~1 KB).
   const tk = createTranscriptKey();
   const out = Buffer.from('{\n    "UserId": "AROAEXAMPLE:guard-aws-alice",\n    "Account": "123456789012",\n    "Arn": "arn:aws:sts::123456789012:assumed-role/guard-dev/guard-aws-alice"\n}\n');
-  // Records are built with the same hashing and signing functions AuditLog.append uses, in one transaction
-  // (append signs the head per batch of transcripts; here it is signed once at the end).
+  // Records are built with the same hashing and signing functions AuditLog.append uses, in one transaction, each
+  // with its own signature: the most a verifier has to check (transcripts stored in a batch carry one signature per
+  // batch, AuditLog.appendBatched, and verify faster); the head is signed once at the end.
   const insert = db.prepare('INSERT INTO audit_log (seq, id, kind, at, grant_id, subject, body, prev_hash, hash, sig) VALUES (?,?,?,?,?,?,?,?,?,?)');
   let prev = GENESIS_PREV_HASH;
   const start = Date.parse('2026-11-01T00:00:00Z');

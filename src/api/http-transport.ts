@@ -1,10 +1,9 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-
 /**
  * The broker client's transport: one request, the whole answer as text. The default uses node:http(s) directly —
  * the first `fetch` in a fresh process loads undici, which costs tens of milliseconds on every guarded call; a
- * caller (tests) may pass a fetch instead.
+ * caller (tests) may pass a fetch instead. Only the module the URL needs is loaded, when it is needed: node:https
+ * brings TLS with it (about 4 CPU-ms of start-up), which a loopback broker never uses; a static import of either
+ * would load it on every call (issue 14).
  */
 export interface HttpAnswer {
   status: number;
@@ -25,7 +24,7 @@ const MAX_BODY = 32 * 1024 * 1024;
 export const nodeHttpSend: HttpSend = (url, init) =>
   new Promise<HttpAnswer>((resolvePromise, rejectPromise) => {
     const u = new URL(url);
-    const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const { request } = process.getBuiltinModule(u.protocol === 'https:' ? 'node:https' : 'node:http');
     const deadline = setTimeout(() => req.destroy(timedOut()), init.timeoutMs);
     const resolve = (a: HttpAnswer) => {
       clearTimeout(deadline);

@@ -61,6 +61,11 @@ export class ChainVerifier {
   private readonly order: readonly KeyObject[];
   private readonly kids: readonly string[];
   private at: number | undefined;
+  /**
+   * The first record since the last signed one that carries no signature of its own (sig ''), and how many records
+   * had verified before it. It is covered once a later signed record verifies (SECURITY.md, "The audit log").
+   */
+  private uncovered: { seq: number; id: string | null; count: number } | null = null;
 
   constructor(
     /** One key, or every trusted key oldest first (a log that went through rotations). */
@@ -142,6 +147,19 @@ export class ChainVerifier {
     return false;
   }
 
+  /** The first unsigned record the next signed record would cover (verifyChainParallel reports a bad signature there). */
+  get uncoveredFrom(): { seq: number; id: string | null; count: number } | null {
+    return this.uncovered;
+  }
+
+  /** Reports the first unsigned record not covered by a later signature: what follows it cannot vouch for it. */
+  private failUncovered(why: string): false {
+    const u = this.uncovered!;
+    this.count = u.count;
+    this.last = null;
+    return this.fail(u.seq, u.id, `record has no signature and none covers it (${why})`);
+  }
+
   push(r: AuditRecord): boolean {
     if (this.broken) return false;
     const id = typeof r?.id === 'string' ? r.id : null;
@@ -170,9 +188,21 @@ export class ChainVerifier {
     }
     if (!HEX64.test(r.prevHash)) return this.fail(r.seq, id, 'malformed prevHash');
     if (recordHash(r) !== r.hash) return this.fail(r.seq, id, 'content does not match its hash (record changed)');
-    if (this.checkSignatures) {
-      const bad = this.signatureOk(r, genesis);
-      if (bad) return this.fail(r.seq, id, bad);
+    if (r.sig === '') {
+      // Covered by the next signed record: its signature is over a hash that commits, link by link, to this one.
+      // A key rotation starts a new key's signatures and is always signed itself.
+      if (r.kind === 'key_rotation') return this.fail(r.seq, id, 'key rotation record without a signature');
+      if (genesis && this.at === undefined) this.at = 0;
+      this.uncovered ??= { seq: r.seq, id, count: this.count };
+    } else {
+      // Records before a rotation are covered by the key they were appended under, never by the next key.
+      if (this.uncovered && r.kind === 'key_rotation') return this.failUncovered('no signature by its key before the key rotation');
+      if (this.checkSignatures) {
+        const bad = this.signatureOk(r, genesis);
+        // The unsigned records this signature was to cover are the first ones not vouched for.
+        if (bad) return this.uncovered ? this.failUncovered(`the signature of record ${r.seq} that covers it: ${bad}`) : this.fail(r.seq, id, bad);
+      }
+      this.uncovered = null;
     }
     this.last = { seq: r.seq, hash: r.hash };
     this.count++;
@@ -182,6 +212,7 @@ export class ChainVerifier {
   /** Checks the signed head against the last record: catches records cut off the end. */
   checkHead(head: AuditHead | null | undefined): boolean {
     if (this.broken) return false;
+    if (this.uncovered) return this.failUncovered('no signed record after it');
     if (!head) return true;
     // Signed by the key in force at the end of the chain; with no records and several keys, by any of them.
     const headKeys = this.keyInForce ? [this.keyInForce] : this.order;
@@ -194,9 +225,9 @@ export class ChainVerifier {
   }
 
   /** The verdict with a signature failure found elsewhere folded in, if it comes first. */
-  resultWith(sigFailure: { index: number; seq: number; id: string } | undefined): ChainResult {
+  resultWith(sigFailure: { index: number; seq: number; id: string | null; reason?: string } | undefined): ChainResult {
     if (sigFailure && (!this.broken || sigFailure.seq <= this.broken.seq)) {
-      this.broken = { seq: sigFailure.seq, id: sigFailure.id, reason: 'broker signature does not verify' };
+      this.broken = { seq: sigFailure.seq, id: sigFailure.id, reason: sigFailure.reason ?? 'broker signature does not verify' };
       this.count = sigFailure.index;
       this.last = null;
     }
@@ -204,6 +235,8 @@ export class ChainVerifier {
   }
 
   result(): ChainResult {
+    // The chain ends here: unsigned records at its end are covered by nothing.
+    if (this.uncovered && !this.broken) this.failUncovered('no signed record after it');
     return {
       ok: !this.broken,
       count: this.count,

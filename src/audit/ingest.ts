@@ -157,34 +157,21 @@ export async function ingestTranscript(
     throw new ApiError('transcript_mismatch', `transcript: endedAt ${t.endedAt} is before startedAt`);
   }
 
-  // A repeat (a retry, or a second upload in the same turn) is acknowledged on the same terms as the first: only
-  // under a signed head.
+  // A repeat (a client's retry after a lost answer): every stored record is under a signed head (records and the
+  // head over them are committed together), so it is acknowledged as it is.
   const existing = deps.log.getByGrant(t.grantId, 'transcript');
-  if (existing) {
-    await deps.log.headSigned();
-    return duplicate(existing, env);
-  }
+  if (existing) return duplicate(existing, env);
+  // Stored with the other uploads of this event-loop turn, under one record and one head signature; resolves once
+  // committed (AuditLog.appendBatched). Two uploads of one grant in the same turn: the second is judged against
+  // the first.
   const approval = grant.approvalId && deps.getApproval ? await deps.getApproval(grant.approvalId) : undefined;
-  let record: AuditRecord;
-  try {
-    record = deps.log.append({
-      kind: 'transcript',
-      grantId: t.grantId,
-      subject: grant.subject,
-      body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true, ...(approval ? { approval: approvedFacts(approval) } : {}) },
-      deferHead: true,
-    });
-  } catch (e) {
-    // Two uploads of the same grant raced: the unique index let one in; judge this one against it.
-    const raced = deps.log.getByGrant(t.grantId, 'transcript');
-    if (raced) {
-      await deps.log.headSigned();
-      return duplicate(raced, env);
-    }
-    throw e;
-  }
-  // Acknowledged only once the signed head covers it (AuditLog.append: heads are signed per batch).
-  await deps.log.headSigned();
+  const { record, existed } = await deps.log.appendBatched({
+    kind: 'transcript',
+    grantId: t.grantId,
+    subject: grant.subject,
+    body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true, ...(approval ? { approval: approvedFacts(approval) } : {}) },
+  });
+  if (existed) return duplicate(record, env);
   return { status: 'recorded', record };
 }
 

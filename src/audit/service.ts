@@ -90,7 +90,8 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
     history = keepHistory(() => recordKeyInHistory(path, key), path);
   }
   const log = new AuditLog(o.db, key, clock);
-  // A crash between an append and its batched head signature leaves an unsigned tail (SECURITY.md).
+  // A broker of an earlier version that stopped between an append and its batched head signature left records after
+  // the signed head (SECURITY.md, "The audit log"); batches now commit with their head, so this finds nothing new.
   log.repairHead();
   if (rotation) {
     log.append({

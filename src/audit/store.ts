@@ -50,6 +50,28 @@ interface Row {
   sig: string;
 }
 
+interface Link {
+  seq: number;
+  hash: string;
+}
+
+/** What appendBatched stored, or the record already there for the same grant and kind. */
+export interface Appended {
+  record: AuditRecord;
+  existed: boolean;
+}
+
+/** A transcript waiting in appendBatched's batch: body already canonical, time already taken. */
+interface Queued {
+  kind: AuditKind;
+  grantId: string | null;
+  subject: string | null;
+  body: string;
+  at: string;
+  resolve: (r: Appended) => void;
+  reject: (e: unknown) => void;
+}
+
 function toRecord(r: Row): AuditRecord {
   return {
     seq: r.seq,
@@ -73,11 +95,6 @@ export interface AppendInput {
   body: unknown;
   /** Append time (defaults to the log's clock). */
   at?: Date;
-  /**
-   * Leave signing the head to the batch (see AuditLog.append); the caller must await headSigned() before it
-   * tells anyone the record is stored. Without it the head is signed in the append's own transaction.
-   */
-  deferHead?: boolean;
 }
 
 /** Each field narrows the list when it is not undefined (query parameters and flags are passed straight through). */
@@ -98,11 +115,12 @@ export class AuditLog {
   private readonly setHead: Statement;
   private readonly byId: Statement;
   private readonly byGrant: Statement;
-  private readonly headSeq: Statement;
-  /** The newest appended record the signed head does not cover yet (see append). */
-  private unsigned: { seq: number; hash: string } | null = null;
-  private headTimer: NodeJS.Immediate | null = null;
-  private headWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly headRow: Statement;
+  private readonly appendOne: (input: AppendInput) => AuditRecord;
+  private readonly appendMany: (items: readonly Queued[]) => Appended[];
+  /** Transcript appends waiting for the end of this event-loop turn (see appendBatched). */
+  private queue: Queued[] = [];
+  private flushTimer: NodeJS.Immediate | null = null;
 
   constructor(
     readonly db: Database,
@@ -120,103 +138,125 @@ export class AuditLog {
     );
     this.byId = db.prepare('SELECT * FROM audit_log WHERE id = ?');
     this.byGrant = db.prepare('SELECT * FROM audit_log WHERE grant_id = ? AND kind = ?');
-    this.headSeq = db.prepare('SELECT seq FROM audit_head WHERE one = 1');
+    this.headRow = db.prepare('SELECT seq, hash, sig FROM audit_head WHERE one = 1');
+    // Built once: better-sqlite3's transaction() wraps a function, and wrapping it again per append costs.
+    const one = db.transaction((input: AppendInput): AuditRecord => {
+      const rec = this.link(this.last.get() as Link | undefined, input.kind, input.grantId, input.subject, canonicalJson(input.body), (input.at ?? new Date(this.clock())).toISOString());
+      rec.sig = signRecordHash(this.key.privateKey, rec.hash);
+      this.store(rec);
+      this.setHead.run(rec.seq, rec.hash, signHead(this.key.privateKey, rec.seq, rec.hash));
+      return rec;
+    });
+    this.appendOne = (input) => one.immediate(input);
+    const many = db.transaction((items: readonly Queued[]) => {
+      let prev = this.last.get() as Link | undefined;
+      const out: Appended[] = [];
+      const recs: AuditRecord[] = [];
+      const taken = new Map<string, AuditRecord>();
+      for (const q of items) {
+        // The one-per-grant rule, judged here rather than by the unique index: a refused INSERT in the middle of
+        // the batch would leave the records after it linked to a record that is not there.
+        if (q.grantId !== null) {
+          const k = `${q.kind}\n${q.grantId}`;
+          const row = this.byGrant.get(q.grantId, q.kind) as Row | undefined;
+          const earlier = taken.get(k) ?? (row && toRecord(row));
+          if (earlier) {
+            out.push({ record: earlier, existed: true });
+            continue;
+          }
+        }
+        const rec = this.link(prev, q.kind, q.grantId, q.subject, q.body, q.at);
+        if (q.grantId !== null) taken.set(`${q.kind}\n${q.grantId}`, rec);
+        recs.push(rec);
+        out.push({ record: rec, existed: false });
+        prev = rec;
+      }
+      const end = recs[recs.length - 1];
+      if (end) {
+        // One record signature and one head signature for the whole batch (SECURITY.md, "The audit log"): the
+        // batch's last record is signed, the ones before it are covered through their hash links.
+        end.sig = signRecordHash(this.key.privateKey, end.hash);
+        for (const r of recs) this.store(r);
+        this.setHead.run(end.seq, end.hash, signHead(this.key.privateKey, end.seq, end.hash));
+      }
+      return out;
+    });
+    this.appendMany = (items) => many.immediate(items);
+  }
+
+  /** The next record after `prev`, hashed, not yet signed (sig ''). */
+  private link(prev: Link | undefined, kind: AuditKind, grantId: string | null, subject: string | null, body: string, at: string): AuditRecord {
+    const base = { seq: (prev?.seq ?? 0) + 1, id: randomUUID(), kind, at, grantId, subject, body, prevHash: prev?.hash ?? GENESIS_PREV_HASH };
+    return { ...base, hash: recordHash(base), sig: '' };
+  }
+
+  private store(r: AuditRecord): void {
+    this.insert.run(r.seq, r.id, r.kind, r.at, r.grantId, r.subject, r.body, r.prevHash, r.hash, r.sig);
   }
 
   /**
-   * Appends one record: links it to the last one, hashes and signs it, in one IMMEDIATE transaction, so two
-   * brokers on the same file can never both append after the same record.
-   *
-   * With `deferHead` the signed head is moved once per batch, not once per record (SECURITY.md, "Audit log"):
-   * the records appended so during one turn of the event loop are covered by one head signature, made right
-   * after it (setImmediate), or earlier when someone reads the head. A transcript upload is acknowledged only
-   * after headSigned(), so every acknowledged record is under a signed head. Two RSA signatures per record were
-   * most of the broker's CPU per call (issue 14).
+   * Appends one record, signed, and moves the signed head over it, in one IMMEDIATE transaction (so two brokers
+   * on the same file can never both append after the same record). Transcripts waiting in the batch are stored
+   * first, so records keep the order they were appended in.
    */
   append(input: AppendInput): AuditRecord {
-    const body = canonicalJson(input.body);
-    const at = (input.at ?? new Date(this.clock())).toISOString();
-    const run = this.db.transaction((): AuditRecord => {
-      const prev = this.last.get() as { seq: number; hash: string } | undefined;
-      const base = {
-        seq: (prev?.seq ?? 0) + 1,
-        id: randomUUID(),
-        kind: input.kind,
-        at,
-        grantId: input.grantId,
-        subject: input.subject,
-        body,
-        prevHash: prev?.hash ?? GENESIS_PREV_HASH,
-      };
-      const hash = recordHash(base);
-      const rec: AuditRecord = { ...base, hash, sig: signRecordHash(this.key.privateKey, hash) };
-      this.insert.run(rec.seq, rec.id, rec.kind, rec.at, rec.grantId, rec.subject, rec.body, rec.prevHash, rec.hash, rec.sig);
-      if (!input.deferHead) this.setHead.run(rec.seq, rec.hash, signHead(this.key.privateKey, rec.seq, rec.hash));
-      return rec;
-    });
-    const rec = run.immediate();
-    this.unsigned = { seq: rec.seq, hash: rec.hash };
-    // A head signed in the transaction covers every earlier record too (each hash commits to the one before).
-    if (!input.deferHead) {
-      this.signPendingHead();
-      return rec;
-    }
-    this.scheduleHead();
-    return rec;
-  }
-
-  /** Signs the head on the next event-loop turn, once for everything appended until then. */
-  private scheduleHead(): void {
-    this.headTimer ??= setImmediate(() => {
-      this.headTimer = null;
-      // A database closed in the meantime keeps its unsigned tail: the next AuditLog on it repairs the head.
-      if (!this.db.open) return;
-      try {
-        this.signPendingHead();
-      } catch {
-        /* the waiters were rejected; the next head() or headSigned() tries again */
-      }
-    });
-  }
-
-  /** Resolves once the signed head covers every record this log appended so far (rejects if signing failed). */
-  headSigned(): Promise<void> {
-    if (!this.unsigned) return Promise.resolve();
-    // After a failed signature nothing else may be scheduled: this waiter asks for the next attempt itself.
-    this.scheduleHead();
-    return new Promise((resolve, reject) => this.headWaiters.push({ resolve, reject }));
-  }
-
-  /** Signs the head over the newest appended record now, if it is not yet covered. */
-  signPendingHead(): void {
-    if (this.headTimer) {
-      clearImmediate(this.headTimer);
-      this.headTimer = null;
-    }
-    const waiters = this.headWaiters;
-    this.headWaiters = [];
-    const u = this.unsigned;
-    try {
-      if (u) {
-        // Already covered when another append signed a later head (in its transaction, or another broker).
-        if ((this.signedHeadSeq() ?? 0) < u.seq) this.setHead.run(u.seq, u.hash, signHead(this.key.privateKey, u.seq, u.hash));
-        this.unsigned = null;
-      }
-    } catch (e) {
-      for (const w of waiters) w.reject(e);
-      throw e;
-    }
-    for (const w of waiters) w.resolve();
+    this.flush();
+    return this.appendOne(input);
   }
 
   /**
-   * Run by the broker at start (createAuditService), never by a verifier. A broker that stopped between appending
-   * with `deferHead` and signing the head leaves records after the signed head; none of them was acknowledged.
-   * They are covered again only if each links to the head and carries this broker's record signature; anything
-   * else is left for `audit verify` to report. Returns whether the head was moved.
+   * Appends a record with the others appended in this turn of the event loop: they are stored together right
+   * after it (setImmediate), in one IMMEDIATE transaction with one record signature (on the batch's last record)
+   * and one head signature, and the promise settles then. Resolves only once the record and a signed head
+   * covering it are committed, so an upload is acknowledged only when it is stored under signatures. When the grant
+   * already has a record of this kind (stored, or earlier in the same batch) nothing is appended and that record
+   * comes back with `existed: true`.
+   *
+   * Two RSA signatures per record were most of the broker's CPU per transcript (issue 14); per batch of k
+   * concurrent uploads this is 2/k. Why that keeps the chain's tamper evidence: SECURITY.md, "The audit log".
+   */
+  appendBatched(input: AppendInput): Promise<Appended> {
+    const body = canonicalJson(input.body);
+    const at = (input.at ?? new Date(this.clock())).toISOString();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: input.kind, grantId: input.grantId, subject: input.subject, body, at, resolve, reject });
+      this.flushTimer ??= setImmediate(() => {
+        this.flushTimer = null;
+        this.flush();
+      });
+    });
+  }
+
+  /** Stores the waiting batch now (append does, so the order of appends is kept). */
+  flush(): void {
+    if (this.flushTimer) {
+      clearImmediate(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const items = this.queue;
+    if (!items.length) return;
+    this.queue = [];
+    let out: Appended[];
+    try {
+      // A database closed in the meantime: nothing was stored and nobody is told it was.
+      if (!this.db.open) throw new Error('audit log: the database was closed before the batch was stored');
+      out = this.appendMany(items);
+    } catch (e) {
+      for (const q of items) q.reject(e);
+      return;
+    }
+    items.forEach((q, i) => q.resolve(out[i]!));
+  }
+
+  /**
+   * Run by the broker at start (createAuditService), never by a verifier. Brokers before batched record signatures
+   * appended transcripts and signed the head after the transaction; one that stopped in between left records
+   * after the signed head, none of them acknowledged. They are covered again only if each links to the head and
+   * is covered by this broker's record signatures; anything else is left for `audit verify` to report. Returns
+   * whether the head was moved.
    */
   repairHead(): boolean {
-    const last = this.last.get() as { seq: number; hash: string } | undefined;
+    const last = this.last.get() as Link | undefined;
     const head = this.head();
     if (!last || (head && head.seq >= last.seq)) return false;
     const verifier = new ChainVerifier(this.key.publicKey, head !== null);
@@ -240,14 +280,9 @@ export class AuditLog {
     return r && toRecord(r);
   }
 
-  private signedHeadSeq(): number | null {
-    return (this.headSeq.get() as { seq: number } | undefined)?.seq ?? null;
-  }
-
+  /** The stored signed head. Records and the head over them are committed together, so it covers every stored record. */
   head(): AuditHead | null {
-    if (this.unsigned) this.signPendingHead();
-    const r = this.db.prepare('SELECT seq, hash, sig FROM audit_head WHERE one = 1').get() as AuditHead | undefined;
-    return r ?? null;
+    return (this.headRow.get() as AuditHead | undefined) ?? null;
   }
 
   count(): number {

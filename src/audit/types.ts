@@ -16,7 +16,10 @@ export interface AuditRecord {
   prevHash: string;
   /** Hex SHA-256(prevHash raw || canonical header || "\n" || body); see chain.ts. */
   hash: string;
-  /** base64url broker signature over the record hash. */
+  /**
+   * base64url broker signature over the record hash, or '' for a transcript stored in a batch before the batch's
+   * last record: that record's signature covers it through the hash links (SECURITY.md, "The audit log").
+   */
   sig: string;
 }
 

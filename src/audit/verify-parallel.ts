@@ -35,13 +35,18 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** The signed records of a run of records; a record with no signature (sig '') is covered by the next signed one. */
 interface Batch {
-  start: number;
   seqs: number[];
   ids: string[];
   hashes: string[];
   sigs: string[];
+  /** Per signed record: where its failure is reported (itself, or the first unsigned record it covers). */
+  failAt: SigFailure[];
 }
+
+type SigFailure = { index: number; seq: number; id: string | null; reason?: string };
+const emptyBatch = (): Batch => ({ seqs: [], ids: [], hashes: [], sigs: [], failAt: [] });
 
 export async function verifyChainParallel(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
@@ -72,10 +77,10 @@ export async function verifyChainParallel(
     });
   }
   const links = new ChainVerifier(publicKey, o.allowPartial, false);
-  const inflight: Promise<{ index: number; seq: number; id: string } | undefined>[] = [];
+  const inflight: Promise<SigFailure | undefined>[] = [];
   let nextId = 0;
   let index = 0;
-  let sigFailure: { index: number; seq: number; id: string } | undefined;
+  let sigFailure: SigFailure | undefined;
   const dispatch = (b: Batch) => {
     const id = nextId++;
     const w = workers[id % n]!;
@@ -83,7 +88,7 @@ export async function verifyChainParallel(
       new Promise<number>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
         w.postMessage({ id, hashes: b.hashes, sigs: b.sigs });
-      }).then((bad) => (bad < 0 ? undefined : { index: b.start + bad, seq: b.seqs[bad]!, id: b.ids[bad]! })),
+      }).then((bad) => (bad < 0 ? undefined : b.failAt[bad])),
     );
   };
   const settleOldest = async () => {
@@ -91,18 +96,25 @@ export async function verifyChainParallel(
     if (f && (!sigFailure || f.index < sigFailure.index)) sigFailure = f;
   };
   try {
-    let batch: Batch = { start: 0, seqs: [], ids: [], hashes: [], sigs: [] };
+    let batch = emptyBatch();
     /** Takes one record; true when the caller should await backpressure before the next. */
     const take = (r: AuditRecord): 'stop' | 'wait' | 'go' => {
+      const from = links.uncoveredFrom;
       if (!links.push(r)) return 'stop';
+      index++;
+      if (r.sig === '') return 'go'; // checked by the links: covered by the next signed record
       batch.seqs.push(r.seq);
       batch.ids.push(r.id);
       batch.hashes.push(r.hash);
       batch.sigs.push(typeof r.sig === 'string' ? r.sig : '');
-      index++;
+      batch.failAt.push(
+        from
+          ? { index: from.count, seq: from.seq, id: from.id, reason: `record has no signature and none covers it (the signature of record ${r.seq} that covers it: broker signature does not verify)` }
+          : { index: index - 1, seq: r.seq, id: r.id },
+      );
       if (batch.seqs.length < BATCH) return 'go';
       dispatch(batch);
-      batch = { start: index, seqs: [], ids: [], hashes: [], sigs: [] };
+      batch = emptyBatch();
       return 'wait';
     };
     // Bounded memory: at most a few batches per worker in flight.

@@ -83,6 +83,12 @@ export async function dispatch(argv: string[], ctx: CliContext): Promise<number>
     const { runAws } = await import('./commands/run.js');
     return runAws(awsArgv, ctx);
   }
+  // `explain [options] -- <aws arguments…>`, the common shape, is read without commander (explain-run.ts): loading
+  // commander is about a sixth of explain's start-up. Any other shape (help, an unknown option) goes on to it.
+  if (first === 'explain') {
+    const { explainFast } = await import('./commands/explain-run.js');
+    if (await explainFast(rest, ctx)) return ctx.exitCode;
+  }
   // commander is loaded only for guard-aws's own commands: the aws pass-through path never needs it.
   const [mod, { Command, CommanderError }] = await Promise.all([COMMANDS[first]!.load(), import('commander')]);
   const cmd = mod.command(ctx);

@@ -5,7 +5,6 @@
  * are seen by the policy.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { GuardError } from '../errors.js';
 import type { InvocationContext, LocalFile } from './types.js';
@@ -151,7 +150,9 @@ export function parseJson(text: string, where: string): unknown {
 let yamlParse: ((text: string) => unknown) | undefined;
 /** YAML for v2's --cli-input-yaml; the yaml package is loaded only when needed (start-up cost). */
 export function parseYaml(text: string, where: string): unknown {
-  if (!yamlParse) yamlParse = (createRequire(import.meta.url)('yaml') as { parse: (t: string) => unknown }).parse;
+  // node:module through process.getBuiltinModule, not a static import: the ES module namespace of a built-in reads
+  // all of its exports, which loads node:module's source-map support on every call's start-up.
+  if (!yamlParse) yamlParse = (process.getBuiltinModule('node:module').createRequire(import.meta.url)('yaml') as { parse: (t: string) => unknown }).parse;
   // Flow collections nest like JSON ([[[…]]]); block collections nest by indentation. Flow text is counted
   // before parsing; the parsed document is counted too (block nesting, aliases).
   if (jsonTextDepth(text) > MAX_VALUE_DEPTH) throw tooDeep(where, 'YAML value');

@@ -1,6 +1,13 @@
-import { styleText } from 'node:util';
 import { GuardError } from '../errors.js';
 import { detectInteractivity, type IoHost } from './host.js';
+
+/**
+ * util.styleText, read when colour is on. A static `import { styleText } from 'node:util'` builds node:util's whole ES
+ * module namespace at start-up, which loads its lazy parts (parseArgs, MIMEType, AbortController…) on every call.
+ */
+function styleText(format: 'yellow' | 'red' | 'dim', text: string): string {
+  return process.getBuiltinModule('node:util').styleText(format, text);
+}
 
 /** The host used by the real CLI: stdout for results, stderr for everything else. */
 export class NodeIoHost implements IoHost {
