@@ -42,9 +42,20 @@ function checkSummary(s: unknown): ApprovalSummary {
 
 const seg = (id: string) => encodeURIComponent(id);
 
-export async function getApproval(o: ApprovalClientOptions, id: string): Promise<ApprovalSummary> {
-  return checkSummary(await call(o, 'GET', `v1/approvals/${seg(id)}`));
+/**
+ * One request. With `watch`, a broker that supports it holds the answer until the request's status or approval
+ * count differs from `seen`, or `waitSec` passed (a long poll: the waiting CLI hears of a decision made in the
+ * web console or by another approver at once, without polling faster). Older brokers ignore the parameters.
+ */
+export async function getApproval(o: ApprovalClientOptions, id: string, watch?: { waitSec: number; seen: string }): Promise<ApprovalSummary> {
+  const qs = watch ? `?wait=${Math.max(1, Math.floor(watch.waitSec))}&seen=${encodeURIComponent(watch.seen)}` : '';
+  return checkSummary(await call(o, 'GET', `v1/approvals/${seg(id)}${qs}`));
 }
+
+/** What a long poll compares: the status and how many approvals were given. */
+export const watchKey = (s: Pick<ApprovalSummary, 'status' | 'approvals'>): string => `${s.status}/${s.approvals.length}`;
+/** Longest single long poll (below the client's 30 s request timeout and common proxy idle timeouts). */
+const LONG_POLL_SEC = 20;
 
 export async function listApprovals(
   o: ApprovalClientOptions,
@@ -109,11 +120,16 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
   let lastError: unknown;
   for (;;) {
     if (o.signal?.aborted) return aborted(o, last);
+    let heldMs = 0;
     try {
-      const s = await getApproval(o, o.id);
+      const before = Date.now();
+      const leftSec = Math.floor((deadline - now()) / 1000);
+      const watch = lastKey && leftSec >= 2 ? { waitSec: Math.min(LONG_POLL_SEC, leftSec - 1), seen: lastKey } : undefined;
+      const s = await getApproval(o, o.id, watch);
+      if (watch) heldMs = Date.now() - before;
       lastError = undefined;
       last = s;
-      const key = `${s.status}/${s.approvals.length}`;
+      const key = watchKey(s);
       if (key !== lastKey) {
         lastKey = key;
         o.onStatus?.(s);
@@ -129,7 +145,8 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
       if (lastError !== undefined || !last) throw lastError;
       return { outcome: 'timeout', approval: last };
     }
-    await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
+    // A broker that held the answer (long poll) already waited: ask again at once. Otherwise poll as before.
+    if (heldMs < 1000) await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
   }
 }
 

@@ -42,6 +42,8 @@ export interface ApprovalServiceOptions {
   auditorGroups?: string[];
   /** Open (pending) requests one requester may have at a time, so approvers cannot be flooded. Default 20. */
   maxPendingPerRequester?: number;
+  /** The web console's origin: summaries then carry `url`, the request's console page (CLI, webhook). */
+  consoleUrl?: string;
 }
 
 export interface OpenInput {
@@ -109,6 +111,7 @@ export class ApprovalService {
   private readonly notifyFn: ((e: ApprovalNotification) => void) | undefined;
   readonly auditorGroups: readonly string[];
   private readonly maxPending: number;
+  private readonly consoleUrl: string | undefined;
 
   constructor(db: Database, opts: ApprovalServiceOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -119,6 +122,7 @@ export class ApprovalService {
     this.notifyFn = opts.notify;
     this.auditorGroups = opts.auditorGroups ?? ['auditors'];
     this.maxPending = positive(opts.maxPendingPerRequester ?? 20, 'maxPendingPerRequester');
+    this.consoleUrl = opts.consoleUrl?.replace(/\/+$/, '');
     this.store = new ApprovalStore(db);
   }
 
@@ -327,7 +331,11 @@ export class ApprovalService {
     if (rows.length === 0) return [];
     const events = this.store.decisionEvents(rows.map((r) => r.id));
     const now = this.now();
-    return rows.map((r) => state.toSummary(r, events.get(r.id) ?? [], now));
+    return rows.map((r) => {
+      const s = state.toSummary(r, events.get(r.id) ?? [], now);
+      if (this.consoleUrl) s.url = `${this.consoleUrl}/ui/approvals/${encodeURIComponent(r.id)}`;
+      return s;
+    });
   }
 
   private summarize(row: ApprovalRow): ApprovalSummary {

@@ -57,6 +57,8 @@ export interface ApprovalsSetup {
   baseDir?: string;
   now?: () => number;
   log?: WebhookDeps['log'];
+  /** The web console's origin (broker config `console.publicUrl`): summaries link to their console page. */
+  consoleUrl?: string;
   /** Also told of every committed change (the console's live updates), after the webhook. Must not block. */
   onChange?: (n: ApprovalNotification) => void;
   webhookDeps?: Omit<WebhookDeps, 'log'>;
@@ -96,6 +98,7 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     pendingTtlMs: cfg.pendingTtlSec * 1000,
     approvedTtlMs: cfg.approvedTtlSec * 1000,
     auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
+    ...(s.consoleUrl ? { consoleUrl: s.consoleUrl } : {}),
     ...(notifier || s.onChange
       ? {
           notify: (n: ApprovalNotification) => {

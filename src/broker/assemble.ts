@@ -36,12 +36,21 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     env: o.env ?? process.env,
     baseDir: config.source ? dirname(config.source) : process.cwd(),
     ...(o.now ? { now: o.now } : {}),
+    ...(config.console ? { consoleUrl: config.console.publicUrl } : {}),
     onChange: (n) => {
       for (const l of listeners) l(n);
     },
   });
   const audit = auditRoutes({ auditorGroups: config.auditorGroups, ...(o.rotateAuditKey ? { rotateKey: true } : {}) });
-  const routes: BrokerRouteModule[] = [...(deps.routes ?? []), { ...approvalRoutes(approvals.service), close: () => approvals.close() }, audit];
+  const routes: BrokerRouteModule[] = [...(deps.routes ?? []), {
+      ...approvalRoutes(approvals.service, {
+        subscribe: (fn) => {
+          listeners.add(fn);
+          return () => listeners.delete(fn);
+        },
+      }),
+      close: () => approvals.close(),
+    }, audit];
   if (config.console) {
     const consoleConfig = config.console;
     let mounted: { close(): void } | undefined;
