@@ -120,16 +120,19 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
   let lastError: unknown;
   for (;;) {
     if (o.signal?.aborted) return aborted(o, last);
-    let heldMs = 0;
+    let askAgainNow = false;
     try {
       const before = Date.now();
       const leftSec = Math.floor((deadline - now()) / 1000);
       const watch = lastKey && leftSec >= 2 ? { waitSec: Math.min(LONG_POLL_SEC, leftSec - 1), seen: lastKey } : undefined;
       const s = await getApproval(o, o.id, watch);
-      if (watch) heldMs = Date.now() - before;
       lastError = undefined;
       last = s;
       const key = watchKey(s);
+      // Ask again at once when the next ask can be a long poll (after the first answer), or when the broker held
+      // this one (it waited for us) or it changed. A broker that answers a long poll at once, unchanged, does not
+      // support it: then poll every pollMs as before.
+      askAgainNow = watch ? Date.now() - before >= 1000 || key !== lastKey : leftSec >= 3;
       if (key !== lastKey) {
         lastKey = key;
         o.onStatus?.(s);
@@ -145,8 +148,7 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
       if (lastError !== undefined || !last) throw lastError;
       return { outcome: 'timeout', approval: last };
     }
-    // A broker that held the answer (long poll) already waited: ask again at once. Otherwise poll as before.
-    if (heldMs < 1000) await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
+    if (!askAgainNow) await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
   }
 }
 

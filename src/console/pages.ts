@@ -25,7 +25,6 @@ export function layout(l: Layout, body: Html): Html {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>${l.title} · guard-aws console</title>
 <link rel="stylesheet" href="${l.assets.css}">
 <script src="${l.assets.js}" defer></script>

@@ -87,7 +87,9 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     c.header('Content-Security-Policy', CSP);
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('X-Frame-Options', 'DENY');
-    c.header('Referrer-Policy', 'no-referrer');
+    // `same-origin`, not `no-referrer`: under no-referrer browsers send `Origin: null` on form posts, and the CSRF
+    // check needs the real origin. Other sites still learn nothing (no Referer leaves the console).
+    c.header('Referrer-Policy', 'same-origin');
     c.header('Cross-Origin-Opener-Policy', 'same-origin');
     c.header('Cross-Origin-Resource-Policy', 'same-origin');
     if (!c.res.headers.get('Cache-Control')) c.header('Cache-Control', 'no-store');
