@@ -212,7 +212,7 @@ ${input('until', 'To (UTC)', 'datetime-local')}
 ${['', 'allow', 'approve'].map((d) => html`<option value="${d}"${d === (f.decision ?? '') ? html` selected` : ''}>${d || 'any'}</option>`)}</select></div>
 <div class="field"><label for="f-target">Target</label><select id="f-target" name="target">
 ${['', ...o.targets].map((t) => html`<option value="${t}"${t === (f.target ?? '') ? html` selected` : ''}>${t || 'any'}</option>`)}</select></div>
-${input('service', 'Service (s3, ec2…)')}
+${input('service', 'Service (s3, ec2, sts…)')}
 <div class="buttons"><button type="submit">Filter</button> <a class="button" href="/ui/audit">Clear</a></div>
 </form>
 <p class="muted" id="result-count">${records.length} record${records.length === 1 ? '' : 's'}${o.scanned >= o.limit ? ` (newest ${o.limit} searched; narrow the person or time to see older ones)` : ''}</p>

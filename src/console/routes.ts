@@ -305,7 +305,21 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   ui.use('/ui/audit', auditOnly);
   ui.use('/ui/audit/*', auditOnly);
 
-  const serviceOf = (argv: readonly string[] | undefined) => argv?.find((a) => !a.startsWith('-'));
+  // The aws command word of a canonical argv (global options come first there; these take a value).
+  const VALUE_GLOBALS = new Set(['--region', '--output', '--query', '--color', '--cli-read-timeout', '--cli-connect-timeout', '--cli-binary-format', '--cli-error-format', '--profile', '--endpoint-url', '--ca-bundle']);
+  const serviceOf = (argv: readonly string[] | undefined) => {
+    for (let i = 0; argv && i < argv.length; i++) {
+      const a = argv[i]!;
+      if (!a.startsWith('-')) return a;
+      if (VALUE_GLOBALS.has(a)) i++;
+    }
+    return undefined;
+  };
+  // `s3` finds both `aws s3 …` and `aws s3api …` (one IAM service, two command sets).
+  const serviceMatches = (argv: readonly string[] | undefined, want: string) => {
+    const got = serviceOf(argv);
+    return got === want || got === `${want}api`;
+  };
   const utc = (s: string | undefined) => {
     if (!s) return undefined;
     // <input type="datetime-local"> sends 2026-11-30T14:05 (no zone): the console reads it as UTC, as labelled.
@@ -328,7 +342,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
         (until === undefined || Date.parse(r.at) <= until) &&
         (!f.decision || r.decision === f.decision) &&
         (!f.target || r.target === f.target) &&
-        (!f.service || serviceOf(r.argv) === f.service),
+        (!f.service || serviceMatches(r.argv, f.service)),
     );
     return page(c, 'Audit log', 'audit', pages.auditPage(records.slice(0, 500), f, { targets: o.targets.map((t) => t.name), scanned: raw.length, limit: AUDIT_SCAN }));
   });
