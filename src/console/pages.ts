@@ -128,8 +128,8 @@ ${dl([
 ])}
 ${params !== undefined ? html`<h3>Parameters</h3><pre class="params" id="params">${v(JSON.stringify(params, null, 2))}</pre>` : ''}
 <h3>IAM actions and resources</h3>
-<div class="scroll"><table class="perms"><thead><tr><th scope="col">Action</th><th scope="col">Resources</th></tr></thead>
-<tbody>${a.permissions.map((p) => html`<tr><td><code>${v(p.action)}</code></td><td>${p.resources.map((r) => html`<code>${v(r)}</code><br>`)}</td></tr>`)}</tbody></table></div>
+<div class="scroll"><table class="perms stack"><thead><tr><th scope="col">Action</th><th scope="col">Resources</th></tr></thead>
+<tbody>${a.permissions.map((p) => html`<tr><td data-label="Action"><code>${v(p.action)}</code></td><td data-label="Resources">${p.resources.map((r) => html`<code>${v(r)}</code><br>`)}</td></tr>`)}</tbody></table></div>
 </section>
 <section aria-labelledby="h-why">
 <h2 id="h-why">Why it needs approval</h2>
@@ -216,12 +216,12 @@ ${input('service', 'Service (s3, ec2, sts…)')}
 <div class="buttons"><button type="submit">Filter</button> <a class="button" href="/ui/audit">Clear</a></div>
 </form>
 <p class="muted" id="result-count">${records.length} record${records.length === 1 ? '' : 's'}${o.scanned >= o.limit ? ` (newest ${o.limit} searched; narrow the person or time to see older ones)` : ''}</p>
-<div class="scroll"><table class="records" id="records">
+<div class="scroll"><table class="records stack" id="records">
 <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">Call</th><th scope="col">Target</th><th scope="col">Decision</th><th scope="col">Exit</th></tr></thead>
 <tbody>${records.map((r) => html`<tr>
-<td><a href="/ui/audit/records/${encodeURIComponent(r.id)}">${r.seq}</a></td><td>${when(r.at)}</td><td>${v(r.subject ?? '—')}</td>
-<td><a href="/ui/audit/records/${encodeURIComponent(r.id)}"><code>${r.argv ? shellLine(r.argv) : r.kind}</code></a>${r.kind !== 'transcript' ? html` <span class="badge">${r.kind}</span>` : ''}</td>
-<td>${v(r.target ?? '—')}</td><td>${v(r.decision ?? '—')}</td><td>${r.exitCode ?? (r.status === 'partial' ? 'partial' : '—')}</td></tr>`)}</tbody>
+<td data-label="#"><a href="/ui/audit/records/${encodeURIComponent(r.id)}">${r.seq}</a></td><td data-label="When">${when(r.at)}</td><td data-label="Who">${v(r.subject ?? '—')}</td>
+<td data-label="Call"><a href="/ui/audit/records/${encodeURIComponent(r.id)}"><code>${r.argv ? shellLine(r.argv) : r.kind}</code></a>${r.kind !== 'transcript' ? html` <span class="badge">${r.kind}</span>` : ''}</td>
+<td data-label="Target">${v(r.target ?? '—')}</td><td data-label="Decision">${v(r.decision ?? '—')}</td><td data-label="Exit">${r.exitCode ?? (r.status === 'partial' ? 'partial' : '—')}</td></tr>`)}</tbody>
 </table></div>`;
 }
 
@@ -275,8 +275,8 @@ export function unreportedPage(rows: { grantId: string; subject: string; target:
   return html`<h1>Grants without a transcript</h1>
 <p class="muted">Credentials were issued, the session has expired, and no transcript ever arrived.</p>
 ${rows.length
-  ? html`<div class="scroll"><table id="unreported"><thead><tr><th scope="col">Grant</th><th scope="col">Who</th><th scope="col">Call</th><th scope="col">Target</th><th scope="col">Issued</th></tr></thead>
-<tbody>${rows.map((g) => html`<tr><td><code>${g.grantId}</code></td><td>${v(g.subject)}</td><td><code>${shellLine(g.argv)}</code></td><td>${v(g.target)}</td><td>${when(g.createdAt)}</td></tr>`)}</tbody></table></div>`
+  ? html`<div class="scroll"><table id="unreported" class="stack"><thead><tr><th scope="col">Grant</th><th scope="col">Who</th><th scope="col">Call</th><th scope="col">Target</th><th scope="col">Issued</th></tr></thead>
+<tbody>${rows.map((g) => html`<tr><td data-label="Grant"><code>${g.grantId}</code></td><td data-label="Who">${v(g.subject)}</td><td data-label="Call"><code>${shellLine(g.argv)}</code></td><td data-label="Target">${v(g.target)}</td><td data-label="Issued">${when(g.createdAt)}</td></tr>`)}</tbody></table></div>`
   : html`<p class="empty" id="unreported">None: every expired grant reported its transcript.</p>`}`;
 }
 

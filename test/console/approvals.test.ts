@@ -1,8 +1,10 @@
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { plainAwsAt } from '../e2e/harness.js';
+import { plainAwsAt, repoRoot } from '../e2e/harness.js';
 import { haveChromium, launchChromium, signIn, startConsoleStack } from './browser.js';
 
 // The approver's side of the console in real Chromium against the whole system: the requester is the built CLI
@@ -11,6 +13,9 @@ import { haveChromium, launchChromium, signIn, startConsoleStack } from './brows
 let s: Awaited<ReturnType<typeof startConsoleStack>>;
 let browser: Browser;
 const t: Record<string, string> = {};
+// GUARD_AWS_CONSOLE_SCREENSHOTS=1 writes the README's screenshots (docs/console/*.png).
+const SHOTS = process.env.GUARD_AWS_CONSOLE_SCREENSHOTS === '1' ? join(repoRoot, 'docs', 'console') : undefined;
+const PHONE = { width: 390, height: 844 };
 
 beforeAll(async () => {
   if (!haveChromium) throw new Error('chromium is missing: run scripts/setup-system.sh (apt-get install chromium)');
@@ -120,8 +125,22 @@ describe('console: approvals', () => {
       expect(text, want).toContain(want);
     }
     expect(await page.textContent('time.countdown')).toMatch(/^in \d+m \d\ds$/);
-    expect(await page.getAttribute('#comment', 'id')).toBe('comment');
     expect(await page.$('label[for=comment]')).not.toBeNull();
+    if (SHOTS) {
+      mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: join(SHOTS, 'approval-desktop.png'), fullPage: true });
+      await page.goBack();
+      await page.waitForSelector(`#waiting a[href="/ui/approvals/${call.id}"]`);
+      await page.screenshot({ path: join(SHOTS, 'home-desktop.png'), fullPage: true });
+      const phone = await signIn(browser, s.ui, 'bob', { viewport: PHONE });
+      await phone.page.screenshot({ path: join(SHOTS, 'home-phone.png'), fullPage: true });
+      await phone.page.goto(call.url);
+      await phone.page.screenshot({ path: join(SHOTS, 'approval-phone.png'), fullPage: true });
+      expect(await phone.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+      await phone.context.close();
+      await page.goForward();
+      await page.waitForSelector('#argv');
+    }
 
     const clicked = await decide(page, 'approve', 'fine, it is empty');
     expect(await page.textContent('.notice')).toContain('approval was recorded');

@@ -113,8 +113,8 @@ describe('console: audit log', () => {
     await Promise.all([page.waitForURL(/\/audit\/records\//), page.click('#records tbody tr a >> nth=1')]);
     await page.waitForSelector('#terminal[data-state=done]');
     const shown = (await page.textContent('#terminal'))!;
-    // Shown as text: the OSC's ESC as ␛, the bell as \x07, the markup literally; the SGR colour interpreted.
-    expect(shown).toContain('x␛]0;pwned\\x07<script>document.title="pwned"</script>red-end');
+    // Shown as text: the OSC's ESC and the bell as \x1b and \x07, the markup literally; the SGR colour interpreted.
+    expect(shown).toContain('x\\x1b]0;pwned\\x07<script>document.title="pwned"</script>red-end');
     expect(await page.$$eval('#terminal .fg-red', (els) => els.map((e) => e.textContent))).toEqual(['red']);
     expect(await page.$$eval('#terminal *', (els) => els.every((e) => e.tagName === 'SPAN'))).toBe(true);
     expect(await page.title()).not.toContain('pwned');

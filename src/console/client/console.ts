@@ -82,7 +82,7 @@ interface Style {
 
 /**
  * Terminal output as inert text. SGR colour sequences (ESC [ … m: ECMA-48 §8.3.117) become CSS classes from a
- * fixed list; every other escape or control character is shown as visible text (␛, \xNN) and does nothing —
+ * fixed list; every other escape or control character is shown as visible text (\xNN) and does nothing —
  * no cursor movement, no title setting, no hyperlinks, nothing that could hide or rewrite what ran.
  */
 export function renderTerminal(text: string, out: HTMLElement, style: Style): Style {
@@ -108,7 +108,7 @@ export function renderTerminal(text: string, out: HTMLElement, style: Style): St
         i += m[0].length - 1;
         continue;
       }
-      buf += '␛';
+      buf += '\\x1b';
       continue;
     }
     if (ch === '\n' || ch === '\t') {
