@@ -4,12 +4,14 @@
 #  - gnome-keyring, dbus-x11: a real Secret Service for the keychain test (run inside dbus-run-session).
 #  - awscli: Debian's package is a real AWS CLI v2 (2.9, at /usr/bin/aws; v1 stays first on PATH). The
 #    end-to-end tests run on both (test/helpers/aws.ts testClis); it is required, not optional.
+#  - chromium: the real browser the web console's tests drive (test/console/, through playwright-core).
 set -euo pipefail
 need=()
 dpkg -s libsecret-1-dev >/dev/null 2>&1 || need+=(libsecret-1-dev)
 dpkg -s gnome-keyring >/dev/null 2>&1 || need+=(gnome-keyring)
 dpkg -s dbus-x11 >/dev/null 2>&1 || need+=(dbus-x11)
 dpkg -s awscli >/dev/null 2>&1 || need+=(awscli)
+dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
@@ -26,3 +28,6 @@ case ",${GUARD_AWS_TEST_CLIS:-v1,v2}," in
     || { echo "setup-system: an AWS CLI v2 is required at $v2 (apt-get install awscli, or set GUARD_AWS_TEST_V2_BIN)" >&2; exit 1; } ;;
 esac
 command -v moto_server >/dev/null || { echo "setup-system: moto_server is required" >&2; exit 1; }
+# The console's browser tests (GUARD_AWS_TEST_CHROMIUM overrides the path).
+[ -x "${GUARD_AWS_TEST_CHROMIUM:-/usr/bin/chromium}" ] \
+  || { echo "setup-system: chromium is required for test/console (apt-get install chromium, or set GUARD_AWS_TEST_CHROMIUM)" >&2; exit 1; }
