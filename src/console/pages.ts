@@ -267,7 +267,7 @@ export function verifyPage(r: { ok: boolean; count: number; firstBroken?: { seq:
   return html`<h1>Chain verification</h1>
 <p id="chain-status" class="${r.ok ? 'notice' : 'error'}" role="status">${r.ok
     ? `The chain verifies: ${r.count} record${r.count === 1 ? '' : 's'}, every link and signature checked, head signed.`
-    : `The chain is BROKEN at record ${r.firstBroken?.seq ?? '?'}: ${r.firstBroken?.reason ?? 'unknown'} (${r.count} records verified before it).`}</p>
+    : `The chain is BROKEN at record ${r.firstBroken?.seq ?? '?'}: ${r.firstBroken?.reason ?? 'unknown'} (${r.count} record${r.count === 1 ? '' : 's'} verified before it).`}</p>
 <p class="muted">Signing key <code>${r.kid}</code>. Checked just now, by the broker.</p>`;
 }
 

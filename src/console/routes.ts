@@ -229,12 +229,6 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     const done = c.req.query('done');
     return detail(c, a, done === 'approve' ? { notice: 'Your approval was recorded.' } : done === 'deny' ? { notice: 'Your denial was recorded.' } : done === 'withdraw' ? { notice: 'The request was withdrawn.' } : {});
   });
-  ui.get('/ui/fragments/approvals/:id', (c) => {
-    const a = findVisible(c);
-    if (a instanceof Response) return a;
-    return c.json({ status: a.status, approvals: a.approvals.length, denied: !!a.denial });
-  });
-
   const VERBS = new Set(['approve', 'deny', 'withdraw']);
   ui.post('/ui/approvals/:id/decide', async (c) => {
     const a = findVisible(c);

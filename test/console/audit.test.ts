@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ const PHONE = { width: 390, height: 844 };
 // An S3 key carrying a title-setting OSC sequence, markup, a colour and a bell: what a hostile object name puts in
 // a transcript when someone lists the bucket with `--output text`.
 const HOSTILE_KEY = 'x\u001b]0;pwned\u0007<script>document.title="pwned"</script>\u001b[31mred\u001b[0m-end';
+// And an argv with markup and an escape in it (a read, so allowed), to see the log pages keep it inert too.
+const HOSTILE_PREFIX = '<img src=x onerror="document.body.dataset.xss=1">\u001b[2J';
 
 beforeAll(async () => {
   if (!haveChromium) throw new Error('chromium is missing: run scripts/setup-system.sh (apt-get install chromium)');
@@ -29,6 +32,7 @@ beforeAll(async () => {
     ['alice', ['s3api', 'list-objects-v2', '--bucket', 'e2e-audit', '--query', 'Contents[].Key', '--output', 'text']],
     ['erin', ['s3api', 'list-buckets', '--query', 'Buckets[].Name', '--output', 'text']],
     ['erin', ['--profile', 'prod', 'sts', 'get-caller-identity']],
+    ['alice', ['s3api', 'list-objects-v2', '--bucket', 'e2e-audit', '--prefix', HOSTILE_PREFIX]],
   ] as const) {
     const r = await s.run([...argv], { token: t[who] });
     expect(r.status, r.stderr).toBe(0);
@@ -81,7 +85,7 @@ describe('console: audit log', () => {
     const { context, page } = await signIn(browser, s.ui, 'carol');
     await page.click('a[href="/ui/audit"]');
     await page.waitForSelector('#records');
-    expect((await rows(page)).length).toBe(3);
+    expect((await rows(page)).length).toBe(4);
     await page.fill('#f-user', 'erin');
     await Promise.all([page.waitForURL(/user=erin/), page.click('form.filters button[type=submit]')]);
     expect((await rows(page)).map((r) => r[2])).toEqual(['erin', 'erin']);
@@ -89,9 +93,9 @@ describe('console: audit log', () => {
     await Promise.all([page.waitForURL(/target=prod/), page.click('form.filters button[type=submit]')]);
     expect((await rows(page)).map((r) => r[3])).toEqual(['aws sts get-caller-identity']);
     await page.goto(`${s.ui}audit?service=s3api&decision=allow`);
-    expect((await rows(page)).length).toBe(2);
+    expect((await rows(page)).length).toBe(3);
     await page.goto(`${s.ui}audit?service=s3`);
-    expect((await rows(page)).length).toBe(2);
+    expect((await rows(page)).length).toBe(3);
     await page.goto(`${s.ui}audit?service=sts&user=erin`);
     expect((await rows(page)).length).toBe(1);
     await page.goto(`${s.ui}audit?service=ec2`);
@@ -101,7 +105,21 @@ describe('console: audit log', () => {
     await page.goto(`${s.ui}audit?until=2000-01-01T00:00`);
     expect(await rows(page)).toEqual([]);
     await page.goto(`${s.ui}audit?since=2000-01-01T00:00&user=alice`);
-    expect((await rows(page)).length).toBe(1);
+    expect((await rows(page)).length).toBe(2);
+    await context.close();
+  });
+
+  it('an argv with markup and escapes stays text on the log and record pages', async () => {
+    const { context, page } = await signIn(browser, s.ui, 'carol');
+    const inert = async () => {
+      expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
+      expect(await page.$$eval('main img', (els) => els.length)).toBe(0);
+      expect(await page.textContent('main')).toContain('<img src=x onerror="document.body.dataset.xss=1">\\x1b[2J');
+    };
+    await page.goto(`${s.ui}audit?user=alice`);
+    await inert();
+    await Promise.all([page.waitForURL(/\/audit\/records\//), page.click('#records tbody tr:has-text("--prefix") a >> nth=1')]);
+    await inert();
     await context.close();
   });
 
@@ -110,7 +128,7 @@ describe('console: audit log', () => {
     const dialogs: string[] = [];
     page.on('dialog', (d) => void (dialogs.push(d.message()), d.dismiss()));
     await page.goto(`${s.ui}audit?user=alice`);
-    await Promise.all([page.waitForURL(/\/audit\/records\//), page.click('#records tbody tr a >> nth=1')]);
+    await Promise.all([page.waitForURL(/\/audit\/records\//), page.click('#records tbody tr:has-text("Contents[].Key") a >> nth=1')]);
     await page.waitForSelector('#terminal[data-state=done]');
     const shown = (await page.textContent('#terminal'))!;
     // Shown as text: the OSC's ESC and the bell as \x1b and \x07, the markup literally; the SGR colour interpreted.
@@ -139,16 +157,27 @@ describe('console: audit log', () => {
   it('shows the chain verification status and the grants whose transcript never arrived', async () => {
     const { context, page } = await signIn(browser, s.ui, 'carol', { viewport: PHONE });
     await page.goto(`${s.ui}audit/verify`);
-    expect(await page.textContent('#chain-status')).toMatch(/The chain verifies: 3 records/);
+    expect(await page.textContent('#chain-status')).toMatch(/The chain verifies: 4 records/);
     await page.goto(`${s.ui}audit/unreported`);
     const text = (await page.textContent('#unreported'))!;
     expect(text).toContain('grt_lostlostlostlostlost01');
     expect(text).toContain('erin');
+    // Someone with write access to the database edits a record (dropping the append-only trigger first): the
+    // page says the chain is broken, and where.
+    const db = new Database(s.config.storage.sqlite);
+    try {
+      db.exec('DROP TRIGGER audit_log_no_update');
+      db.prepare("UPDATE audit_log SET body = replace(body, 'list-buckets', 'list-bucketz') WHERE seq = 2").run();
+    } finally {
+      db.close();
+    }
+    await page.goto(`${s.ui}audit/verify`);
+    expect(await page.textContent('#chain-status')).toMatch(/The chain is BROKEN at record 2: .+\(1 records verified before it\)/);
     if (SHOTS) {
       await page.goto(`${s.ui}audit`);
       await page.screenshot({ path: join(SHOTS, 'audit-phone.png'), fullPage: true });
       await page.goto(`${s.ui}audit?user=alice`);
-      await Promise.all([page.waitForURL(/\/audit\/records\//), page.click('#records tbody tr a >> nth=1')]);
+      await Promise.all([page.waitForURL(/\/audit\/records\//), page.click('#records tbody tr:has-text("Contents[].Key") a >> nth=1')]);
       await page.waitForSelector('#terminal[data-state=done]');
       await page.screenshot({ path: join(SHOTS, 'replay-phone.png'), fullPage: true });
     }
