@@ -172,7 +172,7 @@ describe('console: audit log', () => {
       db.close();
     }
     await page.goto(`${s.ui}audit/verify`);
-    expect(await page.textContent('#chain-status')).toMatch(/The chain is BROKEN at record 2: .+\(1 records verified before it\)/);
+    expect(await page.textContent('#chain-status')).toMatch(/The chain is BROKEN at record 2: .+\(1 record verified before it\)/);
     if (SHOTS) {
       await page.goto(`${s.ui}audit`);
       await page.screenshot({ path: join(SHOTS, 'audit-phone.png'), fullPage: true });
