@@ -157,7 +157,15 @@ describe('console: approvals', () => {
     const call = await waitingCall('alice', 'e2e-console-deny', 'please');
     const { context, page } = await signIn(browser, s.ui, 'bob');
     await page.goto(call.url);
-    await decide(page, 'deny', 'not on a Friday');
+    // Keyboard only: type the comment, Tab to Deny, Enter; on the confirmation page Tab to its button, Enter.
+    await page.focus('#comment');
+    await page.keyboard.type('not on a Friday');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Deny…');
+    await Promise.all([page.waitForSelector('form.confirm'), page.keyboard.press('Enter')]);
+    await page.focus('#confirm');
+    await Promise.all([page.waitForURL(/done=deny/), page.keyboard.press('Enter')]);
     const r = await call.done;
     expect(r.status).toBe(77);
     expect(r.stderr).toContain('not on a Friday');
