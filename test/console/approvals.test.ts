@@ -142,6 +142,10 @@ describe('console: approvals', () => {
       await page.waitForSelector('#argv');
     }
 
+    // Another approver has the same request open: their page follows the decision by itself.
+    const other = await signIn(browser, s.ui, 'dave');
+    await other.page.goto(call.url);
+    await other.page.waitForSelector('button[value=approve]');
     const clicked = await decide(page, 'approve', 'fine, it is empty');
     expect(await page.textContent('.notice')).toContain('approval was recorded');
     const heard = await call.seen(/approved by bob: fine, it is empty/);
@@ -150,6 +154,9 @@ describe('console: approvals', () => {
     const r = await call.done;
     expect(r.status, r.stderr).toBe(0);
     expect(plainAwsAt(s, ['s3api', 'head-bucket', '--bucket', 'e2e-console-approve']).status).not.toBe(0);
+    await other.page.waitForSelector('.status-line .badge:text-matches("approved|used")', { timeout: 5000 });
+    expect(await other.page.$('button[value=approve]')).toBeNull();
+    await other.context.close();
     await context.close();
   });
 

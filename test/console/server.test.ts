@@ -137,6 +137,15 @@ describe('console sign-in (authorization code + PKCE)', () => {
     expect(set).not.toMatch(/Secure/);
   });
 
+  it('"sign in again" after signing out asks the IdP for the password again (prompt=login)', async () => {
+    const jar = new Jar();
+    const fresh = new URL((await go(jar, `${ui}login?fresh=1`)).headers.get('location')!);
+    expect(fresh.searchParams.get('prompt')).toBe('login');
+    const usual = new URL((await go(jar, `${ui}login`)).headers.get('location')!);
+    expect(usual.searchParams.get('prompt')).toBeNull();
+    expect(await (await fetch(`${ui}signed-out`)).text()).toContain('href="/ui/login?fresh=1"');
+  });
+
   it('the IdP refuses a console authorization request without PKCE', async () => {
     const jar = new Jar();
     const auth = new URL((await go(jar, `${ui}login`)).headers.get('location')!);
