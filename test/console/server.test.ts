@@ -258,6 +258,33 @@ describe('console live updates (server-sent events)', () => {
   });
 });
 
+describe('long poll for the waiting CLI (GET /v1/approvals/:id?wait&seen)', () => {
+  it('holds the answer until the request changes, then answers at once; a different `seen` answers at once', async () => {
+    const origin = new URL(ui).origin;
+    const [alice, bob] = [(await userToken(idp, 'alice')).accessToken, (await userToken(idp, 'bob')).accessToken];
+    const res = await fetch(`${origin}/v1/grants`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', 'e2e-long-poll'], transcriptKey: 'A'.repeat(43) }),
+    });
+    const id = ((await res.json()) as { error: { approval: { id: string } } }).error.approval.id;
+    const get = (q: string) => fetch(`${origin}/v1/approvals/${id}${q}`, { headers: { Authorization: `Bearer ${alice}` } });
+    let t0 = Date.now();
+    expect(((await (await get('?wait=20&seen=pending/1')).json()) as { status: string }).status).toBe('pending');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    t0 = Date.now();
+    const held = get('?wait=20&seen=pending/0').then(async (r) => ({ at: Date.now(), body: (await r.json()) as { status: string } }));
+    await new Promise((r) => setTimeout(r, 700));
+    const decided = Date.now();
+    const ok = await fetch(`${origin}/v1/approvals/${id}/approve`, { method: 'POST', headers: { Authorization: `Bearer ${bob}`, 'Content-Type': 'application/json' }, body: '{}' });
+    expect(ok.status).toBe(200);
+    const { at, body } = await held;
+    expect(body.status).toBe('approved');
+    expect(at - t0).toBeGreaterThanOrEqual(700);
+    expect(at - decided).toBeLessThan(500);
+  });
+});
+
 describe('console config', () => {
   it('refuses a publicUrl with a path, naming the key', () => {
     try {
