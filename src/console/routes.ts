@@ -368,6 +368,9 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     return page(c, 'Grants without a transcript', 'unreported', pages.unreportedPage(findUnreported(grants, svc.log, svc.clock()).slice(0, 500)));
   });
 
+  // Anything else under /ui/: a page, not the API's JSON 404.
+  ui.get('/ui/*', (c) => fail(c, 404, 'Not found', 'There is no such page in the console.'));
+
   return {
     close() {
       for (const stop of [...streams]) stop();

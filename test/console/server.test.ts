@@ -313,5 +313,9 @@ describe('console config', () => {
     expect(res.headers.get('cache-control')).toContain('immutable');
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect((await fetch(`${ui}assets/other.js`)).status).toBe(404);
+    const { jar } = await signIn('erin');
+    const missing = await go(jar, `${ui}no-such-page`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/^text\/html/);
   });
 });
