@@ -76,6 +76,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
           log: (e) => ctx.log(e),
         });
       },
+      drain: () => mounted?.close(),
       close: () => mounted?.close(),
     });
   }

@@ -78,6 +78,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   const assets = () => (assetCache ??= consoleAssets(o.assetsDir));
   const isAuditor = (c: Caller) => c.groups.some((g) => o.auditorGroups.includes(g));
   const streams = new Set<() => void>();
+  let draining = false;
 
   // Strict CSP: scripts and styles only from this origin (no inline code at all), nothing from anywhere else,
   // no framing (clickjacking on the approve button), forms only back to the console.
@@ -266,6 +267,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   // changes (server-sent events, WHATWG HTML §9.2) — no polling. Expiries need no event: the page counts down.
   ui.get('/ui/events', (c) => {
     const s = c.get('session')!;
+    if (draining) return c.text('the broker is shutting down', 503);
     if (streams.size >= MAX_STREAMS) return c.text('too many live connections', 503);
     return streamSSE(c, async (stream) => {
       let done!: () => void;
@@ -373,6 +375,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
 
   return {
     close() {
+      draining = true;
       for (const stop of [...streams]) stop();
     },
   };

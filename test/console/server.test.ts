@@ -319,3 +319,28 @@ describe('console config', () => {
     expect(missing.headers.get('content-type')).toMatch(/^text\/html/);
   });
 });
+
+describe('shutdown', () => {
+  it('an open live-update stream and a held long poll do not keep the broker from closing', async () => {
+    const { jar } = await signIn('bob');
+    const events = await fetch(`${ui}events`, { headers: { Cookie: jar.header(ui) } });
+    const reader = events.body!.getReader();
+    await reader.read();
+    const origin = new URL(ui).origin;
+    const alice = (await userToken(idp, 'alice')).accessToken;
+    const res = await fetch(`${origin}/v1/grants`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', 'e2e-shutdown'], transcriptKey: 'A'.repeat(43) }),
+    });
+    const id = ((await res.json()) as { error: { approval: { id: string } } }).error.approval.id;
+    const held = fetch(`${origin}/v1/approvals/${id}?wait=20&seen=pending/0`, { headers: { Authorization: `Bearer ${alice}` } });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await broker.close();
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect((await held).status).toBe(200);
+    // The stream ended (a browser's EventSource would reconnect to the next broker).
+    for (let r = await reader.read(); !r.done; r = await reader.read());
+  });
+});

@@ -28,7 +28,14 @@ export interface ApprovalRoutesOptions {
 }
 
 export function approvalRoutes(service: ApprovalService, o: ApprovalRoutesOptions = {}): BrokerRouteModule {
-  return { mount: (app) => mountApprovals(app, service, o) };
+  const waiting = new Set<() => void>();
+  return {
+    mount: (app) => mountApprovals(app, service, { ...o, waiting }),
+    // Shutting down: every held long poll answers now (with the current state; the client asks again).
+    drain: () => {
+      for (const done of [...waiting]) done();
+    },
+  };
 }
 
 const watchQuery = z.object({
@@ -47,7 +54,7 @@ const listQuery = z.strictObject({
 
 const decisionBody = z.strictObject({ comment: z.string().max(MAX_TEXT).optional() });
 
-export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o: ApprovalRoutesOptions = {}): void {
+export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o: ApprovalRoutesOptions & { waiting?: Set<() => void> } = {}): void {
   const caller = (c: Context<BrokerEnv>): Caller => {
     const who = c.get('caller');
     // Fail closed if this module is ever mounted without the bearer-auth middleware in front of it.
@@ -104,10 +111,12 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o
         const unsubscribe = o.subscribe!((n) => n.approval.id === approvalId && done());
         const signal = c.req.raw.signal;
         signal?.addEventListener('abort', done, { once: true });
+        o.waiting?.add(done);
         function done() {
           clearTimeout(timer);
           unsubscribe();
           signal?.removeEventListener('abort', done);
+          o.waiting?.delete(done);
           resolve();
         }
       });
