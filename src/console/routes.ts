@@ -10,7 +10,7 @@ import { isGuardError } from '../errors.js';
 import type { Caller } from '../policy/types.js';
 import { consoleAssets, type Assets } from './assets.js';
 import { consoleRedirectUri, type ConsoleConfig } from './config.js';
-import type { Html } from './html.js';
+import { escapeHtml, type Html } from './html.js';
 import { consoleLogin, type ConsoleLogin } from './login.js';
 import * as pages from './pages.js';
 import { SessionStore, sameToken, type ConsoleSession } from './sessions.js';
@@ -186,8 +186,9 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     // A SameSite=Strict cookie is not sent on a redirect chain that started at another site, so a 303 to the
     // console would arrive without it. A page from this origin that moves on by itself makes the next request
     // same-site.
+    const to = escapeHtml(next);
     return c.html(
-      `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${next}"><title>Signed in</title></head><body><p>Signed in. <a href="${next}">Continue</a></p></body></html>`,
+      `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${to}"><title>Signed in</title></head><body><p>Signed in. <a href="${to}">Continue</a></p></body></html>`,
     );
   });
 

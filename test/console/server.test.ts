@@ -146,6 +146,21 @@ describe('console sign-in (authorization code + PKCE)', () => {
     expect(await (await fetch(`${ui}signed-out`)).text()).toContain('href="/ui/login?fresh=1"');
   });
 
+  it('after sign-in goes back only to a console page (no open redirect)', async () => {
+    for (const [next, to] of [
+      ['/ui/audit?user=x', '/ui/audit?user=x'],
+      ['https://evil.example/', '/ui/'],
+      ['//evil.example/ui/', '/ui/'],
+      ['/ui//evil.example', '/ui/'],
+      ['/ui/"><script>', '/ui/'],
+    ]) {
+      const jar = new Jar();
+      const auth = (await go(jar, `${ui}login?next=${encodeURIComponent(next!)}`)).headers.get('location')!;
+      const page = await (await go(jar, await toCallback(jar, auth, 'carol'))).text();
+      expect(page, next).toContain(`content="0;url=${to!.replace(/&/g, '&#38;')}"`);
+    }
+  });
+
   it('the IdP refuses a console authorization request without PKCE', async () => {
     const jar = new Jar();
     const auth = new URL((await go(jar, `${ui}login`)).headers.get('location')!);
