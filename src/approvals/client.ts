@@ -1,5 +1,5 @@
 import type { ApprovalListResponse, ApprovalSummary, ErrorResponse } from '../api/types.js';
-import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
+import { BrokerClient, brokerDeadlineMs, brokerError, type FetchLike } from '../api/broker-client.js';
 import { GuardError, isGuardError } from '../errors.js';
 
 /**
@@ -124,15 +124,19 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
     try {
       const before = Date.now();
       const leftSec = Math.floor((deadline - now()) / 1000);
-      const watch = lastKey && leftSec >= 2 ? { waitSec: Math.min(LONG_POLL_SEC, leftSec - 1), seen: lastKey } : undefined;
-      const s = await getApproval(o, o.id, watch);
+      // A long poll must end well inside the request deadline (GUARD_AWS_BROKER_TIMEOUT may be short).
+      const holdSec = Math.min(LONG_POLL_SEC, leftSec - 1, Math.floor((o.timeoutMs ?? brokerDeadlineMs()) / 1000) - 2);
+      const watch = lastKey && holdSec >= 1 ? { waitSec: holdSec, seen: lastKey } : undefined;
+      const asked = getApproval(o, o.id, watch);
+      // Ctrl-C (or an MCP cancellation) must not wait for a held answer: stop listening, withdraw at once.
+      const s = await (watch && o.signal ? untilAborted(asked, o.signal) : asked);
       lastError = undefined;
       last = s;
       const key = watchKey(s);
       // Ask again at once when the next ask can be a long poll (after the first answer), or when the broker held
       // this one (it waited for us) or it changed. A broker that answers a long poll at once, unchanged, does not
       // support it: then poll every pollMs as before.
-      askAgainNow = watch ? Date.now() - before >= 1000 || key !== lastKey : leftSec >= 3;
+      askAgainNow = watch ? Date.now() - before >= 1000 || key !== lastKey : holdSec >= 1;
       if (key !== lastKey) {
         lastKey = key;
         o.onStatus?.(s);
@@ -150,6 +154,31 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
     }
     if (!askAgainNow) await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
   }
+}
+
+/** The promise's value, or a rejection as soon as `signal` fires (the promise itself is left to settle unobserved). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new GuardError('interrupted', 'interrupted'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      p.catch(() => undefined);
+      reject(new GuardError('interrupted', 'interrupted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 async function aborted(o: WaitOptions, last: ApprovalSummary | undefined): Promise<WaitResult> {

@@ -48,4 +48,26 @@ describe('waiting for an approval', () => {
     expect(r.outcome).toBe('timeout');
     expect(b.urls.map((u) => new URL(u).search)).toEqual(['']);
   });
+
+  it('Ctrl-C during a held long poll withdraws at once, without waiting for the broker to answer', async () => {
+    const urls: string[] = [];
+    const summary = (status: string) => ({ id: 'apr_x', status, argv: ['s3', 'ls'], approvals: [], required: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    const f = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input);
+      urls.push(`${init?.method ?? 'GET'} ${url}`);
+      if (url.includes('wait=')) await new Promise(() => undefined); // the broker holds it (longer than this test)
+      const body = init?.method === 'POST' ? summary('withdrawn') : summary('pending');
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    }) as typeof fetch;
+    const ctl = new AbortController();
+    const waiting = waitForApproval({ brokerUrl: 'http://127.0.0.1:1', token: 'tok', fetch: f, id: 'apr_x', signal: ctl.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(urls.some((u) => u.includes('wait='))).toBe(true);
+    const t0 = Date.now();
+    ctl.abort();
+    const r = await waiting;
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(r.outcome).toBe('aborted');
+    expect(urls.at(-1)).toMatch(/^POST .*\/v1\/approvals\/apr_x\/withdraw$/);
+  });
 });
