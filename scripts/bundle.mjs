@@ -83,3 +83,18 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+// The web console's browser code (src/console/client/): one small script and one stylesheet, no framework, served
+// by the broker itself from dist/ui/ (src/console/assets.ts). Nothing is loaded from anywhere else at run time.
+await build({
+  entryPoints: ['src/console/client/console.ts', 'src/console/client/console.css'],
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: ['chrome110', 'firefox110', 'safari16'],
+  minify: true,
+  outdir: 'dist/ui',
+  entryNames: '[name]',
+  logLevel: 'warning',
+  legalComments: 'none',
+});

@@ -6,6 +6,7 @@
 #    end-to-end tests run on both (test/helpers/aws.ts testClis); it is required, not optional.
 #  - bubblewrap: the broker confines the aws it runs for callers with bwrap (src/runner/isolation.ts); its tests
 #    (test/runner/isolation.test.ts) must run in CI.
+#  - chromium: the real browser the web console's tests drive (test/console/, through playwright-core).
 set -euo pipefail
 need=()
 dpkg -s libsecret-1-dev >/dev/null 2>&1 || need+=(libsecret-1-dev)
@@ -13,6 +14,7 @@ dpkg -s gnome-keyring >/dev/null 2>&1 || need+=(gnome-keyring)
 dpkg -s dbus-x11 >/dev/null 2>&1 || need+=(dbus-x11)
 dpkg -s awscli >/dev/null 2>&1 || need+=(awscli)
 dpkg -s bubblewrap >/dev/null 2>&1 || need+=(bubblewrap)
+dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
@@ -30,3 +32,6 @@ case ",${GUARD_AWS_TEST_CLIS:-v1,v2}," in
 esac
 command -v moto_server >/dev/null || { echo "setup-system: moto_server is required" >&2; exit 1; }
 command -v bwrap >/dev/null || { echo "setup-system: bubblewrap (bwrap) is required for the broker's confined runs (apt-get install bubblewrap)" >&2; exit 1; }
+# The console's browser tests (GUARD_AWS_TEST_CHROMIUM overrides the path).
+[ -x "${GUARD_AWS_TEST_CHROMIUM:-/usr/bin/chromium}" ] \
+  || { echo "setup-system: chromium is required for test/console (apt-get install chromium, or set GUARD_AWS_TEST_CHROMIUM)" >&2; exit 1; }

@@ -165,6 +165,8 @@ export interface ApprovalSummary {
   grantId?: string;
   /** In answers to a signed-in caller: whether that caller may approve or deny this request now. */
   canDecide?: boolean;
+  /** The request's page in the broker's web console (`<console.publicUrl>/ui/approvals/<id>`), when it has one. */
+  url?: string;
 }
 
 /** POST /v1/approvals/:id/approve, /deny — body (optional). */

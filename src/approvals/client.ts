@@ -1,5 +1,5 @@
 import type { ApprovalListResponse, ApprovalSummary, ErrorResponse } from '../api/types.js';
-import { BrokerClient, brokerError, type FetchLike } from '../api/broker-client.js';
+import { BrokerClient, brokerDeadlineMs, brokerError, type FetchLike } from '../api/broker-client.js';
 import { GuardError, isGuardError } from '../errors.js';
 
 /**
@@ -42,9 +42,20 @@ function checkSummary(s: unknown): ApprovalSummary {
 
 const seg = (id: string) => encodeURIComponent(id);
 
-export async function getApproval(o: ApprovalClientOptions, id: string): Promise<ApprovalSummary> {
-  return checkSummary(await call(o, 'GET', `v1/approvals/${seg(id)}`));
+/**
+ * One request. With `watch`, a broker that supports it holds the answer until the request's status or approval
+ * count differs from `seen`, or `waitSec` passed (a long poll: the waiting CLI hears of a decision made in the
+ * web console or by another approver at once, without polling faster). Older brokers ignore the parameters.
+ */
+export async function getApproval(o: ApprovalClientOptions, id: string, watch?: { waitSec: number; seen: string }): Promise<ApprovalSummary> {
+  const qs = watch ? `?wait=${Math.max(1, Math.floor(watch.waitSec))}&seen=${encodeURIComponent(watch.seen)}` : '';
+  return checkSummary(await call(o, 'GET', `v1/approvals/${seg(id)}${qs}`));
 }
+
+/** What a long poll compares: the status and how many approvals were given. */
+export const watchKey = (s: Pick<ApprovalSummary, 'status' | 'approvals'>): string => `${s.status}/${s.approvals.length}`;
+/** Longest single long poll (below the client's 30 s request timeout and common proxy idle timeouts). */
+const LONG_POLL_SEC = 20;
 
 export async function listApprovals(
   o: ApprovalClientOptions,
@@ -109,11 +120,23 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
   let lastError: unknown;
   for (;;) {
     if (o.signal?.aborted) return aborted(o, last);
+    let askAgainNow = false;
     try {
-      const s = await getApproval(o, o.id);
+      const before = Date.now();
+      const leftSec = Math.floor((deadline - now()) / 1000);
+      // A long poll must end well inside the request deadline (GUARD_AWS_BROKER_TIMEOUT may be short).
+      const holdSec = Math.min(LONG_POLL_SEC, leftSec - 1, Math.floor((o.timeoutMs ?? brokerDeadlineMs()) / 1000) - 2);
+      const watch = lastKey && holdSec >= 1 ? { waitSec: holdSec, seen: lastKey } : undefined;
+      const asked = getApproval(o, o.id, watch);
+      // Ctrl-C (or an MCP cancellation) must not wait for a held answer: stop listening, withdraw at once.
+      const s = await (watch && o.signal ? untilAborted(asked, o.signal) : asked);
       lastError = undefined;
       last = s;
-      const key = `${s.status}/${s.approvals.length}`;
+      const key = watchKey(s);
+      // Ask again at once when the next ask can be a long poll (after the first answer), or when the broker held
+      // this one (it waited for us) or it changed. A broker that answers a long poll at once, unchanged, does not
+      // support it: then poll every pollMs as before.
+      askAgainNow = watch ? Date.now() - before >= 1000 || key !== lastKey : holdSec >= 1;
       if (key !== lastKey) {
         lastKey = key;
         o.onStatus?.(s);
@@ -129,8 +152,33 @@ export async function waitForApproval(o: WaitOptions): Promise<WaitResult> {
       if (lastError !== undefined || !last) throw lastError;
       return { outcome: 'timeout', approval: last };
     }
-    await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
+    if (!askAgainNow) await sleep(Math.min(pollMs, left), o.signal).catch(() => undefined);
   }
+}
+
+/** The promise's value, or a rejection as soon as `signal` fires (the promise itself is left to settle unobserved). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new GuardError('interrupted', 'interrupted'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      p.catch(() => undefined);
+      reject(new GuardError('interrupted', 'interrupted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 async function aborted(o: WaitOptions, last: ApprovalSummary | undefined): Promise<WaitResult> {

@@ -65,6 +65,7 @@ export function describeRequest(a: ApprovalSummary, now: number): string[] {
     : `${a.required} approval${a.required > 1 ? 's' : ''} from ${a.approverGroups.map(visible).join(' or ')}`;
   return [
     `Approval request ${a.id}: needs ${need} (rule ${a.rule ?? '(default)'}: ${visible(a.ruleReason)}).`,
+    ...(a.url ? [`  console:  ${visible(a.url)}`] : []),
     `  call:     aws ${shellWords(a.argv)}  [target ${visible(a.target)}]`,
     `  approver: guard-aws approvals show ${a.id} && guard-aws approvals approve ${a.id}`,
     `  expires:  ${a.expiresAt} (${relative(a.expiresAt, now)})`,

@@ -45,6 +45,8 @@ export interface ApprovalServiceOptions {
   maxPendingPerRequester?: number;
   /** The policy files' masking fields and patterns, applied to the decoded parameters approvers are shown. */
   masking?: Partial<MaskingRules> | undefined;
+  /** The web console's origin: summaries then carry `url`, the request's console page (CLI, webhook). */
+  consoleUrl?: string;
 }
 
 export interface OpenInput {
@@ -113,6 +115,7 @@ export class ApprovalService {
   readonly auditorGroups: readonly string[];
   private readonly maxPending: number;
   private readonly masking: Partial<MaskingRules> | undefined;
+  private readonly consoleUrl: string | undefined;
 
   constructor(db: Database, opts: ApprovalServiceOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -124,6 +127,7 @@ export class ApprovalService {
     this.auditorGroups = opts.auditorGroups ?? ['auditors'];
     this.maxPending = positive(opts.maxPendingPerRequester ?? 20, 'maxPendingPerRequester');
     this.masking = opts.masking;
+    this.consoleUrl = opts.consoleUrl?.replace(/\/+$/, '');
     this.store = new ApprovalStore(db);
   }
 
@@ -334,7 +338,11 @@ export class ApprovalService {
     if (rows.length === 0) return [];
     const events = this.store.decisionEvents(rows.map((r) => r.id));
     const now = this.now();
-    return rows.map((r) => state.toSummary(r, events.get(r.id) ?? [], now));
+    return rows.map((r) => {
+      const s = state.toSummary(r, events.get(r.id) ?? [], now);
+      if (this.consoleUrl) s.url = `${this.consoleUrl}/ui/approvals/${encodeURIComponent(r.id)}`;
+      return s;
+    });
   }
 
   private summarize(row: ApprovalRow): ApprovalSummary {

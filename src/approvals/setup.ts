@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { z } from 'zod';
 import { GuardError } from '../errors.js';
-import { ApprovalService, type ApprovalServiceOptions } from './service.js';
+import { ApprovalService, type ApprovalNotification, type ApprovalServiceOptions } from './service.js';
 import { checkWebhookConfig, createWebhookNotifier, type WebhookDeps, type WebhookNotifier } from './webhook.js';
 
 /**
@@ -57,6 +57,10 @@ export interface ApprovalsSetup {
   baseDir?: string;
   now?: () => number;
   log?: WebhookDeps['log'];
+  /** The web console's origin (broker config `console.publicUrl`): summaries link to their console page. */
+  consoleUrl?: string;
+  /** Also told of every committed change (the console's live updates), after the webhook. Must not block. */
+  onChange?: (n: ApprovalNotification) => void;
   webhookDeps?: Omit<WebhookDeps, 'log'>;
   service?: Omit<ApprovalServiceOptions, 'now' | 'notify' | 'pendingTtlMs' | 'approvedTtlMs' | 'auditorGroups'>;
 }
@@ -94,7 +98,15 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     pendingTtlMs: cfg.pendingTtlSec * 1000,
     approvedTtlMs: cfg.approvedTtlSec * 1000,
     auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
-    ...(notifier ? { notify: (n) => notifier!.notify(n) } : {}),
+    ...(s.consoleUrl ? { consoleUrl: s.consoleUrl } : {}),
+    ...(notifier || s.onChange
+      ? {
+          notify: (n: ApprovalNotification) => {
+            notifier?.notify(n);
+            s.onChange?.(n);
+          },
+        }
+      : {}),
   });
   return {
     service,

@@ -336,7 +336,13 @@ export function slackMessage(e: WebhookEvent): { text: string; blocks: unknown[]
   if (e.type === 'approval.requested') {
     blocks.push({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: `Decide with \`guard-aws approvals approve ${a.id}\` or \`guard-aws approvals deny ${a.id} --comment …\`` }],
+      elements: [
+        {
+          type: 'mrkdwn',
+          // The console link is ours (publicUrl + an id of [a-z2-7_]), so Slack's <url|text> syntax cannot be broken out of.
+          text: `Decide with \`guard-aws approvals approve ${a.id}\` or \`guard-aws approvals deny ${a.id} --comment …\`${a.url ? ` — or in the console: <${a.url}|${a.id}>` : ''}`,
+        },
+      ],
     });
   }
   return { text: mrkdwn(text), blocks };

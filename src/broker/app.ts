@@ -19,6 +19,8 @@ export interface Broker {
   ctx: BrokerContext;
   /** Releases STS clients, extension routes and the store. */
   close(): Promise<void>;
+  /** Ends long-lived responses (see BrokerRouteModule.drain); the server calls it when it starts to close. */
+  drain(): void;
 }
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
@@ -63,6 +65,9 @@ export function createBroker(deps: BrokerDeps): Broker {
   return {
     app,
     ctx,
+    drain() {
+      for (const r of deps.routes ?? []) r.drain?.();
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -1,8 +1,10 @@
 import { dirname } from 'node:path';
+import type { ApprovalNotification } from '../approvals/service.js';
 import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
+import { mountConsole } from '../console/routes.js';
 import { createApprovalGate } from './approval-gate.js';
 import type { BrokerConfig } from './config.js';
-import type { BrokerDeps } from './deps.js';
+import type { BrokerDeps, BrokerRouteModule } from './deps.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { productionDeps, type ProductionOptions } from './wiring.js';
@@ -25,6 +27,8 @@ export interface AssembleOptions extends ProductionOptions {
  */
 export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Omit<BrokerDeps, 'config'> {
   const deps = productionDeps(config, o);
+  // Committed approval changes, for the console's live updates (the webhook is told separately).
+  const listeners = new Set<(n: ApprovalNotification) => void>();
   const approvals = setupApprovals({
     db: deps.store.db,
     config: o.approvals ?? config.approvals ?? {},
@@ -34,6 +38,10 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     ...(o.now ? { now: o.now } : {}),
     // Approvers are shown decoded parameters; the policies' masking rules apply to them as to run output.
     ...(deps.masking ? { service: { masking: deps.masking } } : {}),
+    ...(config.console ? { consoleUrl: config.console.publicUrl } : {}),
+    onChange: (n) => {
+      for (const l of listeners) l(n);
+    },
   });
   const audit = auditRoutes({
     auditorGroups: config.auditorGroups,
@@ -41,9 +49,47 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     getApproval: (id) => approvals.service.get(id),
     ...(o.rotateAuditKey ? { rotateKey: true } : {}),
   });
+  const routes: BrokerRouteModule[] = [...(deps.routes ?? []), {
+      ...approvalRoutes(approvals.service, {
+        subscribe: (fn) => {
+          listeners.add(fn);
+          return () => listeners.delete(fn);
+        },
+      }),
+      close: () => approvals.close(),
+    }, audit];
+  if (config.console) {
+    const consoleConfig = config.console;
+    let mounted: { close(): void } | undefined;
+    routes.push({
+      mount: (app, ctx) => {
+        mounted = mountConsole(app, {
+          config: consoleConfig,
+          issuer: config.issuer,
+          audience: config.audience,
+          verify: deps.verify,
+          approvals: approvals.service,
+          audit: () => audit.service,
+          auditorGroups: config.auditorGroups,
+          targets: config.targets.map((t) => ({ name: t.name, account: t.account, region: t.region })),
+          db: ctx.store.db,
+          subscribe: (fn) => {
+            listeners.add(fn);
+            return () => listeners.delete(fn);
+          },
+          ...(o.now ? { now: o.now } : {}),
+          ...(o.fetch ? { fetch: o.fetch } : {}),
+          ...(o.env ? { env: o.env } : {}),
+          log: (e) => ctx.log(e),
+        });
+      },
+      drain: () => mounted?.close(),
+      close: () => mounted?.close(),
+    });
+  }
   return {
     ...deps,
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),
-    routes: [...(deps.routes ?? []), { ...approvalRoutes(approvals.service), close: () => approvals.close() }, audit],
+    routes,
   };
 }

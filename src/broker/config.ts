@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { approvalsConfigSchema } from '../approvals/setup.js';
+import { consoleConfigSchema } from '../console/config.js';
 import { deprecationMessage, warnOnStderr } from '../config/deprecated-keys.js';
 import { GuardError } from '../errors.js';
 
@@ -58,6 +59,8 @@ export const brokerConfigSchema = z
     approvals: approvalsConfigSchema.optional(),
     /** Groups whose members may read, replay, export and verify the audit log, and read every approval request. */
     auditorGroups: z.array(z.string().min(1)).min(1).default(['auditors']),
+    /** The web console under /ui/ (src/console/config.ts); absent = no console. */
+    console: consoleConfigSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();

@@ -34,6 +34,11 @@ export interface BrokerRouteModule {
   mount(app: Hono<BrokerEnv>, ctx: BrokerContext): void;
   /** Called by the broker's close(). */
   close?(): Promise<void> | void;
+  /**
+   * Called when the server stops accepting connections, before it waits for in-flight requests: end long-lived
+   * responses (server-sent events, long polls) so that wait is short.
+   */
+  drain?(): void;
 }
 
 export interface BrokerDeps {

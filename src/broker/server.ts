@@ -41,6 +41,8 @@ export async function startBroker(config: BrokerConfig, deps: Omit<BrokerDeps, '
           // Keep-alive sockets that go idle once their in-flight response is sent would otherwise hold close()
           // open until the keep-alive timeout: close them as they become idle.
           const sweep = setInterval(() => http.closeIdleConnections(), 50);
+          // Server-sent events and long polls would hold close() open for as long as they last.
+          broker.drain();
           http.close(() => {
             clearInterval(sweep);
             resolve();

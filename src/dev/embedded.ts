@@ -37,6 +37,8 @@ export interface EmbeddedOptions {
 
 export interface Embedded {
   brokerUrl: string;
+  /** The web console (approvals, audit log), when the broker listens on a fixed port. */
+  consoleUrl?: string;
   issuer: string;
   verificationUri: string;
   awsEndpoint?: string;
@@ -143,9 +145,12 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     }
     const workload = workloadSecret(o.dataDir);
     const key = await signingKey(o.dataDir);
+    // The web console needs its redirect URI registered before the broker exists: known only for a fixed port.
+    const consoleUrl = o.brokerPort > 0 ? `http://127.0.0.1:${o.brokerPort}` : undefined;
     const idp = await portInUse(o.idpPort, '--idp-port', () =>
       startIdp({
         port: o.idpPort,
+        ...(consoleUrl ? { consoleRedirectUris: [`${consoleUrl}/ui/callback`] } : {}),
         users,
         workloads: [{ clientId: DEFAULT_WORKLOAD_CLIENT_ID, clientSecret: workload.secret, groups: [...DEFAULT_WORKLOAD_GROUPS] }],
         signingKeys: [key],
@@ -165,6 +170,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         groupsClaim: idp.groupsClaim,
         policies: o.policies,
         storage: { sqlite: join(o.dataDir, 'broker.sqlite') },
+        ...(consoleUrl ? { console: { publicUrl: consoleUrl } } : {}),
         targets: [
           {
             name: 'dev',
@@ -183,6 +189,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     const w = idp.workloads[0]!;
     return {
       brokerUrl: broker.url,
+      ...(consoleUrl ? { consoleUrl: `${consoleUrl}/ui/` } : {}),
       issuer: idp.issuer,
       verificationUri: idp.verificationUri,
       ...(awsEndpoint ? { awsEndpoint } : {}),
@@ -203,6 +210,7 @@ export function describeEmbedded(e: Embedded, o: Pick<EmbeddedOptions, 'roleArn'
   return [
     'guard-aws dev is running (Ctrl-C stops it)',
     `  broker:            ${e.brokerUrl}`,
+    ...(e.consoleUrl ? [`  web console:       ${e.consoleUrl}  (sign in as bob to approve, carol to audit)`] : []),
     `  identity provider: ${e.issuer}  (device flow; login form at ${e.verificationUri})`,
     `  target "dev":      ${o.roleArn} in ${o.region}${e.awsEndpoint ? ` via ${e.awsEndpoint}` : ' (real AWS: the broker needs AWS credentials that may assume it)'}`,
     ...(e.motoStarted ? ['                     (moto keeps its data in memory: buckets, secrets… are gone when dev stops)'] : []),

@@ -15,6 +15,8 @@ export interface ProviderSettings {
   groupsClaim: string;
   usersByName: ReadonlyMap<string, IdpUser>;
   workloads: readonly IdpWorkload[];
+  /** The broker's web console (authorization code + PKCE), when it has redirect URIs to register. */
+  console?: { clientId: string; redirectUris: string[] };
   signingKeys: SigningJwk[];
   cookieKeys: string[];
   adapter: unknown;
@@ -44,6 +46,21 @@ export function providerConfiguration(s: ProviderSettings): Record<string, unkno
         redirect_uris: [],
         application_type: 'native',
       },
+      // The broker's web console: a public browser client, authorization code with PKCE only (RFC 7636; OAuth 2.0
+      // Security BCP, RFC 9700 §2.1.1), redirecting to exactly the registered /ui/callback URIs.
+      ...(s.console
+        ? [
+            {
+              client_id: s.console.clientId,
+              client_name: 'guard-aws console',
+              token_endpoint_auth_method: 'none',
+              grant_types: ['authorization_code'],
+              response_types: ['code'],
+              redirect_uris: s.console.redirectUris,
+              application_type: 'web',
+            },
+          ]
+        : []),
       ...s.workloads.map((w) => ({
         client_id: w.clientId,
         client_secret: w.clientSecret,

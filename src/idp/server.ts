@@ -10,6 +10,7 @@ import { providerConfiguration } from './provider-config.js';
 import {
   DEFAULT_AUDIENCE,
   DEFAULT_CLI_CLIENT_ID,
+  DEFAULT_CONSOLE_CLIENT_ID,
   DEFAULT_USERS,
   DEFAULT_WORKLOAD_CLIENT_ID,
   DEFAULT_WORKLOAD_GROUPS,
@@ -31,6 +32,13 @@ export interface IdpOptions {
   audience?: string;
   /** People who can log in with the device flow. Default: DEFAULT_USERS. */
   users?: readonly IdpUser[];
+  /**
+   * Register the broker's web console as a public authorization-code + PKCE client with these redirect URIs
+   * (`<console publicUrl>/ui/callback`). Default: no console client.
+   */
+  consoleRedirectUris?: string[];
+  /** Client id of the console client. Default `guard-aws-console`. */
+  consoleClientId?: string;
   /** Confidential clients for CI and agents. Default: one `guard-aws-ci` client in group `ci` with a random secret. */
   workloads?: readonly IdpWorkload[];
   /** Claim that carries the groups in access tokens. Default `groups`. */
@@ -174,6 +182,7 @@ export async function startIdp(opts: IdpOptions = {}): Promise<StartedIdp> {
       groupsClaim,
       usersByName,
       workloads,
+      ...(opts.consoleRedirectUris?.length ? { console: { clientId: opts.consoleClientId ?? DEFAULT_CONSOLE_CLIENT_ID, redirectUris: opts.consoleRedirectUris } } : {}),
       signingKeys,
       cookieKeys: [randomBytes(32).toString('base64url')],
       adapter: createMemoryAdapterFactory(Date.now, opts.storeFile ? { file: opts.storeFile } : undefined),

@@ -37,5 +37,8 @@ export const DEFAULT_WORKLOAD_GROUPS: readonly string[] = Object.freeze(['ci']);
 /** The public (device-flow) client the `guard-aws` CLI logs in with. */
 export const DEFAULT_CLI_CLIENT_ID = 'guard-aws-cli';
 
+/** The public (authorization code + PKCE) client the broker's web console logs people in with. */
+export const DEFAULT_CONSOLE_CLIENT_ID = 'guard-aws-console';
+
 /** Audience of the broker's access tokens when none is configured: a resource indicator, which RFC 8707 §2 requires to be an absolute URI. */
 export const DEFAULT_AUDIENCE = 'urn:guard-aws:broker';

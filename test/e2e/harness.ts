@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assembleBroker } from '../../src/broker/assemble.js';
-import { brokerConfigFrom, type BrokerConfig } from '../../src/broker/config.js';
+import { brokerConfigFrom, type BrokerConfig, type BrokerConfigInput } from '../../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../../src/broker/server.js';
 import { jsonLineLog } from '../../src/broker/log.js';
 import type { IdpUser } from '../../src/idp/users.js';
+import type { IdpOptions } from '../../src/idp/server.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { startIdp, userToken, workloadToken, type StartedIdp } from '../helpers/idp.js';
 
@@ -62,6 +63,10 @@ export interface StackOptions {
   policies?: string[];
   approvals?: { pendingTtlSec?: number };
   brokerPort?: number;
+  /** Extra options for the embedded IdP (e.g. the console's redirect URIs). */
+  idp?: Omit<IdpOptions, 'users'>;
+  /** Extra top-level broker config keys (e.g. `console`). */
+  config?: Partial<BrokerConfigInput>;
 }
 
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
@@ -70,7 +75,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   process.env.AWS_ACCESS_KEY_ID ??= 'AKIABROKEREXAMPLE001';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'broker-secret-example';
   const moto = await startMoto();
-  const idp = await startIdp({ users: E2E_USERS });
+  const idp = await startIdp({ ...o.idp, users: E2E_USERS });
   const makeConfig = (port: number) =>
     brokerConfigFrom(
       {
@@ -82,6 +87,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         groupsClaim: idp.groupsClaim,
         policies: o.policies ?? [join(fixtures, 'e2e-policy.yaml')],
         storage: { sqlite: join(dir, 'broker.sqlite') },
+        ...o.config,
         targets: [
           { name: 'dev', roleArn: 'arn:aws:iam::123456789012:role/dev', region: 'us-east-1', endpoint: moto.endpoint, default: true },
           { name: 'prod', roleArn: 'arn:aws:iam::123456789012:role/prod', region: 'us-east-1', endpoint: moto.endpoint },

@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
-import { MAX_TEXT, type ApprovalService } from '../../approvals/service.js';
+import { MAX_TEXT, type ApprovalNotification, type ApprovalService } from '../../approvals/service.js';
 import type { Caller } from '../../policy/types.js';
 import type { ApprovalListResponse, ApprovalSummary } from '../../api/types.js';
 import type { BrokerRouteModule } from '../deps.js';
@@ -19,9 +19,29 @@ import { fieldName, validateJson } from '../middleware/validate.js';
  * Answers carry ApprovalSummary with `canDecide` for the caller; refusals are ErrorResponse bodies whose code is
  * the service's (approval_not_found 404, self_approval/not_approver/forbidden 403, approval_closed/… 409).
  */
-export function approvalRoutes(service: ApprovalService): BrokerRouteModule {
-  return { mount: (app) => mountApprovals(app, service) };
+export interface ApprovalRoutesOptions {
+  /**
+   * Committed approval changes, to answer long polls (`GET /v1/approvals/:id?wait=S&seen=STATUS/N`) the moment a
+   * request changes. Without it `wait` is ignored and every GET answers at once.
+   */
+  subscribe?: (fn: (n: ApprovalNotification) => void) => () => void;
 }
+
+export function approvalRoutes(service: ApprovalService, o: ApprovalRoutesOptions = {}): BrokerRouteModule {
+  const waiting = new Set<() => void>();
+  return {
+    mount: (app) => mountApprovals(app, service, { ...o, waiting }),
+    // Shutting down: every held long poll answers now (with the current state; the client asks again).
+    drain: () => {
+      for (const done of [...waiting]) done();
+    },
+  };
+}
+
+const watchQuery = z.object({
+  wait: z.coerce.number().int().min(1).max(25).optional(),
+  seen: z.string().regex(/^[a-z]+\/[0-9]{1,4}$/).optional(),
+});
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
 const STATUSES = ['pending', 'approved', 'denied', 'expired', 'used', 'withdrawn'] as const;
@@ -34,7 +54,7 @@ const listQuery = z.strictObject({
 
 const decisionBody = z.strictObject({ comment: z.string().max(MAX_TEXT).optional() });
 
-export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): void {
+export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o: ApprovalRoutesOptions & { waiting?: Set<() => void> } = {}): void {
   const caller = (c: Context<BrokerEnv>): Caller => {
     const who = c.get('caller');
     // Fail closed if this module is ever mounted without the bearer-auth middleware in front of it.
@@ -74,12 +94,33 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService): 
     return c.json(body);
   });
 
-  app.get('/v1/approvals/:id', (c) => {
+  app.get('/v1/approvals/:id', async (c) => {
     const who = caller(c);
-    const s = service.get(id(c));
+    let s = service.get(id(c));
     if (!s) throw new ApiError('approval_not_found', `approval ${c.req.param('id')} does not exist`);
     if (!service.canView(s, who)) {
       throw new ApiError('forbidden', `approval ${s.id}: only its requester, its approvers and auditors can see it`);
+    }
+    const w = watchQuery.safeParse(c.req.query());
+    if (o.subscribe && w.success && w.data.wait && w.data.seen === `${s.status}/${s.approvals.length}`) {
+      // Long poll: answer when this request changes, at its expiry, after `wait` seconds, or when the client goes.
+      const approvalId = s.id;
+      const ms = Math.min(w.data.wait * 1000, Math.max(0, Date.parse(s.expiresAt) - Date.now()) + 50);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        const unsubscribe = o.subscribe!((n) => n.approval.id === approvalId && done());
+        const signal = c.req.raw.signal;
+        signal?.addEventListener('abort', done, { once: true });
+        o.waiting?.add(done);
+        function done() {
+          clearTimeout(timer);
+          unsubscribe();
+          signal?.removeEventListener('abort', done);
+          o.waiting?.delete(done);
+          resolve();
+        }
+      });
+      s = service.get(approvalId) ?? s;
     }
     c.header('Cache-Control', 'no-store');
     return c.json(view(s, who));
