@@ -79,6 +79,11 @@ export async function ingestTranscript(
   body: unknown,
   uploader: { subject: string },
   deps: { log: AuditLog; getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined },
+  /**
+   * `broker`: the broker ran the call itself and recorded this transcript (signed with the per-run key it kept;
+   * the record is signed with the broker's audit key like every other). No caller could have made it.
+   */
+  attestation: 'caller' | 'broker' = 'caller',
 ): Promise<IngestResult> {
   const parsed = envelopeSchema.safeParse(body);
   if (!parsed.success) {
@@ -138,7 +143,10 @@ export async function ingestTranscript(
       kind: 'transcript',
       grantId: t.grantId,
       subject: grant.subject,
-      body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true },
+      body:
+        attestation === 'broker'
+          ? { envelope: env, uploadedBy: 'broker', callerVerified: true, attestation: 'broker' }
+          : { envelope: env, uploadedBy: uploader.subject, callerVerified: true },
       deferHead: true,
     });
   } catch (e) {

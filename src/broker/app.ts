@@ -11,6 +11,9 @@ import { errorHandler, notFound } from './middleware/error-handler.js';
 import { timeRequests } from './middleware/metrics.js';
 import { requestId } from './middleware/request-id.js';
 import { defaultGrantId, mountGrants } from './routes/grants.js';
+import { mountRuns } from './routes/runs.js';
+import { DEFAULT_EXECUTION } from './execution.js';
+import { RunRegistry } from './remote-run.js';
 import { mountPublic } from './routes/public.js';
 import { defaultStsClientFactory, type StsLike } from './sts.js';
 
@@ -23,6 +26,7 @@ export interface Broker {
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
 const PUBLIC_V1 = ['/v1/config'];
+const STDIN_PATH = /^\/v1\/runs\/[^/]+\/stdin$/;
 
 /** Builds the broker's HTTP application (hono) from its dependencies; `startBroker` puts it on a socket. */
 export function createBroker(deps: BrokerDeps): Broker {
@@ -44,11 +48,13 @@ export function createBroker(deps: BrokerDeps): Broker {
   app.notFound(notFound);
   app.use('*', requestId());
   app.use('*', timeRequests(metrics));
-  app.use('*', limitBody(deps.config.maxBodyBytes));
+  // A run's stdin is a stream of its own size (execution.maxStdinBytes, counted by the run registry).
+  const bodyLimit = limitBody(deps.config.maxBodyBytes);
+  app.use('*', (c, next) => (STDIN_PATH.test(c.req.path) ? next() : bodyLimit(c, next)));
   app.use('/v1/*', bearerAuth({ verify: deps.verify, isPublic: (p) => publicPaths.has(p), log }));
 
   mountPublic(app, ctx);
-  mountGrants(app, {
+  const issueDeps = {
     ctx,
     parse: deps.parse,
     decide: deps.decide,
@@ -56,7 +62,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     approvals: deps.approvals ?? refuseApprovals,
     masking: deps.masking,
     newGrantId: deps.newGrantId ?? defaultGrantId,
-  });
+    enforceable: deps.enforceable,
+  };
+  mountGrants(app, issueDeps);
+  const runs = new RunRegistry(deps.runs ?? {}, () => deps.config.execution ?? DEFAULT_EXECUTION, deps.masking, log);
+  mountRuns(app, issueDeps, runs);
   for (const r of deps.routes ?? []) r.mount(app, ctx);
 
   let closed = false;
@@ -66,6 +76,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     async close() {
       if (closed) return;
       closed = true;
+      runs.close();
       for (const r of deps.routes ?? []) await r.close?.();
       for (const s of stsClients.values()) s.destroy?.();
       await deps.store.close();

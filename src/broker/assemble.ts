@@ -5,6 +5,7 @@ import type { BrokerConfig } from './config.js';
 import type { BrokerDeps } from './deps.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { ingestTranscript } from '../audit/ingest.js';
 import { productionDeps, type ProductionOptions } from './wiring.js';
 
 export interface AssembleOptions extends ProductionOptions {
@@ -36,6 +37,16 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
   const audit = auditRoutes({ auditorGroups: config.auditorGroups, ...(o.rotateAuditKey ? { rotateKey: true } : {}) });
   return {
     ...deps,
+    // Remote runs record their transcripts in this broker's audit log, attested by the broker. `isolation`
+    // (src/runner/isolation.ts) plugs in here when the broker confines its aws runs.
+    runs: {
+      ...deps.runs,
+      attest: async (envelope, caller) => {
+        const svc = audit.service;
+        if (!svc) throw new Error('the audit log is not mounted');
+        return (await ingestTranscript(envelope, caller, { log: svc.log, getGrant: svc.getGrant }, 'broker')).record;
+      },
+    },
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),
     routes: [...(deps.routes ?? []), { ...approvalRoutes(approvals.service), close: () => approvals.close() }, audit],
   };

@@ -28,7 +28,38 @@ const targetSchema = z.strictObject({
   /** For tests against moto_server only: STS and the runner's aws go to this endpoint. */
   endpoint: httpUrl.optional(),
   default: z.boolean().optional(),
+  /** Where calls against this target run (docs/broker-config.md, "Execution"); overrides the caller defaults. */
+  execution: z.enum(['broker', 'local', 'auto']).optional(),
 });
+
+const MODE = z.enum(['broker', 'local', 'auto']);
+
+/**
+ * Where a granted call runs (docs/broker-config.md, "Execution"): `broker` (the broker runs aws itself, the
+ * caller never holds credentials), `local` (credentials handed to the caller's guard-aws, as before) or `auto`
+ * (local only when the session policy enforces everything the decision depended on).
+ */
+const executionSchema = z
+  .strictObject({
+    /** People (tokens that are not workloads). */
+    people: MODE.default('auto'),
+    /** Workload identities: client-credentials tokens (sub = client_id, RFC 9068 §2.2) and members of workloadGroups. */
+    workloads: MODE.default('broker'),
+    workloadGroups: z.array(z.string().min(1)).default(['ci', 'agents']),
+    /** Per caller group: a caller in several listed groups gets the strictest of their modes. */
+    groups: z.record(z.string().min(1), MODE).default({}),
+    /** Runs executing at once on this broker; more → 429 too_many_runs. */
+    maxConcurrent: z.int().min(1).max(1024).default(16),
+    /** A run not started this long after it was decided is dropped. */
+    startWithinSec: z.int().min(1).max(3600).default(60),
+    /** Bytes a run may take through stdin. */
+    maxStdinBytes: z.int().min(0).max(64 * 1024 ** 3).default(1024 ** 3),
+    /** Bytes of small files (file://, fileb://, --cli-input-json) a run request may carry, all together. */
+    maxFileBytes: z.int().min(0).max(8 * 1024 * 1024).default(128 * 1024),
+    /** Parent of the private per-run directories; default the OS temp directory. */
+    runDir: z.string().min(1).optional(),
+  })
+  .default({ people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxFileBytes: 128 * 1024 });
 
 export const brokerConfigSchema = z
   .strictObject({
@@ -58,6 +89,7 @@ export const brokerConfigSchema = z
     approvals: approvalsConfigSchema.optional(),
     /** Groups whose members may read, replay, export and verify the audit log, and read every approval request. */
     auditorGroups: z.array(z.string().min(1)).min(1).default(['auditors']),
+    execution: executionSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -83,7 +115,10 @@ export interface TargetConfig {
   externalId?: string | undefined;
   endpoint?: string | undefined;
   default: boolean;
+  execution?: 'broker' | 'local' | 'auto' | undefined;
 }
+
+export type ExecutionConfig = z.output<typeof executionSchema>;
 
 export interface BrokerConfig extends Omit<Parsed, 'targets'> {
   targets: TargetConfig[];
@@ -100,6 +135,7 @@ function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig
     source,
     policies: p.policies.map(abs),
     storage: { sqlite: abs(p.storage.sqlite) },
+    execution: { ...p.execution, ...(p.execution.runDir ? { runDir: abs(p.execution.runDir) } : {}) },
     targets: p.targets.map((t, i) => ({
       ...t,
       account: ROLE_ARN.exec(t.roleArn)![2]!,

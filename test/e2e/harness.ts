@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assembleBroker } from '../../src/broker/assemble.js';
-import { brokerConfigFrom, type BrokerConfig } from '../../src/broker/config.js';
+import { brokerConfigFrom, type BrokerConfig, type BrokerConfigInput } from '../../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../../src/broker/server.js';
 import { jsonLineLog } from '../../src/broker/log.js';
 import type { IdpUser } from '../../src/idp/users.js';
@@ -62,6 +62,8 @@ export interface StackOptions {
   policies?: string[];
   approvals?: { pendingTtlSec?: number };
   brokerPort?: number;
+  /** The broker's `execution` section; default: every call runs locally (these tests are about the local run). */
+  execution?: BrokerConfigInput['execution'];
 }
 
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
@@ -82,6 +84,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         groupsClaim: idp.groupsClaim,
         policies: o.policies ?? [join(fixtures, 'e2e-policy.yaml')],
         storage: { sqlite: join(dir, 'broker.sqlite') },
+        execution: o.execution ?? { people: 'local', workloads: 'local' },
         targets: [
           { name: 'dev', roleArn: 'arn:aws:iam::123456789012:role/dev', region: 'us-east-1', endpoint: moto.endpoint, default: true },
           { name: 'prod', roleArn: 'arn:aws:iam::123456789012:role/prod', region: 'us-east-1', endpoint: moto.endpoint },
