@@ -5,12 +5,15 @@ import type { ApprovalSummary, GrantResponse } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { IoHost } from '../io/host.js';
-import { assertGrantTable } from '../invocation/cli-release.js';
+import { assertGrantTable, cliRelease, type CliRelease } from '../invocation/cli-release.js';
+import { modelIndex } from '../invocation/model.js';
+import type { AwsBinary } from '../runner/find-aws.js';
 import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
-import { BrokerClient, type FetchLike } from '../api/broker-client.js';
+import { askRun, BrokerClient, type ApprovalNeeded, type FetchLike, type Granted, type RunOnBroker } from '../api/broker-client.js';
+import type { GrantRequest, RunRequest } from '../api/types.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
-import { snapshotFiles, type Snapshot } from './snapshot.js';
+import { snapshotFiles, type Snapshot } from '../runner/snapshot.js';
 import type { BrokerSession as ClientSession } from '../auth/broker-session.js';
 
 /**
@@ -66,9 +69,21 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   assertNotNested(d.env);
 
   // 0. Which aws will run, and which command table reads argvs for it (docs/aws-cli-parsing.md §6.3): the
-  //    client parses with that table and tells the broker the release, so the broker decides with it too.
-  const aws = findAws({ env: d.env, cwd: d.cwd });
-  const cli = resolveCliRelease(aws, { env: d.env });
+  //    client parses with that table and tells the broker the release, so the broker decides with it too. A
+  //    machine without aws can still make calls the broker runs itself: the broker then reads the argv with its
+  //    own aws's table, and the missing aws matters only if the broker lets the call run here.
+  let aws: AwsBinary | undefined;
+  let noAws: unknown;
+  let cli: CliRelease;
+  try {
+    aws = findAws({ env: d.env, cwd: d.cwd });
+    cli = resolveCliRelease(aws, { env: d.env });
+  } catch (e) {
+    if (!(e instanceof GuardError) || e.code !== 'aws_not_found') throw e;
+    noAws = e;
+    aws = undefined;
+    cli = cliRelease(modelIndex('v1').cliVersion);
+  }
 
   // 1. Understand the call locally: an unparseable argv stops here (64) before any network traffic. The
   //    broker re-parses it itself; the files it needs to see are sent along with their contents.
@@ -110,19 +125,35 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   await transcript.flushQuietly(spool, session, d.fetch, d.host);
 
   const key = transcript.newKey();
-  const request = {
+  // stdin goes to a run on the broker only when the call can read it (`-` as a path, /dev/stdin) and it is not a
+  // terminal: anything else would make the upload wait for an end of input that never comes.
+  const stdinTty = d.stdin === 'inherit' && process.stdin.isTTY === true;
+  const readsStdin = awsArgv.some((a) => a === '-' || a.includes('/dev/stdin'));
+  const request: RunRequest = {
     argv: awsArgv,
-    cliVersion: cli.version,
+    ...(aws ? { cliVersion: cli.version } : {}),
     ...(options.target ? { target: options.target } : {}),
-    ...(files.size ? { files: Object.fromEntries(files) } : {}),
+    ...(fileBytes.size ? { fileData: Object.fromEntries([...fileBytes].map(([p, b]) => [p, b.toString('base64')])) } : {}),
     transcriptKey: key.publicKey,
     ...(options.reason ? { reason: options.reason } : {}),
     cwd: d.cwd,
     home: d.env.HOME || homedir(),
+    ...(d.stdin !== null && !stdinTty && readsStdin ? { stdin: true } : {}),
   };
+  // The same request as a grant request, for an older broker without the run API.
+  const { fileData: _fd, stdin: _si, ...grantBase } = request;
+  const grantRequest: GrantRequest = { ...grantBase, transcriptKey: key.publicKey, ...(files.size ? { files: Object.fromEntries(files) } : {}) };
 
-  const ask = async (extra: { approvalId?: string; reason?: string }) =>
-    broker.grant(await session.token(), { ...request, ...extra });
+  let legacy = false;
+  const ask = async (extra: { approvalId?: string; reason?: string }): Promise<Granted | RunOnBroker | ApprovalNeeded> => {
+    const token = await session.token();
+    if (!legacy) {
+      const a = await askRun(broker, token, { ...request, ...extra });
+      if (a.kind !== 'no_runs_api') return a;
+      legacy = true;
+    }
+    return broker.grant(token, { ...grantRequest, ...extra });
+  };
   let answer = await ask(options.approvalId ? { approvalId: options.approvalId } : {});
   if (answer.kind === 'approval') {
     let approval = answer.approval;
@@ -139,10 +170,12 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     }
     const approvalId = await awaitApproval(approval, options, session, d);
     answer = await ask({ approvalId });
-    if (answer.kind !== 'granted') {
+    if (answer.kind === 'approval') {
       throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
     }
   }
+  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, session, d);
+  if (!aws) throw noAws;
   const grant: GrantResponse = answer.grant;
   d.onGrant?.({
     grantId: grant.grantId,
@@ -187,6 +220,48 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     await transcript.flushQuietly(spool, session, d.fetch, d.host);
   }
   return exitCode;
+}
+
+/**
+ * The broker runs the call itself: start the run, copy its (already masked) output to the caller's stdout and
+ * stderr byte for byte, send stdin when declared, turn Ctrl-C/SIGTERM into a cancel, and exit with aws's exit
+ * code there. Nothing is spooled: the broker records and attests the transcript itself.
+ */
+async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, session: ClientSession, d: RunInvocationDeps): Promise<number> {
+  const { streamRun, feedRun, cancelRun } = await import('../api/run-client.js');
+  const run = answer.run;
+  d.onGrant?.({
+    grantId: run.grantId,
+    decision: run.decision,
+    rule: run.rule,
+    target: run.target,
+    ...(run.approvalId ? { approvalId: run.approvalId } : {}),
+  });
+  d.host.status('');
+  const token = await session.token();
+  let cancelled = false;
+  const cancel = () => {
+    if (cancelled) return;
+    cancelled = true;
+    void cancelRun(session.brokerUrl, token, run.runId);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) d.signals.on(s, cancel);
+  let feed: { done: Promise<void>; abort(): void } | undefined;
+  try {
+    const exit = streamRun({ baseUrl: session.brokerUrl, token, runId: run.runId, stdout: d.stdout, stderr: d.stderr });
+    const input = stdinDeclared ? (d.stdin === 'inherit' ? process.stdin : d.stdin) : null;
+    // A failed upload fails the run on the broker (it never sees a cut input as the end); the stream says so.
+    feed = input ? feedRun(session.brokerUrl, token, run.runId, input) : undefined;
+    feed?.done.catch(() => undefined);
+    const { exitCode } = await exit;
+    return exitCode;
+  } finally {
+    for (const s of signals) d.signals.off(s, cancel);
+    // aws may end without reading all of stdin: the upload stops with the run.
+    feed?.abort();
+    if (feed && d.stdin === process.stdin) process.stdin.destroy();
+  }
 }
 
 /**

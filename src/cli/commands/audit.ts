@@ -120,7 +120,8 @@ export function command(ctx: CliContext): Command {
         ctx.host.result(JSON.stringify({ ...record, body: JSON.parse(record.body) }, null, 2));
         return;
       }
-      const t = (JSON.parse(record.body) as { envelope?: TranscriptEnvelope }).envelope?.transcript;
+      const parsedBody = JSON.parse(record.body) as { envelope?: TranscriptEnvelope; attestation?: string };
+      const t = parsedBody.envelope?.transcript;
       const lines = [
         `record:    ${record.id} (seq ${record.seq}, ${record.kind}, appended ${record.at})`,
         `grant:     ${record.grantId ?? '-'}`,
@@ -133,6 +134,8 @@ export function command(ctx: CliContext): Command {
         lines.push(
           `ran:       ${t.startedAt} → ${t.endedAt ?? '(did not finish)'}`,
           `outcome:   ${t.status}${t.exitCode === null ? '' : `, exit ${t.exitCode}`}${t.truncated ? ', output truncated' : ''}`,
+          // Who vouches for the output: the broker ran the call itself, or the caller's client signed what it ran.
+          `attested:  ${parsedBody.attestation === 'broker' ? 'broker-attested (the broker ran the call and recorded its output)' : 'caller-signed (the caller\'s guard-aws ran the call)'}`,
           `output:    ${t.outputBytes} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${record.grantId}\` plays it back`,
         );
         if (t.approvalId) lines.push(...(await approvalLines(link, t.approvalId)));
