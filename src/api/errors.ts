@@ -30,6 +30,8 @@ export const BROKER_ONLY_ERRORS = {
   run_state: { http: 409, client: 'usage' },
   /** The broker runs as many calls as its config allows (execution.maxConcurrent); try again shortly. */
   too_many_runs: { http: 429, client: 'broker_unreachable' },
+  /** The call cannot run on the broker (a local file it cannot carry over, a directory upload); names why. */
+  run_unsupported: { http: 400, client: 'unsupported' },
   /** The broker cannot run aws itself (none installed there); the call cannot run anywhere. */
   execution_unavailable: { http: 503, client: 'broker_unreachable' },
 } as const satisfies Record<string, { http: ContentfulStatusCode; client: ErrorCode }>;

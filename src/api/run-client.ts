@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Readable, Writable } from 'node:stream';
 import { GuardError } from '../errors.js';
 import { brokerError } from './broker-client.js';
-import { FRAME, FrameDecoder, RUN_STREAM_TYPE, type RunErrorFrame, type RunExitFrame } from './run-frames.js';
+import { FRAME, FrameDecoder, RUN_STREAM_TYPE, type RunErrorFrame, type RunExitFrame, type RunFileFrame } from './run-frames.js';
 import type { ErrorResponse } from './types.js';
 
 /**
@@ -18,6 +18,17 @@ export interface RunStreamOptions {
   runId: string;
   stdout: Writable;
   stderr: Writable;
+  /** Where file frames go (src/client/remote-files.ts); absent = a file frame is a protocol error. */
+  files?: FileSink;
+}
+
+/** Receives the files a run wrote, one at a time: begin, data…, end. Throws GuardError to refuse one. */
+export interface FileSink {
+  begin(token: number, name: string): void;
+  data(chunk: Buffer): void;
+  end(): void;
+  /** The stream ended or broke with a file still open: drop it (nothing half-written stays). */
+  abort(): void;
 }
 
 export interface RemoteExit {
@@ -64,6 +75,7 @@ export function streamRun(o: RunStreamOptions & { onResponse?: (req: ClientReque
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
+      o.files?.abort();
       req.destroy();
       reject(e);
     };
@@ -89,8 +101,23 @@ export function streamRun(o: RunStreamOptions & { onResponse?: (req: ClientReque
           fail(new GuardError('broker_unreachable', (e as Error).message));
           return;
         }
-        for (const f of frames) {
+        try {
+          for (const f of frames) handle(f);
+        } catch (e) {
+          fail(e instanceof GuardError ? e : new GuardError('broker_unreachable', `the run stream could not be read: ${(e as Error).message}`));
+        }
+      });
+      const handle = (f: { type: number; payload: Buffer }) => {
+        {
           if (f.type === FRAME.stdout) write(o.stdout, f.payload);
+          else if (f.type === FRAME.file || f.type === FRAME.data || f.type === FRAME.fileEnd) {
+            if (!o.files) throw new GuardError('broker_unreachable', 'the broker sent a file this run does not write');
+            if (f.type === FRAME.file) {
+              const x = JSON.parse(f.payload.toString('utf8')) as RunFileFrame;
+              o.files.begin(Number(x.token), String(x.name));
+            } else if (f.type === FRAME.data) o.files.data(f.payload);
+            else o.files.end();
+          }
           else if (f.type === FRAME.stderr) write(o.stderr, f.payload);
           else if (f.type === FRAME.exit) {
             const x = JSON.parse(f.payload.toString('utf8')) as RunExitFrame;
@@ -100,7 +127,7 @@ export function streamRun(o: RunStreamOptions & { onResponse?: (req: ClientReque
             end = brokerError(0, { code: x.code as never, message: x.message });
           }
         }
-      });
+      };
       res.on('end', () => {
         if (settled) return;
         if (end instanceof GuardError) return fail(end);
@@ -146,6 +173,31 @@ export function feedRun(baseUrl: string, token: string, runId: string, input: Re
       req.destroy();
     },
   };
+}
+
+/** Streams one local file the run reads (PUT /v1/runs/{id}/inputs/{token}). */
+export function uploadInput(baseUrl: string, token: string, runId: string, argToken: number, input: Readable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const u = url(baseUrl, `v1/runs/${encodeURIComponent(runId)}/inputs/${argToken}`);
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+    });
+    req.on('error', (e) => reject(new GuardError('broker_unreachable', `uploading a file for the run failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    req.on('response', (res) => {
+      if (res.statusCode === 200) {
+        res.resume();
+        res.on('end', () => resolve());
+        return;
+      }
+      errorOf(res).then(reject, reject);
+    });
+    input.on('error', (e) => {
+      req.destroy();
+      reject(new GuardError('local_io', `cannot read the file to upload: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+    input.pipe(req);
+  });
 }
 
 /** Asks the broker to cancel the run (SIGINT to aws); errors are ignored: the stream says how it ended. */

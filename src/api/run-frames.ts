@@ -5,10 +5,15 @@
  *   2 stderr  masked bytes aws wrote to stderr
  *   3 exit    JSON {exitCode, recordId?}: the last frame of a run that ended
  *   4 error   JSON {code, message}: the last frame of a run the broker could not carry out
+ *   5 file    JSON {token, name}: a file aws wrote for argv token `token` begins (`name`: '' for the file named by
+ *             the token itself, else a relative path inside the directory it names)
+ *   6 data    bytes of that file
+ *   7 end     the file is complete (the client renames it into place only now)
+ * File frames come after aws exited 0 and before the exit frame.
  */
 export const RUN_STREAM_TYPE = 'application/vnd.guard-aws.run-stream';
 
-export const FRAME = { stdout: 1, stderr: 2, exit: 3, error: 4 } as const;
+export const FRAME = { stdout: 1, stderr: 2, exit: 3, error: 4, file: 5, data: 6, fileEnd: 7 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
 /** Largest payload one frame may carry (the broker sends at most 64 KiB; a peer claiming more is broken). */
@@ -18,6 +23,10 @@ export interface RunExitFrame {
   exitCode: number;
   /** The broker-attested transcript's audit record. */
   recordId?: string;
+}
+export interface RunFileFrame {
+  token: number;
+  name: string;
 }
 export interface RunErrorFrame {
   code: string;

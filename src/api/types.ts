@@ -102,6 +102,10 @@ export type RunResponse =
       approvalId?: string;
       /** Why the call runs on the broker (configured mode, session-policy analysis). */
       reasons: string[];
+      /** argv token indexes of local files the caller uploads before start (PUT /v1/runs/{id}/inputs/{n}). */
+      inputs?: number[];
+      /** argv token indexes of local paths the call writes; they come back as file frames. */
+      outputs?: { token: number; dir: boolean }[];
     };
 
 /** Error body for every non-2xx answer. Never contains internals or secrets. */

@@ -26,7 +26,7 @@ export interface Broker {
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
 const PUBLIC_V1 = ['/v1/config'];
-const STDIN_PATH = /^\/v1\/runs\/[^/]+\/stdin$/;
+const STDIN_PATH = /^\/v1\/runs\/[^/]+\/(stdin|inputs\/[^/]+)$/;
 
 /** Builds the broker's HTTP application (hono) from its dependencies; `startBroker` puts it on a socket. */
 export function createBroker(deps: BrokerDeps): Broker {

@@ -54,12 +54,16 @@ const executionSchema = z
     startWithinSec: z.int().min(1).max(3600).default(60),
     /** Bytes a run may take through stdin. */
     maxStdinBytes: z.int().min(0).max(64 * 1024 ** 3).default(1024 ** 3),
+    /** Bytes a run may take as uploaded input files (PUT /v1/runs/{id}/inputs/{token}), all together. */
+    maxInputBytes: z.int().min(0).max(1024 ** 4).default(10 * 1024 ** 3),
+    /** Bytes of files a run may write and stream back to the caller, all together. */
+    maxOutputBytes: z.int().min(0).max(1024 ** 4).default(10 * 1024 ** 3),
     /** Bytes of small files (file://, fileb://, --cli-input-json) a run request may carry, all together. */
     maxFileBytes: z.int().min(0).max(8 * 1024 * 1024).default(128 * 1024),
     /** Parent of the private per-run directories; default the OS temp directory. */
     runDir: z.string().min(1).optional(),
   })
-  .default({ people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxFileBytes: 128 * 1024 });
+  .default({ people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxInputBytes: 10 * 1024 ** 3, maxOutputBytes: 10 * 1024 ** 3, maxFileBytes: 128 * 1024 });
 
 export const brokerConfigSchema = z
   .strictObject({

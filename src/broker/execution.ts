@@ -21,6 +21,8 @@ export const DEFAULT_EXECUTION: ExecutionConfig = {
   maxConcurrent: 16,
   startWithinSec: 60,
   maxStdinBytes: 1024 ** 3,
+  maxInputBytes: 10 * 1024 ** 3,
+  maxOutputBytes: 10 * 1024 ** 3,
   maxFileBytes: 128 * 1024,
 };
 

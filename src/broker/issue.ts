@@ -61,8 +61,8 @@ export interface IssueOptions {
   route: 'grants' | 'runs';
   /** For broker runs: the public half of the key the broker signs the run's transcript with. */
   brokerTranscriptKey?: () => string;
-  /** Checked before any session is issued for a broker run (capacity). */
-  beforeBrokerRun?: () => void;
+  /** Checked before any session is issued for a broker run (capacity, local files); throws ApiError to refuse. */
+  beforeBrokerRun?: (invocation: ParsedInvocation) => void;
 }
 
 export async function issueSession(c: Context<BrokerEnv>, body: IssueRequest, d: IssueDeps, o: IssueOptions): Promise<Issued> {
@@ -191,7 +191,7 @@ export async function issueSession(c: Context<BrokerEnv>, body: IssueRequest, d:
       execution = { ...choose(evaluated), where: 'broker' };
     }
     try {
-      o.beforeBrokerRun?.();
+      o.beforeBrokerRun?.(evaluated.invocation);
     } catch (e) {
       if (e instanceof ApiError) return refuse(e, factsOf(evaluated));
       throw e;

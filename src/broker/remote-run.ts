@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { GuardError, isGuardError } from '../errors.js';
 import { ApiError } from '../api/http-error.js';
@@ -20,6 +21,7 @@ import { DEFAULT_EXECUTION } from './execution.js';
 import { randomId } from './ids.js';
 import type { Issued } from './issue.js';
 import type { RunDeps } from './deps.js';
+import type { RunFilePlan } from './run-files.js';
 import type { BrokerLog } from './log.js';
 
 /**
@@ -43,6 +45,12 @@ interface Run {
   expiry: NodeJS.Timeout | undefined;
   cancelled: boolean;
   failure: RunErrorFrame | null;
+  plan: RunFilePlan;
+  /** The private run directory (0700): pinned files, inputs, outputs, aws's HOME and working directory. */
+  dir: string;
+  /** Input tokens uploaded so far, and their bytes in all. */
+  uploaded: Set<number>;
+  inputBytes: number;
 }
 
 export interface RunView {
@@ -103,8 +111,20 @@ export class RunRegistry {
   }
 
   /** Registers a decided broker run; it waits for `start` up to execution.startWithinSec. */
-  create(o: { owner: string; issued: Issued; files: Map<string, Buffer>; cwd: string | undefined; home: string | undefined; key: TranscriptKey; stdin: boolean }): RunView {
+  create(o: {
+    owner: string;
+    issued: Issued;
+    files: Map<string, Buffer>;
+    cwd: string | undefined;
+    home: string | undefined;
+    key: TranscriptKey;
+    stdin: boolean;
+    plan: RunFilePlan;
+  }): RunView {
     const id = `run_${randomId(16)}`;
+    const dir = mkdtempSync(join(this.cfg().runDir ?? tmpdir(), 'guard-aws-run-'));
+    chmodSync(dir, 0o700);
+    for (const sub of ['in', 'out', 'work']) mkdirSync(join(dir, sub), { mode: 0o700 });
     const run: Run = {
       id,
       owner: o.owner,
@@ -120,6 +140,10 @@ export class RunRegistry {
       expiry: undefined,
       cancelled: false,
       failure: null,
+      plan: o.plan,
+      dir,
+      uploaded: new Set(),
+      inputBytes: 0,
     };
     run.expiry = setTimeout(() => void this.expire(run), this.cfg().startWithinSec * 1000);
     run.expiry.unref();
@@ -140,6 +164,7 @@ export class RunRegistry {
     run.state = 'done';
     this.runs.delete(run.id);
     run.stdin?.destroy();
+    rmSync(run.dir, { recursive: true, force: true });
     await this.attest(run, { startedAt: Date.now(), endedAt: null, exitCode: null, chunks: [], bytes: 0, truncated: false }).catch(() => undefined);
   }
 
@@ -147,6 +172,8 @@ export class RunRegistry {
   start(id: string, subject: string): Readable {
     const run = this.get(id, subject);
     if (run.state !== 'pending') throw new ApiError('run_state', `run ${id} was started already`);
+    const missing = run.plan.inputs.filter((t) => !run.uploaded.has(t));
+    if (missing.length) throw new ApiError('run_state', `run ${id} needs its input files first (argument ${missing.join(', ')})`);
     run.state = 'running';
     clearTimeout(run.expiry);
     const out = new PassThrough({ highWaterMark: STREAM_HWM });
@@ -196,6 +223,35 @@ export class RunRegistry {
     return n;
   }
 
+  /** PUT /v1/runs/{id}/inputs/{token}: one file the call reads, streamed into the run directory before start. */
+  async upload(id: string, subject: string, token: number, body: Readable): Promise<number> {
+    const run = this.get(id, subject);
+    if (run.state !== 'pending') throw new ApiError('run_state', `run ${id} was started already: inputs come first`);
+    if (!run.plan.inputs.includes(token)) throw new ApiError('run_state', `run ${id} reads no local file at argument ${token}`);
+    if (run.uploaded.has(token)) throw new ApiError('run_state', `input ${token} of run ${id} was uploaded already`);
+    run.uploaded.add(token);
+    const max = this.cfg().maxInputBytes;
+    const path = join(run.dir, 'in', String(token));
+    let n = 0;
+    const counted = async function* (src: Readable) {
+      for await (const c of src) {
+        n += (c as Buffer).length;
+        if (run.inputBytes + n > max) throw new ApiError('payload_too_large', `input files exceed the broker's limit of ${max} bytes (execution.maxInputBytes)`, {}, { headers: { Connection: 'close' } });
+        yield c as Buffer;
+      }
+    };
+    try {
+      await pipeline(body, counted, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+    } catch (e) {
+      rmSync(path, { force: true });
+      run.uploaded.delete(token);
+      if (e instanceof ApiError) throw e;
+      throw new ApiError('bad_request', `the upload of input ${token} broke off`);
+    }
+    run.inputBytes += n;
+    return n;
+  }
+
   cancel(id: string, subject: string): void {
     const run = this.get(id, subject);
     if (run.state === 'pending') {
@@ -223,22 +279,25 @@ export class RunRegistry {
     const { issued } = run;
     const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, chunks: [] as TranscriptChunk[], bytes: 0, used: 0, truncated: false };
     const cap = DEFAULT_MAX_OUTPUT_BYTES;
-    let dir: string | undefined;
+    const dir = run.dir;
     let exitCode: number | null = null;
     let error: RunErrorFrame | null = null;
     try {
       const aws = this.aws();
       if (!aws) throw new ApiError('execution_unavailable', 'the broker has no aws to run the call with');
-      const root = this.cfg().runDir ?? tmpdir();
-      dir = mkdtempSync(join(root, 'guard-aws-run-'));
-      chmodSync(dir, 0o700);
       const work = join(dir, 'work');
-      mkdirSync(work, { mode: 0o700 });
-      // The files the broker decided on, pinned into the run's own directory; argv rewritten to them.
+      // The files the broker decided on, pinned into the run's own directory; argv rewritten to them. Inputs and
+      // outputs (src/broker/run-files.ts) point into the run directory too: aws touches nothing else on disk.
       const pinned = snapshotFiles(issued.invocation.canonicalArgv, run.files, { cwd: run.cwd, env: run.home ? { HOME: run.home } : {} }, dir);
+      const argv = [...pinned.argv];
+      for (const t of run.plan.inputs) argv[t] = join(dir, 'in', String(t));
+      for (const o of run.plan.outputs) {
+        argv[o.token] = join(dir, 'out', String(o.token));
+        if (o.dir) mkdirSync(argv[o.token]!, { mode: 0o700 });
+      }
       const result = await runAws({
         aws,
-        argv: pinned.argv,
+        argv,
         credentials: issued.credentials,
         region: issued.invocation.region,
         ...(issued.target.endpoint ? { endpoint: issued.target.endpoint } : {}),
@@ -268,6 +327,8 @@ export class RunRegistry {
         },
       });
       exitCode = result.exitCode;
+      // What aws wrote, back to the caller's paths: only after a clean exit (nothing half-done is handed over).
+      if (exitCode === 0 && run.plan.outputs.length && !out.destroyed) await this.sendOutputs(run, out);
     } catch (e) {
       error =
         e instanceof ApiError
@@ -279,7 +340,7 @@ export class RunRegistry {
         this.log({ level: 'error', msg: 'remote run failed', runId: run.id, grantId: issued.grantId, error: (e as Error)?.message });
       }
     } finally {
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
     run.state = 'done';
     this.runs.delete(run.id);
@@ -301,6 +362,47 @@ export class RunRegistry {
         const exit: RunExitFrame = { exitCode: exitCode ?? 70, ...(recordId ? { recordId } : {}) };
         out.end(encodeFrame(FRAME.exit, JSON.stringify(exit)));
       }
+    }
+  }
+
+  private async sendOutputs(run: Run, out: PassThrough): Promise<void> {
+    const max = this.cfg().maxOutputBytes;
+    let total = 0;
+    const write = async (b: Buffer) => {
+      if (out.destroyed) throw new ApiError('run_state', 'the caller left');
+      if (!out.write(b)) await new Promise<void>((r) => {
+        const go = () => {
+          out.off('drain', go);
+          out.off('close', go);
+          r();
+        };
+        out.once('drain', go);
+        out.once('close', go);
+      });
+    };
+    const sendFile = async (token: number, name: string, path: string) => {
+      total += lstatSync(path).size;
+      if (total > max) throw new ApiError('payload_too_large', `files written by the call exceed the broker's limit of ${max} bytes (execution.maxOutputBytes)`);
+      await write(encodeFrame(FRAME.file, JSON.stringify({ token, name })));
+      for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) await write(encodeFrame(FRAME.data, chunk as Buffer));
+      await write(encodeFrame(FRAME.fileEnd, ''));
+    };
+    for (const o of run.plan.outputs) {
+      const root = join(run.dir, 'out', String(o.token));
+      if (!existsSync(root)) continue;
+      if (!o.dir) {
+        if (lstatSync(root).isFile()) await sendFile(o.token, '', root);
+        continue;
+      }
+      const walk = async (d: string): Promise<void> => {
+        for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+          const p = join(d, e.name);
+          // Regular files only: a link aws was tricked into making must not carry a broker file out.
+          if (e.isDirectory()) await walk(p);
+          else if (e.isFile()) await sendFile(o.token, relative(root, p).split(sep).join('/'), p);
+        }
+      };
+      await walk(root);
     }
   }
 

@@ -174,7 +174,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
       throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
     }
   }
-  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, session, d);
+  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, local, session, d);
   if (!aws) throw noAws;
   const grant: GrantResponse = answer.grant;
   d.onGrant?.({
@@ -227,8 +227,12 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
  * stderr byte for byte, send stdin when declared, turn Ctrl-C/SIGTERM into a cancel, and exit with aws's exit
  * code there. Nothing is spooled: the broker records and attests the transcript itself.
  */
-async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, session: ClientSession, d: RunInvocationDeps): Promise<number> {
-  const { streamRun, feedRun, cancelRun } = await import('../api/run-client.js');
+async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, local: ParsedInvocation, session: ClientSession, d: RunInvocationDeps): Promise<number> {
+  const [{ streamRun, feedRun, cancelRun, uploadInput }, { inputPaths, outputSink }, { createReadStream }] = await Promise.all([
+    import('../api/run-client.js'),
+    import('./remote-files.js'),
+    import('node:fs'),
+  ]);
   const run = answer.run;
   d.onGrant?.({
     grantId: run.grantId,
@@ -239,6 +243,12 @@ async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, session:
   });
   d.host.status('');
   const token = await session.token();
+  const where = { cwd: d.cwd, env: d.env };
+  // Files the call reads go up first (the run starts only once it has them); each is one this call reads.
+  for (const [n, path] of inputPaths(run.argv, run.inputs ?? [], local.files, where)) {
+    await uploadInput(session.brokerUrl, token, run.runId, n, createReadStream(path));
+  }
+  const files = run.outputs?.length ? outputSink(run.argv, run.outputs, local.files, where) : undefined;
   let cancelled = false;
   const cancel = () => {
     if (cancelled) return;
@@ -249,7 +259,7 @@ async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, session:
   for (const s of signals) d.signals.on(s, cancel);
   let feed: { done: Promise<void>; abort(): void } | undefined;
   try {
-    const exit = streamRun({ baseUrl: session.brokerUrl, token, runId: run.runId, stdout: d.stdout, stderr: d.stderr });
+    const exit = streamRun({ baseUrl: session.brokerUrl, token, runId: run.runId, stdout: d.stdout, stderr: d.stderr, ...(files ? { files } : {}) });
     const input = stdinDeclared ? (d.stdin === 'inherit' ? process.stdin : d.stdin) : null;
     // A failed upload fails the run on the broker (it never sees a cut input as the end); the stream says so.
     feed = input ? feedRun(session.brokerUrl, token, run.runId, input) : undefined;

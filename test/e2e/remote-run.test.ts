@@ -1,6 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plainAwsAt, startStack, type Stack } from './harness.js';
@@ -167,5 +167,73 @@ describe('a call the broker runs', () => {
     // STS session credentials: access key ids ASIA…, and the JSON names of the secret halves.
     expect(wire).not.toMatch(/ASIA[A-Z0-9]{12,}/);
     expect(wire).not.toMatch(/secretAccessKey|sessionToken|SecretAccessKey|SessionToken/);
+  });
+});
+
+describe('local files of a call the broker runs', () => {
+  const work = () => {
+    const d = join(s.dir, 'caller-files');
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+  const runIn = (cwd: string, args: string[]) => s.run(args, { token: alice, cwd, env: { GUARD_AWS_BROKER: proxyUrl } });
+
+  it('uploads stream from the caller (larger than the 128 KiB file budget), downloads come back to the caller path', async () => {
+    const cwd = work();
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
+    writeFileSync(join(cwd, 'up.bin'), big);
+    const up = await runIn(cwd, ['s3', 'cp', 'up.bin', 's3://e2e-remote/up.bin']);
+    expect(up.status, up.stderr).toBe(0);
+    const down = await runIn(cwd, ['s3', 'cp', 's3://e2e-remote/up.bin', 'down.bin']);
+    expect(down.status, down.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'down.bin')).equals(big)).toBe(true);
+    // Into a directory: the key's last segment, as aws does.
+    mkdirSync(join(cwd, 'into'), { recursive: true });
+    const into = await runIn(cwd, ['s3', 'cp', 's3://e2e-remote/hello.txt', 'into/']);
+    expect(into.status, into.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'into', 'hello.txt'), 'utf8')).toBe(readFileSync('/etc/hostname', 'utf8'));
+    // OUTFILE of s3api get-object: the JSON on stdout, the body in the file.
+    const get = await runIn(cwd, ['s3api', 'get-object', '--bucket', 'e2e-remote', '--key', 'hello.txt', 'got.txt']);
+    expect(get.status, get.stderr).toBe(0);
+    expect(JSON.parse(get.stdout).ContentLength).toBeGreaterThan(0);
+    expect(readFileSync(join(cwd, 'got.txt'), 'utf8')).toBe(readFileSync('/etc/hostname', 'utf8'));
+    // A recursive download: the tree, under the caller's directory.
+    const tree = await runIn(cwd, ['s3', 'cp', 's3://e2e-remote/', 'tree', '--recursive']);
+    expect(tree.status, tree.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'tree', 'up.bin')).equals(big)).toBe(true);
+    expect(readdirSync(cwd).filter((f) => f.includes('.part'))).toEqual([]);
+  }, 60_000);
+
+  it('a directory upload is refused with a clear error (exit 64), before any session', async () => {
+    const cwd = work();
+    mkdirSync(join(cwd, 'dir'), { recursive: true });
+    writeFileSync(join(cwd, 'dir', 'a.txt'), 'a');
+    const r = await runIn(cwd, ['s3', 'sync', 'dir', 's3://e2e-remote/synced']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/cannot run on the broker/);
+  });
+
+  it('an agent talking to the API directly cannot make the broker read or write its own disk', async () => {
+    const secret = join(s.dir, 'broker-only.txt');
+    writeFileSync(secret, 'broker host file');
+    const post = (path: string, body: unknown) =>
+      fetch(`${s.broker.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: body === undefined ? '' : JSON.stringify(body) });
+    // A read of a broker path: the run waits for the caller's upload of that argument and never reads the path.
+    const a = (await (await post('/v1/runs', { argv: ['s3', 'cp', secret, 's3://e2e-remote/exfil.txt'] })).json()) as { runId: string; inputs: number[] };
+    expect(a.inputs).toEqual([2]);
+    const started = await post(`/v1/runs/${a.runId}/start`, undefined);
+    expect(started.status).toBe(409);
+    expect(((await started.json()) as { error: { code: string } }).error.code).toBe('run_state');
+    await post(`/v1/runs/${a.runId}/cancel`, undefined);
+    // A write to a broker path: aws writes into the run directory, the bytes come back as file frames.
+    const target = join(s.dir, 'pwned.txt');
+    const b = (await (await post('/v1/runs', { argv: ['s3', 'cp', 's3://e2e-remote/hello.txt', target] })).json()) as { runId: string; outputs: unknown[] };
+    expect(b.outputs).toEqual([{ token: 3, dir: false }]);
+    const res = await post(`/v1/runs/${b.runId}/start`, undefined);
+    expect(res.headers.get('content-type')).toBe('application/vnd.guard-aws.run-stream');
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(bytes.includes(Buffer.from(readFileSync('/etc/hostname')))).toBe(true);
+    expect(existsSync(target)).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { DEFAULT_EXECUTION } from '../execution.js';
 import { issueSession, type IssueDeps, type IssueRequest } from '../issue.js';
 import { validateJson } from '../middleware/validate.js';
 import type { RunRegistry } from '../remote-run.js';
+import { planRunFiles, type RunFilePlan } from '../run-files.js';
 import { grantRequestSchema } from './grants.js';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -31,6 +32,7 @@ const RUN_ID = /^run_[A-Za-z0-9_-]{22}$/;
  *   POST /v1/runs                → decides like POST /v1/grants, then {execution: local, grant} or {execution: broker, runId, …}
  *   POST /v1/runs/{id}/start     → the run's frames (application/vnd.guard-aws.run-stream), streamed as aws writes
  *   POST /v1/runs/{id}/stdin     → a streamed body copied into aws's stdin (runs declared with stdin: true)
+ *   PUT  /v1/runs/{id}/inputs/{n} → a local file the call reads (argv token n), streamed in before start
  *   POST /v1/runs/{id}/cancel    → SIGINT to aws (then SIGTERM); the stream ends with exit 130
  * Only the caller who asked for a run can start, feed or cancel it.
  */
@@ -60,17 +62,21 @@ export function mountRuns(app: Hono<BrokerEnv>, d: IssueDeps, runs: RunRegistry)
       for (const [path, text] of Object.entries(raw.files)) bytes.set(path, Buffer.from(text, 'utf8'));
     }
     let key: ReturnType<RunRegistry['newKey']> | undefined;
+    let plan: RunFilePlan = { inputs: [], outputs: [] };
     const issued = await issueSession(c, body, { ...d, brokerCli: () => runs.cliRelease() }, {
       route: 'runs',
       brokerTranscriptKey: () => (key ??= runs.newKey()).publicKey,
-      beforeBrokerRun: () => runs.checkCapacity(),
+      beforeBrokerRun: (invocation) => {
+        runs.checkCapacity();
+        plan = planRunFiles(invocation, new Set(bytes.keys()), { cwd: body.cwd ?? '/', home: body.home });
+      },
     });
     c.header('Cache-Control', 'no-store');
     if (issued.execution.where === 'local') {
       const res: RunResponse = { execution: 'local', reasons: issued.execution.reasons, grant: issued.grantResponse() };
       return c.json(res, 200);
     }
-    const view = runs.create({ owner: c.get('caller').subject, issued, files: bytes, cwd: body.cwd, home: body.home, key: key!, stdin: stdin === true });
+    const view = runs.create({ owner: c.get('caller').subject, issued, files: bytes, cwd: body.cwd, home: body.home, key: key!, stdin: stdin === true, plan });
     // Never credentials: the session stays in the broker's memory for the run.
     const res: RunResponse = {
       execution: 'broker',
@@ -83,6 +89,8 @@ export function mountRuns(app: Hono<BrokerEnv>, d: IssueDeps, runs: RunRegistry)
       argv: issued.invocation.canonicalArgv,
       cliTable: issued.cli.tableVersion,
       reasons: issued.execution.reasons,
+      inputs: plan.inputs,
+      outputs: plan.outputs,
       ...(issued.approvalId ? { approvalId: issued.approvalId } : {}),
     };
     return c.json(res, 201);
@@ -103,6 +111,15 @@ export function mountRuns(app: Hono<BrokerEnv>, d: IssueDeps, runs: RunRegistry)
     const id = runId(c.req.param('id'));
     const stream = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream) : Readable.from([]);
     const n = await runs.feed(id, c.get('caller').subject, stream);
+    return c.json({ bytes: n }, 200);
+  });
+
+  app.put('/v1/runs/:id/inputs/:token', async (c) => {
+    const id = runId(c.req.param('id'));
+    const token = c.req.param('token');
+    if (!/^[0-9]{1,4}$/.test(token)) throw new ApiError('bad_request', 'invalid input token in the path');
+    const stream = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    const n = await runs.upload(id, c.get('caller').subject, Number(token), stream);
     return c.json({ bytes: n }, 200);
   });
 
