@@ -161,6 +161,25 @@ describe('a call the broker runs', () => {
     expect(JSON.parse(verify.stdout).ok).toBe(true);
   });
 
+  it('only its owner can start it, once; another caller cannot even see it', async () => {
+    const erin = await s.token('erin');
+    const post = (path: string, token: string, body?: unknown) =>
+      fetch(`${s.broker.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? '' : JSON.stringify(body) });
+    const created = (await (await post('/v1/runs', alice, { argv: ['sts', 'get-caller-identity'] })).json()) as { execution: string; runId: string };
+    expect(created.execution).toBe('broker');
+    for (const path of ['start', 'cancel', 'stdin']) {
+      const other = await post(`/v1/runs/${created.runId}/${path}`, erin).catch((e) => {
+        throw new Error(`${path}: ${e.cause?.code ?? e}`);
+      });
+      expect(other.status, path).toBe(404);
+    }
+    const first = await post(`/v1/runs/${created.runId}/start`, alice);
+    expect(first.status).toBe(200);
+    await first.arrayBuffer();
+    const again = await post(`/v1/runs/${created.runId}/start`, alice);
+    expect([404, 409]).toContain(again.status);
+  });
+
   it('no broker answer to the client ever carried credentials', () => {
     const wire = Buffer.concat(answers).toString('latin1');
     expect(answers.length).toBeGreaterThan(10);
