@@ -180,6 +180,29 @@ describe('a call the broker runs', () => {
     expect([404, 409]).toContain(again.status);
   });
 
+  it('approvals work exactly as for a local run: exit 75 naming the request, then it runs once approved', async () => {
+    expect(plainAwsAt(s, ['s3api', 'create-bucket', '--bucket', 'e2e-remote-gone']).status).toBe(0);
+    const argv = ['s3api', 'delete-bucket', '--bucket', 'e2e-remote-gone'];
+    const first = await run(argv);
+    expect(first.status, first.stderr).toBe(75);
+    const id = /(apr_[A-Za-z0-9_-]+)/.exec(first.stderr)![1]!;
+    const bob = await s.token('bob');
+    expect((await s.run(['approvals', 'approve', id, '--comment', 'fine', '--yes'], { token: bob })).status).toBe(0);
+    const ok = await run(['--approval', id, ...argv]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(plainAwsAt(s, ['s3api', 'head-bucket', '--bucket', 'e2e-remote-gone']).status).not.toBe(0);
+  });
+
+  it('an endpoint override sent straight to the API is refused before any session', async () => {
+    const res = await fetch(`${s.broker.url}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ argv: ['s3', 'ls', '--endpoint-u', 'http://127.0.0.1:9'] }),
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('denied');
+  });
+
   it('no broker answer to the client ever carried credentials', () => {
     const wire = Buffer.concat(answers).toString('latin1');
     expect(answers.length).toBeGreaterThan(10);

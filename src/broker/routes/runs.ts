@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { RUN_STREAM_TYPE } from '../../api/run-frames.js';
 import type { RunResponse } from '../../api/types.js';
 import { ApiError } from '../../api/http-error.js';
+import { isGuardError } from '../../errors.js';
+import { assertRunnableArgv } from '../../runner/argv-guard.js';
 import type { BrokerEnv } from '../env.js';
 import { DEFAULT_EXECUTION } from '../execution.js';
 import { issueSession, type IssueDeps, type IssueRequest } from '../issue.js';
@@ -67,6 +69,13 @@ export function mountRuns(app: Hono<BrokerEnv>, d: IssueDeps, runs: RunRegistry)
       route: 'runs',
       brokerTranscriptKey: () => (key ??= runs.newKey()).publicKey,
       beforeBrokerRun: (invocation) => {
+        // The runner refuses these again, but only after a session exists: refuse before any is issued.
+        try {
+          assertRunnableArgv(invocation.canonicalArgv);
+        } catch (e) {
+          if (isGuardError(e)) throw new ApiError(e.code === 'denied' ? 'denied' : 'unparseable', e.message, e.code === 'denied' ? { rule: null, reason: e.message } : {});
+          throw e;
+        }
         runs.checkCapacity();
         plan = planRunFiles(invocation, new Set(bytes.keys()), { cwd: body.cwd ?? '/', home: body.home });
       },
