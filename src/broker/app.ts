@@ -22,6 +22,8 @@ export interface Broker {
   ctx: BrokerContext;
   /** Releases STS clients, extension routes and the store. */
   close(): Promise<void>;
+  /** Cancels every remote run (their streams then end): called first on shutdown, so it does not wait on them. */
+  stopRuns(): void;
 }
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
@@ -73,6 +75,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   return {
     app,
     ctx,
+    stopRuns: () => runs.close(),
     async close() {
       if (closed) return;
       closed = true;

@@ -437,8 +437,12 @@ export class RunRegistry {
     if (this.closed) return;
     this.closed = true;
     for (const run of this.runs.values()) {
-      clearTimeout(run.expiry);
       if (run.state === 'running') this.signal(run);
+      else {
+        // Never started: dropped (and recorded as such), its directory removed.
+        clearTimeout(run.expiry);
+        void this.expire(run);
+      }
     }
   }
 }
@@ -452,7 +456,10 @@ function frameWriter(out: PassThrough, type: typeof FRAME.stdout | typeof FRAME.
     highWaterMark: 16 * 1024,
     write(chunk: Buffer, _enc, cb) {
       if (out.destroyed || out.writableEnded) return cb();
-      if (out.write(encodeFrame(type, chunk))) return cb();
+      // At most 64 KiB per frame, whatever size the masker hands over (the client refuses frames over 1 MiB).
+      let ok = true;
+      for (let i = 0; i < chunk.length; i += 64 * 1024) ok = out.write(encodeFrame(type, chunk.subarray(i, i + 64 * 1024)));
+      if (ok) return cb();
       const go = () => {
         out.off('drain', go);
         out.off('close', go);
