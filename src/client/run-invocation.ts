@@ -91,13 +91,13 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   const fileBytes = new Map<string, Buffer>();
   let total = 0;
   const read = d.readFile ?? ((p: string) => readFileSync(p));
-  const local: ParsedInvocation = parseInvocation(awsArgv, {
+  const parseWith = (release: CliRelease): ParsedInvocation => parseInvocation(awsArgv, {
     account: '000000000000',
     region: d.env.AWS_REGION || d.env.AWS_DEFAULT_REGION || 'us-east-1',
     cwd: d.cwd,
     env: d.env,
-    cliVersion: cli.table,
-    ...(cli.exactOptionNames ? { exactOptionNames: true } : {}),
+    cliVersion: release.table,
+    ...(release.exactOptionNames ? { exactOptionNames: true } : {}),
     readFile: (path) => {
       const data = read(path);
       total += data.length;
@@ -109,6 +109,22 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
       return data;
     },
   });
+  let local: ParsedInvocation;
+  try {
+    local = parseWith(cli);
+  } catch (e) {
+    // Without aws here, the release that runs is the broker's, which may be v2: a command only v2 has
+    // (`logs tail`) is read with the v2 table for these early checks, and the broker judges it with its own.
+    if (aws || !(e instanceof GuardError) || (e.code !== 'parse' && e.code !== 'unsupported')) throw e;
+    files.clear();
+    fileBytes.clear();
+    total = 0;
+    try {
+      local = parseWith(cliRelease(modelIndex('v2').cliVersion));
+    } catch {
+      throw e;
+    }
+  }
 
   // 2. Every local check before the broker is asked: a grant is spent (and later listed as unreported) if the
   //    run cannot happen after it. Which aws runs and its release were settled in step 0 (aws --version,

@@ -62,3 +62,14 @@ afterAll(async () => {
   const code = await exited;
   expect([130, 0]).toContain(code);
 }, 90_000);
+
+(v2 ? it : it.skip)('a caller without any aws runs a v2-only command the broker runs with its v2', async () => {
+  const { mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const empty = join(s.dir, 'empty-bin');
+  mkdirSync(empty, { recursive: true });
+  expect(plainAwsAt(s, ['logs', 'create-log-group', '--log-group-name', '/remote/plain'], v2!.path).status).toBe(0);
+  const r = await s.run(['logs', 'tail', '/remote/plain', '--since', '1h'], { token: alice, env: { PATH: empty } });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+});
