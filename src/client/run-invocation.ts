@@ -77,13 +77,14 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   let cli: CliRelease;
   try {
     aws = findAws({ env: d.env, cwd: d.cwd });
-    cli = resolveCliRelease(aws, { env: d.env });
   } catch (e) {
     if (!(e instanceof GuardError) || e.code !== 'aws_not_found') throw e;
     noAws = e;
     aws = undefined;
-    cli = cliRelease(modelIndex('v1').cliVersion);
   }
+  // An aws that is there but cannot say its release fails here, before any grant (only a missing one is
+  // left for the broker to make up for).
+  cli = aws ? resolveCliRelease(aws, { env: d.env }) : cliRelease(modelIndex('v1').cliVersion);
 
   // 1. Understand the call locally: an unparseable argv stops here (64) before any network traffic. The
   //    broker re-parses it itself; the files it needs to see are sent along with their contents.
