@@ -38,7 +38,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
   return {
     ...deps,
     // Remote runs record their transcripts in this broker's audit log, attested by the broker. `isolation`
-    // (src/runner/isolation.ts) plugs in here when the broker confines its aws runs.
+    // (a RunIsolation factory, see src/runner/run-aws.ts) plugs in here when the broker confines its aws runs.
     runs: {
       ...deps.runs,
       attest: async (envelope, caller) => {

@@ -74,7 +74,7 @@ export interface RunDeps {
   /** The aws the broker runs; default: the first real aws on the broker's PATH (or GUARD_AWS_AWS_BIN). */
   aws?: AwsBinary | (() => AwsBinary);
   /**
-   * Confinement of each run beyond the sealed environment (src/runner/isolation.ts): called once per run.
+   * Confinement of each run beyond the sealed environment (a RunIsolation, src/runner/run-aws.ts): called once per run.
    * Undefined: the sealed environment only.
    */
   isolation?: (() => RunIsolation) | undefined;

@@ -30,7 +30,7 @@ export type RunRequestBody = z.output<typeof runRequestSchema>;
 const RUN_ID = /^run_[A-Za-z0-9_-]{22}$/;
 
 /**
- * The run API (docs/openapi.yaml, docs/remote-runs.md):
+ * The run API (docs/openapi.yaml, docs/broker-config.md "Execution"):
  *   POST /v1/runs                → decides like POST /v1/grants, then {execution: local, grant} or {execution: broker, runId, …}
  *   POST /v1/runs/{id}/start     → the run's frames (application/vnd.guard-aws.run-stream), streamed as aws writes
  *   POST /v1/runs/{id}/stdin     → a streamed body copied into aws's stdin (runs declared with stdin: true)
