@@ -26,6 +26,11 @@ function unsupported(msg: string): ApiError {
 }
 
 export function planRunFiles(inv: ParsedInvocation, pinned: ReadonlySet<string>, where: { cwd: string; home: string | undefined }): RunFilePlan {
+  // The broker runs aws's API calls, nothing else: a command that starts another program on the machine it runs
+  // on (`emr ssh`, `ssm start-session`'s plugin) or only changes local configuration has no place there.
+  if (inv.kind === 'local' || inv.risks.includes('external_process')) {
+    throw unsupported(`\`aws ${inv.command}${inv.subcommand ? ` ${inv.subcommand}` : ''}\` runs a program or changes configuration on the machine it runs on`);
+  }
   const argv = inv.canonicalArgv;
   const ctx = { account: '', region: '', cwd: where.cwd, env: where.home ? { HOME: where.home } : {} };
   const expands = (j: number, path: string): boolean => {
