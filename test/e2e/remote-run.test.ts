@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plainAwsAt, startStack, type Stack } from './harness.js';
+import { createTranscriptKey, signTranscript } from '../../src/transcript/sign.js';
+import type { Transcript } from '../../src/transcript/types.js';
 
 /**
  * Issue 7, "Calls can run on the broker", end to end on real parts: the built CLI, the real aws (on the broker's
@@ -156,6 +158,16 @@ describe('a call the broker runs', () => {
     expect(rec.body.envelope.transcript.chunks.length).toBeGreaterThan(0);
     const text = await s.run(['audit', 'show', mine.grantId], { token: carol });
     expect(text.stdout).toMatch(/broker-attested/);
+    // The caller cannot put its own transcript in for that grant: the key bound into it is the broker's.
+    const t = rec.body.envelope.transcript as unknown as Transcript;
+    const forged = signTranscript({ ...t, chunks: [{ t: 0, s: 'o', d: Buffer.from('invented output').toString('base64') }] }, createTranscriptKey().privateKey);
+    const up = await fetch(`${s.broker.url}/v1/transcripts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
+      body: JSON.stringify(forged),
+    });
+    expect(up.status).toBe(403);
+    expect(((await up.json()) as { error: { code: string } }).error.code).toBe('transcript_signature_invalid');
     const verify = await s.run(['audit', 'verify', '--json'], { token: carol });
     expect(verify.status, verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout).ok).toBe(true);
