@@ -28,6 +28,8 @@ const e = await startEmbedded({
   startMoto: true,
   roleArn: 'arn:aws:iam::123456789012:role/bench',
   region: 'us-east-1',
+  // The local guarded run (credentials to the caller); remote runs are measured by bench/remote-run.mjs.
+  execution: { people: 'local', workloads: 'local' },
 });
 const { accessToken } = await mintWorkloadToken({
   tokenEndpoint: e.workload.tokenEndpoint,

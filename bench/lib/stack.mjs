@@ -33,6 +33,8 @@ export async function startBenchBroker(o) {
     clientId: 'guard-aws-cli',
     policies: [join(root, 'policies/default.yaml')],
     storage: { sqlite: join(dir, 'broker.db') },
+    // These benchmarks measure the grant path (credentials to the caller): every call runs locally.
+    execution: { people: 'local', workloads: 'local' },
     targets: [{ name: 'bench', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: moto.endpoint, default: true }],
   });
   const stsClient = () =>

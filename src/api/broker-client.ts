@@ -8,6 +8,8 @@ import type {
   GrantRequest,
   GrantResponse,
   ApprovalSummary,
+  RunRequest,
+  RunResponse,
 } from './types.js';
 
 export type FetchLike = typeof fetch;
@@ -24,6 +26,12 @@ export interface ApprovalNeeded {
 export interface Granted {
   kind: 'granted';
   grant: GrantResponse;
+}
+
+/** The broker runs the call itself (POST /v1/runs answered `execution: broker`): no credentials. */
+export interface RunOnBroker {
+  kind: 'broker';
+  run: Extract<RunResponse, { execution: 'broker' }>;
 }
 
 /** Largest answer body read as JSON (a grant or an approval list is a few KiB; this bounds a hostile broker). */
@@ -136,6 +144,33 @@ export class BrokerClient {
     }
     throw brokerError(r.status, err);
   }
+}
+
+/**
+ * POST /v1/runs. `no_runs_api`: an older broker without the run API (404: this route looks nothing up, so a 404
+ * means the path is unknown); the caller then asks for a grant as before.
+ */
+export async function askRun(client: BrokerClient, token: string, req: RunRequest): Promise<Granted | RunOnBroker | ApprovalNeeded | { kind: 'no_runs_api' }> {
+  const r = await client.request<RunResponse | ErrorResponse>('POST', 'v1/runs', token, req);
+  if (r.status === 200 || r.status === 201) {
+    const a = r.body as RunResponse;
+    if (a?.execution === 'local') {
+      const g = a.grant;
+      if (!g?.credentials?.accessKeyId || !g.credentials.secretAccessKey || !Array.isArray(g.argv)) {
+        throw new GuardError('broker_unreachable', 'the broker answered a local run without credentials');
+      }
+      return { kind: 'granted', grant: g };
+    }
+    if (a?.execution === 'broker' && typeof a.runId === 'string' && Array.isArray(a.argv)) return { kind: 'broker', run: a };
+    throw new GuardError('broker_unreachable', 'the broker answered a run request it did not explain');
+  }
+  const err = (r.body as ErrorResponse)?.error;
+  const code = err?.code ?? 'unknown';
+  if (r.status === 404 && wireCode(code) === 'not_found') return { kind: 'no_runs_api' };
+  if ((code === 'approval_required' || code === 'approval_pending') && err?.approval) {
+    return { kind: 'approval', code, approval: err.approval, rule: err.rule ?? null, reason: err.reason ?? err.message };
+  }
+  throw brokerError(r.status, err);
 }
 
 /**

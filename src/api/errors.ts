@@ -24,6 +24,16 @@ export const BROKER_ONLY_ERRORS = {
   transcript_conflict: { http: 409, client: 'usage' },
   payload_too_large: { http: 413, client: 'usage' },
   sts_failed: { http: 502, client: 'broker_unreachable' },
+  /** POST /v1/grants for a call the broker runs itself (execution `broker`): credentials never leave the broker. */
+  execution_on_broker: { http: 403, client: 'denied' },
+  /** A remote run was started, fed or cancelled twice, or after it ended. */
+  run_state: { http: 409, client: 'usage' },
+  /** The broker runs as many calls as its config allows (execution.maxConcurrent); try again shortly. */
+  too_many_runs: { http: 429, client: 'broker_unreachable' },
+  /** The call cannot run on the broker (a local file it cannot carry over, a directory upload); names why. */
+  run_unsupported: { http: 400, client: 'unsupported' },
+  /** The broker cannot run aws itself (none installed there); the call cannot run anywhere. */
+  execution_unavailable: { http: 503, client: 'broker_unreachable' },
 } as const satisfies Record<string, { http: ContentfulStatusCode; client: ErrorCode }>;
 
 export type BrokerOnlyCode = keyof typeof BROKER_ONLY_ERRORS;

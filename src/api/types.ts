@@ -74,6 +74,40 @@ export interface GrantResponse {
   caller?: { subject: string; groups: string[] };
 }
 
+/** POST /v1/runs — a grant request, plus what a run on the broker needs. */
+export interface RunRequest extends Omit<GrantRequest, 'transcriptKey' | 'files'> {
+  /** Needed only when the broker lets the call run locally (it then answers with a grant). */
+  transcriptKey?: string;
+  /** Files the invocation reads, as exact bytes (base64): a run on the broker writes these bytes. */
+  fileData?: Record<string, string>;
+  files?: Record<string, string>;
+  /** True when the caller will send stdin (POST /v1/runs/{id}/stdin). */
+  stdin?: boolean;
+}
+
+/** POST /v1/runs — where the broker decided the call runs. Never credentials for `broker`. */
+export type RunResponse =
+  | { execution: 'local'; reasons: string[]; grant: GrantResponse }
+  | {
+      execution: 'broker';
+      runId: string;
+      grantId: string;
+      decision: 'allow' | 'approve';
+      rule: string | null;
+      target: string;
+      region: string;
+      /** The canonical argv the broker decided on and runs. */
+      argv: string[];
+      cliTable?: string;
+      approvalId?: string;
+      /** Why the call runs on the broker (configured mode, session-policy analysis). */
+      reasons: string[];
+      /** argv token indexes of local files the caller uploads before start (PUT /v1/runs/{id}/inputs/{n}). */
+      inputs?: number[];
+      /** argv token indexes of local paths the call writes; they come back as file frames. */
+      outputs?: { token: number; dir: boolean }[];
+    };
+
 /** Error body for every non-2xx answer. Never contains internals or secrets. */
 export interface ErrorResponse {
   error: {

@@ -111,6 +111,11 @@ export async function ingestTranscript(
   body: unknown,
   uploader: { subject: string },
   deps: { log: AuditLog; getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined; getApproval?: ApprovalLookup | undefined },
+  /**
+   * `broker`: the broker ran the call itself and recorded this transcript (signed with the per-run key it kept;
+   * the record is signed with the broker's audit key like every other). No caller could have made it.
+   */
+  attestation: 'caller' | 'broker' = 'caller',
 ): Promise<IngestResult> {
   const parsed = envelopeSchema.safeParse(body);
   if (!parsed.success) {
@@ -169,7 +174,12 @@ export async function ingestTranscript(
     kind: 'transcript',
     grantId: t.grantId,
     subject: grant.subject,
-    body: { envelope: env, uploadedBy: uploader.subject, callerVerified: true, ...(approval ? { approval: approvedFacts(approval) } : {}) },
+    body: {
+      envelope: env,
+      ...(attestation === 'broker' ? { uploadedBy: 'broker', attestation: 'broker' } : { uploadedBy: uploader.subject }),
+      callerVerified: true,
+      ...(approval ? { approval: approvedFacts(approval) } : {}),
+    },
   });
   if (existed) return duplicate(record, env);
   return { status: 'recorded', record };

@@ -11,6 +11,9 @@ import { errorHandler, notFound } from './middleware/error-handler.js';
 import { timeRequests } from './middleware/metrics.js';
 import { requestId } from './middleware/request-id.js';
 import { defaultGrantId, mountGrants } from './routes/grants.js';
+import { mountRuns } from './routes/runs.js';
+import { DEFAULT_EXECUTION } from './execution.js';
+import { RunRegistry } from './remote-run.js';
 import { mountPublic } from './routes/public.js';
 import { defaultStsClientFactory, type StsLike } from './sts.js';
 
@@ -21,10 +24,13 @@ export interface Broker {
   close(): Promise<void>;
   /** Ends long-lived responses (see BrokerRouteModule.drain); the server calls it when it starts to close. */
   drain(): void;
+  /** Cancels every remote run (their streams then end): called first on shutdown, so it does not wait on them. */
+  stopRuns(): void;
 }
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
 const PUBLIC_V1 = ['/v1/config'];
+const STDIN_PATH = /^\/v1\/runs\/[^/]+\/(stdin|inputs\/[^/]+)$/;
 
 /** Builds the broker's HTTP application (hono) from its dependencies; `startBroker` puts it on a socket. */
 export function createBroker(deps: BrokerDeps): Broker {
@@ -46,11 +52,13 @@ export function createBroker(deps: BrokerDeps): Broker {
   app.notFound(notFound);
   app.use('*', requestId());
   app.use('*', timeRequests(metrics));
-  app.use('*', limitBody(deps.config.maxBodyBytes));
+  // A run's stdin is a stream of its own size (execution.maxStdinBytes, counted by the run registry).
+  const bodyLimit = limitBody(deps.config.maxBodyBytes);
+  app.use('*', (c, next) => (STDIN_PATH.test(c.req.path) ? next() : bodyLimit(c, next)));
   app.use('/v1/*', bearerAuth({ verify: deps.verify, isPublic: (p) => publicPaths.has(p), log }));
 
   mountPublic(app, ctx);
-  mountGrants(app, {
+  const issueDeps = {
     ctx,
     parse: deps.parse,
     decide: deps.decide,
@@ -58,7 +66,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     approvals: deps.approvals ?? refuseApprovals,
     masking: deps.masking,
     newGrantId: deps.newGrantId ?? defaultGrantId,
-  });
+    enforceable: deps.enforceable,
+  };
+  mountGrants(app, issueDeps);
+  const runs = new RunRegistry(deps.runs ?? {}, () => deps.config.execution ?? DEFAULT_EXECUTION, deps.masking, log);
+  mountRuns(app, issueDeps, runs);
   for (const r of deps.routes ?? []) r.mount(app, ctx);
 
   let closed = false;
@@ -68,9 +80,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     drain() {
       for (const r of deps.routes ?? []) r.drain?.();
     },
+    stopRuns: () => runs.close(),
     async close() {
       if (closed) return;
       closed = true;
+      runs.close();
       for (const r of deps.routes ?? []) await r.close?.();
       for (const s of stsClients.values()) s.destroy?.();
       await deps.store.close();

@@ -1,4 +1,6 @@
-import { dirname } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
+import { createIsolation, ISOLATION_NONE_WARNING } from '../runner/isolation.js';
+import { findAws, type AwsBinary } from '../runner/index.js';
 import type { ApprovalNotification } from '../approvals/service.js';
 import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
 import { mountConsole } from '../console/routes.js';
@@ -7,6 +9,7 @@ import type { BrokerConfig } from './config.js';
 import type { BrokerDeps, BrokerRouteModule } from './deps.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { ingestTranscript } from '../audit/ingest.js';
 import { productionDeps, type ProductionOptions } from './wiring.js';
 
 export interface AssembleOptions extends ProductionOptions {
@@ -89,7 +92,44 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
   }
   return {
     ...deps,
+    // Remote runs record their transcripts in this broker's audit log, attested by the broker. `isolation`
+    // (a RunIsolation factory, see src/runner/run-aws.ts) plugs in here when the broker confines its aws runs.
+    runs: {
+      isolation: runIsolation(config, o.env ?? process.env),
+      ...deps.runs,
+      attest: async (envelope, caller) => {
+        const svc = audit.service;
+        if (!svc) throw new Error('the audit log is not mounted');
+        return (await ingestTranscript(envelope, caller, { log: svc.log, getGrant: svc.getGrant }, 'broker')).record;
+      },
+    },
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),
     routes,
   };
+}
+
+/**
+ * The confinement of broker runs from `execution.isolation` (src/runner/isolation.ts). When this broker can run
+ * calls at all (some mode is not `local`) and has an aws, the isolation is built now: a missing or unusable
+ * bubblewrap stops the broker at start (config_invalid, exit 78) instead of failing its first run, and `none`
+ * is said once, loudly. The broker's own files are named so no confined run can ever see them.
+ */
+function runIsolation(config: BrokerConfig, env: NodeJS.ProcessEnv): (aws: AwsBinary) => ReturnType<typeof createIsolation> {
+  const ex = config.execution;
+  const iso = ex.isolation;
+  const db = config.storage.sqlite;
+  const protect = [config.source, db, `${db}.audit-key.pem`].filter((p) => p !== ':memory:' && isAbsolute(p));
+  const build = (aws: AwsBinary) => createIsolation(iso, aws, { protect });
+  const modes = [ex.people, ex.workloads, ...Object.values(ex.groups), ...config.targets.map((t) => t.execution)];
+  if (modes.some((m) => m !== undefined && m !== 'local')) {
+    if (iso.mode === 'none') process.stderr.write(`guard-aws broker: warning: ${ISOLATION_NONE_WARNING}\n`);
+    let aws: AwsBinary | undefined;
+    try {
+      aws = findAws({ env, cwd: '/' });
+    } catch {
+      // No aws on the broker: broker runs are refused (execution_unavailable); nothing to confine.
+    }
+    if (aws) build(aws);
+  }
+  return build;
 }

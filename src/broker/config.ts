@@ -6,6 +6,7 @@ import { approvalsConfigSchema } from '../approvals/setup.js';
 import { consoleConfigSchema } from '../console/config.js';
 import { deprecationMessage, warnOnStderr } from '../config/deprecated-keys.js';
 import { GuardError } from '../errors.js';
+import { isolationConfigSchema } from '../runner/isolation.js';
 
 /**
  * The broker's configuration file (YAML). Documented in docs/broker-config.md; example in examples/broker.yaml.
@@ -29,7 +30,44 @@ const targetSchema = z.strictObject({
   /** For tests against moto_server only: STS and the runner's aws go to this endpoint. */
   endpoint: httpUrl.optional(),
   default: z.boolean().optional(),
+  /** Where calls against this target run (docs/broker-config.md, "Execution"); overrides the caller defaults. */
+  execution: z.enum(['broker', 'local', 'auto']).optional(),
 });
+
+const MODE = z.enum(['broker', 'local', 'auto']);
+
+/**
+ * Where a granted call runs (docs/broker-config.md, "Execution"): `broker` (the broker runs aws itself, the
+ * caller never holds credentials), `local` (credentials handed to the caller's guard-aws, as before) or `auto`
+ * (local only when the session policy enforces everything the decision depended on).
+ */
+const executionSchema = z
+  .strictObject({
+    /** People (tokens that are not workloads). */
+    people: MODE.default('auto'),
+    /** Workload identities: client-credentials tokens (sub = client_id, RFC 9068 §2.2) and members of workloadGroups. */
+    workloads: MODE.default('broker'),
+    workloadGroups: z.array(z.string().min(1)).default(['ci', 'agents']),
+    /** Per caller group: a caller in several listed groups gets the strictest of their modes. */
+    groups: z.record(z.string().min(1), MODE).default({}),
+    /** Runs executing at once on this broker; more → 429 too_many_runs. */
+    maxConcurrent: z.int().min(1).max(1024).default(16),
+    /** A run not started this long after it was decided is dropped. */
+    startWithinSec: z.int().min(1).max(3600).default(60),
+    /** Bytes a run may take through stdin. */
+    maxStdinBytes: z.int().min(0).max(64 * 1024 ** 3).default(1024 ** 3),
+    /** Bytes a run may take as uploaded input files (PUT /v1/runs/{id}/inputs/{token}), all together. */
+    maxInputBytes: z.int().min(0).max(1024 ** 4).default(10 * 1024 ** 3),
+    /** Bytes of files a run may write and stream back to the caller, all together. */
+    maxOutputBytes: z.int().min(0).max(1024 ** 4).default(10 * 1024 ** 3),
+    /** Bytes of small files (file://, fileb://, --cli-input-json) a run request may carry, all together. */
+    maxFileBytes: z.int().min(0).max(8 * 1024 * 1024).default(128 * 1024),
+    /** Parent of the private per-run directories; default the OS temp directory. */
+    runDir: z.string().min(1).optional(),
+    /** How the broker confines the aws it runs for callers (src/runner/isolation.ts, SECURITY.md). */
+    isolation: isolationConfigSchema,
+  })
+  .default({ isolation: { mode: 'bwrap' }, people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxInputBytes: 10 * 1024 ** 3, maxOutputBytes: 10 * 1024 ** 3, maxFileBytes: 128 * 1024 });
 
 export const brokerConfigSchema = z
   .strictObject({
@@ -61,6 +99,7 @@ export const brokerConfigSchema = z
     auditorGroups: z.array(z.string().min(1)).min(1).default(['auditors']),
     /** The web console under /ui/ (src/console/config.ts); absent = no console. */
     console: consoleConfigSchema.optional(),
+    execution: executionSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -86,7 +125,10 @@ export interface TargetConfig {
   externalId?: string | undefined;
   endpoint?: string | undefined;
   default: boolean;
+  execution?: 'broker' | 'local' | 'auto' | undefined;
 }
+
+export type ExecutionConfig = z.output<typeof executionSchema>;
 
 export interface BrokerConfig extends Omit<Parsed, 'targets'> {
   targets: TargetConfig[];
@@ -103,6 +145,7 @@ function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig
     source,
     policies: p.policies.map(abs),
     storage: { sqlite: abs(p.storage.sqlite) },
+    execution: { ...p.execution, ...(p.execution.runDir ? { runDir: abs(p.execution.runDir) } : {}) },
     targets: p.targets.map((t, i) => ({
       ...t,
       account: ROLE_ARN.exec(t.roleArn)![2]!,

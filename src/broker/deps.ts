@@ -9,11 +9,15 @@ import type { BrokerLog } from './log.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { TokenVerifier } from './middleware/bearer-auth.js';
 import type { StsClientFactory } from './sts.js';
+import type { AwsBinary, RunIsolation } from '../runner/index.js';
+import type { TranscriptEnvelope } from '../transcript/types.js';
 
 /** `parseInvocation` (src/invocation/parse.ts): argv → what it asks of AWS; throws GuardError on anything unclear. */
 export type ParseFn = (argv: string[], ctx: InvocationContext) => ParsedInvocation;
 /** `decide` (src/policy) with the broker's policy set already bound. */
 export type DecideFn = (input: DecisionInput) => Decision;
+/** `sessionPolicyEnforces` (src/policy/enforceable.ts) with the broker's policy set already bound. */
+export type EnforceableFn = (input: DecisionInput) => { enforceable: boolean; reasons: string[] };
 
 /** What extension routes (approvals, transcripts, audit) get when they mount themselves. */
 export interface BrokerContext {
@@ -60,5 +64,28 @@ export interface BrokerDeps {
   now?: () => Date;
   /** Default: `grt_` + 22 random base64url characters (128 bits). */
   newGrantId?: () => string;
+  /** Whether the session policy enforces everything a decision depended on; absent = never (`auto` runs on the broker). */
+  enforceable?: EnforceableFn;
+  /** Remote runs (POST /v1/runs): the broker's own aws, confinement, where transcripts go. */
+  runs?: RunDeps;
   routes?: BrokerRouteModule[];
+}
+
+/**
+ * Remote runs (src/broker/remote-run.ts): the broker runs the real aws itself with the scoped session (which never
+ * leaves it), in a private per-run directory, masks on its side and records the transcript itself.
+ */
+export interface RunDeps {
+  /** The aws the broker runs; default: the first real aws on the broker's PATH (or GUARD_AWS_AWS_BIN). */
+  aws?: AwsBinary | (() => AwsBinary);
+  /**
+   * Confinement of each run beyond the sealed environment (a RunIsolation, src/runner/run-aws.ts, for the aws about
+   * to run): called once per run. The broker's assembly sets it from `execution.isolation` (src/runner/isolation.ts);
+   * undefined only when a test or embedder passes its own RunDeps without one.
+   */
+  isolation?: ((aws: AwsBinary) => RunIsolation) | undefined;
+  /** Appends a broker-attested transcript to the audit log. Absent: no broker run is started (fail closed). */
+  attest?: (envelope: TranscriptEnvelope, caller: { subject: string }) => Promise<{ id: string }>;
+  /** Environment findAws and `aws --version` read on the broker; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }

@@ -37,6 +37,8 @@ export async function startBroker(config: BrokerConfig, deps: Omit<BrokerDeps, '
     broker,
     close() {
       closing ??= (async () => {
+        // Remote runs stream for as long as aws runs (`logs tail --follow`): cancel them, or closing waits on them.
+        broker.stopRuns();
         await new Promise<void>((resolve) => {
           // Keep-alive sockets that go idle once their in-flight response is sent would otherwise hold close()
           // open until the keep-alive timeout: close them as they become idle.

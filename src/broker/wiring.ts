@@ -1,6 +1,7 @@
 import { createTokenVerifier } from '../auth/verify.js';
 import { parseInvocation } from '../invocation/parse.js';
 import { decide, loadPolicies } from '../policy/index.js';
+import { sessionPolicyEnforces } from '../policy/enforceable.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerDeps, BrokerRouteModule } from './deps.js';
@@ -36,6 +37,7 @@ export function productionDeps(config: BrokerConfig, options: ProductionOptions 
     verify,
     parse: parseInvocation,
     decide: (input) => decide(policies, input),
+    enforceable: (input) => sessionPolicyEnforces({ policy: policies, ...input }),
     masking: policies.masking,
     routes: options.routes ?? [],
     ...options.overrides,

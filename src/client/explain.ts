@@ -5,6 +5,7 @@ import { parseInvocation } from '../invocation/parse.js';
 import type { InvocationContext } from '../invocation/types.js';
 import { maskArgv } from '../masking/argv.js';
 import { explainDecision } from '../policy/decide.js';
+import { sessionPolicyEnforces } from '../policy/enforceable.js';
 import { loadPoliciesCached } from '../policy/load-cached.js';
 import { defaultPolicyPath } from '../policy/paths.js';
 import { explanation, type Explanation } from '../policy/render.js';
@@ -35,7 +36,18 @@ export interface ExplainRequest {
  * and the MCP `aws_explain` tool. The argv is echoed with secret parameter values masked, as in transcripts
  * (explanations end up in logs and in a model's context).
  */
-export async function explainInvocation(r: ExplainRequest): Promise<Explanation> {
+/**
+ * Where the call would run. explain is local and cannot see the broker's `execution` config, so this is what `auto`
+ * (the default for people) would choose with these policies; workloads run on the broker by default, and a
+ * broker's config may pin any target or group to `broker` or `local`.
+ */
+export interface ExecutionExplained {
+  mode: 'auto';
+  where: 'broker' | 'local';
+  reasons: string[];
+}
+
+export async function explainInvocation(r: ExplainRequest): Promise<Explanation & { execution: ExecutionExplained }> {
   const policies = r.policies.length ? r.policies : [defaultPolicyPath()];
   const set = await loadPoliciesCached(policies, { readFile: (p) => readFileSync(resolve(r.cwd, p)), env: r.env });
   const cli = cliRelease(r.cliVersion);
@@ -51,5 +63,14 @@ export async function explainInvocation(r: ExplainRequest): Promise<Explanation>
   const decision = explainDecision(set, { invocation: inv, caller: r.caller, target: r.target });
   const e = explanation(inv, decision, r.caller, r.target, r.defaults ?? []);
   e.argv = maskArgv(inv.argv);
-  return e;
+  const enforced = sessionPolicyEnforces({ policy: set, invocation: inv, caller: r.caller, target: r.target });
+  const execution: ExecutionExplained = {
+    mode: 'auto',
+    where: enforced.enforceable ? 'local' : 'broker',
+    reasons: [
+      "what `execution: auto` (the broker's default for people) would choose; the broker's own config decides (workloads run on the broker by default)",
+      ...(enforced.enforceable ? ['the session policy enforces everything the decision depended on'] : enforced.reasons),
+    ],
+  };
+  return { ...e, execution };
 }

@@ -5,12 +5,15 @@ import type { ApprovalSummary, GrantResponse } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { IoHost } from '../io/host.js';
-import { assertGrantTable } from '../invocation/cli-release.js';
+import { assertGrantTable, cliRelease, type CliRelease } from '../invocation/cli-release.js';
+import { modelIndex } from '../invocation/model.js';
+import type { AwsBinary } from '../runner/find-aws.js';
 import { parseInvocation } from '../invocation/parse.js';
 import type { ParsedInvocation } from '../invocation/types.js';
-import { BrokerClient, type FetchLike } from '../api/broker-client.js';
+import { askRun, BrokerClient, type ApprovalNeeded, type FetchLike, type Granted, type RunOnBroker } from '../api/broker-client.js';
+import type { GrantRequest, RunRequest } from '../api/types.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
-import { snapshotFiles, type Snapshot } from './snapshot.js';
+import { snapshotFiles, type Snapshot } from '../runner/snapshot.js';
 import type { BrokerSession as ClientSession } from '../auth/broker-session.js';
 
 /**
@@ -66,9 +69,22 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   assertNotNested(d.env);
 
   // 0. Which aws will run, and which command table reads argvs for it (docs/aws-cli-parsing.md §6.3): the
-  //    client parses with that table and tells the broker the release, so the broker decides with it too.
-  const aws = findAws({ env: d.env, cwd: d.cwd });
-  const cli = resolveCliRelease(aws, { env: d.env });
+  //    client parses with that table and tells the broker the release, so the broker decides with it too. A
+  //    machine without aws can still make calls the broker runs itself: the broker then reads the argv with its
+  //    own aws's table, and the missing aws matters only if the broker lets the call run here.
+  let aws: AwsBinary | undefined;
+  let noAws: unknown;
+  let cli: CliRelease;
+  try {
+    aws = findAws({ env: d.env, cwd: d.cwd });
+  } catch (e) {
+    if (!(e instanceof GuardError) || e.code !== 'aws_not_found') throw e;
+    noAws = e;
+    aws = undefined;
+  }
+  // An aws that is there but cannot say its release fails here, before any grant (only a missing one is
+  // left for the broker to make up for).
+  cli = aws ? resolveCliRelease(aws, { env: d.env }) : cliRelease(modelIndex('v1').cliVersion);
 
   // 1. Understand the call locally: an unparseable argv stops here (64) before any network traffic. The
   //    broker re-parses it itself; the files it needs to see are sent along with their contents.
@@ -76,13 +92,13 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   const fileBytes = new Map<string, Buffer>();
   let total = 0;
   const read = d.readFile ?? ((p: string) => readFileSync(p));
-  const local: ParsedInvocation = parseInvocation(awsArgv, {
+  const parseWith = (release: CliRelease): ParsedInvocation => parseInvocation(awsArgv, {
     account: '000000000000',
     region: d.env.AWS_REGION || d.env.AWS_DEFAULT_REGION || 'us-east-1',
     cwd: d.cwd,
     env: d.env,
-    cliVersion: cli.table,
-    ...(cli.exactOptionNames ? { exactOptionNames: true } : {}),
+    cliVersion: release.table,
+    ...(release.exactOptionNames ? { exactOptionNames: true } : {}),
     readFile: (path) => {
       const data = read(path);
       total += data.length;
@@ -94,6 +110,22 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
       return data;
     },
   });
+  let local: ParsedInvocation;
+  try {
+    local = parseWith(cli);
+  } catch (e) {
+    // Without aws here, the release that runs is the broker's, which may be v2: a command only v2 has
+    // (`logs tail`) is read with the v2 table for these early checks, and the broker judges it with its own.
+    if (aws || !(e instanceof GuardError) || (e.code !== 'parse' && e.code !== 'unsupported')) throw e;
+    files.clear();
+    fileBytes.clear();
+    total = 0;
+    try {
+      local = parseWith(cliRelease(modelIndex('v2').cliVersion));
+    } catch {
+      throw e;
+    }
+  }
 
   // 2. Every local check before the broker is asked: a grant is spent (and later listed as unreported) if the
   //    run cannot happen after it. Which aws runs and its release were settled in step 0 (aws --version,
@@ -110,19 +142,35 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   await transcript.flushQuietly(spool, session, d.fetch, d.host);
 
   const key = transcript.newKey();
-  const request = {
+  // stdin goes to a run on the broker only when the call can read it (`-` as a path, /dev/stdin) and it is not a
+  // terminal: anything else would make the upload wait for an end of input that never comes.
+  const stdinTty = d.stdin === 'inherit' && process.stdin.isTTY === true;
+  const readsStdin = awsArgv.some((a) => a === '-' || a.includes('/dev/stdin'));
+  const request: RunRequest = {
     argv: awsArgv,
-    cliVersion: cli.version,
+    ...(aws ? { cliVersion: cli.version } : {}),
     ...(options.target ? { target: options.target } : {}),
-    ...(files.size ? { files: Object.fromEntries(files) } : {}),
+    ...(fileBytes.size ? { fileData: Object.fromEntries([...fileBytes].map(([p, b]) => [p, b.toString('base64')])) } : {}),
     transcriptKey: key.publicKey,
     ...(options.reason ? { reason: options.reason } : {}),
     cwd: d.cwd,
     home: d.env.HOME || homedir(),
+    ...(d.stdin !== null && !stdinTty && readsStdin ? { stdin: true } : {}),
   };
+  // The same request as a grant request, for an older broker without the run API.
+  const { fileData: _fd, stdin: _si, ...grantBase } = request;
+  const grantRequest: GrantRequest = { ...grantBase, transcriptKey: key.publicKey, ...(files.size ? { files: Object.fromEntries(files) } : {}) };
 
-  const ask = async (extra: { approvalId?: string; reason?: string }) =>
-    broker.grant(await session.token(), { ...request, ...extra });
+  let legacy = false;
+  const ask = async (extra: { approvalId?: string; reason?: string }): Promise<Granted | RunOnBroker | ApprovalNeeded> => {
+    const token = await session.token();
+    if (!legacy) {
+      const a = await askRun(broker, token, { ...request, ...extra });
+      if (a.kind !== 'no_runs_api') return a;
+      legacy = true;
+    }
+    return broker.grant(token, { ...grantRequest, ...extra });
+  };
   let answer = await ask(options.approvalId ? { approvalId: options.approvalId } : {});
   if (answer.kind === 'approval') {
     let approval = answer.approval;
@@ -139,10 +187,12 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     }
     const approvalId = await awaitApproval(approval, options, session, d);
     answer = await ask({ approvalId });
-    if (answer.kind !== 'granted') {
+    if (answer.kind === 'approval') {
       throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
     }
   }
+  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, local, session, d);
+  if (!aws) throw noAws;
   const grant: GrantResponse = answer.grant;
   d.onGrant?.({
     grantId: grant.grantId,
@@ -187,6 +237,58 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     await transcript.flushQuietly(spool, session, d.fetch, d.host);
   }
   return exitCode;
+}
+
+/**
+ * The broker runs the call itself: start the run, copy its (already masked) output to the caller's stdout and
+ * stderr byte for byte, send stdin when declared, turn Ctrl-C/SIGTERM into a cancel, and exit with aws's exit
+ * code there. Nothing is spooled: the broker records and attests the transcript itself.
+ */
+async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, local: ParsedInvocation, session: ClientSession, d: RunInvocationDeps): Promise<number> {
+  const [{ streamRun, feedRun, cancelRun, uploadInput }, { inputPaths, outputSink }, { createReadStream }] = await Promise.all([
+    import('../api/run-client.js'),
+    import('./remote-files.js'),
+    import('node:fs'),
+  ]);
+  const run = answer.run;
+  d.onGrant?.({
+    grantId: run.grantId,
+    decision: run.decision,
+    rule: run.rule,
+    target: run.target,
+    ...(run.approvalId ? { approvalId: run.approvalId } : {}),
+  });
+  d.host.status('');
+  const token = await session.token();
+  const where = { cwd: d.cwd, env: d.env };
+  // Files the call reads go up first (the run starts only once it has them); each is one this call reads.
+  for (const [n, path] of inputPaths(run.argv, run.inputs ?? [], local.files, where)) {
+    await uploadInput(session.brokerUrl, token, run.runId, n, createReadStream(path));
+  }
+  const files = run.outputs?.length ? outputSink(run.argv, run.outputs, local.files, where) : undefined;
+  let cancelled = false;
+  const cancel = () => {
+    if (cancelled) return;
+    cancelled = true;
+    void cancelRun(session.brokerUrl, token, run.runId);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) d.signals.on(s, cancel);
+  let feed: { done: Promise<void>; abort(): void } | undefined;
+  try {
+    const exit = streamRun({ baseUrl: session.brokerUrl, token, runId: run.runId, stdout: d.stdout, stderr: d.stderr, ...(files ? { files } : {}) });
+    const input = stdinDeclared ? (d.stdin === 'inherit' ? process.stdin : d.stdin) : null;
+    // A failed upload fails the run on the broker (it never sees a cut input as the end); the stream says so.
+    feed = input ? feedRun(session.brokerUrl, token, run.runId, input) : undefined;
+    feed?.done.catch(() => undefined);
+    const { exitCode } = await exit;
+    return exitCode;
+  } finally {
+    for (const s of signals) d.signals.off(s, cancel);
+    // aws may end without reading all of stdin: the upload stops with the run.
+    feed?.abort();
+    if (feed && d.stdin === process.stdin) process.stdin.destroy();
+  }
 }
 
 /**

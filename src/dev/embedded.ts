@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { brokerConfigFrom, type BrokerConfig } from '../broker/config.js';
+import { brokerConfigFrom, type BrokerConfig, type BrokerConfigInput } from '../broker/config.js';
 import { assembleBroker } from '../broker/assemble.js';
 import { startBroker } from '../broker/server.js';
 import { GuardError } from '../errors.js';
@@ -33,6 +33,8 @@ export interface EmbeddedOptions {
   roleArn: string;
   region: string;
   log?: (line: string) => void;
+  /** The broker's `execution` section (where calls run); default the broker config's defaults. */
+  execution?: BrokerConfigInput['execution'];
 }
 
 export interface Embedded {
@@ -171,6 +173,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         policies: o.policies,
         storage: { sqlite: join(o.dataDir, 'broker.sqlite') },
         ...(consoleUrl ? { console: { publicUrl: consoleUrl } } : {}),
+        ...(o.execution ? { execution: o.execution } : {}),
         targets: [
           {
             name: 'dev',

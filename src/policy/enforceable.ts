@@ -4,7 +4,7 @@ import { evalCondition, type CompiledCondition } from './conditions.js';
 import { crossAccount, explainDecision, matchPermission } from './decide.js';
 import { MAX_MATCH_INPUT } from './glob.js';
 import { paramPins, regionPinned, type ParamPin } from './session-pins.js';
-import type { Caller, Effect } from './types.js';
+import type { Caller, Effect, TargetInfo } from './types.js';
 
 /**
  * Does the grant's session policy enforce everything its decision depended on? (issue 7, "The broker chooses where
@@ -38,7 +38,7 @@ export interface EnforceabilityInput {
   policy: PolicySet;
   invocation: ParsedInvocation;
   caller: Caller;
-  target: { name: string; account: string; region: string };
+  target: TargetInfo;
 }
 
 export interface Enforceability {

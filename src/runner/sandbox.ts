@@ -157,6 +157,9 @@ export function createSandbox(o: SandboxOptions): Sandbox {
       PYTHONPATH: pluginDir,
       PYTHONNOUSERSITE: '1',
       PYTHONDONTWRITEBYTECODE: '1',
+      // aws's stdout is always a pipe here (the masker reads it), where Python would buffer it in 8 KiB blocks: a
+      // `logs tail --follow` would show nothing until a block filled. Unbuffered, it streams as at a terminal.
+      PYTHONUNBUFFERED: '1',
       [ACTIVE_ENV]: '1',
     };
     if (o.tz && /^[A-Za-z0-9_+\-/:.]{1,64}$/.test(o.tz)) env.TZ = o.tz;

@@ -35,6 +35,7 @@ jwksUri: ${idp.jwksUri}
 algorithms: [ES256]
 policies: [${join(repo, 'policies/default.yaml')}]
 storage: { sqlite: state/broker.db }
+execution: { people: local, workloads: local }   # these tests are about grants handed to the caller
 targets:
   - name: dev
     roleArn: arn:aws:iam::${ACCOUNT}:role/guard-dev

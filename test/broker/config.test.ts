@@ -153,3 +153,24 @@ describe('broker config: the former auditor settings', () => {
     expect(input).toHaveProperty('auditorGroup', 'sec');
   });
 });
+
+describe('broker config: execution', () => {
+  it('defaults: workloads run on the broker, people auto; bounded runs', () => {
+    const c = parseBrokerConfig(GOOD, '/etc/guard/broker.yaml');
+    expect(c.execution).toMatchObject({ people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60 });
+    expect(c.targets[0]!.execution).toBeUndefined();
+  });
+  it('per target and per group, with runDir resolved against the file', () => {
+    const c = parseBrokerConfig(
+      `${GOOD}    execution: local\nexecution:\n  people: broker\n  groups: { ops: auto }\n  maxConcurrent: 4\n  runDir: runs\n`,
+      '/etc/guard/broker.yaml',
+    );
+    expect(c.targets[1]!.execution).toBe('local');
+    expect(c.execution).toMatchObject({ people: 'broker', workloads: 'broker', groups: { ops: 'auto' }, maxConcurrent: 4, runDir: '/etc/guard/runs' });
+  });
+  it('an unknown mode is refused naming file:line:col and the key', () => {
+    const e = err(`${GOOD}execution:\n  people: remote\n`);
+    expect(e.code).toBe('config_invalid');
+    expect(e.message).toMatch(/^\/etc\/guard\/broker\.yaml:\d+:\d+: execution\.people: /);
+  });
+});

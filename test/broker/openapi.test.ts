@@ -61,3 +61,13 @@ describe('docs/openapi.yaml', () => {
     }
   });
 });
+
+describe('docs/openapi.yaml: runs', () => {
+  it('RunRequest documents exactly the fields the broker validates, and every run route is there', async () => {
+    const { runRequestSchema } = await import('../../src/broker/routes/runs.js');
+    expect(Object.keys(doc.components.schemas.RunRequest.properties).sort()).toEqual(Object.keys(runRequestSchema.shape).sort());
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/runs', '/v1/runs/{id}/start', '/v1/runs/{id}/stdin', '/v1/runs/{id}/inputs/{token}', '/v1/runs/{id}/cancel']),
+    );
+  });
+});

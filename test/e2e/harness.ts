@@ -67,6 +67,8 @@ export interface StackOptions {
   idp?: Omit<IdpOptions, 'users'>;
   /** Extra top-level broker config keys (e.g. `console`). */
   config?: Partial<BrokerConfigInput>;
+  /** The broker's `execution` section; default: every call runs locally (these tests are about the local run). */
+  execution?: BrokerConfigInput['execution'];
 }
 
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
@@ -87,6 +89,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         groupsClaim: idp.groupsClaim,
         policies: o.policies ?? [join(fixtures, 'e2e-policy.yaml')],
         storage: { sqlite: join(dir, 'broker.sqlite') },
+        execution: o.execution ?? { people: 'local', workloads: 'local' },
         ...o.config,
         targets: [
           { name: 'dev', roleArn: 'arn:aws:iam::123456789012:role/dev', region: 'us-east-1', endpoint: moto.endpoint, default: true },

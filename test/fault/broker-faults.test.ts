@@ -39,6 +39,7 @@ jwksUri: ${idp.jwksUri}
 algorithms: [ES256]
 policies: [${join(repo, 'policies/default.yaml')}]
 storage: { sqlite: state/broker.db }
+execution: { people: local, workloads: local }
 targets:
   - name: dev
     roleArn: arn:aws:iam::123456789012:role/guard-dev

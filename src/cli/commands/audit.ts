@@ -125,7 +125,7 @@ export function command(ctx: CliContext): Command {
         ctx.host.result(JSON.stringify({ ...record, body: JSON.parse(record.body) }, null, 2));
         return;
       }
-      const body = JSON.parse(record.body) as { envelope?: TranscriptEnvelope; approval?: ApprovedFacts };
+      const body = JSON.parse(record.body) as { envelope?: TranscriptEnvelope; approval?: ApprovedFacts; attestation?: string };
       const t = body.envelope?.transcript;
       // Every field but seq comes from what the caller sent (the transcript is theirs): shown with controls visible.
       const lines = [
@@ -140,6 +140,8 @@ export function command(ctx: CliContext): Command {
         lines.push(
           `ran:       ${field(t.startedAt)} → ${field(t.endedAt, '(did not finish)')}`,
           `outcome:   ${field(t.status)}${t.exitCode === null ? '' : `, exit ${field(String(t.exitCode))}`}${t.truncated ? ', output truncated' : ''}`,
+          // Who vouches for the output: the broker ran the call itself, or the caller's client signed what it ran.
+          `attested:  ${body.attestation === 'broker' ? 'broker-attested (the broker ran the call and recorded its output)' : "caller-signed (the caller's guard-aws ran the call)"}`,
           `output:    ${field(String(t.outputBytes))} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${field(record.grantId)}\` plays it back`,
         );
         if (t.approvalId) lines.push(...(await approvalLines(link, t.approvalId)));

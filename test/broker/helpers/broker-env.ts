@@ -73,6 +73,9 @@ export async function startBrokerEnv(overrides: Partial<BrokerDeps> = {}, cfg: P
         // Nothing listens on port 9: STS calls fail.
         { name: 'broken', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: 'http://127.0.0.1:9' },
       ],
+      // These tests are about grants handed to the caller: every call runs locally unless a test says otherwise
+      // (the defaults, broker for workloads and auto for people, are tested in test/broker/runs.test.ts).
+      execution: { people: 'local', workloads: 'local' },
       ...cfg,
     },
     dir,
