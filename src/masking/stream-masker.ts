@@ -101,6 +101,20 @@ export class StreamMasker {
     return this.run(window, false);
   }
 
+  /**
+   * Emits what is held back up to its last complete line, for a stream that has gone quiet (`logs tail --follow`
+   * waits between events with its last line still held as look-ahead). A match of a rule may only be cut at a line
+   * end here, never inside a line, so only a rule whose matches span lines could see its first line go out before
+   * the rest arrives; the multi-line secrets (PEM blocks, JSON strings) are consumed in a skipping state that holds
+   * nothing. Returns an empty buffer when there is no complete line held.
+   */
+  flushLines(): Buffer {
+    if (this.mode.kind !== 'normal' || this.buf.length === 0) return EMPTY;
+    const nl = this.buf.lastIndexOf(0x0a);
+    if (nl < this.pos) return EMPTY;
+    return this.run(this.buf, false, nl + 1);
+  }
+
   /** Flushes what was held back; the masker is then ready for a new stream. */
   end(): Buffer {
     const out = this.run(this.buf, true);
@@ -111,7 +125,7 @@ export class StreamMasker {
     return out;
   }
 
-  private run(window: Buffer, eof: boolean): Buffer {
+  private run(window: Buffer, eof: boolean, upTo = 0): Buffer {
     const { rules, literals, carry } = this.c;
     const buf = window.toString('latin1');
     const len = buf.length;
@@ -176,7 +190,7 @@ export class StreamMasker {
         break;
       }
 
-      const limit = eof ? len : len - carry;
+      const limit = eof ? len : Math.max(len - carry, upTo);
       if (pos >= limit) break;
       // Earliest match at or after pos; each rule's next match is cached until pos passes it.
       let best = -1;

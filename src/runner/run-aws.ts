@@ -79,6 +79,8 @@ function isStream(s: RunAwsOptions['stdin']): s is Readable {
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** How long aws gets to act on a signal it received itself before guard-aws forwards it. */
 const FORWARD_GRACE_MS = 300;
+/** How long output must pause before held complete lines are emitted (see StreamMasker.flushLines). */
+const IDLE_FLUSH_MS = 50;
 
 function validEndpoint(url: string): boolean {
   try {
@@ -217,13 +219,22 @@ function spawnSealed(
           dest.once('drain', () => src.resume());
         }
       };
-      src.on('data', (chunk: Buffer) => emit(masker.push(chunk)));
+      // A stream that goes quiet (`logs tail --follow` between events) gets its complete lines out after a short
+      // pause instead of keeping them as the masker's look-ahead until more output comes.
+      let idle: NodeJS.Timeout | null = null;
+      src.on('data', (chunk: Buffer) => {
+        emit(masker.push(chunk));
+        if (idle) idle.refresh();
+        else idle = setTimeout(() => emit(masker.flushLines()), IDLE_FLUSH_MS);
+      });
       src.once('end', () => {
+        if (idle) clearTimeout(idle);
         emit(masker.end());
         pendingOutputs--;
         finish();
       });
       src.once('error', (e) => {
+        if (idle) clearTimeout(idle);
         failure ??= new GuardError('internal', `reading aws's ${name} failed`, { cause: e });
         pendingOutputs--;
         finish();

@@ -261,3 +261,40 @@ describe('memory stays bounded', () => {
     expect(Buffer.concat(parts).toString()).toBe(`{"Password": "${MASK}"}`);
   });
 });
+
+describe('flushLines: a quiet stream gets its complete lines out (logs tail --follow)', () => {
+  const compiled = compileMasking({ knownSecrets: [SECRET] });
+  test('a short line held as look-ahead comes out on flush; the partial line after it stays held', () => {
+    const m = new StreamMasker(compiled);
+    const first = m.push('2026-11-30T15:57:00 s first-event\npartial');
+    expect(first.toString()).toBe(''); // shorter than the look-ahead: nothing is final yet
+    expect(m.flushLines().toString()).toBe('2026-11-30T15:57:00 s first-event\n');
+    expect(m.flushLines().toString()).toBe('');
+    expect(Buffer.concat([m.push(' rest\n'), m.end()]).toString()).toBe('partial rest\n');
+  });
+  test('a secret on a flushed line is still masked, and one split across two writes inside a line is never cut', () => {
+    const key = SECRET;
+    const m = new StreamMasker(compiled);
+    const out = [m.push(`id ${key}\n`), m.flushLines()];
+    expect(Buffer.concat(out).toString()).toBe(`id ${MASK}\n`);
+    const n = new StreamMasker(compiled);
+    const parts = [n.push(`id ${key.slice(0, 8)}`), n.flushLines(), n.push(`${key.slice(8)}\n`), n.flushLines(), n.end()];
+    expect(Buffer.concat(parts).toString()).toBe(`id ${MASK}\n`);
+  });
+  test('flushing at any point never changes the masked result (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(SECRET), fc.constant(`"SecretAccessKey": "${SECRET}"`), fc.constant('\n'), fc.string({ maxLength: 20 })), { maxLength: 30 }), fc.array(fc.boolean(), { maxLength: 30 }), (parts, flushes) => {
+        const text = parts.join('');
+        const expected = maskText(compiled, text);
+        const m = new StreamMasker(compiled);
+        const out: Buffer[] = [];
+        parts.forEach((p, i) => {
+          out.push(m.push(p));
+          if (flushes[i]) out.push(m.flushLines());
+        });
+        out.push(m.end());
+        expect(Buffer.concat(out).toString()).toBe(expected);
+      }),
+    );
+  });
+});
