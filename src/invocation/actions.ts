@@ -9,8 +9,8 @@
  * Conditional extras: iam:PassRole for role ARNs passed in parameters, tag-on-create actions.
  */
 import { ACTION_EXCEPTIONS, PERMISSIONLESS, S3_VERSION_ACTIONS } from './action-exceptions.js';
-import { type ArnContext, parseArn, resourcesFor } from './arns.js';
-import { iamLiteralParams } from './iam-literal.js';
+import { type ArnContext, parseArn, resourcesFor, typeWildcard, unreadable } from './arns.js';
+import { iamLiteral, iamLiteralParams } from './iam-literal.js';
 import { GuardError } from '../errors.js';
 import { actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
 import type { Permission } from './types.js';
@@ -136,7 +136,8 @@ function s3Copy(params: ApiParams): { action: string; params: ApiParams }[] {
 }
 
 // Members naming a role that the service will assume → iam:PassRole on that role (docs/aws-cli-parsing.md §3.3).
-const ROLE_MEMBER = /role(arn)?$/i;
+// `DeliverLogsPermissionArn` (ec2 CreateFlowLogs) and `DeliverCrossAccountRole` name roles too.
+const ROLE_MEMBER = /(role(arn)?|DeliverLogsPermissionArn)$/i;
 
 function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string[] {
   if (op.service === 'sts' || op.service === 'iam') return [];
@@ -160,6 +161,36 @@ function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string
     if (arn.account && arn.account !== ctx.account) ctx.foreignAccounts.add(arn.account);
   }
   return [...new Set(roles)];
+}
+
+/**
+ * Permissions AWS checks besides the operation's own action (docs/aws-cli-parsing.md §3.3, "Companion
+ * permissions"), each from the operation's API reference:
+ *  - `iam add-role-to-instance-profile`: "The caller of this operation must be granted the PassRole permission on
+ *    the IAM role" (IAM API Reference, AddRoleToInstanceProfile) — the role joins whatever instance uses the profile;
+ *  - `kms replicate-key`: kms:CreateKey too, evaluated in the replica Region (AWS KMS API Reference, ReplicateKey,
+ *    "Required permissions"); CreateKey has no resource type, so `*`;
+ *  - `ec2 create-flow-logs` to S3 or Firehose: logs:CreateLogDelivery (Amazon VPC User Guide, "IAM permissions
+ *    for publishing flow logs to Amazon S3 / Firehose"), which has no resource type;
+ *  - `ecs run-task`, `start-task`, `create-service`: the task definition's task and execution roles are passed
+ *    to ECS (Amazon ECS Developer Guide, "Task IAM role": iam:PassRole). Which roles needs a lookup of the task
+ *    definition, so every role of the account, as for instance profiles (`passRoles`).
+ */
+function companions(op: OperationRef, params: ApiParams, ctx: ArnContext, where: string): Permission[] {
+  const out: Permission[] = [];
+  const key = `${op.service}:${op.api}`;
+  const roleBase = `arn:${ctx.partition}:iam::${ctx.account}:role/`;
+  if (key === 'iam:AddRoleToInstanceProfile' && typeof params.RoleName === 'string' && params.RoleName) {
+    out.push({ action: 'iam:PassRole', resources: [`${roleBase}${iamLiteral(params.RoleName)}`], derived: true });
+  }
+  if (key === 'kms:ReplicateKey') out.push({ action: must('kms:CreateKey', where), resources: ['*'], derived: false });
+  if (key === 'ec2:CreateFlowLogs' && typeof params.LogDestinationType === 'string' && params.LogDestinationType !== 'cloud-watch-logs') {
+    out.push({ action: must('logs:CreateLogDelivery', where), resources: ['*'], derived: false });
+  }
+  if (op.service === 'ecs' && (op.api === 'RunTask' || op.api === 'StartTask' || op.api === 'CreateService')) {
+    out.push({ action: 'iam:PassRole', resources: [`${roleBase}*`], derived: true });
+  }
+  return out;
 }
 
 /** Tag-on-create: tags in a create call need the tagging action too (SAR condition keys aws:RequestTag). */
@@ -194,19 +225,48 @@ function merge(permissions: Permission[]): Permission[] {
 /** Parameter names that identify a resource (botocore members): an empty one is never a real call. */
 const IDENTIFYING = /(Name|Id|Arn|ARN|Key|Bucket|Url|URL|Identifier|Path)$/;
 
-/** Resources for an action from its own parameters; `*` (derived=false) when nothing can be derived. */
+/** Access levels that change something: an underived resource on these is "any resource" (risks.ts `any_resource`). */
+const WRITE_LEVELS = new Set(['Write', 'Permissions management', 'Tagging']);
+
+/**
+ * Resources for an action from its own parameters. When the request names none (docs/aws-cli-parsing.md §5.3):
+ *  - an action without resource types, or a read, stays on `*` (derived=false) — IAM needs `*` for the former,
+ *    and a list or describe without identifiers acts on the account's resources as a whole;
+ *  - a write whose SAR entry has required resource types gets each type's ARN pattern in the target account and
+ *    region (`arn:aws:ecs:REGION:ACCOUNT:service/` then `*` for the cluster and the service), still derived=false: narrower than `*`, but any such
+ *    resource, so risks.ts marks the call `any_resource` and the approver is told so.
+ * Every ARN is checked to have a readable partition, region and account: a wildcard there is refused.
+ */
 export function permission(action: string, params: ApiParams, ctx: ArnContext, op?: OperationRef): Permission {
   // ARNs are built from the caller's values written literally (iam-literal.ts): a key named `*` is that key.
   const literal = iamLiteralParams(params);
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
-  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx)] : resourcesFor(action, literal, ctx);
+  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
     // An empty identifier (`--key ""`) would leave the action on `*`: the call cannot be meant, refuse it.
     const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
     if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
+    const prefix = action.slice(0, action.indexOf(':'));
+    const level = actionInfo(action)?.accessLevel;
+    const patterns = level && WRITE_LEVELS.has(level) ? requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean)) : [];
+    if (patterns.length) return { action, resources: [...new Set(patterns.map((template) => typeWildcard(template, ctx)))].sort(), derived: false };
     return { action, resources: ['*'], derived: false };
   }
+  for (const arn of arns) checkArn(arn);
   return { action, resources: [...arns, ...requiredWildcards(action, arns, ctx)].sort(), derived: true };
+}
+
+/**
+ * An ARN the deriver built must have a plain partition, service, region and account: a caller's `*` that reached
+ * one of them (escaped as `${*}` by iam-literal.ts) is refused here, whatever handler built it, instead of
+ * failing later in the session policy.
+ */
+function checkArn(arn: string): void {
+  if (arn === '*') return;
+  const parsed = parseArn(arn);
+  if (!parsed || !/^[\w-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !/^(\d{12}|aws|)$/.test(parsed.account)) {
+    throw unreadable('resource', arn, 'an ARN with a plain region and a 12-digit account');
+  }
 }
 
 /**
@@ -242,12 +302,26 @@ function requiredWildcards(action: string, arns: string[], ctx: ArnContext): str
   return out;
 }
 
-function apigatewayArn(uri: string, params: ApiParams, ctx: ArnContext): string {
+/**
+ * API Gateway management calls are authorized on the request path (SAR, "Resource types defined by Amazon API
+ * Gateway Management": `arn:${Partition}:apigateway:${Region}::/restapis/${RestApiId}`, `…::/apis/${ApiId}`). The
+ * HTTP/WebSocket API (apigatewayv2) serves its routes under `/v2/…`, but its resources are named without that
+ * prefix (`/v2/apis/{apiId}` is authorized as `/apis/ID`): a `/v2` kept in the ARN would match nothing AWS
+ * checks. A resource ARN in the path (`/tags/{resource-arn}`) is URL-encoded, as in SAR's
+ * `/tags/${UrlEncodedResourceARN}`.
+ */
+function apigatewayArn(uri: string, params: ApiParams, ctx: ArnContext, service: string): string {
   const byLowerName = new Map<string, unknown>();
   for (const [member, value] of Object.entries(params)) byLowerName.set(member.toLowerCase(), value);
-  const path = uri.split('?')[0]!.replace(/\{([\w+]+?)\+?\}/g, (_placeholder, name: string) => {
-    const value = byLowerName.get(name.replace(/_/g, '').toLowerCase());
-    return typeof value === 'string' || typeof value === 'number' ? String(value) : '*';
+  let path = uri.split('?')[0]!;
+  if (service === 'apigatewayv2') path = path.replace(/^\/v2(?=\/)/, '');
+  path = path.replace(/\{([\w+-]+?)\+?\}/g, (_placeholder, name: string) => {
+    const value = byLowerName.get(name.replace(/[_-]/g, '').toLowerCase());
+    if (typeof value !== 'string' && typeof value !== 'number') return '*';
+    if (!/arn$/i.test(name)) return String(value);
+    // encodeURIComponent leaves `*` alone: an escaped wildcard in the ARN would become a real one once encoded.
+    if (String(value).includes('${')) throw unreadable(name, String(value), 'the ARN of one API Gateway resource');
+    return encodeURIComponent(String(value));
   });
   return `arn:${ctx.partition}:apigateway:${ctx.region}::${path}`;
 }
@@ -264,6 +338,7 @@ export function operationPermissions(op: OperationRef, params: ApiParams, ctx: A
   const perms = base.map((needed) => permission(needed.action, needed.params, ctx, op));
   const tag = tagOnCreate(op, params);
   if (tag && sar(tag)) perms.push(permission(must(tag, where), params, ctx));
+  perms.push(...companions(op, params, ctx, where));
   const roles = passRoles(op, params, ctx);
   if (roles.length) perms.push({ action: 'iam:PassRole', resources: roles.sort(), derived: true });
   return merge(perms);
