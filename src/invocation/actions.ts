@@ -217,6 +217,8 @@ function merge(permissions: Permission[]): Permission[] {
       merged.derived = false;
     } else {
       merged.resources = [...new Set([...merged.resources, ...permission.resources])].sort();
+      // Any underived part (a write's account-wide pattern) makes the whole permission underived.
+      merged.derived = merged.derived && permission.derived;
     }
   }
   return [...byAction.values()];
@@ -249,7 +251,8 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
     const prefix = action.slice(0, action.indexOf(':'));
     const level = actionInfo(action)?.accessLevel;
     const patterns = level && WRITE_LEVELS.has(level) ? requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean)) : [];
-    if (patterns.length) return { action, resources: [...new Set(patterns.map((template) => typeWildcard(template, ctx)))].sort(), derived: false };
+    const wildcards = patterns.map((template) => typeWildcard(template, ctx));
+    if (wildcards.length && wildcards.every((arn) => arn !== undefined)) return { action, resources: [...new Set(wildcards as string[])].sort(), derived: false };
     return { action, resources: ['*'], derived: false };
   }
   for (const arn of arns) checkArn(arn);

@@ -533,11 +533,22 @@ export function templateRegex(template: string): RegExp {
   return re;
 }
 
-/** A template with the context filled and every other variable `*`: the type's resources in the account. */
-export function typeWildcard(template: string, ctx: ArnContext): string {
-  return template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) =>
+/**
+ * A template with the context filled and every other variable `*`: the type's resources in the account. Undefined
+ * when that would not pin the service, region and account (AWS Backup's recovery points are
+ * `arn:${Partition}:${Vendor}:${Region}:*:…`): such a pattern is no narrower than `*`.
+ */
+export function typeWildcard(template: string, ctx: ArnContext): string | undefined {
+  const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) =>
     variable === 'Partition' ? ctx.partition : variable === 'Region' ? ctx.region : variable === 'Account' ? ctx.account : '*',
   );
+  return pinned(arn) ? arn : undefined;
+}
+
+/** The ARN's partition, service, region and account hold no wildcard or escaped caller text. */
+function pinned(arn: string): boolean {
+  const parsed = parseArn(arn);
+  return !!parsed && /^[\w-]+$/.test(parsed.partition) && /^[\w-]+$/.test(parsed.service) && /^[a-z0-9-]*$/.test(parsed.region) && /^(\d{12}|aws|)$/.test(parsed.account);
 }
 
 /**
@@ -622,7 +633,8 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
       filled++;
       return value;
     });
-    if (filled || !variables) arns.push(arn);
+    // A fill that leaves the service, region or account open names no narrower set than `*`: not used.
+    if ((filled || !variables) && pinned(arn)) arns.push(arn);
   }
   // Only context-filled templates (a Glue catalog) say nothing about the call by themselves.
   if (!arns.some((arn) => templates.some(({ template }) => /\$\{(?!Partition|Region|Account)\w+\}/.test(template) && templateRegex(template).test(arn)))) {

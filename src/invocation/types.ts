@@ -22,6 +22,7 @@ export const RISK_SIGNALS = [
   'bulk',
   'hidden_input',
   'external_process',
+  'any_resource',
 ] as const;
 export type RiskSignal = (typeof RISK_SIGNALS)[number];
 
@@ -60,7 +61,11 @@ export interface Permission {
   action: string;
   /** ARNs (may contain `*` wildcards as AWS policies do); `['*']` when the action has no resource scoping. */
   resources: string[];
-  /** True when `resources` were derived from parameters; false means `*` because nothing could be derived. */
+  /**
+   * True when `resources` were derived from parameters. False when the request names no resource guard-aws can
+   * read: `*`, or for a write with required resource types each type's pattern in the target account and region
+   * (docs/aws-cli-parsing.md §5.3) — the call then carries the `any_resource` risk.
+   */
   derived: boolean;
   /**
    * Set when the permission is only exercised by another AWS service on the caller's behalf (KMS data keys for
