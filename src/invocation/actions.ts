@@ -242,13 +242,20 @@ const WRITE_LEVELS = new Set(['Write', 'Permissions management', 'Tagging']);
 export function permission(action: string, params: ApiParams, ctx: ArnContext, op?: OperationRef): Permission {
   // ARNs are built from the caller's values written literally (iam-literal.ts): a key named `*` is that key.
   const literal = iamLiteralParams(params);
+  // An ARN of the action's own service naming its resource (`--topic-arn arn:aws:sns:*:…`) that holds a wildcard
+  // anywhere: no API takes one, and the handlers would not recognise it as an ARN at all (a wildcard region).
+  const prefix = action.slice(0, action.indexOf(':'));
+  for (const [member, value] of Object.entries(literal)) {
+    if (/(Arn|ARN)$/.test(member) && typeof value === 'string' && value.startsWith(`arn:`) && value.includes('${') && value.split(':')[2] === prefix) {
+      throw unreadable(member, value, `the ARN of one ${prefix} resource`);
+    }
+  }
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
   const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
     // An empty identifier (`--key ""`) would leave the action on `*`: the call cannot be meant, refuse it.
     const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
     if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
-    const prefix = action.slice(0, action.indexOf(':'));
     const level = actionInfo(action)?.accessLevel;
     const patterns = level && WRITE_LEVELS.has(level) ? requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean)) : [];
     const wildcards = patterns.map((template) => typeWildcard(template, ctx));
