@@ -251,11 +251,12 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
     }
   }
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
+  // An empty identifier (`--key ""`) would leave its part of the ARN to a wildcard (`b/*`) or the action on `*`:
+  // the call cannot be meant, refuse it.
+  const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
+  if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
   const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
-    // An empty identifier (`--key ""`) would leave the action on `*`: the call cannot be meant, refuse it.
-    const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
-    if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
     const level = actionInfo(action)?.accessLevel;
     const patterns = level && WRITE_LEVELS.has(level) ? requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean)) : [];
     const wildcards = patterns.map((template) => typeWildcard(template, ctx));

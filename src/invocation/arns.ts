@@ -174,7 +174,8 @@ function iamResources(action: string, params: ApiParams, ctx: ArnContext): strin
     if (arn) arns.push(given(ctx, arn));
   }
   const serialNumber = nonEmptyString(params.SerialNumber);
-  if (types.has('mfa') && serialNumber) arns.push(given(ctx, serialNumber));
+  // A virtual MFA device's serial number is its ARN; a hardware device's (`GAHT12345678`) names no ARN.
+  if (types.has('mfa') && serialNumber && parseArn(serialNumber)) arns.push(given(ctx, serialNumber));
   return arns;
 }
 
@@ -602,6 +603,11 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     const candidates = [lower, ...(suffix ? [stem, `${typeKey}${suffix}`] : [])];
     return candidates.map((candidate) => byLowerName.get(candidate)).find(usable);
   };
+  // A list member naming several resources of one kind (`--vpc-endpoint-ids a b`: ${VpcEndpointId} ← VpcEndpointIds).
+  const plural = (variable: string): string[] => {
+    const list = byLowerName.get(`${variable.toLowerCase()}s`);
+    return Array.isArray(list) && list.length && list.every(usable) ? (list as string[]) : [];
+  };
   // Name/id variables no member fills, over every template of the action: a bare `Name`/`Id` goes to the one left.
   const open = new Map<string, Set<string>>();
   for (const { template, typeKey } of openFrom) {
@@ -621,27 +627,44 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
   };
   const arns: string[] = [];
   for (const { template, typeKey } of templates) {
-    let filled = 0;
-    let variables = 0;
-    const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => {
-      if (variable === 'Partition') return ctx.partition;
-      if (variable === 'Region') return ctx.region;
-      if (variable === 'Account') return ctx.account;
-      variables++;
-      const value = direct(variable, typeKey) ?? bare(variable);
-      if (value === undefined) return '*';
-      filled++;
-      return value;
-    });
-    // A fill that leaves the service, region or account open names no narrower set than `*`: not used.
-    if ((filled || !variables) && pinned(arn)) arns.push(arn);
+    // At most one variable may take its values from a list member: one ARN per element.
+    const listVariable = [...template.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!).find((variable) => direct(variable, typeKey) === undefined && plural(variable).length);
+    for (const element of listVariable ? plural(listVariable) : [undefined]) {
+      let filled = 0;
+      let variables = 0;
+      const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => {
+        if (variable === 'Partition') return ctx.partition;
+        if (variable === 'Region') return ctx.region;
+        if (variable === 'Account') return ctx.account;
+        variables++;
+        const value = variable === listVariable ? element : (direct(variable, typeKey) ?? bare(variable));
+        if (value === undefined) return '*';
+        filled++;
+        return value;
+      });
+      // A fill that leaves the service, region or account open names no narrower set than `*`: not used.
+      if ((filled || !variables) && pinned(arn)) arns.push(arn);
+    }
   }
   // Only context-filled templates (a Glue catalog) say nothing about the call by themselves.
-  if (!arns.some((arn) => templates.some(({ template }) => /\$\{(?!Partition|Region|Account)\w+\}/.test(template) && templateRegex(template).test(arn)))) {
-    const named = namedArns(action, params, ctx, []);
-    return named.length ? [...arns, ...named] : arns;
+  const fromCall = arns.some((arn) => templates.some(({ template }) => /\$\{(?!Partition|Region|Account)\w+\}/.test(template) && templateRegex(template).test(arn)));
+  const named = namedArns(action, params, ctx, fromCall ? arns : []);
+  if (fromCall || named.length) return [...arns, ...named];
+  return [...arns, ...ownServiceArns(prefix, params, ctx)];
+}
+
+/**
+ * Last resort: ARNs of the action's own service that the call passes in an `…Arn`/`…Arns` member, though SAR's
+ * templates do not describe their shape (a newer resource form). Granting exactly the ARN the caller names is no
+ * wider than the call.
+ */
+function ownServiceArns(prefix: string, params: ApiParams, ctx: ArnContext): string[] {
+  const out: string[] = [];
+  for (const [member, value] of Object.entries(params)) {
+    if (!/(Arn|ARN)s?$/.test(member)) continue;
+    for (const candidate of nonEmptyStrings(value)) if (parseArn(candidate)?.service === prefix) out.push(given(ctx, candidate));
   }
-  return [...arns, ...namedArns(action, params, ctx, arns)];
+  return out;
 }
 
 /** ARNs for one action from API parameters; [] when nothing could be derived. */
@@ -649,6 +672,9 @@ export function resourcesFor(action: string, params: ApiParams, ctx: ArnContext)
   const prefix = action.slice(0, action.indexOf(':'));
   const handler = HANDLERS[prefix];
   let arns = handler ? handler(action, params, ctx) : templateResources(action, params, ctx);
-  if (handler) arns = [...arns, ...namedArns(action, params, ctx, arns)];
+  // A handler covers its service's common identifiers; for the others (`ec2 delete-vpc-endpoints
+  // --vpc-endpoint-ids`), the generic template filling applies as for any service. Not for S3, whose handler
+  // reads every bucket and key form: a template would turn an unread key into `bucket/*`.
+  if (handler) arns = arns.length ? [...arns, ...namedArns(action, params, ctx, arns)] : prefix === 's3' ? [] : templateResources(action, params, ctx);
   return [...new Set(arns)];
 }
