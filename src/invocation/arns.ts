@@ -495,6 +495,41 @@ function budgetsResources(action: string, params: ApiParams, ctx: ArnContext): s
   return [];
 }
 
+/**
+ * EventBridge: a rule on the default bus is `rule/NAME`, on another bus `rule/BUS/NAME`; a call without
+ * `--event-bus-name` acts on the bus named `default` (Amazon EventBridge User Guide, "Resource-based policies";
+ * EventBridge API Reference, EventBusName: "If you omit this, the default event bus is used"). `PutEvents` names a
+ * bus per entry.
+ */
+function eventsResources(action: string, params: ApiParams, ctx: ArnContext): string[] {
+  const types = new Set(actionResourceTypes(action));
+  const arns: string[] = [];
+  const busOf = (value: string | undefined): { base: string; bus: string } => {
+    const arn = value ? parseArn(value) : undefined;
+    if (arn && value) {
+      if (arn.service !== 'events' || !arn.resource.startsWith('event-bus/')) throw unreadable('EventBusName', value, 'an event bus name or arn:…:events:REGION:ACCOUNT:event-bus/NAME');
+      given(ctx, value);
+      return { base: `arn:${arn.partition}:events:${arn.region}:${arn.account}:`, bus: arn.resource.slice('event-bus/'.length) };
+    }
+    return { base: `arn:${ctx.partition}:events:${ctx.region}:${ctx.account}:`, bus: value ?? 'default' };
+  };
+  const ruleTypes = types.has('rule-on-default-event-bus') || types.has('rule-on-custom-event-bus');
+  if (ruleTypes) {
+    const { base, bus } = busOf(nonEmptyString(params.EventBusName));
+    const rule = nonEmptyString(params.Rule) ?? nonEmptyString(params.Name);
+    if (rule) arns.push(rule.startsWith('arn:') ? given(ctx, rule) : bus === 'default' ? `${base}rule/${rule}` : `${base}rule/${bus}/${rule}`);
+  } else if (types.has('event-bus')) {
+    const entries = Array.isArray(params.Entries) ? (params.Entries as ApiParams[]) : undefined;
+    const buses = entries ? entries.map((entry) => nonEmptyString(entry?.EventBusName)) : [nonEmptyString(params.EventBusName) ?? nonEmptyString(params.Name)];
+    for (const name of buses) {
+      if (!entries && name === undefined && !requiredResourceTypes(action).includes('event-bus')) continue;
+      const { base, bus } = busOf(name);
+      arns.push(`${base}event-bus/${bus}`);
+    }
+  }
+  return arns;
+}
+
 /** Services whose ARNs need more than filling a template (docs/aws-cli-parsing.md §5.2), by IAM prefix. */
 const HANDLERS: Record<string, (action: string, params: ApiParams, ctx: ArnContext) => string[]> = {
   s3: s3Resources,
@@ -515,6 +550,7 @@ const HANDLERS: Record<string, (action: string, params: ApiParams, ctx: ArnConte
   bedrock: bedrockResources,
   ecs: ecsResources,
   budgets: budgetsResources,
+  events: eventsResources,
 };
 
 /** SAR templates of a resource type: most have one, API Gateway's list several separated by `, `. */

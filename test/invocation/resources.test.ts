@@ -228,10 +228,29 @@ describe('measured defects (issue 8, "Resources as tight as IAM allows")', () =>
     expect(perms(['eks', 'describe-cluster', '--name', 'prod'])).toEqual(['eks:DescribeCluster arn:aws:eks:us-east-1:111122223333:cluster/prod']);
   });
 
+  it('eventbridge rules on the default bus, on a named bus, and every bus PutEvents entries name', () => {
+    expect(perms(['events', 'put-rule', '--name', 'nightly', '--schedule-expression', 'rate(1 day)'])).toEqual(['events:PutRule arn:aws:events:us-east-1:111122223333:rule/nightly']);
+    expect(perms(['events', 'disable-rule', '--name', 'r', '--event-bus-name', 'orders'])).toEqual(['events:DisableRule arn:aws:events:us-east-1:111122223333:rule/orders/r']);
+    expect(perms(['events', 'put-events', '--entries', '[{"Source":"a","DetailType":"b","Detail":"{}"},{"Source":"a","DetailType":"b","Detail":"{}","EventBusName":"orders"}]'])).toEqual([
+      'events:PutEvents arn:aws:events:us-east-1:111122223333:event-bus/default,arn:aws:events:us-east-1:111122223333:event-bus/orders',
+    ]);
+  });
+
   it('every required resource type the call names: the function and its code-signing config', () => {
     expect(perms(['lambda', 'put-function-code-signing-config', '--function-name', 'api', '--code-signing-config-arn', 'arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0123456789abcdef0'])).toEqual([
       'lambda:PutFunctionCodeSigningConfig arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0123456789abcdef0,arn:aws:lambda:us-east-1:111122223333:function:api',
     ]);
+  });
+
+  it('list members name one resource each; ids a service handler does not read are filled from templates', () => {
+    expect(perms(['ec2', 'delete-vpc-endpoints', '--vpc-endpoint-ids', 'vpce-0a', 'vpce-0b'])).toEqual([
+      'ec2:DeleteVpcEndpoints arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0a,arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-0b',
+    ]);
+  });
+
+  it('an empty identifier is refused before any template could turn it into a wildcard', () => {
+    expect(refusal(['s3api', 'get-object', '--bucket', 'b', '--key', '', 'out']).details).toMatchObject({ parameter: 'Key' });
+    expect(refusal(['events', 'delete-rule', '--name', '']).details).toMatchObject({ parameter: 'Name' });
   });
 
   it('an identifier missing from the request becomes the narrowest pattern, not `*`', () => {
