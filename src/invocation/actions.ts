@@ -146,7 +146,12 @@ function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string
     if (depth > 6) return;
     if (typeof value === 'string') {
       const arn = parseArn(value);
-      if (ROLE_MEMBER.test(member) && arn && arn.service === 'iam' && arn.resource.startsWith('role/')) roles.push(value);
+      if (ROLE_MEMBER.test(member) && arn && arn.service === 'iam' && arn.resource.startsWith('role/')) {
+        // The role ARN goes into the policy as written: a `*` or `?` in it would let the session pass any matching
+        // role (an administrator's) to the service. No API takes a wildcard role, so it is refused.
+        if (iamLiteral(value) !== value) throw unreadable(member, iamLiteral(value), 'the ARN of one IAM role');
+        roles.push(value);
+      }
     } else if (Array.isArray(value)) value.forEach((element) => visit(element, member, depth + 1));
     else if (value && typeof value === 'object') for (const [child, childValue] of Object.entries(value)) visit(childValue, child, depth + 1);
   };

@@ -99,6 +99,16 @@ describe('wildcards as identifiers are refused with a reason', () => {
     }
   });
 
+  it('a role passed to a service with a wildcard (PassRole would cover every matching role)', () => {
+    for (const [argv, member] of [
+      [['lambda', 'create-function', '--function-name', 'f', '--runtime', 'python3.12', '--handler', 'h', '--role', 'arn:aws:iam::111122223333:role/*', '--code', 'S3Bucket=b,S3Key=k'], 'Role'],
+      [['ecs', 'run-task', '--task-definition', 'td', '--overrides', '{"taskRoleArn":"arn:aws:iam::111122223333:role/adm?n"}'], 'taskRoleArn'],
+      [['ec2', 'create-flow-logs', '--resource-type', 'VPC', '--resource-ids', 'vpc-1', '--traffic-type', 'ALL', '--log-group-name', 'g', '--deliver-logs-permission-arn', 'arn:aws:iam::111122223333:role/${aws:username}'], 'DeliverLogsPermissionArn'],
+    ] as const) {
+      expect(refusal([...argv]).details, argv.join(' ')).toMatchObject({ parameter: member, reason: 'wildcard_identifier' });
+    }
+  });
+
   it('an expected bucket owner that is not an account id', () => {
     expect(refusal(['s3api', 'get-object', '--bucket', 'b', '--key', 'k', '--expected-bucket-owner', '*', 'out']).details).toMatchObject({
       parameter: 'ExpectedBucketOwner',
