@@ -136,7 +136,7 @@ function s3Copy(params: ApiParams): { action: string; params: ApiParams }[] {
 }
 
 // Members naming a role that the service will assume → iam:PassRole on that role (docs/aws-cli-parsing.md §3.3).
-// `DeliverLogsPermissionArn` (ec2 CreateFlowLogs) and `DeliverCrossAccountRole` name roles too.
+// EC2 flow logs name their delivery role `DeliverLogsPermissionArn` (EC2 API Reference, CreateFlowLogs).
 const ROLE_MEMBER = /(role(arn)?|DeliverLogsPermissionArn)$/i;
 
 function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string[] {
@@ -240,8 +240,8 @@ const WRITE_LEVELS = new Set(['Write', 'Permissions management', 'Tagging']);
  *  - an action without resource types, or a read, stays on `*` (derived=false) — IAM needs `*` for the former,
  *    and a list or describe without identifiers acts on the account's resources as a whole;
  *  - a write whose SAR entry has required resource types gets each type's ARN pattern in the target account and
- *    region (`arn:aws:ecs:REGION:ACCOUNT:service/` then `*` for the cluster and the service), still derived=false: narrower than `*`, but any such
- *    resource, so risks.ts marks the call `any_resource` and the approver is told so.
+ *    region (`…:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/` then `*`), still derived=false: narrower than
+ *    `*`, but any such resource, so risks.ts marks the call `any_resource` and the approver is told so.
  * Every ARN is checked to have a readable partition, region and account: a wildcard there is refused.
  */
 export function permission(action: string, params: ApiParams, ctx: ArnContext, op?: OperationRef): Permission {
@@ -255,11 +255,11 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
       throw unreadable(member, value, `the ARN of one ${prefix} resource`);
     }
   }
-  // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
   // An empty identifier (`--key ""`) would leave its part of the ARN to a wildcard (`b/*`) or the action on `*`:
   // the call cannot be meant, refuse it.
   const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
   if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
+  // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
   const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
     const level = actionInfo(action)?.accessLevel;
