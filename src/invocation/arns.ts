@@ -616,8 +616,10 @@ function namedArns(action: string, params: ApiParams, ctx: ArnContext, have: str
  * without the `Name`/`Id` suffix (`${WorkGroupName}` ← WorkGroup); the resource type's name plus the suffix
  * (`${GroupFriendlyName}` of `autoScalingGroup` ← AutoScalingGroupName). A bare `Name`/`Id` member fills a
  * variable only when it is the one name (id) variable left unfilled among the action's required resource types
- * (all its types when none is required) and no other member names its resource: `glue get-table --database-name D --name T` fills `table/D/T`, while `athena create-notebook
- * --work-group W --name N` scopes workgroup W (N is the notebook, which has no ARN). A variable the request does
+ * (all its types when none is required), no other member names its resource and the action is about it (its
+ * name holds the resource's): `glue get-table --database-name D --name T` fills `table/D/T`, while `athena
+ * create-notebook --work-group W --name N` scopes workgroup W (N is the notebook, which has no ARN), and
+ * `logs delete-delivery-source --name N` names no delivery destination. A variable the request does
  * not give becomes `*` as long as one of the template's own variables was filled
  * (`autoScalingGroup:*:autoScalingGroupName/NAME`): the narrowest pattern the ARN format allows, never a bare `*`.
  * Templates made only of partition, region and account (Glue's `catalog`) are complete as they stand.
@@ -655,9 +657,14 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
       open.set(suffix, (open.get(suffix) ?? new Set()).add(variable!));
     }
   }
-  const bare = (variable: string): string | undefined => {
+  // …and only to the resource the action is about: `logs:DeleteDeliverySource --name N` does not name a delivery
+  // destination, whatever SAR's resource type for it.
+  const actionKey = action.slice(action.indexOf(':') + 1).toLowerCase();
+  const bare = (variable: string, typeKey: string): string | undefined => {
     const suffix = /(Name|Id)$/.exec(variable)?.[1]?.toLowerCase();
     if (!suffix || open.get(suffix)?.size !== 1 || !open.get(suffix)!.has(variable)) return undefined;
+    const stem = variable.toLowerCase().slice(0, -suffix.length);
+    if (!actionKey.includes(typeKey) && !(stem && actionKey.includes(stem))) return undefined;
     const value = byLowerName.get(suffix);
     return usable(value) ? value : undefined;
   };
@@ -673,7 +680,7 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
         if (variable === 'Region') return ctx.region;
         if (variable === 'Account') return ctx.account;
         variables++;
-        const value = variable === listVariable ? element : (direct(variable, typeKey) ?? bare(variable));
+        const value = variable === listVariable ? element : (direct(variable, typeKey) ?? bare(variable, typeKey));
         if (value === undefined) return '*';
         filled++;
         return value;

@@ -236,6 +236,10 @@ describe('measured defects (issue 8, "Resources as tight as IAM allows")', () =>
       'glue:DeleteTable arn:aws:glue:us-east-1:111122223333:catalog,arn:aws:glue:us-east-1:111122223333:database/sales,arn:aws:glue:us-east-1:111122223333:table/sales/orders',
     ]);
     expect(perms(['eks', 'describe-cluster', '--name', 'prod'])).toEqual(['eks:DescribeCluster arn:aws:eks:us-east-1:111122223333:cluster/prod']);
+    // SAR lists only delivery-destination for DeleteDeliverySource: --name is the source, not a destination's name.
+    const r = parseInvocation(['logs', 'delete-delivery-source', '--name', 'src'], ctx);
+    expect(r.permissions).toEqual([{ action: 'logs:DeleteDeliverySource', resources: ['arn:aws:logs:us-east-1:111122223333:delivery-destination:*'], derived: false }]);
+    expect(r.risks).toContain('any_resource');
   });
 
   it('eventbridge rules on the default bus, on a named bus, and every bus PutEvents entries name', () => {
