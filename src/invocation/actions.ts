@@ -280,8 +280,9 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
 function checkArn(arn: string): void {
   if (arn === '*') return;
   const parsed = parseArn(arn);
-  if (!parsed || !/^[\w-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !/^(\d{12}|aws|)$/.test(parsed.account)) {
-    throw unreadable('resource', arn, 'an ARN with a plain region and a 12-digit account');
+  // The same shape the session policy accepts (src/broker/session-policy.ts): anything else would fail there.
+  if (!parsed || !/^aws(-[a-z]+)*$/.test(parsed.partition) || !/^[a-z0-9-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !/^(\d{12}|aws|)$/.test(parsed.account)) {
+    throw unreadable('resource', arn, 'an ARN arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE with a plain partition, service and region and a 12-digit account');
   }
 }
 

@@ -109,6 +109,14 @@ describe('wildcards as identifiers are refused with a reason', () => {
     }
   });
 
+  it('an ARN the session policy could not hold (malformed partition or service, no resource) is refused, not a 500 later', () => {
+    for (const arn of ['arn:AWS:lambda:us-east-1:111122223333:function:f', 'arn:aws:Lambda:us-east-1:111122223333:function:f', 'arn:garbage']) {
+      const e = refusal(['lambda', 'get-function', '--function-name', arn]);
+      expect(e.code, arn).toBe('parse');
+      expect(e.details.reason, arn).toBe('unreadable_identifier');
+    }
+  });
+
   it('an expected bucket owner that is not an account id', () => {
     expect(refusal(['s3api', 'get-object', '--bucket', 'b', '--key', 'k', '--expected-bucket-owner', '*', 'out']).details).toMatchObject({
       parameter: 'ExpectedBucketOwner',
