@@ -9,7 +9,7 @@
  * Conditional extras: iam:PassRole for role ARNs passed in parameters, tag-on-create actions.
  */
 import { ACTION_EXCEPTIONS, PERMISSIONLESS, S3_VERSION_ACTIONS } from './action-exceptions.js';
-import { type ArnContext, parseArn, resourcesFor, typeWildcard, unreadable } from './arns.js';
+import { type ArnContext, parseArn, resourcesFor, templateRegex, typeWildcard, unreadable } from './arns.js';
 import { iamLiteral, iamLiteralParams } from './iam-literal.js';
 import { GuardError } from '../errors.js';
 import { actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
@@ -291,7 +291,6 @@ function checkArn(arn: string): void {
  * required (instance, network-interface, volume…): those get account-scoped wildcards from their ARN
  * templates, so the session policy is sufficient but no wider than the account.
  */
-const templateRegex = new Map<string, RegExp>();
 function requiredWildcards(action: string, arns: string[], ctx: ArnContext): string[] {
   const prefix = action.slice(0, action.indexOf(':'));
   const out: string[] = [];
@@ -300,21 +299,9 @@ function requiredWildcards(action: string, arns: string[], ctx: ArnContext): str
   if (prefix !== 'ec2') return out;
   for (const type of requiredResourceTypes(action)) {
     const template = arnTemplate(prefix, type);
-    if (!template) continue;
-    let re = templateRegex.get(template);
-    if (!re) {
-      re = new RegExp(
-        `^${template
-          .split(/\$\{\w+\}/)
-          .map((part) => part.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
-          .join('.*')}$`,
-      );
-      templateRegex.set(template, re);
-    }
-    if (arns.some((arn) => re.test(arn))) continue;
-    out.push(
-      template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => (variable === 'Partition' ? ctx.partition : variable === 'Region' ? ctx.region : variable === 'Account' ? ctx.account : '*')),
-    );
+    if (!template || arns.some((arn) => templateRegex(template).test(arn))) continue;
+    const wildcard = typeWildcard(template, ctx);
+    if (wildcard) out.push(wildcard);
   }
   return out;
 }
