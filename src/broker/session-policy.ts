@@ -160,7 +160,8 @@ export function sessionPolicyFor(permissions: readonly Permission[], options: Se
     }
     // Pins for this action, in a fixed key order so equal blocks serialise equally.
     const base: Conditions = {};
-    if (inv && regionPinned(p, inv.region)) addCondition(base, 'StringEquals', 'aws:RequestedRegion', inv.region);
+    const region = p.region ?? inv?.region;
+    if (inv && region !== undefined && regionPinned(p, region)) addCondition(base, 'StringEquals', 'aws:RequestedRegion', region);
     for (const pp of paramPins(p.action, inv).sort((a, b) => (a.pin.key < b.pin.key ? -1 : 1))) addCondition(base, pp.operator, pp.pin.key, pp.value);
     const plain: string[] = [];
     const bound: string[] = [];

@@ -118,6 +118,10 @@ export const ACTION_EXCEPTIONS: Record<string, string[]> = {
   'budgets:DescribeBudgetPerformanceHistory': ['budgets:ViewBudget'],
   'budgets:DescribeNotificationsForBudget': ['budgets:ViewBudget'],
   'budgets:DescribeSubscribersForNotification': ['budgets:ViewBudget'],
+  'budgets:DescribeBudgetNotificationsForAccount': ['budgets:ViewBudget'],
+  // ---- CloudFront: the WithTags variants create and tag (CloudFront Developer Guide, "Permissions required to use
+  // CloudFront APIs": CreateDistributionWithTags needs cloudfront:CreateDistribution and cloudfront:TagResource)
+  'cloudfront:CreateDistributionWithTags': ['cloudfront:CreateDistribution', 'cloudfront:TagResource'],
   // ---- Glue (iam-dataset)
   'glue:BatchUpdatePartition': ['glue:UpdatePartition'],
   'glue:CreatePartitionIndex': ['glue:UpdateTable'],
@@ -127,6 +131,11 @@ export const ACTION_EXCEPTIONS: Record<string, string[]> = {
   'glue:GetColumnStatisticsForPartition': ['glue:GetPartition'],
   'glue:GetColumnStatisticsForTable': ['glue:GetTable'],
   'glue:GetPartitionIndexes': ['glue:GetTable'],
+  // Lake Formation's unfiltered reads: "For IAM authorization, the public IAM action associated with this API is
+  // glue:GetTable / glue:GetPartition / glue:GetPartitions" (AWS Glue API Reference, GetUnfiltered*Metadata).
+  'glue:GetUnfilteredTableMetadata': ['glue:GetTable'],
+  'glue:GetUnfilteredPartitionMetadata': ['glue:GetPartition'],
+  'glue:GetUnfilteredPartitionsMetadata': ['glue:GetPartitions'],
   'mediapackage:ConfigureLogs': ['mediapackage:UpdateChannel'],
   // ---- IoT jobs data plane
   'iot-jobs-data:DescribeJobExecution': ['iotjobsdata:DescribeJobExecution'],

@@ -9,8 +9,8 @@
  * Conditional extras: iam:PassRole for role ARNs passed in parameters, tag-on-create actions.
  */
 import { ACTION_EXCEPTIONS, PERMISSIONLESS, S3_VERSION_ACTIONS } from './action-exceptions.js';
-import { type ArnContext, parseArn, resourcesFor } from './arns.js';
-import { iamLiteralParams } from './iam-literal.js';
+import { type ArnContext, parseArn, resourcesFor, templateRegex, typeWildcard, unreadable } from './arns.js';
+import { iamLiteral, iamLiteralParams } from './iam-literal.js';
 import { GuardError } from '../errors.js';
 import { actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
 import type { Permission } from './types.js';
@@ -136,7 +136,8 @@ function s3Copy(params: ApiParams): { action: string; params: ApiParams }[] {
 }
 
 // Members naming a role that the service will assume → iam:PassRole on that role (docs/aws-cli-parsing.md §3.3).
-const ROLE_MEMBER = /role(arn)?$/i;
+// EC2 flow logs name their delivery role `DeliverLogsPermissionArn` (EC2 API Reference, CreateFlowLogs).
+const ROLE_MEMBER = /(role(arn)?|DeliverLogsPermissionArn)$/i;
 
 function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string[] {
   if (op.service === 'sts' || op.service === 'iam') return [];
@@ -145,7 +146,12 @@ function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string
     if (depth > 6) return;
     if (typeof value === 'string') {
       const arn = parseArn(value);
-      if (ROLE_MEMBER.test(member) && arn && arn.service === 'iam' && arn.resource.startsWith('role/')) roles.push(value);
+      if (ROLE_MEMBER.test(member) && arn && arn.service === 'iam' && arn.resource.startsWith('role/')) {
+        // The role ARN goes into the policy as written: a `*` or `?` in it would let the session pass any matching
+        // role (an administrator's) to the service. No API takes a wildcard role, so it is refused.
+        if (iamLiteral(value) !== value) throw unreadable(member, iamLiteral(value), 'the ARN of one IAM role');
+        roles.push(value);
+      }
     } else if (Array.isArray(value)) value.forEach((element) => visit(element, member, depth + 1));
     else if (value && typeof value === 'object') for (const [child, childValue] of Object.entries(value)) visit(childValue, child, depth + 1);
   };
@@ -160,6 +166,39 @@ function passRoles(op: OperationRef, params: ApiParams, ctx: ArnContext): string
     if (arn.account && arn.account !== ctx.account) ctx.foreignAccounts.add(arn.account);
   }
   return [...new Set(roles)];
+}
+
+/**
+ * Permissions AWS checks besides the operation's own action (docs/aws-cli-parsing.md §3.3, "Companion
+ * permissions"), each from the operation's API reference:
+ *  - `iam add-role-to-instance-profile`: "The caller of this operation must be granted the PassRole permission on
+ *    the IAM role" (IAM API Reference, AddRoleToInstanceProfile) — the role joins whatever instance uses the profile;
+ *  - `kms replicate-key`: kms:CreateKey too, evaluated in the replica Region (AWS KMS API Reference, ReplicateKey,
+ *    "Required permissions"); CreateKey has no resource type, so `*`;
+ *  - `ec2 create-flow-logs` to S3 or Firehose: logs:CreateLogDelivery (Amazon VPC User Guide, "IAM permissions
+ *    for publishing flow logs to Amazon S3 / Firehose"), which has no resource type;
+ *  - `ecs run-task`, `start-task`, `create-service`: the task definition's task and execution roles are passed
+ *    to ECS (Amazon ECS Developer Guide, "Task IAM role": iam:PassRole). Which roles needs a lookup of the task
+ *    definition, so every role of the account, as for instance profiles (`passRoles`).
+ */
+function companions(op: OperationRef, params: ApiParams, ctx: ArnContext, where: string): Permission[] {
+  const out: Permission[] = [];
+  const key = `${op.service}:${op.api}`;
+  const roleBase = `arn:${ctx.partition}:iam::${ctx.account}:role/`;
+  if (key === 'iam:AddRoleToInstanceProfile' && typeof params.RoleName === 'string' && params.RoleName) {
+    out.push({ action: 'iam:PassRole', resources: [`${roleBase}${iamLiteral(params.RoleName)}`], derived: true });
+  }
+  if (key === 'kms:ReplicateKey') {
+    const replica = typeof params.ReplicaRegion === 'string' && /^[a-z]{2}(-[a-z]+)+-\d+$/.test(params.ReplicaRegion) ? params.ReplicaRegion : undefined;
+    out.push({ action: must('kms:CreateKey', where), resources: ['*'], derived: false, ...(replica ? { region: replica } : {}) });
+  }
+  if (key === 'ec2:CreateFlowLogs' && typeof params.LogDestinationType === 'string' && params.LogDestinationType !== 'cloud-watch-logs') {
+    out.push({ action: must('logs:CreateLogDelivery', where), resources: ['*'], derived: false });
+  }
+  if (op.service === 'ecs' && (op.api === 'RunTask' || op.api === 'StartTask' || op.api === 'CreateService')) {
+    out.push({ action: 'iam:PassRole', resources: [`${roleBase}*`], derived: true });
+  }
+  return out;
 }
 
 /** Tag-on-create: tags in a create call need the tagging action too (SAR condition keys aws:RequestTag). */
@@ -186,6 +225,8 @@ function merge(permissions: Permission[]): Permission[] {
       merged.derived = false;
     } else {
       merged.resources = [...new Set([...merged.resources, ...permission.resources])].sort();
+      // Any underived part (a write's account-wide pattern) makes the whole permission underived.
+      merged.derived = merged.derived && permission.derived;
     }
   }
   return [...byAction.values()];
@@ -194,19 +235,58 @@ function merge(permissions: Permission[]): Permission[] {
 /** Parameter names that identify a resource (botocore members): an empty one is never a real call. */
 const IDENTIFYING = /(Name|Id|Arn|ARN|Key|Bucket|Url|URL|Identifier|Path)$/;
 
-/** Resources for an action from its own parameters; `*` (derived=false) when nothing can be derived. */
+/** Access levels that change something: an underived resource on these is "any resource" (risks.ts `any_resource`). */
+const WRITE_LEVELS = new Set(['Write', 'Permissions management', 'Tagging']);
+
+/**
+ * Resources for an action from its own parameters. When the request names none (docs/aws-cli-parsing.md §5.3):
+ *  - an action without resource types, or a read, stays on `*` (derived=false) — IAM needs `*` for the former,
+ *    and a list or describe without identifiers acts on the account's resources as a whole;
+ *  - a write whose SAR entry has required resource types gets each type's ARN pattern in the target account and
+ *    region (`…:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/` then `*`), still derived=false: narrower than
+ *    `*`, but any such resource, so risks.ts marks the call `any_resource` and the approver is told so.
+ * Every ARN is checked to have a readable partition, region and account: a wildcard there is refused.
+ */
 export function permission(action: string, params: ApiParams, ctx: ArnContext, op?: OperationRef): Permission {
   // ARNs are built from the caller's values written literally (iam-literal.ts): a key named `*` is that key.
   const literal = iamLiteralParams(params);
+  // An ARN of the action's own service naming its resource (`--topic-arn arn:aws:sns:*:…`) that holds a wildcard
+  // anywhere: no API takes one, and the handlers would not recognise it as an ARN at all (a wildcard region).
+  const prefix = action.slice(0, action.indexOf(':'));
+  for (const [member, value] of Object.entries(literal)) {
+    if (/(Arn|ARN)$/.test(member) && typeof value === 'string' && value.startsWith(`arn:`) && value.includes('${') && value.split(':')[2] === prefix) {
+      throw unreadable(member, value, `the ARN of one ${prefix} resource`);
+    }
+  }
+  // An empty identifier (`--key ""`) would leave its part of the ARN to a wildcard (`b/*`) or the action on `*`:
+  // the call cannot be meant, refuse it.
+  const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
+  if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
-  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx)] : resourcesFor(action, literal, ctx);
+  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
-    // An empty identifier (`--key ""`) would leave the action on `*`: the call cannot be meant, refuse it.
-    const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
-    if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
+    const level = actionInfo(action)?.accessLevel;
+    const patterns = level && WRITE_LEVELS.has(level) ? requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean)) : [];
+    const wildcards = patterns.map((template) => typeWildcard(template, ctx));
+    if (wildcards.length && wildcards.every((arn) => arn !== undefined)) return { action, resources: [...new Set(wildcards as string[])].sort(), derived: false };
     return { action, resources: ['*'], derived: false };
   }
+  for (const arn of arns) checkArn(arn);
   return { action, resources: [...arns, ...requiredWildcards(action, arns, ctx)].sort(), derived: true };
+}
+
+/**
+ * An ARN the deriver built must have a plain partition, service, region and account: a caller's `*` that reached
+ * one of them (escaped as `${*}` by iam-literal.ts) is refused here, whatever handler built it, instead of
+ * failing later in the session policy.
+ */
+function checkArn(arn: string): void {
+  if (arn === '*') return;
+  const parsed = parseArn(arn);
+  // The same shape the session policy accepts (src/broker/session-policy.ts): anything else would fail there.
+  if (!parsed || !/^aws(-[a-z]+)*$/.test(parsed.partition) || !/^[a-z0-9-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !/^(\d{12}|aws|)$/.test(parsed.account)) {
+    throw unreadable('resource', arn, 'an ARN arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE with a plain partition, service and region and a 12-digit account');
+  }
 }
 
 /**
@@ -214,7 +294,6 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
  * required (instance, network-interface, volume…): those get account-scoped wildcards from their ARN
  * templates, so the session policy is sufficient but no wider than the account.
  */
-const templateRegex = new Map<string, RegExp>();
 function requiredWildcards(action: string, arns: string[], ctx: ArnContext): string[] {
   const prefix = action.slice(0, action.indexOf(':'));
   const out: string[] = [];
@@ -223,31 +302,33 @@ function requiredWildcards(action: string, arns: string[], ctx: ArnContext): str
   if (prefix !== 'ec2') return out;
   for (const type of requiredResourceTypes(action)) {
     const template = arnTemplate(prefix, type);
-    if (!template) continue;
-    let re = templateRegex.get(template);
-    if (!re) {
-      re = new RegExp(
-        `^${template
-          .split(/\$\{\w+\}/)
-          .map((part) => part.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
-          .join('.*')}$`,
-      );
-      templateRegex.set(template, re);
-    }
-    if (arns.some((arn) => re.test(arn))) continue;
-    out.push(
-      template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => (variable === 'Partition' ? ctx.partition : variable === 'Region' ? ctx.region : variable === 'Account' ? ctx.account : '*')),
-    );
+    if (!template || arns.some((arn) => templateRegex(template).test(arn))) continue;
+    const wildcard = typeWildcard(template, ctx);
+    if (wildcard) out.push(wildcard);
   }
   return out;
 }
 
-function apigatewayArn(uri: string, params: ApiParams, ctx: ArnContext): string {
+/**
+ * API Gateway management calls are authorized on the request path (SAR, "Resource types defined by Amazon API
+ * Gateway Management": `arn:${Partition}:apigateway:${Region}::/restapis/${RestApiId}`, `…::/apis/${ApiId}`). The
+ * HTTP/WebSocket API (apigatewayv2) serves its routes under `/v2/…`, but its resources are named without that
+ * prefix (`/v2/apis/{apiId}` is authorized as `/apis/ID`): a `/v2` kept in the ARN would match nothing AWS
+ * checks. A resource ARN in the path (`/tags/{resource-arn}`) is URL-encoded, as in SAR's
+ * `/tags/${UrlEncodedResourceARN}`.
+ */
+function apigatewayArn(uri: string, params: ApiParams, ctx: ArnContext, service: string): string {
   const byLowerName = new Map<string, unknown>();
   for (const [member, value] of Object.entries(params)) byLowerName.set(member.toLowerCase(), value);
-  const path = uri.split('?')[0]!.replace(/\{([\w+]+?)\+?\}/g, (_placeholder, name: string) => {
-    const value = byLowerName.get(name.replace(/_/g, '').toLowerCase());
-    return typeof value === 'string' || typeof value === 'number' ? String(value) : '*';
+  let path = uri.split('?')[0]!;
+  if (service === 'apigatewayv2') path = path.replace(/^\/v2(?=\/)/, '');
+  path = path.replace(/\{([\w+-]+?)\+?\}/g, (_placeholder, name: string) => {
+    const value = byLowerName.get(name.replace(/[_-]/g, '').toLowerCase());
+    if (typeof value !== 'string' && typeof value !== 'number') return '*';
+    if (!/arn$/i.test(name)) return String(value);
+    // encodeURIComponent leaves `*` alone: an escaped wildcard in the ARN would become a real one once encoded.
+    if (String(value).includes('${')) throw unreadable(name, String(value), 'the ARN of one API Gateway resource');
+    return encodeURIComponent(String(value));
   });
   return `arn:${ctx.partition}:apigateway:${ctx.region}::${path}`;
 }
@@ -264,6 +345,7 @@ export function operationPermissions(op: OperationRef, params: ApiParams, ctx: A
   const perms = base.map((needed) => permission(needed.action, needed.params, ctx, op));
   const tag = tagOnCreate(op, params);
   if (tag && sar(tag)) perms.push(permission(must(tag, where), params, ctx));
+  perms.push(...companions(op, params, ctx, where));
   const roles = passRoles(op, params, ctx);
   if (roles.length) perms.push({ action: 'iam:PassRole', resources: roles.sort(), derived: true });
   return merge(perms);

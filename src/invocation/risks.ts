@@ -7,6 +7,7 @@
  *  - --debug → secret_read (it logs the session token and access key id to stderr; docs/aws-cli-parsing.md §6.1 vector 6).
  */
 import type { ArnContext } from './arns.js';
+import { actionResourceTypes } from './iam-catalog.js';
 import { returnsSecret } from './sensitive-outputs.js';
 import type { ParsedInvocation, RiskSignal } from './types.js';
 import { RISK_SIGNALS } from './types.js';
@@ -137,6 +138,13 @@ export function computeRisks(res: ParsedInvocation, extra: RiskSignal[], arn: Ar
     if (file.mode === 'read' && SECRET_PATHS.test(file.path)) signals.add('secret_read');
   }
   if (arn.foreignAccounts.size) signals.add('cross_account');
+  // A write on an action with resource-level permissions whose resource the request does not name (or names in
+  // a way guard-aws cannot read): its grant covers any such resource of the account (docs/aws-cli-parsing.md
+  // §5.3). Never silent: policies see `any_resource`, approvers are told "any resource".
+  for (const permission of res.permissions) {
+    const level = res.accessLevels[permission.action];
+    if (!permission.derived && (level === 'Write' || level === 'Permissions management' || level === 'Tagging') && actionResourceTypes(permission.action).length) signals.add('any_resource');
+  }
   if (res.kind === 'api' || res.kind === 'custom') {
     const mutating = signals.has('write') || signals.has('destructive') || signals.has('iam_change') || signals.has('credential_minting') || signals.has('remote_execution') || signals.has('internet_exposure');
     if (!mutating && levels.every((level) => level === 'List' || level === 'Read')) signals.add('read_only');

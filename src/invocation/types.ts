@@ -22,6 +22,7 @@ export const RISK_SIGNALS = [
   'bulk',
   'hidden_input',
   'external_process',
+  'any_resource',
 ] as const;
 export type RiskSignal = (typeof RISK_SIGNALS)[number];
 
@@ -60,13 +61,23 @@ export interface Permission {
   action: string;
   /** ARNs (may contain `*` wildcards as AWS policies do); `['*']` when the action has no resource scoping. */
   resources: string[];
-  /** True when `resources` were derived from parameters; false means `*` because nothing could be derived. */
+  /**
+   * True when `resources` were derived from parameters. False when the request names no resource guard-aws can
+   * read: `*`, or for a write with required resource types each type's pattern in the target account and region
+   * (docs/aws-cli-parsing.md §5.3) — the call then carries the `any_resource` risk.
+   */
   derived: boolean;
   /**
    * Set when the permission is only exercised by another AWS service on the caller's behalf (KMS data keys for
    * S3 server-side encryption): the session policy then allows it only through that service (`kms:ViaService`).
    */
   viaService?: string;
+  /**
+   * The region this permission's request is made in, when it is not the call's: `kms replicate-key` needs
+   * kms:CreateKey in the replica Region (AWS KMS API Reference, ReplicateKey, "Required permissions"). The session
+   * policy pins `aws:RequestedRegion` to it for this action.
+   */
+  region?: string;
 }
 
 /** A local file the CLI will read or write for this call. */

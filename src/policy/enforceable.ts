@@ -120,7 +120,7 @@ function classify(r: CompiledRule, p: Permission, input: EnforceabilityInput, pi
   if (r.notGroups) cond(!input.caller.groups.some((g) => globTest(r.notGroups!, g, !loose)), null);
   if (r.accounts) cond(globTest(r.accounts, input.target.account, loose), null);
   if (r.targets) cond(globTest(r.targets, input.target.name, loose), null);
-  const pinnedRegion = regionPinned(p, inv.region);
+  const pinnedRegion = regionPinned(p, p.region ?? inv.region) && (p.region ?? inv.region) === inv.region;
   const regionDepends = `the region (${p.action} is not held to ${inv.region} by the session policy${p.viaService ? '' : ': a global service, where aws:RequestedRegion is us-east-1'})`;
   if (r.regions) cond(globTest(r.regions, inv.region, loose), pinnedRegion ? null : regionDepends);
   if (r.crossAccount !== undefined) {

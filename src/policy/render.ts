@@ -81,7 +81,8 @@ export function renderExplanation(e: Explanation, color: boolean): string {
     lines.push('  permissions');
     const w = Math.max(...e.permissions.map((p) => p.action.length));
     for (const p of e.permissions) {
-      const res = p.derived ? p.resources.map(v).join(', ') : '* (not derived)';
+      // Not derived: the request names no resource guard-aws could read, so the grant is on any resource.
+      const res = p.derived ? p.resources.map(v).join(', ') : `${p.resources.map(v).join(', ')} (any resource: not named in the call)`;
       lines.push(`    ${p.action.padEnd(w)}  ${(p.accessLevel ?? '?').padEnd(22)}  ${res}`);
       lines.push(`    ${''.padEnd(w)}  → ${paint(p.decision, COLORS[p.decision])} by ${p.rule ?? 'the default'}`);
     }

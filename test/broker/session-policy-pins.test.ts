@@ -32,6 +32,13 @@ describe('session policy pins', () => {
     expect(statements(parse(['sqs', 'list-queues'], 'eu-west-1'), false)).toEqual([{ Effect: 'Allow', Action: 'sqs:ListQueues', Resource: '*' }]);
   });
 
+  it('kms replicate-key: CreateKey is pinned to the replica Region, ReplicateKey to the call’s', () => {
+    const st = statements(parse(['kms', 'replicate-key', '--key-id', 'mrk-1234abcd12ab34cd56ef1234567890ab', '--replica-region', 'eu-west-1']));
+    const regionOf = (action: string) => st.find((x) => x.Action === action)?.Condition?.StringEquals?.['aws:RequestedRegion'];
+    expect(regionOf('kms:CreateKey')).toBe('eu-west-1');
+    expect(regionOf('kms:ReplicateKey')).toBe('us-east-1');
+  });
+
   it('global services come from botocore’s endpoint model: IAM, STS, CloudFront, Route 53, Organizations; S3 stays regional', () => {
     for (const g of ['iam', 'sts', 'cloudfront', 'route53', 'organizations', 'support', 'budgets']) expect(isGlobalService(g), g).toBe(true);
     for (const r of ['s3', 'ec2', 'sqs', 'secretsmanager', 'kms', 'lambda', 'dynamodb']) expect(isGlobalService(r), r).toBe(false);

@@ -57,8 +57,12 @@ describe('the v2 table', () => {
 
   it('v2 loads file:// for every argument (v1 passes some literally): the file is a local read on v2 only', () => {
     const argv = ['sqs', 'get-queue-attributes', '--queue-url', 'file:///tmp/q'];
-    expect(parseInvocation(argv, v2).risks).toContain('local_file_read');
-    expect(parseInvocation(argv, v1).risks).not.toContain('local_file_read');
+    const queueInFile = { readFile: () => Buffer.from('https://sqs.us-east-1.amazonaws.com/111122223333/q') };
+    const onV2 = parseInvocation(argv, { ...v2, ...queueInFile });
+    expect(onV2.risks).toContain('local_file_read');
+    expect(onV2.resources).toEqual(['arn:aws:sqs:us-east-1:111122223333:q']);
+    // v1 sends `file:///tmp/q` itself as the queue URL: no queue can be read from it, so it is refused (§5.3).
+    expect(refusal(argv, { ...v1, ...queueInFile }).details.reason).toBe('unreadable_identifier');
   });
 
   it('ddb put and select are the DynamoDB calls they make, on the one table', () => {

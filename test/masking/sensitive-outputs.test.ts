@@ -85,7 +85,9 @@ describe('secret_read', () => {
         if (!isGuardError(e)) throw e;
         // Operations without an IAM action (bearer-token APIs such as sso get-role-credentials, sso-oidc
         // create-token) are refused outright: they never run, so no secret is returned.
-        if (e.details.reason === 'unmapped') unmapped++;
+        // So are calls whose placeholder identifiers cannot be read (`--role-arn xxxxxxxx`, docs/aws-cli-parsing.md
+        // §5.3): AWS would reject them too.
+        if (e.details.reason === 'unmapped' || e.details.reason === 'unreadable_identifier') unmapped++;
         else refused.push(`${c.command} ${c.operation}: ${e.code} ${e.message}`);
         continue;
       }
