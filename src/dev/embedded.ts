@@ -7,6 +7,7 @@ import { brokerConfigFrom, type BrokerConfig, type BrokerConfigInput } from '../
 import { assembleBroker } from '../broker/assemble.js';
 import { startBroker } from '../broker/server.js';
 import { GuardError } from '../errors.js';
+import { bwrapAvailable } from '../runner/isolation.js';
 import type { IoHost } from '../io/host.js';
 import { generateSigningKey, startIdp, type SigningJwk } from '../idp/index.js';
 import { DEFAULT_USERS, DEFAULT_WORKLOAD_CLIENT_ID, DEFAULT_WORKLOAD_GROUPS, type IdpUser } from '../idp/users.js';
@@ -173,7 +174,10 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         policies: o.policies,
         storage: { sqlite: join(o.dataDir, 'broker.sqlite') },
         ...(consoleUrl ? { console: { publicUrl: consoleUrl } } : {}),
-        ...(o.execution ? { execution: o.execution } : {}),
+        // Broker runs are confined with bubblewrap; a development machine without it still gets a working setup,
+        // unconfined and said so at start (execution.isolation.mode none, SECURITY.md). A production broker has no
+        // such fallback: it refuses to start.
+        ...(o.execution ? { execution: o.execution } : bwrapAvailable() ? {} : { execution: { isolation: { mode: 'none' as const } } }),
         targets: [
           {
             name: 'dev',
