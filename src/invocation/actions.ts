@@ -281,7 +281,9 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
  * failing later in the session policy.
  */
 function checkArn(arn: string): void {
-  if (arn === '*') return;
+  // A control character is refused after derivation, naming the parameter it came from (parse.ts,
+  // assertPrintableResource): a clearer message than "not an ARN" for the same refusal.
+  if (arn === '*' || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(arn)) return;
   const parsed = parseArn(arn);
   // The same shape the session policy accepts (src/broker/session-policy.ts): anything else would fail there.
   if (!parsed || !/^aws(-[a-z]+)*$/.test(parsed.partition) || !/^[a-z0-9-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !/^(\d{12}|aws|)$/.test(parsed.account)) {

@@ -46,7 +46,14 @@ describe('identifiers the deriver cannot read, through the broker', () => {
     const grant = (await res.json()) as GrantResponse;
     expect(JSON.parse(grant.sessionPolicy)).toEqual({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: `arn:aws:sqs:us-east-1:${ACCOUNT}:jobs` }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: 'sqs:SendMessage',
+          Resource: `arn:aws:sqs:us-east-1:${ACCOUNT}:jobs`,
+          Condition: { StringEquals: { 'aws:RequestedRegion': 'us-east-1' } },
+        },
+      ],
     });
   });
 });

@@ -237,14 +237,14 @@ describe('console: approvals', () => {
 
   it('an argv with <script> and terminal escapes, and such a reason, render inert on every page', async () => {
     // Straight to the API (as any client could), so nothing on the CLI side cleans the argv first.
-    // Terminal escapes ride in a parameter that names no resource: a resource name with a control character is
-    // refused outright (src/invocation/parse.ts), which its own tests cover.
+    // Terminal escapes ride in a value that names no resource (a JMESPath literal in --query): a resource name or
+    // an account id with a control character is refused outright (src/invocation/parse.ts, arns.ts).
     const hostile = 'e2e-x<script>document.title="pwned"</script><img src=x onerror="document.body.dataset.xss=1">';
-    const escapes = '\u001b]0;pwned\u0007\u001b[2J';
+    const escapes = "'\u001b]0;pwned\u0007\u001b[2J'";
     const res = await fetch(`${new URL(s.ui).origin}/v1/grants`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${t.alice}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', hostile, '--expected-bucket-owner', escapes], transcriptKey: 'A'.repeat(43), reason: '<b>bold</b>\u001b[31m red \u202e' }),
+      body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', hostile, '--query', escapes], transcriptKey: 'A'.repeat(43), reason: '<b>bold</b>\u001b[31m red \u202e' }),
     });
     const body = (await res.json()) as { error: { code: string; approval?: { id: string; url?: string } } };
     expect(body.error.code, JSON.stringify(body)).toBe('approval_required');

@@ -254,7 +254,7 @@ describe('console live updates (server-sent events)', () => {
     const b = await listen(bob.jar);
     const e = await listen(erin.jar);
     const alice = (await userToken(idp, 'alice')).accessToken;
-    const res = await fetch(`${new URL(ui).origin}/v1/grants`, {
+    const res = await fetch(`${new URL(ui).origin}/v1/runs`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', 'e2e-sse'], transcriptKey: 'A'.repeat(43) }),
@@ -277,7 +277,7 @@ describe('long poll for the waiting CLI (GET /v1/approvals/:id?wait&seen)', () =
   it('holds the answer until the request changes, then answers at once; a different `seen` answers at once', async () => {
     const origin = new URL(ui).origin;
     const [alice, bob] = [(await userToken(idp, 'alice')).accessToken, (await userToken(idp, 'bob')).accessToken];
-    const res = await fetch(`${origin}/v1/grants`, {
+    const res = await fetch(`${origin}/v1/runs`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', 'e2e-long-poll'], transcriptKey: 'A'.repeat(43) }),
@@ -343,7 +343,7 @@ describe('shutdown', () => {
     await reader.read();
     const origin = new URL(ui).origin;
     const alice = (await userToken(idp, 'alice')).accessToken;
-    const res = await fetch(`${origin}/v1/grants`, {
+    const res = await fetch(`${origin}/v1/runs`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', 'e2e-shutdown'], transcriptKey: 'A'.repeat(43) }),

@@ -263,6 +263,7 @@ describe('the sandbox itself', () => {
           'PYTHONDONTWRITEBYTECODE',
           'PYTHONNOUSERSITE',
           'PYTHONPATH',
+          'PYTHONUNBUFFERED',
           'TMPDIR',
         ].sort(),
       );
