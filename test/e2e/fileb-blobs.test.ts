@@ -107,10 +107,10 @@ describe('a fileb:// blob larger than the file budget', () => {
     const before = codeOf().CodeSha256;
     const decided = randomBytes(200 * 1024);
     const other = Buffer.from(decided);
-    other[0] ^= 1;
+    other[0] = other[0]! ^ 1;
     const path = join(work, 'function.zip');
-    const api = (method: string, p: string, body?: string | Buffer, type = 'application/json') =>
-      fetch(`${s.broker.url}${p}`, { method, headers: { authorization: `Bearer ${alice}`, 'content-type': type }, ...(body !== undefined ? { body } : {}) });
+    const api = (method: string, p: string, body?: string | Uint8Array, type = 'application/json') =>
+      fetch(`${s.broker.url}${p}`, { method, headers: { authorization: `Bearer ${alice}`, 'content-type': type }, ...(body !== undefined ? { body: body as BodyInit } : {}) });
     const res = await api(
       'POST',
       '/v1/runs',
