@@ -117,16 +117,18 @@ describe('a fileb:// blob larger than the file budget', () => {
       JSON.stringify({ argv: update, cwd: work, blobs: { [path]: { sha256: createHash('sha256').update(decided).digest('hex'), size: decided.length } } }),
     );
     expect(res.status).toBe(201);
-    const created = (await res.json()) as { runId: string; inputs: number[] };
-    expect(created.inputs).toEqual([5]);
-    const put = await api('PUT', `/v1/runs/${created.runId}/inputs/5`, other, 'application/octet-stream');
+    const created = (await res.json()) as { runId: string; inputs: number[]; argv: string[] };
+    expect(created.inputs).toHaveLength(1);
+    const n = created.inputs[0]!;
+    expect(created.argv[n]).toBe('fileb://function.zip');
+    const put = await api('PUT', `/v1/runs/${created.runId}/inputs/${n}`, other, 'application/octet-stream');
     expect(put.status).toBe(409);
     const err = (await put.json()) as { error: { code: string; message: string } };
     expect(err.error.code).toBe('input_mismatch');
     expect(err.error.message).toMatch(/nothing ran/);
     // The run is gone: it cannot be started, nor given the right bytes afterwards.
     expect((await api('POST', `/v1/runs/${created.runId}/start`, '')).status).toBe(404);
-    expect((await api('PUT', `/v1/runs/${created.runId}/inputs/5`, decided, 'application/octet-stream')).status).toBe(404);
+    expect((await api('PUT', `/v1/runs/${created.runId}/inputs/${n}`, decided, 'application/octet-stream')).status).toBe(404);
     expect(codeOf().CodeSha256).toBe(before);
   }, 60_000);
 
