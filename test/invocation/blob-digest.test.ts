@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { shownParameters } from '../../src/approvals/parameters.js';
 import { planRunFiles } from '../../src/broker/run-files.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import type { BlobDigest, InvocationContext } from '../../src/invocation/types.js';
@@ -38,6 +39,13 @@ describe('a blob sent as its digest', () => {
     expect(isBlobStandIn(zip.toString('base64'))).toBe(false);
   });
 
+  it('approvers see its digest and real size (what the approval binds and the run is held to)', () => {
+    const inv = parseInvocation(update, brokerCtx({ '/home/alice/work/function.zip': digest }));
+    const shown = shownParameters(inv).find((p) => p.name === 'ZipFile')!;
+    expect(shown).toMatchObject({ source: 'file /home/alice/work/function.zip', encoding: 'digest only', bytes: zip.length, sha256: digest.sha256 });
+    expect(shown.value).toContain(digest.sha256);
+  });
+
   it('without the digest (and without contents) the parse refuses, as before', () => {
     expect(() => parseInvocation(update, brokerCtx({}))).toThrow(/was not provided with the request/);
   });
@@ -53,6 +61,13 @@ describe('a blob sent as its digest', () => {
     const plan = planRunFiles(inv, new Set(), where);
     expect(plan.inputs).toEqual([5]);
     expect(plan.digests?.get(5)).toEqual(digest);
+    // create-function's --zip-file (a CLI argument that becomes Code.ZipFile) goes the same way.
+    const create = parseInvocation(
+      ['lambda', 'create-function', '--function-name', 'fn', '--runtime', 'python3.12', '--handler', 'i.h', '--role', 'arn:aws:iam::123456789012:role/r', '--zip-file', 'fileb:///tmp/f.zip'],
+      brokerCtx({ '/tmp/f.zip': digest }),
+    );
+    expect(create.files).toEqual([{ path: '/tmp/f.zip', mode: 'read', argument: '--zip-file', digest }]);
+    expect(planRunFiles(create, new Set(), where).digests?.get(11)).toEqual(digest);
   });
 });
 
