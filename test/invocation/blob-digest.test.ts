@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { bindingHash } from '../../src/approvals/binding.js';
 import { shownParameters } from '../../src/approvals/parameters.js';
 import { planRunFiles } from '../../src/broker/run-files.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
@@ -44,6 +45,16 @@ describe('a blob sent as its digest', () => {
     const shown = shownParameters(inv).find((p) => p.name === 'ZipFile')!;
     expect(shown).toMatchObject({ source: 'file /home/alice/work/function.zip', encoding: 'digest only', bytes: zip.length, sha256: digest.sha256 });
     expect(shown.value).toContain(digest.sha256);
+  });
+
+  it('an approval binds the digest, also where the blob is no API member (create-function --zip-file)', () => {
+    const other: BlobDigest = { sha256: 'b'.repeat(64), size: digest.size };
+    const argv = ['lambda', 'create-function', '--function-name', 'fn', '--runtime', 'python3.12', '--handler', 'i.h', '--role', 'arn:aws:iam::123456789012:role/r', '--zip-file', 'fileb:///tmp/f.zip'];
+    const hash = (d: BlobDigest) => bindingHash({ requester: 'alice', target: 'dev', invocation: parseInvocation(argv, brokerCtx({ '/tmp/f.zip': d })) });
+    expect(hash(digest)).toBe(hash({ ...digest }));
+    expect(hash(digest)).not.toBe(hash(other));
+    const update2 = (d: BlobDigest) => bindingHash({ requester: 'alice', target: 'dev', invocation: parseInvocation(update, brokerCtx({ '/home/alice/work/function.zip': d })) });
+    expect(update2(digest)).not.toBe(update2(other));
   });
 
   it('without the digest (and without contents) the parse refuses, as before', () => {
