@@ -30,6 +30,11 @@ export const BROKER_ONLY_ERRORS = {
   run_state: { http: 409, client: 'usage' },
   /** The broker runs as many calls as its config allows (execution.maxConcurrent); try again shortly. */
   too_many_runs: { http: 429, client: 'broker_unreachable' },
+  /**
+   * An input uploaded for a run is not the blob the call was decided on (its SHA-256 or size differ from the
+   * request's `blobs`): the run ends unstarted.
+   */
+  input_mismatch: { http: 409, client: 'denied' },
   /** The call cannot run on the broker (a local file it cannot carry over, a directory upload); names why. */
   run_unsupported: { http: 400, client: 'unsupported' },
   /** The broker cannot run aws itself (none installed there); the call cannot run anywhere. */

@@ -30,6 +30,12 @@ export interface GrantRequest {
   target?: string;
   /** Contents of local files the invocation reads (file://, --cli-input-json), so the broker sees them too. */
   files?: Record<string, string>;
+  /**
+   * Binary files sent as their digest only (a whole `fileb://` value of a blob parameter, too large for `files`):
+   * the broker decides on a stand-in, and the run must use bytes with this digest (uploaded as an input for a run
+   * on the broker, checked before aws starts; pinned by the client for a local run).
+   */
+  blobs?: Record<string, { sha256: string; size: number }>;
   /** Ed25519 public key (base64url raw 32 bytes) the client will sign this run's transcript with. */
   transcriptKey: string;
   /** An approval id when re-running an approved call. */

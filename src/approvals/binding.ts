@@ -8,7 +8,7 @@ export const BINDING_VERSION = 1;
 export interface BindingInput {
   requester: string;
   target: string;
-  invocation: Pick<ParsedInvocation, 'canonicalArgv' | 'region' | 'actions' | 'permissions' | 'params'>;
+  invocation: Pick<ParsedInvocation, 'canonicalArgv' | 'region' | 'actions' | 'permissions' | 'params'> & { files?: ParsedInvocation['files'] };
 }
 
 /**
@@ -27,7 +27,16 @@ export function bindingValue(b: BindingInput): unknown {
     actions: [...new Set(b.invocation.actions)].sort(),
     resources: sortPermissions(b.invocation.permissions),
     params: b.invocation.params ?? {},
+    // Blobs the broker saw only as their digest (request `blobs`): bound by digest wherever they go, also when
+    // the argument is not an API member (create-function's --zip-file lives in cliArgs). Absent otherwise, so
+    // every hash stored before stays what it was.
+    ...blobsOf(b.invocation.files),
   };
+}
+
+function blobsOf(files: ParsedInvocation['files'] | undefined): { blobs?: { argument: string; path: string; sha256: string; size: number }[] } {
+  const blobs = (files ?? []).flatMap((f) => (f.digest ? [{ argument: f.argument, path: f.path, sha256: f.digest.sha256, size: f.digest.size }] : []));
+  return blobs.length ? { blobs } : {};
 }
 
 /**

@@ -32,6 +32,9 @@ export const MAX_TOTAL_CHARS = 16_000;
 /** Largest gzip expansion decoded for display (a decompression bomb is reported, not expanded). */
 const MAX_GUNZIP_BYTES = 1024 * 1024;
 
+/** A blob stand-in (src/invocation/values.ts blobStandIn): its digest and size. */
+const BLOB_STAND_IN = /^<blob sha256:([0-9a-f]{64}) size:(\d+)>$/;
+
 /** Members whose value is base64 on the wire and worth decoding for a person. */
 const BASE64_MEMBERS = new Set(['UserData']);
 
@@ -183,6 +186,17 @@ export function shownParameters(
       continue;
     }
     let text: string | undefined;
+    const blob = typeof raw === 'string' ? BLOB_STAND_IN.exec(raw) : null;
+    if (blob) {
+      // A large fileb:// blob the broker saw as its digest only (request `blobs`): the approver sees the digest
+      // the approval binds and the run is held to, and its real size.
+      entry.value = `(binary, ${blob[2]} bytes, SHA-256 ${blob[1]}; sent as its digest only)`;
+      entry.encoding = 'digest only';
+      entry.bytes = Number(blob[2]);
+      entry.sha256 = blob[1]!;
+      out.push(entry);
+      continue;
+    }
     if (typeof raw === 'string') {
       const decoded = fileb || travelsAsBase64(name, inv) ? decodeBase64(raw) : undefined;
       if (decoded) {

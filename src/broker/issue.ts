@@ -96,6 +96,13 @@ export async function issueSession(c: Context<BrokerEnv>, body: IssueRequest, d:
     throw err;
   };
 
+  // One file, one way: its contents (decided on) or its digest (a stand-in decided on), never both.
+  for (const path of Object.keys(body.blobs ?? {})) {
+    if (body.files && Object.prototype.hasOwnProperty.call(body.files, path)) {
+      throw new ApiError('bad_request', `invalid field blobs: ${JSON.stringify(path.slice(0, 200))} is sent in files too`, { field: 'blobs' });
+    }
+  }
+
   const target = pickTarget(ctx.config, body.target);
   if (!target) {
     const msg = body.target === undefined ? 'no default target is configured' : `unknown target ${body.target}`;
@@ -119,6 +126,7 @@ export async function issueSession(c: Context<BrokerEnv>, body: IssueRequest, d:
         region: target.region,
         fileContents: body.files ?? {},
         readFile: noLocalFiles,
+        ...(body.blobs ? { blob: (path: string) => Object.prototype.hasOwnProperty.call(body.blobs, path) ? body.blobs![path] : undefined } : {}),
         // Only what the caller told us: never the broker's own environment, home or working directory.
         env: body.home ? { HOME: body.home } : {},
         cwd: body.cwd ?? '/',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmodSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -233,9 +234,12 @@ export class RunRegistry {
     const max = this.cfg().maxInputBytes;
     const path = join(run.dir, 'in', String(token));
     let n = 0;
+    const digest = run.plan.digests?.get(token);
+    const hash = digest ? createHash('sha256') : null;
     const counted = async function* (src: Readable) {
       for await (const c of src) {
         n += (c as Buffer).length;
+        hash?.update(c as Buffer);
         if (run.inputBytes + n > max) throw new ApiError('payload_too_large', `input files exceed the broker's limit of ${max} bytes (execution.maxInputBytes)`, {}, { headers: { Connection: 'close' } });
         yield c as Buffer;
       }
@@ -247,6 +251,16 @@ export class RunRegistry {
       run.uploaded.delete(token);
       if (e instanceof ApiError) throw e;
       throw new ApiError('bad_request', `the upload of input ${token} broke off`);
+    }
+    if (digest && hash) {
+      // The call was decided on this digest (a blob's stand-in): other bytes are another call. The run is ended
+      // unstarted (recorded as decided and never run), so nothing can run on them or be retried into it.
+      const got = hash.digest('hex');
+      if (got !== digest.sha256 || n !== digest.size) {
+        rmSync(path, { force: true });
+        void this.expire(run);
+        throw new ApiError('input_mismatch', `input ${token} of run ${id} is not the file the call was decided on (SHA-256 ${got.slice(0, 16)}…, ${n} bytes; decided on ${digest.sha256.slice(0, 16)}…, ${digest.size} bytes); nothing ran`);
+      }
     }
     run.inputBytes += n;
     return n;
@@ -289,7 +303,7 @@ export class RunRegistry {
       // outputs (src/broker/run-files.ts) point into the run directory too: aws touches nothing else on disk.
       const pinned = snapshotFiles(issued.invocation.canonicalArgv, run.files, { cwd: run.cwd, env: run.home ? { HOME: run.home } : {} }, dir);
       const argv = [...pinned.argv];
-      for (const t of run.plan.inputs) argv[t] = join(dir, 'in', String(t));
+      for (const t of run.plan.inputs) argv[t] = `${run.plan.digests?.has(t) ? 'fileb://' : ''}${join(dir, 'in', String(t))}`;
       for (const o of run.plan.outputs) {
         argv[o.token] = join(dir, 'out', String(o.token));
         if (o.dir) mkdirSync(argv[o.token]!, { mode: 0o700 });

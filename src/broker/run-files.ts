@@ -1,5 +1,5 @@
 import { expandPath } from '../invocation/values.js';
-import type { ParsedInvocation } from '../invocation/types.js';
+import type { BlobDigest, ParsedInvocation } from '../invocation/types.js';
 import { ApiError } from '../api/http-error.js';
 
 /**
@@ -7,8 +7,9 @@ import { ApiError } from '../api/http-error.js';
  * behalf (`s3 cp /etc/… s3://…` would upload the broker's files, `s3 cp s3://… /var/lib/…` overwrite them), so
  * every local file the parser found (ParsedInvocation.files) is one of:
  * - pinned: a file:// value whose bytes came with the request (written into the run directory);
- * - an input: a single file the call reads (s3 cp/mv upload source, a streaming blob such as `--body`), streamed
- *   from the caller into the run directory before aws starts (PUT /v1/runs/{id}/inputs/{token});
+ * - an input: a single file the call reads (s3 cp/mv upload source, a streaming blob such as `--body`, a large
+ *   `fileb://` blob decided on as its digest), streamed from the caller into the run directory before aws starts
+ *   (PUT /v1/runs/{id}/inputs/{token});
  * - an output: what the call writes (s3 cp/mv/sync downloads, an OUTFILE), redirected into the run directory and
  *   streamed back to the caller's path as file frames;
  * and its argv token is rewritten to the run directory. Anything else is refused (`run_unsupported`) before any
@@ -19,6 +20,11 @@ export interface RunFilePlan {
   inputs: number[];
   /** argv token indexes aws writes to; `dir`: a directory tree (recursive copy, sync). */
   outputs: { token: number; dir: boolean }[];
+  /**
+   * Inputs that are blobs decided on as a digest only (InvocationContext.blob): the upload must have exactly these
+   * bytes, or the run never starts; aws reads the upload as `fileb://` as the caller's argv said.
+   */
+  digests?: Map<number, BlobDigest>;
 }
 
 function unsupported(msg: string): ApiError {
@@ -33,9 +39,11 @@ export function planRunFiles(inv: ParsedInvocation, pinned: ReadonlySet<string>,
   }
   const argv = inv.canonicalArgv;
   const ctx = { account: '', region: '', cwd: where.cwd, env: where.home ? { HOME: where.home } : {} };
-  const expands = (j: number, path: string): boolean => {
-    const t = argv[j];
-    if (t === undefined || t.startsWith('s3://') || /^fileb?:\/\//.test(t)) return false;
+  const expands = (j: number, path: string, blob = false): boolean => {
+    let t = argv[j];
+    // A blob's token is its whole `fileb://` value; any other file:// value is pinned or refused.
+    if (blob && t?.startsWith('fileb://')) t = t.slice('fileb://'.length);
+    else if (t === undefined || t.startsWith('s3://') || /^fileb?:\/\//.test(t)) return false;
     try {
       return expandPath(t, ctx, `argument ${j}`) === path;
     } catch {
@@ -50,7 +58,7 @@ export function planRunFiles(inv: ParsedInvocation, pinned: ReadonlySet<string>,
     let token = -1;
     if (f.argument.startsWith('--')) {
       const at = argv.indexOf(f.argument);
-      if (at >= 0 && expands(at + 1, f.path)) token = at + 1;
+      if (at >= 0 && expands(at + 1, f.path, f.digest !== undefined)) token = at + 1;
     } else {
       const matches = argv.map((_, j) => j).filter((j) => expands(j, f.path));
       // The source of an s3 copy comes before its destination; an OUTFILE is the last word that names it.
@@ -61,6 +69,7 @@ export function planRunFiles(inv: ParsedInvocation, pinned: ReadonlySet<string>,
     if (f.mode === 'read') {
       if (recursive) throw unsupported(`it uploads the directory ${f.path}; upload single files, or run it where execution is local`);
       plan.inputs.push(token);
+      if (f.digest) (plan.digests ??= new Map()).set(token, f.digest);
     } else {
       plan.outputs.push({ token, dir: recursive });
     }

@@ -26,8 +26,11 @@ function pathOf(argv: readonly string[], token: number, where: Where): string {
 export function inputPaths(argv: readonly string[], tokens: readonly number[], localFiles: readonly LocalFile[], where: Where): Map<number, string> {
   const out = new Map<number, string>();
   for (const t of tokens) {
-    const p = pathOf(argv, t, where);
-    if (!localFiles.some((f) => f.mode === 'read' && f.path === p)) {
+    // A blob sent as its digest is a whole `fileb://` value (src/broker/run-files.ts): the path follows the prefix.
+    const tok = argv[t];
+    const blob = tok?.startsWith('fileb://') === true;
+    const p = blob ? pathOf([tok!.slice('fileb://'.length)], 0, where) : pathOf(argv, t, where);
+    if (!localFiles.some((f) => f.mode === 'read' && f.path === p && (f.digest !== undefined) === blob)) {
       throw new GuardError('broker_unreachable', `the broker asked for ${p}, which this call does not read`);
     }
     out.set(t, p);

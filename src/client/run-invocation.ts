@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -9,7 +10,7 @@ import { assertGrantTable, cliRelease, type CliRelease } from '../invocation/cli
 import { modelIndex } from '../invocation/model.js';
 import type { AwsBinary } from '../runner/find-aws.js';
 import { parseInvocation } from '../invocation/parse.js';
-import type { ParsedInvocation } from '../invocation/types.js';
+import type { BlobDigest, ParsedInvocation } from '../invocation/types.js';
 import { askRun, BrokerClient, type ApprovalNeeded, type FetchLike, type Granted, type RunOnBroker } from '../api/broker-client.js';
 import type { GrantRequest, RunRequest } from '../api/types.js';
 import { splitGuardOptions, type GuardOptions } from './guard-options.js';
@@ -56,6 +57,12 @@ export interface GrantDecision {
 
 /** What the broker has to see of local files (file:// values, --cli-input-json): at most this much in all. */
 const MAX_FILE_BYTES = 128 * 1024;
+/**
+ * A whole `fileb://` value of a blob parameter larger than this goes to the broker as its digest only (request
+ * `blobs`; no decision depends on a blob's bytes): a Lambda zip of a few MB is no burden on the decision. The
+ * bytes hashed are the bytes that run: uploaded as a run input (checked by the broker), or pinned here.
+ */
+const BLOB_INLINE_MAX = 64 * 1024;
 
 export async function runInvocation(argv: string[], d: RunInvocationDeps): Promise<number> {
   const { options, awsArgv } = splitGuardOptions(argv, d.env);
@@ -90,6 +97,9 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   //    broker re-parses it itself; the files it needs to see are sent along with their contents.
   const files = new Map<string, string>();
   const fileBytes = new Map<string, Buffer>();
+  const blobBytes = new Map<string, { data: Buffer; digest: BlobDigest }>();
+  // Files read to see whether they are large blobs, kept so the parse reads each file once.
+  const seen = new Map<string, Buffer>();
   let total = 0;
   const read = d.readFile ?? ((p: string) => readFileSync(p));
   const parseWith = (release: CliRelease): ParsedInvocation => parseInvocation(awsArgv, {
@@ -99,8 +109,25 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     env: d.env,
     cliVersion: release.table,
     ...(release.exactOptionNames ? { exactOptionNames: true } : {}),
+    blob: (path) => {
+      const known = blobBytes.get(path);
+      if (known) return known.digest;
+      let data: Buffer;
+      try {
+        data = seen.get(path) ?? read(path);
+      } catch {
+        return undefined; // the parse reads it again and names the error
+      }
+      if (data.length <= BLOB_INLINE_MAX) {
+        seen.set(path, data);
+        return undefined;
+      }
+      const digest = { sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
+      blobBytes.set(path, { data, digest });
+      return digest;
+    },
     readFile: (path) => {
-      const data = read(path);
+      const data = seen.get(path) ?? read(path);
       total += data.length;
       if (total > MAX_FILE_BYTES) {
         throw new GuardError('usage', `${path}: files read by parameters exceed ${MAX_FILE_BYTES / 1024} KiB in all; the broker could not check them`);
@@ -119,6 +146,8 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     if (aws || !(e instanceof GuardError) || (e.code !== 'parse' && e.code !== 'unsupported')) throw e;
     files.clear();
     fileBytes.clear();
+    blobBytes.clear();
+    seen.clear();
     total = 0;
     try {
       local = parseWith(cliRelease(modelIndex('v2').cliVersion));
@@ -151,6 +180,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
     ...(aws ? { cliVersion: cli.version } : {}),
     ...(options.target ? { target: options.target } : {}),
     ...(fileBytes.size ? { fileData: Object.fromEntries([...fileBytes].map(([p, b]) => [p, b.toString('base64')])) } : {}),
+    ...(blobBytes.size ? { blobs: Object.fromEntries([...blobBytes].map(([p, b]) => [p, b.digest])) } : {}),
     transcriptKey: key.publicKey,
     ...(options.reason ? { reason: options.reason } : {}),
     cwd: d.cwd,
@@ -191,7 +221,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
       throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
     }
   }
-  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, local, session, d);
+  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, local, blobBytes, session, d);
   if (!aws) throw noAws;
   const grant: GrantResponse = answer.grant;
   d.onGrant?.({
@@ -211,7 +241,8 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
   let exitCode: number = EXIT.INTERNAL;
   let pinned: Snapshot | undefined;
   try {
-    pinned = snapshotFiles(grant.argv, fileBytes, { cwd: d.cwd, env: d.env });
+    // Blobs too: what runs is what was hashed for the broker, not the file as it is by now.
+    pinned = snapshotFiles(grant.argv, blobBytes.size ? new Map([...fileBytes, ...[...blobBytes].map(([p, b]) => [p, b.data] as const)]) : fileBytes, { cwd: d.cwd, env: d.env });
     d.host.status('');
     const result = await runAws({
       aws,
@@ -244,11 +275,19 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
  * stderr byte for byte, send stdin when declared, turn Ctrl-C/SIGTERM into a cancel, and exit with aws's exit
  * code there. Nothing is spooled: the broker records and attests the transcript itself.
  */
-async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, local: ParsedInvocation, session: ClientSession, d: RunInvocationDeps): Promise<number> {
-  const [{ streamRun, feedRun, cancelRun, uploadInput }, { inputPaths, outputSink }, { createReadStream }] = await Promise.all([
+async function runOnBroker(
+  answer: RunOnBroker,
+  stdinDeclared: boolean,
+  local: ParsedInvocation,
+  blobs: ReadonlyMap<string, { data: Buffer }>,
+  session: ClientSession,
+  d: RunInvocationDeps,
+): Promise<number> {
+  const [{ streamRun, feedRun, cancelRun, uploadInput }, { inputPaths, outputSink }, { createReadStream }, { Readable }] = await Promise.all([
     import('../api/run-client.js'),
     import('./remote-files.js'),
     import('node:fs'),
+    import('node:stream'),
   ]);
   const run = answer.run;
   d.onGrant?.({
@@ -263,7 +302,9 @@ async function runOnBroker(answer: RunOnBroker, stdinDeclared: boolean, local: P
   const where = { cwd: d.cwd, env: d.env };
   // Files the call reads go up first (the run starts only once it has them); each is one this call reads.
   for (const [n, path] of inputPaths(run.argv, run.inputs ?? [], local.files, where)) {
-    await uploadInput(session.brokerUrl, token, run.runId, n, createReadStream(path));
+    // A blob goes up as the bytes that were hashed for the decision (the broker checks them against the digest).
+    const blob = blobs.get(path);
+    await uploadInput(session.brokerUrl, token, run.runId, n, blob ? Readable.from([blob.data]) : createReadStream(path));
   }
   const files = run.outputs?.length ? outputSink(run.argv, run.outputs, local.files, where) : undefined;
   let cancelled = false;

@@ -7,7 +7,7 @@
 import { type ParsedArg, type ParsedArgs, type Token, show } from './grammar.js';
 import type { ArgSpec } from './model.js';
 import type { ParsedInvocation } from './types.js';
-import { type DecodeState, decodeStructured, expandPath, loadParamFile, parseError, parseJson } from './values.js';
+import { type DecodeState, decodeStructured, expandPath, loadBlobParam, loadParamFile, parseError, parseJson } from './values.js';
 
 /** Global options found anywhere in the argv (docs/aws-cli-parsing.md §2.2). */
 export interface Globals {
@@ -106,7 +106,7 @@ export function decodeValue(spec: ArgSpec, value: ParsedArg['value'], state: Dec
     }
     return elements;
   }
-  const raw = loadParamFile(value, spec.literal, state, arg, where);
+  const raw = spec.type === 'B' ? loadBlobParam(value, spec.literal, state, arg, where) : loadParamFile(value, spec.literal, state, arg, where);
   switch (spec.type) {
     case 'S':
     case 'd':

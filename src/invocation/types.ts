@@ -46,6 +46,14 @@ export interface InvocationContext {
    * uses `fileContents` (path → content as the client sent it) instead of reading.
    */
   fileContents?: Record<string, string>;
+  /**
+   * A binary file (a whole `fileb://` value of a blob-typed parameter) the decision sees only as its digest:
+   * returns the digest when `path` goes that way, and the parse then reads a stand-in (blobStandIn) instead of
+   * the bytes. No decision depends on a blob's bytes (risks never read them; a policy condition that reaches a
+   * stand-in fails closed, src/policy/conditions.ts), so a multi-MB `--zip-file fileb://…` needs no upload to
+   * be decided. Whoever runs the call then pins it to bytes with exactly this digest.
+   */
+  blob?: (path: string) => BlobDigest | undefined;
   /** Which AWS CLI major version will run the argv (its globals and customizations differ). Default 'v1'. */
   cliVersion?: 'v1' | 'v2';
   /**
@@ -86,6 +94,14 @@ export interface LocalFile {
   mode: 'read' | 'write';
   /** Which argument mentions it (`--policy-document`, `paths[0]`, `outfile`…). */
   argument: string;
+  /** A blob read as its digest only (InvocationContext.blob): the run must use bytes with this digest. */
+  digest?: BlobDigest;
+}
+
+/** SHA-256 (lower-case hex) and size in bytes of a file's exact contents. */
+export interface BlobDigest {
+  sha256: string;
+  size: number;
 }
 
 export interface ParsedInvocation {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { GuardError } from '../errors.js';
-import type { InvocationContext, LocalFile } from './types.js';
+import type { BlobDigest, InvocationContext, LocalFile } from './types.js';
 
 export interface DecodeState {
   ctx: InvocationContext;
@@ -49,6 +49,9 @@ function readLocal(rawPath: string, state: DecodeState, argument: string, where:
   const provided = state.ctx.fileContents;
   if (provided) {
     const content = provided[rawPath] ?? provided[path];
+    if (content === undefined && state.ctx.blob?.(path)) {
+      throw parseError(`${where}: ${show(rawPath)} was sent as a digest only, but the call reads it where the decision needs its contents (only a whole fileb:// value of a blob parameter can be sent that way)`);
+    }
     if (content === undefined) throw parseError(`${where}: file ${show(rawPath)} was not provided with the request`);
     return Buffer.from(content, 'utf8');
   }
@@ -82,6 +85,36 @@ export function loadParamFile(raw: string, literal: boolean, state: DecodeState,
   }
   const data = readLocal(raw.slice(prefix[0].length), state, argument, where);
   return scheme === 'fileb' ? data.toString('base64') : data.toString('utf8');
+}
+
+/**
+ * What the decision sees of a blob sent as a digest only. `<`, `:` and spaces are outside the base64 alphabet, so
+ * no fileb:// contents (which the parse turns into base64) can ever read as a stand-in.
+ */
+export function blobStandIn(d: BlobDigest): string {
+  return `<blob sha256:${d.sha256} size:${d.size}>`;
+}
+
+const STAND_IN_RE = /^<blob sha256:[0-9a-f]{64} size:\d+>$/;
+
+export function isBlobStandIn(value: unknown): boolean {
+  return typeof value === 'string' && value.length < 100 && STAND_IN_RE.test(value);
+}
+
+/**
+ * A blob-typed parameter's value (model type B): a whole `fileb://` value whose file the context hands over as a
+ * digest (InvocationContext.blob) reads as its stand-in; anything else loads as loadParamFile does.
+ */
+export function loadBlobParam(raw: string, literal: boolean, state: DecodeState, argument: string, where: string): string {
+  if (!literal && state.ctx.blob && raw.startsWith('fileb://')) {
+    const path = expandPath(raw.slice('fileb://'.length), state.ctx, where);
+    const digest = state.ctx.blob(path);
+    if (digest) {
+      state.files.push({ path, mode: 'read', argument, digest });
+      return blobStandIn(digest);
+    }
+  }
+  return loadParamFile(raw, literal, state, argument, where);
 }
 
 /**

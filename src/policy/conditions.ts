@@ -1,3 +1,4 @@
+import { isBlobStandIn } from '../invocation/values.js';
 import { wildcardMatch } from './glob.js';
 import type { ConditionSpec } from './schema.js';
 
@@ -241,17 +242,23 @@ function reach(condition: CompiledCondition, root: unknown, visit: (value: unkno
 
 const always = () => true;
 
-/** Evaluates a condition against a params/globals object with the any/all semantics described above. */
+/**
+ * Evaluates a condition against a params/globals object with the any/all semantics described above. A blob the
+ * decision saw only as its digest (isBlobStandIn: a large `fileb://` value) could hold anything: for a
+ * restrictive rule it satisfies every operator, for an allow rule none, so a rule about a blob's contents
+ * refuses (or asks for approval of) such a call rather than deciding on bytes it never saw. `exists` does not
+ * depend on the contents and is decided as usual.
+ */
 export function evalCondition(condition: CompiledCondition, root: unknown, loose: boolean, scratch?: Scratch): boolean {
   if (condition.exists !== undefined) return reach(condition, root, always, scratch) === condition.exists;
-  if (loose) return reach(condition, root, condition.test, scratch);
+  if (loose) return reach(condition, root, (value) => isBlobStandIn(value) || condition.test(value), scratch);
   let reached = 0;
   const failed = reach(
     condition,
     root,
     (value) => {
       reached++;
-      return !condition.test(value);
+      return isBlobStandIn(value) || !condition.test(value);
     },
     scratch,
   );

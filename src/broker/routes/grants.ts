@@ -12,6 +12,16 @@ export const grantRequestSchema = z.strictObject({
   cliVersion: z.string().regex(/^\d{1,4}\.\d{1,4}\.\d{1,6}$/, 'must be an AWS CLI version: MAJOR.MINOR.PATCH').optional(),
   target: z.string().min(1).max(64).optional(),
   files: z.record(z.string().min(1).max(4096), z.string()).optional(),
+  blobs: z
+    .record(
+      z.string().startsWith('/', 'must be an absolute path').max(4096),
+      z.strictObject({
+        sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest: 64 lower-case hex digits'),
+        size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      }),
+    )
+    .refine((b) => Object.keys(b).length <= 64, 'at most 64 blobs')
+    .optional(),
   // Ed25519 public keys are 32 bytes: 43 base64url characters without padding (RFC 8037 §2, RFC 4648 §5).
   transcriptKey: z
     .string()
