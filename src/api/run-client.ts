@@ -155,14 +155,7 @@ export function feedRun(baseUrl: string, token: string, runId: string, input: Re
       'transfer-encoding': 'chunked',
     });
     req.on('error', reject);
-    req.on('response', (res) => {
-      if (res.statusCode === 200) {
-        res.resume();
-        res.on('end', () => resolve());
-        return;
-      }
-      errorOf(res).then(reject, reject);
-    });
+    req.on('response', (res) => settleUpload(res, resolve, reject));
     input.on('error', (e) => req.destroy(e));
     input.pipe(req);
   });
@@ -175,6 +168,16 @@ export function feedRun(baseUrl: string, token: string, runId: string, input: Re
   };
 }
 
+/** An upload's answer: 200 resolves once its body is read; anything else rejects with the broker's coded error. */
+function settleUpload(res: IncomingMessage, resolve: () => void, reject: (e: unknown) => void): void {
+  if (res.statusCode === 200) {
+    res.resume();
+    res.on('end', () => resolve());
+    return;
+  }
+  errorOf(res).then(reject, reject);
+}
+
 /** Streams one local file the run reads (PUT /v1/runs/{id}/inputs/{token}). */
 export function uploadInput(baseUrl: string, token: string, runId: string, argToken: number, input: Readable): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -184,14 +187,7 @@ export function uploadInput(baseUrl: string, token: string, runId: string, argTo
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
     });
     req.on('error', (e) => reject(new GuardError('broker_unreachable', `uploading a file for the run failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
-    req.on('response', (res) => {
-      if (res.statusCode === 200) {
-        res.resume();
-        res.on('end', () => resolve());
-        return;
-      }
-      errorOf(res).then(reject, reject);
-    });
+    req.on('response', (res) => settleUpload(res, resolve, reject));
     input.on('error', (e) => {
       req.destroy();
       reject(new GuardError('local_io', `cannot read the file to upload: ${(e as NodeJS.ErrnoException).code ?? e.message}`));

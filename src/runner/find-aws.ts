@@ -63,7 +63,8 @@ function head(path: string, bytes = 4096): string {
   }
 }
 
-function isExecutableFile(p: string): boolean {
+/** A regular file this process may execute (symlinks followed). */
+export function isExecutableFile(p: string): boolean {
   try {
     if (!statSync(p).isFile()) return false;
     accessSync(p, constants.X_OK);

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants, lchownSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, lchownSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { GuardError } from '../errors.js';
-import type { AwsBinary } from './find-aws.js';
+import { isExecutableFile, type AwsBinary } from './find-aws.js';
 import type { RunIsolation } from './run-aws.js';
 
 /**
@@ -114,15 +114,6 @@ function exists(p: string): boolean {
   }
 }
 
-function isExecutable(p: string): boolean {
-  try {
-    if (!statSync(p).isFile()) return false;
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function inside(p: string, dir: string): boolean {
   const r = relative(dir, p);
@@ -191,12 +182,12 @@ function tooWide(dir: string, protect: string[]): string | null {
 
 function findBwrap(configured: string | undefined): string {
   if (configured !== undefined) {
-    if (!isAbsolute(configured) || !isExecutable(configured)) {
+    if (!isAbsolute(configured) || !isExecutableFile(configured)) {
       throw new GuardError('config_invalid', `execution.isolation.bwrapPath ${JSON.stringify(configured)} is not an executable file`);
     }
     return configured;
   }
-  const found = BWRAP_CANDIDATES.find(isExecutable);
+  const found = BWRAP_CANDIDATES.find(isExecutableFile);
   if (!found) {
     throw new GuardError(
       'config_invalid',
@@ -332,7 +323,7 @@ export function createIsolation(config: IsolationConfig, aws: AwsBinary, opts: I
   if (isRoot) {
     runAs = config.runAs ?? DEFAULT_RUN_AS;
     if (runAs.uid === 0 || runAs.gid === 0) throw new GuardError('config_invalid', 'execution.isolation.runAs must not be root (uid or gid 0)');
-    if (!isExecutable(SETPRIV)) {
+    if (!isExecutableFile(SETPRIV)) {
       throw new GuardError('config_invalid', `execution.isolation runs aws as uid ${runAs.uid}, which needs ${SETPRIV} (util-linux); it is missing`);
     }
   } else if (config.runAs && (config.runAs.uid !== process.getuid?.() || config.runAs.gid !== process.getgid?.())) {
@@ -380,7 +371,7 @@ export function createIsolation(config: IsolationConfig, aws: AwsBinary, opts: I
       const run = pending;
       pending = null;
       if (!run) throw new GuardError('internal', 'isolation.wrap was called without prepare');
-      if (!isExecutable(bwrap)) throw new GuardError('config_invalid', `bubblewrap (${bwrap}) is gone; broker runs cannot be confined`);
+      if (!isExecutableFile(bwrap)) throw new GuardError('config_invalid', `bubblewrap (${bwrap}) is gone; broker runs cannot be confined`);
       // The program by its real path: a symlink to aws (e.g. /usr/local/bin/aws) may live where nothing is bound.
       const exe = realOrSelf(command);
       if (!SYSTEM_DIRS.some((d) => inside(exe, d)) && !roots.some((r) => inside(exe, r))) {
@@ -393,5 +384,5 @@ export function createIsolation(config: IsolationConfig, aws: AwsBinary, opts: I
 
 /** Whether bubblewrap is installed where createIsolation looks by default. */
 export function bwrapAvailable(): boolean {
-  return BWRAP_CANDIDATES.some(isExecutable);
+  return BWRAP_CANDIDATES.some(isExecutableFile);
 }

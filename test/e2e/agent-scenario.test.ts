@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { plainAwsAt, startStack, type Stack } from './harness.js';
+import { startRecordingProxy, type RecordingProxy } from './recording-proxy.js';
 
 /**
  * Issue 7, the agent scenario end to end: an AI agent with a workload token (client credentials from the embedded
@@ -15,29 +14,12 @@ import { plainAwsAt, startStack, type Stack } from './harness.js';
 let s: Stack;
 let agent: string;
 let auditor: string;
-let proxy: Server;
+let proxy: RecordingProxy;
 let proxyUrl: string;
+let answers: Buffer[];
 let shimDir: string;
-const answers: Buffer[] = [];
 const SECRET_VALUE = 'agent-must-never-see-0xDEADBEEF-hunter2';
 
-function startProxy(target: string): Promise<Server> {
-  const t = new URL(target);
-  const server = createServer((req, res) => {
-    const up = request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.on('data', (c: Buffer) => {
-        answers.push(Buffer.from(c));
-        res.write(c);
-      });
-      ur.on('end', () => res.end());
-    });
-    up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
-    req.pipe(up);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 /** The agent types `aws …`: the shim is first on PATH, the workload token in the environment. */
 const agentAws = (args: string[]) =>
@@ -56,8 +38,9 @@ beforeAll(async () => {
   s = await startStack({ execution: { people: 'auto', workloads: 'broker' } });
   agent = await s.workloadToken();
   auditor = await s.token('carol');
-  proxy = await startProxy(s.broker.url);
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  proxy = await startRecordingProxy(s.broker.url);
+  proxyUrl = proxy.url;
+  answers = proxy.answers;
   shimDir = join(s.dir, 'agent-bin');
   const inst = await s.run(['shim', 'install', '--dir', shimDir]);
   expect(inst.status, inst.stderr).toBe(0);

@@ -1,9 +1,8 @@
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plainAwsAt, startStack, type Stack } from './harness.js';
+import { startRecordingProxy, type RecordingProxy } from './recording-proxy.js';
 import { createTranscriptKey, signTranscript } from '../../src/transcript/sign.js';
 import type { Transcript } from '../../src/transcript/types.js';
 
@@ -16,31 +15,10 @@ import type { Transcript } from '../../src/transcript/types.js';
 let s: Stack;
 let alice: string;
 let carol: string;
-let proxy: Server;
+let proxy: RecordingProxy;
 let proxyUrl: string;
-const answers: Buffer[] = [];
+let answers: Buffer[];
 
-/** A pass-through HTTP proxy in front of the broker that keeps every response body. */
-function startProxy(target: string): Promise<Server> {
-  const t = new URL(target);
-  const server = createServer((req, res) => {
-    const up = request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.on('data', (c: Buffer) => {
-        answers.push(Buffer.from(c));
-        if (!res.write(c)) {
-          ur.pause();
-          res.once('drain', () => ur.resume());
-        }
-      });
-      ur.on('end', () => res.end());
-    });
-    up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
-    req.pipe(up);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 const run = (args: string[], o: { input?: string; env?: Record<string, string> } = {}) =>
   s.run(args, { token: alice, env: { GUARD_AWS_BROKER: proxyUrl, ...o.env }, ...(o.input !== undefined ? { input: o.input } : {}) });
@@ -50,8 +28,9 @@ beforeAll(async () => {
   s = await startStack({ execution: { people: 'broker', workloads: 'broker' } });
   alice = await s.token('alice');
   carol = await s.token('carol');
-  proxy = await startProxy(s.broker.url);
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  proxy = await startRecordingProxy(s.broker.url);
+  proxyUrl = proxy.url;
+  answers = proxy.answers;
   expect(plainAwsAt(s, ['s3api', 'create-bucket', '--bucket', 'e2e-remote']).status).toBe(0);
   expect(plainAwsAt(s, ['s3api', 'put-object', '--bucket', 'e2e-remote', '--key', 'hello.txt', '--body', '/etc/hostname']).status).toBe(0);
   expect(
