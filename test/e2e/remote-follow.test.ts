@@ -8,6 +8,7 @@ import { testClis } from '../helpers/aws.js';
  * GUARD_AWS_AWS_BIN) prints events as they come, and Ctrl-C on the client ends it. Real parts: the built CLI,
  * the broker over HTTP, moto as CloudWatch Logs.
  */
+// Both tests need AWS CLI v2 (v1 has no `logs tail`): skipped only when GUARD_AWS_TEST_CLIS leaves v2 out.
 const v2 = testClis().find((c) => c.name === 'v2');
 let s: Stack;
 let alice: string;
