@@ -166,7 +166,11 @@ export class RunRegistry {
     this.runs.delete(run.id);
     run.stdin?.destroy();
     rmSync(run.dir, { recursive: true, force: true });
-    await this.attest(run, { startedAt: Date.now(), endedAt: null, exitCode: null, chunks: [], bytes: 0, truncated: false }).catch(() => undefined);
+    // Recorded like a run that never finished; when even that fails, the grant stays listed as one without a
+    // transcript (audit), and the operator is told here.
+    await this.attest(run, { startedAt: Date.now(), endedAt: null, exitCode: null, chunks: [], bytes: 0, truncated: false }).catch((e: unknown) => {
+      this.log({ level: 'error', msg: 'broker-attested transcript of an expired run not recorded', runId: run.id, error: (e as Error)?.message });
+    });
   }
 
   /** Starts the run; the returned stream carries its frames and ends after the exit (or error) frame. */
