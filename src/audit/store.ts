@@ -151,7 +151,7 @@ export class AuditLog {
   /** This process's appends, one after the other, so records keep the order they were appended in. */
   private tail: Promise<unknown> = Promise.resolve();
 
-  /** `db` must be migrated (src/store/open.ts migrateAll). */
+  /** `db` must be migrated (src/broker/storage.ts migrateAll). */
   constructor(
     readonly db: Db,
     private readonly key: BrokerKey,

@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { openPostgresDb, openSqliteDb, type Db, type Dialect } from '../../src/store/db.js';
-import { migrateAll } from '../../src/store/open.js';
+import { migrateAll } from '../../src/broker/storage.js';
 import { freePort } from './ports.js';
 
 /**
