@@ -130,6 +130,8 @@ export interface ErrorResponse {
     approvers?: { groups: string[]; count: number };
     /** For `bad_request`: the offending body field (`argv[2]`, `transcriptKey`). */
     field?: string;
+    /** For `body_offset`: the bytes of the transcript body the broker has (continue the upload from there). */
+    offset?: number;
   };
 }
 

@@ -69,6 +69,43 @@ const executionSchema = z
   })
   .default({ isolation: { mode: 'bwrap' }, people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxInputBytes: 10 * 1024 ** 3, maxOutputBytes: 10 * 1024 ** 3, maxFileBytes: 128 * 1024 });
 
+/**
+ * Transcript bodies (docs/broker-config.md, "Transcripts"): the limit of output kept whole, and where bodies are
+ * stored — content-addressed files beside the database (default), or S3-compatible object storage with Object Lock
+ * in compliance mode so no one can delete or overwrite a recording before `retentionDays` have passed.
+ */
+const bodyStoreSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('file'),
+    /** Default: `<storage.sqlite>.bodies` (beside the database). */
+    dir: z.string().min(1).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('s3'),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+    prefix: z.string().max(512).default('transcripts/'),
+    region: z.string().regex(REGION, 'must be an AWS region such as eu-west-1'),
+    /** S3-compatible endpoint (MinIO, moto in tests); default AWS. */
+    endpoint: httpUrl.optional(),
+    forcePathStyle: z.boolean().default(false),
+    /** Object Lock retention in compliance mode, days from the upload (S3 User Guide, "Object Lock"). */
+    retentionDays: z.int().min(1).max(36_500),
+    /** Local directory for staging uploads before they go to the bucket; default `<storage.sqlite>.bodies-staging`. */
+    stagingDir: z.string().min(1).optional(),
+  }),
+]);
+
+const transcriptsSchema = z
+  .strictObject({
+    /** Output kept whole, framing included (src/transcript/body.ts); beyond it head + marked gap + tail. */
+    maxBodyBytes: z.int().min(64 * 1024).max(64 * 1024 ** 3).default(1024 ** 3),
+    store: bodyStoreSchema.default({ type: 'file' }),
+  })
+  .default({ maxBodyBytes: 1024 ** 3, store: { type: 'file' } });
+
+export type BodyStoreConfig = z.output<typeof bodyStoreSchema>;
+export type TranscriptsConfig = z.output<typeof transcriptsSchema>;
+
 export const brokerConfigSchema = z
   .strictObject({
     listen: z
@@ -100,6 +137,7 @@ export const brokerConfigSchema = z
     /** The web console under /ui/ (src/console/config.ts); absent = no console. */
     console: consoleConfigSchema.optional(),
     execution: executionSchema,
+    transcripts: transcriptsSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -146,6 +184,13 @@ function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig
     policies: p.policies.map(abs),
     storage: { sqlite: abs(p.storage.sqlite) },
     execution: { ...p.execution, ...(p.execution.runDir ? { runDir: abs(p.execution.runDir) } : {}) },
+    transcripts: {
+      ...p.transcripts,
+      store:
+        p.transcripts.store.type === 'file'
+          ? { ...p.transcripts.store, ...(p.transcripts.store.dir ? { dir: abs(p.transcripts.store.dir) } : {}) }
+          : { ...p.transcripts.store, ...(p.transcripts.store.stagingDir ? { stagingDir: abs(p.transcripts.store.stagingDir) } : {}) },
+    },
     targets: p.targets.map((t, i) => ({
       ...t,
       account: ROLE_ARN.exec(t.roleArn)![2]!,
