@@ -36,7 +36,7 @@ async function uploadBody(
   token: string,
   grantId: string,
   body: { sha256: string; size: number },
-  path: string,
+  path: string | undefined,
   chunkBytes: number,
 ): Promise<void> {
   const base = `v1/transcripts/${encodeURIComponent(grantId)}/body?sha256=${body.sha256}&size=${body.size}`;
@@ -49,6 +49,9 @@ async function uploadBody(
   if (first.status !== 200) failed(first.status, first.body);
   let offset = (first.body as { offset: number }).offset;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > body.size) throw new TranscriptRetry('the broker answered an invalid body offset');
+  if (offset === body.size) return;
+  // The broker has it already (a retry after the record was made): nothing to send, so no file is needed.
+  if (!path) throw new TranscriptRejected('damaged', 'the transcript names a body that is not in the spool');
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(1, body.size)));
@@ -84,7 +87,6 @@ export function createTranscriptUploader(o: UploaderOptions): (env: TranscriptEn
   return async (env, bodyPath) => {
     const token = await o.getToken();
     if (env.transcript.body) {
-      if (!bodyPath) throw new TranscriptRejected('damaged', 'the transcript names a body that is not in the spool');
       await uploadBody(client, token, env.transcript.grantId, env.transcript.body, bodyPath, o.chunkBytes ?? BODY_CHUNK_BYTES);
     }
     const r = await client.request<TranscriptUploadResponse | ErrorResponse>('POST', 'v1/transcripts', token, env);
