@@ -3,7 +3,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { checkDigest, type BodyStore } from './store.js';
 
 export interface S3BodyStoreOptions {
@@ -59,17 +59,33 @@ export class S3BodyStore implements BodyStore {
 
   async stat(sha256: string): Promise<{ size: number } | undefined> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(sha256) }));
-      return { size: Number(r.ContentLength ?? 0) };
+      const first = await this.firstVersion(this.key(sha256));
+      return first && { size: first.size };
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
     }
   }
 
+  /** The key's first version (S3 lists a key's versions newest first: the last one listed). */
+  private async firstVersion(key: string): Promise<{ id: string; size: number } | undefined> {
+    const versions = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.o.bucket, Prefix: key }));
+    const mine = (versions.Versions ?? []).filter((v) => v.Key === key && v.VersionId);
+    const first = mine.at(-1);
+    return first ? { id: first.VersionId!, size: Number(first.Size ?? 0) } : undefined;
+  }
+
+  /**
+   * The body as first written: the oldest version under its key. Someone with write access to the bucket can add a
+   * newer version on top (a PUT to a locked key is allowed, it only adds a version), but cannot remove or change the
+   * locked first one — so that is the one read, and a later version changes nothing here.
+   */
   async get(sha256: string): Promise<Readable | undefined> {
+    const key = this.key(sha256);
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(sha256) }));
+      const first = await this.firstVersion(key);
+      if (!first) return undefined;
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: key, VersionId: first.id }));
       return r.Body as Readable;
     } catch (e) {
       if (isNotFound(e)) return undefined;
@@ -115,6 +131,7 @@ export class S3BodyStore implements BodyStore {
           Body: createReadStream(path, { highWaterMark: 1024 * 1024 }),
           ContentLength: size,
           ContentType: 'application/vnd.guard-aws.transcript-body',
+          ChecksumAlgorithm: 'SHA256',
           ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
           ObjectLockMode: 'COMPLIANCE',
           ObjectLockRetainUntilDate: until,
