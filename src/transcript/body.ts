@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, writevSync, ftruncateSync } from 'node:fs';
 
 /**
  * A transcript body: the run's whole (masked) output as ONE stream of frames, stdout and stderr interleaved in the
@@ -32,7 +32,11 @@ export interface BodyRef {
   sha256: string;
   /** Bytes of the body as stored. */
   size: number;
-  /** Hex SHA-256 of the whole output (data bytes of every frame in order, before any cut); null when unknown. */
+  /**
+   * Hex SHA-256 of the whole output (the data bytes of every frame in order, before any cut) when the body does not
+   * hold all of it (gapBytes ≠ 0). Null when the body is the whole output (its own digest covers it), or when it is
+   * unknown (gapBytes null: a killed run past the limit).
+   */
   outputSha256: string | null;
   /** Bytes of output in all (before any cut). */
   outputBytes: number;
@@ -125,7 +129,14 @@ export class BodyWriter {
   private headData = 0;
   private inTail = false;
   private headSize: number;
-  private readonly out: Hash = createHash('sha256');
+  /**
+   * The whole output's digest, started only when the tail ring is about to overwrite its oldest slot (the first
+   * output to be left out): then the head and the ring, which still hold everything so far, are read back once and
+   * hashed, and every byte after is hashed as it comes. Output that fits needs no second digest: the body's covers it.
+   */
+  private out: Hash | null = null;
+  /** The body's own digest, kept as it is written (the file is never read back to hash it). */
+  private readonly body: Hash = createHash('sha256');
   private outBytes = 0;
   private slot = Buffer.allocUnsafe(SLOT_BYTES);
   private slotUsed = SLOT_HEADER;
@@ -140,8 +151,9 @@ export class BodyWriter {
     const max = o.maxBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.half = Math.floor(max / 2);
     this.slots = tailSlots(this.half);
-    this.fd = openSync(path, 'wx', 0o600);
+    this.fd = openSync(path, 'wx+', 0o600);
     writeSync(this.fd, BODY_MAGIC);
+    this.body.update(BODY_MAGIC);
     this.headSize = BODY_MAGIC.length;
   }
 
@@ -153,14 +165,15 @@ export class BodyWriter {
     if (this.done) throw new Error('transcript body: write after finish');
     if (!data.length) return;
     this.lastT = t;
-    this.out.update(data);
     this.outBytes += data.length;
     let rest = data;
     // The head counts its framing (9 bytes a frame) against the limit too, so many tiny chunks are bounded as well.
     const room = this.half - (this.headSize - BODY_MAGIC.length) - FRAME_HEADER;
     if (!this.inTail && room > 0) {
       const part = rest.subarray(0, room);
-      writeSync(this.fd, Buffer.concat([header(stream, t, part.length), part]));
+      const h = header(stream, t, part.length);
+      writeAll(this.fd, [h, part]);
+      this.body.update(h).update(part);
       this.headData += part.length;
       this.headSize += FRAME_HEADER + part.length;
       rest = rest.subarray(part.length);
@@ -176,6 +189,7 @@ export class BodyWriter {
       const part = rest.subarray(0, room);
       header(stream, t, part.length).copy(this.slot, this.slotUsed);
       part.copy(this.slot, this.slotUsed + FRAME_HEADER);
+      this.out?.update(part);
       this.slotUsed += FRAME_HEADER + part.length;
       rest = rest.subarray(part.length);
       // The slot is written in place after every chunk, so a kill loses nothing written so far.
@@ -193,6 +207,29 @@ export class BodyWriter {
     this.writeSlot();
     this.slotSeq++;
     this.slotUsed = SLOT_HEADER;
+    if (this.slotSeq === this.slots) this.startOutputHash();
+  }
+
+  /** Hashes what head and ring hold (all output so far: nothing was overwritten yet), from disk, 1 MiB at a time. */
+  private startOutputHash(): void {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    const dec = new BodyDecoder();
+    for (let off = 0; off < this.headSize; ) {
+      const n = readSync(this.fd, buf, 0, Math.min(buf.length, this.headSize - off), off);
+      if (n <= 0) throw new Error('transcript body: head shorter than written');
+      for (const f of dec.push(Buffer.from(buf.subarray(0, n)))) h.update(f.data);
+      off += n;
+    }
+    for (const slot of readSlots(this.tailFd!, this.slots)) {
+      let o = 0;
+      while (o + FRAME_HEADER <= slot.data.length) {
+        const len = slot.data.readUInt32BE(o + 5);
+        h.update(slot.data.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len));
+        o += FRAME_HEADER + len;
+      }
+    }
+    this.out = h;
   }
 
   /** Appends the tail, closes the file and returns what the transcript records. */
@@ -202,7 +239,7 @@ export class BodyWriter {
     let size = this.headSize;
     if (this.tailFd !== null) {
       if (this.slotUsed > SLOT_HEADER) this.writeSlot();
-      const { kept, wrapped } = appendTail(this.tailFd, this.fd, this.slots, this.lastT, (n) => (size += n), this.outBytes - this.headData);
+      const { kept, wrapped } = appendTail(this.tailFd, this.fd, this.slots, this.lastT, (b) => ((size += b.length), this.body.update(b)), this.outBytes - this.headData);
       gap = wrapped ? this.outBytes - this.headData - kept : 0;
       closeSync(this.tailFd);
       rmSync(`${this.path}.tail`, { force: true });
@@ -210,8 +247,8 @@ export class BodyWriter {
     }
     if (this.o.durable) fsyncSync(this.fd);
     closeSync(this.fd);
-    const sha256 = hashFileSync(this.path);
-    this.done = { format: BODY_FORMAT, sha256, size, outputSha256: this.out.digest('hex'), outputBytes: this.outBytes, gapBytes: gap };
+    const sha256 = this.body.digest('hex');
+    this.done = { format: BODY_FORMAT, sha256, size, outputSha256: gap ? this.out!.digest('hex') : null, outputBytes: this.outBytes, gapBytes: gap };
     return this.done;
   }
 
@@ -271,7 +308,7 @@ function appendTail(
   fd: number,
   slots: number,
   t: number,
-  grow: (n: number) => void,
+  wrote: (b: Buffer) => void,
   afterHead: number | null,
 ): { kept: number; wrapped: boolean } {
   const found = readSlots(tailFd, slots);
@@ -281,11 +318,11 @@ function appendTail(
   if (wrapped) {
     const g = Buffer.concat([header('g', t, 8), gapData(afterHead === null ? null : afterHead - kept)]);
     writeSync(fd, g);
-    grow(g.length);
+    wrote(g);
   }
   for (const s of found) {
     writeSync(fd, s.data);
-    grow(s.data.length);
+    wrote(s.data);
   }
   return { kept, wrapped };
 }
@@ -355,7 +392,7 @@ export function recoverBody(path: string, maxBytes = DEFAULT_MAX_BODY_BYTES): Bo
       sha256: hashFileSync(path),
       size: total,
       // Unknown beyond what is kept once a gap was cut; otherwise the kept data is the whole output.
-      outputSha256: gap === 0 ? hashOutputSync(path) : null,
+      outputSha256: null,
       outputBytes,
       gapBytes: gap,
     };
@@ -367,6 +404,16 @@ export function recoverBody(path: string, maxBytes = DEFAULT_MAX_BODY_BYTES): Bo
     }
     throw e;
   }
+}
+
+/** writev until every byte is written (a short write is finished with plain writes; rare on a regular file). */
+function writeAll(fd: number, bufs: Buffer[]): void {
+  let total = 0;
+  for (const b of bufs) total += b.length;
+  let n = writevSync(fd, bufs);
+  if (n >= total) return;
+  const rest = Buffer.concat(bufs).subarray(n);
+  for (let off = 0; off < rest.length; ) off += writeSync(fd, rest, off);
 }
 
 /** Hex SHA-256 of a file, read in 1 MiB pieces. */
