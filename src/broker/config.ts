@@ -101,6 +101,8 @@ const transcriptsSchema = z
     maxBodyBytes: z.int().min(64 * 1024).max(64 * 1024 ** 3).default(1024 ** 3),
     store: bodyStoreSchema.default({ type: 'file' }),
   })
+  // The S3 store sends a body with one PutObject, which S3 takes up to 5 GiB (S3 User Guide, "Uploading objects").
+  .refine((t) => t.store.type !== 's3' || t.maxBodyBytes <= 5 * 1024 ** 3, { message: 'with the s3 store, at most 5 GiB (one PutObject)', path: ['maxBodyBytes'] })
   .default({ maxBodyBytes: 1024 ** 3, store: { type: 'file' } });
 
 export type BodyStoreConfig = z.output<typeof bodyStoreSchema>;
