@@ -73,6 +73,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
           verify: deps.verify,
           approvals: approvals.service,
           audit: () => audit.service,
+          bodies: () => audit.bodies,
           auditorGroups: config.auditorGroups,
           targets: config.targets.map((t) => ({ name: t.name, account: t.account, region: t.region })),
           db: ctx.store.db,

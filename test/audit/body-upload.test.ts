@@ -55,7 +55,7 @@ async function put(grantId: string, q: string, body: Buffer, token: string): Pro
   const r = await fetch(`${env.broker.url}/v1/transcripts/${grantId}/body?${q}`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
-    body,
+    body: new Uint8Array(body),
   });
   return [r.status, (await r.json()) as never];
 }

@@ -90,7 +90,7 @@ describe('ingestTranscript', () => {
     expect(await refusal(env, d)).toMatch(/^409 transcript_body_missing /);
     // The rest, but with one byte changed: the broker re-hashes the staged body and refuses it.
     const rest = Buffer.from(bytes.subarray(20));
-    rest[rest.length - 3] ^= 0x20;
+    rest[rest.length - 3] = rest[rest.length - 3]! ^ 0x20;
     await d.uploads.append(grant.id, grant.subject, { sha256: env.transcript.body!.sha256, size: String(bytes.length), offset: '20' }, Readable.from([rest]));
     expect(await refusal(env, d)).toMatch(/^403 transcript_mismatch .*SHA-256/);
     expect(await d.log.count()).toBe(0);
