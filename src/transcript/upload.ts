@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { BrokerClient, brokerDeadlineMs, type FetchLike } from '../api/broker-client.js';
 import type { ErrorResponse } from '../api/types.js';
 import { TranscriptRejected, type UploadOutcome } from './spool.js';
@@ -45,13 +45,19 @@ async function uploadBody(
     if (status === 429 || status === 408) throw new TranscriptRetry(`broker busy (${status})`);
     throw new TranscriptRejected(err?.code ?? `http_${status}`, String(err?.message ?? `broker answered ${status}`).slice(0, 300));
   };
-  const first = await client.request<{ offset: number } | ErrorResponse>('GET', base, token);
-  if (first.status !== 200) failed(first.status, first.body);
-  let offset = (first.body as { offset: number }).offset;
+  // A body that fits one chunk (most calls) is sent straight away: a broker that has some or all of it already
+  // answers body_offset with its offset, followed below. A larger one asks first, so a resumed upload does not
+  // send a chunk it would only refuse.
+  let offset = 0;
+  if (body.size > chunkBytes || !path || !existsSync(path)) {
+    const first = await client.request<{ offset: number } | ErrorResponse>('GET', base, token);
+    if (first.status !== 200) failed(first.status, first.body);
+    offset = (first.body as { offset: number }).offset;
+  }
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > body.size) throw new TranscriptRetry('the broker answered an invalid body offset');
   if (offset === body.size) return;
   // The broker has it already (a retry after the record was made): nothing to send, so no file is needed.
-  if (!path) throw new TranscriptRejected('damaged', 'the transcript names a body that is not in the spool');
+  if (!path || !existsSync(path)) throw new TranscriptRejected('damaged', 'the transcript names a body that is not in the spool');
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(1, body.size)));

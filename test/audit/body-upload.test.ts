@@ -90,6 +90,24 @@ describe('transcript body upload (PUT /v1/transcripts/{grant}/body)', () => {
     expect(existsSync(staged(s.g.grantId))).toBe(false);
   });
 
+  it('a transcript cannot name a body its caller did not send, and the broker does not say whether it holds one', async () => {
+    // A body that is in the store (another grant's, recorded).
+    const a = await spooled(50_000);
+    await flushSpool({ spoolDir: a.spoolDir, upload: createTranscriptUploader({ brokerUrl: env.broker.url, getToken: alice }) });
+    const known = a.envelope.transcript.body!;
+    expect(await module.bodies!.stat(known.sha256)).toEqual({ size: known.size });
+    // Another grant's transcript, validly signed, naming that body without uploading it.
+    const { g, key } = await grant();
+    const { signTranscript } = await import('../../src/transcript/sign.js');
+    const claim = signTranscript({ ...a.envelope.transcript, grantId: g.grantId, body: known }, key.privateKey);
+    const q = `sha256=${known.sha256}&size=${known.size}`;
+    const offset = await fetch(`${env.broker.url}/v1/transcripts/${g.grantId}/body?${q}`, { headers: { authorization: `Bearer ${await alice()}` } });
+    expect(await offset.json()).toEqual({ offset: 0 });
+    const posted = await env.post('/v1/transcripts', claim, await alice());
+    expect([posted.status, ((await posted.json()) as { error: { code: string } }).error.code]).toEqual([409, 'transcript_body_missing']);
+    expect(module.service!.log.getByGrant(g.grantId)).toBeUndefined();
+  });
+
   it('a connection broken mid-chunk keeps what arrived; the upload resumes from the broker\'s offset', async () => {
     const s = await spooled(2 * 1024 * 1024);
     const b = s.envelope.transcript.body!;

@@ -31,7 +31,19 @@ export class BodyUploads {
     readonly store: BodyStore,
     /** Largest body accepted (transcripts.maxBodyBytes plus framing: the body keeps at most that much output). */
     private readonly maxBytes: number,
+    /** The body this grant's transcript record binds, if it has one already (a client retrying after a lost answer). */
+    private readonly recorded: (grantId: string) => Promise<BodyClaim | undefined> = async () => undefined,
   ) {}
+
+  /**
+   * Whether the grant's own record binds exactly this body already. Only the grant's own record counts, never "the
+   * store has a body with this digest": that would tell any caller whether someone's output is a guessed one, and let
+   * a transcript name a body its caller never had.
+   */
+  private async done(grantId: string, c: BodyClaim): Promise<boolean> {
+    const r = await this.recorded(grantId);
+    return r !== undefined && r.sha256 === c.sha256 && r.size === c.size;
+  }
 
   private paths(grantId: string) {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(grantId)) throw new ApiError('bad_request', 'invalid grant id in the path');
@@ -62,7 +74,7 @@ export class BodyUploads {
   async offset(grantId: string, subject: string, q: { sha256?: string; size?: string }): Promise<number> {
     const c = this.claim(q);
     const p = this.paths(grantId);
-    if ((await this.store.stat(c.sha256))?.size === c.size) return c.size;
+    if (await this.done(grantId, c)) return c.size;
     const meta = this.readMeta(p.meta);
     if (!meta || meta.subject !== subject || meta.sha256 !== c.sha256 || meta.size !== c.size || !existsSync(p.data)) return 0;
     return statSync(p.data).size;
@@ -74,6 +86,8 @@ export class BodyUploads {
     const p = this.paths(grantId);
     const at = Number(q.offset);
     if (!Number.isSafeInteger(at) || at < 0) throw new ApiError('bad_request', 'invalid query parameter offset: a byte count');
+    // Recorded already (a retry after the record was made): nothing to stage.
+    if (await this.done(grantId, c)) return c.size;
     if (this.busy.has(grantId)) throw new ApiError('body_offset', `another upload of grant ${grantId}'s transcript body is in progress`, { offset: 0 });
     this.busy.add(grantId);
     try {
@@ -113,18 +127,14 @@ export class BodyUploads {
   }
 
   /**
-   * Called by ingest before the transcript's record is appended: the body the signed transcript names must be in
-   * the store, or staged complete for this grant with exactly that SHA-256 and size (re-hashed here from disk) —
-   * then it is moved into the store. Returns where it lives.
+   * Called by ingest before the transcript's record is appended: the body the signed transcript names must be staged
+   * complete for this grant with exactly that SHA-256 and size (re-hashed here from disk); it is then moved into the
+   * store (content-addressed: the same bytes already there stay as they are). Returns where it lives.
    */
   async commit(grantId: string, subject: string, c: BodyClaim): Promise<string> {
     checkDigest(c.sha256);
-    const stored = await this.store.stat(c.sha256);
-    if (stored) {
-      if (stored.size !== c.size) throw new ApiError('transcript_mismatch', `transcript: body ${c.sha256.slice(0, 16)}… is stored with another size`);
-      this.discard(grantId);
-      return this.store.location(c.sha256);
-    }
+    // Always from this grant's own upload, even when the store holds the same bytes already (adopt then keeps the
+    // one copy): a transcript cannot name a body its caller did not send.
     const p = this.paths(grantId);
     const meta = this.readMeta(p.meta);
     const have = existsSync(p.data) ? statSync(p.data).size : -1;

@@ -218,7 +218,12 @@ export function auditRoutes(
       const tc = ctx.config.transcripts ?? { maxBodyBytes: 1024 ** 3, store: { type: 'file' as const } };
       const store = openBodyStore(tc.store, ctx.config.storage.sqlite);
       bodies = Object.assign(store, { maxBytes: tc.maxBodyBytes });
-      const uploads = new BodyUploads(store, maxBodyFileBytes(tc.maxBodyBytes));
+      const svc = service;
+      const uploads = new BodyUploads(store, maxBodyFileBytes(tc.maxBodyBytes), async (grantId) => {
+        const rec = await svc.log.getByGrant(grantId, 'transcript');
+        const b = rec ? (JSON.parse(rec.body) as { body?: { sha256: string; size: number } }).body : undefined;
+        return b && { sha256: b.sha256, size: b.size };
+      });
       mountTranscripts(app, service, uploads);
       mountAudit(app, service, store);
       const every = o.unreportedSweepMs ?? 5 * 60_000;
