@@ -72,10 +72,11 @@ const aws = { path: printer, major: 1 };
 const credentials = { accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret-example', sessionToken: 'token-example', expiration: new Date(Date.now() + 3600_000).toISOString() };
 const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
 
-async function once(record, total = TOTAL, rate = 0) {
+async function once(record, total = TOTAL, rate = 0, offload = true) {
   let writer;
   const path = join(dir, `body-${Math.random().toString(36).slice(2)}`);
-  if (record) writer = new BodyWriter(path, { durable: true });
+  // The broker's settings (remote-run.ts): fsynced, hashed and written on a helper thread past the first 8 MiB.
+  if (record) writer = new BodyWriter(path, { durable: true, offload });
   const t0 = performance.now();
   const r = await runAws({
     aws, argv: [String(total), String(rate)], credentials, region: 'us-east-1', stdin: null, stdout: sink(), stderr: sink(), tty: null,
@@ -95,18 +96,20 @@ await once(false);
 await once(true);
 const plain = [];
 const rec = [];
+const direct = [];
 for (let i = 0; i < RUNS; i++) {
   plain.push(await once(false));
   rec.push(await once(true));
+  direct.push(await once(true, TOTAL, 0, false));
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ratio = median(rec) / median(plain);
-console.log(`recording: ${median(rec).toFixed(0)} ms vs not recorded ${median(plain).toFixed(0)} ms (${MB} MB): ${ratio.toFixed(3)}×`);
+console.log(`recording: ${median(rec).toFixed(0)} ms vs not recorded ${median(plain).toFixed(0)} ms (${MB} MB): ${ratio.toFixed(3)}×; written on the masking thread itself (the client's recorder): ${(median(direct) / median(plain)).toFixed(3)}×`);
 report({
   name: 'transcript-bodies',
-  measures: `recording a ${MB} MB output into its transcript body (runAws + masker + body file, fsynced) vs the same run not recorded, alternating`,
+  measures: `recording a ${MB} MB output into its transcript body (runAws + masker + body file as the broker writes it: fsynced, hashed and written on a helper thread) vs the same run not recorded, alternating`,
   figure: `${ratio.toFixed(3)}× (${median(rec).toFixed(0)} ms, ${((MB / median(rec)) * 1000).toFixed(0)} MB/s)`,
-  baseline: `not recorded: ${median(plain).toFixed(0)} ms (medians of ${RUNS})`,
+  baseline: `not recorded: ${median(plain).toFixed(0)} ms (medians of ${RUNS}); written on the masking thread (the client's recorder): ${(median(direct) / median(plain)).toFixed(3)}×`,
   target: '≤ 1.05',
   met: ratio <= 1.05,
 });

@@ -303,7 +303,7 @@ export class RunRegistry {
     let recordError: unknown;
     if (bodies) {
       try {
-        writer = new BodyWriter(join(bodies.stagingDir, `${run.id}.body`), { maxBytes: bodies.maxBytes ?? DEFAULT_MAX_BODY_BYTES, durable: true });
+        writer = new BodyWriter(join(bodies.stagingDir, `${run.id}.body`), { maxBytes: bodies.maxBytes ?? DEFAULT_MAX_BODY_BYTES, durable: true, offload: true });
       } catch (e) {
         recordError = e;
       }

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, writevSync, ftruncateSync } from 'node:fs';
 
 /**
@@ -113,7 +114,16 @@ export interface BodyWriterOptions {
   maxBytes?: number;
   /** fsync the body before finish() returns (the broker does: the record will point at it). */
   durable?: boolean;
+  /**
+   * Past the first 8 MiB, hash and write the body on a helper thread (AppendThread) so the thread that masks the
+   * output does not also pay a SHA-256 and a write(2) per byte. The broker sets it; the client's recorder does not,
+   * because it promises that every chunk is on disk before onChunk returns (a killed run loses nothing).
+   */
+  offload?: boolean;
 }
+
+/** Head bytes written directly before an offloading writer starts its helper thread (small bodies never start one). */
+const OFFLOAD_FROM = 8 * 1024 * 1024;
 
 /**
  * Writes a body file as output arrives, in bounded memory (one tail slot, 256 KiB): the head goes straight to
@@ -137,6 +147,7 @@ export class BodyWriter {
   private out: Hash | null = null;
   /** The body's own digest, kept as it is written (the file is never read back to hash it). */
   private readonly body: Hash = createHash('sha256');
+  private sink: AppendThread | null = null;
   private outBytes = 0;
   private slot = Buffer.allocUnsafe(SLOT_BYTES);
   private slotUsed = SLOT_HEADER;
@@ -152,8 +163,7 @@ export class BodyWriter {
     this.half = Math.floor(max / 2);
     this.slots = tailSlots(this.half);
     this.fd = openSync(path, 'wx+', 0o600);
-    writeSync(this.fd, BODY_MAGIC);
-    this.body.update(BODY_MAGIC);
+    this.append([BODY_MAGIC]);
     this.headSize = BODY_MAGIC.length;
   }
 
@@ -171,9 +181,8 @@ export class BodyWriter {
     const room = this.half - (this.headSize - BODY_MAGIC.length) - FRAME_HEADER;
     if (!this.inTail && room > 0) {
       const part = rest.subarray(0, room);
-      const h = header(stream, t, part.length);
-      writeAll(this.fd, [h, part]);
-      this.body.update(h).update(part);
+      if (this.o.offload && !this.sink && this.headSize >= OFFLOAD_FROM) this.sink = new AppendThread(this.fd, this.headSize);
+      this.append([header(stream, t, part.length), part]);
       this.headData += part.length;
       this.headSize += FRAME_HEADER + part.length;
       rest = rest.subarray(part.length);
@@ -197,6 +206,16 @@ export class BodyWriter {
     }
   }
 
+  /** Appends to the body file and its digest: here, or on the helper thread once it runs. */
+  private append(bufs: Buffer[]): void {
+    if (this.sink) {
+      for (const b of bufs) this.sink.push(b);
+      return;
+    }
+    writeAll(this.fd, bufs);
+    for (const b of bufs) this.body.update(b);
+  }
+
   private writeSlot(): void {
     this.slot.writeBigUInt64BE(BigInt(this.slotSeq), 0);
     this.slot.writeUInt32BE(this.slotUsed, 8);
@@ -212,6 +231,8 @@ export class BodyWriter {
 
   /** Hashes what head and ring hold (all output so far: nothing was overwritten yet), from disk, 1 MiB at a time. */
   private startOutputHash(): void {
+    // The head must be on disk to be read back.
+    this.sink?.drain();
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(1024 * 1024);
     const dec = new BodyDecoder();
@@ -239,15 +260,15 @@ export class BodyWriter {
     let size = this.headSize;
     if (this.tailFd !== null) {
       if (this.slotUsed > SLOT_HEADER) this.writeSlot();
-      const { kept, wrapped } = appendTail(this.tailFd, this.fd, this.slots, this.lastT, (b) => ((size += b.length), this.body.update(b)), this.outBytes - this.headData);
+      const { kept, wrapped } = appendTail(this.tailFd, this.slots, this.lastT, (b) => ((size += b.length), this.append([b])), this.outBytes - this.headData);
       gap = wrapped ? this.outBytes - this.headData - kept : 0;
       closeSync(this.tailFd);
       rmSync(`${this.path}.tail`, { force: true });
       this.tailFd = null;
     }
+    const sha256 = this.sink ? this.sink.finish() : this.body.digest('hex');
     if (this.o.durable) fsyncSync(this.fd);
     closeSync(this.fd);
-    const sha256 = this.body.digest('hex');
     this.done = { format: BODY_FORMAT, sha256, size, outputSha256: gap ? this.out!.digest('hex') : null, outputBytes: this.outBytes, gapBytes: gap };
     return this.done;
   }
@@ -255,6 +276,7 @@ export class BodyWriter {
   /** Stops without finishing (the run failed before anything could be kept): removes the files. */
   abort(): void {
     if (this.done) return;
+    this.sink?.stop();
     try {
       closeSync(this.fd);
     } catch {
@@ -305,7 +327,6 @@ function frameDataBytes(b: Buffer): number {
 
 function appendTail(
   tailFd: number,
-  fd: number,
   slots: number,
   t: number,
   wrote: (b: Buffer) => void,
@@ -316,14 +337,9 @@ function appendTail(
   let kept = 0;
   for (const s of found) kept += Math.max(0, frameDataBytes(s.data));
   if (wrapped) {
-    const g = Buffer.concat([header('g', t, 8), gapData(afterHead === null ? null : afterHead - kept)]);
-    writeSync(fd, g);
-    wrote(g);
+    wrote(Buffer.concat([header('g', t, 8), gapData(afterHead === null ? null : afterHead - kept)]));
   }
-  for (const s of found) {
-    writeSync(fd, s.data);
-    wrote(s.data);
-  }
+  for (const s of found) wrote(s.data);
   return { kept, wrapped };
 }
 
@@ -458,4 +474,118 @@ export function moveBody(from: string, to: string): void {
   fsyncSync(fd);
   closeSync(fd);
   renameSync(from, to);
+}
+
+/** Bytes of the shared ring between a writer and its helper thread. */
+const RING_BYTES = 8 * 1024 * 1024;
+
+// Plain JS, evaluated as the helper thread's script (no file to resolve: works from src/, dist/ and the bundle).
+// ctrl (BigInt64): [0] bytes pushed, [1] bytes written, [2] 1 = no more will come, [3] 1 = done, -1 = failed.
+const APPEND_WORKER = `
+const { workerData } = require('node:worker_threads');
+const { readSync, writeSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const { sab, fd, ring: size, prefix } = workerData;
+const ctrl = new BigInt64Array(sab, 0, 4);
+const ring = Buffer.from(sab, 64, size);
+const h = createHash('sha256');
+try {
+  // What the writer wrote itself before this thread started: hashed from the file (the page cache).
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (let off = 0; off < prefix; ) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, prefix - off), off);
+    if (n <= 0) throw new Error('short read');
+    h.update(buf.subarray(0, n));
+    off += n;
+  }
+  for (;;) {
+    const w = Atomics.load(ctrl, 0);
+    const c = Atomics.load(ctrl, 1);
+    if (w === c) {
+      if (Atomics.load(ctrl, 2) === 1n && Atomics.load(ctrl, 0) === c) break;
+      Atomics.wait(ctrl, 0, w, 1000);
+      continue;
+    }
+    const start = Number(c % BigInt(size));
+    const n = Math.min(Number(w - c), size - start);
+    const view = ring.subarray(start, start + n);
+    h.update(view);
+    for (let off = 0; off < n; ) off += writeSync(fd, view, off, n - off);
+    Atomics.store(ctrl, 1, c + BigInt(n));
+    Atomics.notify(ctrl, 1);
+  }
+  h.digest().copy(Buffer.from(sab, 32, 32));
+  Atomics.store(ctrl, 3, 1n);
+} catch (e) {
+  Atomics.store(ctrl, 3, -1n);
+}
+Atomics.notify(ctrl, 1);
+Atomics.notify(ctrl, 3);
+`;
+
+/**
+ * The helper thread of an offloading BodyWriter: the writer copies each piece into a shared ring (bounded: it waits
+ * when the ring is full, as a slow disk would make write(2) wait) and the thread hashes it and appends it to the
+ * body file, in order. finish() waits for the thread to write the rest and hands back the digest.
+ */
+class AppendThread {
+  private readonly sab = new SharedArrayBuffer(64 + RING_BYTES);
+  private readonly ctrl = new BigInt64Array(this.sab, 0, 4);
+  private readonly ring = new Uint8Array(this.sab, 64, RING_BYTES);
+  private pushed = 0n;
+  private readonly worker: Worker;
+
+  constructor(fd: number, prefix: number) {
+    this.worker = new Worker(APPEND_WORKER, { eval: true, workerData: { sab: this.sab, fd, ring: RING_BYTES, prefix } });
+    // Never keeps the process alive on its own; errors are reported through ctrl[3].
+    this.worker.unref();
+    this.worker.on('error', () => Atomics.store(this.ctrl, 3, -1n));
+  }
+
+  private stalled = 0;
+
+  /** Waits for the thread to move; fails when it reported an error or made no progress for a minute. */
+  private wait(index: number, value: bigint): void {
+    const r = Atomics.wait(this.ctrl, index, value, 1000);
+    if (Atomics.load(this.ctrl, 3) === -1n) throw new Error('transcript body: the helper thread could not write the body');
+    this.stalled = r === 'timed-out' ? this.stalled + 1 : 0;
+    if (this.stalled >= 60) throw new Error('transcript body: the helper thread made no progress for a minute');
+  }
+
+  push(b: Uint8Array): void {
+    for (let off = 0; off < b.length; ) {
+      const written = Atomics.load(this.ctrl, 1);
+      const free = RING_BYTES - Number(this.pushed - written);
+      if (free === 0) {
+        this.wait(1, written);
+        continue;
+      }
+      const pos = Number(this.pushed % BigInt(RING_BYTES));
+      const n = Math.min(free, b.length - off, RING_BYTES - pos);
+      this.ring.set(b.subarray(off, off + n), pos);
+      off += n;
+      this.pushed += BigInt(n);
+      Atomics.store(this.ctrl, 0, this.pushed);
+      Atomics.notify(this.ctrl, 0);
+    }
+  }
+
+  /** Waits until everything pushed is in the file. */
+  drain(): void {
+    for (let w = Atomics.load(this.ctrl, 1); w < this.pushed; w = Atomics.load(this.ctrl, 1)) this.wait(1, w);
+  }
+
+  /** Waits for the rest to be written; the body's hex SHA-256. */
+  finish(): string {
+    Atomics.store(this.ctrl, 2, 1n);
+    Atomics.notify(this.ctrl, 0);
+    while (Atomics.load(this.ctrl, 3) === 0n) this.wait(3, 0n);
+    return Buffer.from(this.sab, 32, 32).toString('hex');
+  }
+
+  stop(): void {
+    Atomics.store(this.ctrl, 2, 1n);
+    Atomics.notify(this.ctrl, 0);
+    void this.worker.terminate();
+  }
 }
