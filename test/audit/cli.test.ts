@@ -177,3 +177,27 @@ describe('guard-aws audit (CLI, end to end)', () => {
     expect(r.stderr).toContain(`audit chain broken at record seq ${victim.seq} (id ${victim.id}): content does not match its hash`);
   });
 });
+
+describe('transcripts of earlier releases (output inline, no body)', () => {
+  it('are still accepted, shown and replayed byte for byte', async () => {
+    const key = createTranscriptKey();
+    const res = await env.post('/v1/grants', { argv: ['sts', 'get-caller-identity'], transcriptKey: key.publicKey }, await alice());
+    const g = (await res.json()) as GrantResponse;
+    const { signTranscript } = await import('../../src/transcript/sign.js');
+    const now = new Date().toISOString();
+    const v1 = signTranscript(
+      {
+        v: 1, grantId: g.grantId, caller: g.caller!, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule, approvalId: null,
+        startedAt: now, endedAt: now, exitCode: 0, status: 'complete', truncated: false, outputBytes: 14,
+        chunks: [{ t: 0, s: 'o', d: Buffer.from('inline output\n').toString('base64') }],
+      },
+      key.privateKey,
+    );
+    const up = await env.post('/v1/transcripts', v1, await alice());
+    expect(up.status).toBe(201);
+    const replay = await cli(['audit', 'replay', g.grantId, '--speed', 'max'], await auditor());
+    expect([replay.code, replay.stdout.toString()]).toEqual([0, 'inline output\n']);
+    const show = await cli(['audit', 'show', g.grantId], await auditor());
+    expect(show.stdout.toString()).toMatch(/output: +14 bytes in 1 chunk\(s\)/);
+  });
+});
