@@ -87,4 +87,18 @@ describe('S3 body store with Object Lock (moto)', () => {
     const missing = [{ ...records[0]!, body: JSON.stringify({ body: { sha256: other, size: 1, location: s.location(other) } }) }];
     expect((await verifyBodies(missing, s)).firstBad).toMatchObject({ seq: 1, reason: 'missing' });
   }, 60_000);
+
+  it('is what a broker configured with transcripts.store.type s3 opens (the SDK loaded on first use)', async () => {
+    const { openBodyStore } = await import('../../src/audit/bodies/open.js');
+    const staging = tempDir('guard-s3-open-');
+    process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+    process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+    const s = openBodyStore({ type: 's3', bucket, prefix: 'opened/', region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, retentionDays: 1, stagingDir: staging }, ':memory:');
+    expect(s.stagingDir).toBe(staging);
+    const body = Buffer.from('GAWSBODY1\n');
+    const r = await s.put(Readable.from([body]));
+    expect(r).toEqual({ sha256: sha(body), size: body.length });
+    expect(s.location(r.sha256)).toBe(`s3://${bucket}/opened/sha256/${r.sha256}`);
+    expect(await hashStream((await s.get(r.sha256))!)).toEqual(r);
+  });
 });
