@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, writevSync, ftruncateSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, rmSync, statSync, writeSync, writevSync, ftruncateSync } from 'node:fs';
 
 /**
  * A transcript body: the run's whole (masked) output as ONE stream of frames, stdout and stderr interleaved in the
@@ -447,33 +447,6 @@ export function hashFileSync(path: string): string {
     closeSync(fd);
   }
   return h.digest('hex');
-}
-
-/** SHA-256 of the data bytes of every o/e frame of a body file (the output it holds). */
-export function hashOutputSync(path: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(path, 'r');
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  const dec = new BodyDecoder();
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      for (const f of dec.push(Buffer.from(buf.subarray(0, n)))) if (f.type !== 'g') h.update(f.data);
-    }
-    dec.end();
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
-}
-
-/** Renames a finished body into place (same file system), fsyncing it first. */
-export function moveBody(from: string, to: string): void {
-  const fd = openSync(from, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(from, to);
 }
 
 /** Bytes of the shared ring between a writer and its helper thread. */
