@@ -76,16 +76,21 @@ export class BrokerClient {
     return new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).toString();
   }
 
-  async request<T>(method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: T }> {
+  /**
+   * One request with a JSON body (`body`), or with raw bytes (`bytes`, application/octet-stream: a transcript body
+   * chunk); the answer is JSON either way.
+   */
+  async request<T>(method: string, path: string, token: string | null, body?: unknown, bytes?: Uint8Array): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (bytes !== undefined) headers['content-type'] = 'application/octet-stream';
+    else if (body !== undefined) headers['content-type'] = 'application/json';
     let res: { status: number; text: string };
     try {
       res = await this.send(this.url(path), {
         method,
         headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(bytes !== undefined ? { body: bytes } : body === undefined ? {} : { body: JSON.stringify(body) }),
         timeoutMs: this.timeoutMs,
       });
     } catch (e) {

@@ -22,6 +22,10 @@ export const BROKER_ONLY_ERRORS = {
   /** No such endpoint, audit record or grant. */
   not_found: { http: 404, client: 'usage' },
   transcript_conflict: { http: 409, client: 'usage' },
+  /** A transcript body chunk was sent at another offset than the broker has; `details.offset` is where to go on. */
+  body_offset: { http: 409, client: 'usage' },
+  /** A transcript was posted before the broker had its whole body (upload it first: PUT /v1/transcripts/{grant}/body). */
+  transcript_body_missing: { http: 409, client: 'usage' },
   payload_too_large: { http: 413, client: 'usage' },
   sts_failed: { http: 502, client: 'broker_unreachable' },
   /** POST /v1/grants for a call the broker runs itself (execution `broker`): credentials never leave the broker. */

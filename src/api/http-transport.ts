@@ -10,7 +10,7 @@ export interface HttpAnswer {
   text: string;
 }
 export interface HttpSend {
-  (url: string, init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number }): Promise<HttpAnswer>;
+  (url: string, init: { method: string; headers: Record<string, string>; body?: string | Uint8Array; timeoutMs: number }): Promise<HttpAnswer>;
 }
 
 /** Bodies larger than this are refused rather than buffered (a broker never sends that much). */
@@ -68,7 +68,7 @@ export function fetchSend(f: typeof fetch): HttpSend {
     const res = await f(url, {
       method: init.method,
       headers: init.headers,
-      ...(init.body !== undefined ? { body: init.body } : {}),
+      ...(init.body !== undefined ? { body: init.body as BodyInit } : {}),
       signal: AbortSignal.timeout(init.timeoutMs),
     });
     return { status: res.status, text: await res.text() };

@@ -78,6 +78,11 @@ export interface GrantResponse {
   masking?: { fields: string[]; patterns: string[] };
   /** The verified caller, as the broker saw it (for the transcript). */
   caller?: { subject: string; groups: string[] };
+  /**
+   * Output kept whole in the transcript body (broker config transcripts.maxBodyBytes); beyond it the client keeps
+   * head and tail around a marked gap. Absent (older brokers): the client's default, 1 GiB.
+   */
+  transcriptMaxBytes?: number;
 }
 
 /** POST /v1/runs — a grant request, plus what a run on the broker needs. */
@@ -130,6 +135,8 @@ export interface ErrorResponse {
     approvers?: { groups: string[]; count: number };
     /** For `bad_request`: the offending body field (`argv[2]`, `transcriptKey`). */
     field?: string;
+    /** For `body_offset`: the bytes of the transcript body the broker has (continue the upload from there). */
+    offset?: number;
   };
 }
 

@@ -5,6 +5,7 @@ import { credentialHint, rejectionReason } from '../api/credential-hint.js';
 import type { ErrorResponse } from '../api/types.js';
 import type { AuditSummary, UnreportedGrant } from './summary.js';
 import type { AuditHead, AuditRecord, ChainResult } from './types.js';
+import type { BodiesResult } from './bodies/verify.js';
 
 /** Filters for `audit list`; a flag that was not given is passed as undefined. */
 export interface AuditQuery {
@@ -19,6 +20,8 @@ export type BrokerLink = Pick<BrokerSession, 'brokerUrl' | 'token' | 'fetch'>;
 export interface VerifyAnswer extends ChainResult {
   head: AuditHead | null;
   kid: string;
+  /** With `bodies`: the re-hash of every transcript body in storage (src/audit/bodies/verify.ts). */
+  bodies?: BodiesResult;
 }
 
 /** Client for the auditor routes (/v1/audit/*) and GET /v1/keys. */
@@ -47,8 +50,29 @@ export class AuditClient {
     return this.get(`v1/audit/records/${encodeURIComponent(id)}`);
   }
 
-  async verify(): Promise<VerifyAnswer> {
-    return this.get('v1/audit/verify');
+  async verify(o: { bodies?: boolean } = {}): Promise<VerifyAnswer> {
+    return this.get(o.bodies ? 'v1/audit/verify?bodies=true' : 'v1/audit/verify');
+  }
+
+  /** One transcript body from the broker's storage, as it arrives (never buffered whole). */
+  async body(sha256: string): Promise<AsyncIterable<Uint8Array>> {
+    const res = await this.open(`v1/audit/bodies/${encodeURIComponent(sha256)}`);
+    return res.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
+  private async open(path: string): Promise<Response> {
+    const url = new URL(path, this.link.brokerUrl.endsWith('/') ? this.link.brokerUrl : `${this.link.brokerUrl}/`);
+    let res: Response;
+    try {
+      res = await (this.link.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${await this.link.token()}` }, signal: AbortSignal.timeout(EXPORT_DEADLINE_MS) });
+    } catch (e) {
+      throw new GuardError('broker_unreachable', `broker unreachable at ${this.link.brokerUrl}`, { cause: e });
+    }
+    if (res.status !== 200 || !res.body) {
+      const body = (await res.json().catch(() => ({}))) as ErrorResponse;
+      throw auditError(res.status, body?.error);
+    }
+    return res;
   }
 
   async keys(): Promise<unknown> {

@@ -8,6 +8,18 @@ import type { TranscriptEnvelope } from '../transcript/types.js';
 import type { AuditLog } from './store.js';
 import type { AuditRecord } from './types.js';
 
+/** What ingest needs of the body store: the body a transcript names, in the store (src/audit/bodies/uploads.ts). */
+export interface BodyCommitter {
+  commit(grantId: string, subject: string, c: { sha256: string; size: number }): Promise<string>;
+}
+
+/** What a transcript's audit record says of its body: digest, size and where it is stored (bound by the chain). */
+export interface RecordedBody {
+  sha256: string;
+  size: number;
+  location: string;
+}
+
 /** What the broker knows about a grant that a transcript must match (a subset of the store's GrantRecord). */
 const CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -35,7 +47,7 @@ export const envelopeSchema = z
     sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
     transcript: z
       .object({
-        v: z.literal(1),
+        v: z.union([z.literal(1), z.literal(2)]),
         grantId: z.string().min(1).max(128),
         caller: z.object({ subject: z.string().min(1), groups: z.array(z.string()).optional(), name: z.string().optional() }).strict(),
         target: z.string(),
@@ -50,8 +62,21 @@ export const envelopeSchema = z
         truncated: z.boolean(),
         outputBytes: z.number().int().nonnegative(),
         chunks: z.array(chunk),
+        body: z
+          .object({
+            format: z.literal('gab1'),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/),
+            size: z.number().int().nonnegative(),
+            outputSha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+            outputBytes: z.number().int().nonnegative(),
+            gapBytes: z.number().int().nonnegative().nullable(),
+          })
+          .strict()
+          .optional(),
       })
-      .strict(),
+      .strict()
+      // v2 keeps its output in the body (bound by digest), v1 inline: never both, never neither.
+      .refine((t) => (t.v === 2 ? t.body !== undefined && t.chunks.length === 0 : t.body === undefined), { message: 'v2 transcripts name a body and no chunks; v1 no body', path: ['body'] }),
   })
   .strict();
 
@@ -110,7 +135,13 @@ function sameArgv(a: readonly string[], b: readonly string[]): boolean {
 export async function ingestTranscript(
   body: unknown,
   uploader: { subject: string },
-  deps: { log: AuditLog; getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined; getApproval?: ApprovalLookup | undefined },
+  deps: {
+    log: AuditLog;
+    getGrant: (id: string) => Promise<GrantFacts | undefined> | GrantFacts | undefined;
+    getApproval?: ApprovalLookup | undefined;
+    /** Where bodies are (v2 transcripts); absent = v2 transcripts are refused. */
+    bodies?: BodyCommitter | undefined;
+  },
   /**
    * `broker`: the broker ran the call itself and recorded this transcript (signed with the per-run key it kept;
    * the record is signed with the broker's audit key like every other). No caller could have made it.
@@ -166,6 +197,14 @@ export async function ingestTranscript(
   // head over them are committed together), so it is acknowledged as it is.
   const existing = await deps.log.getByGrant(t.grantId, 'transcript');
   if (existing) return duplicate(existing, env);
+  // The body the signed transcript names must be complete in the store, its digest checked, before the record that
+  // binds it is appended.
+  let stored: RecordedBody | undefined;
+  if (t.body) {
+    if (!deps.bodies) throw new ApiError('transcript_body_missing', 'transcript: this broker keeps no transcript bodies');
+    const location = await deps.bodies.commit(t.grantId, grant.subject, t.body);
+    stored = { sha256: t.body.sha256, size: t.body.size, location };
+  }
   // Stored with the other uploads of this event-loop turn, under one record and one head signature; resolves once
   // committed (AuditLog.appendBatched). Two uploads of one grant in the same turn: the second is judged against
   // the first.
@@ -176,6 +215,7 @@ export async function ingestTranscript(
     subject: grant.subject,
     body: {
       envelope: env,
+      ...(stored ? { body: stored } : {}),
       ...(attestation === 'broker' ? { uploadedBy: 'broker', attestation: 'broker' } : { uploadedBy: uploader.subject }),
       callerVerified: true,
       ...(approval ? { approval: approvedFacts(approval) } : {}),

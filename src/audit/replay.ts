@@ -1,4 +1,5 @@
 import { TerminalOutputFilter } from '../terminal-text.js';
+import { BodyDecoder, gapBytes, type BodyFrame } from '../transcript/body.js';
 import type { Transcript } from '../transcript/types.js';
 
 export interface ReplayOptions {
@@ -21,6 +22,26 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * The exact bytes stay available as base64 in `audit show --json`.
  */
 export async function replayTranscript(t: Pick<Transcript, 'chunks'>, o: ReplayOptions): Promise<number> {
+  return replayFrames(
+    (function* () {
+      for (const c of t.chunks) yield { type: c.s, t: c.t, data: Buffer.from(c.d, 'base64') } as BodyFrame;
+    })(),
+    o,
+  );
+}
+
+/**
+ * Decodes a body stream (src/transcript/body.ts) into frames as it arrives: memory is one network piece plus one
+ * frame, whatever the body's size.
+ */
+export async function* bodyFrames(source: AsyncIterable<Uint8Array>): AsyncGenerator<BodyFrame> {
+  const dec = new BodyDecoder();
+  for await (const piece of source) yield* dec.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+  dec.end();
+}
+
+/** Plays frames (inline v1 chunks, or a v2 body streamed from storage) back; see replayTranscript. */
+export async function replayFrames(frames: Iterable<BodyFrame> | AsyncIterable<BodyFrame>, o: ReplayOptions): Promise<number> {
   const sleep = o.sleep ?? defaultSleep;
   const maxGap = o.maxGapMs ?? 5000;
   let prev = 0;
@@ -29,7 +50,13 @@ export async function replayTranscript(t: Pick<Transcript, 'chunks'>, o: ReplayO
   const emit = async (stream: 'stdout' | 'stderr', text: string) => {
     if (text) await o.write(stream, Buffer.from(text, 'utf8'));
   };
-  for (const c of t.chunks) {
+  for await (const c of frames) {
+    if (c.type === 'g') {
+      // The limit's gap (head and tail kept): said on stderr, in the place it happened.
+      const n = gapBytes(c);
+      await emit('stderr', `\n[guard-aws: ${n === null ? 'some' : n} bytes of output left out here (transcript limit); head and tail kept]\n`);
+      continue;
+    }
     const gap = Math.min(Math.max(0, c.t - prev), maxGap);
     prev = c.t;
     if (o.speed > 0 && Number.isFinite(o.speed) && gap > 0) {
@@ -39,8 +66,8 @@ export async function replayTranscript(t: Pick<Transcript, 'chunks'>, o: ReplayO
         waited += ms;
       }
     }
-    const stream = c.s === 'o' ? 'stdout' : 'stderr';
-    await emit(stream, filters[stream].push(Buffer.from(c.d, 'base64')));
+    const stream = c.type === 'o' ? 'stdout' : 'stderr';
+    await emit(stream, filters[stream].push(c.data));
   }
   await emit('stdout', filters.stdout.end());
   await emit('stderr', filters.stderr.end());

@@ -32,7 +32,9 @@ export interface Broker {
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
 const PUBLIC_V1 = ['/v1/config'];
-const STDIN_PATH = /^\/v1\/runs\/[^/]+\/(stdin|inputs\/[^/]+)$/;
+// Streams with limits of their own: a run's stdin and inputs (execution.*), a transcript body chunk (8 MiB, counted
+// by src/audit/bodies/uploads.ts).
+const STDIN_PATH = /^\/v1\/(runs\/[^/]+\/(stdin|inputs\/[^/]+)|transcripts\/[^/]+\/body)$/;
 
 /** Builds the broker's HTTP application (hono) from its dependencies; `startBroker` puts it on a socket. */
 export function createBroker(deps: BrokerDeps): Broker {

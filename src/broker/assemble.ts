@@ -74,6 +74,7 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
           verify: deps.verify,
           approvals: approvals.service,
           audit: () => audit.service,
+          bodies: () => audit.bodies,
           auditorGroups: config.auditorGroups,
           targets: config.targets.map((t) => ({ name: t.name, account: t.account, region: t.region })),
           db: ctx.store.db,
@@ -98,10 +99,21 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
     runs: {
       isolation: runIsolation(config, o.env ?? process.env),
       ...deps.runs,
+      // Broker-run output goes straight into the audit module's body store (staged beside it, then adopted).
+      bodies: () => audit.bodies,
       attest: async (envelope, caller) => {
         const svc = audit.service;
         if (!svc) throw new Error('the audit log is not mounted');
-        return (await ingestTranscript(envelope, caller, { log: svc.log, getGrant: svc.getGrant }, 'broker')).record;
+        const store = audit.bodies;
+        // The body is in the store already (the run adopted it): commit only checks it is there with that size.
+        const bodies = store && {
+          commit: async (_grant: string, _subject: string, c: { sha256: string; size: number }) => {
+            const st = await store.stat(c.sha256);
+            if (!st || st.size !== c.size) throw new Error('the broker run\'s body is not in the store');
+            return store.location(c.sha256);
+          },
+        };
+        return (await ingestTranscript(envelope, caller, { log: svc.log, getGrant: svc.getGrant, bodies }, 'broker')).record;
       },
     },
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),

@@ -98,6 +98,45 @@ const storageSchema = z
     }
   });
 
+/**
+ * Transcript bodies (docs/broker-config.md, "Transcripts"): the limit of output kept whole, and where bodies are
+ * stored — content-addressed files beside the database (default), or S3-compatible object storage with Object Lock
+ * in compliance mode so no one can delete or overwrite a recording before `retentionDays` have passed.
+ */
+const bodyStoreSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('file'),
+    /** Default: `<storage.sqlite>.bodies` (beside the database). */
+    dir: z.string().min(1).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('s3'),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+    prefix: z.string().max(512).default('transcripts/'),
+    region: z.string().regex(REGION, 'must be an AWS region such as eu-west-1'),
+    /** S3-compatible endpoint (MinIO, moto in tests); default AWS. */
+    endpoint: httpUrl.optional(),
+    forcePathStyle: z.boolean().default(false),
+    /** Object Lock retention in compliance mode, days from the upload (S3 User Guide, "Object Lock"). */
+    retentionDays: z.int().min(1).max(36_500),
+    /** Local directory for staging uploads before they go to the bucket; default `<storage.sqlite>.bodies-staging`. */
+    stagingDir: z.string().min(1).optional(),
+  }),
+]);
+
+const transcriptsSchema = z
+  .strictObject({
+    /** Output kept whole, framing included (src/transcript/body.ts); beyond it head + marked gap + tail. */
+    maxBodyBytes: z.int().min(64 * 1024).max(64 * 1024 ** 3).default(1024 ** 3),
+    store: bodyStoreSchema.default({ type: 'file' }),
+  })
+  // The S3 store sends a body with one PutObject, which S3 takes up to 5 GiB (S3 User Guide, "Uploading objects").
+  .refine((t) => t.store.type !== 's3' || t.maxBodyBytes <= 5 * 1024 ** 3, { message: 'with the s3 store, at most 5 GiB (one PutObject)', path: ['maxBodyBytes'] })
+  .default({ maxBodyBytes: 1024 ** 3, store: { type: 'file' } });
+
+export type BodyStoreConfig = z.output<typeof bodyStoreSchema>;
+export type TranscriptsConfig = z.output<typeof transcriptsSchema>;
+
 export const brokerConfigSchema = z
   .strictObject({
     listen: z
@@ -129,6 +168,7 @@ export const brokerConfigSchema = z
     /** The web console under /ui/ (src/console/config.ts); absent = no console. */
     console: consoleConfigSchema.optional(),
     execution: executionSchema,
+    transcripts: transcriptsSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -139,6 +179,19 @@ export const brokerConfigSchema = z
     const defaults = cfg.targets.map((t, i) => (t.default ? i : -1)).filter((i) => i >= 0);
     if (defaults.length > 1) {
       ctx.addIssue({ code: 'custom', path: ['targets', defaults[1]!, 'default'], message: 'only one target may be the default' });
+    }
+    // Bodies default to a directory beside the SQLite file. Brokers on PostgreSQL have no such file, and every
+    // broker must find every body (verify --bodies, replay): the place must be named, shared storage or S3.
+    const st = cfg.transcripts.store;
+    if (cfg.storage.postgres !== undefined && (st.type === 'file' ? st.dir : st.stagingDir) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transcripts', 'store', st.type === 'file' ? 'dir' : 'stagingDir'],
+        message:
+          st.type === 'file'
+            ? 'required with storage.postgres: a directory every broker shares (or type: s3)'
+            : 'required with storage.postgres: a directory on this broker for bodies being uploaded',
+      });
     }
   });
 
@@ -180,6 +233,13 @@ function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig
       ...(p.storage.auditKeyFile ? { auditKeyFile: abs(p.storage.auditKeyFile) } : {}),
     },
     execution: { ...p.execution, ...(p.execution.runDir ? { runDir: abs(p.execution.runDir) } : {}) },
+    transcripts: {
+      ...p.transcripts,
+      store:
+        p.transcripts.store.type === 'file'
+          ? { ...p.transcripts.store, ...(p.transcripts.store.dir ? { dir: abs(p.transcripts.store.dir) } : {}) }
+          : { ...p.transcripts.store, ...(p.transcripts.store.stagingDir ? { stagingDir: abs(p.transcripts.store.stagingDir) } : {}) },
+    },
     targets: p.targets.map((t, i) => ({
       ...t,
       account: ROLE_ARN.exec(t.roleArn)![2]!,

@@ -91,6 +91,12 @@ export interface RunDeps {
   isolation?: ((aws: AwsBinary) => RunIsolation) | undefined;
   /** Appends a broker-attested transcript to the audit log. Absent: no broker run is started (fail closed). */
   attest?: (envelope: TranscriptEnvelope, caller: { subject: string }) => Promise<{ id: string }>;
+  /**
+   * Where a broker run's body goes (src/audit/bodies/store.ts): the output is written into `stagingDir` as it arrives
+   * and moved into the store with `adopt` when the run ends. Absent: output is not recorded beyond its size 0
+   * (tests that do not look at output).
+   */
+  bodies?: () => { stagingDir: string; maxBytes?: number; adopt(path: string, sha256: string, size: number): Promise<void> } | undefined;
   /** Environment findAws and `aws --version` read on the broker; default process.env. */
   env?: NodeJS.ProcessEnv;
 }

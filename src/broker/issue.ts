@@ -322,6 +322,8 @@ export async function issueSession(c: Context<BrokerEnv>, body: IssueRequest, d:
         ...(approvalId ? { approvalId } : {}),
         ...(target.endpoint ? { endpoint: target.endpoint } : {}),
         ...(d.masking ? { masking: d.masking } : {}),
+        // The client keeps this much output whole in the transcript body (the broker refuses larger bodies).
+        ...(d.ctx.config.transcripts ? { transcriptMaxBytes: d.ctx.config.transcripts.maxBodyBytes } : {}),
       };
     },
   };

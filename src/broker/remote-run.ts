@@ -14,9 +14,9 @@ import { runAws } from '../runner/run-aws.js';
 import { snapshotFiles } from '../runner/snapshot.js';
 import type { CliRelease } from '../invocation/cli-release.js';
 import type { MaskingRules } from '../policy/types.js';
-import { CHUNK_COST, DEFAULT_MAX_OUTPUT_BYTES } from '../transcript/recorder.js';
+import { BodyWriter, DEFAULT_MAX_BODY_BYTES, type BodyRef } from '../transcript/body.js';
 import { createTranscriptKey, signTranscript, type TranscriptKey } from '../transcript/sign.js';
-import { TRANSCRIPT_VERSION, type Transcript, type TranscriptChunk } from '../transcript/types.js';
+import { TRANSCRIPT_VERSION, type Transcript } from '../transcript/types.js';
 import type { ExecutionConfig } from './config.js';
 import { DEFAULT_EXECUTION } from './execution.js';
 import { randomId } from './ids.js';
@@ -168,7 +168,7 @@ export class RunRegistry {
     rmSync(run.dir, { recursive: true, force: true });
     // Recorded like a run that never finished; when even that fails, the grant stays listed as one without a
     // transcript (audit), and the operator is told here.
-    await this.attest(run, { startedAt: Date.now(), endedAt: null, exitCode: null, chunks: [], bytes: 0, truncated: false }).catch((e: unknown) => {
+    await this.attest(run, { startedAt: Date.now(), endedAt: null, exitCode: null, body: null }).catch((e: unknown) => {
       this.log({ level: 'error', msg: 'broker-attested transcript of an expired run not recorded', runId: run.id, error: (e as Error)?.message });
     });
   }
@@ -295,8 +295,19 @@ export class RunRegistry {
 
   private async execute(run: Run, out: PassThrough): Promise<void> {
     const { issued } = run;
-    const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, chunks: [] as TranscriptChunk[], bytes: 0, used: 0, truncated: false };
-    const cap = DEFAULT_MAX_OUTPUT_BYTES;
+    const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, body: null as BodyRef | null };
+    // The masked output goes straight into a body file in the body store's staging directory as it arrives (bounded
+    // memory: src/transcript/body.ts); finished, it is moved into the store and the transcript binds it by digest.
+    const bodies = this.deps.bodies?.();
+    let writer: BodyWriter | undefined;
+    let recordError: unknown;
+    if (bodies) {
+      try {
+        writer = new BodyWriter(join(bodies.stagingDir, `${run.id}.body`), { maxBytes: bodies.maxBytes ?? DEFAULT_MAX_BODY_BYTES, durable: true, offload: true });
+      } catch (e) {
+        recordError = e;
+      }
+    }
     const dir = run.dir;
     let exitCode: number | null = null;
     let error: RunErrorFrame | null = null;
@@ -331,17 +342,13 @@ export class RunRegistry {
         signals: run.signals,
         ...(this.deps.isolation ? { isolation: this.deps.isolation(aws) } : {}),
         onChunk: (stream, chunk, atMs) => {
-          if (recorded.truncated) return;
-          let part = chunk;
-          const room = cap - recorded.used - CHUNK_COST;
-          if (chunk.length > room) {
-            part = chunk.subarray(0, Math.max(0, room));
-            recorded.truncated = true;
-          }
-          if (part.length) {
-            recorded.chunks.push({ t: Math.max(0, Math.round(atMs)), s: stream === 'stdout' ? 'o' : 'e', d: part.toString('base64') });
-            recorded.bytes += part.length;
-            recorded.used += part.length + CHUNK_COST;
+          if (!writer || recordError) return;
+          try {
+            writer.write(stream === 'stdout' ? 'o' : 'e', chunk, atMs);
+          } catch (e) {
+            // The broker's disk failed under the recording: the run is cancelled (nothing runs unrecorded further).
+            recordError = e;
+            this.signal(run);
           }
         },
       });
@@ -367,8 +374,14 @@ export class RunRegistry {
     recorded.exitCode = exitCode;
     let recordId: string | undefined;
     try {
+      if (bodies) {
+        if (!writer || recordError) throw recordError ?? new Error('no body writer');
+        recorded.body = writer.finish();
+        await bodies.adopt(writer.path, recorded.body.sha256, recorded.body.size);
+      }
       recordId = (await this.attest(run, recorded)).id;
     } catch (e) {
+      writer?.abort();
       this.log({ level: 'error', msg: 'broker-attested transcript not recorded', runId: run.id, grantId: issued.grantId, error: (e as Error)?.message });
     }
     const failure = run.failure ?? error;
@@ -427,7 +440,7 @@ export class RunRegistry {
 
   private async attest(
     run: Run,
-    r: { startedAt: number; endedAt: number | null; exitCode: number | null; chunks: TranscriptChunk[]; bytes: number; truncated: boolean },
+    r: { startedAt: number; endedAt: number | null; exitCode: number | null; body: BodyRef | null },
   ): Promise<{ id: string }> {
     if (!this.deps.attest) throw new GuardError('internal', 'no audit log to record the transcript in');
     const { issued } = run;
@@ -444,10 +457,13 @@ export class RunRegistry {
       endedAt: r.endedAt === null ? null : new Date(r.endedAt).toISOString(),
       exitCode: r.exitCode,
       status: r.endedAt === null ? 'partial' : 'complete',
-      truncated: r.truncated,
-      outputBytes: r.bytes,
-      chunks: r.chunks,
+      truncated: r.body ? r.body.gapBytes !== 0 : false,
+      outputBytes: r.body?.outputBytes ?? 0,
+      chunks: [],
+      ...(r.body ? { body: r.body } : {}),
     };
+    // A run that never started has no output: a v1-shaped transcript with no chunks says exactly that.
+    if (!r.body) t.v = 1;
     return this.deps.attest(signTranscript(t, run.key.privateKey), { subject: run.owner });
   }
 

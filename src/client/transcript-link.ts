@@ -32,6 +32,7 @@ export function recorder(
     privateKey: key.privateKey,
     spoolDir,
     ...(now ? { clock: now } : {}),
+    ...(grant.transcriptMaxBytes ? { maxOutputBytes: grant.transcriptMaxBytes } : {}),
   });
 }
 

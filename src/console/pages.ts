@@ -227,6 +227,8 @@ ${input('service', 'Service (s3, ec2, sts…)')}
 
 export interface ReplayData {
   chunks: { t: number; s: 'o' | 'e'; d: string }[];
+  /** Set when only the start of a large output is in the page (`guard-aws audit replay` plays all of it). */
+  cut?: { shown: number; total: number };
 }
 
 export function recordPage(r: AuditSummary, o: { body: unknown; replay?: ReplayData | undefined; hash: string; prevHash: string; uploadedBy?: string | undefined }): Html {
@@ -256,6 +258,7 @@ ${o.replay
 <span id="replay-clock" aria-live="off">0.0 s</span>
 </div>
 <pre class="terminal" id="terminal" tabindex="0" aria-label="Transcript output" aria-live="off"></pre>
+${o.replay.cut ? html`<p class="muted" id="replay-cut">The first ${o.replay.cut.shown} of ${o.replay.cut.total} bytes of output are shown here; <code>guard-aws audit replay ${r.grantId ?? r.id}</code> plays all of it.</p>` : ''}
 ${jsonIsland('replay-data', o.replay)}
 <noscript><p>The replay needs the page script; the raw record is below.</p></noscript>
 </section>`

@@ -4,6 +4,8 @@ import { streamSSE } from 'hono/streaming';
 import type { ApprovalSummary } from '../api/types.js';
 import type { ApprovalNotification, ApprovalService } from '../approvals/service.js';
 import { verifyChainAsync } from '../audit/chain.js';
+import type { BodyStore } from '../audit/bodies/store.js';
+import { bodyFrames } from '../audit/replay.js';
 import type { AuditService } from '../audit/service.js';
 import { findUnreported, summarize, type AuditSummary } from '../audit/summary.js';
 import { isGuardError } from '../errors.js';
@@ -31,6 +33,8 @@ export interface ConsoleOptions {
   approvals: ApprovalService;
   /** The audit service, once the audit module is mounted. */
   audit: () => AuditService | undefined;
+  /** The transcript body store (src/audit/bodies/), once mounted: a v2 transcript's output is read from it. */
+  bodies?: () => Pick<BodyStore, 'get'> | undefined;
   auditorGroups: readonly string[];
   targets: pages.TargetFacts[];
   db: Db;
@@ -352,8 +356,10 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     let replay: pages.ReplayData | undefined;
     try {
       body = JSON.parse(rec.body);
-      const chunks = (body as { envelope?: { transcript?: { chunks?: pages.ReplayData['chunks'] } } }).envelope?.transcript?.chunks;
-      if (Array.isArray(chunks)) replay = { chunks: chunks.map((ch) => ({ t: Number(ch.t) || 0, s: ch.s === 'e' ? 'e' : 'o', d: String(ch.d) })) };
+      const t = (body as { envelope?: { transcript?: { chunks?: pages.ReplayData['chunks']; body?: { sha256?: string; outputBytes?: number } } } }).envelope?.transcript;
+      const chunks = t?.chunks;
+      if (t?.body?.sha256) replay = await bodyReplay(o.bodies?.(), t.body.sha256, Number(t.body.outputBytes) || 0);
+      else if (Array.isArray(chunks)) replay = { chunks: chunks.map((ch) => ({ t: Number(ch.t) || 0, s: ch.s === 'e' ? 'e' : 'o', d: String(ch.d) })) };
     } catch {
       // Shown raw; `audit verify` says what is wrong with it.
     }
@@ -382,3 +388,26 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   };
 }
 
+
+/** Output a record page carries for its in-page replay; the whole of a larger body is `guard-aws audit replay`'s. */
+export const PAGE_REPLAY_BYTES = 2 * 1024 * 1024;
+
+/** The first PAGE_REPLAY_BYTES of a body's output, as the page's replay data (streamed from the store, then stopped). */
+async function bodyReplay(store: Pick<BodyStore, 'get'> | undefined, sha256: string, outputBytes: number): Promise<pages.ReplayData | undefined> {
+  const stream = store ? await store.get(sha256) : undefined;
+  if (!stream) return undefined;
+  const chunks: pages.ReplayData['chunks'] = [];
+  let n = 0;
+  try {
+    for await (const f of bodyFrames(stream)) {
+      if (f.type === 'g') continue;
+      const part = f.data.subarray(0, PAGE_REPLAY_BYTES - n);
+      chunks.push({ t: f.t, s: f.type, d: part.toString('base64') });
+      n += part.length;
+      if (n >= PAGE_REPLAY_BYTES) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return { chunks, ...(outputBytes > n ? { cut: { shown: n, total: outputBytes } } : {}) };
+}

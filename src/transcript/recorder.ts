@@ -1,28 +1,30 @@
-import { closeSync, existsSync, mkdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { GuardError } from '../errors.js';
 import { currentProcessStamp, stampToken, type ProcessStamp } from '../io/liveness.js';
 import { maskArgv } from '../masking/argv.js';
+import { BodyWriter, DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { privateKeyToPem, signTranscript } from './sign.js';
-import { checkGrantId, ensurePrivateDir, openPrivateAppend, writePrivateFileAtomic } from './spool-dir.js';
-import { TRANSCRIPT_VERSION, type Transcript, type TranscriptCaller, type TranscriptChunk, type TranscriptEnvelope } from './types.js';
+import { checkGrantId, ensurePrivateDir, writePrivateFileAtomic } from './spool-dir.js';
+import { TRANSCRIPT_VERSION, type Transcript, type TranscriptCaller, type TranscriptEnvelope } from './types.js';
 
 /**
- * Default cap on recorded output: bytes before base64 plus CHUNK_COST per chunk (so many tiny chunks are bounded
- * too). Beyond it the rest is dropped and the transcript marked truncated. 160 KiB keeps the signed envelope
- * (base64 is 4/3 larger) under the broker's default 256 KiB request-body limit.
+ * Default limit of output kept whole (1 GiB); beyond it the body keeps head and tail around a marked gap and the
+ * transcript the digest and size of the whole output (src/transcript/body.ts). The body is uploaded in chunks
+ * (src/transcript/upload.ts), so no request-size limit applies to it.
  */
-export const DEFAULT_MAX_OUTPUT_BYTES = 160 * 1024;
-/** What one chunk's JSON framing ({"t":…,"s":"o","d":""}) costs against the cap. */
-export const CHUNK_COST = 24;
+export const DEFAULT_MAX_OUTPUT_BYTES = DEFAULT_MAX_BODY_BYTES;
 
 /** File names inside one spool entry (`<spool>/<grantId>/`). */
 export const ENTRY_FILES = {
   header: 'header.json',
   key: 'key.pem',
   owner: 'owner.json',
+  /** v1 entries (earlier releases): the inline chunk log. */
   chunks: 'chunks.jsonl',
+  /** The body (src/transcript/body.ts), written as output arrives; kept until the broker has it. */
+  body: 'body.bin',
   envelope: 'envelope.json',
 } as const;
 
@@ -73,7 +75,7 @@ export function spoolIoError(e: unknown, what: string): GuardError | unknown {
   return e;
 }
 
-export type TranscriptHeader = Omit<Transcript, 'endedAt' | 'exitCode' | 'status' | 'truncated' | 'outputBytes' | 'chunks'>;
+export type TranscriptHeader = Omit<Transcript, 'endedAt' | 'exitCode' | 'status' | 'truncated' | 'outputBytes' | 'chunks' | 'body'>;
 
 /**
  * Records one run. The header, the signing key (0600) and every chunk are written to the spool entry as they
@@ -88,19 +90,13 @@ export class TranscriptRecorder {
   private readonly header: TranscriptHeader;
   private readonly clock: () => number;
   private readonly startMs: number;
-  private readonly max: number;
-  private readonly chunks: TranscriptChunk[] = [];
   private readonly privateKey: KeyObject;
-  private fd: number | null;
-  private bytes = 0;
-  private used = 0;
-  private truncated = false;
+  private readonly writer: BodyWriter;
   private finished: TranscriptEnvelope | null = null;
 
   constructor(o: RecorderOptions) {
     this.clock = o.clock ?? Date.now;
     this.startMs = this.clock();
-    this.max = o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.privateKey = o.privateKey;
     this.header = {
       v: TRANSCRIPT_VERSION,
@@ -122,7 +118,6 @@ export class TranscriptRecorder {
     // One recorder per grant, never two writers. (rename() would also replace an empty directory: check first.)
     if (existsSync(this.entryDir)) throw new GuardError('internal', `spool: an entry for grant ${o.grantId} exists already (EEXIST)`);
     const staging = join(o.spoolDir, `${STAGING_PREFIX}${stampToken()}.${o.grantId}`);
-    let fd: number | null = null;
     try {
       mkdirSync(staging, { mode: 0o700 });
       ensurePrivateDir(staging);
@@ -131,15 +126,17 @@ export class TranscriptRecorder {
       const owner: SpoolOwner = { ...currentProcessStamp(), startedAt: this.header.startedAt };
       writePrivateFileAtomic(join(staging, ENTRY_FILES.owner), JSON.stringify(owner));
       writePrivateFileAtomic(join(staging, ENTRY_FILES.header), JSON.stringify(this.header));
-      fd = openPrivateAppend(join(staging, ENTRY_FILES.chunks));
-      // The open descriptor follows the directory through the rename.
       renameSync(staging, this.entryDir);
     } catch (e) {
-      if (fd !== null) closeSync(fd);
       rmSync(staging, { recursive: true, force: true });
       throw spoolIoError(e, staging);
     }
-    this.fd = fd;
+    // Killed before this: recovery finds no body and records a partial run with empty output.
+    try {
+      this.writer = new BodyWriter(join(this.entryDir, ENTRY_FILES.body), { maxBytes: o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES });
+    } catch (e) {
+      throw spoolIoError(e, join(this.entryDir, ENTRY_FILES.body));
+    }
   }
 
   /**
@@ -149,51 +146,35 @@ export class TranscriptRecorder {
    */
   onChunk(stream: StreamName, chunk: Buffer | Uint8Array | string, atMs?: number): void {
     if (this.finished) throw new Error('transcript recorder: chunk after finish');
-    if (this.truncated) return;
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (buf.length === 0) return;
     const s: 'o' | 'e' = stream === 'stdout' || stream === 'o' ? 'o' : 'e';
     const t = Math.max(0, Math.round(atMs ?? this.clock() - this.startMs));
-    let part = buf;
-    const room = this.max - this.used - CHUNK_COST;
-    if (buf.length > room) {
-      part = buf.subarray(0, Math.max(0, room));
-      this.truncated = true;
-    }
-    if (part.length) {
-      const c: TranscriptChunk = { t, s, d: part.toString('base64') };
-      this.chunks.push(c);
-      this.bytes += part.length;
-      this.used += part.length + CHUNK_COST;
-      this.append(JSON.stringify(c));
-    }
-    if (this.truncated) this.append(JSON.stringify({ truncated: true }));
-  }
-
-  private append(line: string): void {
-    if (this.fd === null) return;
     try {
-      writeSync(this.fd, `${line}\n`);
+      this.writer.write(s, buf, t);
     } catch (e) {
-      throw spoolIoError(e, join(this.entryDir, ENTRY_FILES.chunks));
+      throw spoolIoError(e, join(this.entryDir, ENTRY_FILES.body));
     }
   }
 
-  /** Signs the complete transcript, leaves only the signed envelope in the spool entry, and returns it. */
+  /** Signs the complete transcript, leaves only the signed envelope and the body in the spool entry, and returns it. */
   finish(exitCode: number): TranscriptEnvelope {
     if (this.finished) return this.finished;
-    if (this.fd !== null) {
-      closeSync(this.fd);
-      this.fd = null;
+    let body;
+    try {
+      body = this.writer.finish();
+    } catch (e) {
+      throw spoolIoError(e, join(this.entryDir, ENTRY_FILES.body));
     }
     const t: Transcript = {
       ...this.header,
       endedAt: new Date(this.clock()).toISOString(),
       exitCode,
       status: 'complete',
-      truncated: this.truncated,
-      outputBytes: this.bytes,
-      chunks: this.chunks,
+      truncated: body.gapBytes !== 0,
+      outputBytes: body.outputBytes,
+      chunks: [],
+      body,
     };
     const env = signTranscript(t, this.privateKey);
     try {

@@ -2,6 +2,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync,
 import { join } from 'node:path';
 import { isGuardError } from '../errors.js';
 import { processState, stampToken, tokenState } from '../io/liveness.js';
+import { BODY_MAGIC, recoverBody } from './body.js';
 import { ENTRY_FILES, STAGING_PREFIX, spoolIoError, type SpoolOwner, type TranscriptHeader } from './recorder.js';
 import { privateKeyFromPem, signTranscript } from './sign.js';
 import { ensurePrivateDir, writePrivateFileAtomic } from './spool-dir.js';
@@ -29,7 +30,11 @@ export class TranscriptRejected extends Error {
 
 export interface FlushOptions {
   spoolDir: string;
-  upload: (env: TranscriptEnvelope) => Promise<UploadOutcome>;
+  /**
+   * Sends one transcript; `bodyPath` is its body file in the spool (v2 transcripts), uploaded first in acknowledged
+   * chunks (src/transcript/upload.ts), resuming from what the broker already has.
+   */
+  upload: (env: TranscriptEnvelope, bodyPath: string | undefined) => Promise<UploadOutcome>;
   /** Whether the run that owns an unfinished entry is still going. Default: src/io/liveness.ts plus a 12 h limit. */
   isAlive?: (owner: SpoolOwner) => boolean;
   clock?: () => number;
@@ -122,16 +127,24 @@ export function recoverEntry(entryDir: string): TranscriptEnvelope | undefined {
   if (!existsSync(headerPath) || !existsSync(keyPath)) return undefined;
   const header = readJson<TranscriptHeader>(headerPath, ENTRY_FILES.header);
   if (!header || typeof header !== 'object' || typeof header.grantId !== 'string') throw new Damaged(`${ENTRY_FILES.header} is not a transcript header`);
-  const { chunks, truncated, bytes } = readChunks(join(entryDir, ENTRY_FILES.chunks));
-  const t: Transcript = {
-    ...header,
-    endedAt: null,
-    exitCode: null,
-    status: 'partial',
-    truncated,
-    outputBytes: bytes,
-    chunks,
-  };
+  let t: Transcript;
+  if (header.v === 1 || (existsSync(join(entryDir, ENTRY_FILES.chunks)) && !existsSync(join(entryDir, ENTRY_FILES.body)))) {
+    // An entry an earlier release left behind: output inline.
+    const { chunks, truncated, bytes } = readChunks(join(entryDir, ENTRY_FILES.chunks));
+    t = { ...header, v: 1, endedAt: null, exitCode: null, status: 'partial', truncated, outputBytes: bytes, chunks };
+  } else {
+    const bodyPath = join(entryDir, ENTRY_FILES.body);
+    // Killed before the body was opened: an empty one (the run printed nothing it could record).
+    if (!existsSync(bodyPath)) writePrivateFileAtomic(bodyPath, BODY_MAGIC.toString('latin1'));
+    let body;
+    try {
+      body = recoverBody(bodyPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException)?.code) throw e;
+      throw new Damaged(`${ENTRY_FILES.body} cannot be read as a transcript body`);
+    }
+    t = { ...header, v: 2, endedAt: null, exitCode: null, status: 'partial', truncated: body.gapBytes !== 0, outputBytes: body.outputBytes, chunks: [], body };
+  }
   let key;
   try {
     key = privateKeyFromPem(readFileSync(keyPath, 'utf8'));
@@ -342,7 +355,8 @@ export async function flushSpool(o: FlushOptions): Promise<FlushResult> {
       continue;
     }
     try {
-      const outcome = await o.upload(env);
+      const bodyPath = join(claimed, ENTRY_FILES.body);
+      const outcome = await o.upload(env, env.transcript.body && existsSync(bodyPath) ? bodyPath : undefined);
       rmSync(claimed, { recursive: true, force: true });
       result.uploaded.push({ grantId: e.name, status: env.transcript.status, outcome });
     } catch (err) {

@@ -3,7 +3,13 @@
  * half was bound into the grant by the broker). Everything here is already masked: secret argv values by
  * maskArgv, stdout/stderr by the runner's masker before they reach the recorder.
  */
-export const TRANSCRIPT_VERSION = 1;
+import type { BodyRef } from './body.js';
+
+/**
+ * 2: the output is a body (src/transcript/body.ts) stored beside the log and bound here by digest and size;
+ * `chunks` is empty. 1: the output is inline in `chunks` (earlier releases; still verified and replayed).
+ */
+export const TRANSCRIPT_VERSION = 2;
 
 /** One piece of output: milliseconds since the run started, stream (o = stdout, e = stderr), base64 bytes. */
 export interface TranscriptChunk {
@@ -19,7 +25,7 @@ export interface TranscriptCaller {
 }
 
 export interface Transcript {
-  v: typeof TRANSCRIPT_VERSION;
+  v: 1 | 2;
   grantId: string;
   caller: TranscriptCaller;
   target: string;
@@ -35,11 +41,14 @@ export interface Transcript {
   exitCode: number | null;
   /** `partial`: the run was killed or lost before it finished; recovered from the spool. */
   status: 'complete' | 'partial';
-  /** True when output exceeded the recorder's cap and the rest was dropped. */
+  /** True when output exceeded the limit: v2 keeps head and tail with a gap (body.gapBytes); v1 dropped the rest. */
   truncated: boolean;
-  /** Bytes of output recorded (before base64). */
+  /** Bytes of output in all (v2: the whole output, also beyond the limit; v1: bytes kept, before base64). */
   outputBytes: number;
+  /** v1 only: the output inline. Empty in v2. */
   chunks: TranscriptChunk[];
+  /** v2: the body holding the output, bound by digest (so the signature covers it). */
+  body?: BodyRef;
 }
 
 /** What is uploaded and stored: the transcript and the client's signature over its canonical JSON. */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +107,62 @@ describe('guard-aws audit (CLI, end to end)', () => {
     expect(JSON.parse(bad.stdout.toString()).firstBroken).toMatchObject({ seq: 2, id: second.id });
   });
 
+  it('export --bodies writes an archive that verifies offline, bodies included; an altered body in it is named (exit 65)', async () => {
+    const dir = join(tempDir(), 'archive');
+    const exp = await cli(['audit', 'export', '--bodies', dir], await auditor());
+    expect([exp.code, exp.stderr]).toEqual([0, '']);
+    expect(exp.stdout.toString()).toMatch(/: audit\.jsonl and 3 transcript body\(ies\)/);
+    const keyFile = join(tempDir(), 'broker.pub');
+    writeFileSync(keyFile, Buffer.from(await (await fetch(`${env.broker.url}/v1/keys`)).arrayBuffer()));
+    const file = join(dir, 'audit.jsonl');
+    const ok = await cli(['audit', 'verify', '--file', file, '--key', keyFile, '--bodies'], 'unused');
+    expect([ok.code, ok.stdout.toString()]).toEqual([0, expect.stringMatching(/audit chain ok: 3 record.*3 transcript body\(ies\) re-hashed/)]);
+    // One bit of one body in the archive flipped: named by its record.
+    const rec = (await module.service!.log.getByGrant(grants[1]!.g.grantId))!;
+    const sha = (JSON.parse(rec.body) as { body: { sha256: string } }).body.sha256;
+    const p = join(dir, 'bodies', 'sha256', sha.slice(0, 2), sha.slice(2));
+    const bytes = readFileSync(p);
+    bytes[bytes.length - 2]! ^= 0x01;
+    writeFileSync(p, bytes);
+    const bad = await cli(['audit', 'verify', '--file', file, '--key', keyFile, '--bodies', '--json'], 'unused');
+    expect(bad.code).toBe(65);
+    expect(JSON.parse(bad.stdout.toString()).bodies.firstBad).toMatchObject({ seq: rec.seq, id: rec.id, sha256: sha, reason: 'differs' });
+    rmSync(p);
+    const gone = await cli(['audit', 'verify', '--file', file, '--key', keyFile, '--bodies'], 'unused');
+    expect(gone.code).toBe(65);
+    expect(gone.stderr).toContain(`transcript body missing at record seq ${rec.seq}`);
+  });
+
+  it('verify --bodies re-hashes every body in the broker\'s storage and names the first altered or removed one (exit 65)', async () => {
+    const ok = await cli(['audit', 'verify', '--bodies'], await auditor());
+    expect([ok.code, ok.stdout.toString()]).toEqual([0, expect.stringMatching(/3 transcript body\(ies\) re-hashed \(\d+ bytes\), all intact/)]);
+    const store = (module.bodies as unknown as { dir: string }).dir;
+    const at = async (i: number) => {
+      const rec = (await module.service!.log.getByGrant(grants[i]!.g.grantId))!;
+      const sha = (JSON.parse(rec.body) as { body: { sha256: string } }).body.sha256;
+      return { rec, sha, path: join(store, 'sha256', sha.slice(0, 2), sha.slice(2)) };
+    };
+    // Altered in place (someone with the disk: the file is read-only to the broker, not to root).
+    const a = await at(0);
+    const original = readFileSync(a.path);
+    chmodSync(a.path, 0o600);
+    const changed = Buffer.from(original);
+    changed[changed.length - 1]! ^= 0x20;
+    writeFileSync(a.path, changed);
+    const r1 = await cli(['audit', 'verify', '--bodies'], await auditor());
+    expect(r1.code).toBe(65);
+    expect(r1.stderr).toContain(`transcript body altered at record seq ${a.rec.seq} (id ${a.rec.id}, grant ${grants[0]!.g.grantId})`);
+    writeFileSync(a.path, original);
+    // Removed.
+    const b = await at(2);
+    renameSync(b.path, `${b.path}.aside`);
+    const r2 = await cli(['audit', 'verify', '--bodies', '--json'], await auditor());
+    expect(r2.code).toBe(65);
+    expect(JSON.parse(r2.stdout.toString()).bodies.firstBad).toMatchObject({ seq: b.rec.seq, reason: 'missing', location: `file:sha256/${b.sha.slice(0, 2)}/${b.sha.slice(2)}` });
+    renameSync(`${b.path}.aside`, b.path);
+    expect((await cli(['audit', 'verify', '--bodies'], await auditor())).code).toBe(0);
+  });
+
   it('verify at the broker exits 65 and names the record after one byte of a stored record changed', async () => {
     const victim = (await module.service!.log.getByGrant(grants[2]!.g.grantId))!;
     const db = new BetterSqlite3(env.dbPath);
@@ -119,5 +175,29 @@ describe('guard-aws audit (CLI, end to end)', () => {
     const r = await cli(['audit', 'verify'], await auditor());
     expect(r.code).toBe(65);
     expect(r.stderr).toContain(`audit chain broken at record seq ${victim.seq} (id ${victim.id}): content does not match its hash`);
+  });
+});
+
+describe('transcripts of earlier releases (output inline, no body)', () => {
+  it('are still accepted, shown and replayed byte for byte', async () => {
+    const key = createTranscriptKey();
+    const res = await env.post('/v1/grants', { argv: ['sts', 'get-caller-identity'], transcriptKey: key.publicKey }, await alice());
+    const g = (await res.json()) as GrantResponse;
+    const { signTranscript } = await import('../../src/transcript/sign.js');
+    const now = new Date().toISOString();
+    const v1 = signTranscript(
+      {
+        v: 1, grantId: g.grantId, caller: g.caller!, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule, approvalId: null,
+        startedAt: now, endedAt: now, exitCode: 0, status: 'complete', truncated: false, outputBytes: 14,
+        chunks: [{ t: 0, s: 'o', d: Buffer.from('inline output\n').toString('base64') }],
+      },
+      key.privateKey,
+    );
+    const up = await env.post('/v1/transcripts', v1, await alice());
+    expect(up.status).toBe(201);
+    const replay = await cli(['audit', 'replay', g.grantId, '--speed', 'max'], await auditor());
+    expect([replay.code, replay.stdout.toString()]).toEqual([0, 'inline output\n']);
+    const show = await cli(['audit', 'show', g.grantId], await auditor());
+    expect(show.stdout.toString()).toMatch(/output: +14 bytes in 1 chunk\(s\)/);
   });
 });

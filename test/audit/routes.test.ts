@@ -1,4 +1,8 @@
 import { createServer, connect, type Server } from 'node:net';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bodyFrames } from '../../src/audit/replay.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/audit/broker-key.js';
 import { verifyExportLines } from '../../src/audit/export.js';
@@ -50,11 +54,23 @@ function record(g: GrantResponse, key: TranscriptKey, spoolDir: string, out = '{
     spoolDir,
   });
   rec.onChunk('stdout', out);
-  return rec.finish(0);
+  const e = rec.finish(0);
+  spooledBody.set(e, join(rec.entryDir, 'body.bin'));
+  return e;
 }
+/** Where each recorded envelope's body is in its spool entry (uploadAs sends it from there). */
+const spooledBody = new WeakMap<TranscriptEnvelope, string>();
 
-const uploadAs = (token: () => Promise<string>, url = () => env.broker.url) => (e: TranscriptEnvelope) =>
-  createTranscriptUploader({ brokerUrl: url(), getToken: token })(e);
+const uploadAs = (token: () => Promise<string>, url = () => env.broker.url) => (e: TranscriptEnvelope, bodyPath?: string) =>
+  createTranscriptUploader({ brokerUrl: url(), getToken: token })(e, bodyPath ?? spooledBody.get(e));
+
+/** The output a stored body holds, read back from the broker's body store. */
+async function storedOutput(sha256: string): Promise<string> {
+  const s = await module.bodies!.get(sha256);
+  const parts: Buffer[] = [];
+  for await (const f of bodyFrames(s!)) if (f.type !== 'g') parts.push(f.data);
+  return Buffer.concat(parts).toString();
+}
 
 describe('POST /v1/transcripts', () => {
   it('records a transcript signed with the grant\'s key once; the same upload again is "already recorded"', async () => {
@@ -62,6 +78,7 @@ describe('POST /v1/transcripts', () => {
     const spool = tempDir();
     const env1 = record(g, key, spool);
     const r = await flushSpool({ spoolDir: spool, upload: uploadAs(alice) });
+    expect(r.rejected).toEqual([]);
     expect(r.uploaded).toEqual([{ grantId: g.grantId, status: 'complete', outcome: 'recorded' }]);
     expect(await uploadAs(alice)(env1)).toBe('already_recorded');
     const raw = await env.post('/v1/transcripts', env1, await alice());
@@ -84,7 +101,7 @@ describe('POST /v1/transcripts', () => {
     expect(await code(await env.post('/v1/transcripts', wrongKey, await alice()))).toEqual([403, 'transcript_signature_invalid']);
 
     const changed = structuredClone(good);
-    changed.transcript.chunks[0]!.d = Buffer.from('{"Account": "000000000000"}\n').toString('base64');
+    changed.transcript.body!.sha256 = createHash('sha256').update('another body').digest('hex');
     expect(await code(await env.post('/v1/transcripts', changed, await alice()))).toEqual([403, 'transcript_signature_invalid']);
 
     // Grant b's own key vouching for a transcript that claims grant b but describes grant a's call.
@@ -211,11 +228,13 @@ describe('audit routes', () => {
     });
     for (let i = 0; i < raw.length; i += 37) rec.onChunk('stdout', masker.push(raw.slice(i, i + 37)));
     rec.onChunk('stdout', masker.end());
-    expect(await uploadAs(alice)(rec.finish(0))).toBe('recorded');
+    expect(await uploadAs(alice)(rec.finish(0), join(rec.entryDir, 'body.bin'))).toBe('recorded');
     const stored = (await module.service!.log.getByGrant(g.grantId))!;
     const all = (await module.service!.log.records()).map((r) => JSON.stringify(r)).join('\n');
-    const output = Buffer.concat((JSON.parse(stored.body) as { envelope: TranscriptEnvelope }).envelope.transcript.chunks.map((x) => Buffer.from(x.d, 'base64'))).toString();
-    for (const text of [all, output]) {
+    const sha = (JSON.parse(stored.body) as { body: { sha256: string } }).body.sha256;
+    const output = await storedOutput(sha);
+    const file = readFileSync(join(module.bodies!.stagingDir, '..', 'sha256', sha.slice(0, 2), sha.slice(2)), 'latin1');
+    for (const text of [all, output, file]) {
       expect(text).not.toContain(c.secretAccessKey);
       expect(text).not.toContain(c.sessionToken);
       expect(text).not.toContain('hunter2-db-password');

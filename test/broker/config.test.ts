@@ -179,14 +179,23 @@ describe('broker config: storage', () => {
   const withStorage = (storage: string) => GOOD.replace('storage:\n  sqlite: state/broker.db\n', storage);
 
   it('PostgreSQL: the URL may stay out of the file; TLS and pool settings; paths resolved against the file', () => {
-    const c = parseBrokerConfig(withStorage('storage:\n  postgres:\n    sslmode: verify-full\n    caFile: db-ca.pem\n    poolSize: 4\n  auditKeyFile: keys/audit.pem\n'), '/etc/guard/broker.yaml');
+    const c = parseBrokerConfig(withStorage('storage:\n  postgres:\n    sslmode: verify-full\n    caFile: db-ca.pem\n    poolSize: 4\n  auditKeyFile: keys/audit.pem\ntranscripts:\n  store: { type: file, dir: /shared/bodies }\n'), '/etc/guard/broker.yaml');
     expect(c.storage).toEqual({
       postgres: { sslmode: 'verify-full', caFile: '/etc/guard/db-ca.pem', poolSize: 4, connectTimeoutMs: 5000 },
       auditKeyFile: '/etc/guard/keys/audit.pem',
     });
     // The short form: just the URL.
-    const short = parseBrokerConfig(withStorage('storage:\n  postgres: postgres://guard@db.internal/guard\n  auditKeyFile: /k.pem\n'), '/b.yaml');
+    const short = parseBrokerConfig(withStorage('storage:\n  postgres: postgres://guard@db.internal/guard\n  auditKeyFile: /k.pem\ntranscripts:\n  store: { type: file, dir: /shared/bodies }\n'), '/b.yaml');
     expect(short.storage.postgres).toMatchObject({ url: 'postgres://guard@db.internal/guard', poolSize: 10 });
+  });
+
+  it('PostgreSQL: transcript bodies must be put where every broker finds them (no file beside a database)', () => {
+    const pg = 'storage:\n  postgres: postgres://guard@db.internal/guard\n  auditKeyFile: /k.pem\n';
+    expect(() => parseBrokerConfig(withStorage(pg), '/b.yaml')).toThrow(/transcripts\.store\.dir: required with storage\.postgres/);
+    const s3 = `${pg}transcripts:\n  store: { type: s3, bucket: rec, region: us-east-1, retentionDays: 30 }\n`;
+    expect(() => parseBrokerConfig(withStorage(s3), '/b.yaml')).toThrow(/transcripts\.store\.stagingDir: required with storage\.postgres/);
+    const ok = parseBrokerConfig(withStorage(`${pg}transcripts:\n  store: { type: s3, bucket: rec, region: us-east-1, retentionDays: 30, stagingDir: /var/lib/guard/staging }\n`), '/b.yaml');
+    expect(ok.transcripts.store).toMatchObject({ type: 's3', stagingDir: '/var/lib/guard/staging' });
   });
 
   it('exactly one of sqlite and postgres; postgres needs the audit key file; a URL must be postgres://', () => {

@@ -71,3 +71,12 @@ describe('docs/openapi.yaml: runs', () => {
     );
   });
 });
+
+describe('docs/openapi.yaml: transcript bodies', () => {
+  it('documents the body upload, the body download and verify?bodies', () => {
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/transcripts/{grant}/body', '/v1/audit/bodies/{sha256}']));
+    expect(Object.keys(doc.paths['/v1/transcripts/{grant}/body'])).toEqual(expect.arrayContaining(['get', 'put']));
+    expect(doc.paths['/v1/audit/verify'].get.parameters.map((p: { name: string }) => p.name)).toContain('bodies');
+    expect(doc.components.schemas.GrantResponse.properties.transcriptMaxBytes.type).toBe('integer');
+  });
+});

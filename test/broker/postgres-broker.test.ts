@@ -26,6 +26,7 @@ beforeAll(async () => {
     clientId: 'guard-aws-cli',
     policies: [resolve('policies/default.yaml')],
     storage: { postgres: { poolSize: 4, connectTimeoutMs: 1000 }, auditKeyFile: join(dir, 'audit-key.pem') },
+    transcripts: { store: { type: 'file', dir: join(dir, 'bodies') } },
     execution: { people: 'local', workloads: 'local' },
     targets: [{ name: 'dev', roleArn: 'arn:aws:iam::123456789012:role/guard-dev', region: 'us-east-1' }],
   });

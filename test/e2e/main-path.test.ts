@@ -250,9 +250,10 @@ describe('secrets stay out of logs and records', () => {
     expect(logs).toContain(answer.grant.grantId); // the grant was logged…
     for (const secret of [alice, alice.split('.')[2]!, secretAccessKey, sessionToken]) expect(logs).not.toContain(secret); // …without secrets
     const { readFileSync, readdirSync } = await import('node:fs');
-    const db = readdirSync(s.dir)
-      .filter((f) => f.startsWith('broker.sqlite'))
-      .map((f) => readFileSync(`${s.dir}/${f}`).toString('latin1'))
+    // The database files and the transcript bodies beside them (broker.sqlite.bodies/).
+    const db = readdirSync(s.dir, { recursive: true, withFileTypes: true })
+      .filter((f) => f.isFile() && `${f.parentPath}/${f.name}`.slice(s.dir.length + 1).startsWith('broker.sqlite'))
+      .map((f) => readFileSync(`${f.parentPath}/${f.name}`).toString('latin1'))
       .join('');
     expect(db).toContain(answer.grant.grantId);
     for (const secret of [secretAccessKey, sessionToken, alice.split('.')[2]!]) expect(db).not.toContain(secret);

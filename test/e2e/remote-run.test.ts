@@ -130,16 +130,23 @@ describe('a call the broker runs', () => {
     const mine = rows.find((x) => x.argv?.includes('list-buckets'))!;
     expect(mine).toBeDefined();
     const shown = await s.run(['audit', 'show', mine.grantId, '--json'], { token: carol });
-    const rec = JSON.parse(shown.stdout) as { body: { attestation?: string; uploadedBy: string; envelope: { transcript: { exitCode: number; chunks: unknown[] } } } };
+    const rec = JSON.parse(shown.stdout) as {
+      body: { attestation?: string; uploadedBy: string; body: { sha256: string; size: number; location: string }; envelope: { transcript: { exitCode: number; outputBytes: number; body: { sha256: string } } } };
+    };
     expect(rec.body.attestation).toBe('broker');
     expect(rec.body.uploadedBy).toBe('broker');
     expect(rec.body.envelope.transcript.exitCode).toBe(0);
-    expect(rec.body.envelope.transcript.chunks.length).toBeGreaterThan(0);
+    // The output is in the broker's body store, bound by digest into the signed transcript and the record.
+    expect(rec.body.envelope.transcript.outputBytes).toBeGreaterThan(0);
+    expect(rec.body.body.sha256).toBe(rec.body.envelope.transcript.body.sha256);
+    expect(rec.body.body.location).toMatch(/^file:sha256\//);
+    const replay = await s.run(['audit', 'replay', mine.grantId, '--speed', 'max'], { token: carol });
+    expect([replay.status, replay.stdout]).toEqual([0, r.stdout]);
     const text = await s.run(['audit', 'show', mine.grantId], { token: carol });
     expect(text.stdout).toMatch(/broker-attested/);
     // The caller cannot put its own transcript in for that grant: the key bound into it is the broker's.
     const t = rec.body.envelope.transcript as unknown as Transcript;
-    const forged = signTranscript({ ...t, chunks: [{ t: 0, s: 'o', d: Buffer.from('invented output').toString('base64') }] }, createTranscriptKey().privateKey);
+    const forged = signTranscript({ ...t, body: { ...t.body!, sha256: 'f'.repeat(64) } }, createTranscriptKey().privateKey);
     const up = await fetch(`${s.broker.url}/v1/transcripts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },

@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { BodyDecoder, gapBytes } from '../../src/transcript/body.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTranscriptKey, type TranscriptKey } from '../../src/transcript/sign.js';
@@ -30,3 +31,14 @@ export function newRecorder(spoolDir: string, over: Partial<RecorderOptions> = {
   });
   return { rec, key };
 }
+
+/** The frames of a body file in the old inline-chunk shape ({t, s, d base64}), for comparisons; gaps as {g: bytes}. */
+export function bodyChunks(path: string): ({ t: number; s: 'o' | 'e'; d: string } | { g: number | null })[] {
+  const dec = new BodyDecoder();
+  const frames = dec.push(readFileSync(path));
+  dec.end();
+  return frames.map((f) => (f.type === 'g' ? { g: gapBytes(f) } : { t: f.t, s: f.type, d: f.data.toString('base64') }));
+}
+
+/** The body file of a recorder's spool entry. */
+export const bodyPath = (rec: { entryDir: string }) => join(rec.entryDir, 'body.bin');

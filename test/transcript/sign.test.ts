@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTranscriptKey, signTranscript, verifyTranscript } from '../../src/transcript/sign.js';
 import type { TranscriptEnvelope } from '../../src/transcript/types.js';
-import { manualClock, newRecorder, tempDir } from './helpers.js';
+import { bodyChunks, bodyPath, manualClock, newRecorder, tempDir } from './helpers.js';
 
 function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
@@ -23,7 +23,9 @@ describe('transcript signing', () => {
     expect(t).toMatchObject({ grantId: 'grt_test0000000000000000001', status: 'complete', exitCode: 0, truncated: false });
     expect(t.startedAt).toBe('2026-11-25T10:00:00.000Z');
     expect(t.endedAt).toBe('2026-11-25T10:00:00.015Z');
-    expect(t.chunks).toEqual([
+    expect(t.chunks).toEqual([]);
+    expect(t.body).toMatchObject({ format: 'gab1', outputBytes: 36, gapBytes: 0 });
+    expect(bodyChunks(bodyPath(rec))).toEqual([
       { t: 5, s: 'o', d: Buffer.from('{"Account": "123456789012"}\n').toString('base64') },
       { t: 12, s: 'e', d: Buffer.from('warning\n').toString('base64') },
     ]);
@@ -38,9 +40,13 @@ describe('transcript signing', () => {
   it('refuses a wrong key, a changed body, a changed grant, and a transplanted signature', () => {
     expect(verifyTranscript(env, createTranscriptKey().publicKey)).toBe(false);
 
+    // The output is bound by the body's digest: another body (another digest or size) breaks the signature.
     const changedOutput = clone(env);
-    changedOutput.transcript.chunks[0]!.d = Buffer.from('{"Account": "999999999999"}\n').toString('base64');
+    changedOutput.transcript.body!.sha256 = '0'.repeat(64);
     expect(verifyTranscript(changedOutput, key.publicKey)).toBe(false);
+    const changedSize = clone(env);
+    changedSize.transcript.body!.size += 1;
+    expect(verifyTranscript(changedSize, key.publicKey)).toBe(false);
 
     const otherGrant = clone(env);
     otherGrant.transcript.grantId = 'grt_other';
@@ -72,6 +78,7 @@ describe('chunk timing', () => {
     rec.onChunk('stdout', 'a', 250.4);
     clock.advance(900);
     rec.onChunk('stderr', 'b');
-    expect(rec.finish(0).transcript.chunks.map((c) => c.t)).toEqual([250, 900]);
+    rec.finish(0);
+    expect(bodyChunks(bodyPath(rec)).map((c) => ('t' in c ? c.t : -1))).toEqual([250, 900]);
   });
 });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { REJECTED_DIR, TranscriptRejected, flushSpool } from '../../src/transcri
 import { defaultSpoolDir } from '../../src/transcript/spool-dir.js';
 import type { TranscriptEnvelope } from '../../src/transcript/types.js';
 import { GuardError } from '../../src/errors.js';
-import { manualClock, newRecorder, tempDir } from './helpers.js';
+import { bodyChunks, bodyPath, manualClock, newRecorder, tempDir } from './helpers.js';
 
 const repoRoot = resolve(__dirname, '../..');
 const mode = (p: string) => statSync(p).mode & 0o777;
@@ -31,11 +32,12 @@ describe('recorder spool entry', () => {
       expect(mode(spool)).toBe(0o700);
       expect(mode(rec.entryDir)).toBe(0o700);
       for (const f of readdirSync(rec.entryDir)) expect([f, mode(join(rec.entryDir, f))]).toEqual([f, 0o600]);
-      expect(readdirSync(rec.entryDir).sort()).toEqual([ENTRY_FILES.chunks, ENTRY_FILES.header, ENTRY_FILES.key, ENTRY_FILES.owner].sort());
+      expect(readdirSync(rec.entryDir).sort()).toEqual([ENTRY_FILES.body, ENTRY_FILES.header, ENTRY_FILES.key, ENTRY_FILES.owner].sort());
       rec.finish(0);
-      // After signing only the envelope is left: the private key is gone.
-      expect(readdirSync(rec.entryDir)).toEqual([ENTRY_FILES.envelope]);
+      // After signing only the envelope and the body it binds are left: the private key is gone.
+      expect(readdirSync(rec.entryDir).sort()).toEqual([ENTRY_FILES.body, ENTRY_FILES.envelope].sort());
       expect(mode(join(rec.entryDir, ENTRY_FILES.envelope))).toBe(0o600);
+      expect(mode(join(rec.entryDir, ENTRY_FILES.body))).toBe(0o600);
     } finally {
       process.umask(old);
     }
@@ -49,20 +51,57 @@ describe('recorder spool entry', () => {
     });
     rec.onChunk('o', given);
     const env = rec.finish(0);
-    const out = Buffer.concat(env.transcript.chunks.map((c) => Buffer.from(c.d, 'base64')));
+    const out = Buffer.concat(bodyChunks(bodyPath(rec)).map((c) => Buffer.from('d' in c ? c.d : '', 'base64')));
     expect(out.equals(given)).toBe(true);
+    // The body is the whole output: its digest covers it, no second digest.
+    expect(env.transcript.body).toMatchObject({ outputSha256: null, gapBytes: 0, outputBytes: given.length });
     expect(env.transcript.argv).toEqual(['secretsmanager', 'create-secret', '--name', 'db', '--secret-string', '<masked>']);
     // Nowhere in the spool entry, at any stage.
     expect(readFileSync(join(rec.entryDir, ENTRY_FILES.envelope), 'utf8')).not.toContain('hunter2');
   });
 
-  it('caps recorded output and marks the transcript truncated', () => {
-    const { rec } = newRecorder(tempDir(), { maxOutputBytes: 1000 });
-    for (let i = 0; i < 50; i++) rec.onChunk('stdout', Buffer.alloc(100, 0x61));
+  it('beyond the limit keeps head and tail around a marked gap, and the digest and size of the whole output', () => {
+    // 64 KiB limit: a 32 KiB head, then a tail ring of 256 KiB slots (two at least: up to 512 KiB of tail).
+    const { rec } = newRecorder(tempDir(), { maxOutputBytes: 64 * 1024 });
+    const whole = createHash('sha256');
+    let total = 0;
+    for (let i = 0; i < 2000; i++) {
+      const piece = Buffer.from(`line ${String(i).padStart(6, '0')} ${'x'.repeat(1000)}\n`);
+      whole.update(piece);
+      total += piece.length;
+      rec.onChunk(i % 7 === 0 ? 'stderr' : 'stdout', piece);
+    }
     const t = rec.finish(0).transcript;
     expect(t.truncated).toBe(true);
-    expect(t.outputBytes).toBeLessThanOrEqual(1000);
-    expect(t.outputBytes).toBeGreaterThanOrEqual(800);
+    expect(t.outputBytes).toBe(total);
+    expect(t.body!.outputSha256).toBe(whole.digest('hex'));
+    const frames = bodyChunks(bodyPath(rec));
+    const gapAt = frames.findIndex((f) => 'g' in f);
+    expect(gapAt).toBeGreaterThan(0);
+    const text = (fs: typeof frames) => Buffer.concat(fs.map((f) => Buffer.from('d' in f ? f.d : '', 'base64'))).toString();
+    const head = text(frames.slice(0, gapAt));
+    const tail = text(frames.slice(gapAt + 1));
+    // The head is the start of the output, the tail its very end, and the gap says how much lies between.
+    expect(head.startsWith('line 000000 ')).toBe(true);
+    expect(head.length).toBeLessThanOrEqual(32 * 1024);
+    expect(tail.endsWith(`line 001999 ${'x'.repeat(1000)}\n`)).toBe(true);
+    expect((frames[gapAt] as { g: number }).g).toBe(total - head.length - tail.length);
+    expect(t.body!.gapBytes).toBe(total - head.length - tail.length);
+  });
+
+  it('keeps output up to the limit whole: no gap, the body is the output', () => {
+    const { rec } = newRecorder(tempDir(), { maxOutputBytes: 1024 * 1024 });
+    const all: Buffer[] = [];
+    for (let i = 0; i < 900; i++) {
+      const piece = Buffer.alloc(1000, 0x61 + (i % 26));
+      all.push(piece);
+      rec.onChunk('stdout', piece);
+    }
+    const t = rec.finish(0).transcript;
+    expect(t.truncated).toBe(false);
+    expect(t.body!.gapBytes).toBe(0);
+    const out = Buffer.concat(bodyChunks(bodyPath(rec)).map((f) => Buffer.from('d' in f ? f.d : '', 'base64')));
+    expect(out.equals(Buffer.concat(all))).toBe(true);
   });
 
   it('refuses a second recorder for the same grant and grant ids that could escape the spool', () => {
@@ -114,7 +153,7 @@ describe('flushSpool', () => {
       { grantId: 'grt_refused', code: 'transcript_signature_invalid', message: 'nope', movedTo: expect.stringMatching(/rejected\/grt_refused\.\d+$/) },
     ]);
     expect(readdirSync(join(spool, REJECTED_DIR))[0]).toMatch(/^grt_refused\./);
-    expect(existsSync(join(live.entryDir, ENTRY_FILES.chunks))).toBe(true);
+    expect(existsSync(join(live.entryDir, ENTRY_FILES.body))).toBe(true);
   });
 
   it('presumes a run older than 12 hours dead even if its pid is alive (pid reuse)', async () => {
@@ -131,14 +170,16 @@ describe('flushSpool', () => {
     const { rec, key } = newRecorder(spool, { clock });
     clock.advance(10);
     rec.onChunk('stdout', 'line one\n');
-    // Simulate dying mid-write of the next chunk line.
-    writeFileSync(join(rec.entryDir, ENTRY_FILES.chunks), '{"t":20,"s":"o","d":"bGluZSB0', { flag: 'a' });
+    // Simulate dying mid-write of the next frame: its header and part of its data.
+    writeFileSync(join(rec.entryDir, ENTRY_FILES.body), Buffer.from([0x6f, 0, 0, 0, 20, 0, 0, 0, 9, 0x6c, 0x69]), { flag: 'a' });
     const got: TranscriptEnvelope[] = [];
-    const r = await flushSpool({ spoolDir: spool, upload: async (e) => (got.push(e), 'recorded'), isAlive: () => false });
+    let frames: ReturnType<typeof bodyChunks> = [];
+    const r = await flushSpool({ spoolDir: spool, upload: async (e, p) => (got.push(e), (frames = bodyChunks(p!)), 'recorded'), isAlive: () => false });
     expect(r.recovered).toEqual(['grt_test0000000000000000001']);
     const t = got[0]!.transcript;
-    expect(t).toMatchObject({ status: 'partial', exitCode: null, endedAt: null });
-    expect(t.chunks).toEqual([{ t: 10, s: 'o', d: Buffer.from('line one\n').toString('base64') }]);
+    expect(t).toMatchObject({ status: 'partial', exitCode: null, endedAt: null, outputBytes: 9 });
+    expect(frames).toEqual([{ t: 10, s: 'o', d: Buffer.from('line one\n').toString('base64') }]);
+    expect(t.body).toMatchObject({ outputSha256: null, gapBytes: 0, outputBytes: 9 });
     expect(verifyTranscript(got[0]!, key.publicKey)).toBe(true);
   });
 });
@@ -167,12 +208,13 @@ describe('a run killed mid-way (real SIGKILL)', () => {
     expect(r.signal).toBe('SIGKILL');
     const publicKey = r.stdout.trim();
     const got: TranscriptEnvelope[] = [];
-    const res = await flushSpool({ spoolDir: spool, upload: async (e) => (got.push(e), 'recorded') });
+    let frames: ReturnType<typeof bodyChunks> = [];
+    const res = await flushSpool({ spoolDir: spool, upload: async (e, p) => (got.push(e), (frames = bodyChunks(p!)), 'recorded') });
     expect(res.recovered).toEqual(['grt_killed']);
     expect(got).toHaveLength(1);
     const t = got[0]!.transcript;
     expect(t.status).toBe('partial');
-    expect(t.chunks.map((c) => [c.s, Buffer.from(c.d, 'base64').toString()])).toEqual([
+    expect(frames.map((c) => ('d' in c ? [c.s, Buffer.from(c.d, 'base64').toString()] : []))).toEqual([
       ['o', 'bucket-a\n'],
       ['e', 'slow...\n'],
     ]);

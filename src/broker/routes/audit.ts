@@ -6,6 +6,11 @@ import { verifyChainParallel } from '../../audit/verify-parallel.js';
 import { exportLines } from '../../audit/export.js';
 import { signExport } from '../../audit/broker-key.js';
 import { createAuditService, type AuditService, type AuditServiceOptions } from '../../audit/service.js';
+import { openBodyStore } from '../../audit/bodies/open.js';
+import type { BodyStore } from '../../audit/bodies/store.js';
+import { BodyUploads } from '../../audit/bodies/uploads.js';
+import { verifyBodies } from '../../audit/bodies/verify.js';
+import { maxBodyFileBytes } from '../../transcript/body.js';
 import { findUnreported, recordUnreported, summarize } from '../../audit/summary.js';
 import type { GrantRecord } from '../../store/types.js';
 import type { BrokerRouteModule } from '../deps.js';
@@ -19,7 +24,10 @@ import { mountTranscripts, requireCaller } from './transcripts.js';
  *   GET /v1/audit/records[?user=&since=&kind=&limit=]   newest first, summaries
  *   GET /v1/audit/records?unreported=true[&user=&since=] grants whose transcript never arrived
  *   GET /v1/audit/records/:id                           one record (by record id or grant id), with its body
- *   GET /v1/audit/verify                                walks the whole chain: {ok, count, firstBroken?, head}
+ *   GET /v1/audit/verify[?bodies=true]                  walks the whole chain: {ok, count, firstBroken?, head}; with
+ *                                                       bodies=true also re-hashes every transcript body from storage
+ *                                                       and names the first that differs or is missing (firstBadBody)
+ *   GET /v1/audit/bodies/:sha256                        one transcript body, streamed (application/octet-stream)
  *   GET /v1/audit/export[?since=]                       JSONL (application/x-ndjson), see src/audit/export.ts
  */
 const listQuery = z.strictObject({
@@ -30,6 +38,7 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
 });
 const exportQuery = z.strictObject({ since: z.iso.datetime().optional() });
+const verifyQuery = z.strictObject({ bodies: z.enum(['true', 'false']).optional() });
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const PARALLEL_FROM = 20_000;
 
@@ -43,7 +52,7 @@ function query<T>(schema: z.ZodType<T>, raw: Record<string, string>): T {
   return r.data;
 }
 
-export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
+export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService, bodies?: BodyStore): void {
   app.use('/v1/audit/*', async (c, next) => {
     const who = requireCaller(c);
     if (!who.groups.some((g) => svc.auditorGroups.includes(g))) {
@@ -70,7 +79,23 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
     return c.json({ record: rec, summary: summarize(rec) });
   });
 
+  app.get('/v1/audit/bodies/:sha256', async (c) => {
+    const sha = c.req.param('sha256');
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new ApiError('bad_request', 'invalid body digest in the path');
+    // Only bodies a record names are served: the store is not a general file server.
+    const s = bodies ? await bodies.get(sha) : undefined;
+    if (!s) throw new ApiError('not_found', `no transcript body ${sha.slice(0, 16)}… in storage`);
+    const size = (await bodies!.stat(sha))?.size;
+    const { Readable } = await import('node:stream');
+    return c.body(Readable.toWeb(s) as ReadableStream<Uint8Array>, 200, {
+      'Content-Type': 'application/octet-stream',
+      'Cache-Control': 'no-store',
+      ...(size !== undefined ? { 'Content-Length': String(size) } : {}),
+    });
+  });
+
   app.get('/v1/audit/verify', async (c) => {
+    const vq = query(verifyQuery, c.req.query());
     // Read the head first: a record appended during the walk is after it and not part of this check.
     const head = await svc.log.head();
     const records = svc.log.scan({ upToSeq: head?.seq ?? 0 });
@@ -80,6 +105,11 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
       (head?.seq ?? 0) >= PARALLEL_FROM && availableParallelism() > 1
         ? await verifyChainParallel(records, svc.publicKeys, { head })
         : await verifyChainAsync(records, svc.publicKeys, { head });
+    if (vq.bodies === 'true') {
+      if (!bodies) throw new ApiError('bad_request', 'this broker keeps no transcript bodies');
+      const b = await verifyBodies(svc.log.scan({ upToSeq: head?.seq ?? 0 }), bodies);
+      return c.json({ ...result, ok: result.ok && b.ok, head, kid: svc.key.kid, bodies: b });
+    }
     return c.json({ ...result, head, kid: svc.key.kid });
   });
 
@@ -149,8 +179,11 @@ function facts(g: GrantRecord) {
  * The log lives in the broker's own database; grants come from the broker's store unless overridden.
  * `service` is available after the broker mounted the module (e.g. to call recordUnreported periodically).
  */
-export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { readonly service: AuditService | undefined; sweep(): Promise<number> } {
+export function auditRoutes(
+  o: AuditRoutesOptions = {},
+): BrokerRouteModule & { readonly service: AuditService | undefined; readonly bodies: (BodyStore & { maxBytes: number }) | undefined; sweep(): Promise<number> } {
   let service: AuditService | undefined;
+  let bodies: (BodyStore & { maxBytes: number }) | undefined;
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   let starter: (() => Promise<void>) | undefined;
@@ -166,6 +199,10 @@ export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { r
     get service() {
       return service;
     },
+    /** The transcript body store (src/audit/bodies/), with the configured limit; set when mounted. */
+    get bodies() {
+      return bodies;
+    },
     /** One sweep now (tests, or an operator's cron through the broker process). */
     sweep: () => (sweeping ??= sweep().finally(() => (sweeping = undefined))),
     start: () => (starter ? starter() : Promise.resolve()),
@@ -173,18 +210,26 @@ export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { r
       // The routes are registered now; the service they use is built by start() (it reads the database), which the
       // broker awaits before it serves any request.
       const svc = {} as AuditService;
-      mountTranscripts(app, svc);
-      mountAudit(app, svc);
+      const tc = ctx.config.transcripts ?? { maxBodyBytes: 1024 ** 3, store: { type: 'file' as const } };
+      const store = openBodyStore(tc.store, ctx.config.storage.sqlite);
+      bodies = Object.assign(store, { maxBytes: tc.maxBodyBytes });
+      const uploads = new BodyUploads(store, maxBodyFileBytes(tc.maxBodyBytes), async (grantId) => {
+        const rec = await svc.log.getByGrant(grantId, 'transcript');
+        const b = rec ? (JSON.parse(rec.body) as { body?: { sha256: string; size: number } }).body : undefined;
+        return b && { sha256: b.sha256, size: b.size };
+      });
+      mountTranscripts(app, svc, uploads);
+      mountAudit(app, svc, store);
       starter = async () => {
         Object.assign(svc, await createAuditService({
-        ...o,
-        db: ctx.store.db,
-        clock: o.clock ?? (() => ctx.now().getTime()),
-        getGrant: o.getGrant ?? (async (id) => {
-          const g = await ctx.store.getGrant(id);
-          return g && facts(g);
-        }),
-        listGrants: o.listGrants ?? (async (f) => (await ctx.store.listGrants(f)).map(facts)),
+          ...o,
+          db: ctx.store.db,
+          clock: o.clock ?? (() => ctx.now().getTime()),
+          getGrant: o.getGrant ?? (async (id) => {
+            const g = await ctx.store.getGrant(id);
+            return g && facts(g);
+          }),
+          listGrants: o.listGrants ?? (async (f) => (await ctx.store.listGrants(f)).map(facts)),
         }));
         service = svc;
       };

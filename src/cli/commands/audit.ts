@@ -1,10 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { parsePublicKeys } from '../../audit/broker-key.js';
 import { AuditClient } from '../../audit/client.js';
 import { brokerSession, type BrokerSession } from '../../auth/broker-session.js';
 import { verifyExportFile } from '../../audit/export.js';
-import { replayTranscript } from '../../audit/replay.js';
+import { bodyFrames, replayFrames, replayTranscript } from '../../audit/replay.js';
+import { ARCHIVE_LOG, fetchArchiveBodies, verifyArchiveBodies } from '../../audit/bodies/archive.js';
+import type { BodiesResult } from '../../audit/bodies/verify.js';
 import { parseSince } from '../../audit/since.js';
 import type { ApprovedFacts } from '../../audit/ingest.js';
 import type { AuditSummary, UnreportedGrant } from '../../audit/summary.js';
@@ -80,6 +84,13 @@ async function approvalLines(link: BrokerSession, id: string): Promise<string[]>
   return lines;
 }
 
+function badBodyText(b: BodiesResult): string {
+  const x = b.firstBad!;
+  return `transcript body ${x.reason === 'missing' ? 'missing' : 'altered'} at record seq ${x.seq} (id ${x.id}${x.grantId ? `, grant ${x.grantId}` : ''}): ${x.location}${
+    x.found ? ` now holds ${x.found.size} bytes with SHA-256 ${x.found.sha256}, the record binds ${x.sha256}` : ''
+  }; ${b.checked} body(ies) before it verified`;
+}
+
 function breakText(r: ChainResult): string {
   const b = r.firstBroken!;
   return `audit chain broken at record seq ${b.seq}${b.id ? ` (id ${b.id})` : ''}: ${b.reason}; ${r.count} record(s) before it verified`;
@@ -142,7 +153,9 @@ export function command(ctx: CliContext): Command {
           `outcome:   ${field(t.status)}${t.exitCode === null ? '' : `, exit ${field(String(t.exitCode))}`}${t.truncated ? ', output truncated' : ''}`,
           // Who vouches for the output: the broker ran the call itself, or the caller's client signed what it ran.
           `attested:  ${body.attestation === 'broker' ? 'broker-attested (the broker ran the call and recorded its output)' : "caller-signed (the caller's guard-aws ran the call)"}`,
-          `output:    ${field(String(t.outputBytes))} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${field(record.grantId)}\` plays it back`,
+          t.body
+            ? `output:    ${field(String(t.outputBytes))} bytes${t.body.gapBytes ? ` (${field(String(t.body.gapBytes))} left out between head and tail: transcript limit)` : ''}, body sha256:${field(t.body.sha256)} (${field(String(t.body.size))} bytes) at ${field((body as { body?: { location?: string } }).body?.location)}; \`guard-aws audit replay ${field(record.grantId)}\` plays it back`
+            : `output:    ${field(String(t.outputBytes))} bytes in ${t.chunks.length} chunk(s); \`guard-aws audit replay ${field(record.grantId)}\` plays it back`,
         );
         if (t.approvalId) lines.push(...(await approvalLines(link, t.approvalId)));
       }
@@ -161,18 +174,40 @@ export function command(ctx: CliContext): Command {
     .option('--speed <n>', 'N times faster (0 or "max": no waiting)', numberParser('--speed', { max: 0 }), 1)
     .addOption(broker())
     .action(async (id: string, o: { speed: number; broker?: string }) => {
-      const { record } = await (await client(o)).show(id);
+      const c = await client(o);
+      const { record } = await c.show(id);
       const env = (JSON.parse(record.body) as { envelope?: TranscriptEnvelope }).envelope;
       if (!env) throw new GuardError('usage', `record ${id} is a ${record.kind} record, it has no output to replay`);
-      await replayTranscript(env.transcript, {
+      const opts = {
         speed: o.speed,
-        write: (s, data) =>
+        write: (s: 'stdout' | 'stderr', data: Buffer) =>
           new Promise<void>((resolve) => {
             const stream = s === 'stdout' ? process.stdout : process.stderr;
             if (stream.write(data)) resolve();
             else stream.once('drain', () => resolve());
           }),
-      });
+      };
+      const ref = env.transcript.body;
+      if (!ref) {
+        await replayTranscript(env.transcript, opts);
+        return;
+      }
+      // Streamed from storage and decoded as it comes (bounded memory), hashed on the way: a body that is not the
+      // one the record binds is said at the end, with exit 65.
+      const h = createHash('sha256');
+      let n = 0;
+      const source = await c.body(ref.sha256);
+      const hashed = (async function* () {
+        for await (const piece of source) {
+          h.update(piece);
+          n += piece.byteLength;
+          yield piece;
+        }
+      })();
+      await replayFrames(bodyFrames(hashed), opts);
+      if (h.digest('hex') !== ref.sha256 || n !== ref.size) {
+        throw new GuardError('audit_broken', `audit replay: the stored body of ${visible(id)} is not the one its record binds (run \`guard-aws audit verify --bodies\`)`);
+      }
     });
 
   cmd
@@ -180,10 +215,11 @@ export function command(ctx: CliContext): Command {
     .description('walk the whole chain and check every link and signature (at the broker, or offline with --file/--key)')
     .option('--file <file.jsonl>', 'verify an `audit export` file instead of asking the broker')
     .option('--key <file>', 'the broker\'s public key for --file: PEM, JWK, or `GET /v1/keys` output')
+    .option('--bodies', 're-hash every transcript body from storage (or, with --file, from the archive\'s bodies/ directory) and name the first that differs or is missing')
     .addOption(jsonOption())
     .addOption(broker())
-    .action(async (o: { file?: string; key?: string; json?: boolean; broker?: string }) => {
-      let result: ChainResult;
+    .action(async (o: { file?: string; key?: string; json?: boolean; broker?: string; bodies?: boolean }) => {
+      let result: ChainResult & { bodies?: BodiesResult };
       if (o.file || o.key) {
         if (!o.file || !o.key) throw new GuardError('usage', 'audit verify: --file and --key go together');
         let keyText: string;
@@ -193,28 +229,56 @@ export function command(ctx: CliContext): Command {
           throw new GuardError('usage', `audit verify: cannot read --key ${o.key} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
         }
         result = await verifyExportFile(o.file, parsePublicKeys(keyText));
+        // Bodies are checked against records only once the records themselves verified.
+        if (o.bodies && result.ok) {
+          const b = await verifyArchiveBodies(o.file);
+          result = { ...result, ok: b.ok, bodies: b };
+        }
       } else {
-        result = await (await client(o)).verify();
+        result = await (await client(o)).verify({ bodies: !!o.bodies });
       }
       if (o.json) ctx.host.result(JSON.stringify(result, null, 2));
       if (!result.ok) {
         // An export file is whoever wrote it: its ids and the reason quoting them are shown with controls visible.
-        if (!o.json) ctx.host.error(visible(breakText(result)));
+        if (!o.json) ctx.host.error(visible(result.firstBroken ? breakText(result) : badBodyText(result.bodies!)));
         ctx.exitCode = EXIT_CHAIN_BROKEN;
         return;
       }
       if (!o.json) {
-        ctx.host.result(`audit chain ok: ${result.count} record(s) verified${result.fromGenesis ? ' from the first record' : ' (partial export: from its first record)'}, head ${result.headHash ?? '(empty log)'}`);
+        ctx.host.result(
+          `audit chain ok: ${result.count} record(s) verified${result.fromGenesis ? ' from the first record' : ' (partial export: from its first record)'}, head ${result.headHash ?? '(empty log)'}${
+            result.bodies ? `; ${result.bodies.checked} transcript body(ies) re-hashed (${result.bodies.bytes} bytes), all intact` : ''
+          }`,
+        );
       }
     });
 
   cmd
     .command('export')
-    .description('write the audit log as JSONL to stdout (verify it later with `audit verify --file --key`)')
+    .description('write the audit log as JSONL to stdout (verify it later with `audit verify --file --key`); with --bodies DIR, an archive with every transcript body')
     .option('--since <time>', 'ISO-8601 time or a duration back from now (24h, 7d)')
+    .option('--bodies <dir>', `write a self-contained archive into this new directory: ${ARCHIVE_LOG} and bodies/ (verify offline with \`audit verify --file <dir>/${ARCHIVE_LOG} --key K --bodies\`)`)
     .addOption(broker())
-    .action(async (o: { since?: string; broker?: string }) => {
+    .action(async (o: { since?: string; broker?: string; bodies?: string }) => {
       const since = o.since ? parseSince(o.since, now()) : undefined;
+      if (o.bodies) {
+        const dir = o.bodies;
+        if (existsSync(dir) && readdirSync(dir).length) throw new GuardError('usage', `audit export: --bodies ${dir} exists and is not empty`);
+        mkdirSync(dir, { recursive: true });
+        const c = await client(o);
+        const out = createWriteStream(join(dir, ARCHIVE_LOG), { flags: 'wx' });
+        await c.export({ since }, (text) =>
+          new Promise<void>((resolve, reject) => {
+            out.once('error', reject);
+            if (out.write(text)) resolve();
+            else out.once('drain', () => resolve());
+          }),
+        );
+        await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        const r = await fetchArchiveBodies(dir, (sha) => c.body(sha));
+        ctx.host.result(`audit archive written to ${dir}: ${ARCHIVE_LOG} and ${r.count} transcript body(ies) (${r.bytes} bytes)`);
+        return;
+      }
       await (await client(o)).export({ since }, (text) =>
         new Promise<void>((resolve) => {
           if (process.stdout.write(text)) resolve();
