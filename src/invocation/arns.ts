@@ -610,6 +610,9 @@ function namedArns(action: string, params: ApiParams, ctx: ArnContext, have: str
   return out;
 }
 
+/** A member (lower case) named like an identifier: `…name`, `…id`, `…arn`, `…identifier`, one or several. */
+const IDENTIFIER_MEMBER = /(name|id|arn|identifier)s?$/;
+
 /**
  * Other services: fill the action's SAR ARN templates from the call's members (docs/aws-cli-parsing.md §5.2).
  * A variable takes, in order: the member of the same name (`${FunctionName}` ← FunctionName); the member named
@@ -638,7 +641,10 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     const lower = variable.toLowerCase();
     const suffix = /(name|id)$/.exec(lower)?.[1];
     const stem = suffix ? lower.slice(0, -suffix.length) : '';
-    const candidates = [lower, ...(suffix ? [stem, `${typeKey}${suffix}`] : [])];
+    // AWS names an "id or ARN" member `…Identifier` (CloudFront's `--identifier`, Glue's `IntegrationIdentifier`):
+    // an `${…Id}` variable takes it too (an ARN value is not usable here and is read as an ARN instead).
+    const identifier = suffix === 'id' ? [`${stem}identifier`, `${typeKey}identifier`] : [];
+    const candidates = [lower, ...(suffix ? [stem, `${typeKey}${suffix}`, ...identifier] : [])];
     return candidates.map((candidate) => byLowerName.get(candidate)).find(usable);
   };
   // A list member naming several resources of one kind (`--vpc-endpoint-ids a b`: ${VpcEndpointId} ← VpcEndpointIds).
@@ -653,7 +659,8 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
       const suffix = /(Name|Id)$/.exec(variable!)?.[1]?.toLowerCase();
       if (!suffix || ['Partition', 'Region', 'Account'].includes(variable!) || direct(variable!, typeKey) !== undefined) continue;
       const stem = variable!.toLowerCase().slice(0, -suffix.length);
-      if ([...byLowerName.keys()].some((member) => member !== suffix && stem && member.startsWith(stem))) continue;
+      // Another identifier member about this resource (`--distribution-id`, not `--distribution-config`) names it.
+      if ([...byLowerName.keys()].some((member) => member !== suffix && stem && member.startsWith(stem) && IDENTIFIER_MEMBER.test(member))) continue;
       open.set(suffix, (open.get(suffix) ?? new Set()).add(variable!));
     }
   }
@@ -665,8 +672,20 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     if (!suffix || open.get(suffix)?.size !== 1 || !open.get(suffix)!.has(variable)) return undefined;
     const stem = variable.toLowerCase().slice(0, -suffix.length);
     if (!actionKey.includes(typeKey) && !(stem && actionKey.includes(stem))) return undefined;
-    const value = byLowerName.get(suffix);
-    return usable(value) ? value : undefined;
+    const names = suffix === 'id' ? ['id', 'identifier'] : [suffix];
+    for (const name of names) {
+      const value = byLowerName.get(name);
+      if (usable(value)) return value;
+    }
+    // A member named by the end of the resource type's name (`WindowId` for SSM's maintenancewindow, whose
+    // template says `${ResourceId}`; `BaselineId` for patchbaseline): the same resource, in the API's words.
+    for (const [member, value] of byLowerName) {
+      for (const name of names) {
+        const head = member.endsWith(name) ? member.slice(0, -name.length) : '';
+        if (head.length >= 4 && typeKey.endsWith(head) && usable(value)) return value;
+      }
+    }
+    return undefined;
   };
   const arns: string[] = [];
   for (const { template, typeKey } of templates) {
@@ -675,7 +694,7 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     for (const element of listVariable ? plural(listVariable) : [undefined]) {
       let filled = 0;
       let variables = 0;
-      const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => {
+      const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string, offset: number) => {
         if (variable === 'Partition') return ctx.partition;
         if (variable === 'Region') return ctx.region;
         if (variable === 'Account') return ctx.account;
@@ -683,7 +702,9 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
         const value = variable === listVariable ? element : (direct(variable, typeKey) ?? bare(variable, typeKey));
         if (value === undefined) return '*';
         filled++;
-        return value;
+        // A path-like id (`--setting-id /ssm/managed-instance/activation-tier`) after the type's `/`: the ARN has
+        // one slash there (`servicesetting/ssm/…`, SSM API Reference, GetServiceSetting), as for parameters.
+        return template[offset - 1] === '/' ? value.replace(/^\/+/, '') : value;
       });
       // A fill that leaves the service, region or account open names no narrower set than `*`: not used.
       if ((filled || !variables) && pinned(arn)) arns.push(arn);
