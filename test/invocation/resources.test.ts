@@ -285,3 +285,48 @@ describe('measured defects (issue 8, "Resources as tight as IAM allows")', () =>
     expect(r.risks).not.toContain('any_resource');
   });
 });
+
+describe('the `*` gap found by the generated corpus (test/invocation/coverage.test.ts), one class per case', () => {
+  it('a read whose action has required resource types but names none gets their patterns, not `*`, and no any_resource', () => {
+    // athena:GetQueryExecution is evaluated on the query's workgroup (SAR: workgroup*), which the call does not name.
+    const r = parseInvocation(['athena', 'get-query-execution', '--query-execution-id', 'q-1'], ctx);
+    expect(r.permissions).toEqual([{ action: 'athena:GetQueryExecution', resources: ['arn:aws:athena:us-east-1:111122223333:workgroup/*'], derived: false }]);
+    expect(r.risks).not.toContain('any_resource');
+    // An action without any resource type still needs `*` (IAM requires it).
+    expect(perms(['ec2', 'describe-instances'])).toEqual(['ec2:DescribeInstances *']);
+    // A write without its resource keeps the pattern and the any_resource risk, as before.
+    expect(parseInvocation(['athena', 'stop-query-execution', '--query-execution-id', 'q-1'], ctx).risks).toContain('any_resource');
+  });
+
+  it('a bare `--id` fills `${DistributionId}` though another member (`--distribution-config`) starts with the type name', () => {
+    expect(perms(['cloudfront', 'update-distribution', '--id', 'E2QWRUHEXAMPLE', '--distribution-config', '{}', '--if-match', 'E1'])).toEqual([
+      'cloudfront:UpdateDistribution arn:aws:cloudfront::111122223333:distribution/E2QWRUHEXAMPLE',
+    ]);
+  });
+
+  it('an `…Identifier` member fills an `${…Id}` variable', () => {
+    expect(perms(['glue', 'delete-integration', '--integration-identifier', 'int-1'])).toEqual(['glue:DeleteIntegration arn:aws:glue:us-east-1:111122223333:integration:int-1']);
+  });
+
+  it("a member named by the end of the resource type's name fills the template's id (`--window-id` → maintenancewindow/${ResourceId})", () => {
+    expect(perms(['ssm', 'get-maintenance-window', '--window-id', 'mw-0c50858d01EXAMPLE'])).toEqual([
+      'ssm:GetMaintenanceWindow arn:aws:ssm:us-east-1:111122223333:maintenancewindow/mw-0c50858d01EXAMPLE',
+    ]);
+    expect(perms(['ssm', 'get-patch-baseline', '--baseline-id', 'pb-0c10e65780EXAMPLE'])).toEqual(['ssm:GetPatchBaseline arn:aws:ssm:us-east-1:111122223333:patchbaseline/pb-0c10e65780EXAMPLE']);
+    // Not the other way round: a member about something more specific (`--source-snapshot-id`) is no snapshot id
+    // of the call's own resource.
+    expect(perms(['ec2', 'copy-snapshot', '--source-snapshot-id', 'snap-1', '--source-region', 'us-west-2'])).toEqual(['ec2:CopySnapshot arn:aws:ec2:us-east-1::snapshot/*']);
+  });
+
+  it('a path-like id after the type\'s `/` keeps one slash (`servicesetting/ssm/…`)', () => {
+    expect(perms(['ssm', 'get-service-setting', '--setting-id', '/ssm/parameter-store/high-throughput-enabled'])).toEqual([
+      'ssm:GetServiceSetting arn:aws:ssm:us-east-1:111122223333:servicesetting/ssm/parameter-store/high-throughput-enabled',
+    ]);
+  });
+
+  it('API Gateway operations SAR names by operation (portals, routing rules) use that action on the resource ARN', () => {
+    expect(perms(['apigatewayv2', 'get-portal', '--portal-id', 'p-1'])).toEqual(['apigateway:GetPortal arn:aws:apigateway:us-east-1:111122223333:/portals/p-1']);
+    // Routes SAR does not name stay on the HTTP verb and the request path.
+    expect(perms(['apigatewayv2', 'get-api', '--api-id', 'a1'])).toEqual(['apigateway:GET arn:aws:apigateway:us-east-1::/apis/a1']);
+  });
+});
