@@ -163,7 +163,8 @@ function line(label: string, s: Score): string {
     `resources exact ${pct(s.resourcesExact, s.withResourceReference).padStart(6)} (of ${s.withResourceReference})  ` +
     `* where derivable ${pct(s.starWhereDerivable, s.derivable).padStart(6)} (any-resource pattern ${pct(s.anyWhereDerivable, s.derivable)}, of ${s.derivable})  ` +
     `refused ${pct(s.refused, s.calls).padStart(6)} (${s.refusedWithAction} with a SAR action by name)  ` +
-    `| where the call names any identifier: * ${pct(s.starWhereNamed, s.named)}, any-resource pattern ${pct(s.anyWhereNamed, s.named)} (of ${s.named})`
+    `| where the call names any identifier: * ${pct(s.starWhereNamed, s.named)}, any-resource pattern ${pct(s.anyWhereNamed, s.named)} (of ${s.named})  ` +
+    `| all permissions on actions with resource types: derived ${pct(s.derived, s.typed)}, * ${pct(s.star, s.typed)} (of ${s.typed})`
   );
 }
 
@@ -272,14 +273,28 @@ describe('coverage of every CLI operation (generated corpus validated by the rea
   it.runIf(clis.some((c) => c.name === 'v1'))('v1: every service', async () => {
     const rows = cliCorpus(clis.find((c) => c.name === 'v1')!);
     const { top, all } = report('v1', rows, await score(rows, 'v1'));
-    // The real CLI accepts nearly every generated argv; a generator regression would shrink the corpus.
-    expect(rows.filter((row) => row.ok).length).toBeGreaterThan(17_000);
-    // Thresholds at the figures measured on 2026-11-30 (see README, "How guard-aws reads an aws command").
-    expect(top.actionsExact / top.withReference).toBeGreaterThanOrEqual(0.98);
-    expect(all.actionsExact / all.withReference).toBeGreaterThanOrEqual(0.96);
-    expect(top.starWhereDerivable / top.derivable).toBeLessThanOrEqual(0.05);
-    expect(all.starWhereDerivable / all.derivable).toBeLessThanOrEqual(0.05);
-    expect(top.refusedWithAction).toBeLessThanOrEqual(0);
+    // The real CLI accepts nearly every generated argv (the 33 it rejects need an endpoint, a plug-in, the CRT or a
+    // shape the generator cannot fill); a generator regression would shrink the corpus.
+    expect(rows.filter((row) => row.ok).length).toBeGreaterThanOrEqual(18_300);
+    // Thresholds at the figures measured on 2026-11-30 (README, "How guard-aws reads an aws command"): top 30
+    // actions 99.7%, resources 82.8%, `*` where derivable 0.2%, refused 0.6% (none with a SAR action); all
+    // services 99.9%, 93.4%, 1.0%, 1.9% (8 with a SAR action: 4 URL arguments v1 passes literally though its table
+    // says otherwise, 3 `--max-items` API members the table drops, 1 malformed SAR template). The issue's targets
+    // (actions ≥ 98% / ≥ 96%, `*` where derivable ≤ 5%) are well inside these.
+    expect(top.actionsExact / top.withReference).toBeGreaterThanOrEqual(0.996);
+    expect(all.actionsExact / all.withReference).toBeGreaterThanOrEqual(0.998);
+    expect(top.resourcesExact / top.withResourceReference).toBeGreaterThanOrEqual(0.825);
+    expect(all.resourcesExact / all.withResourceReference).toBeGreaterThanOrEqual(0.93);
+    expect(top.starWhereDerivable / top.derivable).toBeLessThanOrEqual(0.003);
+    expect(all.starWhereDerivable / all.derivable).toBeLessThanOrEqual(0.011);
+    expect(top.starWhereNamed / top.named).toBeLessThanOrEqual(0.011);
+    // The measure the old top-30 generated corpus printed: `*` among all permissions on actions with resource types
+    // (9.3% before the read patterns and the fills of test/invocation/resources.test.ts, 3.9% after).
+    expect(top.star / top.typed).toBeLessThanOrEqual(0.04);
+    expect(top.refused / top.calls).toBeLessThanOrEqual(0.007);
+    expect(all.refused / all.calls).toBeLessThanOrEqual(0.02);
+    expect(top.refusedWithAction).toBe(0);
+    expect(all.refusedWithAction).toBeLessThanOrEqual(8);
   }, 900_000);
 
   // v2 where practical: the 30 most used services (Debian's 2.9 CLI; generating every service would double the
@@ -287,10 +302,14 @@ describe('coverage of every CLI operation (generated corpus validated by the rea
   it.runIf(clis.some((c) => c.name === 'v2'))('v2: the 30 most used services', async () => {
     const rows = cliCorpus(clis.find((c) => c.name === 'v2')!, TOP30);
     const { top } = report('v2', rows, await score(rows, 'v2'));
-    expect(rows.filter((row) => row.ok).length).toBeGreaterThan(2_500);
-    expect(top.actionsExact / top.withReference).toBeGreaterThanOrEqual(0.98);
-    expect(top.starWhereDerivable / top.derivable).toBeLessThanOrEqual(0.05);
-    expect(top.refusedWithAction).toBeLessThanOrEqual(0);
+    // Measured on 2026-11-30 (AWS CLI 2.9.19): actions 99.7%, resources 83.5%, `*` where derivable 0.2%, refused 0.2%
+    // (none with a SAR action).
+    expect(rows.filter((row) => row.ok).length).toBeGreaterThanOrEqual(2_480);
+    expect(top.actionsExact / top.withReference).toBeGreaterThanOrEqual(0.996);
+    expect(top.resourcesExact / top.withResourceReference).toBeGreaterThanOrEqual(0.83);
+    expect(top.starWhereDerivable / top.derivable).toBeLessThanOrEqual(0.003);
+    expect(top.refused / top.calls).toBeLessThanOrEqual(0.003);
+    expect(top.refusedWithAction).toBe(0);
   }, 900_000);
 });
 
