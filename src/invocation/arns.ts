@@ -231,6 +231,13 @@ const RDS_ID_PARAMS: [string, string][] = [
   ['cluster-pg', 'DBClusterParameterGroupName'],
   ['subgrp', 'DBSubnetGroupName'],
   ['og', 'OptionGroupName'],
+  // SAR: secgrp:${SecurityGroupName}, cluster-endpoint:${DbClusterEndpoint}, es:${SubscriptionName} (event
+  // subscriptions); the API names them DBSecurityGroupName, DBClusterEndpointIdentifier, SubscriptionName.
+  ['secgrp', 'DBSecurityGroupName'],
+  ['cluster-endpoint', 'DBClusterEndpointIdentifier'],
+  ['es', 'SubscriptionName'],
+  // Aurora global databases span regions: their ARN has none (SAR `arn:${Partition}:rds::${Account}:global-cluster:…`).
+  ['global-cluster', 'GlobalClusterIdentifier'],
 ];
 
 // RDS Proxy ARNs carry the proxy's resource id, not its name (`arn:aws:rds:REGION:ACCOUNT:db-proxy:prx-0123…`,
@@ -248,7 +255,8 @@ function rdsResources(action: string, params: ApiParams, ctx: ArnContext): strin
   for (const [type, member] of RDS_ID_PARAMS) {
     const id = nonEmptyString(params[member]);
     if (!id || !types.has(type)) continue;
-    arns.push(id.startsWith('arn:') ? given(ctx, id) : `arn:${ctx.partition}:rds:${ctx.region}:${ctx.account}:${type}:${id}`);
+    const region = type === 'global-cluster' ? '' : ctx.region;
+    arns.push(id.startsWith('arn:') ? given(ctx, id) : `arn:${ctx.partition}:rds:${region}:${ctx.account}:${type}:${id}`);
   }
   for (const [type, arnType, member] of RDS_PROXY_PARAMS) {
     const id = nonEmptyString(params[member]);

@@ -70,9 +70,11 @@ def arn_for(prefix, kind):
     k = norm(kind)
     choice = next((t for name, t in table.items() if norm(name) == k), None)
     choice = choice or next((t for name, t in table.items() if k and (k.endswith(norm(name)) or norm(name).endswith(k) or norm(name).startswith(k))), None)
-    # A member named for no resource type (`ResourceArn`): the service's first resource type, so that the ARN has a
-    # shape the service's endpoint rules accept (Kinesis and CloudFront parse ARNs before sending).
-    choice = choice or next(iter(table.values()), None)
+    # A member named for no resource type (`ResourceArn`): the service's first resource type of its own (SAR lists
+    # other services' types too: EventBridge's starts with a KMS alias), so that the ARN has a shape the service's
+    # endpoint rules accept (Kinesis and CloudFront parse ARNs before sending).
+    own = [t for t in table.values() if t.startswith('arn:${Partition}:%s:' % prefix)]
+    choice = choice or next(iter(own or list(table.values())), None)
     if not choice:
         return 'arn:aws:%s:us-east-1:%s:%s/example' % (prefix, ACCOUNT, kind or 'resource')
     choice = choice.split(', ')[0]
@@ -95,6 +97,13 @@ def arn_for(prefix, kind):
         # …and a literal `*` in the resource (DMS's `endpoint:*`, Health's events) for any name: one example name.
         parts[5] = parts[5].replace('*', 'example')
     return ':'.join(parts)
+
+
+def iam_prefix(service_model):
+    """The service's IAM prefix as data/iam names it: the signing name mostly, the service name where SAR uses it
+    (CloudWatch signs as `monitoring`, its actions are `cloudwatch:`)."""
+    candidates = [service_model.signing_name, service_model.endpoint_prefix, service_model.service_name]
+    return next((c for c in candidates if c and os.path.exists(os.path.join(DATA, c + '.json'))), candidates[0] or candidates[1])
 
 
 def is_streaming(shape):
@@ -321,7 +330,7 @@ def main():
             if model is None:
                 continue  # a customisation (`wait`, `get-login-password`…), not an API operation
             service_model = model.service_model
-            prefix = service_model.signing_name or service_model.endpoint_prefix
+            prefix = iam_prefix(service_model)
             row = {'cli': cli, 'command': command, 'operation': op_name, 'service': service_model.service_name, 'api': model.name}
             try:
                 argv, why = argv_for(command, op_name, operation, prefix)

@@ -330,3 +330,12 @@ describe('the `*` gap found by the generated corpus (test/invocation/coverage.te
     expect(perms(['apigatewayv2', 'get-api', '--api-id', 'a1'])).toEqual(['apigateway:GET arn:aws:apigateway:us-east-1::/apis/a1']);
   });
 });
+
+describe('RDS resources the API names differently from SAR', () => {
+  it('security groups, cluster endpoints, event subscriptions, and global clusters (no region in their ARN)', () => {
+    expect(perms(['rds', 'delete-db-security-group', '--db-security-group-name', 'legacy'])).toEqual(['rds:DeleteDBSecurityGroup arn:aws:rds:us-east-1:111122223333:secgrp:legacy']);
+    expect(perms(['rds', 'delete-db-cluster-endpoint', '--db-cluster-endpoint-identifier', 'reader-1'])).toEqual(['rds:DeleteDBClusterEndpoint arn:aws:rds:us-east-1:111122223333:cluster-endpoint:reader-1']);
+    expect(perms(['rds', 'delete-event-subscription', '--subscription-name', 'alerts'])).toEqual(['rds:DeleteEventSubscription arn:aws:rds:us-east-1:111122223333:es:alerts']);
+    expect(perms(['rds', 'delete-global-cluster', '--global-cluster-identifier', 'orders'])).toEqual(['rds:DeleteGlobalCluster arn:aws:rds::111122223333:global-cluster:orders']);
+  });
+});
