@@ -167,6 +167,18 @@ function iamResources(action: string, params: ApiParams, ctx: ArnContext): strin
     const name = nonEmptyString(params[member]);
     if (types.has(type) && name) arns.push(`${base}${type}/${name}`);
   }
+  // Named with a path (`--path /team/`, "IAM identifiers": arn:aws:iam::ACCOUNT:policy/team/NAME); `/` when none.
+  const path = nonEmptyString(params.Path);
+  const withPath = (name: string) => `${path && /^\/(.*\/)?$/.test(path) ? path : '/'}${name}`;
+  const pathNamed: [type: string, member: string][] = [
+    ['policy', 'PolicyName'],
+    ['server-certificate', 'ServerCertificateName'],
+    ['mfa', 'VirtualMFADeviceName'],
+  ];
+  for (const [type, member] of pathNamed) {
+    const name = nonEmptyString(params[member]);
+    if (types.has(type) && name && !nonEmptyString(params.PolicyArn)) arns.push(`${base}${type}${withPath(name)}`);
+  }
   const policyArn = nonEmptyString(params.PolicyArn);
   if (types.has('policy') && policyArn) arns.push(given(ctx, policyArn));
   for (const member of ['OpenIDConnectProviderArn', 'SAMLProviderArn', 'ServerCertificateArn']) {
@@ -287,10 +299,16 @@ function ssmResources(action: string, params: ApiParams, ctx: ArnContext): strin
     if (path) arns.push(parameterArn(path.replace(/\/+$/, '') || '/'));
   }
   const documentName = nonEmptyString(params.DocumentName);
-  if (types.has('document') && documentName) {
-    // AWS-owned documents (AWS-*) live in no account (docs/aws-cli-parsing.md §5.2).
-    const owner = /^(AWS|Amazon)/.test(documentName) ? '' : ctx.account;
-    arns.push(documentName.startsWith('arn:') ? given(ctx, documentName) : `arn:${ctx.partition}:ssm:${ctx.region}:${owner}:document/${documentName}`);
+  // Where the action is about documents and not parameters, `Name` is the document (SSM API Reference:
+  // CreateAssociation, UpdateDocumentMetadata `Name`; GetCalendarState `CalendarNames` are change-calendar documents).
+  const aboutDocuments = types.has('document') && !types.has('parameter');
+  const documentNames = [...nonEmptyStrings(documentName), ...(aboutDocuments && !documentName ? [...nonEmptyStrings(params.Name), ...nonEmptyStrings(params.CalendarNames)] : [])];
+  if (types.has('document')) {
+    for (const document of documentNames) {
+      // AWS-owned documents (AWS-*) live in no account (docs/aws-cli-parsing.md §5.2).
+      const owner = /^(AWS|Amazon)/.test(document) ? '' : ctx.account;
+      arns.push(document.startsWith('arn:') ? given(ctx, document) : `arn:${ctx.partition}:ssm:${ctx.region}:${owner}:document/${document}`);
+    }
   }
   // start-session without --document-name opens the default shell document (ssm StartSession API reference).
   if (action === 'ssm:StartSession' && !documentName) arns.push(`arn:${ctx.partition}:ssm:${ctx.region}:${ctx.account}:document/SSM-SessionManagerRunShell`);

@@ -339,3 +339,24 @@ describe('RDS resources the API names differently from SAR', () => {
     expect(perms(['rds', 'delete-global-cluster', '--global-cluster-identifier', 'orders'])).toEqual(['rds:DeleteGlobalCluster arn:aws:rds::111122223333:global-cluster:orders']);
   });
 });
+
+describe('IAM names with a path, SSM documents named `Name`', () => {
+  it('policies, server certificates and virtual MFA devices are named by name (and path)', () => {
+    expect(perms(['iam', 'create-policy', '--policy-name', 'ci', '--policy-document', '{}'])).toEqual(['iam:CreatePolicy arn:aws:iam::111122223333:policy/ci']);
+    expect(perms(['iam', 'create-policy', '--policy-name', 'ci', '--path', '/team/', '--policy-document', '{}'])).toEqual(['iam:CreatePolicy arn:aws:iam::111122223333:policy/team/ci']);
+    expect(perms(['iam', 'get-server-certificate', '--server-certificate-name', 'www'])).toEqual(['iam:GetServerCertificate arn:aws:iam::111122223333:server-certificate/www']);
+    expect(perms(['iam', 'create-virtual-mfa-device', '--virtual-mfa-device-name', 'alice', '--outfile', 'qr.png', '--bootstrap-method', 'QRCodePNG'])[0]).toBe(
+      'iam:CreateVirtualMFADevice arn:aws:iam::111122223333:mfa/alice',
+    );
+    // A path that is not `/…/` is not spliced into the ARN.
+    expect(perms(['iam', 'create-policy', '--policy-name', 'ci', '--path', 'team', '--policy-document', '{}'])).toEqual(['iam:CreatePolicy arn:aws:iam::111122223333:policy/ci']);
+  });
+
+  it('ssm: `--name` is the document where the action is about documents, never where it is about parameters', () => {
+    expect(perms(['ssm', 'create-association', '--name', 'AWS-RunPatchBaseline'])).toEqual(['ssm:CreateAssociation arn:aws:ssm:us-east-1::document/AWS-RunPatchBaseline']);
+    expect(perms(['ssm', 'get-calendar-state', '--calendar-names', 'freeze', 'holidays'])).toEqual([
+      'ssm:GetCalendarState arn:aws:ssm:us-east-1:111122223333:document/freeze,arn:aws:ssm:us-east-1:111122223333:document/holidays',
+    ]);
+    expect(perms(['ssm', 'get-parameter', '--name', '/app/db'])).toEqual(['ssm:GetParameter arn:aws:ssm:us-east-1:111122223333:parameter/app/db']);
+  });
+});
