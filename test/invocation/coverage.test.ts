@@ -278,19 +278,19 @@ describe('coverage of every CLI operation (generated corpus validated by the rea
     expect(rows.filter((row) => row.ok).length).toBeGreaterThanOrEqual(18_300);
     // Thresholds at the figures measured on 2026-11-30 (README, "How guard-aws reads an aws command"): top 30
     // actions 99.7%, resources 82.8%, `*` where derivable 0.2%, refused 0.6% (none with a SAR action); all
-    // services 99.9%, 93.4%, 1.0%, 1.9% (8 with a SAR action: 4 URL arguments v1 passes literally though its table
+    // services 99.9%, 93.5%, 0.9%, 1.9% (8 with a SAR action: 4 URL arguments v1 passes literally though its table
     // says otherwise, 3 `--max-items` API members the table drops, 1 malformed SAR template). The issue's targets
     // (actions ≥ 98% / ≥ 96%, `*` where derivable ≤ 5%) are well inside these.
     expect(top.actionsExact / top.withReference).toBeGreaterThanOrEqual(0.996);
     expect(all.actionsExact / all.withReference).toBeGreaterThanOrEqual(0.998);
     expect(top.resourcesExact / top.withResourceReference).toBeGreaterThanOrEqual(0.825);
-    expect(all.resourcesExact / all.withResourceReference).toBeGreaterThanOrEqual(0.93);
+    expect(all.resourcesExact / all.withResourceReference).toBeGreaterThanOrEqual(0.934);
     expect(top.starWhereDerivable / top.derivable).toBeLessThanOrEqual(0.003);
-    expect(all.starWhereDerivable / all.derivable).toBeLessThanOrEqual(0.011);
-    expect(top.starWhereNamed / top.named).toBeLessThanOrEqual(0.011);
+    expect(all.starWhereDerivable / all.derivable).toBeLessThanOrEqual(0.01);
+    expect(top.starWhereNamed / top.named).toBeLessThanOrEqual(0.008);
     // The measure the old top-30 generated corpus printed: `*` among all permissions on actions with resource types
-    // (9.3% before the read patterns and the fills of test/invocation/resources.test.ts, 3.9% after).
-    expect(top.star / top.typed).toBeLessThanOrEqual(0.04);
+    // (9.3% before the read patterns and the fills of test/invocation/resources.test.ts, 3.6% after).
+    expect(top.star / top.typed).toBeLessThanOrEqual(0.037);
     expect(top.refused / top.calls).toBeLessThanOrEqual(0.007);
     expect(all.refused / all.calls).toBeLessThanOrEqual(0.02);
     expect(top.refusedWithAction).toBe(0);
