@@ -55,8 +55,12 @@ function partiql(statement: unknown, where: string): { action: string; table?: s
 /** Actions (without resources) an API operation needs, before conditional extras. */
 function baseActions(op: OperationRef, params: ApiParams, where: string): { action: string; params: ApiParams }[] {
   const key = `${op.service}:${op.api}`;
-  // API Gateway management APIs are authorized as the HTTP verb of the route (docs/aws-cli-parsing.md §3.3).
+  // API Gateway management APIs are authorized as the HTTP verb of the route (docs/aws-cli-parsing.md §3.3), except
+  // the newer ones SAR lists by operation name (portals, portal products and pages, routing rules: "Actions defined
+  // by Amazon API Gateway Management V2", e.g. apigateway:CreatePortal on `…:/portals/${PortalId}`).
   if ((op.service === 'apigateway' || op.service === 'apigatewayv2') && op.http) {
+    const named = sar(`apigateway:${op.api}`);
+    if (named) return [{ action: named, params }];
     return [{ action: must(`apigateway:${op.http[0]}`, where), params }];
   }
   if (op.service === 'dynamodb') {
@@ -235,16 +239,13 @@ function merge(permissions: Permission[]): Permission[] {
 /** Parameter names that identify a resource (botocore members): an empty one is never a real call. */
 const IDENTIFYING = /(Name|Id|Arn|ARN|Key|Bucket|Url|URL|Identifier|Path)$/;
 
-/** Access levels that change something: an underived resource on these is "any resource" (risks.ts `any_resource`). */
-const WRITE_LEVELS = new Set(['Write', 'Permissions management', 'Tagging']);
-
 /**
  * Resources for an action from its own parameters. When the request names none (docs/aws-cli-parsing.md §5.3):
- *  - an action without resource types, or a read, stays on `*` (derived=false) — IAM needs `*` for the former,
- *    and a list or describe without identifiers acts on the account's resources as a whole;
- *  - a write whose SAR entry has required resource types gets each type's ARN pattern in the target account and
+ *  - an action without required resource types stays on `*` (derived=false) — IAM needs `*` for an action without
+ *    any, and a list or describe without identifiers acts on the account's resources as a whole;
+ *  - an action whose SAR entry has required resource types gets each type's ARN pattern in the target account and
  *    region (`…:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/` then `*`), still derived=false: narrower than
- *    `*`, but any such resource, so risks.ts marks the call `any_resource` and the approver is told so.
+ *    `*`, but any such resource; for a write risks.ts marks the call `any_resource` and the approver is told so.
  * Every ARN is checked to have a readable partition, region and account: a wildcard there is refused.
  */
 export function permission(action: string, params: ApiParams, ctx: ArnContext, op?: OperationRef): Permission {
@@ -263,10 +264,13 @@ export function permission(action: string, params: ApiParams, ctx: ArnContext, o
   const empty = Object.entries(params).find(([member, value]) => value === '' && IDENTIFYING.test(member));
   if (empty) throw new GuardError('parse', `${empty[0]}: an empty value cannot identify a resource`, { details: { parameter: empty[0] } });
   // API Gateway management calls are authorized on the request path (arn:aws:apigateway:REGION::/restapis/…).
-  const arns = op?.http && action.startsWith('apigateway:') ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
+  const arns = op?.http && /^apigateway:[A-Z]+$/.test(action) ? [apigatewayArn(op.http[1], literal, ctx, op.service)] : resourcesFor(action, literal, ctx);
   if (!arns.length) {
-    const level = actionInfo(action)?.accessLevel;
-    const patterns = level && WRITE_LEVELS.has(level) ? requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean)) : [];
+    // Every call of the action is evaluated on a resource of each required type (SAR), whatever its access level: a
+    // read that names none (`athena get-query-execution --query-execution-id Q`: the query's workgroup) gets those
+    // types' patterns in the target account rather than `*`, the narrowest the ARN format allows without a lookup.
+    // Only writes carry `any_resource` for it (risks.ts); a read on the account's workgroups is what it was on `*`.
+    const patterns = requiredResourceTypes(action).flatMap((type) => (arnTemplate(prefix, type) ?? '').split(/,\s*/).filter(Boolean));
     const wildcards = patterns.map((template) => typeWildcard(template, ctx));
     if (wildcards.length && wildcards.every((arn) => arn !== undefined)) return { action, resources: [...new Set(wildcards as string[])].sort(), derived: false };
     return { action, resources: ['*'], derived: false };

@@ -167,6 +167,18 @@ function iamResources(action: string, params: ApiParams, ctx: ArnContext): strin
     const name = nonEmptyString(params[member]);
     if (types.has(type) && name) arns.push(`${base}${type}/${name}`);
   }
+  // Named with a path (`--path /team/`, "IAM identifiers": arn:aws:iam::ACCOUNT:policy/team/NAME); `/` when none.
+  const path = nonEmptyString(params.Path);
+  const withPath = (name: string) => `${path && /^\/(.*\/)?$/.test(path) ? path : '/'}${name}`;
+  const pathNamed: [type: string, member: string][] = [
+    ['policy', 'PolicyName'],
+    ['server-certificate', 'ServerCertificateName'],
+    ['mfa', 'VirtualMFADeviceName'],
+  ];
+  for (const [type, member] of pathNamed) {
+    const name = nonEmptyString(params[member]);
+    if (types.has(type) && name && !nonEmptyString(params.PolicyArn)) arns.push(`${base}${type}${withPath(name)}`);
+  }
   const policyArn = nonEmptyString(params.PolicyArn);
   if (types.has('policy') && policyArn) arns.push(given(ctx, policyArn));
   for (const member of ['OpenIDConnectProviderArn', 'SAMLProviderArn', 'ServerCertificateArn']) {
@@ -231,6 +243,13 @@ const RDS_ID_PARAMS: [string, string][] = [
   ['cluster-pg', 'DBClusterParameterGroupName'],
   ['subgrp', 'DBSubnetGroupName'],
   ['og', 'OptionGroupName'],
+  // SAR: secgrp:${SecurityGroupName}, cluster-endpoint:${DbClusterEndpoint}, es:${SubscriptionName} (event
+  // subscriptions); the API names them DBSecurityGroupName, DBClusterEndpointIdentifier, SubscriptionName.
+  ['secgrp', 'DBSecurityGroupName'],
+  ['cluster-endpoint', 'DBClusterEndpointIdentifier'],
+  ['es', 'SubscriptionName'],
+  // Aurora global databases span regions: their ARN has none (SAR `arn:${Partition}:rds::${Account}:global-cluster:…`).
+  ['global-cluster', 'GlobalClusterIdentifier'],
 ];
 
 // RDS Proxy ARNs carry the proxy's resource id, not its name (`arn:aws:rds:REGION:ACCOUNT:db-proxy:prx-0123…`,
@@ -248,7 +267,8 @@ function rdsResources(action: string, params: ApiParams, ctx: ArnContext): strin
   for (const [type, member] of RDS_ID_PARAMS) {
     const id = nonEmptyString(params[member]);
     if (!id || !types.has(type)) continue;
-    arns.push(id.startsWith('arn:') ? given(ctx, id) : `arn:${ctx.partition}:rds:${ctx.region}:${ctx.account}:${type}:${id}`);
+    const region = type === 'global-cluster' ? '' : ctx.region;
+    arns.push(id.startsWith('arn:') ? given(ctx, id) : `arn:${ctx.partition}:rds:${region}:${ctx.account}:${type}:${id}`);
   }
   for (const [type, arnType, member] of RDS_PROXY_PARAMS) {
     const id = nonEmptyString(params[member]);
@@ -279,10 +299,16 @@ function ssmResources(action: string, params: ApiParams, ctx: ArnContext): strin
     if (path) arns.push(parameterArn(path.replace(/\/+$/, '') || '/'));
   }
   const documentName = nonEmptyString(params.DocumentName);
-  if (types.has('document') && documentName) {
-    // AWS-owned documents (AWS-*) live in no account (docs/aws-cli-parsing.md §5.2).
-    const owner = /^(AWS|Amazon)/.test(documentName) ? '' : ctx.account;
-    arns.push(documentName.startsWith('arn:') ? given(ctx, documentName) : `arn:${ctx.partition}:ssm:${ctx.region}:${owner}:document/${documentName}`);
+  // Where the action is about documents and not parameters, `Name` is the document (SSM API Reference:
+  // CreateAssociation, UpdateDocumentMetadata `Name`; GetCalendarState `CalendarNames` are change-calendar documents).
+  const aboutDocuments = types.has('document') && !types.has('parameter');
+  const documentNames = [...nonEmptyStrings(documentName), ...(aboutDocuments && !documentName ? [...nonEmptyStrings(params.Name), ...nonEmptyStrings(params.CalendarNames)] : [])];
+  if (types.has('document')) {
+    for (const document of documentNames) {
+      // AWS-owned documents (AWS-*) live in no account (docs/aws-cli-parsing.md §5.2).
+      const owner = /^(AWS|Amazon)/.test(document) ? '' : ctx.account;
+      arns.push(document.startsWith('arn:') ? given(ctx, document) : `arn:${ctx.partition}:ssm:${ctx.region}:${owner}:document/${document}`);
+    }
   }
   // start-session without --document-name opens the default shell document (ssm StartSession API reference).
   if (action === 'ssm:StartSession' && !documentName) arns.push(`arn:${ctx.partition}:ssm:${ctx.region}:${ctx.account}:document/SSM-SessionManagerRunShell`);
@@ -610,6 +636,9 @@ function namedArns(action: string, params: ApiParams, ctx: ArnContext, have: str
   return out;
 }
 
+/** A member (lower case) named like an identifier: `…name`, `…id`, `…arn`, `…identifier`, one or several. */
+const IDENTIFIER_MEMBER = /(name|id|arn|identifier)s?$/;
+
 /**
  * Other services: fill the action's SAR ARN templates from the call's members (docs/aws-cli-parsing.md §5.2).
  * A variable takes, in order: the member of the same name (`${FunctionName}` ← FunctionName); the member named
@@ -638,7 +667,10 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     const lower = variable.toLowerCase();
     const suffix = /(name|id)$/.exec(lower)?.[1];
     const stem = suffix ? lower.slice(0, -suffix.length) : '';
-    const candidates = [lower, ...(suffix ? [stem, `${typeKey}${suffix}`] : [])];
+    // AWS names an "id or ARN" member `…Identifier` (CloudFront's `--identifier`, Glue's `IntegrationIdentifier`):
+    // an `${…Id}` variable takes it too (an ARN value is not usable here and is read as an ARN instead).
+    const identifier = suffix === 'id' ? [`${stem}identifier`, `${typeKey}identifier`] : [];
+    const candidates = [lower, ...(suffix ? [stem, `${typeKey}${suffix}`, ...identifier] : [])];
     return candidates.map((candidate) => byLowerName.get(candidate)).find(usable);
   };
   // A list member naming several resources of one kind (`--vpc-endpoint-ids a b`: ${VpcEndpointId} ← VpcEndpointIds).
@@ -653,7 +685,8 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
       const suffix = /(Name|Id)$/.exec(variable!)?.[1]?.toLowerCase();
       if (!suffix || ['Partition', 'Region', 'Account'].includes(variable!) || direct(variable!, typeKey) !== undefined) continue;
       const stem = variable!.toLowerCase().slice(0, -suffix.length);
-      if ([...byLowerName.keys()].some((member) => member !== suffix && stem && member.startsWith(stem))) continue;
+      // Another identifier member about this resource (`--distribution-id`, not `--distribution-config`) names it.
+      if ([...byLowerName.keys()].some((member) => member !== suffix && stem && member.startsWith(stem) && IDENTIFIER_MEMBER.test(member))) continue;
       open.set(suffix, (open.get(suffix) ?? new Set()).add(variable!));
     }
   }
@@ -665,8 +698,20 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     if (!suffix || open.get(suffix)?.size !== 1 || !open.get(suffix)!.has(variable)) return undefined;
     const stem = variable.toLowerCase().slice(0, -suffix.length);
     if (!actionKey.includes(typeKey) && !(stem && actionKey.includes(stem))) return undefined;
-    const value = byLowerName.get(suffix);
-    return usable(value) ? value : undefined;
+    const names = suffix === 'id' ? ['id', 'identifier'] : [suffix];
+    for (const name of names) {
+      const value = byLowerName.get(name);
+      if (usable(value)) return value;
+    }
+    // A member named by the end of the resource type's name (`WindowId` for SSM's maintenancewindow, whose
+    // template says `${ResourceId}`; `BaselineId` for patchbaseline): the same resource, in the API's words.
+    for (const [member, value] of byLowerName) {
+      for (const name of names) {
+        const head = member.endsWith(name) ? member.slice(0, -name.length) : '';
+        if (head.length >= 4 && typeKey.endsWith(head) && usable(value)) return value;
+      }
+    }
+    return undefined;
   };
   const arns: string[] = [];
   for (const { template, typeKey } of templates) {
@@ -675,7 +720,7 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
     for (const element of listVariable ? plural(listVariable) : [undefined]) {
       let filled = 0;
       let variables = 0;
-      const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string) => {
+      const arn = template.replace(/\$\{(\w+)\}/g, (_placeholder, variable: string, offset: number) => {
         if (variable === 'Partition') return ctx.partition;
         if (variable === 'Region') return ctx.region;
         if (variable === 'Account') return ctx.account;
@@ -683,7 +728,9 @@ function templateResources(action: string, params: ApiParams, ctx: ArnContext): 
         const value = variable === listVariable ? element : (direct(variable, typeKey) ?? bare(variable, typeKey));
         if (value === undefined) return '*';
         filled++;
-        return value;
+        // A path-like id (`--setting-id /ssm/managed-instance/activation-tier`) after the type's `/`: the ARN has
+        // one slash there (`servicesetting/ssm/…`, SSM API Reference, GetServiceSetting), as for parameters.
+        return template[offset - 1] === '/' ? value.replace(/^\/+/, '') : value;
       });
       // A fill that leaves the service, region or account open names no narrower set than `*`: not used.
       if ((filled || !variables) && pinned(arn)) arns.push(arn);

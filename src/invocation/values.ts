@@ -79,6 +79,9 @@ export function loadParamFile(raw: string, literal: boolean, state: DecodeState,
     throw parseError(`${where}: mixed-case ${show(prefix[0])} prefix is not accepted`);
   }
   if (scheme === 'http' || scheme === 'https') {
+    // AWS CLI v2 has no remote prefixes (its paramfile.py maps only file:// and fileb://): the URL is the value,
+    // sent as written (`sqs send-message --queue-url https://…`, `iam create-open-id-connect-provider --url https://…`).
+    if (state.ctx.cliVersion === 'v2') return raw;
     // AWS CLI v1 fetches the URL and sends its content (paramfile.py REMOTE_PREFIX_MAP): unseen, changeable
     // input and a request from the caller's machine. Refused (docs/aws-cli-parsing.md §6.1 vector 15).
     throw parseError(`${where}: remote parameter value ${show(raw)} is refused (the CLI would fetch it)`);

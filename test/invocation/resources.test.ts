@@ -285,3 +285,78 @@ describe('measured defects (issue 8, "Resources as tight as IAM allows")', () =>
     expect(r.risks).not.toContain('any_resource');
   });
 });
+
+describe('the `*` gap found by the generated corpus (test/invocation/coverage.test.ts), one class per case', () => {
+  it('a read whose action has required resource types but names none gets their patterns, not `*`, and no any_resource', () => {
+    // athena:GetQueryExecution is evaluated on the query's workgroup (SAR: workgroup*), which the call does not name.
+    const r = parseInvocation(['athena', 'get-query-execution', '--query-execution-id', 'q-1'], ctx);
+    expect(r.permissions).toEqual([{ action: 'athena:GetQueryExecution', resources: ['arn:aws:athena:us-east-1:111122223333:workgroup/*'], derived: false }]);
+    expect(r.risks).not.toContain('any_resource');
+    // An action without any resource type still needs `*` (IAM requires it).
+    expect(perms(['ec2', 'describe-instances'])).toEqual(['ec2:DescribeInstances *']);
+    // A write without its resource keeps the pattern and the any_resource risk, as before.
+    expect(parseInvocation(['athena', 'stop-query-execution', '--query-execution-id', 'q-1'], ctx).risks).toContain('any_resource');
+  });
+
+  it('a bare `--id` fills `${DistributionId}` though another member (`--distribution-config`) starts with the type name', () => {
+    expect(perms(['cloudfront', 'update-distribution', '--id', 'E2QWRUHEXAMPLE', '--distribution-config', '{}', '--if-match', 'E1'])).toEqual([
+      'cloudfront:UpdateDistribution arn:aws:cloudfront::111122223333:distribution/E2QWRUHEXAMPLE',
+    ]);
+  });
+
+  it('an `…Identifier` member fills an `${…Id}` variable', () => {
+    expect(perms(['glue', 'delete-integration', '--integration-identifier', 'int-1'])).toEqual(['glue:DeleteIntegration arn:aws:glue:us-east-1:111122223333:integration:int-1']);
+  });
+
+  it("a member named by the end of the resource type's name fills the template's id (`--window-id` → maintenancewindow/${ResourceId})", () => {
+    expect(perms(['ssm', 'get-maintenance-window', '--window-id', 'mw-0c50858d01EXAMPLE'])).toEqual([
+      'ssm:GetMaintenanceWindow arn:aws:ssm:us-east-1:111122223333:maintenancewindow/mw-0c50858d01EXAMPLE',
+    ]);
+    expect(perms(['ssm', 'get-patch-baseline', '--baseline-id', 'pb-0c10e65780EXAMPLE'])).toEqual(['ssm:GetPatchBaseline arn:aws:ssm:us-east-1:111122223333:patchbaseline/pb-0c10e65780EXAMPLE']);
+    // Not the other way round: a member about something more specific (`--source-snapshot-id`) is no snapshot id
+    // of the call's own resource.
+    expect(perms(['ec2', 'copy-snapshot', '--source-snapshot-id', 'snap-1', '--source-region', 'us-west-2'])).toEqual(['ec2:CopySnapshot arn:aws:ec2:us-east-1::snapshot/*']);
+  });
+
+  it('a path-like id after the type\'s `/` keeps one slash (`servicesetting/ssm/…`)', () => {
+    expect(perms(['ssm', 'get-service-setting', '--setting-id', '/ssm/parameter-store/high-throughput-enabled'])).toEqual([
+      'ssm:GetServiceSetting arn:aws:ssm:us-east-1:111122223333:servicesetting/ssm/parameter-store/high-throughput-enabled',
+    ]);
+  });
+
+  it('API Gateway operations SAR names by operation (portals, routing rules) use that action on the resource ARN', () => {
+    expect(perms(['apigatewayv2', 'get-portal', '--portal-id', 'p-1'])).toEqual(['apigateway:GetPortal arn:aws:apigateway:us-east-1:111122223333:/portals/p-1']);
+    // Routes SAR does not name stay on the HTTP verb and the request path.
+    expect(perms(['apigatewayv2', 'get-api', '--api-id', 'a1'])).toEqual(['apigateway:GET arn:aws:apigateway:us-east-1::/apis/a1']);
+  });
+});
+
+describe('RDS resources the API names differently from SAR', () => {
+  it('security groups, cluster endpoints, event subscriptions, and global clusters (no region in their ARN)', () => {
+    expect(perms(['rds', 'delete-db-security-group', '--db-security-group-name', 'legacy'])).toEqual(['rds:DeleteDBSecurityGroup arn:aws:rds:us-east-1:111122223333:secgrp:legacy']);
+    expect(perms(['rds', 'delete-db-cluster-endpoint', '--db-cluster-endpoint-identifier', 'reader-1'])).toEqual(['rds:DeleteDBClusterEndpoint arn:aws:rds:us-east-1:111122223333:cluster-endpoint:reader-1']);
+    expect(perms(['rds', 'delete-event-subscription', '--subscription-name', 'alerts'])).toEqual(['rds:DeleteEventSubscription arn:aws:rds:us-east-1:111122223333:es:alerts']);
+    expect(perms(['rds', 'delete-global-cluster', '--global-cluster-identifier', 'orders'])).toEqual(['rds:DeleteGlobalCluster arn:aws:rds::111122223333:global-cluster:orders']);
+  });
+});
+
+describe('IAM names with a path, SSM documents named `Name`', () => {
+  it('policies, server certificates and virtual MFA devices are named by name (and path)', () => {
+    expect(perms(['iam', 'create-policy', '--policy-name', 'ci', '--policy-document', '{}'])).toEqual(['iam:CreatePolicy arn:aws:iam::111122223333:policy/ci']);
+    expect(perms(['iam', 'create-policy', '--policy-name', 'ci', '--path', '/team/', '--policy-document', '{}'])).toEqual(['iam:CreatePolicy arn:aws:iam::111122223333:policy/team/ci']);
+    expect(perms(['iam', 'get-server-certificate', '--server-certificate-name', 'www'])).toEqual(['iam:GetServerCertificate arn:aws:iam::111122223333:server-certificate/www']);
+    expect(perms(['iam', 'create-virtual-mfa-device', '--virtual-mfa-device-name', 'alice', '--outfile', 'qr.png', '--bootstrap-method', 'QRCodePNG'])[0]).toBe(
+      'iam:CreateVirtualMFADevice arn:aws:iam::111122223333:mfa/alice',
+    );
+    // A path that is not `/…/` is not spliced into the ARN.
+    expect(perms(['iam', 'create-policy', '--policy-name', 'ci', '--path', 'team', '--policy-document', '{}'])).toEqual(['iam:CreatePolicy arn:aws:iam::111122223333:policy/ci']);
+  });
+
+  it('ssm: `--name` is the document where the action is about documents, never where it is about parameters', () => {
+    expect(perms(['ssm', 'create-association', '--name', 'AWS-RunPatchBaseline'])).toEqual(['ssm:CreateAssociation arn:aws:ssm:us-east-1::document/AWS-RunPatchBaseline']);
+    expect(perms(['ssm', 'get-calendar-state', '--calendar-names', 'freeze', 'holidays'])).toEqual([
+      'ssm:GetCalendarState arn:aws:ssm:us-east-1:111122223333:document/freeze,arn:aws:ssm:us-east-1:111122223333:document/holidays',
+    ]);
+    expect(perms(['ssm', 'get-parameter', '--name', '/app/db'])).toEqual(['ssm:GetParameter arn:aws:ssm:us-east-1:111122223333:parameter/app/db']);
+  });
+});

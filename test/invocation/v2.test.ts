@@ -65,6 +65,18 @@ describe('the v2 table', () => {
     expect(refusal(argv, { ...v1, ...queueInFile }).details.reason).toBe('unreadable_identifier');
   });
 
+  it('an http(s) value is sent as written on v2, which never fetches URLs; v1 would fetch it, so it is refused there', () => {
+    // Found by the generated corpus (test/invocation/coverage.test.ts): every `sqs … --queue-url https://…` was refused
+    // on v2, whose table does not mark the URL members literal (v2 has no remote prefixes to disable).
+    const send = ['sqs', 'send-message', '--queue-url', 'https://sqs.us-east-1.amazonaws.com/111122223333/q', '--message-body', 'x'];
+    expect(parseInvocation(send, v2).resources).toEqual(['arn:aws:sqs:us-east-1:111122223333:q']);
+    const oidc = ['iam', 'create-open-id-connect-provider', '--url', 'https://token.example.com'];
+    expect(parseInvocation(oidc, v2).params).toMatchObject({ Url: 'https://token.example.com' });
+    const publish = ['sns', 'publish', '--topic-arn', 'arn:aws:sns:us-east-1:111122223333:t', '--message', 'https://example.com/m'];
+    expect(parseInvocation(publish, v2).params).toMatchObject({ Message: 'https://example.com/m' });
+    expect(refusal(publish, v1).message).toMatch(/the CLI would fetch it/);
+  });
+
   it('ddb put and select are the DynamoDB calls they make, on the one table', () => {
     expect(actionsOf(['ddb', 'put', 'T', '[{k: 1}, {k: 2}]'])).toEqual([
       'dynamodb:BatchWriteItem arn:aws:dynamodb:us-east-1:111122223333:table/T',
