@@ -207,7 +207,14 @@ class Child:
             os._exit(70)
         send(control, {'event': 'started'})
         control.close()
-        os.closerange(3, 1 << 20)
+        # Every descriptor of the supervisor goes, except those the CLI's own imports opened (awscrt keeps
+        # /dev/urandom open from its import on and loops forever once it is closed): a fresh aws has them too.
+        keep = sorted(fd for fd in IMPORT_FDS if fd > 2)
+        low = 3
+        for fd in keep + [1 << 20]:
+            if fd > low:
+                os.closerange(low, fd)
+            low = fd + 1
         code = self.exec_aws()
         os._exit(code)
 
@@ -471,6 +478,18 @@ class Supervisor:
 
 
 IMPORT_ENV = {}
+IMPORT_FDS = set()
+
+
+def open_fds():
+    found = set()
+    for fd in range(3, 1024):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        found.add(fd)
+    return found
 
 
 def preload(services):
@@ -500,12 +519,19 @@ def main():
     # The script's directory first on sys.path, as `python <aws>` has it.
     sys.path[0] = os.path.dirname(os.path.realpath(aws_path))
     before = dict(os.environ)
+    fds_before = open_fds()
     try:
         preload(services)
     except Exception as e:  # noqa: BLE001
         log('cannot import the AWS CLI: %s' % e)
         return 69
     IMPORT_ENV.update({k: v for k, v in os.environ.items() if before.get(k) != v})
+    import stat
+    for fd in open_fds() - fds_before:
+        if not stat.S_ISCHR(os.fstat(fd).st_mode):
+            log('importing the AWS CLI left descriptor %d open on something other than a device' % fd)
+            return 69
+        IMPORT_FDS.add(fd)
     if any(k not in os.environ for k in before):
         log('importing the AWS CLI removed environment variables; cannot reproduce a fresh start')
         return 69
