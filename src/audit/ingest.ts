@@ -50,6 +50,7 @@ export const envelopeSchema = z
         truncated: z.boolean(),
         outputBytes: z.number().int().nonnegative(),
         chunks: z.array(chunk),
+        runner: z.enum(['warm', 'fresh']).optional(),
       })
       .strict(),
   })

@@ -1,5 +1,6 @@
 import { dirname, isAbsolute } from 'node:path';
 import { createIsolation, ISOLATION_NONE_WARNING } from '../runner/isolation.js';
+import { WarmPool } from '../runner/warm/pool.js';
 import { findAws, type AwsBinary } from '../runner/index.js';
 import type { ApprovalNotification } from '../approvals/service.js';
 import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
@@ -96,6 +97,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     // (a RunIsolation factory, see src/runner/run-aws.ts) plugs in here when the broker confines its aws runs.
     runs: {
       isolation: runIsolation(config, o.env ?? process.env),
+      warm: warmPool(config, o.env ?? process.env),
       ...deps.runs,
       attest: async (envelope, caller) => {
         const svc = audit.service;
@@ -106,6 +108,35 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     approvals: o.overrides?.approvals ?? createApprovalGate(approvals.service),
     routes,
   };
+}
+
+/**
+ * The warm CLI pool from `execution.warmPool` (src/runner/warm/pool.ts), started now so the first run finds it
+ * ready. Off unless enabled, or when this broker runs no calls or has no aws; a pool that cannot work here (a
+ * broker that is not root under bubblewrap) says why once and every run starts fresh.
+ */
+function warmPool(config: BrokerConfig, env: NodeJS.ProcessEnv): WarmPool | undefined {
+  const ex = config.execution;
+  if (!ex.warmPool.enabled) return undefined;
+  const modes = [ex.people, ex.workloads, ...Object.values(ex.groups), ...config.targets.map((t) => t.execution)];
+  if (!modes.some((m) => m !== undefined && m !== 'local')) return undefined;
+  let aws: AwsBinary;
+  try {
+    aws = findAws({ env, cwd: '/' });
+  } catch {
+    return undefined;
+  }
+  const db = config.storage.sqlite;
+  const protect = [config.source, db, `${db}.audit-key.pem`].filter((p) => p !== ':memory:' && isAbsolute(p));
+  return new WarmPool({
+    aws,
+    config: ex.warmPool,
+    isolation: ex.isolation,
+    protect,
+    ...(ex.runDir ? { runDir: ex.runDir } : {}),
+    maxConcurrent: ex.maxConcurrent,
+    log: (e) => process.stderr.write(`guard-aws broker: ${e.level}: ${e.msg}${e.error ? `: ${String(e.error)}` : ''}\n`),
+  });
 }
 
 /**

@@ -123,7 +123,8 @@ export class RunRegistry {
     plan: RunFilePlan;
   }): RunView {
     const id = `run_${randomId(16)}`;
-    const dir = mkdtempSync(join(this.cfg().runDir ?? tmpdir(), 'guard-aws-run-'));
+    // A warm pool's supervisor sees only its own run root: runs it may take get their directories there.
+    const dir = mkdtempSync(join(this.deps.warm?.runRoot ?? this.cfg().runDir ?? tmpdir(), 'guard-aws-run-'));
     chmodSync(dir, 0o700);
     for (const sub of ['in', 'out']) mkdirSync(join(dir, sub), { mode: 0o700 });
     const run: Run = {
@@ -295,10 +296,11 @@ export class RunRegistry {
 
   private async execute(run: Run, out: PassThrough): Promise<void> {
     const { issued } = run;
-    const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, chunks: [] as TranscriptChunk[], bytes: 0, used: 0, truncated: false };
+    const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, chunks: [] as TranscriptChunk[], bytes: 0, used: 0, truncated: false, runner: undefined as 'warm' | 'fresh' | undefined };
     const cap = DEFAULT_MAX_OUTPUT_BYTES;
     const dir = run.dir;
     let exitCode: number | null = null;
+    let runner: 'warm' | 'fresh' | undefined;
     let error: RunErrorFrame | null = null;
     try {
       const aws = this.aws();
@@ -330,6 +332,7 @@ export class RunRegistry {
         callerEnv: {},
         signals: run.signals,
         ...(this.deps.isolation ? { isolation: this.deps.isolation(aws) } : {}),
+        ...(this.deps.warm ? { warm: this.deps.warm } : {}),
         onChunk: (stream, chunk, atMs) => {
           if (recorded.truncated) return;
           let part = chunk;
@@ -346,6 +349,7 @@ export class RunRegistry {
         },
       });
       exitCode = result.exitCode;
+      runner = result.runner;
       // What aws wrote, back to the caller's paths: only after a clean exit (nothing half-done is handed over).
       if (exitCode === 0 && run.plan.outputs.length && !out.destroyed) await this.sendOutputs(run, out);
     } catch (e) {
@@ -365,6 +369,7 @@ export class RunRegistry {
     this.runs.delete(run.id);
     recorded.endedAt = Date.now();
     recorded.exitCode = exitCode;
+    if (runner) recorded.runner = runner;
     let recordId: string | undefined;
     try {
       recordId = (await this.attest(run, recorded)).id;
@@ -427,7 +432,7 @@ export class RunRegistry {
 
   private async attest(
     run: Run,
-    r: { startedAt: number; endedAt: number | null; exitCode: number | null; chunks: TranscriptChunk[]; bytes: number; truncated: boolean },
+    r: { startedAt: number; endedAt: number | null; exitCode: number | null; chunks: TranscriptChunk[]; bytes: number; truncated: boolean; runner?: 'warm' | 'fresh' | undefined },
   ): Promise<{ id: string }> {
     if (!this.deps.attest) throw new GuardError('internal', 'no audit log to record the transcript in');
     const { issued } = run;
@@ -447,6 +452,7 @@ export class RunRegistry {
       truncated: r.truncated,
       outputBytes: r.bytes,
       chunks: r.chunks,
+      ...(r.runner ? { runner: r.runner } : {}),
     };
     return this.deps.attest(signTranscript(t, run.key.privateKey), { subject: run.owner });
   }
@@ -455,6 +461,8 @@ export class RunRegistry {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Running warm children die with their supervisor: their runs end (and are recorded) as failed.
+    setTimeout(() => this.deps.warm?.close(), 2 * CANCEL_ESCALATE_MS + 500).unref();
     for (const run of this.runs.values()) {
       if (run.state === 'running') this.signal(run);
       else {

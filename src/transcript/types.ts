@@ -40,6 +40,8 @@ export interface Transcript {
   /** Bytes of output recorded (before base64). */
   outputBytes: number;
   chunks: TranscriptChunk[];
+  /** Broker runs: whether aws was forked from the warm CLI pool or started fresh (src/runner/warm/pool.ts). */
+  runner?: 'warm' | 'fresh';
 }
 
 /** What is uploaded and stored: the transcript and the client's signature over its canonical JSON. */

@@ -6,9 +6,9 @@ import { connect, type Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { z } from 'zod';
 import { GuardError } from '../../errors.js';
 import { packageRoot, type AwsBinary } from '../find-aws.js';
+import { warmPoolConfigSchema, type WarmPoolConfig } from './config.js';
 import { WarmUnavailable, type WarmChild, type WarmLaunch, type WarmLease, type WarmRunner } from './types.js';
 import { chownTree, DEFAULT_RUN_AS, supervisorConfinement, type IsolationConfig } from '../isolation.js';
 
@@ -27,23 +27,7 @@ import { chownTree, DEFAULT_RUN_AS, supervisorConfinement, type IsolationConfig 
  * from its own connection after the fork, so a child inherits only the state of the freshly imported CLI.
  */
 
-export const warmPoolConfigSchema = z
-  .strictObject({
-    enabled: z.boolean().default(false),
-    /** Supervisors per CLI; each serves any number of concurrent runs (one fork each). */
-    size: z.int().min(1).max(16).default(1),
-    /** A supervisor larger than this (resident, after importing the CLI and preloading models) is replaced. */
-    maxRssMb: z.int().min(32).max(65_536).default(512),
-    /** A supervisor is replaced after forking this many runs (0 = never for that reason). */
-    recycleAfterRuns: z.int().min(0).max(1_000_000).default(1000),
-    /** Runs get uids uidBase … uidBase + maxConcurrent - 1 (broker as root only): one per live run. */
-    uidBase: z.int().min(1000).max(4_000_000_000).default(2_000_000_000),
-    /** Service models read before the first fork. */
-    preload: z.array(z.string().regex(/^[a-z0-9-]{1,64}$/)).max(64).default(['sts', 's3', 'ec2', 'iam', 'lambda', 'dynamodb', 'sqs', 'sns', 'ssm', 'logs']),
-  })
-  .default({ enabled: false, size: 1, maxRssMb: 512, recycleAfterRuns: 1000, uidBase: 2_000_000_000, preload: ['sts', 's3', 'ec2', 'iam', 'lambda', 'dynamodb', 'sqs', 'sns', 'ssm', 'logs'] });
-
-export type WarmPoolConfig = z.output<typeof warmPoolConfigSchema>;
+export { warmPoolConfigSchema, type WarmPoolConfig };
 
 /** Where the supervisor's Python lives: shipped in the package (package.json `files`). */
 export function supervisorScript(): string {
@@ -331,12 +315,12 @@ export class WarmPool implements WarmRunner {
       sup.retire(`served ${sup.forks} runs (execution.warmPool.recycleAfterRuns)`);
       this.fill();
     }
-    const isRoot = process.getuid?.() === 0;
+    // Confined: a uid per live run. Unconfined (isolation none, development only): the broker's own, as fresh runs.
     const who =
-      this.opts.isolation.mode === 'bwrap' || isRoot
+      this.opts.isolation.mode === 'bwrap'
         ? { uid: this.opts.config.uidBase + slot, gid: this.opts.config.uidBase + slot }
         : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-    if (who.uid === 0 || who.uid === DEFAULT_RUN_AS.uid) throw new GuardError('config_invalid', 'execution.warmPool.uidBase gives runs a uid that is root or nobody');
+    if (this.opts.isolation.mode === 'bwrap' && who.uid === DEFAULT_RUN_AS.uid) throw new GuardError('config_invalid', 'execution.warmPool.uidBase gives runs the uid of nobody');
     let released = false;
     const release = () => {
       if (released) return;
