@@ -182,6 +182,7 @@ class Child:
     def __init__(self, aws_path, conns, parent_fds):
         self.aws_path = aws_path
         self.read_done = conns.pop('_done')
+        self.supervisor_pid = os.getppid()
         self.conns = conns
         self.parent_fds = parent_fds
 
@@ -199,9 +200,12 @@ class Child:
             req = read_request(control)
             os.close(self.read_done)
             libc = _libc()
-            # Dies with the supervisor (it holds the run's control connection and reports the exit).
-            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
             self.setup(req, libc)
+            # Dies with the supervisor (it holds the run's control connection and reports the exit). Set after the
+            # uid change, which clears it (prctl(2), PR_SET_PDEATHSIG); a supervisor already gone means exit now.
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            if os.getppid() != self.supervisor_pid:
+                os._exit(70)
         except BaseException as e:  # noqa: BLE001 - nothing ran yet: report and leave
             send(control, {'event': 'setup_failed', 'error': '%s: %s' % (type(e).__name__, e)})
             os._exit(70)
@@ -539,7 +543,8 @@ def main():
     sup = Supervisor(sock_path, aws_path)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sys.stdout.write(json.dumps({'ready': True, 'pid': os.getpid(), 'awscli': getattr(awscli, '__version__', ''),
-                                 'awscliFile': awscli.__file__, 'rssKb': rss_kb}) + '\n')
+                                 'awscliFile': awscli.__file__, 'rssKb': rss_kb,
+                                 'importFds': sorted(IMPORT_FDS)}) + '\n')
     sys.stdout.flush()
     sup.serve()
     return 0
