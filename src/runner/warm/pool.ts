@@ -127,6 +127,7 @@ class Supervisor {
     let errText = '';
     proc.stderr?.on('data', (b: Buffer) => {
       errText = (errText + b.toString('utf8')).slice(-2000);
+      for (const line of b.toString('utf8').split('\n')) if (line.trim()) this.pool.log({ level: 'warn', msg: line.trim(), supervisor: this.id });
     });
     return new Promise<void>((resolve, reject) => {
       let buf = '';
@@ -166,7 +167,7 @@ class Supervisor {
         rmSync(this.sockDir, { recursive: true, force: true });
         if (was === 'starting') {
           reject(new WarmUnavailable(`the warm CLI supervisor exited before it was ready (${code ?? signal}): ${errText.trim().split('\n').pop() ?? ''}`));
-        } else if (was === 'ready' || this.active > 0) {
+        } else if (!this.pool.isClosed && (was === 'ready' || this.active > 0)) {
           this.pool.log({ level: 'error', msg: 'warm CLI supervisor died', supervisor: this.id, exit: code ?? signal, runs: this.active });
         }
         for (const fn of this.exitListeners) fn();
@@ -216,6 +217,9 @@ export class WarmPool implements WarmRunner {
   private readonly supervisors = new Set<Supervisor>();
   private readonly freeSlots: number[];
   private closed = false;
+  get isClosed(): boolean {
+    return this.closed;
+  }
   private disabledWhy: string | null = null;
   readonly opts: WarmPoolOptions;
 
@@ -358,6 +362,8 @@ function connectTo(path: string, header: object): Promise<Socket> {
     s.once('error', (e) => reject(new WarmUnavailable(`cannot reach the warm CLI supervisor: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
     s.once('connect', () => {
       s.removeAllListeners('error');
+      // Errors (a reset when the supervisor dies) show as the connection closing without an exit event.
+      s.on('error', () => {});
       s.write(`${JSON.stringify(header)}\n`);
       resolve(s);
     });

@@ -318,6 +318,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.sel.register(self.wake_r, selectors.EVENT_READ, 'wake')
         self.pending = {}   # id -> {role: socket}
+        self.want_stdin = {}  # id -> whether its control asked for a stdin connection
         self.children = {}  # pid -> control socket
         self.done = {}      # pid -> read end of its read_done pipe
         self.draining = False
@@ -356,18 +357,17 @@ class Supervisor:
                 continue
             conns[role] = conn
             if role == 'control':
-                conns['_want_stdin'] = bool(hdr.get('stdin'))
+                self.want_stdin[rid] = bool(hdr.get('stdin'))
             self.maybe_start(rid)
 
     def maybe_start(self, rid):
         conns = self.pending[rid]
         if 'control' not in conns or 'stdout' not in conns or 'stderr' not in conns:
             return
-        want_stdin = conns.get('_want_stdin')
-        if want_stdin and 'stdin' not in conns:
+        if self.want_stdin.get(rid) and 'stdin' not in conns:
             return
         del self.pending[rid]
-        conns.pop('_want_stdin', None)
+        self.want_stdin.pop(rid, None)
         socks = {k: v for k, v in conns.items()}
         if self.draining:
             send(socks['control'], {'event': 'setup_failed', 'error': 'the supervisor is being replaced'})
@@ -465,20 +465,26 @@ class Supervisor:
             if self.draining and not self.children:
                 return
             for key, _ in self.sel.select(timeout=1.0):
-                tag = key.data
-                if tag == 'listen':
-                    self.accept()
-                elif tag == 'wake':
-                    try:
-                        while os.read(self.wake_r, 512):
-                            pass
-                    except (BlockingIOError, InterruptedError):
-                        pass
-                elif tag[0] == 'read_done':
-                    self.on_read_done(key.fd, tag[1])
-                elif tag[0] == 'control':
-                    self.on_control(tag[1])
+                try:
+                    self.dispatch(key)
+                except Exception as e:  # noqa: BLE001 - one bad event must not take every run down
+                    log('error handling an event: %s: %s' % (type(e).__name__, e))
             self.reap()
+
+    def dispatch(self, key):
+        tag = key.data
+        if tag == 'listen':
+            self.accept()
+        elif tag == 'wake':
+            try:
+                while os.read(self.wake_r, 512):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+        elif tag[0] == 'read_done':
+            self.on_read_done(key.fd, tag[1])
+        elif tag[0] == 'control':
+            self.on_control(tag[1])
 
 
 IMPORT_ENV = {}

@@ -233,6 +233,14 @@ class SupervisorTest(unittest.TestCase):
             self.assertEqual(out, (('payload-%d' % i).encode() * 1000)[::-1])
             self.assertEqual(err, b'err:%d\n' % len(('payload-%d' % i).encode() * 1000))
 
+    def test_a_run_starts_while_another_is_still_connecting(self):
+        # Run A has only its control connection (asking for stdin too) when run B arrives complete.
+        a_id = os.urandom(8).hex()
+        a = Run._conn(self.sock, {'role': 'control', 'id': a_id, 'stdin': True})
+        ev, out, err = self.start(['exit', '5']).finish()
+        self.assertEqual(ev[-1].get('code'), 5, err)
+        a.close()
+
     def test_exit_codes_and_signals_are_reported_exactly(self):
         for argv, expect, err_text in ((['exit', '7'], {'code': 7}, b''), (['exit', '0'], {'code': 0}, b''),
                                        (['message'], {'code': 1}, b'bye\n'), (['raise'], {'code': 1}, b'RuntimeError: boom'),
