@@ -461,8 +461,10 @@ export class RunRegistry {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    // Running warm children die with their supervisor: their runs end (and are recorded) as failed.
-    setTimeout(() => this.deps.warm?.close(), 2 * CANCEL_ESCALATE_MS + 500).unref();
+    // Running warm children die with their supervisor: it goes once they have had their cancel's time.
+    const busy = [...this.runs.values()].some((r) => r.state === 'running');
+    if (!busy) this.deps.warm?.close();
+    else setTimeout(() => this.deps.warm?.close(), 2 * CANCEL_ESCALATE_MS + 500).unref();
     for (const run of this.runs.values()) {
       if (run.state === 'running') this.signal(run);
       else {
