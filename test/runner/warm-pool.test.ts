@@ -239,14 +239,15 @@ describe.skipIf(!haveBwrap || !isRoot)('warm pool', () => {
     const bad = mkdtempSync(join('/var/tmp', 'guard-aws-warm-bad-'));
     chmodSync(bad, 0o755);
     mkdirSync(join(bad, 'bin'), { mode: 0o755 });
-    // Not a Python script at all: the supervisor cannot start under its interpreter.
+    // Not a Python script at all: there is nothing to import, the pool is not used.
     writeFileSync(join(bad, 'bin', 'aws'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
     const p = pool({}, { path: join(bad, 'bin', 'aws'), major: 1 });
     try {
       await p.ready();
       expect(p.stats().supervisors).toEqual([]);
       expect(p.acquire({ path: join(bad, 'bin', 'aws'), major: 1 })).toBeNull();
-      expect(logs.some((l) => l.includes('did not start'))).toBe(true);
+      expect(p.unavailable).toMatch(/not a Python script/);
+      expect(logs.some((l) => l.includes('not a Python script'))).toBe(true);
     } finally {
       p.close();
       rmSync(bad, { recursive: true, force: true });

@@ -200,6 +200,7 @@ class Supervisor {
 
   kill(): void {
     this.proc?.kill('SIGKILL');
+    rmSync(this.sockDir, { recursive: true, force: true });
   }
 }
 
@@ -208,7 +209,8 @@ function pythonOf(awsReal: string): string {
   const { readFileSync } = process.getBuiltinModule('node:fs');
   const head = readFileSync(awsReal, { encoding: 'latin1' }).slice(0, 512);
   const m = /^#!\s*(\S+)/.exec(head);
-  if (!m || m[1]!.endsWith('/env')) throw new WarmUnavailable(`${awsReal} is not a Python script with an absolute interpreter`);
+  // The supervisor is Python and imports the CLI with the very interpreter aws names: anything else is no CLI it can warm.
+  if (!m || !/\/python[0-9.]*$/.test(m[1]!)) throw new WarmUnavailable(`${awsReal} is not a Python script with an absolute python interpreter`);
   return m[1]!;
 }
 
