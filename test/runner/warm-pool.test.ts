@@ -235,6 +235,17 @@ describe.skipIf(!haveBwrap || !isRoot)('warm pool', () => {
     }
   }, 90_000);
 
+  test('a root broker without isolation: no pool (a warm child would run as root)', () => {
+    const p = new WarmPool({ aws, config: warmPoolConfigSchema.parse({ enabled: true }), isolation: { mode: 'none' }, maxConcurrent: 2 });
+    try {
+      expect(p.unavailable).toMatch(/would run as root/);
+      expect(p.acquire(aws)).toBeNull();
+      expect(p.stats().supervisors).toEqual([]);
+    } finally {
+      p.close();
+    }
+  });
+
   test('a CLI that cannot be imported: no pool, every run fresh', async () => {
     const bad = mkdtempSync(join('/var/tmp', 'guard-aws-warm-bad-'));
     chmodSync(bad, 0o755);

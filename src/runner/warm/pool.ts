@@ -236,6 +236,10 @@ export class WarmPool implements WarmRunner {
     if (opts.isolation.mode === 'bwrap' && !isRoot) {
       this.disabledWhy = 'the broker is not root: confined warm runs need a uid each (fresh runs are used)';
       opts.log?.({ level: 'warn', msg: `execution.warmPool: ${this.disabledWhy}` });
+    } else if (opts.isolation.mode !== 'bwrap' && isRoot) {
+      // Unconfined, a warm child would keep the broker's uid: root. The supervisor refuses that; so does the pool.
+      this.disabledWhy = 'execution.isolation.mode is none and the broker is root: warm runs would run as root (fresh runs are used)';
+      opts.log?.({ level: 'warn', msg: `execution.warmPool: ${this.disabledWhy}` });
     } else {
       try {
         pythonOf(realpathSync(opts.aws.path));
