@@ -265,3 +265,17 @@ describe.skipIf(!haveBwrap || !isRoot)('warm pool', () => {
     }
   }, 60_000);
 });
+
+describe('execution.warmPool config', () => {
+  test('off by default; bad values are refused by name', async () => {
+    const { brokerConfigSchema } = await import('../../src/broker/config.js');
+    expect(warmPoolConfigSchema.parse(undefined)).toMatchObject({ enabled: false, size: 1, maxRssMb: 512, recycleAfterRuns: 1000, uidBase: 2_000_000_000 });
+    for (const bad of [{ size: 0 }, { uidBase: 0 }, { maxRssMb: 1 }, { preload: ['../etc'] }, { unknown: true }]) {
+      const r = warmPoolConfigSchema.safeParse(bad);
+      expect(r.success, JSON.stringify(bad)).toBe(false);
+    }
+    const shape = brokerConfigSchema.shape.execution;
+    expect(shape.safeParse({ warmPool: { enabled: true, size: 2 } }).success).toBe(true);
+    expect(shape.safeParse({ warmPool: { enabled: 'yes' } }).success).toBe(false);
+  });
+});
