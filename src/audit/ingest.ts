@@ -73,6 +73,7 @@ export const envelopeSchema = z
           })
           .strict()
           .optional(),
+        runner: z.enum(['warm', 'fresh']).optional(),
       })
       .strict()
       // v2 keeps its output in the body (bound by digest), v1 inline: never both, never neither.

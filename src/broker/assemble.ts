@@ -1,5 +1,6 @@
 import { dirname, isAbsolute } from 'node:path';
 import { createIsolation, ISOLATION_NONE_WARNING } from '../runner/isolation.js';
+import { WarmPool } from '../runner/warm/pool.js';
 import { findAws, type AwsBinary } from '../runner/index.js';
 import type { ApprovalNotification } from '../approvals/service.js';
 import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
@@ -98,6 +99,7 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
     // (a RunIsolation factory, see src/runner/run-aws.ts) plugs in here when the broker confines its aws runs.
     runs: {
       isolation: runIsolation(config, o.env ?? process.env),
+      warm: warmPool(config, o.env ?? process.env),
       ...deps.runs,
       // Broker-run output goes straight into the audit module's body store (staged beside it, then adopted).
       bodies: () => audit.bodies,
@@ -121,6 +123,41 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
   };
 }
 
+/** The broker's own files no confined run (fresh or warm) may ever see: config, database, keys, the DB's CA. */
+function brokerOwnFiles(config: BrokerConfig): string[] {
+  const db = config.storage.sqlite;
+  return [config.source, db, db && `${db}.audit-key.pem`, config.storage.auditKeyFile, config.storage.postgres?.caFile].filter(
+    (p): p is string => typeof p === 'string' && p !== ':memory:' && isAbsolute(p),
+  );
+}
+
+/**
+ * The warm CLI pool from `execution.warmPool` (src/runner/warm/pool.ts), started now so the first run finds it
+ * ready. Off unless enabled, or when this broker runs no calls or has no aws; a pool that cannot work here (a
+ * broker that is not root under bubblewrap) says why once and every run starts fresh.
+ */
+function warmPool(config: BrokerConfig, env: NodeJS.ProcessEnv): WarmPool | undefined {
+  const ex = config.execution;
+  if (!ex.warmPool.enabled) return undefined;
+  const modes = [ex.people, ex.workloads, ...Object.values(ex.groups), ...config.targets.map((t) => t.execution)];
+  if (!modes.some((m) => m !== undefined && m !== 'local')) return undefined;
+  let aws: AwsBinary;
+  try {
+    aws = findAws({ env, cwd: '/' });
+  } catch {
+    return undefined;
+  }
+  return new WarmPool({
+    aws,
+    config: ex.warmPool,
+    isolation: ex.isolation,
+    protect: brokerOwnFiles(config),
+    ...(ex.runDir ? { runDir: ex.runDir } : {}),
+    maxConcurrent: ex.maxConcurrent,
+    log: (e) => process.stderr.write(`guard-aws broker: ${e.level}: ${e.msg}${e.error ? `: ${String(e.error)}` : ''}\n`),
+  });
+}
+
 /**
  * The confinement of broker runs from `execution.isolation` (src/runner/isolation.ts). When this broker can run
  * calls at all (some mode is not `local`) and has an aws, the isolation is built now: a missing or unusable
@@ -130,10 +167,7 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
 function runIsolation(config: BrokerConfig, env: NodeJS.ProcessEnv): (aws: AwsBinary) => ReturnType<typeof createIsolation> {
   const ex = config.execution;
   const iso = ex.isolation;
-  const db = config.storage.sqlite;
-  const protect = [config.source, db, db && `${db}.audit-key.pem`, config.storage.auditKeyFile, config.storage.postgres?.caFile].filter(
-    (p): p is string => typeof p === 'string' && p !== ':memory:' && isAbsolute(p),
-  );
+  const protect = brokerOwnFiles(config);
   const build = (aws: AwsBinary) => createIsolation(iso, aws, { protect });
   const modes = [ex.people, ex.workloads, ...Object.values(ex.groups), ...config.targets.map((t) => t.execution)];
   if (modes.some((m) => m !== undefined && m !== 'local')) {

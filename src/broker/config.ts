@@ -7,6 +7,7 @@ import { consoleConfigSchema } from '../console/config.js';
 import { deprecationMessage, warnOnStderr } from '../config/deprecated-keys.js';
 import { GuardError } from '../errors.js';
 import { isolationConfigSchema } from '../runner/isolation.js';
+import { warmPoolConfigSchema } from '../runner/warm/config.js';
 
 /**
  * The broker's configuration file (YAML). Documented in docs/broker-config.md; example in examples/broker.yaml.
@@ -66,8 +67,10 @@ const executionSchema = z
     runDir: z.string().min(1).optional(),
     /** How the broker confines the aws it runs for callers (src/runner/isolation.ts, SECURITY.md). */
     isolation: isolationConfigSchema,
+    /** Warm CLI processes that fork a child per run instead of starting aws afresh (src/runner/warm/pool.ts). */
+    warmPool: warmPoolConfigSchema,
   })
-  .default({ isolation: { mode: 'bwrap' }, people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxInputBytes: 10 * 1024 ** 3, maxOutputBytes: 10 * 1024 ** 3, maxFileBytes: 128 * 1024 });
+  .default({ isolation: { mode: 'bwrap' }, warmPool: warmPoolConfigSchema.parse(undefined), people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxInputBytes: 10 * 1024 ** 3, maxOutputBytes: 10 * 1024 ** 3, maxFileBytes: 128 * 1024 });
 
 /**
  * Where the broker keeps grants, approvals, the audit log and console sessions: one SQLite file (one broker, the

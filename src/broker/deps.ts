@@ -10,6 +10,7 @@ import type { BrokerMetrics } from './metrics.js';
 import type { TokenVerifier } from './middleware/bearer-auth.js';
 import type { StsClientFactory } from './sts.js';
 import type { AwsBinary, RunIsolation } from '../runner/index.js';
+import type { WarmRunner } from '../runner/warm/types.js';
 import type { TranscriptEnvelope } from '../transcript/types.js';
 
 /** `parseInvocation` (src/invocation/parse.ts): argv → what it asks of AWS; throws GuardError on anything unclear. */
@@ -89,6 +90,11 @@ export interface RunDeps {
    * undefined only when a test or embedder passes its own RunDeps without one.
    */
   isolation?: ((aws: AwsBinary) => RunIsolation) | undefined;
+  /**
+   * The warm CLI pool (execution.warmPool, src/runner/warm/pool.ts): runs are forked from it when it has a
+   * supervisor ready, and their directories live under its runRoot. Absent: every run starts a fresh aws.
+   */
+  warm?: (WarmRunner & { runRoot: string; close(): void }) | undefined;
   /** Appends a broker-attested transcript to the audit log. Absent: no broker run is started (fail closed). */
   attest?: (envelope: TranscriptEnvelope, caller: { subject: string }) => Promise<{ id: string }>;
   /**

@@ -1,3 +1,4 @@
+import { warmPoolConfigSchema } from '../runner/warm/config.js';
 import type { Caller } from '../policy/types.js';
 import type { BrokerConfig, ExecutionConfig, TargetConfig } from './config.js';
 
@@ -15,6 +16,7 @@ export interface ExecutionChoice {
 
 export const DEFAULT_EXECUTION: ExecutionConfig = {
   isolation: { mode: 'bwrap' },
+  warmPool: warmPoolConfigSchema.parse(undefined),
   people: 'auto',
   workloads: 'broker',
   workloadGroups: ['ci', 'agents'],

@@ -123,7 +123,8 @@ export class RunRegistry {
     plan: RunFilePlan;
   }): RunView {
     const id = `run_${randomId(16)}`;
-    const dir = mkdtempSync(join(this.cfg().runDir ?? tmpdir(), 'guard-aws-run-'));
+    // A warm pool's supervisor sees only its own run root: runs it may take get their directories there.
+    const dir = mkdtempSync(join(this.deps.warm?.runRoot ?? this.cfg().runDir ?? tmpdir(), 'guard-aws-run-'));
     chmodSync(dir, 0o700);
     for (const sub of ['in', 'out']) mkdirSync(join(dir, sub), { mode: 0o700 });
     const run: Run = {
@@ -295,7 +296,7 @@ export class RunRegistry {
 
   private async execute(run: Run, out: PassThrough): Promise<void> {
     const { issued } = run;
-    const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, body: null as BodyRef | null };
+    const recorded = { startedAt: Date.now(), endedAt: null as number | null, exitCode: null as number | null, body: null as BodyRef | null, runner: undefined as 'warm' | 'fresh' | undefined };
     // The masked output goes straight into a body file in the body store's staging directory as it arrives (bounded
     // memory: src/transcript/body.ts); finished, it is moved into the store and the transcript binds it by digest.
     const bodies = this.deps.bodies?.();
@@ -310,6 +311,7 @@ export class RunRegistry {
     }
     const dir = run.dir;
     let exitCode: number | null = null;
+    let runner: 'warm' | 'fresh' | undefined;
     let error: RunErrorFrame | null = null;
     try {
       const aws = this.aws();
@@ -341,6 +343,7 @@ export class RunRegistry {
         callerEnv: {},
         signals: run.signals,
         ...(this.deps.isolation ? { isolation: this.deps.isolation(aws) } : {}),
+        ...(this.deps.warm ? { warm: this.deps.warm } : {}),
         onChunk: (stream, chunk, atMs) => {
           if (!writer || recordError) return;
           try {
@@ -353,6 +356,7 @@ export class RunRegistry {
         },
       });
       exitCode = result.exitCode;
+      runner = result.runner;
       // What aws wrote, back to the caller's paths: only after a clean exit (nothing half-done is handed over).
       if (exitCode === 0 && run.plan.outputs.length && !out.destroyed) await this.sendOutputs(run, out);
     } catch (e) {
@@ -372,6 +376,7 @@ export class RunRegistry {
     this.runs.delete(run.id);
     recorded.endedAt = Date.now();
     recorded.exitCode = exitCode;
+    if (runner) recorded.runner = runner;
     let recordId: string | undefined;
     try {
       if (bodies) {
@@ -440,7 +445,7 @@ export class RunRegistry {
 
   private async attest(
     run: Run,
-    r: { startedAt: number; endedAt: number | null; exitCode: number | null; body: BodyRef | null },
+    r: { startedAt: number; endedAt: number | null; exitCode: number | null; body: BodyRef | null; runner?: 'warm' | 'fresh' | undefined },
   ): Promise<{ id: string }> {
     if (!this.deps.attest) throw new GuardError('internal', 'no audit log to record the transcript in');
     const { issued } = run;
@@ -461,6 +466,7 @@ export class RunRegistry {
       outputBytes: r.body?.outputBytes ?? 0,
       chunks: [],
       ...(r.body ? { body: r.body } : {}),
+      ...(r.runner ? { runner: r.runner } : {}),
     };
     // A run that never started has no output: a v1-shaped transcript with no chunks says exactly that.
     if (!r.body) t.v = 1;
@@ -471,6 +477,10 @@ export class RunRegistry {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Running warm children die with their supervisor: it goes once they have had their cancel's time.
+    const busy = [...this.runs.values()].some((r) => r.state === 'running');
+    if (!busy) this.deps.warm?.close();
+    else setTimeout(() => this.deps.warm?.close(), 2 * CANCEL_ESCALATE_MS + 500).unref();
     for (const run of this.runs.values()) {
       if (run.state === 'running') this.signal(run);
       else {

@@ -198,7 +198,7 @@ function findBwrap(configured: string | undefined): string {
 }
 
 /** Owns a run's directory tree for the uid aws runs as, never following a symlink out of it. */
-function chownTree(dir: string, uid: number, gid: number): void {
+export function chownTree(dir: string, uid: number, gid: number): void {
   lchownSync(dir, uid, gid);
   const st = lstatSync(dir);
   if (!st.isDirectory()) return;
@@ -222,7 +222,8 @@ function ancestors(p: string, made: Set<string>, out: string[]): void {
   }
 }
 
-function bwrapArgs(layout: Layout, run: { cwd: string } | null, command: string, args: string[]): string[] {
+/** The namespaces and the read-only view of the system and the aws installation, shared by runs and warm supervisors. */
+function baseArgs(layout: Layout, made: Set<string>): string[] {
   const a: string[] = [
     '--unshare-pid',
     '--unshare-ipc',
@@ -236,7 +237,6 @@ function bwrapArgs(layout: Layout, run: { cwd: string } | null, command: string,
     '--new-session',
   ];
   if (!layout.runAs) a.push('--unshare-user');
-  const made = new Set<string>();
   for (const d of SYSTEM_DIRS) {
     let st;
     try {
@@ -263,6 +263,12 @@ function bwrapArgs(layout: Layout, run: { cwd: string } | null, command: string,
   // An empty /tmp that aws cannot write to when it runs as another uid (TMPDIR points into the run directory).
   a.push('--size', String(1024 * 1024), '--tmpfs', '/tmp');
   made.add('/tmp');
+  return a;
+}
+
+function bwrapArgs(layout: Layout, run: { cwd: string } | null, command: string, args: string[]): string[] {
+  const made = new Set<string>();
+  const a = baseArgs(layout, made);
   if (run) {
     ancestors(run.cwd, made, a);
     a.push('--bind', run.cwd, run.cwd, '--chdir', run.cwd);
@@ -378,6 +384,56 @@ export function createIsolation(config: IsolationConfig, aws: AwsBinary, opts: I
         throw new GuardError('config_invalid', `${exe} is outside what a confined run can see (${[...SYSTEM_DIRS, ...roots].join(', ')})`);
       }
       return { command: bwrap, args: bwrapArgs(layout, run, exe, args) };
+    },
+  };
+}
+
+/**
+ * The confinement of a warm CLI supervisor (src/runner/warm/pool.ts, SECURITY.md "Warm CLI pool"): the same empty
+ * root as a run's — system, /etc pieces, the aws installation, an empty /dev and /tmp, no /proc, its own pid, ipc
+ * and uts namespaces — plus the supervisor's script (read-only), the directory of its socket and the root under
+ * which the pool's runs get their directories. It keeps uid 0 with exactly the capabilities it needs to turn each
+ * forked child into a run's own unprivileged uid (CAP_SETUID, CAP_SETGID, CAP_SETPCAP for the bounding set) and
+ * to signal it (CAP_KILL); no CAP_DAC_OVERRIDE, so it cannot enter a run's directory (0700, the run's uid) either.
+ * Only when the broker is root: unprivileged, every run would share one uid and could signal or trace another.
+ */
+export function supervisorConfinement(
+  config: IsolationConfig,
+  aws: AwsBinary,
+  opts: IsolationOptions & { rw: string[]; ro: string[] },
+): { command: string; args: (command: string, args: string[]) => string[] } {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) throw new GuardError('config_invalid', 'a confined warm CLI pool needs the broker to run as root (each run gets its own uid)');
+  const bwrap = findBwrap(config.bwrapPath);
+  const roots = awsInstallRoots(aws);
+  const protect = opts.protect ?? [];
+  for (const r of roots) {
+    const why = tooWide(r, protect);
+    if (why) throw new GuardError('config_invalid', `the aws installation cannot be confined: ${why}; install the AWS CLI in its own prefix`);
+  }
+  for (const d of [...opts.rw, ...opts.ro]) {
+    for (const p of protect) {
+      if (inside(realOrSelf(p), realOrSelf(d))) throw new GuardError('internal', `${d} holds ${realOrSelf(p)}, which must stay out of reach`);
+    }
+  }
+  const layout: Layout = { bwrap, runAs: config.runAs ?? DEFAULT_RUN_AS, roots };
+  return {
+    command: bwrap,
+    args(command, args) {
+      const made = new Set<string>();
+      const a = baseArgs(layout, made);
+      for (const d of opts.ro) {
+        ancestors(d, made, a);
+        a.push('--ro-bind', d, d);
+      }
+      for (const d of opts.rw) {
+        ancestors(d, made, a);
+        a.push('--bind', d, d);
+      }
+      a.push('--cap-drop', 'ALL');
+      for (const cap of ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_KILL']) a.push('--cap-add', cap);
+      a.push('--', realOrSelf(command), ...args);
+      return a;
     },
   };
 }

@@ -8,7 +8,8 @@ import { StreamMasker } from '../masking/stream-masker.js';
 import type { MaskingRules } from '../policy/types.js';
 import { assertRunnableArgv } from './argv-guard.js';
 import type { AwsBinary } from './find-aws.js';
-import { createSandbox, type ScopedCredentials } from './sandbox.js';
+import { createSandbox, type Sandbox, type ScopedCredentials } from './sandbox.js';
+import { WarmUnavailable, type WarmChild, type WarmLease, type WarmRunner } from './warm/types.js';
 
 export type OutputName = 'stdout' | 'stderr';
 
@@ -56,6 +57,12 @@ export interface RunAwsOptions {
    * `wrap` turns the command into the one actually spawned (an isolating launcher in front of aws).
    */
   isolation?: RunIsolation;
+  /**
+   * A warm CLI pool (src/runner/warm/pool.ts): when it has a supervisor ready, aws runs as a child forked from it
+   * (confined by the supervisor's own sandbox and a uid of its own) instead of a fresh process; otherwise, or when
+   * that child cannot be set up, fresh as always. Only with a stream or no stdin (broker runs).
+   */
+  warm?: WarmRunner;
 }
 
 /** See RunAwsOptions.isolation. */
@@ -70,6 +77,8 @@ export interface RunAwsResult {
   /** aws's own exit code, or 128 + n when it died from signal n. */
   exitCode: number;
   signal?: string;
+  /** How aws was started: forked from a warm supervisor, or a fresh process. */
+  runner: 'warm' | 'fresh';
 }
 
 function isStream(s: RunAwsOptions['stdin']): s is Readable {
@@ -110,28 +119,53 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
   });
   const dockerLoginToken =
     (words.service === 'ecr' || words.service === 'ecr-public') && (words.operation === 'get-login-password' || words.operation === 'get-login');
-  const sandbox = createSandbox({
-    aws: o.aws,
-    credentials: o.credentials,
-    region: o.region,
-    extraFields: o.masking?.fields ?? [],
-    dockerLoginToken,
-    sensitivePaths: words.service ? sensitivePathsByOperation(words.service) : {},
-    fieldEnums,
-    tty: o.tty ?? null,
-    tmpRoot: o.tmpRoot,
-    tz: o.callerEnv?.TZ,
-    ...(o.isolation?.parentPid !== undefined ? { parentPid: o.isolation.parentPid } : {}),
-  });
+  const sandboxFor = (parentPid: number | undefined): Sandbox =>
+    createSandbox({
+      aws: o.aws,
+      credentials: o.credentials,
+      region: o.region,
+      extraFields: o.masking?.fields ?? [],
+      dockerLoginToken,
+      sensitivePaths: words.service ? sensitivePathsByOperation(words.service) : {},
+      fieldEnums,
+      tty: o.tty ?? null,
+      tmpRoot: o.tmpRoot,
+      tz: o.callerEnv?.TZ,
+      ...(parentPid !== undefined ? { parentPid } : {}),
+    });
+  const warmable = o.warm && o.cwd !== undefined && (o.stdin === null || isStream(o.stdin)) && !o.tty;
+  let lease: WarmLease | null = warmable ? o.warm!.acquire(o.aws) : null;
+  // The masking plugin ties aws to its parent: the supervisor when forked from one, bwrap's init (or guard-aws)
+  // when fresh.
+  let sandbox = sandboxFor(lease ? lease.parentPid : o.isolation?.parentPid);
   const signals: SignalSource = o.signals ?? process;
   const forwarders = new Map<NodeJS.Signals, () => void>();
   try {
-    o.isolation?.prepare({ home: sandbox.home, cwd: o.cwd ?? process.cwd() });
-    return await spawnSealed(o, compiled, sandbox.env, signals, forwarders);
+    let warmChild: WarmChild | null = null;
+    if (lease) {
+      try {
+        warmChild = await lease.launch({ argv: endpointArgv(o), env: sandbox.env, cwd: o.cwd!, stdin: isStream(o.stdin) });
+      } catch (e) {
+        if (!(e instanceof WarmUnavailable)) throw e;
+        // Nothing ran: a fresh aws takes the run, with a sandbox of its own.
+        lease.release();
+        lease = null;
+        sandbox.dispose();
+        sandbox = sandboxFor(o.isolation?.parentPid);
+      }
+    }
+    if (!warmChild) o.isolation?.prepare({ home: sandbox.home, cwd: o.cwd ?? process.cwd() });
+    const r = await spawnSealed(o, compiled, sandbox.env, signals, forwarders, warmChild);
+    return { ...r, runner: warmChild ? 'warm' : 'fresh' };
   } finally {
     for (const [sig, fn] of forwarders) signals.off(sig, fn);
+    lease?.release();
     sandbox.dispose();
   }
+}
+
+function endpointArgv(o: RunAwsOptions): string[] {
+  return o.endpoint ? ['--endpoint-url', o.endpoint, ...o.argv] : [...o.argv];
 }
 
 function spawnSealed(
@@ -140,21 +174,26 @@ function spawnSealed(
   env: Record<string, string>,
   signals: SignalSource,
   forwarders: Map<NodeJS.Signals, () => void>,
-): Promise<RunAwsResult> {
+  warmChild: WarmChild | null,
+): Promise<Omit<RunAwsResult, 'runner'>> {
   const clock = o.clock ?? (() => performance.now());
-  const argv = o.endpoint ? ['--endpoint-url', o.endpoint, ...o.argv] : [...o.argv];
+  const argv = endpointArgv(o);
   const stdinMode = o.stdin === 'inherit' || typeof o.stdin === 'number' ? o.stdin : o.stdin ? 'pipe' : 'ignore';
   const t0 = clock();
-  const launch = o.isolation ? o.isolation.wrap(o.aws.path, argv) : { command: o.aws.path, args: argv };
-  const child = (o.spawn ?? nodeSpawn)(launch.command, launch.args, {
-    env,
-    cwd: o.cwd,
-    stdio: [stdinMode, 'pipe', 'pipe'],
-    shell: false,
-    windowsHide: true,
-  });
+  let child: WarmChild;
+  if (warmChild) child = warmChild;
+  else {
+    const launch = o.isolation ? o.isolation.wrap(o.aws.path, argv) : { command: o.aws.path, args: argv };
+    child = (o.spawn ?? nodeSpawn)(launch.command, launch.args, {
+      env,
+      cwd: o.cwd,
+      stdio: [stdinMode, 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+    }) as unknown as WarmChild;
+  }
 
-  return new Promise<RunAwsResult>((resolve, reject) => {
+  return new Promise<Omit<RunAwsResult, 'runner'>>((resolve, reject) => {
     let failure: unknown = null;
     let pendingOutputs = 2;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -174,6 +213,8 @@ function spawnSealed(
     child.once('error', (e: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
+      // A warm supervisor that died mid-run says so itself (GuardError internal): passed on as it is.
+      if (e instanceof GuardError) return reject(e);
       reject(
         e.code === 'ENOENT' || e.code === 'EACCES'
           ? new GuardError('aws_not_found', `cannot start ${o.aws.path}: ${e.code}`, { cause: e })

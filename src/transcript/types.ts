@@ -49,6 +49,8 @@ export interface Transcript {
   chunks: TranscriptChunk[];
   /** v2: the body holding the output, bound by digest (so the signature covers it). */
   body?: BodyRef;
+  /** Broker runs: whether aws was forked from the warm CLI pool or started fresh (src/runner/warm/pool.ts). */
+  runner?: 'warm' | 'fresh';
 }
 
 /** What is uploaded and stored: the transcript and the client's signature over its canonical JSON. */

@@ -13,6 +13,7 @@ import { GuardError } from '../../src/errors.js';
 import { bwrapAvailable, createIsolation, DEFAULT_RUN_AS, isolationConfigSchema, awsInstallRoots } from '../../src/runner/isolation.js';
 import type { RunIsolation } from '../../src/runner/run-aws.js';
 import type { AwsBinary } from '../../src/runner/find-aws.js';
+import { WarmPool, warmPoolConfigSchema } from '../../src/runner/warm/pool.js';
 import { realAws, run, scopedCredentials, type Captured, type RunInput } from './helpers.js';
 
 /**
@@ -50,9 +51,16 @@ function setEnv(vars: Record<string, string>) {
   }
 }
 
+/**
+ * The warm path (issue 16): when set, every confined run is forked from this pool's supervisor instead (its
+ * directory under the pool's run root), and each escape must fail there the same way.
+ */
+let pool: WarmPool | undefined;
+const pools = new Map<string, WarmPool>();
+
 /** A private per-run directory, as the broker makes one: cwd and parent of the private HOME. */
-function runDir(files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(runsRoot, 'run-'));
+function runDir(files: Record<string, string> = {}, warm: WarmPool | undefined = pool): string {
+  const dir = mkdtempSync(join(warm?.runRoot ?? runsRoot, 'run-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
@@ -63,9 +71,12 @@ function isolation(aws: AwsBinary = realAws()): RunIsolation {
 
 /** The same call twice: confined (as the broker runs it) and not (the control that shows the escape is real). */
 async function confined(argv: string[], files: Record<string, string> = {}, extra: Partial<RunInput> = {}): Promise<Captured & { dir: string }> {
-  const dir = runDir(files);
+  const dir = runDir(files, extra.cli ? pools.get(extra.cli.name) : pool);
   const aws = extra.cli ? { path: extra.cli.path, major: extra.cli.major } : realAws();
-  const r = await run({ argv, credentials: creds, endpoint: moto.endpoint, cwd: dir, tmpRoot: dir, isolation: isolation(aws), ...extra });
+  const warm = extra.cli ? pools.get(extra.cli.name) : pool;
+  const r = await run({ argv, credentials: creds, endpoint: moto.endpoint, cwd: dir, tmpRoot: dir, isolation: isolation(aws), ...(warm ? { warm } : {}), ...extra });
+  // The warm path must really be taken, or these tests would prove nothing about it.
+  expect((r as unknown as { runner: string }).runner).toBe(warm ? 'warm' : 'fresh');
   return { ...r, dir };
 }
 async function unconfined(argv: string[], files: Record<string, string> = {}, extra: Partial<RunInput> = {}): Promise<Captured & { dir: string }> {
@@ -87,7 +98,7 @@ function bucketNames(): string[] {
   return JSON.parse(r.stdout) as string[];
 }
 
-describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () => {
+describe.skipIf(!haveBwrap && !inCi).each(isRoot ? (['fresh', 'warm'] as const) : (['fresh'] as const))('broker runs confined by bubblewrap (%s)', (mode) => {
   beforeAll(async () => {
     moto = await startMoto();
     creds = scopedCredentials(moto.endpoint, 'isolation-test');
@@ -101,6 +112,21 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     // Where the broker keeps its runs: private to the broker.
     runsRoot = mkdtempSync(join(tmpdir(), 'guard-aws-runs-'));
     chmodSync(runsRoot, 0o700);
+    if (mode === 'warm') {
+      for (const cli of testClis()) {
+        const p = new WarmPool({
+          aws: { path: cli.path, major: cli.major },
+          config: warmPoolConfigSchema.parse({ enabled: true }),
+          isolation: { mode: 'bwrap' },
+          protect: [brokerDir],
+          runDir: runsRoot,
+          maxConcurrent: 4,
+        });
+        await p.ready();
+        pools.set(cli.name, p);
+      }
+      pool = pools.get('v1');
+    }
 
     // A fake instance metadata service on loopback, named in the broker's own environment.
     imds = createServer((req, res) => {
@@ -127,6 +153,9 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
   }, 60_000);
 
   afterAll(async () => {
+    for (const p of pools.values()) p.close();
+    pools.clear();
+    pool = undefined;
     for (const [k, v] of Object.entries(savedEnv)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -259,7 +288,11 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     const ok = await confined(['s3', 'cp', `s3://${bucket}/payload.txt`, 'out/payload.txt']);
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect(readFileSync(join(ok.dir, 'out', 'payload.txt'), 'utf8')).toBe(`payload ${marker}`);
-    if (isRoot) expect(statSync(join(ok.dir, 'out', 'payload.txt')).uid).toBe(DEFAULT_RUN_AS.uid);
+    // Fresh: nobody. Warm: the uid of that run alone (uidBase + its slot).
+    const owner = statSync(join(ok.dir, 'out', 'payload.txt')).uid;
+    const { uidBase } = warmPoolConfigSchema.parse({});
+    if (isRoot && mode === 'fresh') expect(owner).toBe(DEFAULT_RUN_AS.uid);
+    if (isRoot && mode === 'warm') expect(owner >= uidBase && owner < uidBase + 4).toBe(true);
   }, 60_000);
 
   test('the instance metadata service named in the broker environment is never contacted', async () => {
@@ -281,7 +314,9 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     expect(imdsHits).toEqual([]);
   }, 60_000);
 
-  test('inside: no broker process, no /proc, an unprivileged user, and nothing writable but the run directory', () => {
+  // (The warm path runs only aws: what its child can reach is probed through aws by the tests above and, for the
+  // process itself — uid, capabilities, descriptors — by test/runner/warm/supervisor_test.py.)
+  test.skipIf(mode === 'warm')('inside: no broker process, no /proc, an unprivileged user, and nothing writable but the run directory', () => {
     const iso = isolation();
     const dir = runDir();
     mkdirSync(join(dir, 'home'));
@@ -332,6 +367,7 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
         cwd: dir,
         tmpRoot: dir,
         isolation: isolation(),
+        ...(pool ? { warm: pool } : {}),
         signals,
       });
       const deadline = Date.now() + 20_000;
@@ -350,7 +386,7 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
   // broker's uid, so the mount namespace alone must keep out a file that uid can read. (Debian's v2: the pyenv v1
   // under /root is not executable for another user.)
   const v2 = testClis().find((c) => c.name === 'v2');
-  test.skipIf(!isRoot || !v2)('a broker that is not root: a file its own uid can read stays out of reach', async () => {
+  test.skipIf(!isRoot || !v2 || mode === 'warm')('a broker that is not root: a file its own uid can read stays out of reach', async () => {
     const aws = { path: v2!.path, major: v2!.major };
     const shared = mkdtempSync(join(tmpdir(), 'guard-aws-shared-'));
     chmodSync(shared, 0o755);
@@ -388,7 +424,7 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     }
   }, 60_000);
 
-  test('fails closed: a missing bubblewrap or a misplaced run directory stops the run before aws starts', async () => {
+  test.skipIf(mode === 'warm')('fails closed: a missing bubblewrap or a misplaced run directory stops the run before aws starts', async () => {
     let e: unknown;
     try {
       createIsolation({ mode: 'bwrap', bwrapPath: '/nonexistent/bwrap' }, realAws());
@@ -421,7 +457,7 @@ describe.skipIf(!haveBwrap && !inCi)('broker runs confined by bubblewrap', () =>
     }
   });
 
-  test('config: bwrap by default, root refused as runAs, mode none passes through', () => {
+  test.skipIf(mode === 'warm')('config: bwrap by default, root refused as runAs, mode none passes through', () => {
     expect(isolationConfigSchema.parse(undefined)).toEqual({ mode: 'bwrap' });
     expect(isolationConfigSchema.safeParse({ mode: 'bwrap', runAs: { uid: 0, gid: 0 } }).success).toBe(false);
     expect(isolationConfigSchema.safeParse({ mode: 'chroot' }).success).toBe(false);
