@@ -70,6 +70,10 @@ targets:
     region: us-east-1
     endpoint: ${s.stsEndpoint}
     default: true
+  - name: prod
+    roleArn: arn:aws:iam::123456789012:role/guard-prod
+    region: us-east-1
+    endpoint: ${s.stsEndpoint}
 ${s.extraYaml ?? ''}`,
   );
   return file;
