@@ -18,6 +18,8 @@ export const ERRORS = {
   auth_expired: { exit: EXIT.AUTH },
   broker_unreachable: { exit: EXIT.UNAVAILABLE },
   idp_unreachable: { exit: EXIT.UNAVAILABLE, http: 503 },
+  // The broker's database (SQLite file or PostgreSQL) cannot be reached: the broker fails closed, another may answer.
+  store_unavailable: { exit: EXIT.UNAVAILABLE, http: 503 },
   aws_not_found: { exit: EXIT.UNAVAILABLE },
   approval_pending: { exit: EXIT.PENDING, http: 409 },
   approval_timeout: { exit: EXIT.PENDING },

@@ -217,4 +217,6 @@ export interface ApprovalDecisionRequest {
 /** GET /v1/approvals */
 export interface ApprovalListResponse {
   approvals: ApprovalSummary[];
+  /** Present when more requests follow: pass it back as `cursor` for the next page. */
+  next?: string;
 }

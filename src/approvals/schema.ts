@@ -1,13 +1,28 @@
-import type { Database } from 'better-sqlite3';
-import { migrate } from '../store/migrate.js';
+import type { Migration } from '../store/migrate.js';
 
 /**
- * Approval tables in the broker's SQLite file, versioned as component `approvals` (src/store/migrate.ts).
+ * Approval tables in the broker's database, versioned as component `approvals` (src/store/migrate.ts).
  * Times are integer milliseconds since the epoch. `status` holds what was decided; `expired` is never stored
  * but derived from `expires_at` at read time, so an approval lapses exactly on time without a sweeper.
  * One row per event: every decision keeps who, when and the comment; events are only ever inserted.
  */
-const MIGRATIONS: readonly string[] = [
+/**
+ * v3 (issue 9): indexes for exactly the queries the service runs, so opening a request and listing them cost the
+ * same at 100 or 100,000 rows. The duplicate check and the per-requester cap read only open rows of one requester
+ * (partial indexes: closed requests are not in them at all); listings walk (created_at, id) newest first and stop
+ * at the limit (a cursor continues after the last row), with or without a status. The (status, expires_at) index
+ * the planner used to pick for the duplicate check — then scanning every pending request — is dropped.
+ */
+const V3 = `CREATE INDEX approval_requests_dup ON approval_requests (requester, binding_hash, created_at) WHERE status IN ('pending','approved');
+   CREATE INDEX approval_requests_pending ON approval_requests (requester, expires_at) WHERE status = 'pending';
+   CREATE INDEX approval_requests_recent ON approval_requests (created_at, id);
+   CREATE INDEX approval_requests_status ON approval_requests (status, created_at, id);
+   DROP INDEX approval_requests_open;
+   DROP INDEX approval_requests_binding;
+   DROP INDEX approval_requests_requester;
+   CREATE INDEX approval_requests_requester ON approval_requests (requester, created_at, id);`;
+
+const SQLITE: readonly string[] = [
   `CREATE TABLE approval_requests (
      id              TEXT PRIMARY KEY,
      status          TEXT NOT NULL CHECK (status IN ('pending','approved','denied','used','withdrawn')),
@@ -48,8 +63,48 @@ const MIGRATIONS: readonly string[] = [
   // a vote counts toward exactly the requirements the approver was eligible for.
   `ALTER TABLE approval_requests ADD COLUMN requirements TEXT;
    ALTER TABLE approval_events ADD COLUMN actor_groups TEXT;`,
+  V3,
 ];
 
-export function migrateApprovals(db: Database): void {
-  migrate(db, 'approvals', MIGRATIONS);
-}
+const POSTGRES: readonly string[] = [
+  `CREATE TABLE approval_requests (
+     id              TEXT PRIMARY KEY,
+     status          TEXT NOT NULL CHECK (status IN ('pending','approved','denied','used','withdrawn')),
+     binding_hash    TEXT NOT NULL,
+     requester       TEXT NOT NULL,
+     requester_name  TEXT,
+     target          TEXT NOT NULL,
+     call            TEXT NOT NULL,
+     rule            TEXT,
+     rule_reason     TEXT NOT NULL,
+     rule_source     TEXT,
+     reason          TEXT NOT NULL,
+     approver_groups TEXT NOT NULL,
+     required        INTEGER NOT NULL CHECK (required >= 1),
+     created_at      BIGINT NOT NULL,
+     expires_at      BIGINT NOT NULL,
+     decided_at      BIGINT,
+     used_at         BIGINT,
+     grant_id        TEXT
+   );
+   CREATE INDEX approval_requests_requester ON approval_requests (requester, created_at);
+   CREATE INDEX approval_requests_open ON approval_requests (status, expires_at);
+   CREATE INDEX approval_requests_binding ON approval_requests (binding_hash, status);
+   CREATE TABLE approval_events (
+     seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     approval_id TEXT NOT NULL REFERENCES approval_requests (id) ON DELETE CASCADE,
+     kind        TEXT NOT NULL CHECK (kind IN ('opened','approved','denied','withdrawn','used','refused')),
+     actor       TEXT NOT NULL,
+     actor_name  TEXT,
+     at          BIGINT NOT NULL,
+     comment     TEXT
+   );
+   CREATE INDEX approval_events_by_request ON approval_events (approval_id, seq);
+   CREATE UNIQUE INDEX approval_events_one_vote ON approval_events (approval_id, actor) WHERE kind = 'approved';`,
+  `ALTER TABLE approval_requests ADD COLUMN requirements TEXT;
+   ALTER TABLE approval_events ADD COLUMN actor_groups TEXT;`,
+  V3,
+];
+
+/** Both dialects' steps, version by version (src/store/migrate.ts). */
+export const APPROVALS_SCHEMA: readonly Migration[] = SQLITE.map((sqlite, i) => ({ sqlite, postgres: POSTGRES[i]! }));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import type { Db } from '../store/db.js';
 import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
@@ -47,6 +47,11 @@ export interface ApprovalServiceOptions {
   masking?: Partial<MaskingRules> | undefined;
   /** The web console's origin: summaries then carry `url`, the request's console page (CLI, webhook). */
   consoleUrl?: string;
+  /**
+   * How long closed requests (denied, withdrawn, used, expired) stay in the approval tables after they closed;
+   * older ones are deleted by `purgeClosed` (the audit log keeps what was run with them). Default 30 days.
+   */
+  retainClosedMs?: number;
 }
 
 export interface OpenInput {
@@ -78,6 +83,14 @@ export interface ListOptions {
   requester?: string;
   /** Newest first; default 100, at most 1000. */
   limit?: number;
+  /** Where the previous page ended (its `next`); opaque to callers. */
+  cursor?: string;
+}
+
+/** One page of a listing: `next` continues after its last request, absent on the last page. */
+export interface ApprovalPage {
+  approvals: ApprovalSummary[];
+  next?: string;
 }
 
 export const DEFAULT_PENDING_TTL_MS = 15 * 60_000;
@@ -116,8 +129,10 @@ export class ApprovalService {
   private readonly maxPending: number;
   private readonly masking: Partial<MaskingRules> | undefined;
   private readonly consoleUrl: string | undefined;
+  readonly retainClosedMs: number;
 
-  constructor(db: Database, opts: ApprovalServiceOptions = {}) {
+  /** `db` must be migrated (src/store/open.ts migrateAll). */
+  constructor(db: Db, opts: ApprovalServiceOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.newId = opts.newId ?? defaultId;
     this.pendingTtlMs = positive(opts.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS, 'pendingTtlMs');
@@ -128,6 +143,7 @@ export class ApprovalService {
     this.maxPending = positive(opts.maxPendingPerRequester ?? 20, 'maxPendingPerRequester');
     this.masking = opts.masking;
     this.consoleUrl = opts.consoleUrl?.replace(/\/+$/, '');
+    this.retainClosedMs = positive(opts.retainClosedMs ?? 30 * 86_400_000, 'retainClosedMs');
     this.store = new ApprovalStore(db);
   }
 
@@ -135,7 +151,7 @@ export class ApprovalService {
    * Opens a request for exactly this call. If the same requester already has a pending or approved (unused,
    * unexpired) request for the very same call, that one is returned instead of asking the approvers twice.
    */
-  open(input: OpenInput): ApprovalSummary {
+  async open(input: OpenInput): Promise<ApprovalSummary> {
     const { union, quorums } = orThrow(state.quorumsOf(input.decision));
     const reason = state.text(input.reason, 'reason') ?? '';
     const inv = input.invocation;
@@ -152,19 +168,21 @@ export class ApprovalService {
       // Made from the same invocation whose params the binding hash covers: what is shown is what is bound.
       parameters: shownParameters(inv, this.masking),
     };
-    const result = this.store.transaction((): { row: ApprovalRow; opened: boolean } => {
+    const result = await this.store.transaction(async (store): Promise<{ row: ApprovalRow; opened: boolean }> => {
+      // Across brokers: one requester's duplicate check, pending count and insert happen one at a time.
+      await store.lockRequester(input.requester.subject);
       const now = this.now();
-      const existing = this.store.openFor(hash, input.requester.subject, now);
+      const existing = await store.openFor(hash, input.requester.subject, now);
       if (existing) {
         // Asking again for the same call may add the reason the first ask lacked (the CLI prompts for it after
         // learning that the call needs approval); a reason once given is never replaced.
         if (!existing.reason && reason && existing.status === 'pending') {
-          this.store.addReason(existing.id, reason);
+          await store.addReason(existing.id, reason);
           return { row: { ...existing, reason }, opened: false };
         }
         return { row: existing, opened: false };
       }
-      const open = this.store.pendingCount(input.requester.subject, now);
+      const open = await store.pendingCount(input.requester.subject, now);
       if (open >= this.maxPending) {
         throw new GuardError(
           'forbidden',
@@ -173,7 +191,7 @@ export class ApprovalService {
         );
       }
       const id = this.newId();
-      this.store.insert({
+      await store.insert({
         id,
         binding_hash: hash,
         requester: input.requester.subject,
@@ -190,31 +208,48 @@ export class ApprovalService {
         created_at: now,
         expires_at: now + this.pendingTtlMs,
       });
-      this.store.event(id, 'opened', input.requester, now, reason || null);
-      return { row: this.store.row(id)!, opened: true };
+      await store.event(id, 'opened', input.requester, now, reason || null);
+      return { row: (await store.row(id))!, opened: true };
     });
-    const summary = this.summarize(result.row);
+    const summary = await this.summarize(result.row);
     if (result.opened) this.emit('opened', input.requester.subject, result.row.created_at, reason || undefined, summary);
     return summary;
   }
 
   /** The request, or undefined. Visibility is the caller's business (see `canView`). */
-  get(id: string): ApprovalSummary | undefined {
-    const row = this.store.row(id);
+  async get(id: string): Promise<ApprovalSummary | undefined> {
+    const row = await this.store.row(id);
     return row ? this.summarize(row) : undefined;
   }
 
-  list(opts: ListOptions = {}): ApprovalSummary[] {
-    const rows = this.store.list({
+  async list(opts: ListOptions = {}): Promise<ApprovalSummary[]> {
+    return (await this.listPage(opts)).approvals;
+  }
+
+  /** A page of requests, newest first; pass `next` back as `cursor` for the following page. */
+  async listPage(opts: ListOptions = {}): Promise<ApprovalPage> {
+    const limit = Math.min(Math.max(1, Math.trunc(opts.limit ?? 100)), 1000);
+    const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : undefined;
+    const rows = await this.store.list({
       now: this.now(),
       ...(opts.status ? { status: opts.status } : {}),
       ...(opts.requester !== undefined ? { requester: opts.requester } : {}),
       ...(opts.forApprover ? { decidableBy: opts.forApprover } : {}),
       // Auditors see every request; anyone else their own and those of their approver groups.
       ...(opts.visibleTo && !state.inGroups(opts.visibleTo, this.auditorGroups) ? { visibleTo: opts.visibleTo } : {}),
-      limit: opts.limit ?? 100,
+      ...(after ? { after } : {}),
+      limit,
     });
-    return this.summarizeAll(rows);
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    return { approvals: await this.summarizeAll(page), ...(more && last ? { next: encodeCursor(last) } : {}) };
+  }
+
+  /** Deletes requests closed longer ago than the retention (see `retainClosedMs`); how many went. */
+  async purgeClosed(): Promise<number> {
+    const now = this.now();
+    return this.store.purgeClosed(now - this.retainClosedMs, now);
   }
 
   /** Requester, eligible approvers and auditors may read a request. */
@@ -231,17 +266,17 @@ export class ApprovalService {
    * Records one approval (rules: state.approve). The request becomes `approved` when its quorum is met, and from
    * then on must be used within `approvedTtlMs`.
    */
-  approve(id: string, approver: Caller, comment?: string): ApprovalSummary {
+  async approve(id: string, approver: Caller, comment?: string): Promise<ApprovalSummary> {
     const note = state.text(comment, 'comment');
-    const { row, at } = this.store.transaction(() => {
+    const { row, at } = await this.store.transaction(async (store) => {
       const now = this.now();
-      const r = this.mustRow(id);
-      const next = orThrow(state.approve(r, this.store.votes(id), approver, now, this.approvedTtlMs));
-      this.store.event(id, 'approved', approver, now, note);
-      if (next !== r) this.store.update(next, r.status);
-      return { row: this.store.row(id)!, at: now };
+      const r = await mustRow(store, id);
+      const next = orThrow(state.approve(r, await store.votes(id), approver, now, this.approvedTtlMs));
+      await store.event(id, 'approved', approver, now, note);
+      if (next !== r) await store.update(next, r.status);
+      return { row: (await store.row(id))!, at: now };
     });
-    const summary = this.summarize(row);
+    const summary = await this.summarize(row);
     this.emit('approved', approver.subject, at, note ?? undefined, summary);
     return summary;
   }
@@ -251,40 +286,40 @@ export class ApprovalService {
    * failed): no credentials left the broker, so the approver's decision still stands for one run, within its
    * original expiry. Only a use with no grant recorded can be released; the release is itself recorded.
    */
-  release(id: string, requester: Caller, why: string): void {
-    this.store.transaction(() => {
-      if (this.store.release(id, requester.subject)) this.store.event(id, 'refused', requester, this.now(), `released: ${why}`.slice(0, state.MAX_TEXT));
+  async release(id: string, requester: Caller, why: string): Promise<void> {
+    await this.store.transaction(async (store) => {
+      if (await store.release(id, requester.subject)) await store.event(id, 'refused', requester, this.now(), `released: ${why}`.slice(0, state.MAX_TEXT));
     });
   }
 
   /** A denial by any eligible approver is final, even after some approvals; it carries the approver's comment. */
-  deny(id: string, approver: Caller, comment?: string): ApprovalSummary {
+  deny(id: string, approver: Caller, comment?: string): Promise<ApprovalSummary> {
     return this.close(id, approver, comment, 'denied', state.deny);
   }
 
   /** Only the requester may withdraw, while the request is pending or approved and unused. */
-  withdraw(id: string, requester: Caller, comment?: string): ApprovalSummary {
+  withdraw(id: string, requester: Caller, comment?: string): Promise<ApprovalSummary> {
     return this.close(id, requester, comment, 'withdrawn', state.withdraw);
   }
 
   /** A final decision on a request (deny, withdraw): the transition, its event and its notification, in one place. */
-  private close(
+  private async close(
     id: string,
     who: Caller,
     comment: string | undefined,
     event: 'denied' | 'withdrawn',
     transition: (row: ApprovalRow, who: Caller, now: number) => ApprovalRow | GuardError,
-  ): ApprovalSummary {
+  ): Promise<ApprovalSummary> {
     const note = state.text(comment, 'comment');
-    const { row, at } = this.store.transaction(() => {
+    const { row, at } = await this.store.transaction(async (store) => {
       const now = this.now();
-      const r = this.mustRow(id);
+      const r = await mustRow(store, id);
       const next = orThrow(transition(r, who, now));
-      this.store.event(id, event, who, now, note);
-      this.store.update(next, r.status);
-      return { row: this.store.row(id)!, at: now };
+      await store.event(id, event, who, now, note);
+      await store.update(next, r.status);
+      return { row: (await store.row(id))!, at: now };
     });
-    const summary = this.summarize(row);
+    const summary = await this.summarize(row);
     this.emit(event, who.subject, at, note ?? undefined, summary);
     return summary;
   }
@@ -294,35 +329,32 @@ export class ApprovalService {
    * transaction. Any refusal is recorded as a `refused` event and thrown as a GuardError: approval_not_found,
    * approval_mismatch, approval_pending, approval_denied, approval_closed, approval_used, approval_expired.
    */
-  consume(id: string, input: ConsumeInput): ApprovalSummary {
-    const outcome = this.store.transaction((): { row: ApprovalRow; error?: GuardError; at: number } => {
+  async consume(id: string, input: ConsumeInput): Promise<ApprovalSummary> {
+    const outcome = await this.store.transaction(async (store): Promise<{ row: ApprovalRow; error?: GuardError; at: number }> => {
       const now = this.now();
-      const r = this.mustRow(id);
+      // Locked FOR UPDATE (PostgreSQL): a second broker redeeming the same approval waits here, then sees `used`.
+      const r = await mustRow(store, id);
       const attempt = {
         requester: input.requester,
         target: input.target,
         bindingHash: bindingHash({ requester: input.requester.subject, target: input.target, invocation: input.invocation }),
         shownArgv: this.displayArgv(input.invocation),
       };
-      const next = state.use(r, attempt, now, input.grantId ?? null, () => this.store.denialOf(id));
+      const denial = r.status === 'denied' ? await store.denialOf(id) : undefined;
+      const next = state.use(r, attempt, now, input.grantId ?? null, () => denial);
       if (next instanceof GuardError) {
-        this.store.event(id, 'refused', input.requester, now, next.code);
+        await store.event(id, 'refused', input.requester, now, next.code);
         return { row: r, error: next, at: now };
       }
-      this.store.update(next, r.status);
-      this.store.event(id, 'used', input.requester, now, input.grantId ?? null);
-      return { row: this.store.row(id)!, at: now };
+      // Guarded by the status read above (UPDATE … WHERE status = 'approved'): never two uses of one approval.
+      if (!(await store.update(next, r.status))) throw new GuardError('approval_used', `approval ${id} was used concurrently`);
+      await store.event(id, 'used', input.requester, now, input.grantId ?? null);
+      return { row: (await store.row(id))!, at: now };
     });
     if (outcome.error) throw outcome.error;
-    const summary = this.summarize(outcome.row);
+    const summary = await this.summarize(outcome.row);
     this.emit('used', input.requester.subject, outcome.at, undefined, summary);
     return summary;
-  }
-
-  private mustRow(id: string): ApprovalRow {
-    const r = this.store.row(id);
-    if (!r) throw state.notFound(id);
-    return r;
   }
 
   private emit(kind: ApprovalEventKind, actor: string, at: number, comment: string | undefined, approval: ApprovalSummary): void {
@@ -334,9 +366,9 @@ export class ApprovalService {
     }
   }
 
-  private summarizeAll(rows: ApprovalRow[]): ApprovalSummary[] {
+  private async summarizeAll(rows: ApprovalRow[]): Promise<ApprovalSummary[]> {
     if (rows.length === 0) return [];
-    const events = this.store.decisionEvents(rows.map((r) => r.id));
+    const events = await this.store.decisionEvents(rows.map((r) => r.id));
     const now = this.now();
     return rows.map((r) => {
       const s = state.toSummary(r, events.get(r.id) ?? [], now);
@@ -345,9 +377,33 @@ export class ApprovalService {
     });
   }
 
-  private summarize(row: ApprovalRow): ApprovalSummary {
-    return this.summarizeAll([row])[0]!;
+  private async summarize(row: ApprovalRow): Promise<ApprovalSummary> {
+    return (await this.summarizeAll([row]))[0]!;
   }
+}
+
+/** The row a decision is about, locked for the rest of the transaction. */
+async function mustRow(store: ApprovalStore, id: string): Promise<ApprovalRow> {
+  const r = await store.rowForUpdate(id);
+  if (!r) throw state.notFound(id);
+  return r;
+}
+
+/** Cursors are the last row's (created_at, id), base64url JSON: opaque to clients, checked when read back. */
+function encodeCursor(r: ApprovalRow): string {
+  return Buffer.from(JSON.stringify([r.created_at, r.id])).toString('base64url');
+}
+
+function decodeCursor(c: string): { createdAt: number; id: string } {
+  try {
+    const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string' && v[1].length <= 64) {
+      return { createdAt: v[0] as number, id: v[1] };
+    }
+  } catch {
+    // reported below
+  }
+  throw new GuardError('usage', 'approvals: invalid cursor (pass back the `next` value of the previous page unchanged)');
 }
 
 function positive(n: number, name: string): number {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { Database } from 'better-sqlite3';
+import type { Db } from '../store/db.js';
 import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { ApprovalService, type ApprovalNotification, type ApprovalServiceOptions } from './service.js';
@@ -16,6 +16,8 @@ export const approvalsConfigSchema = z.strictObject({
   pendingTtlSec: z.int().min(60).max(7 * 86_400).default(900),
   /** How long an approved request may wait to be used, from the final approval. */
   approvedTtlSec: z.int().min(60).max(86_400).default(900),
+  /** Days a closed request (denied, withdrawn, used, expired) stays listable before it is deleted; the audit log keeps the history. */
+  retainClosedDays: z.int().min(1).max(36_500).default(30),
   webhook: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }),
@@ -42,13 +44,15 @@ export type ApprovalsConfig = z.output<typeof approvalsConfigSchema>;
 export interface Approvals {
   service: ApprovalService;
   notifier?: WebhookNotifier;
+  /** Deletes closed requests past the retention now (also done hourly while the broker runs); how many went. */
+  purge(): Promise<number>;
   /** Stops the notifier (pending deliveries are dropped). */
   close(): Promise<void> | void;
 }
 
 export interface ApprovalsSetup {
-  /** The broker's SQLite handle (BrokerStore.db). */
-  db: Database;
+  /** The broker's database (BrokerStore.db), migrated. */
+  db: Db;
   config?: ApprovalsConfigInput;
   /** Groups that may read every request (never decide one): the broker config's `auditorGroups`. Default `[auditors]`. */
   auditorGroups?: readonly string[];
@@ -97,6 +101,7 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     ...(s.now ? { now: s.now } : {}),
     pendingTtlMs: cfg.pendingTtlSec * 1000,
     approvedTtlMs: cfg.approvedTtlSec * 1000,
+    retainClosedMs: cfg.retainClosedDays * 86_400_000,
     auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
     ...(s.consoleUrl ? { consoleUrl: s.consoleUrl } : {}),
     ...(notifier || s.onChange
@@ -108,9 +113,26 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
         }
       : {}),
   });
+  // Retention runs on every broker; the deletes are idempotent, so several brokers sweeping at once is harmless.
+  let purging: Promise<number> | undefined;
+  const purge = () =>
+    (purging ??= service
+      .purgeClosed()
+      .catch((e: unknown) => {
+        s.log?.({ level: 'warn', msg: 'approvals: retention sweep failed', error: (e as Error)?.message });
+        return 0;
+      })
+      .finally(() => (purging = undefined)));
+  const timer = setInterval(() => void purge(), 3_600_000);
+  timer.unref();
   return {
     service,
-    close: () => notifier?.close(),
+    purge,
+    close: async () => {
+      clearInterval(timer);
+      await purging;
+      await notifier?.close();
+    },
     ...(notifier ? { notifier } : {}),
   };
 }

@@ -1,6 +1,5 @@
-import type { Database } from 'better-sqlite3';
 import type { Caller } from '../policy/types.js';
-import { migrateApprovals } from './schema.js';
+import type { Db, Sql } from '../store/db.js';
 import type { ApprovalRow, StoredStatus, SummaryEvent, Vote } from './state.js';
 
 export type ApprovalEventKind = 'opened' | 'approved' | 'denied' | 'withdrawn' | 'used';
@@ -17,127 +16,139 @@ export interface ListQuery {
   decidableBy?: { subject: string; groups: readonly string[] };
   /** Requests of this subject or of one of these approver groups. */
   visibleTo?: { subject: string; groups: readonly string[] };
+  /** Continue after this row (newest first): the `created_at` and `id` of the last row of the previous page. */
+  after?: { createdAt: number; id: string };
   limit: number;
 }
+
+/** Rows are closed for good in these states (plus pending/approved past their expiry). */
+const CLOSED = `(status IN ('denied','withdrawn','used') OR expires_at <= ?)`;
 
 /**
  * The approval tables (approvals/schema.ts) and every SQL statement on them. No rules live here: the service
  * decides with approvals/state.ts and writes the resulting row. Callers wrap read-check-write sequences in
- * `transaction` (IMMEDIATE: SQLite takes the write lock before reading, so a check and the write it guards are never
- * interleaved with another connection's).
+ * `transaction`, which hands them a store bound to that transaction. What makes a check and the write it guards
+ * atomic across brokers: SQLite's transactions are IMMEDIATE (one writer at a time); on PostgreSQL the row being
+ * decided is read `FOR UPDATE` (`rowForUpdate`) and a new request first takes its requester's advisory lock
+ * (`lockRequester`), so two brokers never both pass the duplicate check or the pending cap.
  */
 export class ApprovalStore {
-  constructor(private readonly db: Database) {
-    // Waiting briefly for another connection's write lock beats failing a decision with SQLITE_BUSY.
-    db.pragma('busy_timeout = 5000');
-    migrateApprovals(db);
+  constructor(private readonly q: Sql) {}
+
+  transaction<T>(fn: (s: ApprovalStore) => Promise<T>): Promise<T> {
+    return (this.q as Db).transaction((tx) => fn(new ApprovalStore(tx)));
   }
 
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  async row(id: string): Promise<ApprovalRow | undefined> {
+    return this.q.get<ApprovalRow>('SELECT * FROM approval_requests WHERE id = ?', [id]);
   }
 
-  row(id: string): ApprovalRow | undefined {
-    return this.db.prepare('SELECT * FROM approval_requests WHERE id = ?').get(id) as ApprovalRow | undefined;
+  /** The row, locked until the transaction ends (PostgreSQL; SQLite's IMMEDIATE transaction already excludes writers). */
+  async rowForUpdate(id: string): Promise<ApprovalRow | undefined> {
+    return this.q.get<ApprovalRow>(`SELECT * FROM approval_requests WHERE id = ?${this.q.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [id]);
+  }
+
+  /** Serialises opening requests of one requester across brokers (duplicate check + pending cap + insert). */
+  async lockRequester(requester: string): Promise<void> {
+    await this.q.lock(`approvals requester ${requester}`);
   }
 
   /** The newest open (pending or approved, unexpired) request of `requester` for the call with this binding hash. */
-  openFor(bindingHash: string, requester: string, now: number): ApprovalRow | undefined {
-    return this.db
-      .prepare(
-        `SELECT * FROM approval_requests
-          WHERE binding_hash = ? AND requester = ? AND status IN ('pending','approved') AND expires_at > ?
-          ORDER BY created_at DESC LIMIT 1`,
-      )
-      .get(bindingHash, requester, now) as ApprovalRow | undefined;
+  async openFor(bindingHash: string, requester: string, now: number): Promise<ApprovalRow | undefined> {
+    // Matches the partial index approval_requests_dup exactly: only this requester's open rows are read.
+    return this.q.get<ApprovalRow>(
+      `SELECT * FROM approval_requests
+        WHERE requester = ? AND binding_hash = ? AND status IN ('pending','approved') AND expires_at > ?
+        ORDER BY created_at DESC LIMIT 1`,
+      [requester, bindingHash, now],
+    );
   }
 
   /** Sets the reason of a request that has none (a reason once given is never replaced). */
-  addReason(id: string, reason: string): void {
-    this.db.prepare(`UPDATE approval_requests SET reason = ? WHERE id = ? AND reason = ''`).run(reason, id);
+  async addReason(id: string, reason: string): Promise<void> {
+    await this.q.run(`UPDATE approval_requests SET reason = ? WHERE id = ? AND reason = ''`, [reason, id]);
   }
 
-  pendingCount(requester: string, now: number): number {
-    return (
-      this.db.prepare(`SELECT COUNT(*) AS n FROM approval_requests WHERE requester = ? AND status = 'pending' AND expires_at > ?`).get(requester, now) as {
-        n: number;
-      }
-    ).n;
+  async pendingCount(requester: string, now: number): Promise<number> {
+    // approval_requests_pending: this requester's pending rows only, whatever the number of others'.
+    const r = await this.q.get<{ n: number }>(`SELECT COUNT(*) AS n FROM approval_requests WHERE requester = ? AND status = 'pending' AND expires_at > ?`, [
+      requester,
+      now,
+    ]);
+    return Number(r?.n ?? 0);
   }
 
-  insert(r: NewApprovalRow): void {
-    this.db
-      .prepare(
-        `INSERT INTO approval_requests (id, status, binding_hash, requester, requester_name, target, call, rule,
-           rule_reason, rule_source, reason, approver_groups, required, requirements, created_at, expires_at)
-         VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        r.id,
-        r.binding_hash,
-        r.requester,
-        r.requester_name,
-        r.target,
-        r.call,
-        r.rule,
-        r.rule_reason,
-        r.rule_source,
-        r.reason,
-        r.approver_groups,
-        r.required,
-        r.requirements,
-        r.created_at,
-        r.expires_at,
-      );
+  async insert(r: NewApprovalRow): Promise<void> {
+    await this.q.run(
+      `INSERT INTO approval_requests (id, status, binding_hash, requester, requester_name, target, call, rule,
+         rule_reason, rule_source, reason, approver_groups, required, requirements, created_at, expires_at)
+       VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        r.id, r.binding_hash, r.requester, r.requester_name, r.target, r.call, r.rule, r.rule_reason, r.rule_source,
+        r.reason, r.approver_groups, r.required, r.requirements, r.created_at, r.expires_at,
+      ],
+    );
   }
 
   /**
    * Writes a transition's result, guarded by the status it was computed from: if another writer changed the row
-   * meanwhile (impossible inside one IMMEDIATE transaction, but never assumed) nothing is written.
+   * meanwhile (impossible inside one locked transaction, but never assumed) nothing is written.
    */
-  update(next: ApprovalRow, from: StoredStatus): boolean {
+  async update(next: ApprovalRow, from: StoredStatus): Promise<boolean> {
     return (
-      this.db
-        .prepare(`UPDATE approval_requests SET status = ?, decided_at = ?, expires_at = ?, used_at = ?, grant_id = ? WHERE id = ? AND status = ?`)
-        .run(next.status, next.decided_at, next.expires_at, next.used_at, next.grant_id, next.id, from).changes === 1
+      (await this.q.run(`UPDATE approval_requests SET status = ?, decided_at = ?, expires_at = ?, used_at = ?, grant_id = ? WHERE id = ? AND status = ?`, [
+        next.status, next.decided_at, next.expires_at, next.used_at, next.grant_id, next.id, from,
+      ])) === 1
     );
   }
 
   /** Gives back a use that has no grant recorded (approved again, unused); whether anything changed. */
-  release(id: string, requester: string): boolean {
+  async release(id: string, requester: string): Promise<boolean> {
     return (
-      this.db
-        .prepare(`UPDATE approval_requests SET status = 'approved', used_at = NULL WHERE id = ? AND status = 'used' AND grant_id IS NULL AND requester = ?`)
-        .run(id, requester).changes > 0
+      (await this.q.run(`UPDATE approval_requests SET status = 'approved', used_at = NULL WHERE id = ? AND status = 'used' AND grant_id IS NULL AND requester = ?`, [
+        id,
+        requester,
+      ])) > 0
     );
   }
 
   /** Approvals recorded so far, with the approver's groups at the time. */
-  votes(id: string): Vote[] {
-    const rows = this.db.prepare(`SELECT actor, actor_groups FROM approval_events WHERE approval_id = ? AND kind = 'approved'`).all(id) as {
-      actor: string;
-      actor_groups: string | null;
-    }[];
+  async votes(id: string): Promise<Vote[]> {
+    const rows = await this.q.all<{ actor: string; actor_groups: string | null }>(
+      `SELECT actor, actor_groups FROM approval_events WHERE approval_id = ? AND kind = 'approved' ORDER BY seq`,
+      [id],
+    );
     return rows.map((v) => ({ actor: v.actor, groups: v.actor_groups === null ? null : (JSON.parse(v.actor_groups) as string[]) }));
   }
 
-  denialOf(id: string): { by: string; comment?: string } | undefined {
-    const e = this.db.prepare(`SELECT actor, comment FROM approval_events WHERE approval_id = ? AND kind = 'denied' ORDER BY seq LIMIT 1`).get(id) as
-      | { actor: string; comment: string | null }
-      | undefined;
+  async denialOf(id: string): Promise<{ by: string; comment?: string } | undefined> {
+    const e = await this.q.get<{ actor: string; comment: string | null }>(
+      `SELECT actor, comment FROM approval_events WHERE approval_id = ? AND kind = 'denied' ORDER BY seq LIMIT 1`,
+      [id],
+    );
     return e ? { by: e.actor, ...(e.comment ? { comment: e.comment } : {}) } : undefined;
   }
 
   /** Appends an event; events are only ever inserted. An approval keeps the approver's groups (quorum per rule). */
-  event(id: string, kind: ApprovalEventKind | 'refused', actor: Caller, at: number, comment: string | null): void {
-    this.db
-      .prepare('INSERT INTO approval_events (approval_id, kind, actor, actor_name, at, comment, actor_groups) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, kind, actor.subject, actor.name ?? null, at, comment, kind === 'approved' ? JSON.stringify(actor.groups) : null);
+  async event(id: string, kind: ApprovalEventKind | 'refused', actor: Caller, at: number, comment: string | null): Promise<void> {
+    await this.q.run('INSERT INTO approval_events (approval_id, kind, actor, actor_name, at, comment, actor_groups) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+      id, kind, actor.subject, actor.name ?? null, at, comment, kind === 'approved' ? JSON.stringify(actor.groups) : null,
+    ]);
   }
 
-  list(q: ListQuery): ApprovalRow[] {
+  /**
+   * Newest first, at most `limit` rows (plus one, to tell whether there is a next page). The ORDER BY matches the
+   * (…, created_at, id) indexes, so the database walks an index and stops at the limit instead of sorting every
+   * matching request.
+   */
+  async list(q: ListQuery): Promise<ApprovalRow[]> {
     const where: string[] = [];
     const args: unknown[] = [];
+    const pg = this.q.dialect === 'postgres';
+    // A JSON array of group names intersecting another: json_each (SQLite) / jsonb_array_elements_text (PostgreSQL).
+    const groupsMeet = pg
+      ? `EXISTS (SELECT 1 FROM jsonb_array_elements_text(approver_groups::jsonb) g(v) WHERE g.v IN (SELECT jsonb_array_elements_text(?::jsonb)))`
+      : `EXISTS (SELECT 1 FROM json_each(approver_groups) g WHERE g.value IN (SELECT value FROM json_each(?)))`;
     switch (q.status) {
       case undefined:
         break;
@@ -160,37 +171,62 @@ export class ApprovalStore {
     }
     if (q.decidableBy) {
       where.push(
-        `status = 'pending' AND expires_at > ? AND requester <> ?
-         AND EXISTS (SELECT 1 FROM json_each(approver_groups) g WHERE g.value IN (SELECT value FROM json_each(?)))
+        `status = 'pending' AND expires_at > ? AND requester <> ? AND ${groupsMeet}
          AND NOT EXISTS (SELECT 1 FROM approval_events e WHERE e.approval_id = approval_requests.id AND e.kind = 'approved' AND e.actor = ?)`,
       );
       args.push(q.now, q.decidableBy.subject, JSON.stringify(q.decidableBy.groups), q.decidableBy.subject);
     }
     if (q.visibleTo) {
-      where.push(`(requester = ? OR EXISTS (SELECT 1 FROM json_each(approver_groups) g WHERE g.value IN (SELECT value FROM json_each(?))))`);
+      where.push(`(requester = ? OR ${groupsMeet})`);
       args.push(q.visibleTo.subject, JSON.stringify(q.visibleTo.groups));
     }
+    if (q.after) {
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      args.push(q.after.createdAt, q.after.createdAt, q.after.id);
+    }
     const limit = Math.min(Math.max(1, Math.trunc(q.limit)), 1000);
-    return this.db
-      .prepare(`SELECT * FROM approval_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ${limit}`)
-      .all(...args) as ApprovalRow[];
+    args.push(limit + 1);
+    return this.q.all<ApprovalRow>(
+      `SELECT * FROM approval_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      args,
+    );
   }
 
   /** The approve/deny events of these requests, grouped by request, in order. */
-  decisionEvents(ids: readonly string[]): Map<string, SummaryEvent[]> {
+  async decisionEvents(ids: readonly string[]): Promise<Map<string, SummaryEvent[]>> {
     const byId = new Map<string, SummaryEvent[]>();
     if (ids.length === 0) return byId;
-    const events = this.db
-      .prepare(
-        `SELECT approval_id, kind, actor, at, comment FROM approval_events
-          WHERE approval_id IN (SELECT value FROM json_each(?)) AND kind IN ('approved','denied') ORDER BY seq`,
-      )
-      .all(JSON.stringify(ids)) as (SummaryEvent & { approval_id: string })[];
+    const events = await this.q.all<SummaryEvent & { approval_id: string }>(
+      `SELECT approval_id, kind, actor, at, comment FROM approval_events
+        WHERE approval_id IN (${ids.map(() => '?').join(',')}) AND kind IN ('approved','denied') ORDER BY seq`,
+      ids,
+    );
     for (const e of events) {
       const list = byId.get(e.approval_id) ?? [];
       list.push(e);
       byId.set(e.approval_id, list);
     }
     return byId;
+  }
+
+  /**
+   * Retention: deletes requests closed (decided, withdrawn, used or expired) before `before`, with their events, at
+   * most `max` per call so one sweep never holds the database for long. The audit log keeps what was run with them.
+   * Returns how many were deleted.
+   */
+  async purgeClosed(before: number, now: number, max = 1000): Promise<number> {
+    const ids = (
+      await this.q.all<{ id: string }>(
+        `SELECT id FROM approval_requests WHERE ${CLOSED} AND COALESCE(used_at, decided_at, expires_at) < ? ORDER BY created_at LIMIT ?`,
+        [now, before, max],
+      )
+    ).map((r) => r.id);
+    if (!ids.length) return 0;
+    const inList = ids.map(() => '?').join(',');
+    return (this.q as Db).transaction(async (tx) => {
+      await tx.run(`DELETE FROM approval_events WHERE approval_id IN (${inList})`, ids);
+      // Re-checked inside the transaction: a row cannot reopen, but never assume.
+      return tx.run(`DELETE FROM approval_requests WHERE id IN (${inList}) AND ${CLOSED}`, [...ids, now]);
+    });
   }
 }

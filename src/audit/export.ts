@@ -69,12 +69,12 @@ export function exportClaims(meta: unknown, first: { seq: number; prevHash: stri
   return canonicalJson({ meta, first, head });
 }
 
-export function* exportLines(
+export async function* exportLines(
   log: AuditLog,
   o: { since?: string | undefined; kid: string; alg: string; now?: number; sign: (text: string) => string },
-): Generator<string> {
+): AsyncGenerator<string> {
   // Read the head first: records appended while exporting come after it and are simply not included.
-  const head = log.head();
+  const head = await log.head();
   const meta: ExportMeta = {
     format: EXPORT_FORMAT,
     version: 1,
@@ -90,7 +90,7 @@ export function* exportLines(
   }
   // Paged: the HTTP stream pulls lines across event-loop turns while the broker keeps using the database.
   let first: { seq: number; prevHash: string } | null = null;
-  for (const r of log.scan({ since: o.since, upToSeq: head.seq })) {
+  for await (const r of log.scan({ since: o.since, upToSeq: head.seq })) {
     first ??= { seq: r.seq, prevHash: r.prevHash };
     yield `${JSON.stringify(r)}\n`;
   }

@@ -164,7 +164,7 @@ export async function ingestTranscript(
 
   // A repeat (a client's retry after a lost answer): every stored record is under a signed head (records and the
   // head over them are committed together), so it is acknowledged as it is.
-  const existing = deps.log.getByGrant(t.grantId, 'transcript');
+  const existing = await deps.log.getByGrant(t.grantId, 'transcript');
   if (existing) return duplicate(existing, env);
   // Stored with the other uploads of this event-loop turn, under one record and one head signature; resolves once
   // committed (AuditLog.appendBatched). Two uploads of one grant in the same turn: the second is judged against

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Database } from 'better-sqlite3';
+import type { Db } from '../store/db.js';
 import { GuardError } from '../errors.js';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
@@ -18,8 +18,12 @@ import { AuditLog } from './store.js';
 export const DEFAULT_AUDITOR_GROUPS: readonly string[] = ['auditors'];
 
 export interface AuditServiceOptions {
-  db: Database;
-  /** The broker key; else loaded/created at `keyPath`; else `<db file>.audit-key.pem`; in-memory DBs get an ephemeral key. */
+  /** The broker's database, migrated. */
+  db: Db;
+  /**
+   * The broker key; else loaded/created at `keyPath`; else `<db file>.audit-key.pem` (SQLite); in-memory SQLite
+   * gets an ephemeral key. A PostgreSQL store has no file to sit next to: the broker passes `keyPath` from its config.
+   */
   key?: BrokerKey;
   keyPath?: string;
   alg?: AuditAlg;
@@ -52,12 +56,11 @@ export interface AuditService {
   clock: () => number;
 }
 
-export function defaultKeyPath(db: Database): string | undefined {
-  const file = db.name;
-  return file && file !== ':memory:' && !db.memory ? `${file}.audit-key.pem` : undefined;
+export function defaultKeyPath(db: Db): string | undefined {
+  return db.file ? `${db.file}.audit-key.pem` : undefined;
 }
 
-export function createAuditService(o: AuditServiceOptions): AuditService {
+export async function createAuditService(o: AuditServiceOptions): Promise<AuditService> {
   const path = o.keyPath ?? defaultKeyPath(o.db);
   const clock = o.clock ?? Date.now;
   let key: BrokerKey;
@@ -78,7 +81,7 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
     if (!existsSync(path)) {
       // A new key for a log that already has records would make every earlier record fail `audit verify` — and
       // silently replacing a lost key is what someone who deleted it to re-sign a forged log would want.
-      const n = recordCount(o.db);
+      const n = Number((await o.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_log'))?.n ?? 0);
       if (n > 0) {
         throw new GuardError(
           'config_invalid',
@@ -92,9 +95,9 @@ export function createAuditService(o: AuditServiceOptions): AuditService {
   const log = new AuditLog(o.db, key, clock);
   // A broker of an earlier version that stopped between an append and its batched head signature left records after
   // the signed head (SECURITY.md, "The audit log"); batches now commit with their head, so this finds nothing new.
-  log.repairHead();
+  await log.repairHead();
   if (rotation) {
-    log.append({
+    await log.append({
       kind: 'key_rotation',
       grantId: null,
       subject: null,
@@ -122,11 +125,4 @@ function keepHistory(write: () => PublicKeyEntry[], path: string): PublicKeyEntr
     if (e instanceof GuardError) throw e;
     throw new GuardError('config_invalid', `audit key: cannot write the key history next to ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-}
-
-/** Records in the audit log (0 when the table does not exist yet). */
-function recordCount(db: Database): number {
-  const t = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get();
-  if (!t) return 0;
-  return (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n;
 }

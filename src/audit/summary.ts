@@ -63,9 +63,9 @@ export interface UnreportedGrant {
 export const UNREPORTED_GRACE_MS = 5 * 60_000;
 
 /** Grants among `grants` that expired (plus grace) with no transcript in the log. */
-export function findUnreported(grants: readonly GrantFacts[], log: AuditLog, now: number, graceMs = UNREPORTED_GRACE_MS): UnreportedGrant[] {
+export async function findUnreported(grants: readonly GrantFacts[], log: AuditLog, now: number, graceMs = UNREPORTED_GRACE_MS): Promise<UnreportedGrant[]> {
   const due = grants.filter((g) => Date.parse(g.expiresAt) + graceMs <= now);
-  const reported = log.reportedGrants(due.map((g) => g.id));
+  const reported = await log.reportedGrants(due.map((g) => g.id));
   return due
     .filter((g) => !reported.has(g.id))
     .map((g) => ({ grantId: g.id, subject: g.subject, target: g.target, argv: g.argv, createdAt: g.createdAt, expiresAt: g.expiresAt }));
@@ -75,12 +75,14 @@ export function findUnreported(grants: readonly GrantFacts[], log: AuditLog, now
  * Appends an `unreported` record for each such grant not noted yet, so the log itself says which runs never
  * reported (a transcript arriving later is still appended). Returns how many were added.
  */
-export function recordUnreported(grants: readonly GrantFacts[], log: AuditLog, now: number, graceMs = UNREPORTED_GRACE_MS): number {
+export async function recordUnreported(grants: readonly GrantFacts[], log: AuditLog, now: number, graceMs = UNREPORTED_GRACE_MS): Promise<number> {
   let n = 0;
-  for (const g of findUnreported(grants, log, now, graceMs)) {
-    if (log.getByGrant(g.grantId, 'unreported')) continue;
-    log.append({ kind: 'unreported', grantId: g.grantId, subject: g.subject, body: { grant: g, reason: 'no transcript by session expiry' } });
-    n++;
+  for (const g of await findUnreported(grants, log, now, graceMs)) {
+    if (await log.getByGrant(g.grantId, 'unreported')) continue;
+    // Batched append: it judges "one per grant and kind" under the chain lock, so two brokers sweeping at the same
+    // time record each unreported grant once (the second finds the first's record: existed).
+    const { existed } = await log.appendBatched({ kind: 'unreported', grantId: g.grantId, subject: g.subject, body: { grant: g, reason: 'no transcript by session expiry' } });
+    if (!existed) n++;
   }
   return n;
 }

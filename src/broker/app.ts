@@ -26,6 +26,8 @@ export interface Broker {
   drain(): void;
   /** Cancels every remote run (their streams then end): called first on shutdown, so it does not wait on them. */
   stopRuns(): void;
+  /** Settles when every route module has started (startBroker waits for it before listening); rejects if one failed. */
+  ready: Promise<void>;
 }
 
 /** Paths served without a bearer token. Everything else under /v1 requires one (new routes are closed by default). */
@@ -50,6 +52,12 @@ export function createBroker(deps: BrokerDeps): Broker {
   const app = new Hono<BrokerEnv>();
   app.onError(errorHandler(log));
   app.notFound(notFound);
+  // Requests wait until the modules have started (their state is read from the database).
+  let ready: Promise<void> = Promise.resolve();
+  app.use('*', async (_c, next) => {
+    await ready;
+    return next();
+  });
   app.use('*', requestId());
   app.use('*', timeRequests(metrics));
   // A run's stdin is a stream of its own size (execution.maxStdinBytes, counted by the run registry).
@@ -72,11 +80,17 @@ export function createBroker(deps: BrokerDeps): Broker {
   const runs = new RunRegistry(deps.runs ?? {}, () => deps.config.execution ?? DEFAULT_EXECUTION, deps.masking, log);
   mountRuns(app, issueDeps, runs);
   for (const r of deps.routes ?? []) r.mount(app, ctx);
+  ready = (async () => {
+    for (const r of deps.routes ?? []) await r.start?.();
+  })();
+  // Observed here so an early failure is not an unhandled rejection; startBroker reports it.
+  ready.catch(() => {});
 
   let closed = false;
   return {
     app,
     ctx,
+    ready,
     drain() {
       for (const r of deps.routes ?? []) r.drain?.();
     },

@@ -50,17 +50,17 @@ export const refuseApprovals: ApprovalGate = {
 export function createApprovalGate(service: ApprovalService): ApprovalGate {
   return {
     async release(approvalId, caller, why) {
-      service.release(approvalId, caller, why);
+      await service.release(approvalId, caller, why);
     },
     async check({ request, caller, invocation, target, decision }) {
       const facts = { rule: decision.rule, reason: decision.reason };
       if (request.approvalId !== undefined) {
         try {
-          const used = service.consume(request.approvalId, { requester: caller, invocation, target: target.name });
+          const used = await service.consume(request.approvalId, { requester: caller, invocation, target: target.name });
           return { approvalId: used.id };
         } catch (e) {
           if (isGuardError(e) && (e.code === 'approval_pending' || e.code === 'approval_denied')) {
-            const approval = service.get(request.approvalId);
+            const approval = await service.get(request.approvalId);
             throw refusal(e, { ...facts, ...(approval ? { approval } : {}) });
           }
           throw refusal(e, facts);
@@ -68,7 +68,7 @@ export function createApprovalGate(service: ApprovalService): ApprovalGate {
       }
       let approval;
       try {
-        approval = service.open({ requester: caller, invocation, target: target.name, decision, reason: request.reason ?? '' });
+        approval = await service.open({ requester: caller, invocation, target: target.name, decision, reason: request.reason ?? '' });
       } catch (e) {
         throw refusal(e, facts);
       }

@@ -28,8 +28,8 @@ export interface AssembleOptions extends ProductionOptions {
  * `guard-aws dev`, so both run exactly the same broker. Mounting happens here and only here: the modules mounted
  * import nothing of the broker (docs/architecture.md).
  */
-export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Omit<BrokerDeps, 'config'> {
-  const deps = productionDeps(config, o);
+export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Promise<Omit<BrokerDeps, 'config'>> {
+  const deps = await productionDeps(config, o);
   // Committed approval changes, for the console's live updates (the webhook is told separately).
   const listeners = new Set<(n: ApprovalNotification) => void>();
   const approvals = setupApprovals({
@@ -51,6 +51,7 @@ export function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): O
     // A run's audit record keeps the approval it used, parameters as the approvers saw them.
     getApproval: (id) => approvals.service.get(id),
     ...(o.rotateAuditKey ? { rotateKey: true } : {}),
+    ...(config.storage.auditKeyFile ? { keyPath: config.storage.auditKeyFile } : {}),
   });
   const routes: BrokerRouteModule[] = [...(deps.routes ?? []), {
       ...approvalRoutes(approvals.service, {
@@ -118,7 +119,9 @@ function runIsolation(config: BrokerConfig, env: NodeJS.ProcessEnv): (aws: AwsBi
   const ex = config.execution;
   const iso = ex.isolation;
   const db = config.storage.sqlite;
-  const protect = [config.source, db, `${db}.audit-key.pem`].filter((p) => p !== ':memory:' && isAbsolute(p));
+  const protect = [config.source, db, db && `${db}.audit-key.pem`, config.storage.auditKeyFile, config.storage.postgres?.caFile].filter(
+    (p): p is string => typeof p === 'string' && p !== ':memory:' && isAbsolute(p),
+  );
   const build = (aws: AwsBinary) => createIsolation(iso, aws, { protect });
   const modes = [ex.people, ex.workloads, ...Object.values(ex.groups), ...config.targets.map((t) => t.execution)];
   if (modes.some((m) => m !== undefined && m !== 'local')) {

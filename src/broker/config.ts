@@ -69,6 +69,34 @@ const executionSchema = z
   })
   .default({ isolation: { mode: 'bwrap' }, people: 'auto', workloads: 'broker', workloadGroups: ['ci', 'agents'], groups: {}, maxConcurrent: 16, startWithinSec: 60, maxStdinBytes: 1024 ** 3, maxInputBytes: 10 * 1024 ** 3, maxOutputBytes: 10 * 1024 ** 3, maxFileBytes: 128 * 1024 });
 
+/**
+ * Where the broker keeps grants, approvals, the audit log and console sessions: one SQLite file (one broker, the
+ * default), or a PostgreSQL database shared by any number of brokers. The PostgreSQL URL (with its password) is
+ * best kept out of the file: GUARD_AWS_STORE_URL, when set, is the URL (and wins over `url`).
+ */
+const postgresSchema = z.strictObject({
+  url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  sslmode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).optional(),
+  caFile: z.string().min(1).optional(),
+  poolSize: z.int().min(1).max(200).default(10),
+  connectTimeoutMs: z.int().min(100).max(120_000).default(5000),
+});
+const storageSchema = z
+  .strictObject({
+    sqlite: z.string().min(1).optional(),
+    postgres: z.union([z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').transform((url) => postgresSchema.parse({ url })), postgresSchema]).optional(),
+    /** The audit signing key (PEM). Default with SQLite: `<sqlite file>.audit-key.pem`; required with PostgreSQL. */
+    auditKeyFile: z.string().min(1).optional(),
+  })
+  .superRefine((st, ctx) => {
+    if ((st.sqlite === undefined) === (st.postgres === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'set exactly one of sqlite (a file) or postgres (a database URL)' });
+    }
+    if (st.postgres !== undefined && st.auditKeyFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auditKeyFile'], message: 'required with postgres: the file of the key this broker signs audit records with' });
+    }
+  });
+
 export const brokerConfigSchema = z
   .strictObject({
     listen: z
@@ -88,7 +116,7 @@ export const brokerConfigSchema = z
     algorithms: z.array(z.enum(ALGORITHMS)).min(1).default(['RS256', 'ES256', 'EdDSA']),
     clockToleranceSec: z.int().min(0).max(300).default(30),
     policies: z.array(z.string().min(1)).min(1),
-    storage: z.strictObject({ sqlite: z.string().min(1) }),
+    storage: storageSchema,
     // AssumeRole DurationSeconds: at least 900 s; 43,200 s is the highest a role's maximum can be set to.
     sessionDurationSec: z.int().min(900).max(43_200).default(900),
     maxBodyBytes: z.int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
@@ -144,7 +172,12 @@ function resolveConfig(p: Parsed, source: string, baseDir: string): BrokerConfig
     ...p,
     source,
     policies: p.policies.map(abs),
-    storage: { sqlite: abs(p.storage.sqlite) },
+    storage: {
+      ...p.storage,
+      ...(p.storage.sqlite !== undefined ? { sqlite: abs(p.storage.sqlite) } : {}),
+      ...(p.storage.postgres?.caFile ? { postgres: { ...p.storage.postgres, caFile: abs(p.storage.postgres.caFile) } } : {}),
+      ...(p.storage.auditKeyFile ? { auditKeyFile: abs(p.storage.auditKeyFile) } : {}),
+    },
     execution: { ...p.execution, ...(p.execution.runDir ? { runDir: abs(p.execution.runDir) } : {}) },
     targets: p.targets.map((t, i) => ({
       ...t,

@@ -36,6 +36,11 @@ export interface BrokerContext {
 export interface BrokerRouteModule {
   publicPaths?: string[];
   mount(app: Hono<BrokerEnv>, ctx: BrokerContext): void;
+  /**
+   * Work that needs the database before the module can answer (e.g. loading the audit head): the broker awaits
+   * every module's start after mounting, and holds requests until then (createBroker's `ready`).
+   */
+  start?(): Promise<void>;
   /** Called by the broker's close(). */
   close?(): Promise<void> | void;
   /**

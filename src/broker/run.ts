@@ -38,7 +38,7 @@ export async function runBroker(configPath: string, io: IoHost, options: RunBrok
   };
   const until = options.until ?? firstSignal();
   // The complete broker: grants plus the approval flow and the transcript/audit routes (src/broker/assemble.ts).
-  const deps = assembleBroker(config, {
+  const deps = await assembleBroker(config, {
     ...options,
     overrides: { log: jsonLineLog((l) => process.stderr.write(l)), ...options.overrides },
   });

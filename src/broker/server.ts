@@ -16,6 +16,12 @@ export interface RunningBroker {
 /** Puts a broker on a socket with @hono/node-server. `deps.config` is ignored in favour of `config`. */
 export async function startBroker(config: BrokerConfig, deps: Omit<BrokerDeps, 'config'>): Promise<RunningBroker> {
   const broker = createBroker({ ...deps, config });
+  try {
+    await broker.ready;
+  } catch (e) {
+    await broker.close();
+    throw e;
+  }
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
     server = serve({ fetch: broker.app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => resolve(info));

@@ -2,7 +2,7 @@ import { createTokenVerifier } from '../auth/verify.js';
 import { parseInvocation } from '../invocation/parse.js';
 import { decide, loadPolicies } from '../policy/index.js';
 import { sessionPolicyEnforces } from '../policy/enforceable.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openStore, storageFrom } from '../store/open.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerDeps, BrokerRouteModule } from './deps.js';
 import { cachingVerifier } from './verify-cache.js';
@@ -14,14 +14,16 @@ export interface ProductionOptions {
   overrides?: Partial<Omit<BrokerDeps, 'config'>>;
   /** fetch used for OIDC discovery and the JWKS (tests block or redirect it). */
   fetch?: typeof fetch;
+  /** Where GUARD_AWS_STORE_URL is read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
  * The broker's real dependencies from its config: the policy files, the token verifier for the configured issuer,
- * the SQLite store and the same parser the client uses. Policies are loaded before the store is opened, so an
+ * the store (SQLite or PostgreSQL, migrated) and the same parser the client uses. Policies are loaded before the store is opened, so an
  * invalid policy (exit 78) leaves no file behind.
  */
-export function productionDeps(config: BrokerConfig, options: ProductionOptions = {}): Omit<BrokerDeps, 'config'> {
+export async function productionDeps(config: BrokerConfig, options: ProductionOptions = {}): Promise<Omit<BrokerDeps, 'config'>> {
   const policies = loadPolicies(config.policies);
   const verify = cachingVerifier(createTokenVerifier({
     issuer: config.issuer,
@@ -42,5 +44,5 @@ export function productionDeps(config: BrokerConfig, options: ProductionOptions 
     routes: options.routes ?? [],
     ...options.overrides,
   };
-  return { ...deps, store: options.overrides?.store ?? openSqliteStore({ path: config.storage.sqlite }) };
+  return { ...deps, store: options.overrides?.store ?? (await openStore(storageFrom(config.storage, options.env ?? process.env))) };
 }

@@ -3,7 +3,7 @@ import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { ApprovalSummary } from '../api/types.js';
 import type { ApprovalNotification, ApprovalService } from '../approvals/service.js';
-import { verifyChainYielding } from '../audit/chain.js';
+import { verifyChainAsync } from '../audit/chain.js';
 import type { AuditService } from '../audit/service.js';
 import { findUnreported, summarize, type AuditSummary } from '../audit/summary.js';
 import { isGuardError } from '../errors.js';
@@ -14,7 +14,7 @@ import { escapeHtml, type Html } from './html.js';
 import { consoleLogin, type ConsoleLogin } from './login.js';
 import * as pages from './pages.js';
 import { SessionStore, sameToken, type ConsoleSession } from './sessions.js';
-import type { Database } from 'better-sqlite3';
+import type { Db } from '../store/db.js';
 
 /**
  * The web console under /ui/: approvals for approvers (live over server-sent events) and the audit log for
@@ -33,7 +33,7 @@ export interface ConsoleOptions {
   audit: () => AuditService | undefined;
   auditorGroups: readonly string[];
   targets: pages.TargetFacts[];
-  db: Database;
+  db: Db;
   /** Registers a listener for committed approval changes; returns the unsubscribe. */
   subscribe: (fn: (n: ApprovalNotification) => void) => () => void;
   now?: () => number;
@@ -113,7 +113,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   ui.use('/ui/*', async (c, next) => {
     if (open.has(c.req.path) || c.req.path.startsWith('/ui/assets/')) return next();
     const id = getCookie(c, COOKIE);
-    const s = sessions.get(id);
+    const s = await sessions.get(id);
     if (!s) {
       if (c.req.method === 'GET' && !c.req.path.startsWith('/ui/fragments/') && c.req.path !== '/ui/events') {
         const u = new URL(c.req.url);
@@ -180,7 +180,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
       log({ level: 'info', msg: 'console: sign-in failed', reason: isGuardError(e) ? e.message : (e as Error)?.name });
       return page(c, 'Sign-in failed', 'message', pages.messagePage('Sign-in failed', isGuardError(e) ? e.message : 'The sign-in could not be completed.', { href: '/ui/login', label: 'Try again' }), 401);
     }
-    const { id } = sessions.create(caller, o.config.sessionTtlSec * 1000);
+    const { id } = await sessions.create(caller, o.config.sessionTtlSec * 1000);
     setCookie(c, COOKIE, id, { httpOnly: true, secure, sameSite: 'Strict', path: '/', maxAge: o.config.sessionTtlSec });
     log({ level: 'info', msg: 'console: signed in', subject: caller.subject });
     // A SameSite=Strict cookie is not sent on a redirect chain that started at another site, so a 303 to the
@@ -192,8 +192,8 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     );
   });
 
-  ui.post('/ui/logout', (c) => {
-    sessions.delete(c.get('sessionId'));
+  ui.post('/ui/logout', async (c) => {
+    await sessions.delete(c.get('sessionId'));
     deleteCookie(c, COOKIE, { path: '/', secure });
     return c.redirect('/ui/signed-out', 303);
   });
@@ -202,21 +202,21 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   );
 
   // --- approvals ---
-  const lists = (who: Caller) => {
-    const waiting = o.approvals.list({ status: 'pending', forApprover: who, limit: 100 });
-    const mine = o.approvals.list({ requester: who.subject, limit: 20 });
+  const lists = async (who: Caller) => {
+    const waiting = await o.approvals.list({ status: 'pending', forApprover: who, limit: 100 });
+    const mine = await o.approvals.list({ requester: who.subject, limit: 20 });
     const seen = new Set([...waiting, ...mine].map((a) => a.id));
-    const others = o.approvals.list({ visibleTo: who, limit: 20 }).filter((a) => !seen.has(a.id));
+    const others = (await o.approvals.list({ visibleTo: who, limit: 20 })).filter((a) => !seen.has(a.id));
     return pages.approvalLists({ waiting, mine, others });
   };
   ui.get('/ui', (c) => c.redirect('/ui/', 301));
-  ui.get('/ui/', (c) => page(c, 'Approvals', 'home', pages.homePage(lists(c.get('session')!.caller))));
-  ui.get('/ui/fragments/approvals', (c) => c.html(lists(c.get('session')!.caller).text));
+  ui.get('/ui/', async (c) => page(c, 'Approvals', 'home', pages.homePage(await lists(c.get('session')!.caller))));
+  ui.get('/ui/fragments/approvals', async (c) => c.html((await lists(c.get('session')!.caller)).text));
 
-  const findVisible = (c: C): ApprovalSummary | Response => {
+  const findVisible = async (c: C): Promise<ApprovalSummary | Response> => {
     const id = c.req.param('id') ?? '';
     const who = c.get('session')!.caller;
-    const a = ID.test(id) ? o.approvals.get(id) : undefined;
+    const a = ID.test(id) ? await o.approvals.get(id) : undefined;
     if (!a || !o.approvals.canView(a, who)) return fail(c, 404, 'Not found', 'There is no approval request with this id that you may see.');
     return a;
   };
@@ -225,15 +225,15 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     const target = o.targets.find((t) => t.name === a.target);
     return page(c, `Approval ${a.id}`, 'approval', pages.approvalPage(a, { caller: s.caller, canDecide: o.approvals.canDecide(a, s.caller), csrf: s.csrf, target, ...extra }), status);
   };
-  ui.get('/ui/approvals/:id', (c) => {
-    const a = findVisible(c);
+  ui.get('/ui/approvals/:id', async (c) => {
+    const a = await findVisible(c);
     if (a instanceof Response) return a;
     const done = c.req.query('done');
     return detail(c, a, done === 'approve' ? { notice: 'Your approval was recorded.' } : done === 'deny' ? { notice: 'Your denial was recorded.' } : done === 'withdraw' ? { notice: 'The request was withdrawn.' } : {});
   });
   const VERBS = new Set(['approve', 'deny', 'withdraw']);
   ui.post('/ui/approvals/:id/decide', async (c) => {
-    const a = findVisible(c);
+    const a = await findVisible(c);
     if (a instanceof Response) return a;
     const form = await c.req.parseBody();
     const verb = String(form.verb ?? '');
@@ -243,7 +243,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   });
   for (const verb of ['approve', 'deny', 'withdraw'] as const) {
     ui.post(`/ui/approvals/:id/${verb}`, async (c) => {
-      const a = findVisible(c);
+      const a = await findVisible(c);
       if (a instanceof Response) return a;
       const form = await c.req.parseBody();
       if (form.confirm !== 'yes') return fail(c, 400, 'Not confirmed', 'Decisions need the confirmation step.');
@@ -251,13 +251,13 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
       const comment = typeof form.comment === 'string' && form.comment.trim() ? form.comment.trim() : undefined;
       try {
         // The service decides who may: approver groups, quorum, state, and never the requester (self_approval).
-        if (verb === 'approve') o.approvals.approve(a.id, who, comment);
-        else if (verb === 'deny') o.approvals.deny(a.id, who, comment);
-        else o.approvals.withdraw(a.id, who, comment);
+        if (verb === 'approve') await o.approvals.approve(a.id, who, comment);
+        else if (verb === 'deny') await o.approvals.deny(a.id, who, comment);
+        else await o.approvals.withdraw(a.id, who, comment);
       } catch (e) {
         if (!isGuardError(e)) throw e;
         log({ level: 'info', msg: 'console: decision refused', approvalId: a.id, subject: who.subject, code: e.code });
-        return detail(c, o.approvals.get(a.id) ?? a, { error: `Refused (${e.code}): ${e.message}` }, e.code === 'approval_not_found' ? 404 : e.code.startsWith('approval_') ? 409 : 403);
+        return detail(c, (await o.approvals.get(a.id)) ?? a, { error: `Refused (${e.code}): ${e.message}` }, e.code === 'approval_not_found' ? 404 : e.code.startsWith('approval_') ? 409 : 403);
       }
       log({ level: 'info', msg: `console: ${verb}`, approvalId: a.id, subject: who.subject });
       return c.redirect(`/ui/approvals/${a.id}?done=${verb}`, 303);
@@ -323,7 +323,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     const t = Date.parse(/Z$|[+-]\d\d:\d\d$/.test(s) ? s : `${s}Z`);
     return Number.isFinite(t) ? t : undefined;
   };
-  ui.get('/ui/audit', (c) => {
+  ui.get('/ui/audit', async (c) => {
     const svc = o.audit()!;
     const q = c.req.query();
     const f: pages.AuditFilters = {};
@@ -333,7 +333,7 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     }
     const since = utc(f.since);
     const until = utc(f.until);
-    const raw = svc.log.list({ subject: f.user, since: since !== undefined ? new Date(since).toISOString() : undefined, limit: AUDIT_SCAN });
+    const raw = await svc.log.list({ subject: f.user, since: since !== undefined ? new Date(since).toISOString() : undefined, limit: AUDIT_SCAN });
     const records = raw.map(summarize).filter(
       (r: AuditSummary) =>
         (until === undefined || Date.parse(r.at) <= until) &&
@@ -343,10 +343,10 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
     );
     return page(c, 'Audit log', 'audit', pages.auditPage(records.slice(0, 500), f, { targets: o.targets.map((t) => t.name), scanned: raw.length, limit: AUDIT_SCAN }));
   });
-  ui.get('/ui/audit/records/:id', (c) => {
+  ui.get('/ui/audit/records/:id', async (c) => {
     const svc = o.audit()!;
     const id = c.req.param('id');
-    const rec = RECORD_ID.test(id) ? (svc.log.get(id) ?? svc.log.getByGrant(id, 'transcript')) : undefined;
+    const rec = RECORD_ID.test(id) ? ((await svc.log.get(id)) ?? (await svc.log.getByGrant(id, 'transcript'))) : undefined;
     if (!rec) return fail(c, 404, 'Not found', 'No audit record with this id.');
     let body: unknown = rec.body;
     let replay: pages.ReplayData | undefined;
@@ -361,14 +361,14 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
   });
   ui.get('/ui/audit/verify', async (c) => {
     const svc = o.audit()!;
-    const head = svc.log.head();
-    const result = await verifyChainYielding(svc.log.scan({ upToSeq: head?.seq ?? 0 }), svc.publicKeys, { head });
+    const head = await svc.log.head();
+    const result = await verifyChainAsync(svc.log.scan({ upToSeq: head?.seq ?? 0 }), svc.publicKeys, { head });
     return page(c, 'Chain verification', 'verify', pages.verifyPage({ ...result, kid: svc.key.kid }));
   });
   ui.get('/ui/audit/unreported', async (c) => {
     const svc = o.audit()!;
     const grants = await svc.listGrants({ limit: 10_000 });
-    return page(c, 'Grants without a transcript', 'unreported', pages.unreportedPage(findUnreported(grants, svc.log, svc.clock()).slice(0, 500)));
+    return page(c, 'Grants without a transcript', 'unreported', pages.unreportedPage((await findUnreported(grants, svc.log, svc.clock())).slice(0, 500)));
   });
 
   // Anything else under /ui/: a page, not the API's JSON 404.

@@ -190,7 +190,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       },
       o.dataDir,
     );
-    const deps = assembleBroker(config);
+    const deps = await assembleBroker(config);
     const broker = await portInUse(o.brokerPort, '--port', () => startBroker(config, deps));
     closers.push(() => broker.close());
     const w = idp.workloads[0]!;

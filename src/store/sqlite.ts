@@ -1,9 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
-import type { Database } from 'better-sqlite3';
-import { GuardError } from '../errors.js';
-import { migrate } from './migrate.js';
+import type { Db } from './db.js';
 import type { BrokerStore, GrantRecord, ListFilter, RefusalRecord } from './types.js';
 
 /** The broker's own tables. Append a new string to change the schema; never edit a shipped one. */
@@ -48,91 +43,61 @@ const BROKER_MIGRATIONS: readonly string[] = [
    CREATE INDEX refusals_created ON refusals (created_at);`,
 ];
 
-export interface SqliteStoreOptions {
-  /** File path, or ':memory:'. Parent directories are created (mode 0700). */
-  path: string;
-}
+/** The broker's migrations, applied by openStore (src/store/open.ts) with every other component's. */
+export const BROKER_SCHEMA = BROKER_MIGRATIONS.map((m) => ({ sqlite: m, postgres: m.replace(/\) STRICT;/g, ');') }));
 
-/** Opens (creating and migrating as needed) the broker's SQLite store. */
-export function openSqliteStore(options: SqliteStoreOptions): BrokerStore {
-  let db: Database;
-  try {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
-    db = new BetterSqlite3(options.path);
-    // WAL: readers (approvers, auditors) never block the writer, and a crash loses at most the last commit.
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-  } catch (e) {
-    throw new GuardError('config_invalid', `storage: cannot open SQLite database ${options.path}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  migrate(db, 'broker', BROKER_MIGRATIONS);
-
-  const insGrant = db.prepare(`INSERT INTO grants (id, created_at, subject, groups_json, name, argv_json, target, account,
-      region, decision, rule, reason, actions_json, session_policy, role_session, source_identity, expires_at,
-      transcript_key, approval_id, request_id)
-    VALUES (@id, @createdAt, @subject, @groups, @name, @argv, @target, @account, @region, @decision, @rule, @reason,
-      @actions, @sessionPolicy, @roleSessionName, @sourceIdentity, @expiresAt, @transcriptKey, @approvalId, @requestId)`);
-  const insRefusal = db.prepare(`INSERT INTO refusals (id, created_at, subject, groups_json, argv_json, target, code,
-      decision, rule, reason, request_id)
-    VALUES (@id, @createdAt, @subject, @groups, @argv, @target, @code, @decision, @rule, @reason, @requestId)`);
-  const getGrant = db.prepare('SELECT * FROM grants WHERE id = ?');
-
+/** The broker's grant and refusal records on an open, migrated database. */
+export function createBrokerStore(db: Db): BrokerStore {
+  const grantCols = `id, created_at, subject, groups_json, name, argv_json, target, account, region, decision, rule, reason,
+      actions_json, session_policy, role_session, source_identity, expires_at, transcript_key, approval_id, request_id`;
   const where = (f: ListFilter) => {
     const clauses: string[] = [];
-    const params: Record<string, unknown> = {};
-    if (f.subject !== undefined) (clauses.push('subject = @subject'), (params.subject = f.subject));
-    if (f.target !== undefined) (clauses.push('target = @target'), (params.target = f.target));
-    if (f.since !== undefined) (clauses.push('created_at >= @since'), (params.since = f.since));
-    params.limit = Math.max(1, Math.min(f.limit ?? 100, 10_000));
+    const params: unknown[] = [];
+    if (f.subject !== undefined) (clauses.push('subject = ?'), params.push(f.subject));
+    if (f.target !== undefined) (clauses.push('target = ?'), params.push(f.target));
+    if (f.since !== undefined) (clauses.push('created_at >= ?'), params.push(f.since));
+    params.push(Math.max(1, Math.min(f.limit ?? 100, 10_000)));
     return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
   };
 
-  let closed = false;
   return {
     db,
     async recordGrant(r: GrantRecord) {
-      insGrant.run({
-        ...r,
-        groups: JSON.stringify(r.groups),
-        name: r.name ?? null,
-        argv: JSON.stringify(r.argv),
-        actions: JSON.stringify(r.actions),
-        approvalId: r.approvalId ?? null,
-        requestId: r.requestId ?? null,
-      });
+      await db.run(`INSERT INTO grants (${grantCols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, [
+        r.id, r.createdAt, r.subject, JSON.stringify(r.groups), r.name ?? null, JSON.stringify(r.argv), r.target, r.account,
+        r.region, r.decision, r.rule, r.reason, JSON.stringify(r.actions), r.sessionPolicy, r.roleSessionName,
+        r.sourceIdentity, r.expiresAt, r.transcriptKey, r.approvalId ?? null, r.requestId ?? null,
+      ]);
     },
     async recordRefusal(r: RefusalRecord) {
-      insRefusal.run({
-        ...r,
-        groups: JSON.stringify(r.groups),
-        argv: JSON.stringify(r.argv),
-        requestId: r.requestId ?? null,
-      });
+      await db.run(
+        `INSERT INTO refusals (id, created_at, subject, groups_json, argv_json, target, code, decision, rule, reason, request_id)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+        [r.id, r.createdAt, r.subject, JSON.stringify(r.groups), JSON.stringify(r.argv), r.target, r.code, r.decision, r.rule, r.reason, r.requestId ?? null],
+      );
     },
     async getGrant(id: string) {
-      const row = getGrant.get(id) as GrantRow | undefined;
+      const row = await db.get<GrantRow>('SELECT * FROM grants WHERE id = ?', [id]);
       return row ? grantFromRow(row) : undefined;
     },
     async listGrants(filter: ListFilter = {}) {
       const { sql, params } = where(filter);
-      const rows = db.prepare(`SELECT * FROM grants ${sql} ORDER BY created_at DESC, id LIMIT @limit`).all(params) as GrantRow[];
-      return rows.map(grantFromRow);
+      return (await db.all<GrantRow>(`SELECT * FROM grants ${sql} ORDER BY created_at DESC, id LIMIT ?`, params)).map(grantFromRow);
     },
     async listRefusals(filter: ListFilter = {}) {
       const { sql, params } = where(filter);
-      const rows = db.prepare(`SELECT * FROM refusals ${sql} ORDER BY created_at DESC, id LIMIT @limit`).all(params) as RefusalRow[];
-      return rows.map(refusalFromRow);
+      return (await db.all<RefusalRow>(`SELECT * FROM refusals ${sql} ORDER BY created_at DESC, id LIMIT ?`, params)).map(refusalFromRow);
     },
     async close() {
-      if (closed) return;
-      closed = true;
-      db.close();
+      await db.close();
     },
   };
+}
+
+/** Opens (creating and migrating as needed) a SQLite store: what `storage: { sqlite: PATH }` configures. */
+export async function openSqliteStore(options: { path: string }): Promise<BrokerStore> {
+  const { openStore } = await import('./open.js');
+  return openStore({ sqlite: options.path });
 }
 
 interface GrantRow {

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { Db } from './db.js';
 import type { Effect } from '../policy/types.js';
 
 /**
@@ -73,9 +73,8 @@ export interface ListFilter {
 }
 
 /**
- * Storage behind the broker. Async so that a networked store can implement it; the SQLite one answers
- * synchronously underneath. Approvals and the audit log live in the same SQLite file: they reach the raw
- * database through `db` and version their own tables with `migrate()` (src/store/migrate.ts).
+ * Storage behind the broker. Approvals, the audit log and console sessions live in the same
+ * database: they reach it through `db` (the SQL port of src/store/db.ts); src/store/open.ts migrates them all.
  */
 export interface BrokerStore {
   recordGrant(rec: GrantRecord): Promise<void>;
@@ -84,6 +83,6 @@ export interface BrokerStore {
   listGrants(filter?: ListFilter): Promise<GrantRecord[]>;
   listRefusals(filter?: ListFilter): Promise<RefusalRecord[]>;
   close(): Promise<void>;
-  /** The underlying better-sqlite3 handle (SQLite store only). */
-  readonly db: Database;
+  /** The database behind it (SQLite or PostgreSQL): approvals, the audit log and console sessions share it. */
+  readonly db: Db;
 }

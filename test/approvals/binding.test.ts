@@ -16,7 +16,7 @@ const ctx = (files: Record<string, string> = {}): InvocationContext => ({
 });
 
 describe('binding hash over real parses', () => {
-  it('differs for any change of argv token, target, requester or region', () => {
+  it('differs for any change of argv token, target, requester or region', async () => {
     const argv = ['iam', 'delete-role', '--role-name', 'old-ci'];
     const base = { requester: 'alice', target: 'prod', invocation: parseInvocation(argv, ctx()) };
     const h = bindingHash(base);
@@ -29,7 +29,7 @@ describe('binding hash over real parses', () => {
     expect(bindingHash({ ...base, invocation: parseInvocation(['iam', 'delete-role', '--role-n', 'old-ci'], ctx()) })).toBe(h);
   });
 
-  it('an approval for a file:// policy does not cover other file content under the same argv', () => {
+  it('an approval for a file:// policy does not cover other file content under the same argv', async () => {
     const argv = ['iam', 'create-role', '--role-name', 'lambda-exec', '--assume-role-policy-document', 'file://trust.json'];
     const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
     const evil = trust.replace('lambda.amazonaws.com', 'ec2.amazonaws.com');
@@ -39,16 +39,16 @@ describe('binding hash over real parses', () => {
     expect(swapped.canonicalArgv).toEqual(approved.canonicalArgv);
     expect(approved.params.AssumeRolePolicyDocument).toBe(trust);
 
-    const { service } = newService();
-    const s = service.open({ requester: alice, invocation: approved, target: 'prod', decision: approveDecision(), reason: 'new lambda' });
-    service.approve(s.id, bob);
+    const { service } = await newService();
+    const s = await service.open({ requester: alice, invocation: approved, target: 'prod', decision: approveDecision(), reason: 'new lambda' });
+    await service.approve(s.id, bob);
     let code: string | undefined;
     try {
-      service.consume(s.id, { requester: alice, invocation: swapped, target: 'prod' });
+      await service.consume(s.id, { requester: alice, invocation: swapped, target: 'prod' });
     } catch (e) {
       code = (e as { code?: string }).code;
     }
     expect(code).toBe('approval_mismatch');
-    expect(service.consume(s.id, { requester: alice, invocation: parseInvocation(argv, ctx(files(trust))), target: 'prod' }).status).toBe('used');
+    expect((await service.consume(s.id, { requester: alice, invocation: parseInvocation(argv, ctx(files(trust))), target: 'prod' })).status).toBe('used');
   });
 });

@@ -26,7 +26,7 @@ const DAVE = { sub: 'dave', groups: ['developers'] };
 const DELETE_ROLE = ['iam', 'delete-role', '--role-name', 'old-ci'];
 
 beforeAll(async () => {
-  const store = openSqliteStore({ path: join(dir, 'broker.db') });
+  const store = await openSqliteStore({ path: join(dir, 'broker.db') });
   service = new ApprovalService(store.db, { now: clock.now });
   env = await startBrokerEnv({ store, approvals: createApprovalGate(service), routes: [approvalRoutes(service)] });
 });
@@ -89,7 +89,7 @@ describe('approval flow through the broker', () => {
     const twice = await grant(ALICE, { argv: DELETE_ROLE, approvalId: a.id });
     expect([twice.status, twice.body.error.code]).toEqual([409, 'approval_used']);
     expect(await assumeCalls()).toBe(before + 1);
-    expect(service.get(a.id)!.status).toBe('used');
+    expect((await service.get(a.id))!.status).toBe('used');
     const issued = (await env.broker.broker.ctx.store.listGrants({ limit: 10_000 })).filter((g) => g.approvalId === a.id);
     expect(issued.map((g) => g.subject)).toEqual(['alice']);
   });

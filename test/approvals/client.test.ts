@@ -43,7 +43,7 @@ async function errorOf(p: Promise<unknown>): Promise<GuardError> {
 
 describe('approval client helpers', () => {
   it('waits with a live status until approved', async () => {
-    const a = open(2);
+    const a = await open(2);
     const seen: string[] = [];
     let polls = 0;
     const r = await waitForApproval({
@@ -53,8 +53,8 @@ describe('approval client helpers', () => {
       onStatus: (s) => seen.push(`${s.status}:${s.approvals.length}`),
       sleep: async () => {
         polls++;
-        if (polls === 2) srv.service.approve(a.id, bob);
-        if (polls === 4) srv.service.approve(a.id, carol);
+        if (polls === 2) await srv.service.approve(a.id, bob);
+        if (polls === 4) await srv.service.approve(a.id, carol);
       },
     });
     expect(r.outcome).toBe('approved');
@@ -63,8 +63,8 @@ describe('approval client helpers', () => {
   });
 
   it('a denial ends the wait with the comment, as approval_denied (77)', async () => {
-    const a = open();
-    const r = await waitForApproval({ ...as('alice'), id: a.id, pollMs: 10, sleep: async () => void srv.service.deny(a.id, bob, 'not today') });
+    const a = await open();
+    const r = await waitForApproval({ ...as('alice'), id: a.id, pollMs: 10, sleep: async () => void await srv.service.deny(a.id, bob, 'not today') });
     expect(r.outcome).toBe('denied');
     const e = waitOutcomeError(r)!;
     expect([e.code, e.exitCode]).toEqual(['approval_denied', 77]);
@@ -72,7 +72,7 @@ describe('approval client helpers', () => {
   });
 
   it('gives up after waitMs with approval_timeout (75) naming the id to re-run with', async () => {
-    const a = open();
+    const a = await open();
     let t = 0;
     const r = await waitForApproval({ ...as('alice'), id: a.id, pollMs: 1000, waitMs: 3000, now: () => t, sleep: async (ms) => void (t += ms) });
     expect(r.outcome).toBe('timeout');
@@ -82,18 +82,18 @@ describe('approval client helpers', () => {
   });
 
   it('Ctrl-C (abort) withdraws the request', async () => {
-    const a = open();
+    const a = await open();
     const ac = new AbortController();
     const r = await waitForApproval({ ...as('alice'), id: a.id, pollMs: 10, signal: ac.signal, sleep: async () => ac.abort() });
     expect(r.outcome).toBe('aborted');
     expect(r.approval.status).toBe('withdrawn');
-    expect(srv.service.get(a.id)!.status).toBe('withdrawn');
+    expect((await srv.service.get(a.id))!.status).toBe('withdrawn');
     // An interruption, not a denial: 130 as a shell reports Ctrl-C, never 77.
     expect([waitOutcomeError(r)!.code, waitOutcomeError(r)!.exitCode]).toEqual(['interrupted', 130]);
   });
 
   it('keeps the broker\'s codes for refusals', async () => {
-    const a = open();
+    const a = await open();
     expect((await errorOf(withdrawApproval(as('bob'), a.id))).code).toBe('forbidden');
     expect((await errorOf(getApproval(as('bob'), 'apr_missing'))).code).toBe('approval_not_found');
     expect((await errorOf(getApproval(as('dave'), a.id))).code).toBe('forbidden');
@@ -102,7 +102,7 @@ describe('approval client helpers', () => {
   });
 
   it('a rejected token is auth_rejected (67); an unreachable broker is broker_unreachable (69)', async () => {
-    const a = open();
+    const a = await open();
     const forged = (await errorOf(getApproval({ brokerUrl: srv.url, token: 'e30.e30.AAAA' }, a.id)));
     expect([forged.code, forged.exitCode]).toEqual(['auth_rejected', 67]);
     const down = { brokerUrl: `http://127.0.0.1:${await freePort()}`, token: 'x.y.z' };
@@ -115,7 +115,7 @@ describe('approval client helpers', () => {
   });
 
   it('a token source function is asked for a fresh token on each request', async () => {
-    const a = open();
+    const a = await open();
     let asked = 0;
     await getApproval({ brokerUrl: srv.url, token: async () => (asked++, srv.tokens.alice!) }, a.id);
     await getApproval({ brokerUrl: srv.url, token: async () => (asked++, srv.tokens.alice!) }, a.id);

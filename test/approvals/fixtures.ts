@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type { Db } from '../../src/store/db.js';
+import { migratedSqlite } from '../helpers/postgres.js';
 import type { ParsedInvocation } from '../../src/invocation/types.js';
 import type { Caller, Decision } from '../../src/policy/types.js';
 import { ApprovalService, type ApprovalServiceOptions } from '../../src/approvals/service.js';
@@ -56,8 +57,9 @@ export class FakeClock {
   }
 }
 
-export function newService(opts: ApprovalServiceOptions = {}, file = ':memory:') {
-  const db = new Database(file);
+/** A service on a fresh in-memory SQLite database, or on `db` (a PostgreSQL one, a shared file). */
+export async function newService(opts: ApprovalServiceOptions = {}, given?: Db | string) {
+  const db = typeof given === 'object' ? given : await migratedSqlite(given ?? ':memory:');
   const clock = new FakeClock();
   let n = 0;
   const service = new ApprovalService(db, { now: clock.now, newId: () => `apr_test${++n}`, ...opts });

@@ -23,7 +23,7 @@ const parse = (argv: string[]) => parseInvocation(argv, ctx);
 const byName = (argv: string[]) => Object.fromEntries(shownParameters(parse(argv)).map((p) => [p.name, p]));
 
 describe('decoded parameters for approvers', () => {
-  it('run-instances --user-data file://: the script as the instance gets it, its source, secrets inside masked', () => {
+  it('run-instances --user-data file://: the script as the instance gets it, its source, secrets inside masked', async () => {
     const p = byName(['ec2', 'run-instances', '--image-id', 'ami-12c6146b', '--user-data', 'file://boot.sh']);
     expect(p.UserData).toMatchObject({ source: 'file /work/boot.sh', secretsMasked: true, bytes: Buffer.byteLength(BOOT) });
     expect(p.UserData!.value).toBe('#!/bin/bash\nyum install -y nginx\nexport AWS_SECRET_ACCESS_KEY=<masked>\n');
@@ -32,7 +32,7 @@ describe('decoded parameters for approvers', () => {
     expect(p.UserData!.sha256).toBe(createHash('sha256').update(BOOT).digest('hex'));
   });
 
-  it("a launch template's base64 UserData is decoded (gzip too); the structure itself is shown as JSON", () => {
+  it("a launch template's base64 UserData is decoded (gzip too); the structure itself is shown as JSON", async () => {
     const script = '#cloud-config\nruncmd:\n  - curl https://example.test/x | sh\n';
     const plain = byName(['ec2', 'create-launch-template', '--launch-template-name', 'web', '--launch-template-data', JSON.stringify({ ImageId: 'ami-1', UserData: Buffer.from(script).toString('base64') })]);
     expect(plain['LaunchTemplateData.UserData']).toMatchObject({ value: script, encoding: 'base64, decoded' });
@@ -41,12 +41,12 @@ describe('decoded parameters for approvers', () => {
     expect(zipped['LaunchTemplateData.UserData']).toMatchObject({ value: script, encoding: 'base64 and gzip, decoded' });
   });
 
-  it('binary content is described, not dumped', () => {
+  it('binary content is described, not dumped', async () => {
     const p = byName(['ec2', 'create-launch-template', '--launch-template-name', 'web', '--launch-template-data', JSON.stringify({ UserData: Buffer.from([0xff, 0xfe, 0, 1, 2]).toString('base64') })]);
     expect(p['LaunchTemplateData.UserData']).toMatchObject({ value: '(binary, 5 bytes)', encoding: 'base64, decoded: binary', bytes: 5 });
   });
 
-  it('--cli-input-json members are shown with their source; a secret-typed member is masked whatever its source', () => {
+  it('--cli-input-json members are shown with their source; a secret-typed member is masked whatever its source', async () => {
     const p = byName(['rds', 'create-db-instance', '--cli-input-json', 'file://db.json', '--db-instance-class', 'db.t3.micro']);
     expect(p.DBInstanceIdentifier).toMatchObject({ value: 'orders', source: '--cli-input-json (file /work/db.json)' });
     expect(p.MasterUserPassword).toMatchObject({ value: '<masked>', masked: true, source: '--cli-input-json (file /work/db.json)' });
@@ -55,14 +55,14 @@ describe('decoded parameters for approvers', () => {
     expect(JSON.stringify(p)).not.toContain('hunter2');
   });
 
-  it('a password given in the argv is masked too, and so are secret keys inside a structure', () => {
+  it('a password given in the argv is masked too, and so are secret keys inside a structure', async () => {
     const p = byName(['rds', 'create-db-instance', '--db-instance-identifier', 'x', '--db-instance-class', 'db.t3.micro', '--engine', 'mysql', '--master-user-password', 'hunter2-hunter2']);
     expect(p.MasterUserPassword).toMatchObject({ value: '<masked>', masked: true });
     const auth = byName(['cognito-idp', 'initiate-auth', '--client-id', 'c', '--auth-flow', 'USER_PASSWORD_AUTH', '--auth-parameters', 'USERNAME=u,PASSWORD=pw-secret-1']);
     expect(JSON.stringify(auth)).not.toContain('pw-secret-1');
   });
 
-  it('long values are cut with a marker and pinned by size and hash; the total is bounded', () => {
+  it('long values are cut with a marker and pinned by size and hash; the total is bounded', async () => {
     const long = 'a'.repeat(MAX_VALUE_CHARS * 3);
     const p = byName(['ec2', 'run-instances', '--image-id', 'ami-1', '--user-data', long]);
     expect(p.UserData).toMatchObject({ truncated: true, bytes: long.length, sha256: createHash('sha256').update(long).digest('hex') });
@@ -79,11 +79,11 @@ describe('decoded parameters for approvers', () => {
     expect(all.at(-1)!.value).toBe('');
   });
 
-  it('approvals show and the Slack message show the parameters with control characters made visible', () => {
-    const { service } = newService();
+  it('approvals show and the Slack message show the parameters with control characters made visible', async () => {
+    const { service } = await newService();
     const evil = '#!/bin/sh\necho ok\x1b[2J\x1b]52;c;ZXZpbA==\x07\u202eevil\rfake line\n';
     const inv = parse(['ec2', 'run-instances', '--image-id', 'ami-1', '--user-data', evil]);
-    const a = service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: 'web fleet' });
+    const a = await service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: 'web fleet' });
     expect(a.parameters!.find((p) => p.name === 'UserData')!.value).toBe(evil);
     const text = renderApproval(a, Date.now());
     expect(text).toContain('    │ #!/bin/sh\n    │ echo ok\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\u202eevil\\x0dfake line');
@@ -96,15 +96,15 @@ describe('decoded parameters for approvers', () => {
     expect(json.approval.parameters.find((p: { name: string }) => p.name === 'UserData').value).toBe(evil);
   });
 
-  it("the policies' masking patterns apply to what approvers are shown", () => {
-    const { service } = newService({ masking: { fields: [], patterns: ['corp-token-[0-9]{4}'] } });
+  it("the policies' masking patterns apply to what approvers are shown", async () => {
+    const { service } = await newService({ masking: { fields: [], patterns: ['corp-token-[0-9]{4}'] } });
     const inv = parse(['ec2', 'run-instances', '--image-id', 'ami-1', '--user-data', '#!/bin/sh\nTOKEN=corp-token-1234 ./setup\n']);
-    const a = service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: '' });
+    const a = await service.open({ requester: alice, invocation: inv, target: 'prod', decision: approveDecision(), reason: '' });
     expect(a.parameters!.find((p) => p.name === 'UserData')).toMatchObject({ value: '#!/bin/sh\nTOKEN=<masked> ./setup\n', secretsMasked: true });
   });
 
-  it('what is shown is what is bound: a different file content is a different request', () => {
-    const { service } = newService();
+  it('what is shown is what is bound: a different file content is a different request', async () => {
+    const { service } = await newService();
     const open = (content: string) =>
       service.open({
         requester: alice,
@@ -113,9 +113,9 @@ describe('decoded parameters for approvers', () => {
         decision: approveDecision(),
         reason: '',
       });
-    const first = open('#!/bin/sh\necho one\n');
-    const again = open('#!/bin/sh\necho one\n');
-    const other = open('#!/bin/sh\necho two\n');
+    const first = await open('#!/bin/sh\necho one\n');
+    const again = await open('#!/bin/sh\necho one\n');
+    const other = await open('#!/bin/sh\necho two\n');
     expect(again.id).toBe(first.id);
     expect(other.id).not.toBe(first.id);
     expect(other.bindingHash).not.toBe(first.bindingHash);

@@ -25,7 +25,7 @@ const open = (count = 1) =>
 const client = () => ({ brokerUrl: srv.url, token: srv.tokens.alice! });
 
 describe('requester side', () => {
-  it('--wait and GUARD_AWS_APPROVAL_WAIT', () => {
+  it('--wait and GUARD_AWS_APPROVAL_WAIT', async () => {
     expect(approvalWaitMs('30', {})).toBe(30_000);
     expect(approvalWaitMs(undefined, { GUARD_AWS_APPROVAL_WAIT: '5' })).toBe(5000);
     expect(approvalWaitMs('0', { GUARD_AWS_APPROVAL_WAIT: '5' })).toBe(0);
@@ -42,7 +42,7 @@ describe('requester side', () => {
   });
 
   it('says who can approve and how, shows live status, and returns once approved', async () => {
-    const a = open(2);
+    const a = await open(2);
     const host = new RecordingHost(true);
     let polls = 0;
     const done = await awaitApproval({
@@ -52,8 +52,8 @@ describe('requester side', () => {
       pollMs: 5,
       sleep: async () => {
         polls++;
-        if (polls === 1) srv.service.approve(a.id, bob, 'fine by me');
-        if (polls === 2) srv.service.approve(a.id, carol);
+        if (polls === 1) await srv.service.approve(a.id, bob, 'fine by me');
+        if (polls === 2) await srv.service.approve(a.id, carol);
       },
     });
     expect(done.status).toBe('approved');
@@ -65,27 +65,27 @@ describe('requester side', () => {
   });
 
   it('a denial throws approval_denied (77) with the comment', async () => {
-    const a = open();
+    const a = await open();
     const e = await rejection(
-      awaitApproval({ ...client(), host: new RecordingHost(), approval: a, pollMs: 5, sleep: async () => void srv.service.deny(a.id, bob, 'wrong account') }),
+      awaitApproval({ ...client(), host: new RecordingHost(), approval: a, pollMs: 5, sleep: async () => void await srv.service.deny(a.id, bob, 'wrong account') }),
     );
     expect([e.code, e.exitCode]).toEqual(['approval_denied', 77]);
     expect(e.message).toContain('wrong account');
   });
 
   it('CI (no wait): approval_timeout (75) naming --approval ID', async () => {
-    const a = open();
+    const a = await open();
     const e = await rejection(awaitApproval({ ...client(), host: new RecordingHost(), approval: a, waitMs: 0 }));
     expect([e.code, e.exitCode]).toEqual(['approval_timeout', 75]);
     expect(e.message).toContain(`--approval ${a.id}`);
-    expect(srv.service.get(a.id)!.status).toBe('pending');
+    expect((await srv.service.get(a.id))!.status).toBe('pending');
   });
 
   it('Ctrl-C withdraws the request', async () => {
-    const a = open();
+    const a = await open();
     const ac = new AbortController();
     const e = await rejection(awaitApproval({ ...client(), host: new RecordingHost(true), approval: a, pollMs: 5, signal: ac.signal, sleep: async () => ac.abort() }));
     expect([e.code, e.exitCode]).toEqual(['interrupted', 130]);
-    expect(srv.service.get(a.id)!.status).toBe('withdrawn');
+    expect((await srv.service.get(a.id))!.status).toBe('withdrawn');
   });
 });

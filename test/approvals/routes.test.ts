@@ -26,7 +26,7 @@ function openFor(requester = alice, bucket = `b-${Math.random().toString(36).sli
 
 describe('/v1/approvals over HTTP with real tokens', () => {
   it('refuses without a token or with a forged one', async () => {
-    const s = openFor();
+    const s = await openFor();
     expect((await api('GET', `/v1/approvals/${s.id}`, null)).status).toBe(401);
     const [h, p] = srv.tokens.bob!.split('.');
     const forged = `${h}.${Buffer.from(JSON.stringify({ sub: 'bob', groups: ['approvers'], aud: srv.idp.audience, iss: srv.idp.issuer })).toString('base64url')}.${'A'.repeat(43)}`;
@@ -37,11 +37,11 @@ describe('/v1/approvals over HTTP with real tokens', () => {
       body: '{}',
     });
     expect(r.status).toBe(401);
-    expect(srv.service.get(s.id)!.status).toBe('pending');
+    expect((await srv.service.get(s.id))!.status).toBe('pending');
   });
 
   it('shows the full parsed call, its risks and the rule to the requester and approvers; refuses others', async () => {
-    const s = openFor();
+    const s = await openFor();
     for (const who of ['alice', 'bob', 'erin']) {
       const r = await api('GET', `/v1/approvals/${s.id}`, who);
       expect(r.status).toBe(200);
@@ -69,7 +69,7 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('an approver approves with a comment; the decision is recorded with who and when', async () => {
-    const s = openFor();
+    const s = await openFor();
     const r = await api('POST', `/v1/approvals/${s.id}/approve`, 'bob', { comment: 'backup verified' });
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('approved');
@@ -77,15 +77,15 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('refuses self-approval over HTTP even though alice is in the approver group', async () => {
-    const s = openFor();
+    const s = await openFor();
     const r = await api('POST', `/v1/approvals/${s.id}/approve`, 'alice', {});
     expect(r.status).toBe(403);
     expect(r.body.error.code).toBe('self_approval');
-    expect(srv.service.get(s.id)!.approvals).toEqual([]);
+    expect((await srv.service.get(s.id))!.approvals).toEqual([]);
   });
 
   it('refuses an approver outside the rule\'s groups', async () => {
-    const s = openFor(alice, undefined, 1, ['sre']);
+    const s = await openFor(alice, undefined, 1, ['sre']);
     const r = await api('POST', `/v1/approvals/${s.id}/approve`, 'bob', {});
     expect(r.status).toBe(403);
     expect(r.body.error.code).toBe('not_approver');
@@ -94,7 +94,7 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('two approvals: the same approver twice is refused (409) and counts once', async () => {
-    const s = openFor(alice, undefined, 2);
+    const s = await openFor(alice, undefined, 2);
     expect((await api('POST', `/v1/approvals/${s.id}/approve`, 'bob', {})).body.status).toBe('pending');
     const again = await api('POST', `/v1/approvals/${s.id}/approve`, 'bob', {});
     expect(again.status).toBe(409);
@@ -105,7 +105,7 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('a denial is final and carries the comment', async () => {
-    const s = openFor();
+    const s = await openFor();
     const d = await api('POST', `/v1/approvals/${s.id}/deny`, 'carol', { comment: 'use the staging bucket' });
     expect(d.status).toBe(200);
     expect(d.body.denial).toMatchObject({ by: 'carol', comment: 'use the staging bucket' });
@@ -116,7 +116,7 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('withdraw: requester only', async () => {
-    const s = openFor();
+    const s = await openFor();
     const r = await api('POST', `/v1/approvals/${s.id}/withdraw`, 'bob', {});
     expect(r.status).toBe(403);
     expect(r.body.error.code).toBe('forbidden');
@@ -126,7 +126,7 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('lists what each caller may see or decide', async () => {
-    const mine = openFor(dave, undefined, 1, ['sre']);
+    const mine = await openFor(dave, undefined, 1, ['sre']);
     const forBob = await api('GET', '/v1/approvals?scope=decide', 'bob');
     expect(forBob.status).toBe(200);
     expect(forBob.body.approvals.every((a: ApprovalSummary) => a.canDecide && a.requester !== 'bob')).toBe(true);
@@ -142,7 +142,7 @@ describe('/v1/approvals over HTTP with real tokens', () => {
   });
 
   it('validates input before acting and never answers internals', async () => {
-    const s = openFor();
+    const s = await openFor();
     const bad: [string, string, unknown, number, string][] = [
       ['POST', `/v1/approvals/${s.id}/approve`, { comment: 42 }, 400, 'bad_request'],
       ['POST', `/v1/approvals/${s.id}/approve`, { comment: 'x'.repeat(1001) }, 400, 'bad_request'],
@@ -157,11 +157,11 @@ describe('/v1/approvals over HTTP with real tokens', () => {
       expect([p, r.status, (r.body as ErrorResponse).error.code]).toEqual([p, status, code]);
       expect(r.text).not.toMatch(/at .*\.ts|SQLITE|stack/i);
     }
-    expect(srv.service.get(s.id)!.status).toBe('pending');
+    expect((await srv.service.get(s.id))!.status).toBe('pending');
   });
 
   it('an expired request can no longer be decided (409 approval_expired)', async () => {
-    const s = openFor();
+    const s = await openFor();
     srv.clock.advance(15 * 60_000);
     try {
       const r = await api('POST', `/v1/approvals/${s.id}/approve`, 'bob', {});

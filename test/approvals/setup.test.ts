@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
+import { migratedSqlite } from '../helpers/postgres.js';
 import { describe, expect, it } from 'vitest';
 import { setupApprovals } from '../../src/approvals/setup.js';
 import { verifyWebhookSignature } from '../../src/approvals/webhook.js';
@@ -27,12 +27,12 @@ describe('setupApprovals (the broker config section)', () => {
     try {
       const t = Date.parse('2026-11-25T12:00:00Z');
       const a = setupApprovals({
-        db: new Database(':memory:'),
+        db: await migratedSqlite(),
         config: { pendingTtlSec: 120, webhook: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/h` } },
         env: { GUARD_AWS_WEBHOOK_SECRET: SECRET },
         now: () => t,
       });
-      const s = a.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
+      const s = await a.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
       expect(Date.parse(s.expiresAt) - t).toBe(120_000);
       await a.notifier!.drain();
       expect(got).toEqual([{ ok: true, type: 'approval.requested' }]);
@@ -42,8 +42,8 @@ describe('setupApprovals (the broker config section)', () => {
     }
   });
 
-  it('refuses bad config with the field named, and a missing secret', () => {
-    const db = new Database(':memory:');
+  it('refuses bad config with the field named, and a missing secret', async () => {
+    const db = await migratedSqlite();
     const err = (config: object, env = {}) => {
       try {
         setupApprovals({ db, config, env });

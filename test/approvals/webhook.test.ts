@@ -78,10 +78,10 @@ describe('approval webhooks', () => {
     const timers = fastTimers();
     const logs: { msg: string }[] = [];
     const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, baseDelayMs: 1000, maxAttempts: 5 }, { ...timers, random: () => 0.5, log: (e) => logs.push(e) });
-    const { service } = newService({ notify: (n) => notifier.notify(n) });
-    const s = service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: 'cleanup' });
+    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    const s = await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: 'cleanup' });
     await notifier.drain();
-    service.approve(s.id, bob, 'checked');
+    await service.approve(s.id, bob, 'checked');
     await notifier.drain();
 
     expect(rx.got.length).toBe(5);
@@ -114,15 +114,15 @@ describe('approval webhooks', () => {
     const timers = fastTimers();
     const logs: { msg: string; attempts?: number }[] = [];
     const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, timeoutMs: 150, maxAttempts: 2, baseDelayMs: 10 }, { ...timers, log: (e) => logs.push(e) });
-    const { service } = newService({ notify: (n) => notifier.notify(n) });
-    const s = service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
-    const a = service.approve(s.id, bob);
+    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    const s = await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
+    const a = await service.approve(s.id, bob);
     // Both decisions are committed and returned before any delivery has even been attempted.
     expect(a.status).toBe('approved');
     expect(rx.got.length).toBe(0);
     expect(notifier.pending).toBe(2);
     await vi.waitFor(() => expect(rx.got.length).toBe(2), { timeout: 2000, interval: 5 }); // sent, never answered
-    expect(service.get(s.id)!.status).toBe('approved');
+    expect((await service.get(s.id))!.status).toBe('approved');
     await notifier.drain();
     expect(notifier.pending).toBe(0);
     const gaveUp = logs.filter((l) => l.msg === 'webhook delivery given up');
@@ -133,16 +133,16 @@ describe('approval webhooks', () => {
     const rx = await receiver([401]);
     cleanups.push(rx.close);
     const n1 = createWebhookNotifier({ url: rx.url, secret: SECRET }, fastTimers());
-    const { service } = newService({ notify: (n) => n1.notify(n) });
-    service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
+    const { service } = await newService({ notify: (n) => n1.notify(n) });
+    await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
     await n1.drain();
     expect(rx.got.length).toBe(1);
 
     const rx2 = await receiver([500, 429, 503, 502]);
     cleanups.push(rx2.close);
     const n2 = createWebhookNotifier({ url: rx2.url, secret: SECRET, maxAttempts: 3 }, fastTimers());
-    const s2 = newService({ notify: (n) => n2.notify(n) });
-    s2.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
+    const s2 = await newService({ notify: (n) => n2.notify(n) });
+    await s2.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
     await n2.drain();
     expect(rx2.got.length).toBe(3);
   });
@@ -151,8 +151,8 @@ describe('approval webhooks', () => {
     const rx = await receiver();
     cleanups.push(rx.close);
     const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, format: 'slack' }, fastTimers());
-    const { service } = newService({ notify: (n) => notifier.notify(n) });
-    const s = service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: 'old <bucket>' });
+    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    const s = await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: 'old <bucket>' });
     await notifier.drain();
     const msg = JSON.parse(rx.got[0]!.raw);
     expect(Object.keys(msg).sort()).toEqual(['blocks', 'text']);
@@ -167,9 +167,9 @@ describe('approval webhooks', () => {
     cleanups.push(rx.close);
     const logs: { msg: string }[] = [];
     const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, maxQueue: 1, maxAttempts: 1, timeoutMs: 100 }, { ...fastTimers(), log: (e) => logs.push(e) });
-    const { service } = newService({ notify: (n) => notifier.notify(n) });
-    service.open({ requester: alice, invocation: deleteBucket('a'), target: 'prod', decision: approveDecision(), reason: '' });
-    service.open({ requester: alice, invocation: deleteBucket('b'), target: 'prod', decision: approveDecision(), reason: '' });
+    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    await service.open({ requester: alice, invocation: deleteBucket('a'), target: 'prod', decision: approveDecision(), reason: '' });
+    await service.open({ requester: alice, invocation: deleteBucket('b'), target: 'prod', decision: approveDecision(), reason: '' });
     expect(notifier.pending).toBe(1);
     expect(logs.some((l) => l.msg === 'webhook queue full; event dropped')).toBe(true);
     await notifier.drain();
@@ -182,12 +182,12 @@ describe('webhook signature verification (receiver side)', () => {
   const ts = String(now / 1000);
   const sig = signWebhook(SECRET, ts, body);
 
-  it('accepts the exact bytes, timestamp and secret', () => {
+  it('accepts the exact bytes, timestamp and secret', async () => {
     expect(sig).toBe(`sha256=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}`);
     expect(verifyWebhookSignature({ secret: SECRET, body, timestamp: ts, signature: sig, nowMs: now })).toBe(true);
   });
 
-  it('refuses a changed body, another secret, a moved timestamp and a replay after 5 minutes', () => {
+  it('refuses a changed body, another secret, a moved timestamp and a replay after 5 minutes', async () => {
     expect(verifyWebhookSignature({ secret: SECRET, body: body.replace('requested', 'approved'), timestamp: ts, signature: sig, nowMs: now })).toBe(false);
     expect(verifyWebhookSignature({ secret: `${SECRET}x`, body, timestamp: ts, signature: sig, nowMs: now })).toBe(false);
     expect(verifyWebhookSignature({ secret: SECRET, body, timestamp: String(Number(ts) + 1), signature: sig, nowMs: now })).toBe(false);
@@ -197,7 +197,7 @@ describe('webhook signature verification (receiver side)', () => {
     expect(verifyWebhookSignature({ secret: SECRET, body, timestamp: ts, signature: sig.slice(0, -1), nowMs: now })).toBe(false);
   });
 
-  it('refuses weak secrets and non-http URLs at configuration time', () => {
+  it('refuses weak secrets and non-http URLs at configuration time', async () => {
     expect(() => checkWebhookConfig({ url: 'https://example.test/h', secret: 'short' })).toThrow(GuardError);
     expect(() => checkWebhookConfig({ url: 'file:///etc/passwd', secret: SECRET })).toThrow(/must be http/);
     expect(() => checkWebhookConfig({ url: 'https://example.test/h', secret: SECRET, maxAttempts: 0 })).toThrow(/maxAttempts/);

@@ -2,6 +2,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { BrokerEnv } from '../env.js';
 import { ApiError } from '../../api/http-error.js';
+import { isGuardError } from '../../errors.js';
 import type { BrokerLog } from '../log.js';
 
 function send(c: Context<BrokerEnv>, e: ApiError) {
@@ -22,6 +23,12 @@ export function errorHandler(log: BrokerLog): ErrorHandler<BrokerEnv> {
       return send(c, new ApiError('bad_request', 'the request could not be read', {}, { status: err.status }));
     }
     const requestId = c.get('requestId');
+    if (isGuardError(err) && err.code === 'store_unavailable') {
+      // Fail closed: nothing is granted or recorded without the database. The client is told to retry (possibly on
+      // another broker); where the database is and why it failed stay in this broker's log.
+      log({ level: 'error', msg: 'store unavailable', requestId, method: c.req.method, path: c.req.path, error: err.message });
+      return send(c, new ApiError('store_unavailable', `the broker's database is unavailable; nothing was granted or recorded, try again shortly (request id ${requestId ?? 'unknown'})`, {}, { headers: { 'Retry-After': '1' } }));
+    }
     log({
       level: 'error',
       msg: 'internal error',

@@ -50,6 +50,8 @@ const listQuery = z.strictObject({
   status: z.enum(STATUSES).optional(),
   scope: z.enum(['visible', 'decide', 'mine']).default('visible'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** The `next` of the previous page. */
+  cursor: z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
 });
 
 const decisionBody = z.strictObject({ comment: z.string().max(MAX_TEXT).optional() });
@@ -67,15 +69,15 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o
     return v;
   };
   const view = (s: ApprovalSummary, who: Caller): ApprovalSummary => ({ ...s, canDecide: service.canDecide(s, who) });
-  const run = <T>(fn: () => T): T => {
+  const run = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
-      return fn();
+      return await fn();
     } catch (e) {
       throw refusal(e);
     }
   };
 
-  app.get('/v1/approvals', (c) => {
+  app.get('/v1/approvals', async (c) => {
     const who = caller(c);
     const q = listQuery.safeParse(c.req.query());
     if (!q.success) {
@@ -83,20 +85,21 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o
       const field = issue.code === 'unrecognized_keys' ? fieldName([...issue.path, issue.keys[0]!]) : fieldName(issue.path);
       throw new ApiError('bad_request', `invalid query parameter ${field}: ${issue.message}`);
     }
-    const { status, scope, limit } = q.data;
-    const approvals = service.list({
+    const { status, scope, limit, cursor } = q.data;
+    const page = await run(() => service.listPage({
       ...(status ? { status } : {}),
       limit,
+      ...(cursor ? { cursor } : {}),
       ...(scope === 'decide' ? { forApprover: who } : scope === 'mine' ? { requester: who.subject } : { visibleTo: who }),
-    });
-    const body: ApprovalListResponse = { approvals: approvals.map((s) => view(s, who)) };
+    }));
+    const body: ApprovalListResponse = { approvals: page.approvals.map((s) => view(s, who)), ...(page.next ? { next: page.next } : {}) };
     c.header('Cache-Control', 'no-store');
     return c.json(body);
   });
 
   app.get('/v1/approvals/:id', async (c) => {
     const who = caller(c);
-    let s = service.get(id(c));
+    let s = await service.get(id(c));
     if (!s) throw new ApiError('approval_not_found', `approval ${c.req.param('id')} does not exist`);
     if (!service.canView(s, who)) {
       throw new ApiError('forbidden', `approval ${s.id}: only its requester, its approvers and auditors can see it`);
@@ -120,18 +123,18 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o
           resolve();
         }
       });
-      s = service.get(approvalId) ?? s;
+      s = (await service.get(approvalId)) ?? s;
     }
     c.header('Cache-Control', 'no-store');
     return c.json(view(s, who));
   });
 
   const decide = (verb: 'approve' | 'deny' | 'withdraw') =>
-    app.post(`/v1/approvals/:id/${verb}`, validateJson(decisionBody), (c) => {
+    app.post(`/v1/approvals/:id/${verb}`, validateJson(decisionBody), async (c) => {
       const who = caller(c);
       const { comment } = c.get('body') as z.infer<typeof decisionBody>;
       const approvalId = id(c);
-      const s = run(() =>
+      const s = await run(() =>
         verb === 'approve'
           ? service.approve(approvalId, who, comment)
           : verb === 'deny'

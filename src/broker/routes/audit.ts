@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
-import { verifyChainYielding } from '../../audit/chain.js';
+import { verifyChainAsync } from '../../audit/chain.js';
 import { verifyChainParallel } from '../../audit/verify-parallel.js';
 import { exportLines } from '../../audit/export.js';
 import { signExport } from '../../audit/broker-key.js';
@@ -56,30 +56,30 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
     const q = query(listQuery, c.req.query());
     if (q.unreported === 'true') {
       const grants = await svc.listGrants({ subject: q.user, since: q.since, limit: 10_000 });
-      return c.json({ unreported: findUnreported(grants, svc.log, svc.clock()).slice(0, q.limit) });
+      return c.json({ unreported: (await findUnreported(grants, svc.log, svc.clock())).slice(0, q.limit) });
     }
-    const records = svc.log.list({ subject: q.user, since: q.since, kind: q.kind, limit: q.limit }).map(summarize);
+    const records = (await svc.log.list({ subject: q.user, since: q.since, kind: q.kind, limit: q.limit })).map(summarize);
     return c.json({ records });
   });
 
-  app.get('/v1/audit/records/:id', (c) => {
+  app.get('/v1/audit/records/:id', async (c) => {
     const id = c.req.param('id');
     if (!ID.test(id)) throw new ApiError('bad_request', 'invalid record id in the path');
-    const rec = svc.log.get(id) ?? svc.log.getByGrant(id, 'transcript') ?? svc.log.getByGrant(id, 'unreported');
+    const rec = (await svc.log.get(id)) ?? (await svc.log.getByGrant(id, 'transcript')) ?? (await svc.log.getByGrant(id, 'unreported'));
     if (!rec) throw new ApiError('not_found', `no audit record or transcript for ${id}`);
     return c.json({ record: rec, summary: summarize(rec) });
   });
 
   app.get('/v1/audit/verify', async (c) => {
     // Read the head first: a record appended during the walk is after it and not part of this check.
-    const head = svc.log.head();
+    const head = await svc.log.head();
     const records = svc.log.scan({ upToSeq: head?.seq ?? 0 });
     // Worker threads pay off only on long chains (starting them costs tens of milliseconds). Both variants
     // give the event loop a turn regularly: grants keep flowing while an auditor verifies.
     const result =
       (head?.seq ?? 0) >= PARALLEL_FROM && availableParallelism() > 1
         ? await verifyChainParallel(records, svc.publicKeys, { head })
-        : await verifyChainYielding(records, svc.publicKeys, { head });
+        : await verifyChainAsync(records, svc.publicKeys, { head });
     return c.json({ ...result, head, kid: svc.key.kid });
   });
 
@@ -94,10 +94,10 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
     });
     const enc = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
-      pull(ctrl) {
+      async pull(ctrl) {
         let batch = '';
         for (let i = 0; i < 512; i++) {
-          const n = lines.next();
+          const n = await lines.next();
           if (n.done) {
             if (batch) ctrl.enqueue(enc.encode(batch));
             ctrl.close();
@@ -107,8 +107,8 @@ export function mountAudit(app: Hono<BrokerEnv>, svc: AuditService): void {
         }
         ctrl.enqueue(enc.encode(batch));
       },
-      cancel() {
-        lines.return(undefined);
+      async cancel() {
+        await lines.return(undefined);
       },
     });
     return c.body(stream, 200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
@@ -146,13 +146,14 @@ function facts(g: GrantRecord) {
 
 /**
  * The broker route module for transcripts, keys and the audit log: `createBroker({ …, routes: [auditRoutes()] })`.
- * The log lives in the broker's own SQLite file; grants come from the broker's store unless overridden.
+ * The log lives in the broker's own database; grants come from the broker's store unless overridden.
  * `service` is available after the broker mounted the module (e.g. to call recordUnreported periodically).
  */
 export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { readonly service: AuditService | undefined; sweep(): Promise<number> } {
   let service: AuditService | undefined;
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
+  let starter: (() => Promise<void>) | undefined;
   const sweep = async (): Promise<number> => {
     if (!service) return 0;
     const svc = service;
@@ -167,8 +168,15 @@ export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { r
     },
     /** One sweep now (tests, or an operator's cron through the broker process). */
     sweep: () => (sweeping ??= sweep().finally(() => (sweeping = undefined))),
+    start: () => (starter ? starter() : Promise.resolve()),
     mount(app, ctx) {
-      service = createAuditService({
+      // The routes are registered now; the service they use is built by start() (it reads the database), which the
+      // broker awaits before it serves any request.
+      const svc = {} as AuditService;
+      mountTranscripts(app, svc);
+      mountAudit(app, svc);
+      starter = async () => {
+        Object.assign(svc, await createAuditService({
         ...o,
         db: ctx.store.db,
         clock: o.clock ?? (() => ctx.now().getTime()),
@@ -177,9 +185,9 @@ export function auditRoutes(o: AuditRoutesOptions = {}): BrokerRouteModule & { r
           return g && facts(g);
         }),
         listGrants: o.listGrants ?? (async (f) => (await ctx.store.listGrants(f)).map(facts)),
-      });
-      mountTranscripts(app, service);
-      mountAudit(app, service);
+        }));
+        service = svc;
+      };
       const every = o.unreportedSweepMs ?? 5 * 60_000;
       if (every > 0) {
         timer = setInterval(() => {

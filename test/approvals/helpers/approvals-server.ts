@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import Database from 'better-sqlite3';
+import type { Db } from '../../../src/store/db.js';
+import { migratedSqlite } from '../../helpers/postgres.js';
 import { Hono } from 'hono';
 import { ApprovalService, type ApprovalServiceOptions } from '../../../src/approvals/service.js';
 import { createTokenVerifier } from '../../../src/auth/verify.js';
@@ -27,7 +28,7 @@ export interface ApprovalsServer {
   idp: StartedIdp;
   tokens: Record<string, string>;
   service: ApprovalService;
-  db: Database.Database;
+  db: Db;
   clock: FakeClock;
   close(): Promise<void>;
 }
@@ -41,7 +42,7 @@ export async function startApprovalsServer(opts: ApprovalServiceOptions = {}): P
   const tokens: Record<string, string> = {};
   for (const u of USERS) tokens[u.username] = (await userToken(idp, u.username)).accessToken;
   const verify = createTokenVerifier({ issuer: idp.issuer, audience: idp.audience, jwksUri: idp.jwksUri, groupsClaim: idp.groupsClaim });
-  const db = new Database(':memory:');
+  const db = await migratedSqlite();
   const clock = new FakeClock(Date.now());
   const service = new ApprovalService(db, { now: clock.now, ...opts });
   const app = new Hono<BrokerEnv>();
@@ -64,7 +65,7 @@ export async function startApprovalsServer(opts: ApprovalServiceOptions = {}): P
     async close() {
       await new Promise<void>((r) => server.close(() => r()));
       await idp.close();
-      db.close();
+      await db.close();
     },
   };
 }

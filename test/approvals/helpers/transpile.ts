@@ -8,8 +8,9 @@ import ts from 'typescript';
  * TypeScript's own transpiler, so the module can run where vitest's loader does not reach: worker threads and
  * child processes (needed to run two real SQLite connections at the same moment).
  */
-export function transpileTree(srcRoot: string, entry: string): { dir: string; path: (srcFile: string) => string } {
-  const dir = mkdtempSync(join(tmpdir(), 'guard-aws-tsc-'));
+export function transpileTree(srcRoot: string, entry: string | string[], under = tmpdir()): { dir: string; path: (srcFile: string) => string } {
+  // `under`: a directory inside the repository when the modules import packages (resolved from node_modules above it).
+  const dir = mkdtempSync(join(under, 'guard-aws-tsc-'));
   const seen = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
@@ -24,6 +25,6 @@ export function transpileTree(srcRoot: string, entry: string): { dir: string; pa
     writeFileSync(target, out);
     for (const m of source.matchAll(/from\s+'(\.\.?\/[^']+)\.js'/g)) visit(resolve(dirname(file), `${m[1]}.ts`));
   };
-  visit(resolve(srcRoot, entry));
+  for (const e of Array.isArray(entry) ? entry : [entry]) visit(resolve(srcRoot, e));
   return { dir, path: (srcFile) => join(dir, relative(srcRoot, resolve(srcRoot, srcFile)).replace(/\.ts$/, '.js')) };
 }
