@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { GuardError } from '../errors.js';
 import { loadOrCreateBrokerKey, recordKeyInHistory, verifyHead, type BrokerKey, type PublicKeyEntry } from './broker-key.js';
@@ -25,7 +25,7 @@ import type { AuditHead } from './types.js';
  */
 export interface KeyGuard {
   /** Throws `audit_key_retired` unless the head (null: empty log) is signed by this broker's key, reloading it once. */
-  check(head: AuditHead | null, o?: { rotatingFrom?: KeyObject }): void;
+  check(head: AuditHead | null, o?: { rotatingFrom?: KeyObject; previousKid?: string | null | undefined }): void;
   /** The key history as this broker knows it now (after any reload), oldest first. */
   history(): PublicKeyEntry[];
 }
@@ -50,7 +50,9 @@ export function createKeyGuard(o: KeyGuardOptions): KeyGuard {
     check(head, c = {}) {
       if (!head) return;
       if (trusted && trusted.seq === head.seq && trusted.hash === head.hash && trusted.sig === head.sig) return;
-      if (ok(head, o.key.publicKey) || (c.rotatingFrom && ok(head, c.rotatingFrom))) {
+      // The rotating broker's own key_rotation record follows a head of the key it retires (from its own history).
+      const retiring = c.rotatingFrom ?? retiredKey(history, c.previousKid);
+      if (ok(head, o.key.publicKey) || (retiring && ok(head, retiring))) {
         trusted = { ...head };
         return;
       }
@@ -77,9 +79,15 @@ export function createKeyGuard(o: KeyGuardOptions): KeyGuard {
       }
       throw new GuardError(
         'audit_key_retired',
-        `the audit log is signed by another key than this broker's (${o.key.kid}): another broker rotated the key, or this broker was started with a key of its own; deploy the current key file (and its .history.json) to ${o.keyPath ?? 'this broker'} — nothing was recorded`,
+        // Shown to clients: the kid is public, the key file's path is not named (the broker's log has the context).
+        `this broker's audit key ${o.key.kid} no longer signs the audit log (another broker rotated the key, or this broker was given a key of its own); nothing was recorded — deploy the current audit key file to this broker`,
         { details: { kid: o.key.kid } },
       );
     },
   };
+}
+
+function retiredKey(history: readonly PublicKeyEntry[], kid: string | null | undefined): KeyObject | undefined {
+  const e = kid ? history.find((x) => x.kid === kid) : undefined;
+  return e ? createPublicKey({ key: e.pem, format: 'pem' }) : undefined;
 }
