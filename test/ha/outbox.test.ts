@@ -71,7 +71,8 @@ async function ask(b: BrokerProc, bucket: string): Promise<string> {
     body: JSON.stringify({ argv: ['s3api', 'delete-bucket', '--bucket', bucket], transcriptKey: createTranscriptKey().publicKey, reason: 'outbox test' }),
   });
   const j = (await res.json()) as { error: { approval: { id: string } } };
-  expect(res.status).toBe(403);
+  expect(res.status, JSON.stringify(j)).toBe(403);
+  if (!j.error?.approval) throw new Error(JSON.stringify(j));
   return j.error.approval.id;
 }
 const approve = (b: BrokerProc, id: string) =>
@@ -114,14 +115,14 @@ afterAll(async () => {
 
 describe.skipIf(!HAVE_POSTGRES)('webhook outbox with three brokers', () => {
   it('each event is delivered exactly once, whichever broker made the change', async () => {
-    const ids = await Promise.all(Array.from({ length: 30 }, (_, i) => ask(brokers[i % 3]!, `e2e-outbox-${i}`)));
+    const ids = await Promise.all(Array.from({ length: 15 }, (_, i) => ask(brokers[i % 3]!, `e2e-outbox-${i}`)));
     await Promise.all(ids.map((id, i) => approve(brokers[(i + 1) % 3]!, id)));
-    // 30 requested + 30 approved events.
-    await waitFor('60 deliveries', () => seen.size >= 60, 30_000);
+    // 15 requested + 15 approved events (15: one requester may have 20 requests open, across brokers too).
+    await waitFor('30 deliveries', () => seen.size >= 30, 30_000);
     await new Promise((r) => setTimeout(r, 1500)); // a duplicate would arrive within a poll or two
-    expect(seen.size).toBe(60);
+    expect(seen.size).toBe(30);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
-    expect([...types.values()].filter((t) => t === 'approval.requested')).toHaveLength(30);
+    expect([...types.values()].filter((t) => t === 'approval.requested')).toHaveLength(15);
     expect(badSignatures).toBe(0);
     // Every row is marked delivered, none failed or left claimed.
     const db = await openPostgresDb({ url: pg.url, poolSize: 1 });
