@@ -101,11 +101,13 @@ export async function createAuditService(o: AuditServiceOptions): Promise<AuditS
     key,
     keyPath: path,
     history,
+    // In place: the broker's routes may hold copies of the service object, never of these arrays.
     onReload: (next, list) => {
-      svc.history = list;
-      if (!svc.publicKeys.some((k) => k.equals(next.publicKey))) svc.publicKeys = [...svc.publicKeys, next.publicKey];
+      history.splice(0, history.length, ...list);
+      if (!publicKeys.some((k) => k.equals(next.publicKey))) publicKeys.push(next.publicKey);
     },
   });
+  const publicKeys = history.map((e) => (e.kid === key.kid ? key.publicKey : createPublicKey({ key: e.pem, format: 'pem' })));
   // A broker of an earlier version that stopped between an append and its batched head signature left records after
   // the signed head (SECURITY.md, "The audit log"); batches now commit with their head, so this finds nothing new.
   await log.repairHead();
@@ -122,7 +124,7 @@ export async function createAuditService(o: AuditServiceOptions): Promise<AuditS
     key,
     auditorGroups: o.auditorGroups ?? DEFAULT_AUDITOR_GROUPS,
     history,
-    publicKeys: history.map((e) => (e.kid === key.kid ? key.publicKey : createPublicKey({ key: e.pem, format: 'pem' }))),
+    publicKeys,
     getGrant: o.getGrant,
     listGrants: o.listGrants ?? (() => []),
     getApproval: o.getApproval,
