@@ -16,6 +16,8 @@ import { report } from './lib/report.mjs';
 const { AuditLog } = await dist('audit/store.js');
 const { generateBrokerKey, signRecordHash, verifyRecordHash } = await dist('audit/broker-key.js');
 const { verifyChain } = await dist('audit/chain.js');
+const { sqliteDb } = await dist('store/db.js');
+const { migrateAll } = await dist('store/open.js');
 const N = Number(process.env.AUDIT_APPEND_N ?? 600);
 const CONCURRENT = 50;
 
@@ -24,7 +26,9 @@ const db = new BetterSqlite3(join(dir, 'broker.db'));
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
 const key = generateBrokerKey('RS256');
-const log = new AuditLog(db, key);
+const store = sqliteDb(db);
+await migrateAll(store);
+const log = new AuditLog(store, key);
 // A transcript record's body as ingest stores it: the envelope of a short call.
 const envelope = { transcript: { v: 1, grantId: 'grt_x', argv: ['sts', 'get-caller-identity'], exitCode: 0, chunks: [{ s: 'stdout', t: 412, b64: Buffer.alloc(180, 7).toString('base64') }] }, sig: 'A'.repeat(86) };
 let g = 0;
@@ -32,7 +36,7 @@ const input = () => ({ kind: 'transcript', grantId: `grt_${g++}`, subject: 'benc
 
 async function cpuPerAppend(mode) {
   const c0 = process.cpuUsage();
-  if (mode === 'each') for (let i = 0; i < N; i++) log.append(input());
+  if (mode === 'each') for (let i = 0; i < N; i++) await log.append(input());
   else {
     const batch = mode === 'batch1' ? 1 : CONCURRENT;
     // As the broker sees them: `batch` uploads handled in one turn of the event loop, each awaiting its record.
@@ -53,7 +57,7 @@ const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const each = med(rounds.each);
 const one = med(rounds.batch1);
 const many = med(rounds.batch50);
-const check = verifyChain(log.iterate(), key.publicKey, { head: log.head() });
+const check = verifyChain(await log.records(), key.publicKey, { head: await log.head() });
 db.close();
 rmSync(dir, { recursive: true, force: true });
 if (!check.ok) {

@@ -15,7 +15,14 @@ import BetterSqlite3 from 'better-sqlite3';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(root, 'dist', p));
 const { loadOrCreateBrokerKey, signRecordHash, signHead } = await dist('audit/broker-key.js');
-const { GENESIS_PREV_HASH, recordHash, verifyChain } = await dist('audit/chain.js');
+const { GENESIS_PREV_HASH, recordHash, verifyChainAsync } = await dist('audit/chain.js');
+const { sqliteDb } = await dist('store/db.js');
+const { migrateAll } = await dist('store/open.js');
+const logOn = async (raw) => {
+  const d = sqliteDb(raw);
+  await migrateAll(d);
+  return new AuditLog(d, key);
+};
 const { AuditLog } = await dist('audit/store.js');
 const { verifyChainParallel } = await dist('audit/verify-parallel.js');
 const { canonicalJson } = await dist('canonical-json/canonical-json.js');
@@ -30,12 +37,12 @@ mkdirSync(dir, { recursive: true, mode: 0o700 });
 // The chain is kept between runs (building it signs 100,000 records); delete the directory to rebuild.
 const key = loadOrCreateBrokerKey(join(dir, 'audit-key.pem'));
 let db = new BetterSqlite3(dbPath);
-let log = new AuditLog(db, key);
-if (log.count() !== N || log.head()?.seq !== N) {
+let log = await logOn(db);
+if ((await log.count()) !== N || (await log.head())?.seq !== N) {
   db.close();
   rmSync(dbPath, { force: true });
   db = new BetterSqlite3(dbPath);
-  log = new AuditLog(db, key);
+  log = await logOn(db);
   const t0 = performance.now();
   // A realistic record: the signed transcript of `aws sts get-caller-identity` (~1 KB).
   const tk = createTranscriptKey();
@@ -69,11 +76,11 @@ if (log.count() !== N || log.head()?.seq !== N) {
   console.log(`built a chain of ${N} records in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dbPath})`);
 }
 
-function baseline() {
+async function baseline() {
   const t = performance.now();
   const c = process.cpuUsage();
   let n = 0;
-  for (const r of log.scan({ upToSeq: N })) {
+  for await (const r of log.scan({ upToSeq: N })) {
     createHash('sha256').update(r.body).digest('hex');
     n++;
   }
@@ -83,22 +90,22 @@ function baseline() {
 // What GET /v1/audit/verify runs: paged reads, links and hashes on this thread, signatures on worker threads.
 async function verifyParallel() {
   const t = performance.now();
-  const res = await verifyChainParallel(log.scan({ upToSeq: N }), key.publicKey, { head: log.head() });
+  const res = await verifyChainParallel(log.scan({ upToSeq: N }), key.publicKey, { head: await log.head() });
   return { res, ms: performance.now() - t };
 }
 // The same checks on one thread.
-function verifySequential() {
+async function verifySequential() {
   const t = performance.now();
   const c = process.cpuUsage();
-  const res = verifyChain(log.scan({ upToSeq: N }), key.publicKey, { head: log.head() });
+  const res = await verifyChainAsync(log.scan({ upToSeq: N }), key.publicKey, { head: await log.head() });
   const cpu = process.cpuUsage(c);
   return { res, ms: performance.now() - t, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 // Warm-up (page cache, JIT), then alternate and keep the median of 3.
-baseline();
+await baseline();
 const runs = [];
-for (let i = 0; i < 3; i++) runs.push({ b: baseline(), p: await verifyParallel(), s: verifySequential() });
+for (let i = 0; i < 3; i++) runs.push({ b: await baseline(), p: await verifyParallel(), s: await verifySequential() });
 const med = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pMs = med(runs.map((r) => r.p.ms));
 const sMs = med(runs.map((r) => r.s.ms));
@@ -111,7 +118,7 @@ for (const r of [runs[0].p.res, runs[0].s.res]) {
 }
 const rate = N / (pMs / 1000);
 const per = (ms) => `${Math.round(N / (ms / 1000)).toLocaleString('en')} records/s`;
-console.log(`records:                          ${N} (alg ${key.alg}, body ≈ ${log.get(log.list({ limit: 1 })[0].id).body.length} bytes), ${os.availableParallelism()} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
+console.log(`records:                          ${N} (alg ${key.alg}, body ≈ ${(await log.get((await log.list({ limit: 1 }))[0].id)).body.length} bytes), ${os.availableParallelism()} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
 console.log(`audit verify (worker threads):    ${pMs.toFixed(0)} ms  → ${per(pMs)} (target ≥ ${TARGET.toLocaleString('en')})`);
 console.log(`same checks on one thread:        ${sMs.toFixed(0)} ms  → ${per(sMs)}`);
 console.log(`baseline (read + SHA-256 only):   ${bMs.toFixed(0)} ms  → ${per(bMs)}`);

@@ -42,7 +42,7 @@ const config = brokerConfigFrom(
   },
   dir,
 );
-const broker = await startBroker(config, assembleBroker(config, { overrides: { log: silentLog } }));
+const broker = await startBroker(config, await assembleBroker(config, { overrides: { log: silentLog } }));
 
 // Sign in as bob through the IdP's own form (authorization code + PKCE), keeping cookies per origin.
 const jars = new Map();

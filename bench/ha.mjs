@@ -6,14 +6,15 @@
 //
 // On a machine with fewer cores than brokers the ratio says what the database serialisation costs, not how far
 // brokers scale: three brokers share the same cores (the figure is printed with the core count).
+// PostgreSQL runs with its durability on (bench/lib/postgres.mjs), as a deployment would.
 // Usage: npm run build && npm run bench -- ha        (HA_BENCH_N: operations per configuration, default 600)
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Agent, request } from 'node:http';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dist, root } from './lib/core.mjs';
-import { pgBin, startBenchPostgres } from './lib/postgres.mjs';
+import { startPostgres } from './lib/postgres.mjs';
 import { report } from './lib/report.mjs';
 
 const N = Number(process.env.HA_BENCH_N ?? 600);
@@ -26,7 +27,7 @@ const hardStop = setTimeout(() => {
 hardStop.unref();
 
 async function main() {
-  if (!pgBin()) {
+  if (!process.env.GUARD_AWS_TEST_PG_BIN && !['17', '16', '15', '14', '13'].some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))) {
     console.log('ha bench: PostgreSQL is not installed; skipped');
     report({ name: 'ha', measures: 'grants/s and appends/s, 3 brokers ÷ 1 broker on PostgreSQL', figure: 'skipped (no PostgreSQL)', baseline: '—', target: '—', met: null });
     return;
@@ -38,7 +39,15 @@ async function main() {
   const { TranscriptRecorder } = await dist('transcript/recorder.js');
 
   const dir = mkdtempSync(join(tmpdir(), 'guard-ha-bench-'));
-  const pg = await startBenchPostgres();
+  const pg = await startPostgres();
+  const { openPostgresDb } = await dist('store/db.js');
+  /** A new empty database per configuration (each starts from nothing). */
+  const fresh = async (name) => {
+    const admin = await openPostgresDb({ url: pg.url, poolSize: 1 });
+    await admin.exec(`CREATE DATABASE ${name}`);
+    await admin.close();
+    return pg.url.replace(/\/guard$/, `/${name}`);
+  };
   const moto = await startMotoServer();
   const keys = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'h1', alg: 'ES256', use: 'sig' };
@@ -142,7 +151,7 @@ targets:
   mkdirSync(spool, { recursive: true });
   async function measure(n) {
     agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    const db = pg.fresh(`bench_${n}`);
+    const db = await fresh(`bench_${n}`);
     const brokers = await startBrokers(n, db);
     const at = (i) => brokers[i % brokers.length].url;
     // Warm-up: token verification caches, connections, STS.

@@ -1,24 +1,19 @@
-// A throwaway PostgreSQL server for benchmarks, from Debian's package (as test/helpers/postgres.ts does for tests):
-// a fresh data directory, a free loopback port, trust authentication on loopback only, durability off (a bench
-// measures guard-aws, not the disk). As root it runs as the `postgres` user (PostgreSQL refuses to run as root).
+// A throwaway PostgreSQL server for benchmarks, from Debian's package (as test/helpers/postgres.ts does for the
+// tests): its own data directory, a free loopback port, the unix socket inside the data directory; as root it runs
+// as the `postgres` user (the server refuses root). Durability is left ON here (fsync, synchronous_commit), so the
+// figures are those of a real deployment's commit path on this disk.
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
-export function pgBin() {
-  for (const v of ['17', '16', '15', '14', '13']) {
-    const d = `/usr/lib/postgresql/${v}/bin`;
-    if (existsSync(join(d, 'postgres')) && existsSync(join(d, 'initdb'))) return d;
-  }
-  return undefined;
-}
+const BIN = process.env.GUARD_AWS_TEST_PG_BIN ?? ['17', '16', '15', '14', '13'].map((v) => `/usr/lib/postgresql/${v}/bin`).find((d) => existsSync(join(d, 'initdb')));
 
 const freePort = () =>
   new Promise((resolve, reject) => {
     const s = createServer();
-    s.once('error', reject);
+    s.on('error', reject);
     s.listen(0, '127.0.0.1', () => {
       const { port } = s.address();
       s.close(() => resolve(port));
@@ -26,57 +21,43 @@ const freePort = () =>
   });
 
 /** @returns {Promise<{ url: string, stop(): Promise<void> }>} */
-export async function startBenchPostgres() {
-  const bin = pgBin();
-  if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql)');
-  const asRoot = userInfo().uid === 0;
-  const as = (argv) => (asRoot ? ['runuser', ['-u', 'postgres', '--', ...argv]] : [argv[0], argv.slice(1)]);
-  const dir = mkdtempSync(join(tmpdir(), 'guard-bench-pg-'));
-  if (asRoot) {
-    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    chownSync(dir, uid, gid);
+export async function startPostgres() {
+  if (!BIN) throw new Error('PostgreSQL is not installed (apt-get install postgresql)');
+  const root = userInfo().uid === 0;
+  const as = (argv) => (root ? ['runuser', ['-u', 'postgres', '--', ...argv]] : [argv[0], argv.slice(1)]);
+  const dir = mkdtempSync(join(tmpdir(), 'guard-pg-bench-'));
+  if (root) {
+    const id = (f) => Number(spawnSync('id', [f, 'postgres'], { encoding: 'utf8' }).stdout.trim());
+    chownSync(dir, id('-u'), id('-g'));
   }
   const data = join(dir, 'data');
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' };
-  const [c0, a0] = as([join(bin, 'initdb'), '-D', data, '-A', 'trust', '-U', 'guard', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  const init = spawnSync(c0, a0, { encoding: 'utf8', env });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  const [c, a] = as([join(BIN, 'initdb'), '-D', data, '-A', 'trust', '-U', 'guard', '-E', 'UTF8', '--locale=C']);
+  const init = spawnSync(c, a, { encoding: 'utf8', env });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
-  const [c, a] = as([
-    join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', data,
-    '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    '-c', 'max_connections=200',
-  ]);
-  const proc = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let log = '';
-  proc.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
-  const psql = join(bin, 'psql');
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`postgres exited: ${log}`);
-    const r = spawnSync(psql, ['-h', '127.0.0.1', '-p', String(port), '-U', 'guard', '-d', 'postgres', '-c', 'SELECT 1'], { encoding: 'utf8', env });
-    if (r.status === 0) break;
-    if (Date.now() > deadline) throw new Error(`postgres did not start: ${log}`);
-    await new Promise((r2) => setTimeout(r2, 100));
+  const [pc, pa] = as([join(BIN, 'postgres'), '-D', data, '-p', String(port), '-k', data, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200']);
+  const proc = spawn(pc, pa, { stdio: 'ignore', env });
+  const { openPostgresDb } = await import('../../dist/store/db.js');
+  for (let i = 0; ; i++) {
+    try {
+      const db = await openPostgresDb({ url: `postgres://guard@127.0.0.1:${port}/postgres`, poolSize: 1, connectTimeoutMs: 1000 });
+      await db.exec('CREATE DATABASE guard');
+      await db.close();
+      break;
+    } catch (e) {
+      if (i > 100) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
-  const mk = spawnSync(psql, ['-h', '127.0.0.1', '-p', String(port), '-U', 'guard', '-d', 'postgres', '-c', 'CREATE DATABASE guard'], { encoding: 'utf8', env });
-  if (mk.status !== 0) throw new Error(`CREATE DATABASE failed: ${mk.stderr}`);
   return {
     url: `postgres://guard@127.0.0.1:${port}/guard`,
-    /** A new empty database (each configuration of a bench starts from nothing). */
-    fresh(name) {
-      const r = spawnSync(psql, ['-h', '127.0.0.1', '-p', String(port), '-U', 'guard', '-d', 'postgres', '-c', `CREATE DATABASE ${name}`], { encoding: 'utf8', env });
-      if (r.status !== 0) throw new Error(`CREATE DATABASE ${name} failed: ${r.stderr}`);
-      return `postgres://guard@127.0.0.1:${port}/${name}`;
-    },
     async stop() {
-      if (proc.exitCode === null) {
-        await new Promise((r) => {
-          proc.once('exit', r);
-          proc.kill('SIGINT');
-        });
-      }
+      const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      await new Promise((resolve) => {
+        proc.once('exit', resolve);
+        process.kill(pid, 'SIGINT');
+      });
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -8,14 +8,18 @@ import { dist, loadCore, root } from './core.mjs';
 export const ACCOUNT = '123456789012';
 export const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/guard-bench`;
 
-/** @param {{ name: string, cachingVerify?: boolean, routes?: (deps: object) => unknown[] }} o */
+/**
+ * `store`: `{ postgres: { url } }` runs the broker on PostgreSQL (bench/store.mjs); default a SQLite file. Several
+ * brokers on one database (the multi-broker figure) call this once per broker with the same store.
+ * @param {{ name: string, cachingVerify?: boolean, routes?: (deps: object) => unknown[], store?: object }} o
+ */
 export async function startBenchBroker(o) {
   const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
   const { STSClient } = await import('@aws-sdk/client-sts');
   const { startMotoServer } = await dist('dev/moto.js');
   const { startBroker } = await dist('broker/server.js');
   const { brokerConfigFrom } = await dist('broker/config.js');
-  const { openSqliteStore } = await dist('store/sqlite.js');
+  const { openStore } = await dist('store/open.js');
   const { createTokenVerifier } = await dist('auth/verify.js');
   const { cachingVerifier } = await dist('broker/verify-cache.js');
   const { silentLog } = await dist('broker/log.js');
@@ -32,7 +36,7 @@ export async function startBenchBroker(o) {
     audience: 'guard-aws',
     clientId: 'guard-aws-cli',
     policies: [join(root, 'policies/default.yaml')],
-    storage: { sqlite: join(dir, 'broker.db') },
+    storage: o.store?.postgres ? { postgres: o.store.postgres, auditKeyFile: join(dir, 'audit-key.pem') } : { sqlite: join(dir, 'broker.db') },
     // These benchmarks measure the grant path (credentials to the caller): every call runs locally.
     execution: { people: 'local', workloads: 'local' },
     targets: [{ name: 'bench', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: moto.endpoint, default: true }],
@@ -41,7 +45,7 @@ export async function startBenchBroker(o) {
     new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
   const verifier = createTokenVerifier({ issuer, audience: 'guard-aws', jwks: { keys: [jwk] }, algorithms: ['ES256'] });
   const broker = await startBroker(config, {
-    store: openSqliteStore({ path: config.storage.sqlite }),
+    store: await openStore(o.store ?? { sqlite: config.storage.sqlite }),
     // As in production (src/broker/wiring.ts) when asked: the real verifier behind the short verification cache.
     verify: o.cachingVerify ? cachingVerifier(verifier) : verifier,
     parse,

@@ -34,8 +34,9 @@ export class ApiError extends Error {
    * code; undefined when the code is not one the broker answers with (then it is a bug: 500).
    */
   static fromGuardError(e: GuardError, extra: Omit<ErrorResponse['error'], 'code' | 'message'> = {}): ApiError | undefined {
-    // `internal` is a bug whose message may name internals: it goes to the error handler's generic 500 instead.
-    const code = e.code === 'internal' ? undefined : wireCodeOf(e.code);
+    // `internal` is a bug whose message may name internals: it goes to the error handler's generic 500 instead;
+    // `store_unavailable` names the database: the error handler answers it with a message of its own (503).
+    const code = e.code === 'internal' || e.code === 'store_unavailable' ? undefined : wireCodeOf(e.code);
     return code === undefined ? undefined : new ApiError(code, e.message, extra);
   }
 }

@@ -59,16 +59,28 @@ const LONG_POLL_SEC = 20;
 
 export async function listApprovals(
   o: ApprovalClientOptions,
-  q: { status?: ApprovalSummary['status']; scope?: ListScope; limit?: number } = {},
+  q: { status?: ApprovalSummary['status']; scope?: ListScope; limit?: number; cursor?: string } = {},
 ): Promise<ApprovalSummary[]> {
+  return (await listApprovalPage(o, q)).approvals;
+}
+
+/** One page of the listing, newest first; `next` (when more follow) is the `cursor` of the following page. */
+export async function listApprovalPage(
+  o: ApprovalClientOptions,
+  q: { status?: ApprovalSummary['status']; scope?: ListScope; limit?: number; cursor?: string } = {},
+): Promise<{ approvals: ApprovalSummary[]; next?: string }> {
   const params = new URLSearchParams();
   if (q.status) params.set('status', q.status);
   if (q.scope) params.set('scope', q.scope);
   if (q.limit !== undefined) params.set('limit', String(q.limit));
+  if (q.cursor !== undefined) params.set('cursor', q.cursor);
   const qs = params.toString();
   const r = await call<ApprovalListResponse>(o, 'GET', `v1/approvals${qs ? `?${qs}` : ''}`);
   if (!Array.isArray(r?.approvals)) throw new GuardError('broker_unreachable', 'the broker answered a list without approvals');
-  return r.approvals.map(checkSummary);
+  if (r.next !== undefined && (typeof r.next !== 'string' || !/^[A-Za-z0-9_-]{1,200}$/.test(r.next))) {
+    throw new GuardError('broker_unreachable', 'the broker answered a list with an invalid next cursor');
+  }
+  return { approvals: r.approvals.map(checkSummary), ...(r.next ? { next: r.next } : {}) };
 }
 
 export async function approveApproval(o: ApprovalClientOptions, id: string, comment?: string): Promise<ApprovalSummary> {

@@ -181,8 +181,9 @@ export class ApprovalStore {
       args.push(q.visibleTo.subject, JSON.stringify(q.visibleTo.groups));
     }
     if (q.after) {
-      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-      args.push(q.after.createdAt, q.after.createdAt, q.after.id);
+      // A row-value comparison: both databases walk the (…, created_at, id) index straight from the cursor.
+      where.push('(created_at, id) < (?, ?)');
+      args.push(q.after.createdAt, q.after.id);
     }
     const limit = Math.min(Math.max(1, Math.trunc(q.limit)), 1000);
     args.push(limit + 1);

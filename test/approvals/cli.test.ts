@@ -50,11 +50,35 @@ function open(requester = alice, bucket = `b-${Math.random().toString(36).slice(
 }
 
 describe('guard-aws approvals', () => {
+  it('list pages with --limit and --cursor: every request once, newest first, then no next', async () => {
+    const mine = [];
+    for (let i = 0; i < 5; i++) {
+      mine.push((await open(dave)).id);
+      srv.clock.advance(1);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const r = await cli('dave', ['list', '--mine', '--limit', '2', '--json', ...(cursor ? ['--cursor', cursor] : [])]);
+      expect(r.code).toBe(0);
+      const body = JSON.parse(r.out) as { approvals: { id: string }[]; next?: string };
+      seen.push(...body.approvals.map((x) => x.id));
+      cursor = body.next;
+      if (!cursor) break;
+    }
+    expect(seen).toEqual([...mine].reverse());
+    const text = await cli('dave', ['list', '--mine', '--limit', '2']);
+    expect(text.err).toMatch(/^more: guard-aws approvals list --cursor [A-Za-z0-9_-]+$/m);
+    expect((await cli('dave', ['list', '--cursor', 'not a cursor!'])).code).toBe(64);
+    // A well-formed but forged cursor is refused by the broker as a bad request, not an internal error.
+    expect((await cli('dave', ['list', '--cursor', 'AAAA'])).code).toBe(64);
+  });
+
   it('list --json shows an approver what they can decide', async () => {
     const a = await open();
     const r = await cli('bob', ['list', '--decide', '--json']);
     expect(r.code).toBe(0);
-    const list = JSON.parse(r.out) as { id: string; canDecide: boolean }[];
+    const list = (JSON.parse(r.out) as { approvals: { id: string; canDecide: boolean }[] }).approvals;
     expect(list.find((x) => x.id === a.id)).toMatchObject({ canDecide: true });
     const text = await cli('bob', ['list']);
     expect(text.out).toMatch(/^ID\s+STATUS\s+REQUESTER\s+TARGET\s+EXPIRES\s+COMMAND/);

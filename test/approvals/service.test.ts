@@ -330,6 +330,62 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     });
   });
 
+  describe('ApprovalService: pages and retention', () => {
+    it('pages newest first with a cursor: every request exactly once, whatever the ties in time', async () => {
+      const { service, clock } = await newService({ maxPendingPerRequester: 100 });
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        ids.push((await service.open({ requester: alice, invocation: deleteBucket(`p-${i}`), target: 'prod', decision: approveDecision(), reason: '' })).id);
+        if (i % 3 === 2) clock.advance(1); // several requests share a created_at: the id breaks the tie
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await service.listPage({ requester: 'alice', limit: 3, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.approvals.map((a) => a.id));
+        cursor = page.next;
+        pages++;
+      } while (cursor);
+      expect(pages).toBe(3);
+      expect(new Set(seen).size).toBe(7);
+      expect(seen.sort()).toEqual([...ids].sort());
+      expect(await codeOf(() => service.listPage({ cursor: 'bm90LWpzb24' }))).toBe('usage');
+    });
+
+    it('retention deletes closed requests older than it (with their events), never an open one', async () => {
+      const { service, clock, db } = await newService({ retainClosedMs: 60 * MIN, maxPendingPerRequester: 100 });
+      const open = (b: string) => service.open({ requester: alice, invocation: deleteBucket(b), target: 'prod', decision: approveDecision(), reason: '' });
+      const denied = await open('old-denied');
+      await service.deny(denied.id, bob);
+      const used = await open('old-used');
+      await service.approve(used.id, bob);
+      await service.consume(used.id, { requester: alice, invocation: deleteBucket('old-used'), target: 'prod' });
+      const lapsed = await open('old-expired'); // pending, expires after 15 minutes
+      clock.advance(30 * MIN);
+      const recent = await open('recent');
+      await service.withdraw(recent.id, alice);
+      const waiting = await open('waiting');
+      expect(await service.purgeClosed()).toBe(0); // nothing closed an hour ago yet
+      clock.advance(45 * MIN);
+      // denied and used closed 75 minutes ago, the lapsed one expired 60 minutes ago (not yet past the hour).
+      expect(await service.purgeClosed()).toBe(2);
+      expect(await service.get(denied.id)).toBeUndefined();
+      expect(await service.get(used.id)).toBeUndefined();
+      expect((await service.get(lapsed.id))?.status).toBe('expired');
+      expect((await service.get(recent.id))?.status).toBe('withdrawn');
+      clock.advance(20 * MIN);
+      // Now the lapsed one (expired 80 minutes ago) and the withdrawn one (65 minutes ago) go.
+      expect(await service.purgeClosed()).toBe(2);
+      expect(await service.get(lapsed.id)).toBeUndefined();
+      expect(await service.get(recent.id)).toBeUndefined();
+      // The request left waiting for its approvers expired 50 minutes ago: kept for now.
+      expect((await service.get(waiting.id))?.status).toBe('expired');
+      const left = await db.all<{ approval_id: string }>('SELECT DISTINCT approval_id FROM approval_events');
+      expect(left.map((r) => r.approval_id)).toEqual([waiting.id]);
+    });
+  });
+
   describe('ApprovalService: notifications', () => {
     it('notifies after each committed change and survives a throwing notifier', async () => {
       const seen: ApprovalNotification[] = [];

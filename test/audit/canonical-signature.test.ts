@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalBase64url, generateBrokerKey } from '../../src/audit/broker-key.js';
 import { verifyChain } from '../../src/audit/chain.js';
 import { verifyChainParallel } from '../../src/audit/verify-parallel.js';
-import { AuditLog } from '../../src/audit/store.js';
+import { logOn } from '../helpers/postgres.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { createTranscriptKey, signTranscript, verifyTranscript } from '../../src/transcript/sign.js';
 
@@ -16,7 +16,7 @@ function flipLastUnusedBit(sig: string): string {
 }
 
 describe('signatures must be canonical base64url', () => {
-  it('the decoder alone would accept the flipped string (the hole this closes)', () => {
+  it('the decoder alone would accept the flipped string (the hole this closes)', async () => {
     const sig = Buffer.alloc(64, 7).toString('base64url'); // 86 characters: the last carries 4 unused bits
     const flipped = flipLastUnusedBit(sig);
     expect(flipped).not.toBe(sig);
@@ -28,16 +28,16 @@ describe('signatures must be canonical base64url', () => {
   for (const alg of ['EdDSA', 'RS256'] as const) {
     it(`a record whose signature differs only in unused bits breaks the chain (${alg}, one thread and workers)`, async () => {
       const key = generateBrokerKey(alg);
-      const log = new AuditLog(new BetterSqlite3(':memory:'), key);
-      for (let i = 1; i <= 3; i++) log.append({ kind: 'transcript', grantId: `g${i}`, subject: 'u', body: { i } });
-      const chain = [...log.iterate()].map((r) => ({ ...r }));
+      const log = (await logOn(new BetterSqlite3(':memory:'), key));
+      for (let i = 1; i <= 3; i++) await log.append({ kind: 'transcript', grantId: `g${i}`, subject: 'u', body: { i } });
+      const chain = (await log.records()).map((r) => ({ ...r }));
       const flipped = flipLastUnusedBit(chain[1]!.sig);
       if (Buffer.from(flipped, 'base64url').equals(Buffer.from(chain[1]!.sig, 'base64url'))) {
         chain[1]!.sig = flipped;
-        const r = verifyChain(chain as AuditRecord[], key.publicKey, { head: log.head() });
+        const r = verifyChain(chain as AuditRecord[], key.publicKey, { head: await log.head() });
         expect(r.ok).toBe(false);
         expect(r.firstBroken!.seq).toBe(2);
-        const p = await verifyChainParallel(chain as AuditRecord[], key.publicKey, { head: log.head() });
+        const p = await verifyChainParallel(chain as AuditRecord[], key.publicKey, { head: await log.head() });
         expect(p.ok).toBe(false);
       } else {
         // RSA-2048 signatures are 256 bytes = 342 characters + 2 unused bits: same property; assert it holds.
@@ -46,7 +46,7 @@ describe('signatures must be canonical base64url', () => {
     });
   }
 
-  it('a transcript signature differing only in unused bits does not verify', () => {
+  it('a transcript signature differing only in unused bits does not verify', async () => {
     const k = createTranscriptKey();
     const env = signTranscript({ v: 1 } as never, k.privateKey);
     expect(verifyTranscript(env, k.publicKey)).toBe(true);

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { generateBrokerKey, loadOrCreateBrokerKey, parsePublicKey, publicKeysDocument, type BrokerKey, signExport } from '../../src/audit/broker-key.js';
-import { GENESIS_PREV_HASH, recordHash, verifyChain, verifyChainYielding } from '../../src/audit/chain.js';
+import { GENESIS_PREV_HASH, recordHash, verifyChain, verifyChainAsync } from '../../src/audit/chain.js';
 import { exportLines, verifyExportFile } from '../../src/audit/export.js';
-import { AuditLog } from '../../src/audit/store.js';
+import { collect, logOn } from '../helpers/postgres.js';
 import { verifyChainParallel } from '../../src/audit/verify-parallel.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { tempDir } from '../transcript/helpers.js';
@@ -14,7 +14,7 @@ import { tempDir } from '../transcript/helpers.js';
 // database file, or SQL with the append-only triggers dropped.
 const key: BrokerKey = generateBrokerKey();
 
-function build(n: number, k = key): { path: string; dir: string; ids: string[] } {
+async function build(n: number, k = key): Promise<{ path: string; dir: string; ids: string[] }> {
   const dir = tempDir('guard-audit-');
   const path = join(dir, 'broker.db');
   const db = new BetterSqlite3(path);
@@ -22,10 +22,10 @@ function build(n: number, k = key): { path: string; dir: string; ids: string[] }
   // into the main file, where the byte-flip test looks for the record.
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  const log = new AuditLog(db, k);
+  const log = (await logOn(db, k));
   const ids: string[] = [];
   for (let i = 1; i <= n; i++) {
-    const r = log.append({
+    const r = await log.append({
       kind: 'transcript',
       grantId: `grt_${i}`,
       subject: i % 2 ? 'alice@example.com' : 'bob@example.com',
@@ -37,11 +37,11 @@ function build(n: number, k = key): { path: string; dir: string; ids: string[] }
   return { path, dir, ids };
 }
 
-function verifyFile(path: string, k = key) {
+async function verifyFile(path: string, k = key) {
   const db = new BetterSqlite3(path);
   try {
-    const log = new AuditLog(db, k);
-    return verifyChain(log.iterate(), k.publicKey, { head: log.head() });
+    const log = (await logOn(db, k));
+    return verifyChain(await log.records(), k.publicKey, { head: await log.head() });
   } finally {
     db.close();
   }
@@ -49,13 +49,13 @@ function verifyFile(path: string, k = key) {
 
 /** The worker-thread verifier must reach exactly the same verdict as the sequential one. */
 async function verifyBoth(path: string, k = key) {
-  const seq = verifyFile(path, k);
+  const seq = await verifyFile(path, k);
   const db = new BetterSqlite3(path);
   try {
-    const log = new AuditLog(db, k);
-    const par = await verifyChainParallel(log.iterate(), k.publicKey, { head: log.head(), workers: 2 });
+    const log = (await logOn(db, k));
+    const par = await verifyChainParallel(log.iterate(), k.publicKey, { head: await log.head(), workers: 2 });
     expect(par).toEqual(seq);
-    expect(await verifyChainYielding(log.scan(), k.publicKey, { head: log.head() }, 7)).toEqual(seq);
+    expect(await verifyChainAsync(log.scan({}, 7), k.publicKey, { head: await log.head() })).toEqual(seq);
   } finally {
     db.close();
   }
@@ -71,9 +71,9 @@ function sql(path: string, statements: string): void {
 
 describe('audit chain in SQLite', () => {
   it('links every record to the previous one from the genesis sentinel, and verifies', async () => {
-    const { path } = build(6);
+    const { path } = await build(6);
     const db = new BetterSqlite3(path);
-    const recs = [...new AuditLog(db, key).iterate()];
+    const recs = (await (await logOn(db, key)).records());
     db.close();
     expect(recs[0]!.prevHash).toBe(GENESIS_PREV_HASH);
     for (let i = 1; i < recs.length; i++) expect(recs[i]!.prevHash).toBe(recs[i - 1]!.hash);
@@ -81,7 +81,7 @@ describe('audit chain in SQLite', () => {
   });
 
   it('refuses UPDATE and DELETE through SQL (append-only triggers)', async () => {
-    const { path } = build(2);
+    const { path } = await build(2);
     const db = new BetterSqlite3(path);
     expect(() => db.exec("UPDATE audit_log SET subject = 'x' WHERE seq = 1")).toThrow(/append-only/);
     expect(() => db.exec('DELETE FROM audit_log WHERE seq = 1')).toThrow(/append-only/);
@@ -89,7 +89,7 @@ describe('audit chain in SQLite', () => {
   });
 
   it('detects one flipped byte in the database file and names the record', async () => {
-    const { path, ids } = build(5);
+    const { path, ids } = await build(5);
     const bytes = readFileSync(path);
     const at = bytes.indexOf('marker-record-003');
     expect(at).toBeGreaterThan(0);
@@ -104,14 +104,14 @@ describe('audit chain in SQLite', () => {
   });
 
   it('detects a deleted record and names where the chain breaks', async () => {
-    const { path, ids } = build(5);
+    const { path, ids } = await build(5);
     sql(path, 'DELETE FROM audit_log WHERE seq = 3');
     const r = await verifyBoth(path);
     expect(r.firstBroken).toEqual({ seq: 4, id: ids[3], reason: 'records 3..3 are missing before it' });
   });
 
   it('detects two swapped records', async () => {
-    const { path, ids } = build(5);
+    const { path, ids } = await build(5);
     // Exchange everything but the position of records 2 and 4.
     sql(
       path,
@@ -129,13 +129,13 @@ describe('audit chain in SQLite', () => {
   });
 
   it('detects an edited indexed column (subject) even though the body is intact', async () => {
-    const { path, ids } = build(3);
+    const { path, ids } = await build(3);
     sql(path, "UPDATE audit_log SET subject = 'mallory' WHERE seq = 2");
     expect((await verifyBoth(path)).firstBroken).toMatchObject({ seq: 2, id: ids[1] });
   });
 
   it('detects a rewritten chain (hashes recomputed) by the broker signature', async () => {
-    const { path, ids } = build(4);
+    const { path, ids } = await build(4);
     const db = new BetterSqlite3(path);
     db.exec('DROP TRIGGER audit_log_no_update');
     // The columns of audit_log (src/audit/store.ts) this rewrite reads.
@@ -153,22 +153,22 @@ describe('audit chain in SQLite', () => {
   });
 
   it('detects records cut off the end through the signed head', async () => {
-    const { path } = build(5);
+    const { path } = await build(5);
     sql(path, 'DELETE FROM audit_log WHERE seq >= 4');
     expect((await verifyBoth(path)).firstBroken).toEqual({ seq: 4, id: null, reason: 'records 4..5 are missing at the end (signed head is at 5)' });
   });
 
   it('fails against another broker key', async () => {
-    const { path } = build(2);
+    const { path } = await build(2);
     const db = new BetterSqlite3(path);
-    const recs = [...new AuditLog(db, key).iterate()];
+    const recs = (await (await logOn(db, key)).records());
     db.close();
     expect(verifyChain(recs, generateBrokerKey().publicKey).firstBroken?.reason).toBe('broker signature does not verify');
   });
 
   it('accepts an Ed25519 broker key as well', async () => {
     const ed = generateBrokerKey('EdDSA');
-    const { path } = build(3, ed);
+    const { path } = await build(3, ed);
     expect(await verifyBoth(path, ed)).toMatchObject({ ok: true, count: 3 });
   });
 });
@@ -186,9 +186,9 @@ describe('broker key file', () => {
 });
 
 describe('JSONL export and offline verification', () => {
-  function exportTo(path: string, since?: string): string {
+  async function exportTo(path: string, since?: string): Promise<string> {
     const db = new BetterSqlite3(path);
-    const text = [...exportLines(new AuditLog(db, key), { kid: key.kid, alg: key.alg, since, sign: (t) => signExport(key.privateKey, t) })].join('');
+    const text = (await collect(exportLines((await logOn(db, key)), { kid: key.kid, alg: key.alg, since, sign: (t) => signExport(key.privateKey, t) }))).join('');
     db.close();
     const out = `${path}.jsonl`;
     writeFileSync(out, text);
@@ -196,8 +196,8 @@ describe('JSONL export and offline verification', () => {
   }
 
   it('verifies a full export with the PEM key, the JWK, or the GET /v1/keys document', async () => {
-    const { path } = build(10);
-    const file = exportTo(path);
+    const { path } = await build(10);
+    const file = await exportTo(path);
     for (const text of [key.publicPem, JSON.stringify(key.publicKey.export({ format: 'jwk' })), JSON.stringify(publicKeysDocument(key))]) {
       expect(await verifyExportFile(file, parsePublicKey(text))).toMatchObject({ ok: true, count: 10, fromGenesis: true });
     }
@@ -206,8 +206,8 @@ describe('JSONL export and offline verification', () => {
   // Found in review: the header's `since` (which lets a chain start after genesis) and `exportedAt` were not signed,
   // so cutting the first records and adding `since` turned a full export into a "valid" partial one.
   it('an export cannot be made partial or re-dated: the header and start are signed by the broker', async () => {
-    const { path } = build(6);
-    const file = exportTo(path);
+    const { path } = await build(6);
+    const file = await exportTo(path);
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     const pk = parsePublicKey(key.publicPem);
     const meta = JSON.parse(lines[0]!) as Record<string, unknown>;
@@ -229,8 +229,8 @@ describe('JSONL export and offline verification', () => {
   });
 
   it('names the changed, missing or extra record in an edited export', async () => {
-    const { path, ids } = build(6);
-    const file = exportTo(path);
+    const { path, ids } = await build(6);
+    const file = await exportTo(path);
     const lines = readFileSync(file, 'utf8').split('\n');
     const pk = parsePublicKey(key.publicPem);
 
@@ -250,8 +250,8 @@ describe('JSONL export and offline verification', () => {
   // An export file is input from anywhere: a line of the wrong shape is a break that names the line and the
   // field, not a crash or a record read as if it were whole.
   it('names the line and field of a record, header or head line of the wrong shape', async () => {
-    const { path, ids } = build(4);
-    const file = exportTo(path);
+    const { path, ids } = await build(4);
+    const file = await exportTo(path);
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     const pk = parsePublicKey(key.publicPem);
     const edit = (i: number, change: (o: Record<string, unknown>) => void) => {
@@ -281,11 +281,11 @@ describe('JSONL export and offline verification', () => {
   });
 
   it('checks a --since export from wherever it starts', async () => {
-    const { path } = build(4);
+    const { path } = await build(4);
     const db = new BetterSqlite3(path);
-    const third = [...new AuditLog(db, key).iterate()][2]!;
+    const third = (await (await logOn(db, key)).records())[2]!;
     db.close();
-    const file = exportTo(path, third.at);
+    const file = await exportTo(path, third.at);
     const r = await verifyExportFile(file, parsePublicKey(key.publicPem));
     expect(r.ok).toBe(true);
     expect(r.count).toBeLessThanOrEqual(4);
@@ -296,7 +296,7 @@ describe('parallel verification over many batches', () => {
   it('names the same first broken record when a signature deep in the chain is bad', async () => {
     // Ed25519 signs ~10x faster than RSA: keeps building 2,600 records quick. The batching logic is the same.
     const ed = generateBrokerKey('EdDSA');
-    const { path, ids } = build(2600, ed);
+    const { path, ids } = await build(2600, ed);
     sql(path, "UPDATE audit_log SET sig = (SELECT sig FROM audit_log WHERE seq = 1) WHERE seq = 2500");
     const r = await verifyBoth(path, ed);
     expect(r).toMatchObject({ ok: false, count: 2499, firstBroken: { seq: 2500, id: ids[2499], reason: 'broker signature does not verify' } });
@@ -304,23 +304,19 @@ describe('parallel verification over many batches', () => {
 });
 
 describe('AuditLog.scan', () => {
-  it('lets the connection serve other statements, writes included, between records (an open iterate() would not)', async () => {
-    const { path } = build(5);
+  it('lets the connection serve other statements, writes included, between records (no statement stays open across pages)', async () => {
+    const { path } = await build(5);
     const db = new BetterSqlite3(path);
-    const log = new AuditLog(db, key);
+    const log = (await logOn(db, key));
     const seen: number[] = [];
     const add = () => log.append({ kind: 'unreported', grantId: null, subject: null, body: { n: seen.length } });
-    for (const r of log.scan({ upToSeq: 5 }, 2)) {
+    for await (const r of log.scan({ upToSeq: 5 }, 2)) {
       seen.push(r.seq);
-      add();
+      await add();
     }
     expect(seen).toEqual([1, 2, 3, 4, 5]);
-    expect(log.count()).toBe(10);
-    expect([...log.scan({ upToSeq: 3 }, 2)].map((r) => r.seq)).toEqual([1, 2, 3]);
-    const it = log.iterate();
-    it.next();
-    expect(add).toThrow(/busy/);
-    it.return?.(undefined);
+    expect(await log.count()).toBe(10);
+    expect((await collect(log.scan({ upToSeq: 3 }, 2))).map((r) => r.seq)).toEqual([1, 2, 3]);
     db.close();
   });
 });

@@ -108,7 +108,7 @@ describe('guard-aws audit (CLI, end to end)', () => {
   });
 
   it('verify at the broker exits 65 and names the record after one byte of a stored record changed', async () => {
-    const victim = module.service!.log.getByGrant(grants[2]!.g.grantId)!;
+    const victim = (await module.service!.log.getByGrant(grants[2]!.g.grantId))!;
     const db = new BetterSqlite3(env.dbPath);
     db.exec('DROP TRIGGER audit_log_no_update');
     // One byte: the "0" of the recorded exit code becomes "1".

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { generateBrokerKey } from '../../src/audit/broker-key.js';
 import { ApiError } from '../../src/api/http-error.js';
 import { ingestTranscript, type GrantFacts } from '../../src/audit/ingest.js';
-import { AuditLog } from '../../src/audit/store.js';
+import { logOn } from '../helpers/postgres.js';
 import { maskArgv } from '../../src/masking/argv.js';
 import { createTranscriptKey, signTranscript } from '../../src/transcript/sign.js';
 import type { TranscriptEnvelope } from '../../src/transcript/types.js';
@@ -26,7 +26,7 @@ const grant: GrantFacts = {
   expiresAt: '2026-11-25T10:15:00.000Z',
   groups: ['developers'],
 };
-const deps = () => ({ log: new AuditLog(new BetterSqlite3(':memory:'), generateBrokerKey('EdDSA')), getGrant: (id: string) => (id === grant.id ? grant : undefined) });
+const deps = async () => ({ log: (await logOn(new BetterSqlite3(':memory:'), generateBrokerKey('EdDSA'))), getGrant: (id: string) => (id === grant.id ? grant : undefined) });
 
 function transcript(over: Partial<Parameters<typeof newRecorder>[1]> = {}): TranscriptEnvelope {
   const { rec } = newRecorder(
@@ -39,7 +39,8 @@ function transcript(over: Partial<Parameters<typeof newRecorder>[1]> = {}): Tran
   return rec.finish(0);
 }
 
-async function refusal(env: unknown, d = deps()): Promise<string> {
+async function refusal(env: unknown, given?: Awaited<ReturnType<typeof deps>>): Promise<string> {
+  const d = given ?? (await deps());
   try {
     await ingestTranscript(env, { subject: 'alice@example.com' }, d);
     return 'accepted';
@@ -50,7 +51,7 @@ async function refusal(env: unknown, d = deps()): Promise<string> {
 
 describe('ingestTranscript', () => {
   it('accepts the run\'s own transcript: the unmasked argv the runner had masks to what the grant stored', async () => {
-    const d = deps();
+    const d = await deps();
     const r = await ingestTranscript(transcript(), { subject: 'alice@example.com' }, d);
     expect(r.status).toBe('recorded');
     expect(r.record.body).not.toContain('hunter2');

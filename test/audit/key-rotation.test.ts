@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { generateBrokerKey, parsePublicKeys, publicKeysDocument, signExport, signHead, type BrokerKey } from '../../src/audit/broker-key.js';
 import { verifyChain } from '../../src/audit/chain.js';
 import { exportClaims, exportLines, verifyExportFile, verifyExportLines } from '../../src/audit/export.js';
-import { AuditLog } from '../../src/audit/store.js';
+import { collect, logOn } from '../helpers/postgres.js';
 import { verifyChainParallel } from '../../src/audit/verify-parallel.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 
@@ -17,15 +17,15 @@ const newKey = generateBrokerKey();
 const evilKey = generateBrokerKey();
 
 /** n records with `first`, then a rotation to `to` (signed by `signer`), then n records with `after`. */
-function rotatedLog(o: { to: BrokerKey; signer: BrokerKey; after: BrokerKey; n?: number }): AuditRecord[] {
+async function rotatedLog(o: { to: BrokerKey; signer: BrokerKey; after: BrokerKey; n?: number }): Promise<AuditRecord[]> {
   const db = new BetterSqlite3(':memory:');
   const n = o.n ?? 3;
-  const put = (k: BrokerKey, kind: 'transcript' | 'key_rotation', body: unknown, i: number) =>
-    new AuditLog(db, k).append({ kind, grantId: kind === 'transcript' ? `grt_${i}` : null, subject: 'x', body });
-  for (let i = 0; i < n; i++) put(oldKey, 'transcript', { i }, i);
-  put(o.signer, 'key_rotation', { kid: o.to.kid, alg: o.to.alg, publicPem: o.to.publicPem, previousKid: oldKey.kid, reason: 'rotation' }, -1);
-  for (let i = n; i < 2 * n; i++) put(o.after, 'transcript', { i }, i);
-  const records = [...new AuditLog(db, o.after).iterate()];
+  const put = async (k: BrokerKey, kind: 'transcript' | 'key_rotation', body: unknown, i: number) =>
+    (await logOn(db, k)).append({ kind, grantId: kind === 'transcript' ? `grt_${i}` : null, subject: 'x', body });
+  for (let i = 0; i < n; i++) await put(oldKey, 'transcript', { i }, i);
+  await put(o.signer, 'key_rotation', { kid: o.to.kid, alg: o.to.alg, publicPem: o.to.publicPem, previousKid: oldKey.kid, reason: 'rotation' }, -1);
+  for (let i = n; i < 2 * n; i++) await put(o.after, 'transcript', { i }, i);
+  const records = (await (await logOn(db, o.after)).records());
   return records;
 }
 
@@ -33,22 +33,22 @@ function rotatedLog(o: { to: BrokerKey; signer: BrokerKey; after: BrokerKey; n?:
  * A log in segments: the first signed by its key from genesis, each later one opened by a rotation record
  * (previousKid = the segment before, signed by the segment's key). Returns the database too, for exports.
  */
-function segmentedLog(segments: BrokerKey[], n = 2): { db: BetterSqlite3.Database; records: AuditRecord[] } {
+async function segmentedLog(segments: BrokerKey[], n = 2): Promise<{ db: BetterSqlite3.Database; records: AuditRecord[] }> {
   const db = new BetterSqlite3(':memory:');
   let i = 0;
-  segments.forEach((k, s) => {
-    const log = new AuditLog(db, k);
-    if (s > 0) log.append({ kind: 'key_rotation', grantId: null, subject: null, body: { kid: k.kid, alg: k.alg, publicPem: k.publicPem, previousKid: segments[s - 1]!.kid, reason: 'rotation' } });
-    for (let j = 0; j < n; j++, i++) log.append({ kind: 'transcript', grantId: `grt_${i}`, subject: 'x', body: { i } });
-  });
-  return { db, records: [...new AuditLog(db, segments.at(-1)!).iterate()] };
+  for (const [s, k] of segments.entries()) {
+    const log = (await logOn(db, k));
+    if (s > 0) await log.append({ kind: 'key_rotation', grantId: null, subject: null, body: { kid: k.kid, alg: k.alg, publicPem: k.publicPem, previousKid: segments[s - 1]!.kid, reason: 'rotation' } });
+    for (let j = 0; j < n; j++, i++) await log.append({ kind: 'transcript', grantId: `grt_${i}`, subject: 'x', body: { i } });
+  }
+  return { db, records: (await (await logOn(db, segments.at(-1)!)).records()) };
 }
 
 const oldestFirst = [oldKey.publicKey, newKey.publicKey];
 
 describe('audit key rotation', () => {
   it('verifies across a rotation with both keys, oldest first; not with one of them', async () => {
-    const recs = rotatedLog({ to: newKey, signer: newKey, after: newKey });
+    const recs = await rotatedLog({ to: newKey, signer: newKey, after: newKey });
     expect(verifyChain(recs, [oldKey.publicKey, newKey.publicKey])).toMatchObject({ ok: true, count: 7 });
     expect(await verifyChainParallel(recs, [oldKey.publicKey, newKey.publicKey])).toMatchObject({ ok: true });
     // Given newest first, the log's first record is not signed by the (claimed) oldest key.
@@ -57,19 +57,19 @@ describe('audit key rotation', () => {
     expect(verifyChain(recs, oldKey.publicKey)).toMatchObject({ ok: false, firstBroken: { seq: 4 } });
   });
 
-  it('a rotation to a key the verifier was not given is a break, even when everything is signed consistently', () => {
-    const recs = rotatedLog({ to: evilKey, signer: evilKey, after: evilKey });
+  it('a rotation to a key the verifier was not given is a break, even when everything is signed consistently', async () => {
+    const recs = await rotatedLog({ to: evilKey, signer: evilKey, after: evilKey });
     const r = verifyChain(recs, [oldKey.publicKey, newKey.publicKey]);
     expect(r).toMatchObject({ ok: false, firstBroken: { seq: 4 } });
     expect(r.firstBroken!.reason).toMatch(/not among the keys given/);
   });
 
-  it('a rotation record not signed by the key it names, and old-key records after the rotation, are breaks', () => {
-    expect(verifyChain(rotatedLog({ to: newKey, signer: oldKey, after: newKey }), [oldKey.publicKey, newKey.publicKey])).toMatchObject({
+  it('a rotation record not signed by the key it names, and old-key records after the rotation, are breaks', async () => {
+    expect(verifyChain(await rotatedLog({ to: newKey, signer: oldKey, after: newKey }), [oldKey.publicKey, newKey.publicKey])).toMatchObject({
       ok: false,
       firstBroken: { seq: 4 },
     });
-    expect(verifyChain(rotatedLog({ to: newKey, signer: newKey, after: oldKey }), [oldKey.publicKey, newKey.publicKey])).toMatchObject({
+    expect(verifyChain(await rotatedLog({ to: newKey, signer: newKey, after: oldKey }), [oldKey.publicKey, newKey.publicKey])).toMatchObject({
       ok: false,
       firstBroken: { seq: 5 },
     });
@@ -78,7 +78,7 @@ describe('audit key rotation', () => {
   // Found in review: a rotation was accepted to any trusted key, so after rotating away from a leaked key the old
   // key could "rotate back" and sign on.
   it('a rotation back to an older trusted key (the retired key signing on after the rotation) is a break', async () => {
-    const { records } = segmentedLog([oldKey, newKey, oldKey]);
+    const { records } = await segmentedLog([oldKey, newKey, oldKey]);
     // seq 1-2 old, 3 rotation to new, 4-5 new, 6 rotation back to old, 7-8 old.
     const r = verifyChain(records, oldestFirst);
     expect(r).toMatchObject({ ok: false, count: 5, firstBroken: { seq: 6 } });
@@ -86,18 +86,18 @@ describe('audit key rotation', () => {
     expect(await verifyChainParallel(records, oldestFirst)).toMatchObject({ ok: false, firstBroken: { seq: 6 } });
     // A rotation whose previousKid is not the key in force is a break too.
     const db = new BetterSqlite3(':memory:');
-    const log = new AuditLog(db, oldKey);
-    log.append({ kind: 'transcript', grantId: 'grt_0', subject: 'x', body: {} });
-    new AuditLog(db, newKey).append({ kind: 'key_rotation', grantId: null, subject: null, body: { kid: newKey.kid, alg: newKey.alg, publicPem: newKey.publicPem, previousKid: evilKey.kid, reason: 'rotation' } });
-    const bad = verifyChain([...new AuditLog(db, newKey).iterate()], oldestFirst);
+    const log = (await logOn(db, oldKey));
+    await log.append({ kind: 'transcript', grantId: 'grt_0', subject: 'x', body: {} });
+    await (await logOn(db, newKey)).append({ kind: 'key_rotation', grantId: null, subject: null, body: { kid: newKey.kid, alg: newKey.alg, publicPem: newKey.publicPem, previousKid: evilKey.kid, reason: 'rotation' } });
+    const bad = verifyChain((await (await logOn(db, newKey)).records()), oldestFirst);
     expect(bad).toMatchObject({ ok: false, firstBroken: { seq: 2 } });
     expect(bad.firstBroken!.reason).toMatch(/previousKid is not the key in force/);
     // Three keys, forward only: old -> new -> evil verifies with all three oldest first.
-    expect(verifyChain(segmentedLog([oldKey, newKey, evilKey]).records, [...oldestFirst, evilKey.publicKey])).toMatchObject({ ok: true, count: 8 });
+    expect(verifyChain((await segmentedLog([oldKey, newKey, evilKey])).records, [...oldestFirst, evilKey.publicKey])).toMatchObject({ ok: true, count: 8 });
   });
 
   it('a log signed from genesis by a key other than the oldest given is a break at its first record', async () => {
-    const { records } = segmentedLog([newKey], 4);
+    const { records } = await segmentedLog([newKey], 4);
     expect(verifyChain(records, oldestFirst)).toMatchObject({ ok: false, count: 0, firstBroken: { seq: 1 } });
     expect(await verifyChainParallel(records, oldestFirst)).toMatchObject({ ok: false, firstBroken: { seq: 1 } });
     // The same log verifies with its own key alone.
@@ -105,9 +105,9 @@ describe('audit key rotation', () => {
   });
 
   it("an export's header and head must be signed by the key in force at the end, not by a retired key", async () => {
-    const { db } = segmentedLog([oldKey, newKey], 3);
+    const { db } = await segmentedLog([oldKey, newKey], 3);
     // seq 1-3 old, 4 rotation to new, 5-7 new.
-    const lines = [...exportLines(new AuditLog(db, newKey), { kid: newKey.kid, alg: newKey.alg, sign: (t) => signExport(newKey.privateKey, t) })].join('').split('\n').filter(Boolean);
+    const lines = (await collect(exportLines((await logOn(db, newKey)), { kid: newKey.kid, alg: newKey.alg, sign: (t) => signExport(newKey.privateKey, t) }))).join('').split('\n').filter(Boolean);
     expect(await verifyExportLines(lines, oldestFirst)).toMatchObject({ ok: true, count: 7 });
     // As `audit verify --file --key` reads GET /v1/keys (current key first), it verifies too.
     const file = join(mkdtempSync(join(tmpdir(), 'rot-')), 'a.jsonl');

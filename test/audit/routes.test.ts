@@ -129,7 +129,7 @@ describe('POST /v1/transcripts', () => {
     } finally {
       await new Promise<void>((r) => proxy.close(() => r()));
     }
-    const n = module.service!.log.list({ grantId: g.grantId, kind: 'transcript' });
+    const n = await module.service!.log.list({ grantId: g.grantId, kind: 'transcript' });
     expect(n).toHaveLength(1);
   });
 });
@@ -182,7 +182,7 @@ describe('audit routes', () => {
     const ids = res.unreported.map((u) => u.grantId);
     expect(ids).toContain(g.grantId);
     // Reported grants are not listed.
-    const listed = module.service!.log.list({ kind: 'transcript' }).map((r) => r.grantId);
+    const listed = (await module.service!.log.list({ kind: 'transcript' })).map((r) => r.grantId);
     for (const id of listed) expect(ids).not.toContain(id);
   });
 
@@ -191,7 +191,7 @@ describe('audit routes', () => {
     const env1 = record(g, key, tempDir());
     expect(await module.sweep()).toBeGreaterThanOrEqual(1);
     expect(await module.sweep()).toBe(0);
-    const note = module.service!.log.getByGrant(g.grantId, 'unreported');
+    const note = await module.service!.log.getByGrant(g.grantId, 'unreported');
     expect(note?.subject).toBe('alice@example.com');
     expect(await uploadAs(alice)(env1)).toBe('recorded');
     const v = (await (await get('/v1/audit/verify', await auditor())).json()) as { ok: boolean };
@@ -212,8 +212,8 @@ describe('audit routes', () => {
     for (let i = 0; i < raw.length; i += 37) rec.onChunk('stdout', masker.push(raw.slice(i, i + 37)));
     rec.onChunk('stdout', masker.end());
     expect(await uploadAs(alice)(rec.finish(0))).toBe('recorded');
-    const stored = module.service!.log.getByGrant(g.grantId)!;
-    const all = [...module.service!.log.iterate()].map((r) => JSON.stringify(r)).join('\n');
+    const stored = (await module.service!.log.getByGrant(g.grantId))!;
+    const all = (await module.service!.log.records()).map((r) => JSON.stringify(r)).join('\n');
     const output = Buffer.concat((JSON.parse(stored.body) as { envelope: TranscriptEnvelope }).envelope.transcript.chunks.map((x) => Buffer.from(x.d, 'base64'))).toString();
     for (const text of [all, output]) {
       expect(text).not.toContain(c.secretAccessKey);

@@ -16,7 +16,7 @@ let failing = true;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'guard-rec-'));
-  const real = openSqliteStore({ path: join(dir, 'b.db') });
+  const real = await openSqliteStore({ path: join(dir, 'b.db') });
   const store: BrokerStore = Object.assign(Object.create(real) as BrokerStore, {
     db: real.db,
     recordGrant: async (r: Parameters<BrokerStore['recordGrant']>[0]) => {

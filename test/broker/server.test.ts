@@ -45,13 +45,13 @@ describe('startBroker', () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as { port: number }).port;
-    const store = openSqliteStore({ path: ':memory:' });
+    const store = await openSqliteStore({ path: ':memory:' });
     const config = { ...env.broker.broker.ctx.config, listen: { host: '127.0.0.1', port } };
     const err = await startBroker(config, { store, verify: async () => ({ subject: 'x', groups: [] }), parse: parseInvocation, decide: () => { throw new Error('never asked: the broker does not start'); } }).catch((e) => e);
     blocker.close();
     expect(err).toBeInstanceOf(GuardError);
     expect(err.code).toBe('config_invalid');
     expect(err.message).toContain(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
-    expect(() => store.db.prepare('SELECT 1').get()).toThrow(/not open/);
+    expect(store.db.closed).toBe(true);
   });
 });

@@ -41,7 +41,7 @@ beforeAll(async () => {
     },
     dir,
   );
-  broker = await startBroker(config, assembleBroker(config, { overrides: { log: silentLog } }));
+  broker = await startBroker(config, await assembleBroker(config, { overrides: { log: silentLog } }));
 });
 afterAll(async () => {
   await broker?.close();

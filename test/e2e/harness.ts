@@ -103,7 +103,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const start = async () => {
     const b = await startBroker(
       config,
-      assembleBroker(config, {
+      await assembleBroker(config, {
         ...(o.approvals ? { approvals: o.approvals } : {}),
         overrides: { log: jsonLineLog((l) => logLines.push(l)) },
       }),

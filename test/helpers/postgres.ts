@@ -198,3 +198,22 @@ export async function migratedSqlite(file = ':memory:'): Promise<Db> {
   await migrateAll(db);
   return db;
 }
+
+/**
+ * An AuditLog on an open better-sqlite3 handle (tests that tamper with the file keep the raw handle), the file
+ * migrated first as the broker's store would.
+ */
+export async function logOn(raw: import('better-sqlite3').Database, key: import('../../src/audit/broker-key.js').BrokerKey, clock?: () => number) {
+  const { AuditLog } = await import('../../src/audit/store.js');
+  const { sqliteDb } = await import('../../src/store/db.js');
+  const db = sqliteDb(raw);
+  await migrateAll(db);
+  return new AuditLog(db, key, clock);
+}
+
+/** Every item of an async iterable (Array.fromAsync arrived in Node 22). */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}

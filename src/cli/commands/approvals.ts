@@ -4,7 +4,7 @@ import {
   approveApproval,
   denyApproval,
   getApproval,
-  listApprovals,
+  listApprovalPage,
   withdrawApproval,
   type ApprovalClientOptions,
   type ListScope,
@@ -45,12 +45,23 @@ export function command(ctx: CliContext): Command {
     .addOption(new Option('--decide', 'only requests waiting for your decision').conflicts('mine'))
     .option('--mine', 'only your own requests')
     .option('--limit <n>', 'at most this many, newest first (1–1000)', intParser('--limit', 1, 1000))
+    .option('--cursor <next>', 'continue after the previous page (its `next`)')
     .addOption(broker())
     .addOption(json())
-    .action(async (o: Common & { status?: ApprovalSummary['status']; decide?: boolean; mine?: boolean; limit?: number }) => {
+    .action(async (o: Common & { status?: ApprovalSummary['status']; decide?: boolean; mine?: boolean; limit?: number; cursor?: string }) => {
       const scope: ListScope = o.decide ? 'decide' : o.mine ? 'mine' : 'visible';
-      const list = await listApprovals(await session(o), { scope, ...(o.status ? { status: o.status } : {}), ...(o.limit ? { limit: o.limit } : {}) });
-      ctx.host.result(o.json ? JSON.stringify(list, null, 2) : renderApprovalList(list, Date.now()));
+      if (o.cursor !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(o.cursor)) {
+        throw new GuardError('usage', '--cursor: not a cursor; pass the `next` of the previous page unchanged');
+      }
+      const page = await listApprovalPage(await session(o), {
+        scope,
+        ...(o.status ? { status: o.status } : {}),
+        ...(o.limit ? { limit: o.limit } : {}),
+        ...(o.cursor ? { cursor: o.cursor } : {}),
+      });
+      // --json: the page as the broker answers it, {approvals, next?}; `next` is the --cursor of the following page.
+      ctx.host.result(o.json ? JSON.stringify(page, null, 2) : renderApprovalList(page.approvals, Date.now()));
+      if (!o.json && page.next) ctx.host.info(`more: guard-aws approvals list --cursor ${page.next}`);
     });
 
   cmd

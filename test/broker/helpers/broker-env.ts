@@ -81,7 +81,7 @@ export async function startBrokerEnv(overrides: Partial<BrokerDeps> = {}, cfg: P
     dir,
   );
   const broker = await startBroker(config, {
-    store: openSqliteStore({ path: dbPath }),
+    store: await openSqliteStore({ path: dbPath }),
     // The real verifier (src/auth/verify.ts) against the test issuer's JWKS over HTTP.
     verify: createTokenVerifier({ issuer: config.issuer, audience: config.audience, ...(config.jwksUri ? { jwksUri: config.jwksUri } : {}), algorithms: config.algorithms }),
     // The real parser and decide() over a real policy file; tests inject faults through `overrides`
