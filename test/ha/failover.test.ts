@@ -38,9 +38,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'guard-ha-failover-'));
   moto = await startMoto();
   idp = await startTestIdp();
-  [a, b] = await Promise.all(
-    ['a', 'b'].map((name) => startBrokerProc({ name, dir, idp, stsEndpoint: moto.endpoint, storage: `{ sqlite: ${db(name)} }` })),
-  );
+  const start = (name: string) => startBrokerProc({ name, dir, idp, stsEndpoint: moto.endpoint, storage: `{ sqlite: ${db(name)} }` });
+  [a, b] = await Promise.all([start('a'), start('b')]);
   token = await idp.sign({ sub: 'dana@example.com', groups: ['developers', 'auditors'] }, { expiresIn: '1h' });
 }, 60_000);
 afterAll(async () => {
