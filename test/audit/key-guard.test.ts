@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateBrokerKey, loadOrCreateBrokerKey, readKeyHistory, recordKeyInHistory, signHead, type BrokerKey } from '../../src/audit/broker-key.js';
+import { generateBrokerKey, loadOrCreateBrokerKey, publicKeysDocument, readKeyHistory, recordKeyInHistory, signHead, type BrokerKey } from '../../src/audit/broker-key.js';
 import { createKeyGuard } from '../../src/audit/key-guard.js';
 import { GuardError } from '../../src/errors.js';
 
@@ -64,6 +64,12 @@ describe('the audit key guard', () => {
     expect(reloads).toEqual([rotated.kid]);
     expect(g.history().map((e) => e.kid)).toEqual([oldKid, rotated.kid]);
     expect(readKeyHistory(path).map((e) => e.kid)).toEqual([oldKid, rotated.kid]);
+    // Each key is listed with when it entered the history (its first possible use), as GET /v1/keys serves it.
+    const doc = publicKeysDocument(key, g.history());
+    expect(doc.keys.map((k) => [k.kid, k.current, typeof k.addedAt])).toEqual([
+      [rotated.kid, true, 'string'],
+      [oldKid, false, 'string'],
+    ]);
   });
 
   it('a key file holding yet another key (not the one in force) is refused, and the broker keeps its key', () => {
