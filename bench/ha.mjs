@@ -166,6 +166,9 @@ targets:
       rec.onChunk('stdout', '{"Account": "123456789012"}\n');
       return rec.finish(0);
     });
+    // Fresh connections: the broker closes keep-alive sockets idle for 5 s, and making the envelopes may take longer.
+    agent.destroy();
+    agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const appendsPerSec = await timed(N, (i) => post(at(i + 1), '/v1/transcripts', envelopes[i]));
     // Idle keep-alive connections would hold a graceful shutdown open: closed first, and SIGKILL after 5 s.
     agent.destroy();
