@@ -19,7 +19,8 @@ import { report } from './lib/report.mjs';
 
 const N = Number(process.env.HA_BENCH_N ?? 600);
 const CONCURRENCY = 48;
-const HARD_LIMIT_MS = 420_000;
+const ROUNDS = 2;
+const HARD_LIMIT_MS = 600_000;
 const hardStop = setTimeout(() => {
   console.error('ha bench: hard time limit reached');
   process.exit(2);
@@ -149,9 +150,9 @@ targets:
 
   const spool = join(dir, 'spool');
   mkdirSync(spool, { recursive: true });
-  async function measure(n) {
+  async function measure(n, round) {
     agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    const db = await fresh(`bench_${n}`);
+    const db = await fresh(`bench_${n}_${round}`);
     const brokers = await startBrokers(n, db);
     const at = (i) => brokers[i % brokers.length].url;
     // Warm-up: token verification caches, connections, STS.
@@ -187,11 +188,19 @@ targets:
   }
 
   try {
-    const one = await measure(1);
-    const three = await measure(3);
+    // Alternating rounds (1, 3, 1, 3), the better of each: a busy moment on a shared machine hits both alike.
+    const ones = [];
+    const threes = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      ones.push(await measure(1, r));
+      threes.push(await measure(3, r));
+    }
+    const best = (xs) => ({ grantsPerSec: Math.max(...xs.map((x) => x.grantsPerSec)), appendsPerSec: Math.max(...xs.map((x) => x.appendsPerSec)) });
+    const one = best(ones);
+    const three = best(threes);
     const g = three.grantsPerSec / one.grantsPerSec;
     const a = three.appendsPerSec / one.appendsPerSec;
-    console.log(`cores: ${os.cpus().length}; ${N} operations per configuration, ${CONCURRENCY} concurrent callers`);
+    console.log(`cores: ${os.cpus().length}; ${N} operations per configuration and round, ${CONCURRENCY} concurrent callers, ${ROUNDS} alternating rounds (best of each)`);
     console.log(`grants/s:  1 broker ${one.grantsPerSec.toFixed(0)}, 3 brokers ${three.grantsPerSec.toFixed(0)}  (×${g.toFixed(2)})`);
     console.log(`appends/s: 1 broker ${one.appendsPerSec.toFixed(0)}, 3 brokers ${three.appendsPerSec.toFixed(0)}  (×${a.toFixed(2)})`);
     report({
