@@ -17,7 +17,7 @@ const { AuditLog } = await dist('audit/store.js');
 const { generateBrokerKey, signRecordHash, verifyRecordHash } = await dist('audit/broker-key.js');
 const { verifyChain } = await dist('audit/chain.js');
 const { sqliteDb } = await dist('store/db.js');
-const { migrateAll } = await dist('store/open.js');
+const { migrateAll } = await dist('broker/storage.js');
 const N = Number(process.env.AUDIT_APPEND_N ?? 600);
 const CONCURRENT = 50;
 

@@ -17,7 +17,7 @@ const dist = (p) => import(join(root, 'dist', p));
 const { loadOrCreateBrokerKey, signRecordHash, signHead } = await dist('audit/broker-key.js');
 const { GENESIS_PREV_HASH, recordHash, verifyChainAsync } = await dist('audit/chain.js');
 const { sqliteDb } = await dist('store/db.js');
-const { migrateAll } = await dist('store/open.js');
+const { migrateAll } = await dist('broker/storage.js');
 const logOn = async (raw) => {
   const d = sqliteDb(raw);
   await migrateAll(d);

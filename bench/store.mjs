@@ -81,7 +81,7 @@ async function auditRates(db) {
 
 async function main() {
   const { openSqliteDb, openPostgresDb } = await dist('store/db.js');
-  const { migrateAll } = await dist('store/open.js');
+  const { migrateAll } = await dist('broker/storage.js');
   const { verifyChainAsync } = await dist('audit/chain.js');
   const pg = await startPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'guard-store-bench-'));

@@ -19,7 +19,7 @@ export async function startBenchBroker(o) {
   const { startMotoServer } = await dist('dev/moto.js');
   const { startBroker } = await dist('broker/server.js');
   const { brokerConfigFrom } = await dist('broker/config.js');
-  const { openStore } = await dist('store/open.js');
+  const { openStore } = await dist('broker/storage.js');
   const { createTokenVerifier } = await dist('auth/verify.js');
   const { cachingVerifier } = await dist('broker/verify-cache.js');
   const { silentLog } = await dist('broker/log.js');

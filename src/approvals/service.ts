@@ -138,7 +138,7 @@ export class ApprovalService {
   private readonly consoleUrl: string | undefined;
   readonly retainClosedMs: number;
 
-  /** `db` must be migrated (src/store/open.ts migrateAll). */
+  /** `db` must be migrated (src/broker/storage.ts migrateAll). */
   constructor(db: Db, opts: ApprovalServiceOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.newId = opts.newId ?? defaultId;

@@ -158,7 +158,7 @@ export class AuditLog {
    */
   keyGuard: KeyGuard | undefined;
 
-  /** `db` must be migrated (src/store/open.ts migrateAll). */
+  /** `db` must be migrated (src/broker/storage.ts migrateAll). */
   constructor(
     readonly db: Db,
     private readonly key: BrokerKey,

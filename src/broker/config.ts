@@ -84,7 +84,8 @@ const postgresSchema = z.strictObject({
 const storageSchema = z
   .strictObject({
     sqlite: z.string().min(1).optional(),
-    postgres: z.union([z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').transform((url) => postgresSchema.parse({ url })), postgresSchema]).optional(),
+    // `postgres: postgres://…` is short for `postgres: { url: postgres://… }`.
+    postgres: z.preprocess((v) => (typeof v === 'string' ? { url: v } : v), postgresSchema).optional(),
     /** The audit signing key (PEM). Default with SQLite: `<sqlite file>.audit-key.pem`; required with PostgreSQL. */
     auditKeyFile: z.string().min(1).optional(),
   })

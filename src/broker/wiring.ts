@@ -2,7 +2,7 @@ import { createTokenVerifier } from '../auth/verify.js';
 import { parseInvocation } from '../invocation/parse.js';
 import { decide, loadPolicies } from '../policy/index.js';
 import { sessionPolicyEnforces } from '../policy/enforceable.js';
-import { openStore, storageFrom } from '../store/open.js';
+import { openStore, storageFrom } from './storage.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerDeps, BrokerRouteModule } from './deps.js';
 import { cachingVerifier } from './verify-cache.js';

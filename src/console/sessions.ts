@@ -35,7 +35,7 @@ export interface ConsoleSession {
 const hash = (id: string) => createHash('sha256').update(id).digest('hex');
 
 export class SessionStore {
-  /** `db` must be migrated (src/store/open.ts migrateAll). */
+  /** `db` must be migrated (src/broker/storage.ts migrateAll). */
   constructor(private readonly db: Db, private readonly now: () => number) {}
 
   /** A new session; returns the cookie value (the only place the id exists in clear). */

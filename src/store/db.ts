@@ -208,16 +208,25 @@ export function isUnavailable(e: unknown): boolean {
   const code = typeof err?.code === 'string' ? err.code : '';
   if (/^08/.test(code) || /^57P0[1-4]$/.test(code) || code === '53300') return true;
   if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT'].includes(code)) return true;
+  // A server whose certificate does not verify (sslmode verify-ca / verify-full) is not one to talk to: the same
+  // answer, with the TLS reason in the message (Node's certificate error codes).
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) return true;
   const msg = typeof err?.message === 'string' ? err.message : '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(msg);
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|does not support SSL/i.test(msg);
 }
 
 export async function openPostgresDb(o: PostgresOptions): Promise<Db> {
   const pg = (await import('pg')).default;
   const where = redactUrl(o.url);
   let ssl: import('node:tls').ConnectionOptions | false | undefined;
-  const u = new URL(o.url);
-  const mode = o.sslmode ?? (u.searchParams.get('sslmode') as PostgresOptions['sslmode'] | null) ?? (isLocal(u) ? 'disable' : 'verify-full');
+  let u: URL;
+  try {
+    u = new URL(o.url);
+  } catch {
+    // Not echoed: the URL may carry the password.
+    throw new GuardError('config_invalid', 'storage.postgres: the database URL cannot be parsed (postgres://user:password@host:port/database)');
+  }
+  const mode = sslModeOf(u, o.sslmode);
   // pg reads sslmode from the URL itself with its own (older) meanings; the TLS settings here are the ones used.
   for (const k of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) u.searchParams.delete(k);
   let ca: string | undefined;
@@ -347,6 +356,11 @@ export async function openPostgresDb(o: PostgresOptions): Promise<Db> {
     raw: undefined,
   };
   return db;
+}
+
+/** The sslmode in force: the option, else the URL's, else none on loopback or a unix socket and verify-full off it. */
+export function sslModeOf(u: URL, given?: PostgresOptions['sslmode']): string {
+  return given ?? u.searchParams.get('sslmode') ?? (isLocal(u) ? 'disable' : 'verify-full');
 }
 
 function isLocal(u: URL): boolean {

@@ -43,7 +43,7 @@ const BROKER_MIGRATIONS: readonly string[] = [
    CREATE INDEX refusals_created ON refusals (created_at);`,
 ];
 
-/** The broker's migrations, applied by openStore (src/store/open.ts) with every other component's. */
+/** The broker's migrations, applied by openStore (src/broker/storage.ts) with every other component's. */
 export const BROKER_SCHEMA = BROKER_MIGRATIONS.map((m) => ({ sqlite: m, postgres: m.replace(/\) STRICT;/g, ');') }));
 
 /** The broker's grant and refusal records on an open, migrated database. */
@@ -92,12 +92,6 @@ export function createBrokerStore(db: Db): BrokerStore {
       await db.close();
     },
   };
-}
-
-/** Opens (creating and migrating as needed) a SQLite store: what `storage: { sqlite: PATH }` configures. */
-export async function openSqliteStore(options: { path: string }): Promise<BrokerStore> {
-  const { openStore } = await import('./open.js');
-  return openStore({ sqlite: options.path });
 }
 
 interface GrantRow {

@@ -74,7 +74,7 @@ export interface ListFilter {
 
 /**
  * Storage behind the broker. Approvals, the audit log and console sessions live in the same
- * database: they reach it through `db` (the SQL port of src/store/db.ts); src/store/open.ts migrates them all.
+ * database: they reach it through `db` (the SQL port of src/store/db.ts); src/broker/storage.ts migrates them all.
  */
 export interface BrokerStore {
   recordGrant(rec: GrantRecord): Promise<void>;

@@ -8,7 +8,7 @@ import type { ApprovalSummary, ErrorResponse, GrantResponse } from '../../src/ap
 import { approvalRoutes } from '../../src/broker/routes/approvals.js';
 import { BrokerClient } from '../../src/api/broker-client.js';
 import { GuardError } from '../../src/errors.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/broker/storage.js';
 import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from '../broker/helpers/broker-env.js';
 import { FakeClock } from './fixtures.js';
 

@@ -174,3 +174,26 @@ describe('broker config: execution', () => {
     expect(e.message).toMatch(/^\/etc\/guard\/broker\.yaml:\d+:\d+: execution\.people: /);
   });
 });
+
+describe('broker config: storage', () => {
+  const withStorage = (storage: string) => GOOD.replace('storage:\n  sqlite: state/broker.db\n', storage);
+
+  it('PostgreSQL: the URL may stay out of the file; TLS and pool settings; paths resolved against the file', () => {
+    const c = parseBrokerConfig(withStorage('storage:\n  postgres:\n    sslmode: verify-full\n    caFile: db-ca.pem\n    poolSize: 4\n  auditKeyFile: keys/audit.pem\n'), '/etc/guard/broker.yaml');
+    expect(c.storage).toEqual({
+      postgres: { sslmode: 'verify-full', caFile: '/etc/guard/db-ca.pem', poolSize: 4, connectTimeoutMs: 5000 },
+      auditKeyFile: '/etc/guard/keys/audit.pem',
+    });
+    // The short form: just the URL.
+    const short = parseBrokerConfig(withStorage('storage:\n  postgres: postgres://guard@db.internal/guard\n  auditKeyFile: /k.pem\n'), '/b.yaml');
+    expect(short.storage.postgres).toMatchObject({ url: 'postgres://guard@db.internal/guard', poolSize: 10 });
+  });
+
+  it('exactly one of sqlite and postgres; postgres needs the audit key file; a URL must be postgres://', () => {
+    expect(() => parseBrokerConfig(withStorage('storage:\n  sqlite: a.db\n  postgres: postgres://x/y\n  auditKeyFile: /k.pem\n'), '/b.yaml')).toThrow(/storage: set exactly one of sqlite/);
+    expect(() => parseBrokerConfig(withStorage('storage: {}\n'), '/b.yaml')).toThrow(/storage: set exactly one of sqlite/);
+    expect(() => parseBrokerConfig(withStorage('storage:\n  postgres: {}\n'), '/b.yaml')).toThrow(/storage\.auditKeyFile: required with postgres/);
+    expect(() => parseBrokerConfig(withStorage('storage:\n  postgres:\n    url: mysql://x/y\n  auditKeyFile: /k.pem\n'), '/b.yaml')).toThrow(/storage\.postgres\.url: must be a postgres:\/\/ URL/);
+    expect(() => parseBrokerConfig(withStorage('storage:\n  postgres:\n    sslmode: prefer\n  auditKeyFile: /k.pem\n'), '/b.yaml')).toThrow(/storage\.postgres\.sslmode/);
+  });
+});

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/broker/storage.js';
 import type { BrokerStore } from '../../src/store/types.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from './helpers/broker-env.js';

@@ -3,7 +3,7 @@ import { STSClient, type AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GrantResponse } from '../../src/api/types.js';
 import { startBroker } from '../../src/broker/server.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/broker/storage.js';
 import { GuardError } from '../../src/errors.js';
 import { parseInvocation } from '../../src/invocation/parse.js';
 import { TRANSCRIPT_KEY, startBrokerEnv, type BrokerEnvironment } from './helpers/broker-env.js';

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isGuardError } from '../../src/errors.js';
 import { migrate } from '../../src/store/migrate.js';
-import { migrateAll, notReady, openStore, SCHEMA_VERSIONS, storageFrom } from '../../src/store/open.js';
-import { createBrokerStore, openSqliteStore } from '../../src/store/sqlite.js';
+import { migrateAll, notReady, openSqliteStore, openStore, SCHEMA_VERSIONS, storageFrom } from '../../src/broker/storage.js';
+import { createBrokerStore } from '../../src/store/sqlite.js';
 import type { GrantRecord } from '../../src/store/types.js';
 import { DIALECTS, testDatabases } from '../helpers/postgres.js';
 

@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { openPostgresDb, openSqliteDb, type Db, type Dialect } from '../../src/store/db.js';
-import { migrateAll } from '../../src/store/open.js';
+import { migrateAll } from '../../src/broker/storage.js';
 import { freePort } from './ports.js';
 
 /**
@@ -46,7 +46,11 @@ const asRoot = userInfo().uid === 0;
 /** argv prefix running a program as the postgres user when we are root. */
 const as = (argv: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', ...argv]] : [argv[0]!, argv.slice(1)]);
 
-export async function startPostgres(): Promise<TestPostgres> {
+/**
+ * `tls`: the server also speaks TLS with a certificate for the host name `localhost` only (not 127.0.0.1), signed
+ * by a throwaway CA made here with openssl; `caFile` is that CA (tests of sslmode verify-ca / verify-full).
+ */
+export async function startPostgres(o: { tls?: boolean } = {}): Promise<TestPostgres & { caFile?: string }> {
   if (!PG_BIN) throw new Error('PostgreSQL is not installed (apt-get install postgresql, or run scripts/setup-system.sh)');
   const dir = mkdtempSync(join(tmpdir(), 'guard-pg-'));
   if (asRoot) {
@@ -59,6 +63,26 @@ export async function startPostgres(): Promise<TestPostgres> {
   const init = spawnSync(cmd, args, { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const port = await freePort();
+  const tlsArgs: string[] = [];
+  let caFile: string | undefined;
+  if (o.tls) {
+    const ssl = (args: string[]) => {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+    };
+    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=guard-aws test CA']);
+    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost\n');
+    ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
+    chmodSync(join(dir, 'server.key'), 0o600);
+    if (asRoot) {
+      const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+      const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+      for (const f of ['server.key', 'server.pem']) chownSync(join(dir, f), uid, gid);
+    }
+    tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${join(dir, 'server.pem')}`, '-c', `ssl_key_file=${join(dir, 'server.key')}`);
+    caFile = join(dir, 'ca.pem');
+  }
   let proc: ChildProcess | undefined;
   const start = async () => {
     const [c, a] = as([
@@ -72,6 +96,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       '-c', 'synchronous_commit=off',
       '-c', 'full_page_writes=off',
       '-c', 'max_connections=200',
+      ...tlsArgs,
     ]);
     const p = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
     let log = '';
@@ -125,6 +150,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   return {
     url,
     port,
+    ...(caFile ? { caFile } : {}),
     async freshUrl() {
       const schema = `t${process.pid}_${++n}`;
       const db = await openPostgresDb({ url, poolSize: 1 });

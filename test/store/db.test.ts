@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGuardError } from '../../src/errors.js';
-import { openPostgresDb, toDollar } from '../../src/store/db.js';
-import { DIALECTS, testDatabases } from '../helpers/postgres.js';
+import { openPostgresDb, sslModeOf, toDollar } from '../../src/store/db.js';
+import { DIALECTS, startPostgres, testDatabases } from '../helpers/postgres.js';
 
 describe('toDollar', () => {
   it('numbers placeholders outside quotes only', () => {
@@ -61,5 +61,48 @@ describe('PostgreSQL unreachable', () => {
     } finally {
       await db.close();
     }
+  });
+});
+
+// TLS to the database with libpq's sslmode meanings, against a real server with a certificate for `localhost` only.
+describe('PostgreSQL over TLS', () => {
+  let pg: Awaited<ReturnType<typeof startPostgres>>;
+  beforeAll(async () => {
+    pg = await startPostgres({ tls: true });
+  });
+  afterAll(() => pg?.stop());
+  const at = (host: string) => `postgres://guard@${host}:${pg.port}/guard`;
+  const outcome = async (o: Parameters<typeof openPostgresDb>[0]) => {
+    const db = await openPostgresDb({ connectTimeoutMs: 2000, poolSize: 1, ...o });
+    try {
+      const r = await db.get<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      return r!.ssl ? 'tls' : 'plain';
+    } catch (e) {
+      return isGuardError(e) ? e.code : `error: ${(e as Error).message}`;
+    } finally {
+      await db.close();
+    }
+  };
+
+  it('verify-full checks the chain and the host name; verify-ca the chain only; require encrypts without checking', async () => {
+    expect(await outcome({ url: at('localhost'), sslmode: 'verify-full', caFile: pg.caFile })).toBe('tls');
+    // The certificate names localhost, not 127.0.0.1.
+    expect(await outcome({ url: at('127.0.0.1'), sslmode: 'verify-full', caFile: pg.caFile })).toBe('store_unavailable');
+    expect(await outcome({ url: at('127.0.0.1'), sslmode: 'verify-ca', caFile: pg.caFile })).toBe('tls');
+    // Not signed by a CA the broker trusts (the system's): refused.
+    expect(await outcome({ url: at('localhost'), sslmode: 'verify-full' })).toBe('store_unavailable');
+    expect(await outcome({ url: at('127.0.0.1'), sslmode: 'require' })).toBe('tls');
+    // sslmode in the URL, as libpq reads it.
+    expect(await outcome({ url: `${at('localhost')}?sslmode=verify-full`, caFile: pg.caFile })).toBe('tls');
+    expect(await outcome({ url: at('127.0.0.1'), sslmode: 'disable' })).toBe('plain');
+  });
+
+  it('the default: verify-full off loopback, none on loopback or a unix socket; the option wins over the URL', () => {
+    expect(sslModeOf(new URL('postgres://guard@db.internal/guard'))).toBe('verify-full');
+    expect(sslModeOf(new URL('postgres://guard@127.0.0.1/guard'))).toBe('disable');
+    expect(sslModeOf(new URL('postgres://guard@localhost/guard'))).toBe('disable');
+    expect(sslModeOf(new URL('postgres:///guard?host=/run/postgresql'))).toBe('disable');
+    expect(sslModeOf(new URL('postgres://guard@db.internal/guard?sslmode=require'))).toBe('require');
+    expect(sslModeOf(new URL('postgres://guard@db.internal/guard?sslmode=require'), 'verify-ca')).toBe('verify-ca');
   });
 });

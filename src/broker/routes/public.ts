@@ -3,7 +3,7 @@ import { VERSION } from '../../version.js';
 import type { BrokerConfigResponse } from '../../api/types.js';
 import type { BrokerContext } from '../deps.js';
 import type { BrokerEnv } from '../env.js';
-import { notReady } from '../../store/open.js';
+import { notReady } from '../storage.js';
 
 /** Unauthenticated routes: what a client needs before it has a token, liveness, and metrics. */
 export function mountPublic(app: Hono<BrokerEnv>, ctx: BrokerContext): void {

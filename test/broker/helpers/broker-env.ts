@@ -9,7 +9,7 @@ import type { BrokerLogEntry } from '../../../src/broker/log.js';
 import { startBroker, type RunningBroker } from '../../../src/broker/server.js';
 import { parseInvocation } from '../../../src/invocation/parse.js';
 import { decide, loadPolicies } from '../../../src/policy/index.js';
-import { openSqliteStore } from '../../../src/store/sqlite.js';
+import { openSqliteStore } from '../../../src/broker/storage.js';
 import { startMoto, type Moto } from '../../helpers/moto.js';
 import { startTestIdp, type TestIdp } from './idp.js';
 

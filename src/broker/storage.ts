@@ -3,10 +3,16 @@ import { APPROVALS_SCHEMA } from '../approvals/schema.js';
 import { OUTBOX_SCHEMA } from '../approvals/outbox.js';
 import { AUDIT_SCHEMA } from '../audit/store.js';
 import { CONSOLE_SCHEMA } from '../console/sessions.js';
-import { openPostgresDb, openSqliteDb, type Db, type PostgresOptions } from './db.js';
-import { migrate, schemaDrift, type Migration } from './migrate.js';
-import { BROKER_SCHEMA, createBrokerStore } from './sqlite.js';
-import type { BrokerStore } from './types.js';
+import { openPostgresDb, openSqliteDb, type Db, type PostgresOptions } from '../store/db.js';
+import { migrate, schemaDrift, type Migration } from '../store/migrate.js';
+import { BROKER_SCHEMA, createBrokerStore } from '../store/sqlite.js';
+import type { BrokerStore } from '../store/types.js';
+
+/**
+ * The broker's storage, assembled: every component's schema (the broker's own, approvals, the audit log, console
+ * sessions) migrated on the configured database. Here and not in src/store/ because the store's SQL port knows
+ * none of the modules that keep tables in it (docs/architecture.md).
+ */
 
 /** Where the broker keeps its state (broker config `storage:`, resolved). */
 export type StorageConfig = { sqlite: string } | { postgres: PostgresOptions };
@@ -67,4 +73,9 @@ export function storageFrom(section: StorageSection, env: NodeJS.ProcessEnv = pr
   if (!url) throw new GuardError('config_invalid', `storage.postgres: no database URL; set ${STORE_URL_ENV} (or storage.postgres.url)`);
   if (!/^postgres(ql)?:\/\//.test(url)) throw new GuardError('config_invalid', `${env[STORE_URL_ENV] ? STORE_URL_ENV : 'storage.postgres.url'}: must be a postgres:// URL`);
   return { postgres: { ...pg, url } };
+}
+
+/** Opens (creating and migrating as needed) a SQLite store: what `storage: { sqlite: PATH }` configures. */
+export function openSqliteStore(options: { path: string }): Promise<BrokerStore> {
+  return openStore({ sqlite: options.path });
 }
