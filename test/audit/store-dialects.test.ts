@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBrokerKey } from '../../src/audit/broker-key.js';
 import { verifyChain, verifyChainAsync } from '../../src/audit/chain.js';
 import { AuditLog } from '../../src/audit/store.js';
+import { recordUnreported } from '../../src/audit/summary.js';
 import { DIALECTS, testDatabases } from '../helpers/postgres.js';
 
 const key = generateBrokerKey('EdDSA');
@@ -76,4 +77,19 @@ describe('audit chain across brokers on PostgreSQL', () => {
     expect(head?.seq).toBe(records.length);
     expect(await verifyChainAsync(b.scan({ upToSeq: head!.seq }), key.publicKey, { head })).toMatchObject({ ok: true, count: records.length });
   }, 60_000);
+
+  it('two brokers sweeping for unreported grants at the same time note each grant once', async () => {
+    const a = new AuditLog(await dbs.open('sweep'), key);
+    const b = new AuditLog(await dbs.open('sweep'), key);
+    const grants = Array.from({ length: 30 }, (_, i) => ({
+      id: `grt_${i}`, subject: 'alice', argv: ['s3', 'ls'], target: 'dev', decision: 'allow' as const, rule: 'r', approvalId: null,
+      transcriptKey: 'k', createdAt: '2026-11-30T10:00:00.000Z', expiresAt: '2026-11-30T10:15:00.000Z', groups: [], name: null,
+    }));
+    const now = Date.parse('2026-11-30T12:00:00Z');
+    const [na, nb] = await Promise.all([recordUnreported(grants, a, now), recordUnreported(grants, b, now)]);
+    expect(na + nb).toBe(30);
+    const records = await a.records({ kind: 'unreported' });
+    expect(new Set(records.map((r) => r.grantId)).size).toBe(30);
+    expect(records.length).toBe(30);
+  });
 });

@@ -180,13 +180,14 @@ export const DIALECTS: Dialect[] = HAVE_POSTGRES || process.env.GUARD_AWS_TEST_P
 /**
  * Fresh migrated databases of one dialect for a test file: call `setup()` in beforeAll (starts the server for
  * PostgreSQL), `open()` per test, `teardown()` in afterAll (closes every database it opened and stops the server).
- * `open(file)` on SQLite uses that file (several connections to one file = several brokers); on PostgreSQL the
- * same `key` gives another pool on the same schema.
+ * `open(key)` with the same key gives another connection to the same database: on SQLite the same file (in a
+ * temporary directory), on PostgreSQL another pool on the same schema — several brokers on one store.
  */
 export function testDatabases(dialect: Dialect) {
   let pg: TestPostgres | undefined;
   const opened: Db[] = [];
   const schemas = new Map<string, string>();
+  let sqliteDir: string | undefined;
   return {
     get server(): TestPostgres | undefined {
       return pg;
@@ -198,7 +199,9 @@ export function testDatabases(dialect: Dialect) {
     async open(key?: string, o: { poolSize?: number } = {}): Promise<Db> {
       let db: Db;
       if (dialect === 'sqlite') {
-        db = openSqliteDb(key ?? ':memory:');
+        // The same key = the same file (several connections to one file, as several broker processes would have).
+        if (key !== undefined && !sqliteDir) sqliteDir = mkdtempSync(join(tmpdir(), 'guard-store-test-'));
+        db = openSqliteDb(key !== undefined ? join(sqliteDir!, `${key}.db`) : ':memory:');
       } else {
         let url = key !== undefined ? schemas.get(key) : undefined;
         if (!url) {
@@ -214,6 +217,7 @@ export function testDatabases(dialect: Dialect) {
     async teardown() {
       for (const db of opened) await db.close().catch(() => {});
       await pg?.stop();
+      if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
     },
   };
 }
