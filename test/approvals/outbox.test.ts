@@ -1,7 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueWebhook, startOutboxWorker, type OutboxWorker } from '../../src/approvals/outbox.js';
 import { verifyWebhookSignature } from '../../src/approvals/webhook.js';
@@ -37,13 +34,9 @@ afterAll(() => new Promise<void>((r) => receiver.close(() => r())));
 
 describe.each(DIALECTS)('webhook outbox on %s', (dialect) => {
   const dbs = testDatabases(dialect);
-  const dir = mkdtempSync(join(tmpdir(), 'guard-outbox-'));
   const workers: OutboxWorker[] = [];
   beforeAll(() => dbs.setup());
-  afterAll(async () => {
-    await dbs.teardown();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => dbs.teardown());
   afterEach(async () => {
     for (const w of workers.splice(0)) await w.close();
     hits.length = 0;
@@ -56,7 +49,7 @@ describe.each(DIALECTS)('webhook outbox on %s', (dialect) => {
   let n = 0;
   const twoBrokers = async (): Promise<[Db, Db]> => {
     if (dialect === 'sqlite') {
-      const db = await dbs.open(join(dir, `outbox-${++n}.db`));
+      const db = await dbs.open(`outbox-${++n}`);
       return [db, db];
     }
     const key = `outbox-${++n}`;
