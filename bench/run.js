@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { MARK } from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ALL = ['decisions', 'startup', 'parse', 'masking', 'grants', 'passthrough', 'remote-run', 'audit-verify', 'audit-append', 'transcript-cost', 'transcript-bodies', 'isolation', 'soak', 'console', 'store', 'approvals', 'warm-pool'];
+const ALL = ['decisions', 'startup', 'parse', 'masking', 'grants', 'passthrough', 'remote-run', 'audit-verify', 'audit-append', 'transcript-cost', 'transcript-bodies', 'isolation', 'soak', 'console', 'store', 'approvals', 'warm-pool', 'ha'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
 let failed = 0;
 const rows = [];

@@ -44,6 +44,9 @@ export const ERRORS = {
   internal: { exit: EXIT.INTERNAL, http: 500 },
   interrupted: { exit: EXIT.INTERRUPTED },
   audit_broken: { exit: EXIT.DATAERR },
+  // Another key signs the audit chain now (a rotation on another broker): this broker refuses to sign with its
+  // retired key until the current key file is deployed to it (src/audit/key-guard.ts). Fail closed, try another.
+  audit_key_retired: { exit: EXIT.UNAVAILABLE, http: 503 },
 } as const satisfies Record<string, { exit: ExitCode; http?: ContentfulStatusCode; wire?: string }>;
 
 /** A closed union: `new GuardError('no_such_code', …)` does not compile. */

@@ -1,6 +1,7 @@
 import { GuardError } from '../errors.js';
 import { clientCode, wireCode } from './errors.js';
 import { fetchSend, nodeHttpSend, type HttpSend } from './http-transport.js';
+import { brokerUrls, idempotent, neverSent, orderUrls, rememberHealthy } from './broker-urls.js';
 import { credentialHint, rejectionReason } from './credential-hint.js';
 import type {
   BrokerConfigResponse,
@@ -54,26 +55,42 @@ export function brokerDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
   return Math.round(s * 1000);
 }
 
+/** With several broker URLs, a connect (and TLS handshake) not done by then moves on to the next URL. */
+export const FAILOVER_CONNECT_MS = 5_000;
+
+/** 502/503/504: the broker (or the proxy in front of it) cannot serve now; an idempotent request tries the next. */
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
 /**
  * Talks to the broker's /v1 API. Maps every failure to a GuardError with the documented exit code:
  * network failures and 5xx → broker_unreachable (69; idp_unreachable, also 69, when the broker cannot reach its
  * identity provider), 401 → auth_rejected (67), any other refusal by its wire code (brokerError), malformed
  * answers → broker_unreachable (a broker we cannot understand is as good as none: fail closed).
+ *
+ * `baseUrl` may list several brokers, comma-separated: a request goes to them in turn under the failover rule of
+ * src/api/broker-urls.ts (idempotent requests on any failure; others only when they provably never reached a
+ * broker). The timeout is the deadline of the whole request, across every URL tried.
  */
 export class BrokerClient {
   private readonly send: HttpSend;
+  private readonly urls: string[];
+  /** The broker URL that gave the last answer (a remote run's streams must go to the broker that started it). */
+  answeredBy: string | undefined;
   constructor(
     readonly baseUrl: string,
     fetchImpl?: FetchLike,
     private readonly timeoutMs = brokerDeadlineMs(),
     /** Where the credentials came from decides the advice on a 401 (src/api/credential-hint.ts). */
     private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly now: () => number = Date.now,
   ) {
     this.send = fetchImpl && fetchImpl !== globalThis.fetch ? fetchSend(fetchImpl) : nodeHttpSend;
+    this.urls = brokerUrls(baseUrl);
+    if (this.urls.length === 0) this.urls = [baseUrl];
   }
 
-  private url(path: string): string {
-    return new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).toString();
+  private static url(base: string, path: string): string {
+    return new URL(path, base.endsWith('/') ? base : `${base}/`).toString();
   }
 
   /**
@@ -85,26 +102,59 @@ export class BrokerClient {
     if (token) headers.authorization = `Bearer ${token}`;
     if (bytes !== undefined) headers['content-type'] = 'application/octet-stream';
     else if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: { status: number; text: string };
-    try {
-      res = await this.send(this.url(path), {
-        method,
-        headers,
-        ...(bytes !== undefined ? { body: bytes } : body === undefined ? {} : { body: JSON.stringify(body) }),
-        timeoutMs: this.timeoutMs,
-      });
-    } catch (e) {
-      const why = isTimeout(e) ? `no complete answer within ${this.timeoutMs / 1000} s (the deadline of every broker request; GUARD_AWS_BROKER_TIMEOUT)` : describeNetworkError(e);
-      throw new GuardError('broker_unreachable', `broker unreachable at ${this.baseUrl}: ${why}`, {
-        cause: e,
-      });
+    const several = this.urls.length > 1;
+    const order = several ? orderUrls(this.urls, this.env, this.now()) : this.urls;
+    const mayRepeat = idempotent(method, path);
+    const endAt = this.now() + this.timeoutMs;
+    const failures: string[] = [];
+    for (let i = 0; i < order.length; i++) {
+      const base = order[i]!;
+      const last = i === order.length - 1;
+      const left = endAt - this.now();
+      if (left <= 0) break;
+      let res: { status: number; text: string };
+      try {
+        res = await this.send(BrokerClient.url(base, path), {
+          method,
+          headers,
+          ...(bytes !== undefined ? { body: bytes } : body === undefined ? {} : { body: JSON.stringify(body) }),
+          timeoutMs: left,
+          ...(several && !last ? { connectTimeoutMs: Math.min(FAILOVER_CONNECT_MS, left) } : {}),
+        });
+      } catch (e) {
+        const why = isTimeout(e) ? `no complete answer within ${this.timeoutMs / 1000} s (the deadline of every broker request; GUARD_AWS_BROKER_TIMEOUT)` : describeNetworkError(e);
+        if (!several) throw new GuardError('broker_unreachable', `broker unreachable at ${base}: ${why}`, { cause: e });
+        if (!mayRepeat && !neverSent(e)) {
+          // It reached a broker, which may have acted on it: asking another would act twice (a second grant).
+          throw new GuardError(
+            'broker_unreachable',
+            `the broker at ${base} took the ${method} ${path.split('?')[0]} request and broke off before answering (${why}); it was not sent to another broker, because the first may have acted on it — run the command again`,
+            { cause: e, details: { broker: base, tried: [...failures, `${base}: ${why}`], resent: false } },
+          );
+        }
+        failures.push(`${base}: ${why}`);
+        continue;
+      }
+      if (several && mayRepeat && !last && UNAVAILABLE_STATUSES.has(res.status)) {
+        failures.push(`${base}: HTTP ${res.status}`);
+        continue;
+      }
+      if (several && failures.length > 0) rememberHealthy(this.urls, base, this.env, this.now());
+      this.answeredBy = base;
+      return this.answer<T>(base, res);
     }
+    throw new GuardError('broker_unreachable', `no broker reachable: ${failures.join('; ') || `no time left within ${this.timeoutMs / 1000} s`}`, {
+      details: { tried: failures },
+    });
+  }
+
+  private answer<T>(base: string, res: { status: number; text: string }): { status: number; body: T } {
     const text = res.text;
     let parsed: unknown;
     try {
       parsed = text.length ? JSON.parse(text.slice(0, MAX_ANSWER_BODY)) : {};
     } catch {
-      throw new GuardError('broker_unreachable', `broker at ${this.baseUrl} answered ${res.status} with a body that is not JSON`);
+      throw new GuardError('broker_unreachable', `broker at ${base} answered ${res.status} with a body that is not JSON`);
     }
     if (res.status >= 500) {
       const msg = (parsed as ErrorResponse)?.error?.message ?? 'internal error';
@@ -117,7 +167,7 @@ export class BrokerClient {
       // By code, not by the broker's message (which carries its own advice for people): a CI job is told to fix
       // its token, a person to log in — once.
       const code = (parsed as ErrorResponse)?.error?.code;
-      throw new GuardError('auth_rejected', `the broker at ${this.baseUrl} refused the credentials: ${rejectionReason(code)}; ${credentialHint(this.env)}`, {
+      throw new GuardError('auth_rejected', `the broker at ${base} refused the credentials: ${rejectionReason(code)}; ${credentialHint(this.env)}`, {
         details: { brokerCode: code },
       });
     }
@@ -215,6 +265,9 @@ function isTimeout(e: unknown): boolean {
 function describeNetworkError(e: unknown): string {
   const cause = (e as { cause?: { code?: string } })?.cause;
   if (cause?.code) return cause.code;
+  // node:http's own errors carry the code themselves ("connect ECONNREFUSED 127.0.0.1:9" says no more).
+  const own = (e as { code?: unknown })?.code;
+  if (typeof own === 'string' && /^E[A-Z_]+$/.test(own)) return own;
   if ((e as Error)?.name === 'TimeoutError') return 'timed out';
   return (e as Error)?.message ?? String(e);
 }

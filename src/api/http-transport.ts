@@ -10,13 +10,27 @@ export interface HttpAnswer {
   text: string;
 }
 export interface HttpSend {
-  (url: string, init: { method: string; headers: Record<string, string>; body?: string | Uint8Array; timeoutMs: number }): Promise<HttpAnswer>;
+  (
+    url: string,
+    init: {
+      method: string;
+      headers: Record<string, string>;
+      body?: string | Uint8Array;
+      timeoutMs: number;
+      /** Gives up on a connect (and TLS handshake) that has not completed by then; the error is `unsent`. */
+      connectTimeoutMs?: number;
+    },
+  ): Promise<HttpAnswer>;
 }
 
 /** Bodies larger than this are refused rather than buffered (a broker never sends that much). */
 const MAX_BODY = 32 * 1024 * 1024;
 
 /**
+ * Every error carries `unsent`: true when it happened before the connection (and its TLS handshake) was up, so not
+ * a byte of the request reached a server — the one case in which a non-idempotent request may go to another broker
+ * (src/api/broker-urls.ts). A reused keep-alive socket counts as connected: a request written to it may have arrived.
+ *
  * `timeoutMs` is a total deadline for the whole exchange — connect, send, headers and every byte of the body.
  * node's own `timeout` option is an idle timer that every received byte resets, so a peer (or proxy) dripping one
  * byte every few seconds would keep a call waiting for ever; the deadline timer cannot be reset.
@@ -26,12 +40,23 @@ export const nodeHttpSend: HttpSend = (url, init) =>
     const u = new URL(url);
     const { request } = process.getBuiltinModule(u.protocol === 'https:' ? 'node:https' : 'node:http');
     const deadline = setTimeout(() => req.destroy(timedOut()), init.timeoutMs);
+    let connected = false;
+    const connectDeadline =
+      init.connectTimeoutMs !== undefined && init.connectTimeoutMs < init.timeoutMs
+        ? setTimeout(() => {
+            if (!connected) req.destroy(Object.assign(new Error(`no connection within ${init.connectTimeoutMs} ms`), { code: 'ECONNECT_TIMEOUT' }));
+          }, init.connectTimeoutMs)
+        : undefined;
     const resolve = (a: HttpAnswer) => {
       clearTimeout(deadline);
+      clearTimeout(connectDeadline);
       resolvePromise(a);
     };
     const reject = (e: unknown) => {
       clearTimeout(deadline);
+      clearTimeout(connectDeadline);
+      // An error object we did not make (node's) gets the mark; ours are fresh each time.
+      if (e && typeof e === 'object' && !('unsent' in e)) Object.assign(e, { unsent: !connected });
       rejectPromise(e);
     };
     const req = request(u, { method: init.method, headers: init.headers, timeout: init.timeoutMs }, (res) => {
@@ -57,6 +82,20 @@ export const nodeHttpSend: HttpSend = (url, init) =>
       deadlineHit = true;
       return Object.assign(new Error('timed out'), { name: 'TimeoutError' });
     };
+    req.on('socket', (socket) => {
+      // TLS: only once the handshake is done can request bytes leave (they are encrypted under its keys).
+      const event = u.protocol === 'https:' ? 'secureConnect' : 'connect';
+      // A socket the agent kept alive is up already; a fresh one is still connecting when handed over.
+      if (req.reusedSocket) {
+        connected = true;
+        clearTimeout(connectDeadline);
+        return;
+      }
+      socket.once(event, () => {
+        connected = true;
+        clearTimeout(connectDeadline);
+      });
+    });
     req.on('timeout', () => req.destroy(timedOut()));
     req.on('error', reject);
     req.end(init.body);

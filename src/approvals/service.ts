@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../store/db.js';
+import type { Db, Sql } from '../store/db.js';
 import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import type { ParsedInvocation } from '../invocation/types.js';
@@ -39,6 +39,11 @@ export interface ApprovalServiceOptions {
   displayArgv?: (invocation: ParsedInvocation) => string[];
   /** Called after each committed change; must not block (see webhook.ts). Errors are swallowed. */
   notify?: (event: ApprovalNotification) => void;
+  /**
+   * Writes the event of each change into the webhook outbox inside the change's own transaction (src/approvals/
+   * outbox.ts): a committed change always has its event, a rolled-back one never.
+   */
+  outbox?: (tx: Sql, event: ApprovalNotification) => Promise<unknown>;
   /** Groups whose members may read every request (never decide). Default `['auditors']`. */
   auditorGroups?: string[];
   /** Open (pending) requests one requester may have at a time, so approvers cannot be flooded. Default 20. */
@@ -125,6 +130,8 @@ export class ApprovalService {
   private readonly approvedTtlMs: number;
   private readonly displayArgv: (inv: ParsedInvocation) => string[];
   private readonly notifyFn: ((e: ApprovalNotification) => void) | undefined;
+  private readonly outboxFn: ApprovalServiceOptions['outbox'];
+  private readonly db: Db;
   readonly auditorGroups: readonly string[];
   private readonly maxPending: number;
   private readonly masking: Partial<MaskingRules> | undefined;
@@ -139,6 +146,8 @@ export class ApprovalService {
     this.approvedTtlMs = positive(opts.approvedTtlMs ?? DEFAULT_APPROVED_TTL_MS, 'approvedTtlMs');
     this.displayArgv = opts.displayArgv ?? ((inv) => maskArgv(inv.canonicalArgv));
     this.notifyFn = opts.notify;
+    this.outboxFn = opts.outbox;
+    this.db = db;
     this.auditorGroups = opts.auditorGroups ?? ['auditors'];
     this.maxPending = positive(opts.maxPendingPerRequester ?? 20, 'maxPendingPerRequester');
     this.masking = opts.masking;
@@ -168,7 +177,7 @@ export class ApprovalService {
       // Made from the same invocation whose params the binding hash covers: what is shown is what is bound.
       parameters: shownParameters(inv, this.masking),
     };
-    const result = await this.store.transaction(async (store): Promise<{ row: ApprovalRow; opened: boolean }> => {
+    const result = await this.transaction(async (store, tx): Promise<{ row: ApprovalRow; opened: boolean }> => {
       // Across brokers: one requester's duplicate check, pending count and insert happen one at a time.
       await store.lockRequester(input.requester.subject);
       const now = this.now();
@@ -209,7 +218,9 @@ export class ApprovalService {
         expires_at: now + this.pendingTtlMs,
       });
       await store.event(id, 'opened', input.requester, now, reason || null);
-      return { row: (await store.row(id))!, opened: true };
+      const row = (await store.row(id))!;
+      await this.enqueue(tx, store, 'opened', input.requester.subject, now, reason || undefined, row);
+      return { row, opened: true };
     });
     const summary = await this.summarize(result.row);
     if (result.opened) this.emit('opened', input.requester.subject, result.row.created_at, reason || undefined, summary);
@@ -268,13 +279,15 @@ export class ApprovalService {
    */
   async approve(id: string, approver: Caller, comment?: string): Promise<ApprovalSummary> {
     const note = state.text(comment, 'comment');
-    const { row, at } = await this.store.transaction(async (store) => {
+    const { row, at } = await this.transaction(async (store, tx) => {
       const now = this.now();
       const r = await mustRow(store, id);
       const next = orThrow(state.approve(r, await store.votes(id), approver, now, this.approvedTtlMs));
       await store.event(id, 'approved', approver, now, note);
       if (next !== r) await store.update(next, r.status);
-      return { row: (await store.row(id))!, at: now };
+      const row = (await store.row(id))!;
+      await this.enqueue(tx, store, 'approved', approver.subject, now, note ?? undefined, row);
+      return { row, at: now };
     });
     const summary = await this.summarize(row);
     this.emit('approved', approver.subject, at, note ?? undefined, summary);
@@ -287,7 +300,7 @@ export class ApprovalService {
    * original expiry. Only a use with no grant recorded can be released; the release is itself recorded.
    */
   async release(id: string, requester: Caller, why: string): Promise<void> {
-    await this.store.transaction(async (store) => {
+    await this.transaction(async (store) => {
       if (await store.release(id, requester.subject)) await store.event(id, 'refused', requester, this.now(), `released: ${why}`.slice(0, state.MAX_TEXT));
     });
   }
@@ -311,13 +324,15 @@ export class ApprovalService {
     transition: (row: ApprovalRow, who: Caller, now: number) => ApprovalRow | GuardError,
   ): Promise<ApprovalSummary> {
     const note = state.text(comment, 'comment');
-    const { row, at } = await this.store.transaction(async (store) => {
+    const { row, at } = await this.transaction(async (store, tx) => {
       const now = this.now();
       const r = await mustRow(store, id);
       const next = orThrow(transition(r, who, now));
       await store.event(id, event, who, now, note);
       await store.update(next, r.status);
-      return { row: (await store.row(id))!, at: now };
+      const row = (await store.row(id))!;
+      await this.enqueue(tx, store, event, who.subject, now, note ?? undefined, row);
+      return { row, at: now };
     });
     const summary = await this.summarize(row);
     this.emit(event, who.subject, at, note ?? undefined, summary);
@@ -330,7 +345,7 @@ export class ApprovalService {
    * approval_mismatch, approval_pending, approval_denied, approval_closed, approval_used, approval_expired.
    */
   async consume(id: string, input: ConsumeInput): Promise<ApprovalSummary> {
-    const outcome = await this.store.transaction(async (store): Promise<{ row: ApprovalRow; error?: GuardError; at: number }> => {
+    const outcome = await this.transaction(async (store, tx): Promise<{ row: ApprovalRow; error?: GuardError; at: number }> => {
       const now = this.now();
       // Locked FOR UPDATE (PostgreSQL): a second broker redeeming the same approval waits here, then sees `used`.
       const r = await mustRow(store, id);
@@ -349,12 +364,26 @@ export class ApprovalService {
       // Guarded by the status read above (UPDATE … WHERE status = 'approved'): never two uses of one approval.
       if (!(await store.update(next, r.status))) throw new GuardError('approval_used', `approval ${id} was used concurrently`);
       await store.event(id, 'used', input.requester, now, input.grantId ?? null);
-      return { row: (await store.row(id))!, at: now };
+      const row = (await store.row(id))!;
+      await this.enqueue(tx, store, 'used', input.requester.subject, now, undefined, row);
+      return { row, at: now };
     });
     if (outcome.error) throw outcome.error;
     const summary = await this.summarize(outcome.row);
     this.emit('used', input.requester.subject, outcome.at, undefined, summary);
     return summary;
+  }
+
+  /** One transaction: the approval store bound to it, and the raw transaction for the outbox. */
+  private transaction<T>(fn: (store: ApprovalStore, tx: Sql) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new ApprovalStore(tx), tx));
+  }
+
+  /** The change's webhook event, into the outbox in the same transaction (nothing without an outbox). */
+  private async enqueue(tx: Sql, store: ApprovalStore, kind: ApprovalEventKind, actor: string, at: number, comment: string | undefined, row: ApprovalRow): Promise<void> {
+    if (!this.outboxFn) return;
+    const approval = (await this.summarizeAll([row], store))[0]!;
+    await this.outboxFn(tx, { kind, at: new Date(at).toISOString(), actor, ...(comment ? { comment } : {}), approval });
   }
 
   private emit(kind: ApprovalEventKind, actor: string, at: number, comment: string | undefined, approval: ApprovalSummary): void {
@@ -366,9 +395,9 @@ export class ApprovalService {
     }
   }
 
-  private async summarizeAll(rows: ApprovalRow[]): Promise<ApprovalSummary[]> {
+  private async summarizeAll(rows: ApprovalRow[], store: ApprovalStore = this.store): Promise<ApprovalSummary[]> {
     if (rows.length === 0) return [];
-    const events = await this.store.decisionEvents(rows.map((r) => r.id));
+    const events = await store.decisionEvents(rows.map((r) => r.id));
     const now = this.now();
     return rows.map((r) => {
       const s = state.toSummary(r, events.get(r.id) ?? [], now);

@@ -4,7 +4,9 @@ import type { Db } from '../store/db.js';
 import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { ApprovalService, type ApprovalNotification, type ApprovalServiceOptions } from './service.js';
-import { checkWebhookConfig, createWebhookNotifier, type WebhookDeps, type WebhookNotifier } from './webhook.js';
+import type { Sql } from '../store/db.js';
+import { enqueueWebhook, startOutboxWorker, type OutboxWorker } from './outbox.js';
+import { checkWebhookConfig, type WebhookDeps, type WebhookNotifier } from './webhook.js';
 
 /**
  * The `approvals:` section of the broker config (all optional). The webhook secret is never written in the
@@ -78,6 +80,7 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
   }
   const cfg = parsed.data;
   let notifier: WebhookNotifier | undefined;
+  let worker: OutboxWorker | undefined;
   if (cfg.webhook) {
     const w = cfg.webhook;
     const env = s.env ?? process.env;
@@ -94,7 +97,24 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
       if (!secret) throw new GuardError('config_invalid', `approvals.webhook: set ${w.secretEnv} to the webhook's shared secret`);
     }
     const { secretEnv: _e, secretFile: _f, ...rest } = w;
-    notifier = createWebhookNotifier(checkWebhookConfig({ ...rest, secret }), { ...s.webhookDeps, ...(s.log ? { log: s.log } : {}) });
+    // Delivered from the outbox in the database (src/approvals/outbox.ts): once per event, by whichever broker
+    // is alive. The worker's fetch, clock and jitter follow the injected webhook deps (tests).
+    const d = s.webhookDeps ?? {};
+    worker = startOutboxWorker(s.db, checkWebhookConfig({ ...rest, secret }), {
+      ...(d.fetch ? { fetch: d.fetch } : {}),
+      ...(d.now ? { now: d.now } : {}),
+      ...(d.random ? { random: d.random } : {}),
+      ...(s.log ? { log: s.log } : {}),
+    });
+    const w2 = worker;
+    notifier = {
+      notify: () => w2.kick(),
+      drain: () => w2.idle(),
+      close: () => void w2.close(),
+      get pending() {
+        return 0;
+      },
+    };
   }
   const service = new ApprovalService(s.db, {
     ...s.service,
@@ -104,6 +124,7 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     retainClosedMs: cfg.retainClosedDays * 86_400_000,
     auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
     ...(s.consoleUrl ? { consoleUrl: s.consoleUrl } : {}),
+    ...(worker ? { outbox: (tx: Sql, n: ApprovalNotification) => enqueueWebhook(tx, n, (s.now ?? Date.now)()) } : {}),
     ...(notifier || s.onChange
       ? {
           notify: (n: ApprovalNotification) => {
@@ -131,7 +152,7 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     close: async () => {
       clearInterval(timer);
       await purging;
-      await notifier?.close();
+      await worker?.close();
     },
     ...(notifier ? { notifier } : {}),
   };

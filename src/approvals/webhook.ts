@@ -119,6 +119,11 @@ const TYPE: Record<ApprovalEventKind, WebhookEventType> = {
   used: 'approval.used',
 };
 
+/** The webhook event type of an approval change (the outbox, src/approvals/outbox.ts, stores events by it). */
+export function webhookEventType(kind: ApprovalEventKind): WebhookEventType {
+  return TYPE[kind];
+}
+
 /** Checks a webhook config (broker start-up); errors name the field. */
 export function checkWebhookConfig(cfg: WebhookConfig): WebhookConfig {
   let url: URL;

@@ -60,6 +60,11 @@ export interface PublicKeyEntry {
   kid: string;
   alg: AuditAlg;
   pem: string;
+  /**
+   * When this key entered the history (ISO 8601): from then on it may sign records. Absent in histories written
+   * before it existed. With several brokers the history file is copied from the broker that made the key.
+   */
+  addedAt?: string;
 }
 
 export function historyPath(keyPath: string): string {
@@ -84,7 +89,7 @@ export function readKeyHistory(keyPath: string): PublicKeyEntry[] {
 export function recordKeyInHistory(keyPath: string, key: BrokerKey): PublicKeyEntry[] {
   const list = readKeyHistory(keyPath);
   if (list.some((e) => e.kid === key.kid)) return list;
-  const next = [...list, { kid: key.kid, alg: key.alg, pem: key.publicPem }];
+  const next = [...list, { kid: key.kid, alg: key.alg, pem: key.publicPem, addedAt: new Date().toISOString() }];
   const tmp = `${historyPath(keyPath)}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, historyPath(keyPath));
@@ -264,12 +269,13 @@ export function verifyHead(key: KeyObject, seq: number, hashHex: string, sig: st
 export function publicKeysDocument(
   key: BrokerKey,
   earlier: readonly PublicKeyEntry[] = [],
-): { keys: { kid: string; alg: AuditAlg; use: 'audit'; pem: string; jwk: object; current: boolean }[] } {
+): { keys: { kid: string; alg: AuditAlg; use: 'audit'; pem: string; jwk: object; current: boolean; addedAt?: string }[] } {
   const rest = [...earlier].reverse().filter((e) => e.kid !== key.kid);
+  const since = (e: PublicKeyEntry | undefined) => (e?.addedAt ? { addedAt: e.addedAt } : {});
   return {
     keys: [
-      { kid: key.kid, alg: key.alg, use: 'audit', pem: key.publicPem, jwk: key.publicKey.export({ format: 'jwk' }), current: true },
-      ...rest.map((e) => ({ kid: e.kid, alg: e.alg, use: 'audit' as const, pem: e.pem, jwk: createPublicKey({ key: e.pem, format: 'pem' }).export({ format: 'jwk' }), current: false })),
+      { kid: key.kid, alg: key.alg, use: 'audit', pem: key.publicPem, jwk: key.publicKey.export({ format: 'jwk' }), current: true, ...since(earlier.find((e) => e.kid === key.kid)) },
+      ...rest.map((e) => ({ kid: e.kid, alg: e.alg, use: 'audit' as const, pem: e.pem, jwk: createPublicKey({ key: e.pem, format: 'pem' }).export({ format: 'jwk' }), current: false, ...since(e) })),
     ],
   };
 }

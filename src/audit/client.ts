@@ -1,4 +1,5 @@
 import type { BrokerSession } from '../auth/broker-session.js';
+import { brokerUrls } from '../api/broker-urls.js';
 import { BrokerClient, brokerError } from '../api/broker-client.js';
 import { GuardError } from '../errors.js';
 import { credentialHint, rejectionReason } from '../api/credential-hint.js';
@@ -93,10 +94,19 @@ export class AuditClient {
           : `broker unreachable at ${this.link.brokerUrl}`,
         { cause: e },
       );
-    try {
-      res = await (this.link.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${await this.link.token()}` }, signal });
-    } catch (e) {
-      throw failed(e);
+    // Several brokers (comma-separated): an export is a GET, so the next one is asked when one cannot be reached
+    // (src/api/broker-urls.ts); once one answers, the export comes from it alone.
+    const bases = brokerUrls(this.link.brokerUrl);
+    for (let i = 0; ; i++) {
+      const base = bases[i] ?? this.link.brokerUrl;
+      const at = bases.length > 1 ? new URL(`v1/audit/export${qs(q)}`, `${base}/`) : url;
+      try {
+        res = await (this.link.fetch ?? fetch)(at, { headers: { authorization: `Bearer ${await this.link.token()}` }, signal });
+        break;
+      } catch (e) {
+        if (i + 1 < bases.length && !signal.aborted) continue;
+        throw failed(e);
+      }
     }
     if (res.status !== 200) {
       const body = (await res.json().catch(() => ({}))) as ErrorResponse;

@@ -13,6 +13,7 @@ import {
   type PublicKeyEntry,
 } from './broker-key.js';
 import type { ApprovalLookup, GrantFacts } from './ingest.js';
+import { createKeyGuard } from './key-guard.js';
 import { AuditLog } from './store.js';
 
 export const DEFAULT_AUDITOR_GROUPS: readonly string[] = ['auditors'];
@@ -93,6 +94,20 @@ export async function createAuditService(o: AuditServiceOptions): Promise<AuditS
     history = keepHistory(() => recordKeyInHistory(path, key), path);
   }
   const log = new AuditLog(o.db, key, clock);
+  if (!history.length) history = [{ kid: key.kid, alg: key.alg, pem: key.publicPem }];
+  // Several brokers, one key (src/audit/key-guard.ts): never sign over a head another key signed; pick up a
+  // rotated key once it is deployed to the key file.
+  log.keyGuard = createKeyGuard({
+    key,
+    keyPath: path,
+    history,
+    // In place: the broker's routes may hold copies of the service object, never of these arrays.
+    onReload: (next, list) => {
+      history.splice(0, history.length, ...list);
+      if (!publicKeys.some((k) => k.equals(next.publicKey))) publicKeys.push(next.publicKey);
+    },
+  });
+  const publicKeys = history.map((e) => (e.kid === key.kid ? key.publicKey : createPublicKey({ key: e.pem, format: 'pem' })));
   // A broker of an earlier version that stopped between an append and its batched head signature left records after
   // the signed head (SECURITY.md, "The audit log"); batches now commit with their head, so this finds nothing new.
   await log.repairHead();
@@ -104,18 +119,18 @@ export async function createAuditService(o: AuditServiceOptions): Promise<AuditS
       body: { kid: key.kid, alg: key.alg, publicPem: key.publicPem, previousKid: rotation.previousKid, reason: rotation.reason },
     });
   }
-  if (!history.length) history = [{ kid: key.kid, alg: key.alg, pem: key.publicPem }];
-  return {
+  const svc: AuditService = {
     log,
     key,
     auditorGroups: o.auditorGroups ?? DEFAULT_AUDITOR_GROUPS,
     history,
-    publicKeys: history.map((e) => (e.kid === key.kid ? key.publicKey : createPublicKey({ key: e.pem, format: 'pem' }))),
+    publicKeys,
     getGrant: o.getGrant,
     listGrants: o.listGrants ?? (() => []),
     getApproval: o.getApproval,
     clock,
   };
+  return svc;
 }
 
 function keepHistory(write: () => PublicKeyEntry[], path: string): PublicKeyEntry[] {

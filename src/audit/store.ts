@@ -4,6 +4,7 @@ import type { Migration } from '../store/migrate.js';
 import { canonicalJson } from '../canonical-json/canonical-json.js';
 import { signHead, signRecordHash, type BrokerKey } from './broker-key.js';
 import { ChainVerifier, GENESIS_PREV_HASH, recordHash } from './chain.js';
+import type { KeyGuard } from './key-guard.js';
 import type { AuditHead, AuditKind, AuditRecord } from './types.js';
 
 /**
@@ -151,6 +152,12 @@ export class AuditLog {
   /** This process's appends, one after the other, so records keep the order they were appended in. */
   private tail: Promise<unknown> = Promise.resolve();
 
+  /**
+   * Checks, inside each append transaction and after the chain lock, that the chain's signed head is this broker's
+   * key's (several brokers, one key: src/audit/key-guard.ts); unset, nothing is checked (one broker, tests).
+   */
+  keyGuard: KeyGuard | undefined;
+
   /** `db` must be migrated (src/broker/storage.ts migrateAll). */
   constructor(
     readonly db: Db,
@@ -164,6 +171,13 @@ export class AuditLog {
    */
   private async last(q: Sql): Promise<Link | undefined> {
     return q.get<Link>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+  }
+
+  /** Refuses (audit_key_retired) before anything is signed when another key signs the chain now. */
+  private async checkKey(q: Sql, previousKid?: string | null): Promise<void> {
+    if (!this.keyGuard) return;
+    const head = await q.get<AuditHead>('SELECT seq, hash, sig FROM audit_head WHERE one = 1');
+    this.keyGuard.check(head ? { seq: Number(head.seq), hash: head.hash, sig: head.sig } : null, { previousKid });
   }
 
   /** The head only moves forward: another broker on the same database may have signed a later one already. */
@@ -204,6 +218,7 @@ export class AuditLog {
     const at = (input.at ?? new Date(this.clock())).toISOString();
     return this.db.transaction(async (tx) => {
       await tx.lock(CHAIN_LOCK);
+      await this.checkKey(tx, input.kind === 'key_rotation' ? (input.body as { previousKid?: string | null }).previousKid : undefined);
       const rec = this.link(await this.last(tx), input.kind, input.grantId, input.subject, body, at);
       rec.sig = signRecordHash(this.key.privateKey, rec.hash);
       await this.store(tx, [rec]);
@@ -215,6 +230,7 @@ export class AuditLog {
   private appendMany(items: readonly Queued[]): Promise<Appended[]> {
     return this.db.transaction(async (tx) => {
       await tx.lock(CHAIN_LOCK);
+      await this.checkKey(tx);
       let prev = await this.last(tx);
       const out: Appended[] = [];
       const recs: AuditRecord[] = [];

@@ -17,6 +17,21 @@ const Schema = z.object({
  * for which audience — so a person only ever needs the broker's URL. Unauthenticated by design (it holds no secret).
  */
 export async function fetchBrokerConfig(brokerUrl: string, f: typeof fetch = fetch): Promise<BrokerConfigResponse> {
+  // Several brokers (comma-separated): a GET, so any of them may answer (src/api/broker-urls.ts); in list order.
+  const urls = brokerUrl.split(',').map((u) => u.trim()).filter(Boolean);
+  let lastError: unknown;
+  for (const base of urls) {
+    try {
+      return await fetchOne(base, f);
+    } catch (e) {
+      if (!(e instanceof GuardError) || e.code !== 'broker_unreachable') throw e;
+      lastError = e;
+    }
+  }
+  throw lastError ?? new GuardError('broker_unreachable', 'no broker URL to ask for its configuration');
+}
+
+async function fetchOne(brokerUrl: string, f: typeof fetch): Promise<BrokerConfigResponse> {
   const url = `${brokerUrl.replace(/\/+$/, '')}/v1/config`;
   let res: Response;
   try {

@@ -1,5 +1,6 @@
 import { GuardError } from '../errors.js';
 import { APPROVALS_SCHEMA } from '../approvals/schema.js';
+import { OUTBOX_SCHEMA } from '../approvals/outbox.js';
 import { AUDIT_SCHEMA } from '../audit/store.js';
 import { CONSOLE_SCHEMA } from '../console/sessions.js';
 import { openPostgresDb, openSqliteDb, type Db, type PostgresOptions } from '../store/db.js';
@@ -22,6 +23,7 @@ const COMPONENTS: ReadonlyArray<readonly [string, readonly Migration[]]> = [
   ['approvals', APPROVALS_SCHEMA],
   ['audit', AUDIT_SCHEMA],
   ['console', CONSOLE_SCHEMA],
+  ['webhook_outbox', OUTBOX_SCHEMA],
 ];
 
 /** The schema version this code expects of each component (readiness compares the database with it). */

@@ -221,7 +221,7 @@ export async function runInvocation(argv: string[], d: RunInvocationDeps): Promi
       throw new GuardError('denied', `the broker did not accept approval ${approvalId} for this call (${answer.code})`);
     }
   }
-  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, local, blobBytes, session, d);
+  if (answer.kind === 'broker') return runOnBroker(answer, request.stdin === true, local, blobBytes, session, d, broker.answeredBy ?? session.brokerUrl);
   if (!aws) throw noAws;
   const grant: GrantResponse = answer.grant;
   d.onGrant?.({
@@ -282,6 +282,8 @@ async function runOnBroker(
   blobs: ReadonlyMap<string, { data: Buffer }>,
   session: ClientSession,
   d: RunInvocationDeps,
+  /** The broker that started the run (of several, src/api/broker-urls.ts): its streams live there only. */
+  runUrl: string,
 ): Promise<number> {
   const [{ streamRun, feedRun, cancelRun, uploadInput }, { inputPaths, outputSink }, { createReadStream }, { Readable }] = await Promise.all([
     import('../api/run-client.js'),
@@ -304,23 +306,23 @@ async function runOnBroker(
   for (const [n, path] of inputPaths(run.argv, run.inputs ?? [], local.files, where)) {
     // A blob goes up as the bytes that were hashed for the decision (the broker checks them against the digest).
     const blob = blobs.get(path);
-    await uploadInput(session.brokerUrl, token, run.runId, n, blob ? Readable.from([blob.data]) : createReadStream(path));
+    await uploadInput(runUrl, token, run.runId, n, blob ? Readable.from([blob.data]) : createReadStream(path));
   }
   const files = run.outputs?.length ? outputSink(run.argv, run.outputs, local.files, where) : undefined;
   let cancelled = false;
   const cancel = () => {
     if (cancelled) return;
     cancelled = true;
-    void cancelRun(session.brokerUrl, token, run.runId);
+    void cancelRun(runUrl, token, run.runId);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) d.signals.on(s, cancel);
   let feed: { done: Promise<void>; abort(): void } | undefined;
   try {
-    const exit = streamRun({ baseUrl: session.brokerUrl, token, runId: run.runId, stdout: d.stdout, stderr: d.stderr, ...(files ? { files } : {}) });
+    const exit = streamRun({ baseUrl: runUrl, token, runId: run.runId, stdout: d.stdout, stderr: d.stderr, ...(files ? { files } : {}) });
     const input = stdinDeclared ? (d.stdin === 'inherit' ? process.stdin : d.stdin) : null;
     // A failed upload fails the run on the broker (it never sees a cut input as the end); the stream says so.
-    feed = input ? feedRun(session.brokerUrl, token, run.runId, input) : undefined;
+    feed = input ? feedRun(runUrl, token, run.runId, input) : undefined;
     feed?.done.catch(() => undefined);
     const { exitCode } = await exit;
     return exitCode;

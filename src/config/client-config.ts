@@ -24,8 +24,9 @@ export async function readClientConfig(env: NodeJS.ProcessEnv = process.env): Pr
   }
   const broker = (json as { broker?: unknown }).broker;
   if (broker === undefined) return {};
-  if (typeof broker !== 'string' || !URL.canParse(broker)) {
-    throw new GuardError('config_invalid', `${path}: field broker: expected a URL`);
+  // One URL, or several comma-separated (brokers of one service, src/api/broker-urls.ts).
+  if (typeof broker !== 'string' || !broker.split(',').every((u) => URL.canParse(u.trim()))) {
+    throw new GuardError('config_invalid', `${path}: field broker: expected a URL (or several, comma-separated)`);
   }
   return { broker };
 }
@@ -51,8 +52,26 @@ export async function resolveBrokerUrl(flag: string | undefined, env: NodeJS.Pro
   return chosen === undefined ? undefined : normalizeBrokerUrl(chosen, where, env);
 }
 
-/** An http(s) URL without query, fragment or trailing slash, so the same broker always maps to the same login. */
+/**
+ * A broker setting, normalised: one URL, or several comma-separated ones (several brokers of one service: the client
+ * fails over between them, src/api/broker-urls.ts), each checked and normalised like a single one, duplicates
+ * dropped, the order kept (it is the order they are tried in). The normalised list is the login's key, so the same
+ * list always maps to the same login.
+ */
 export function normalizeBrokerUrl(raw: string, where = 'broker URL', env: NodeJS.ProcessEnv = process.env): string {
+  if (!raw.includes(',')) return normalizeOneBrokerUrl(raw, where, env);
+  const items = raw.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new GuardError('usage', `${where}: an empty URL in the comma-separated list`);
+  const out: string[] = [];
+  for (const item of items) {
+    const u = normalizeOneBrokerUrl(item, where, env);
+    if (!out.includes(u)) out.push(u);
+  }
+  return out.join(',');
+}
+
+/** An http(s) URL without query, fragment or trailing slash, so the same broker always maps to the same login. */
+function normalizeOneBrokerUrl(raw: string, where: string, env: NodeJS.ProcessEnv): string {
   let u: URL;
   try {
     u = new URL(raw);

@@ -37,7 +37,7 @@ function onTerminal(args: string[], steps: [string, string][]): Promise<{ status
 async function myRequests(): Promise<{ id: string; status: string; argv: string[]; reason?: string | null }[]> {
   const r = await s.run(['approvals', 'list', '--mine', '--json'], { token: alice });
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { id: string; status: string; argv: string[] }[];
+  return (JSON.parse(r.stdout) as { approvals: { id: string; status: string; argv: string[] }[] }).approvals;
 }
 
 describe('Ctrl-C on a terminal', () => {

@@ -7,6 +7,7 @@ import type { AuditService } from '../../audit/service.js';
 import type { Caller } from '../../policy/types.js';
 import type { BrokerEnv } from '../env.js';
 import { ApiError } from '../../api/http-error.js';
+import { isGuardError } from '../../errors.js';
 import { readJsonBody } from '../middleware/validate.js';
 
 /**
@@ -34,7 +35,14 @@ export function mountTranscripts(app: Hono<BrokerEnv>, svc: AuditService, upload
     const who = requireCaller(c);
     const body = await readJsonBody(c);
     // Refusals are ApiErrors already (their messages name no secret).
-    const r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant, getApproval: svc.getApproval, bodies: uploads });
+    let r: Awaited<ReturnType<typeof ingestTranscript>>;
+    try {
+      r = await ingestTranscript(body, who, { log: svc.log, getGrant: svc.getGrant, getApproval: svc.getApproval, bodies: uploads });
+    } catch (e) {
+      // A retired audit key (src/audit/key-guard.ts): 503, nothing recorded; the client keeps the transcript.
+      if (isGuardError(e) && e.code === 'audit_key_retired') throw ApiError.fromGuardError(e, {}) ?? e;
+      throw e;
+    }
     return c.json({ status: r.status, id: r.record.id, seq: r.record.seq }, r.status === 'recorded' ? 201 : 200);
   });
 
