@@ -62,7 +62,7 @@ jwksUri: ${s.idp.jwksUri}
 algorithms: [ES256]
 policies: [${join(repo, 'test/e2e/fixtures/e2e-policy.yaml')}]
 storage: ${s.storage}
-execution: { people: local, workloads: local }
+${s.storage.includes('postgres') ? `transcripts: { store: { type: file, dir: ${join(s.dir, 'bodies')} } }\n` : ''}execution: { people: local, workloads: local }
 auditorGroups: [auditors]
 targets:
   - name: dev

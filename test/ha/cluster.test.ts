@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,7 +100,26 @@ function transcriptOf(g: GrantResponse, key: TranscriptKey): TranscriptEnvelope 
   rec.onChunk('stdout', '{"Account": "123456789012"}\n');
   const env = rec.finish(0);
   envelopes.set(g.grantId, env);
+  bodyFiles.set(g.grantId, join(rec.entryDir, 'body.bin'));
   return env;
+}
+const bodyFiles = new Map<string, string>();
+
+/**
+ * What a client does after a run: the body first (PUT …/body, staged beside the shared body store), then the signed
+ * transcript naming it by digest, both to broker `b`.
+ */
+async function postTranscript(b: BrokerProc, g: GrantResponse, key: TranscriptKey): Promise<{ status: number; json: any }> {
+  const env = transcriptOf(g, key);
+  const body = env.transcript.body!;
+  const put = await fetch(`${b.url}/v1/transcripts/${g.grantId}/body?sha256=${body.sha256}&size=${body.size}&offset=0`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${tokens.alice!}`, 'content-type': 'application/octet-stream' },
+    body: readFileSync(bodyFiles.get(g.grantId)!),
+  });
+  // 409 body_offset: the body is already (partly) there from an earlier try; the transcript post decides.
+  if (put.status !== 200 && put.status !== 409) return { status: put.status, json: await put.json().catch(() => null) };
+  return api(b, 'POST', '/v1/transcripts', tokens.alice!, env);
 }
 
 /** Runs `n` tasks with `width` at a time; resolves with their results in order. */
@@ -198,7 +217,7 @@ describe.skipIf(!HAVE_POSTGRES)('three brokers on one PostgreSQL', () => {
     // Each transcript goes to another broker than the one that granted it, all three appending at once.
     const answers = await pool(N, 24, async (i) => {
       const { g, key } = granted[i]!;
-      return api(brokers[(i + 1) % 3]!, 'POST', '/v1/transcripts', tokens.alice!, transcriptOf(g, key));
+      return postTranscript(brokers[(i + 1) % 3]!, g, key);
     });
     expect(answers.filter((r) => r.status !== 201).map((r) => r.json)).toEqual([]);
     const seqs = answers.map((r) => r.json.seq as number).sort((x, y) => x - y);
@@ -222,7 +241,7 @@ describe.skipIf(!HAVE_POSTGRES)('three brokers on one PostgreSQL', () => {
       try {
         const g = await grant(to, ['sts', 'get-caller-identity']);
         if (g.status !== 200) return { to: to.name, ok: false, why: JSON.stringify(g.json) };
-        const t = await api(to, 'POST', '/v1/transcripts', tokens.alice!, transcriptOf(g.json, g.key));
+        const t = await postTranscript(to, g.json, g.key);
         return { to: to.name, ok: t.status === 201, why: JSON.stringify(t.json) };
       } catch (e) {
         return { to: to.name, ok: false, why: (e as Error).message };
@@ -282,15 +301,15 @@ describe.skipIf(!HAVE_POSTGRES)('three brokers on one PostgreSQL', () => {
     const a2 = brokers[0];
     const g = await grant(b, ['sts', 'get-caller-identity']);
     // b still holds the retired key: it refuses to record (503, nothing written) …
-    const refused = await api(b, 'POST', '/v1/transcripts', tokens.alice!, transcriptOf(g.json, g.key));
+    const refused = await postTranscript(b, g.json, g.key);
     expect(refused.status).toBe(503);
     expect(refused.json.error.code).toBe('audit_key_retired');
     // … the rotated broker records it …
     const g2 = await grant(b, ['sts', 'get-caller-identity']);
-    expect((await api(a2, 'POST', '/v1/transcripts', tokens.alice!, transcriptOf(g2.json, g2.key))).status).toBe(201);
+    expect((await postTranscript(a2, g2.json, g2.key)).status).toBe(201);
     // … and once the new key file (and history) is deployed to b, b signs again, without a restart.
     copyKey(keyFile('a'), 'b');
-    expect((await api(b, 'POST', '/v1/transcripts', tokens.alice!, transcriptOf(g.json, g.key))).status).toBe(201);
+    expect((await postTranscript(b, g.json, g.key)).status).toBe(201);
     // Both keys are listed; the chain verifies with them, and not with the old key alone.
     const keys = (await (await fetch(`${b.url}/v1/keys`)).json()) as { keys: { kid: string; current: boolean }[] };
     expect(keys.keys).toHaveLength(2);
@@ -320,7 +339,7 @@ describe.skipIf(!HAVE_POSTGRES)('three brokers on one PostgreSQL', () => {
     const e = await startBrokerProc(spec('e'));
     brokers.push(e);
     const g = await grant(e, ['sts', 'get-caller-identity']);
-    const r = await api(e, 'POST', '/v1/transcripts', tokens.alice!, transcriptOf(g.json, g.key));
+    const r = await postTranscript(e, g.json, g.key);
     expect(r.status).toBe(503);
     expect(r.json.error.code).toBe('audit_key_retired');
     const v = await verifyCli(brokers[0]!);
