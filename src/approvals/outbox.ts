@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Sql } from '../store/db.js';
 import type { Migration } from '../store/migrate.js';
-import { VERSION } from '../version.js';
 import type { ApprovalNotification } from './service.js';
 import {
   checkWebhookConfig,
-  DELIVERY_HEADER,
-  EVENT_HEADER,
-  SIGNATURE_HEADER,
-  signWebhook,
-  TIMESTAMP_HEADER,
+  postWebhook,
+  retryDelay,
   webhookBody,
   webhookEventType,
   type WebhookConfig,
@@ -142,51 +138,21 @@ export function startOutboxWorker(db: Db, config: WebhookConfig, deps: OutboxDep
 
   const deliver = async (c: Claimed): Promise<void> => {
     const event = JSON.parse(c.event) as WebhookEvent;
-    const body = webhookBody(event, format);
-    const ts = Math.floor(now() / 1000);
-    let retryable = true;
-    let retryAfterMs = 0;
-    let outcome: string;
-    try {
-      const res = await f(cfg.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': `guard-aws/${VERSION}`,
-          [EVENT_HEADER]: c.type,
-          [DELIVERY_HEADER]: c.id,
-          [TIMESTAMP_HEADER]: String(ts),
-          [SIGNATURE_HEADER]: signWebhook(cfg.secret, ts, body),
-        },
-        body,
-        redirect: 'error',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) {
-        // Only the claim holder marks it: a broker whose claim lapsed (it hung) must not overwrite another's work.
-        await db.run('UPDATE webhook_outbox SET delivered_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', [now(), c.id, me]);
-        log({ level: 'info', msg: 'webhook delivered', deliveryId: c.id, event: c.type, attempt: c.attempts });
-        return;
-      }
-      outcome = `HTTP ${res.status}`;
-      // 408/429/5xx may pass on a later try; other 4xx (bad signature, gone…) will not.
-      retryable = res.status === 408 || res.status === 429 || res.status >= 500;
-      const ra = Number(res.headers.get('retry-after'));
-      if (res.status === 429 && Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
-    } catch (e) {
-      outcome = (e as Error)?.name === 'TimeoutError' ? 'timed out' : ((e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.name ?? 'error');
-    }
-    if (!retryable || c.attempts >= maxAttempts) {
-      await db.run('UPDATE webhook_outbox SET failed_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', [now(), outcome, c.id, me]);
-      log({ level: 'warn', msg: 'webhook delivery given up', deliveryId: c.id, event: c.type, attempts: c.attempts, outcome });
+    const r = await postWebhook(cfg, f, { type: c.type, deliveryId: c.id, body: webhookBody(event, format), nowMs: now(), timeoutMs });
+    if (r.ok) {
+      // Only the claim holder marks it: a broker whose claim lapsed (it hung) must not overwrite another's work.
+      await db.run('UPDATE webhook_outbox SET delivered_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', [now(), c.id, me]);
+      log({ level: 'info', msg: 'webhook delivered', deliveryId: c.id, event: c.type, attempt: c.attempts });
       return;
     }
-    // Exponential backoff with jitter (half fixed, half random) so several brokers do not retry in step.
-    const exp = Math.min(maxDelay, baseDelay * 2 ** (c.attempts - 1));
-    const delay = Math.min(maxDelay, Math.max(retryAfterMs, Math.round(exp / 2 + (exp / 2) * random())));
-    await db.run('UPDATE webhook_outbox SET next_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', [now() + delay, outcome, c.id, me]);
-    log({ level: 'info', msg: 'webhook attempt failed; retrying', deliveryId: c.id, attempt: c.attempts, outcome, delayMs: delay });
+    if (!r.retryable || c.attempts >= maxAttempts) {
+      await db.run('UPDATE webhook_outbox SET failed_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', [now(), r.outcome, c.id, me]);
+      log({ level: 'warn', msg: 'webhook delivery given up', deliveryId: c.id, event: c.type, attempts: c.attempts, outcome: r.outcome });
+      return;
+    }
+    const delay = retryDelay(c.attempts, baseDelay, maxDelay, r.retryAfterMs, random);
+    await db.run('UPDATE webhook_outbox SET next_at = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', [now() + delay, r.outcome, c.id, me]);
+    log({ level: 'info', msg: 'webhook attempt failed; retrying', deliveryId: c.id, attempt: c.attempts, outcome: r.outcome, delayMs: delay });
   };
 
   const loop = async () => {

@@ -163,6 +163,55 @@ interface Delivery {
   timer?: unknown;
 }
 
+/** What one delivery attempt came to: delivered, or why not and whether a later try may pass. */
+export type WebhookAttempt = { ok: true } | { ok: false; outcome: string; retryable: boolean; retryAfterMs: number };
+
+/**
+ * One signed POST of an event's body (the in-process notifier and the database outbox both deliver through it).
+ * 408/429/5xx may pass on a later try; other 4xx (bad signature, gone…) will not; 429's Retry-After is honoured.
+ */
+export async function postWebhook(
+  cfg: { url: string; secret: string },
+  f: typeof fetch,
+  o: { type: string; deliveryId: string; body: string; nowMs: number; timeoutMs: number },
+): Promise<WebhookAttempt> {
+  const ts = Math.floor(o.nowMs / 1000);
+  try {
+    const res = await f(cfg.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': `guard-aws/${VERSION}`,
+        [EVENT_HEADER]: o.type,
+        [DELIVERY_HEADER]: o.deliveryId,
+        [TIMESTAMP_HEADER]: String(ts),
+        [SIGNATURE_HEADER]: signWebhook(cfg.secret, ts, o.body),
+      },
+      body: o.body,
+      redirect: 'error',
+      signal: AbortSignal.timeout(o.timeoutMs),
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.ok) return { ok: true };
+    const ra = Number(res.headers.get('retry-after'));
+    return {
+      ok: false,
+      outcome: `HTTP ${res.status}`,
+      retryable: res.status === 408 || res.status === 429 || res.status >= 500,
+      retryAfterMs: res.status === 429 && Number.isFinite(ra) && ra > 0 ? ra * 1000 : 0,
+    };
+  } catch (e) {
+    const outcome = (e as Error)?.name === 'TimeoutError' ? 'timed out' : ((e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.name ?? 'error');
+    return { ok: false, outcome, retryable: true, retryAfterMs: 0 };
+  }
+}
+
+/** Exponential backoff with jitter (half fixed, half random) so several brokers do not retry in step. */
+export function retryDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, retryAfterMs: number, random: () => number): number {
+  const exp = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+  return Math.min(maxDelayMs, Math.max(retryAfterMs, Math.round(exp / 2 + (exp / 2) * random())));
+}
+
 export function createWebhookNotifier(config: WebhookConfig, deps: WebhookDeps = {}): WebhookNotifier {
   const cfg = checkWebhookConfig(config);
   const f = deps.fetch ?? fetch;
@@ -201,53 +250,24 @@ export function createWebhookNotifier(config: WebhookConfig, deps: WebhookDeps =
   const attempt = async (d: Delivery): Promise<void> => {
     d.attempt++;
     d.timer = undefined;
-    const ts = Math.floor(now() / 1000);
-    let retryable = true;
-    let retryAfterMs = 0;
-    let outcome: string;
-    try {
-      const res = await f(cfg.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': `guard-aws/${VERSION}`,
-          [EVENT_HEADER]: d.event.type,
-          [DELIVERY_HEADER]: d.event.deliveryId,
-          [TIMESTAMP_HEADER]: String(ts),
-          [SIGNATURE_HEADER]: signWebhook(cfg.secret, ts, d.body),
-        },
-        body: d.body,
-        redirect: 'error',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) {
-        log({ level: 'info', msg: 'webhook delivered', deliveryId: d.event.deliveryId, event: d.event.type, attempt: d.attempt });
-        return finish(d);
-      }
-      outcome = `HTTP ${res.status}`;
-      // 408/429/5xx may pass on a later try; other 4xx (bad signature, gone…) will not.
-      retryable = res.status === 408 || res.status === 429 || res.status >= 500;
-      const ra = Number(res.headers.get('retry-after'));
-      if (res.status === 429 && Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
-    } catch (e) {
-      outcome = (e as Error)?.name === 'TimeoutError' ? 'timed out' : ((e as { cause?: { code?: string } })?.cause?.code ?? (e as Error)?.name ?? 'error');
+    const r = await postWebhook(cfg, f, { type: d.event.type, deliveryId: d.event.deliveryId, body: d.body, nowMs: now(), timeoutMs });
+    if (r.ok) {
+      log({ level: 'info', msg: 'webhook delivered', deliveryId: d.event.deliveryId, event: d.event.type, attempt: d.attempt });
+      return finish(d);
     }
-    if (!retryable || d.attempt >= maxAttempts || closed) {
+    if (!r.retryable || d.attempt >= maxAttempts || closed) {
       log({
         level: 'warn',
         msg: 'webhook delivery given up',
         deliveryId: d.event.deliveryId,
         event: d.event.type,
         attempts: d.attempt,
-        outcome,
+        outcome: r.outcome,
       });
       return finish(d);
     }
-    // Exponential backoff with jitter (half fixed, half random) so many brokers do not retry in step.
-    const exp = Math.min(maxDelay, baseDelay * 2 ** (d.attempt - 1));
-    const delay = Math.min(maxDelay, Math.max(retryAfterMs, Math.round(exp / 2 + (exp / 2) * random())));
-    log({ level: 'info', msg: 'webhook attempt failed; retrying', deliveryId: d.event.deliveryId, attempt: d.attempt, outcome, delayMs: delay });
+    const delay = retryDelay(d.attempt, baseDelay, maxDelay, r.retryAfterMs, random);
+    log({ level: 'info', msg: 'webhook attempt failed; retrying', deliveryId: d.event.deliveryId, attempt: d.attempt, outcome: r.outcome, delayMs: delay });
     d.timer = setTimer(() => void attempt(d), delay);
   };
 

@@ -1,10 +1,7 @@
-import { createReadStream, mkdirSync, rmSync, statSync, createWriteStream } from 'node:fs';
-import { randomBytes, createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { createReadStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { checkDigest, type BodyStore } from './store.js';
+import { checkDigest, stageThenAdopt, type BodyStore } from './store.js';
 
 export interface S3BodyStoreOptions {
   bucket: string;
@@ -93,29 +90,9 @@ export class S3BodyStore implements BodyStore {
     }
   }
 
-  async put(body: Readable): Promise<{ sha256: string; size: number }> {
+  put(body: Readable): Promise<{ sha256: string; size: number }> {
     // The digest names the object, so the bytes are staged on disk first (bounded memory), then uploaded.
-    const tmp = join(this.stagingDir, `put-${randomBytes(9).toString('base64url')}`);
-    const h = createHash('sha256');
-    let size = 0;
-    try {
-      await pipeline(
-        body,
-        async function* (src: AsyncIterable<Buffer>) {
-          for await (const c of src) {
-            h.update(c);
-            size += c.length;
-            yield c;
-          }
-        },
-        createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
-      );
-      const sha256 = h.digest('hex');
-      await this.adopt(tmp, sha256, size);
-      return { sha256, size };
-    } finally {
-      rmSync(tmp, { force: true });
-    }
+    return stageThenAdopt(this.stagingDir, body, (tmp, sha256, size) => this.adopt(tmp, sha256, size));
   }
 
   async adopt(path: string, sha256: string, size: number): Promise<void> {

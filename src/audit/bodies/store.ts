@@ -70,28 +70,8 @@ export class FileBodyStore implements BodyStore {
     return `file:sha256/${sha256.slice(0, 2)}/${sha256.slice(2)}`;
   }
 
-  async put(body: Readable): Promise<{ sha256: string; size: number }> {
-    const tmp = join(this.stagingDir, `put-${randomBytes(9).toString('base64url')}`);
-    const h = createHash('sha256');
-    let size = 0;
-    try {
-      await pipeline(
-        body,
-        async function* (src: AsyncIterable<Buffer>) {
-          for await (const c of src) {
-            h.update(c);
-            size += c.length;
-            yield c;
-          }
-        },
-        createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
-      );
-      const sha256 = h.digest('hex');
-      await this.adopt(tmp, sha256, size);
-      return { sha256, size };
-    } finally {
-      rmSync(tmp, { force: true });
-    }
+  put(body: Readable): Promise<{ sha256: string; size: number }> {
+    return stageThenAdopt(this.stagingDir, body, (tmp, sha256, size) => this.adopt(tmp, sha256, size));
   }
 
   async adopt(path: string, sha256: string, size: number): Promise<void> {
@@ -129,5 +109,37 @@ export class FileBodyStore implements BodyStore {
     } catch {
       return undefined;
     }
+  }
+}
+
+/**
+ * A body of unknown digest: written to a private file in `stagingDir` while hashing (bounded memory), then handed
+ * to the store's `adopt` under the digest it turned out to have. The staged file is gone afterwards either way.
+ */
+export async function stageThenAdopt(
+  stagingDir: string,
+  body: Readable,
+  adopt: (path: string, sha256: string, size: number) => Promise<void>,
+): Promise<{ sha256: string; size: number }> {
+  const tmp = join(stagingDir, `put-${randomBytes(9).toString('base64url')}`);
+  const h = createHash('sha256');
+  let size = 0;
+  try {
+    await pipeline(
+      body,
+      async function* (src: AsyncIterable<Buffer>) {
+        for await (const c of src) {
+          h.update(c);
+          size += c.length;
+          yield c;
+        }
+      },
+      createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
+    );
+    const sha256 = h.digest('hex');
+    await adopt(tmp, sha256, size);
+    return { sha256, size };
+  } finally {
+    rmSync(tmp, { force: true });
   }
 }
