@@ -84,6 +84,13 @@ export class StreamMasker {
   private readonly ends: number[];
   /** Per rule, the next position of each of its anchors in the current chunk (-1: not searched yet). */
   private readonly anchorAt: number[][];
+  /**
+   * Secrets found by a rule that keeps what precedes them (an access key id, then up to 200 characters, then the
+   * secret: `replace` with a tail), as [start, end) in the current window. The text between is scanned like any
+   * other, so a secret inside it (a presigned URL's X-Amz-Security-Token after its X-Amz-Credential) is masked by
+   * its own rule; the tail is masked when the scan reaches it, or what is left of it if a mask ran into it.
+   */
+  private deferred: [number, number][] = [];
   /** Bytes masked so far (for tests and the transcript's summary; not the secrets themselves). */
   maskedCount = 0;
 
@@ -120,6 +127,7 @@ export class StreamMasker {
     const out = this.run(this.buf, true);
     this.buf = EMPTY;
     this.pos = 0;
+    this.deferred = [];
     this.mode = NORMAL;
     this.pendingEscape = false;
     return out;
@@ -214,6 +222,25 @@ export class StreamMasker {
           best = i;
         }
       }
+      // A deferred secret the scan has passed entirely was inside a mask already; one it is inside is cut short.
+      if (this.deferred.length) this.deferred = this.deferred.filter(([, e]) => e > pos);
+      let deferredAt = -1;
+      for (let k = 0; k < this.deferred.length; k++) {
+        const from = Math.max(this.deferred[k]![0], pos);
+        // On a tie the secret goes first: masking it can only hide more, never less.
+        if (from <= bestStart) {
+          bestStart = from;
+          deferredAt = k;
+        }
+      }
+      if (deferredAt >= 0 && bestStart < limit) {
+        out.range(pos, bestStart);
+        out.mask();
+        this.maskedCount++;
+        pos = this.deferred[deferredAt]![1];
+        this.deferred.splice(deferredAt, 1);
+        continue;
+      }
       if (best < 0 || bestStart >= limit) {
         out.range(pos, limit);
         pos = limit;
@@ -227,6 +254,13 @@ export class StreamMasker {
           out.range(pos, bestStart);
           pos = bestStart;
           break;
+        }
+        if (rule.action.kind === 'replace' && rule.action.tail > 0) {
+          // Keep scanning right after the match's first character; the secret at its end waits in `deferred`.
+          this.deferred.push([end - rule.action.tail, end]);
+          out.range(pos, bestStart + 1);
+          pos = bestStart + 1;
+          continue;
         }
         out.range(pos, bestStart);
         this.apply(rule.action, bestStart, end, out);
@@ -242,6 +276,7 @@ export class StreamMasker {
     // A copy, so the carried bytes never pin the whole chunk (or its pool) in memory.
     this.buf = keepFrom < window.length ? Buffer.from(window.subarray(keepFrom)) : EMPTY;
     this.pos = pos - keepFrom;
+    if (this.deferred.length) this.deferred = this.deferred.map(([a, b]) => [a - keepFrom, b - keepFrom]);
     return out.take(window);
   }
 

@@ -143,6 +143,35 @@ describe('pattern-aware masking of any text', () => {
   });
 });
 
+describe('a secret inside the span between an access key id and its 40-character secret', () => {
+  // Found by the CI run of the presigned-URL e2e test (1 run in ~30): X-Amz-Credential carries the key id, and the
+  // URL-encoded session token after it can hold a 40-character alphanumeric run between two %2F escapes. The
+  // key-id-then-secret rule matched from the key id to that run and emitted what lay between verbatim, so the
+  // X-Amz-Security-Token opener inside it was never seen and most of the token went out unmasked.
+  const token = 'FQoGZXIvYXdzEBYaDXOqBqzdt8//Uw9KgzgtzfX7UNLIA1bZ5l54yzmblW7hCTysDSmJniGpLqftuIhi5V/At73sAEzZBSchDG/h9o1qQRERMkcgIh32lAcPKro4sNsl0plN1iiwc/zFKepMOviwoxzbiHbeRDNKyxg5Hu88BMXyfeTahqEGHlwh1L5NVryjcN9+wUM7jw';
+  const url = `https://db:5432/?Action=connect&X-Amz-Credential=ASIARZPUZDIKFBIKYF7W%2F20261130%2Fus-east-1&X-Amz-SignedHeaders=host&X-Amz-Security-Token=${encodeURIComponent(token)}&X-Amz-Signature=abcdef0123\n`;
+  test('the token is masked whole, with or without the token known, at every chunk boundary', () => {
+    for (const known of [[], [token]]) {
+      const c = compileMasking({ knownSecrets: known });
+      const whole = maskText(c, url);
+      expect(whole).toContain(`X-Amz-Security-Token=${MASK}&X-Amz-Signature=${MASK}`);
+      expect(whole).toContain('X-Amz-Credential=ASIARZPUZDIKFBIKYF7W%2F20261130');
+      const bytes = Buffer.from(url);
+      for (let cut = 1; cut < bytes.length; cut += 7) expect(maskChunked(c, bytes, [cut, cut + 50]).toString()).toBe(whole);
+    }
+  });
+  test('the key id and its secret: the secret is still masked, and so is a secret between them', () => {
+    const c = compileMasking();
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'; // the AWS documentation example
+    expect(maskText(c, `AKIAIOSFODNN7EXAMPLE\t${secret}\n`)).toBe(`AKIAIOSFODNN7EXAMPLE\t${MASK}\n`);
+    const between = `AKIAIOSFODNN7EXAMPLE aws_session_token=FwoGZXIvYXdzEXAMPLETOKEN ${secret}\n`;
+    const out = maskText(c, between);
+    expect(out).not.toContain('FwoGZXIvYXdzEXAMPLETOKEN');
+    expect(out).not.toContain(secret);
+    expect(out.startsWith('AKIAIOSFODNN7EXAMPLE')).toBe(true);
+  });
+});
+
 describe('output without secrets is unchanged, byte for byte', () => {
   const c = compileMasking({ knownSecrets: [SECRET, TOKEN] });
   test('ordinary JSON, text and table output', () => {
