@@ -32,6 +32,7 @@ async function runnerOf(word: string): Promise<string | undefined> {
   return (JSON.parse(shown.stdout) as { body: { envelope: { transcript: { runner?: string } } } }).body.envelope.transcript.runner;
 }
 
+// Skipped only where the warm pool cannot run (no bubblewrap, not root); CI has both, so it runs there.
 describe.skipIf(!ok)('a broker with a warm CLI pool', () => {
   it('runs calls forked from the pool, byte-identical to plain aws, and the transcript says runner: warm', async () => {
     // The pool starts with the broker; give its supervisor the time a first import takes.

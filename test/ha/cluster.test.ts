@@ -161,6 +161,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+// Skipped only without PostgreSQL's binaries; scripts/setup-system.sh installs them, so CI runs it.
 describe.skipIf(!HAVE_POSTGRES)('three brokers on one PostgreSQL', () => {
   it('an approval redeemed on three brokers at once gives exactly one grant (five rounds)', async () => {
     const [a, b, c] = brokers as [BrokerProc, BrokerProc, BrokerProc];

@@ -113,6 +113,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+// Skipped only without PostgreSQL's binaries; scripts/setup-system.sh installs them, so CI runs it.
 describe.skipIf(!HAVE_POSTGRES)('webhook outbox with three brokers', () => {
   it('each event is delivered exactly once, whichever broker made the change', async () => {
     const ids = await Promise.all(Array.from({ length: 15 }, (_, i) => ask(brokers[i % 3]!, `e2e-outbox-${i}`)));

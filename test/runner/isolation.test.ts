@@ -424,6 +424,7 @@ describe.skipIf(!haveBwrap && !inCi).each(isRoot ? (['fresh', 'warm'] as const) 
     }
   }, 60_000);
 
+  // Fresh path only: the warm pool builds its confinement once, at supervisor start (test/runner/warm-pool.test.ts).
   test.skipIf(mode === 'warm')('fails closed: a missing bubblewrap or a misplaced run directory stops the run before aws starts', async () => {
     let e: unknown;
     try {
@@ -457,6 +458,7 @@ describe.skipIf(!haveBwrap && !inCi).each(isRoot ? (['fresh', 'warm'] as const) 
     }
   });
 
+  // Fresh path only: configuration is the same object for both paths; checking it once is enough.
   test.skipIf(mode === 'warm')('config: bwrap by default, root refused as runAs, mode none passes through', () => {
     expect(isolationConfigSchema.parse(undefined)).toEqual({ mode: 'bwrap' });
     expect(isolationConfigSchema.safeParse({ mode: 'bwrap', runAs: { uid: 0, gid: 0 } }).success).toBe(false);

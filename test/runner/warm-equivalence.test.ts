@@ -107,6 +107,7 @@ async function once(cli: TestCli, c: Case, warm: boolean): Promise<Captured & { 
   }
 }
 
+// Skipped only without bubblewrap or root (the warm pool needs both); CI has both, so it runs there.
 describe.skipIf(!haveBwrap || !isRoot).each(testClis())('warm pool = fresh aws, byte for byte ($name)', (cli) => {
   test.each(CASES)('$name', async (c) => {
     const fresh = await once(cli, c, false);

@@ -108,6 +108,8 @@ afterAll(async () => {
   if (cliDir) rmSync(cliDir, { recursive: true, force: true });
 });
 
+// Skipped only without bubblewrap or root: warm children take a uid each, which needs a root broker under bwrap
+// (README, "Warm CLI pool"). CI runs as root with bubblewrap installed (scripts/setup-system.sh), so it runs there.
 describe.skipIf(!haveBwrap || !isRoot)('warm pool', () => {
   test('no supervisor ready: the run starts a fresh aws, and says so', async () => {
     const p = pool();
