@@ -98,6 +98,8 @@ function bucketNames(): string[] {
   return JSON.parse(r.stdout) as string[];
 }
 
+// Skipped only on a developer machine without bubblewrap; in CI a missing bwrap fails the suite instead (inCi), and
+// the warm variant runs wherever the broker is root (the warm pool needs a uid per run).
 describe.skipIf(!haveBwrap && !inCi).each(isRoot ? (['fresh', 'warm'] as const) : (['fresh'] as const))('broker runs confined by bubblewrap (%s)', (mode) => {
   beforeAll(async () => {
     moto = await startMoto();
