@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - v1
     import botocore
 from awscli.argparser import ArgTableArgParser
 from awscli.clidriver import ServiceCommand, ServiceOperation, create_clidriver
+from awscli.customizations.paginate import PageArgument
 
 try:
     from awscli.paramfile import PARAMFILE_DISABLED
@@ -62,6 +63,20 @@ def nargs_code(action):
     return action.nargs
 
 
+def paramfile_qualifier(emitter, service, operation):
+    """The `service.operation` prefix PARAMFILE_DISABLED is matched against.
+
+    v1's URIArgumentHandler compares the name of the event it receives, and the session's EventAliaser renames that
+    event's service part first (botocore.utils.EVENT_ALIASES): `email` arrives as `ses`, `apigateway` as
+    `api-gateway`, `api.sagemaker` as `sagemaker`. Using the endpoint prefix unaliased would miss those entries and
+    mark literal arguments as fetched."""
+    event = f'load-cli-arg.{service}.{operation}'
+    alias = getattr(emitter, '_alias_event_name', None)
+    if alias is not None:
+        event = alias(event)
+    return '.'.join(event.split('.')[1:])
+
+
 def dump_args(arg_table, command_table=None, qualifier=None):
     parser = ArgTableArgParser(arg_table, command_table)
     by_dest = {}
@@ -74,6 +89,8 @@ def dump_args(arg_table, command_table=None, qualifier=None):
             continue
         arg = by_dest.get(action.dest)
         member = getattr(arg, '_serialized_name', None) if arg is not None else None
+        if isinstance(arg, PageArgument):
+            member = None  # --starting-token, --max-items, --page-size feed the paginator, not the request
         tc = type_code(arg) if arg is not None else 's'
         if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
             tc = 'b'
@@ -111,6 +128,7 @@ def dump_custom(cmd):
 
 def main():
     driver = create_clidriver()
+    emitter = driver.session.get_component('event_emitter')
     table = driver._get_command_table()
     make_parser = getattr(driver, "_create_parser", None) or driver.create_parser  # v1 private, v2 public
     main_parser = make_parser(table)
@@ -135,7 +153,7 @@ def main():
                 if isinstance(op, ServiceOperation):
                     om = op._operation_model
                     d = {'o': om.name}
-                    d.update(dump_args(op.arg_table, None, f"{model.endpoint_prefix}.{op_name}"))
+                    d.update(dump_args(op.arg_table, None, paramfile_qualifier(emitter, model.endpoint_prefix, op_name)))
                     http = om.http or {}
                     if http.get('method'):
                         d['h'] = [http.get('method'), http.get('requestUri', '')]

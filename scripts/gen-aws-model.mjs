@@ -133,7 +133,9 @@ for (const [cmd, entry] of Object.entries(dump.commands)) {
   const ops = {};
   for (const [cli, op] of Object.entries(entry.ops)) {
     const names = new Set(op.a.map((a) => a[0]));
-    const o = { o: op.o, a: op.a.filter((a) => !COMMON.has(a[0])).map(encodeArg) };
+    // The CLI's own pagination and input arguments carry no API member (dump-cli-model.py); an operation whose API
+    // has a member of the same name (waf get-sampled-requests' MaxItems) keeps it as an ordinary argument.
+    const o = { o: op.o, a: op.a.filter((a) => !(COMMON.has(a[0]) && a[2] == null)).map(encodeArg) };
     if (names.has('starting-token')) o.pg = 1;
     if (!names.has('cli-input-json')) o.nj = 1;
     if (op.pos) o.pos = op.pos.map(encodeArg);

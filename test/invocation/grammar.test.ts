@@ -177,6 +177,31 @@ describe('hidden inputs and files', () => {
     expect(parse('sqs', 'purge-queue', '--queue-url', 'https://sqs.us-east-1.amazonaws.com/111122223333/orders').resources).toEqual(['arn:aws:sqs:us-east-1:111122223333:orders']);
     parseErr('sqs', 'send-message', '--queue-url', 'https://sqs.us-east-1.amazonaws.com/111122223333/q', '--message-body', 'FILE://x');
   });
+  it('URL arguments PARAMFILE_DISABLED names under the aliased event name are literal too (ses, apigateway, sagemaker)', () => {
+    // v1 matches PARAMFILE_DISABLED against the event name after botocore's EventAliaser renamed the service
+    // (`email` → `ses`, `apigateway` → `api-gateway`, `api.sagemaker` → `sagemaker`): these URLs are values, not
+    // fetched, and a table built from the endpoint prefix refused them as remote parameter values.
+    const ses = parse('ses', 'create-custom-verification-email-template', '--template-name', 't', '--from-email-address', 'a@example.com',
+      '--template-subject', 's', '--template-content', 'c', '--success-redirection-url', 'https://example.com/ok', '--failure-redirection-url', 'https://example.com/no');
+    expect(ses.params).toMatchObject({ SuccessRedirectionURL: 'https://example.com/ok', FailureRedirectionURL: 'https://example.com/no' });
+    expect(parse('sesv2', 'put-account-details', '--mail-type', 'MARKETING', '--website-url', 'https://example.com', '--use-case-description', 'u').params.WebsiteURL).toBe('https://example.com');
+    expect(parse('apigateway', 'put-integration', '--rest-api-id', 'a1', '--resource-id', 'r1', '--http-method', 'GET', '--type', 'HTTP', '--integration-http-method', 'GET',
+      '--uri', 'https://backend.example.com/x').params.uri).toBe('https://backend.example.com/x');
+    expect(parse('sagemaker', 'create-notebook-instance', '--notebook-instance-name', 'n', '--instance-type', 'ml.t3.medium', '--role-arn', 'arn:aws:iam::111122223333:role/r',
+      '--default-code-repository', 'https://git.example.com/repo.git').params.DefaultCodeRepository).toBe('https://git.example.com/repo.git');
+    // An argument outside the list still may not name a URL the CLI would fetch.
+    expect(parseErr('ses', 'create-custom-verification-email-template', '--template-name', 't', '--from-email-address', 'a@example.com',
+      '--template-subject', 'https://example.com/s', '--template-content', 'c', '--success-redirection-url', 'https://example.com/ok', '--failure-redirection-url', 'https://example.com/no').message).toMatch(/remote parameter value/);
+  });
+  it('--max-items is the API member where the operation has one, the paginator\'s limit elsewhere', () => {
+    // waf get-sampled-requests has no paginator: MaxItems is a required request member (botocore model).
+    const waf = parse('wafv2', 'get-sampled-requests', '--web-acl-arn', 'arn:aws:wafv2:us-east-1:111122223333:regional/webacl/w/1', '--rule-metric-name', 'm',
+      '--scope', 'REGIONAL', '--time-window', 'StartTime=2026-11-01T00:00:00Z,EndTime=2026-11-01T01:00:00Z', '--max-items', '100');
+    expect(waf.params.MaxItems).toBe(100);
+    expect(parse('route53', 'list-hosted-zones-by-name', '--max-items', '5').params.MaxItems).toBe('5');
+    // On a paginated operation it stays the CLI's own argument and never reaches the request.
+    expect(parse('s3api', 'list-objects-v2', '--bucket', 'b', '--max-items', '5').params).not.toHaveProperty('MaxItems');
+  });
   it('shorthand key@=file:// loads the file', () => {
     const r = parse('ssm', 'put-parameter', '--cli-input-json', '{"Name":"n","Value":"v","Type":"String"}', '--tags', 'Key=a,Value@=file://body.txt');
     expect(r.files.map((f) => f.path)).toContain('/work/project/body.txt');

@@ -123,6 +123,13 @@ const EDGE: string[][] = [
   ['s3', 'cp', '--recursive', 's3://a/x/', 's3://b/y/', '--exclude', '*.tmp'],
   ['s3', 'rm', 's3://b/p/', '--rec'],
   ['ec2', 'wait', 'instance-running', '--instance-ids', 'i-1', '--reg', 'eu-west-1'],
+  // URL arguments v1 takes literally under botocore's aliased event names, and --max-items as an API member
+  ['ses', 'create-custom-verification-email-template', '--template-name', 't', '--from-email-address', 'a@example.com', '--template-subject', 's',
+    '--template-content', 'c', '--success-redirection-url', 'https://example.com/ok', '--failure-redirection-url', 'https://example.com/no'],
+  ['apigateway', 'put-integration', '--rest-api-id', 'a1', '--resource-id', 'r1', '--http-method', 'GET', '--type', 'HTTP', '--integration-http-method', 'GET', '--uri', 'https://backend.example.com/x'],
+  ['wafv2', 'get-sampled-requests', '--web-acl-arn', 'arn:aws:wafv2:us-east-1:111122223333:regional/webacl/w/1', '--rule-metric-name', 'm', '--scope', 'REGIONAL',
+    '--time-window', 'StartTime=2026-11-01T00:00:00Z,EndTime=2026-11-01T01:00:00Z', '--max-items', '100'],
+  ['route53', 'list-hosted-zones-by-name', '--max-items', '5'],
 ];
 
 /** v2-only spellings, read with the v2 table and by the v2 CLI. */

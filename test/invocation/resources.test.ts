@@ -115,6 +115,12 @@ describe('wildcards as identifiers are refused with a reason', () => {
       expect(e.code, arn).toBe('parse');
       expect(e.details.reason, arn).toBe('unreadable_identifier');
     }
+    // SAR's MediaConnect Offering template has no account; a value shaped like it has no account a policy could name
+    // (the one generated-corpus refusal of an action with a SAR entry), while a real offering ARN is read as given.
+    expect(refusal(['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:offering:o-1']).details.reason).toBe('unreadable_identifier');
+    expect(perms(['mediaconnect', 'describe-offering', '--offering-arn', `arn:aws:mediaconnect:us-east-1:${ACCOUNT}:offering:o-1`])).toEqual([
+      `mediaconnect:DescribeOffering arn:aws:mediaconnect:us-east-1:${ACCOUNT}:offering:o-1`,
+    ]);
   });
 
   it('an expected bucket owner that is not an account id', () => {
