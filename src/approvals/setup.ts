@@ -67,6 +67,11 @@ export interface ApprovalsSetup {
   consoleUrl?: string;
   /** Also told of every committed change (the console's live updates), after the webhook. Must not block. */
   onChange?: (n: ApprovalNotification) => void;
+  /**
+   * Runs inside each change's own transaction, after the webhook outbox row (e.g. a PostgreSQL NOTIFY, delivered
+   * to other brokers only if the change commits). Throwing rolls the change back.
+   */
+  inTransaction?: (tx: Sql, n: ApprovalNotification) => Promise<unknown>;
   webhookDeps?: Omit<WebhookDeps, 'log'>;
   service?: Omit<ApprovalServiceOptions, 'now' | 'notify' | 'pendingTtlMs' | 'approvedTtlMs' | 'auditorGroups'>;
 }
@@ -124,7 +129,14 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     retainClosedMs: cfg.retainClosedDays * 86_400_000,
     auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
     ...(s.consoleUrl ? { consoleUrl: s.consoleUrl } : {}),
-    ...(worker ? { outbox: (tx: Sql, n: ApprovalNotification) => enqueueWebhook(tx, n, (s.now ?? Date.now)()) } : {}),
+    ...(worker || s.inTransaction
+      ? {
+          outbox: async (tx: Sql, n: ApprovalNotification) => {
+            if (worker) await enqueueWebhook(tx, n, (s.now ?? Date.now)());
+            await s.inTransaction?.(tx, n);
+          },
+        }
+      : {}),
     ...(notifier || s.onChange
       ? {
           notify: (n: ApprovalNotification) => {
