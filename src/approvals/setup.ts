@@ -5,8 +5,8 @@ import { z } from 'zod';
 import { GuardError } from '../errors.js';
 import { ApprovalService, type ApprovalNotification, type ApprovalServiceOptions } from './service.js';
 import type { Sql } from '../store/db.js';
-import { enqueueWebhook, startOutboxWorker, type OutboxWorker } from './outbox.js';
-import { checkWebhookConfig, type WebhookDeps, type WebhookNotifier } from './webhook.js';
+import { enqueueWebhook, startOutboxWorker, type OutboxDeps, type OutboxWorker } from './outbox.js';
+import { checkWebhookConfig } from './webhook.js';
 
 /**
  * The `approvals:` section of the broker config (all optional). The webhook secret is never written in the
@@ -30,7 +30,9 @@ export const approvalsConfigSchema = z.strictObject({
       baseDelayMs: z.int().min(1).max(3_600_000).default(1000),
       maxDelayMs: z.int().min(1).max(86_400_000).default(60_000),
       timeoutMs: z.int().min(1).max(300_000).default(10_000),
-      maxQueue: z.int().min(1).max(1_000_000).default(1000),
+      /** No longer used: events wait in the database's outbox, not in a bounded in-memory queue. Accepted so that
+       * existing configs keep loading; the broker logs a warning when it is set. */
+      maxQueue: z.int().min(1).max(1_000_000).optional(),
     })
     .optional(),
 });
@@ -39,16 +41,17 @@ export type ApprovalsConfigInput = z.input<typeof approvalsConfigSchema>;
 export type ApprovalsConfig = z.output<typeof approvalsConfigSchema>;
 
 /**
- * The approval service and its webhook notifier, built from the config section. The broker's assembly
+ * The approval service and its webhook delivery loop, built from the config section. The broker's assembly
  * (src/broker/assemble.ts) mounts them: the gate, the /v1/approvals routes, and `close` on shutdown. Approvals
  * import nothing of the broker (docs/architecture.md).
  */
 export interface Approvals {
   service: ApprovalService;
-  notifier?: WebhookNotifier;
+  /** This broker's webhook delivery loop over the outbox (src/approvals/outbox.ts), when a webhook is configured. */
+  webhook?: OutboxWorker;
   /** Deletes closed requests past the retention now (also done hourly while the broker runs); how many went. */
   purge(): Promise<number>;
-  /** Stops the notifier (pending deliveries are dropped). */
+  /** Stops the retention timer and this broker's delivery loop (undelivered events stay in the outbox for the others). */
   close(): Promise<void> | void;
 }
 
@@ -62,7 +65,7 @@ export interface ApprovalsSetup {
   /** Directory relative `secretFile` paths are resolved against (the config file's). */
   baseDir?: string;
   now?: () => number;
-  log?: WebhookDeps['log'];
+  log?: OutboxDeps['log'];
   /** The web console's origin (broker config `console.publicUrl`): summaries link to their console page. */
   consoleUrl?: string;
   /** Also told of every committed change (the console's live updates), after the webhook. Must not block. */
@@ -72,11 +75,11 @@ export interface ApprovalsSetup {
    * to other brokers only if the change commits). Throwing rolls the change back.
    */
   inTransaction?: (tx: Sql, n: ApprovalNotification) => Promise<unknown>;
-  webhookDeps?: Omit<WebhookDeps, 'log'>;
+  webhookDeps?: Omit<OutboxDeps, 'log'>;
   service?: Omit<ApprovalServiceOptions, 'now' | 'notify' | 'pendingTtlMs' | 'approvedTtlMs' | 'auditorGroups'>;
 }
 
-/** The approval service (and webhook notifier) from the broker config's `approvals:` section, in one call. */
+/** The approval service (and webhook delivery loop) from the broker config's `approvals:` section, in one call. */
 export function setupApprovals(s: ApprovalsSetup): Approvals {
   const parsed = approvalsConfigSchema.safeParse(s.config ?? {});
   if (!parsed.success) {
@@ -84,7 +87,6 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     throw new GuardError('config_invalid', `approvals.${i.path.join('.')}: ${i.message}`);
   }
   const cfg = parsed.data;
-  let notifier: WebhookNotifier | undefined;
   let worker: OutboxWorker | undefined;
   if (cfg.webhook) {
     const w = cfg.webhook;
@@ -101,26 +103,13 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
       secret = env[w.secretEnv];
       if (!secret) throw new GuardError('config_invalid', `approvals.webhook: set ${w.secretEnv} to the webhook's shared secret`);
     }
-    const { secretEnv: _e, secretFile: _f, ...rest } = w;
+    const { secretEnv: _e, secretFile: _f, maxQueue, ...rest } = w;
+    if (maxQueue !== undefined) s.log?.({ level: 'warn', msg: 'approvals.webhook.maxQueue is no longer used: events wait in the database outbox' });
     // Delivered from the outbox in the database (src/approvals/outbox.ts): once per event, by whichever broker
     // is alive. The worker's fetch, clock and jitter follow the injected webhook deps (tests).
-    const d = s.webhookDeps ?? {};
-    worker = startOutboxWorker(s.db, checkWebhookConfig({ ...rest, secret }), {
-      ...(d.fetch ? { fetch: d.fetch } : {}),
-      ...(d.now ? { now: d.now } : {}),
-      ...(d.random ? { random: d.random } : {}),
-      ...(s.log ? { log: s.log } : {}),
-    });
-    const w2 = worker;
-    notifier = {
-      notify: () => w2.kick(),
-      drain: () => w2.idle(),
-      close: () => void w2.close(),
-      get pending() {
-        return 0;
-      },
-    };
+    worker = startOutboxWorker(s.db, checkWebhookConfig({ ...rest, secret }), { ...s.webhookDeps, ...(s.log ? { log: s.log } : {}) });
   }
+  const webhook = worker;
   const service = new ApprovalService(s.db, {
     ...s.service,
     ...(s.now ? { now: s.now } : {}),
@@ -129,18 +118,19 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     retainClosedMs: cfg.retainClosedDays * 86_400_000,
     auditorGroups: [...(s.auditorGroups ?? ['auditors'])],
     ...(s.consoleUrl ? { consoleUrl: s.consoleUrl } : {}),
-    ...(worker || s.inTransaction
+    ...(webhook || s.inTransaction
       ? {
           outbox: async (tx: Sql, n: ApprovalNotification) => {
-            if (worker) await enqueueWebhook(tx, n, (s.now ?? Date.now)());
+            if (webhook) await enqueueWebhook(tx, n, (s.now ?? Date.now)());
             await s.inTransaction?.(tx, n);
           },
         }
       : {}),
-    ...(notifier || s.onChange
+    ...(webhook || s.onChange
       ? {
           notify: (n: ApprovalNotification) => {
-            notifier?.notify(n);
+            // The event is already in the outbox (committed with the change): deliver it now, not at the next poll.
+            webhook?.kick();
             s.onChange?.(n);
           },
         }
@@ -164,8 +154,8 @@ export function setupApprovals(s: ApprovalsSetup): Approvals {
     close: async () => {
       clearInterval(timer);
       await purging;
-      await worker?.close();
+      await webhook?.close();
     },
-    ...(notifier ? { notifier } : {}),
+    ...(webhook ? { webhook } : {}),
   };
 }

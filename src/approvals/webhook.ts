@@ -1,9 +1,9 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ApprovalSummary } from '../api/types.js';
 import { GuardError } from '../errors.js';
 import { shellWords, visible, visibleText } from '../terminal-text.js';
 import { VERSION } from '../version.js';
-import type { ApprovalEventKind, ApprovalNotification } from './service.js';
+import type { ApprovalEventKind } from './service.js';
 
 /**
  * Webhook notifications for approval requests and decisions.
@@ -17,10 +17,10 @@ import type { ApprovalEventKind, ApprovalNotification } from './service.js';
  * receivers recompute the MAC over the raw bytes they received, compare in constant time, and refuse a
  * timestamp more than 5 minutes away from their clock (see verifyWebhookSignature).
  *
- * Delivery never blocks a decision: notify() only queues. Failed attempts (network error, timeout, 408, 429,
- * 5xx) are retried with exponential backoff and jitter, up to `maxAttempts`; other 4xx answers are final. The
- * queue is bounded; when full, new events are dropped and logged. Nothing secret is sent: the summary's argv is
- * already masked, and the shared secret only ever enters the MAC.
+ * Delivery never blocks a decision: the event is written to the outbox with the change and posted afterwards by
+ * whichever broker is alive (src/approvals/outbox.ts). Failed attempts (network error, timeout, 408, 429, 5xx) are
+ * retried with exponential backoff and jitter, up to `maxAttempts`; other 4xx answers are final. Nothing secret is
+ * sent: the summary's argv is already masked, and the shared secret only ever enters the MAC.
  */
 
 export interface WebhookConfig {
@@ -37,32 +37,6 @@ export interface WebhookConfig {
   maxDelayMs?: number;
   /** Per-attempt timeout. Default 10 s. */
   timeoutMs?: number;
-  /** Events waiting or in flight at most. Default 1000. */
-  maxQueue?: number;
-}
-
-export interface WebhookDeps {
-  fetch?: typeof fetch;
-  /** Schedules a retry; default setTimeout (unref'd so a waiting retry never keeps the broker alive). */
-  setTimer?: (fn: () => void, ms: number) => unknown;
-  clearTimer?: (handle: unknown) => void;
-  now?: () => number;
-  /** In [0, 1): jitter. Default Math.random. */
-  random?: () => number;
-  newDeliveryId?: () => string;
-  /** The broker log (no secrets are ever passed to it). */
-  log?: (entry: { level: 'info' | 'warn' | 'error'; msg: string; [k: string]: unknown }) => void;
-}
-
-export interface WebhookNotifier {
-  /** Queues the event and returns at once. */
-  notify(event: ApprovalNotification): void;
-  /** Resolves when every queued event has been delivered or given up (tests, graceful shutdown). */
-  drain(): Promise<void>;
-  /** Cancels waiting retries; in-flight attempts finish but are not retried. */
-  close(): void;
-  /** Events waiting or in flight. */
-  readonly pending: number;
 }
 
 export type WebhookEventType = `approval.${'requested' | Exclude<ApprovalEventKind, 'opened'>}`;
@@ -145,7 +119,6 @@ export function checkWebhookConfig(cfg: WebhookConfig): WebhookConfig {
   int(cfg.baseDelayMs, 'baseDelayMs', 1, 3_600_000);
   int(cfg.maxDelayMs, 'maxDelayMs', 1, 86_400_000);
   int(cfg.timeoutMs, 'timeoutMs', 1, 300_000);
-  int(cfg.maxQueue, 'maxQueue', 1, 1_000_000);
   if (cfg.format !== undefined && cfg.format !== 'json' && cfg.format !== 'slack') {
     throw new GuardError('config_invalid', 'approvals.webhook.format: json or slack');
   }
@@ -156,18 +129,11 @@ export function webhookBody(event: WebhookEvent, format: 'json' | 'slack'): stri
   return JSON.stringify(format === 'slack' ? slackMessage(event) : event);
 }
 
-interface Delivery {
-  event: WebhookEvent;
-  body: string;
-  attempt: number;
-  timer?: unknown;
-}
-
 /** What one delivery attempt came to: delivered, or why not and whether a later try may pass. */
 export type WebhookAttempt = { ok: true } | { ok: false; outcome: string; retryable: boolean; retryAfterMs: number };
 
 /**
- * One signed POST of an event's body (the in-process notifier and the database outbox both deliver through it).
+ * One signed POST of an event's body (the outbox's delivery loop, src/approvals/outbox.ts).
  * 408/429/5xx may pass on a later try; other 4xx (bad signature, gone…) will not; 429's Retry-After is honoured.
  */
 export async function postWebhook(
@@ -210,103 +176,6 @@ export async function postWebhook(
 export function retryDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, retryAfterMs: number, random: () => number): number {
   const exp = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
   return Math.min(maxDelayMs, Math.max(retryAfterMs, Math.round(exp / 2 + (exp / 2) * random())));
-}
-
-export function createWebhookNotifier(config: WebhookConfig, deps: WebhookDeps = {}): WebhookNotifier {
-  const cfg = checkWebhookConfig(config);
-  const f = deps.fetch ?? fetch;
-  const setTimer =
-    deps.setTimer ??
-    ((fn: () => void, ms: number) => {
-      const t = setTimeout(fn, ms);
-      t.unref();
-      return t;
-    });
-  const clearTimer = deps.clearTimer ?? ((h: unknown) => clearTimeout(h as NodeJS.Timeout));
-  const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
-  const newId = deps.newDeliveryId ?? randomUUID;
-  const log = deps.log ?? (() => {});
-  const maxAttempts = cfg.maxAttempts ?? 6;
-  const baseDelay = cfg.baseDelayMs ?? 1000;
-  const maxDelay = cfg.maxDelayMs ?? 60_000;
-  const timeoutMs = cfg.timeoutMs ?? 10_000;
-  const maxQueue = cfg.maxQueue ?? 1000;
-  const format = cfg.format ?? 'json';
-
-  const live = new Set<Delivery>();
-  let idle: (() => void)[] = [];
-  let closed = false;
-
-  const finish = (d: Delivery) => {
-    live.delete(d);
-    if (live.size === 0) {
-      const waiters = idle;
-      idle = [];
-      for (const w of waiters) w();
-    }
-  };
-
-  const attempt = async (d: Delivery): Promise<void> => {
-    d.attempt++;
-    d.timer = undefined;
-    const r = await postWebhook(cfg, f, { type: d.event.type, deliveryId: d.event.deliveryId, body: d.body, nowMs: now(), timeoutMs });
-    if (r.ok) {
-      log({ level: 'info', msg: 'webhook delivered', deliveryId: d.event.deliveryId, event: d.event.type, attempt: d.attempt });
-      return finish(d);
-    }
-    if (!r.retryable || d.attempt >= maxAttempts || closed) {
-      log({
-        level: 'warn',
-        msg: 'webhook delivery given up',
-        deliveryId: d.event.deliveryId,
-        event: d.event.type,
-        attempts: d.attempt,
-        outcome: r.outcome,
-      });
-      return finish(d);
-    }
-    const delay = retryDelay(d.attempt, baseDelay, maxDelay, r.retryAfterMs, random);
-    log({ level: 'info', msg: 'webhook attempt failed; retrying', deliveryId: d.event.deliveryId, attempt: d.attempt, outcome: r.outcome, delayMs: delay });
-    d.timer = setTimer(() => void attempt(d), delay);
-  };
-
-  return {
-    notify(n) {
-      if (closed) return;
-      if (live.size >= maxQueue) {
-        log({ level: 'warn', msg: 'webhook queue full; event dropped', event: TYPE[n.kind], approvalId: n.approval.id });
-        return;
-      }
-      const event: WebhookEvent = {
-        type: TYPE[n.kind],
-        deliveryId: newId(),
-        at: n.at,
-        actor: n.actor,
-        ...(n.comment ? { comment: n.comment } : {}),
-        approval: n.approval,
-      };
-      const d: Delivery = { event, body: webhookBody(event, format), attempt: 0 };
-      live.add(d);
-      // Start on a later tick: the caller (a decision) returns before any network work begins.
-      queueMicrotask(() => void attempt(d));
-    },
-    drain() {
-      return live.size === 0 ? Promise.resolve() : new Promise<void>((r) => idle.push(r));
-    },
-    close() {
-      closed = true;
-      for (const d of live) {
-        if (d.timer !== undefined) {
-          clearTimer(d.timer);
-          finish(d);
-        }
-      }
-    },
-    get pending() {
-      return live.size;
-    },
-  };
 }
 
 /** A Slack incoming-webhook message (text for notifications, Block Kit sections for the channel). */

@@ -93,16 +93,20 @@ export function sqliteDb(raw: Database): Db {
     async lock() {},
   };
   // One connection: while a transaction awaits between its statements, every other caller in this process waits
-  // for it to end, so nothing outside the transaction slips into it.
-  let active: Promise<void> | null = null;
-  const idle = async () => {
-    while (active) await active;
+  // for it to end, so nothing outside the transaction slips into it. Transactions take the connection in turn
+  // through one promise chain: the turn is claimed synchronously at the call, so two begun in the same tick queue
+  // instead of both seeing it free (which ended in "cannot start a transaction within a transaction").
+  let tail: Promise<unknown> = Promise.resolve();
+  let waiting = 0; // transactions holding the connection or queued for it
+  const inTurn = <R>(f: () => Promise<R>): Promise<R> => {
+    const turn = tail.then(f);
+    tail = turn.catch(() => undefined);
+    return turn;
   };
+  // better-sqlite3 runs a statement synchronously inside the call, so with no transaction held or queued it runs
+  // at once; otherwise it waits its turn behind them.
   const outside = <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
-    (async (...a: A) => {
-      if (active) await idle();
-      return f(...a);
-    }) as (...a: A) => Promise<R>;
+    ((...a: A) => (waiting === 0 ? f(...a) : inTurn(() => f(...a)))) as (...a: A) => Promise<R>;
   return {
     dialect: 'sqlite',
     all: outside(direct.all) as Sql['all'],
@@ -111,26 +115,25 @@ export function sqliteDb(raw: Database): Db {
     exec: outside(direct.exec),
     async lock() {},
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-      await idle();
-      let release!: () => void;
-      active = new Promise<void>((r) => (release = r));
+      waiting++;
       try {
-        raw.exec('BEGIN IMMEDIATE');
-        try {
-          const out = await fn(direct);
-          raw.exec('COMMIT');
-          return out;
-        } catch (e) {
-          if (raw.inTransaction) raw.exec('ROLLBACK');
-          throw e;
-        }
+        return await inTurn(async () => {
+          raw.exec('BEGIN IMMEDIATE');
+          try {
+            const out = await fn(direct);
+            raw.exec('COMMIT');
+            return out;
+          } catch (e) {
+            if (raw.inTransaction) raw.exec('ROLLBACK');
+            throw e;
+          }
+        });
       } finally {
-        active = null;
-        release();
+        waiting--;
       }
     },
     async close() {
-      await idle();
+      while (waiting > 0) await tail;
       if (raw.open) raw.close();
     },
     get closed() {

@@ -34,7 +34,7 @@ describe('setupApprovals (the broker config section)', () => {
       });
       const s = await a.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
       expect(Date.parse(s.expiresAt) - t).toBe(120_000);
-      await a.notifier!.drain();
+      await a.webhook!.idle();
       expect(got).toEqual([{ ok: true, type: 'approval.requested' }]);
       await a.close();
     } finally {
@@ -59,5 +59,12 @@ describe('setupApprovals (the broker config section)', () => {
     expect(err({ webhook: { url: 'https://hooks.example.test/x' } })).toMatch(/set GUARD_AWS_WEBHOOK_SECRET/);
     expect(err({ webhook: { url: 'https://hooks.example.test/x' } }, { GUARD_AWS_WEBHOOK_SECRET: 'short' })).toMatch(/at least 32 characters/);
     expect(err({ surprise: true })).toMatch(/^approvals\./);
+  });
+
+  it('still loads a config with the retired webhook maxQueue, and says it is unused', async () => {
+    const logs: { level: string; msg: string }[] = [];
+    const a = setupApprovals({ db: await migratedSqlite(), config: { webhook: { url: 'https://hooks.example.test/x', maxQueue: 10 } }, env: { GUARD_AWS_WEBHOOK_SECRET: SECRET }, log: (e) => logs.push(e) });
+    await a.close();
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringContaining('maxQueue is no longer used') }));
   });
 });

@@ -3,14 +3,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GuardError } from '../../src/errors.js';
-import {
-  checkWebhookConfig,
-  createWebhookNotifier,
-  signWebhook,
-  verifyWebhookSignature,
-  type WebhookDeps,
-} from '../../src/approvals/webhook.js';
-import { alice, approveDecision, bob, deleteBucket, newService } from './fixtures.js';
+import { setupApprovals } from '../../src/approvals/setup.js';
+import { checkWebhookConfig, signWebhook, verifyWebhookSignature } from '../../src/approvals/webhook.js';
+import { migratedSqlite } from '../helpers/postgres.js';
+import { alice, approveDecision, bob, deleteBucket } from './fixtures.js';
 
 const SECRET = 'a'.repeat(16) + 'b'.repeat(16) + 'shared-secret';
 
@@ -53,36 +49,49 @@ async function receiver(plan: (number | 'hang')[] = []) {
   };
 }
 
-/** Timers that record the requested delay and fire almost at once: the backoff schedule without the wait. */
-function fastTimers(): Required<Pick<WebhookDeps, 'setTimer' | 'clearTimer'>> & { delays: number[] } {
-  const delays: number[] = [];
-  return {
-    delays,
-    setTimer: (fn, ms) => {
-      delays.push(ms);
-      return setTimeout(fn, 1);
-    },
-    clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
-  };
-}
-
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-describe('approval webhooks', () => {
+type Log = { level: string; msg: string; [k: string]: unknown };
+
+/**
+ * The approval service with a webhook, wired as the broker wires it (setupApprovals: the event is written to the
+ * outbox in the change's transaction and posted by this broker's delivery loop), on a real SQLite database.
+ */
+async function withWebhook(url: string, webhook: Record<string, unknown> = {}, random = () => 0.5) {
+  const db = await migratedSqlite();
+  const logs: Log[] = [];
+  const approvals = setupApprovals({
+    db,
+    config: { webhook: { url, ...webhook } },
+    env: { GUARD_AWS_WEBHOOK_SECRET: SECRET },
+    log: (e) => logs.push(e),
+    webhookDeps: { random, pollMs: 20 },
+  });
+  cleanups.push(() => approvals.close());
+  /** Resolves once no event waits for delivery any more (delivered or given up), retries included. */
+  const settled = () =>
+    vi.waitFor(
+      async () => {
+        const open = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL');
+        expect(Number(open!.n)).toBe(0);
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+  return { db, logs, service: approvals.service, settled };
+}
+
+describe('approval webhooks (delivered from the outbox)', () => {
   it('delivers requests and decisions to a receiver that fails twice, with backoff and valid signatures', async () => {
     const rx = await receiver([503, 503, 200, 500, 200]);
     cleanups.push(rx.close);
-    const timers = fastTimers();
-    const logs: { msg: string }[] = [];
-    const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, baseDelayMs: 1000, maxAttempts: 5 }, { ...timers, random: () => 0.5, log: (e) => logs.push(e) });
-    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    const { service, logs, settled } = await withWebhook(rx.url, { baseDelayMs: 20, maxAttempts: 5 });
     const s = await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: 'cleanup' });
-    await notifier.drain();
+    await settled();
     await service.approve(s.id, bob, 'checked');
-    await notifier.drain();
+    await settled();
 
     expect(rx.got.length).toBe(5);
     expect(rx.got.every((g) => g.signatureOk)).toBe(true);
@@ -99,80 +108,65 @@ describe('approval webhooks', () => {
     expect(new Set(ids.slice(0, 3)).size).toBe(1);
     expect(ids[3]).toBe(ids[4]);
     expect(ids[3]).not.toBe(ids[0]);
+    expect(events[0]!.deliveryId).toBe(ids[0]);
     expect(rx.got[0]!.headers['x-guard-aws-event']).toBe('approval.requested');
     expect(events[0]).toMatchObject({ actor: 'alice', approval: { id: s.id, status: 'pending', argv: ['s3api', 'delete-bucket', '--bucket', 'prod-data'] } });
     expect(events[4]).toMatchObject({ actor: 'bob', comment: 'checked', approval: { status: 'approved' } });
-    // Exponential with jitter in [exp/2, exp]: 1 s then 2 s for the first event, 1 s for the second (random 0.5 → 3/4).
-    expect(timers.delays).toEqual([750, 1500, 750]);
+    // Exponential with jitter in [exp/2, exp]: 20 ms then 40 ms for the first event, 20 ms for the second (random 0.5 → 3/4).
+    expect(logs.filter((l) => l.msg === 'webhook attempt failed; retrying').map((l) => l.delayMs)).toEqual([15, 30, 15]);
     expect(JSON.stringify(logs)).not.toContain(SECRET);
     expect(rx.got.some((g) => g.raw.includes(SECRET))).toBe(false);
   });
 
-  it('never blocks a decision: a receiver that never answers leaves approve() instant, and is given up after bounded attempts', async () => {
+  it('never blocks a decision: a receiver that never answers leaves approve() unaffected, and is given up after bounded attempts', async () => {
     const rx = await receiver(['hang', 'hang', 'hang', 'hang']);
     cleanups.push(rx.close);
-    const timers = fastTimers();
-    const logs: { msg: string; attempts?: number }[] = [];
-    const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, timeoutMs: 150, maxAttempts: 2, baseDelayMs: 10 }, { ...timers, log: (e) => logs.push(e) });
-    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    const { db, service, logs, settled } = await withWebhook(rx.url, { timeoutMs: 150, maxAttempts: 2, baseDelayMs: 10 });
     const s = await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
     const a = await service.approve(s.id, bob);
-    // Both decisions are committed and returned before any delivery has even been attempted.
+    // Both decisions are committed and returned while no delivery has been answered.
     expect(a.status).toBe('approved');
-    expect(rx.got.length).toBe(0);
-    expect(notifier.pending).toBe(2);
-    await vi.waitFor(() => expect(rx.got.length).toBe(2), { timeout: 2000, interval: 5 }); // sent, never answered
     expect((await service.get(s.id))!.status).toBe('approved');
-    await notifier.drain();
-    expect(notifier.pending).toBe(0);
-    const gaveUp = logs.filter((l) => l.msg === 'webhook delivery given up');
-    expect(gaveUp.map((l) => l.attempts)).toEqual([2, 2]);
+    await settled();
+    expect(rx.got.length).toBe(4); // two events, two attempts each, none answered
+    const rows = await db.all<{ attempts: number; last_error: string }>('SELECT attempts, last_error FROM webhook_outbox ORDER BY created_at');
+    expect(rows.map((r) => [Number(r.attempts), r.last_error])).toEqual([
+      [2, 'timed out'],
+      [2, 'timed out'],
+    ]);
+    expect(logs.filter((l) => l.msg === 'webhook delivery given up').map((l) => l.attempts)).toEqual([2, 2]);
   });
 
   it('does not retry a permanent refusal (401) and retries 429/5xx only up to maxAttempts', async () => {
     const rx = await receiver([401]);
     cleanups.push(rx.close);
-    const n1 = createWebhookNotifier({ url: rx.url, secret: SECRET }, fastTimers());
-    const { service } = await newService({ notify: (n) => n1.notify(n) });
-    await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
-    await n1.drain();
+    const one = await withWebhook(rx.url);
+    await one.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
+    await one.settled();
     expect(rx.got.length).toBe(1);
+    expect((await one.db.get<{ last_error: string }>('SELECT last_error FROM webhook_outbox'))!.last_error).toBe('HTTP 401');
 
     const rx2 = await receiver([500, 429, 503, 502]);
     cleanups.push(rx2.close);
-    const n2 = createWebhookNotifier({ url: rx2.url, secret: SECRET, maxAttempts: 3 }, fastTimers());
-    const s2 = await newService({ notify: (n) => n2.notify(n) });
-    await s2.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
-    await n2.drain();
+    const two = await withWebhook(rx2.url, { maxAttempts: 3, baseDelayMs: 5 });
+    await two.service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: '' });
+    await two.settled();
     expect(rx2.got.length).toBe(3);
+    expect((await two.db.get<{ last_error: string; failed_at: number | null }>('SELECT last_error, failed_at FROM webhook_outbox'))!).toMatchObject({ last_error: 'HTTP 503' });
   });
 
   it('sends a Slack-compatible message when asked, still signed', async () => {
     const rx = await receiver();
     cleanups.push(rx.close);
-    const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, format: 'slack' }, fastTimers());
-    const { service } = await newService({ notify: (n) => notifier.notify(n) });
+    const { service, settled } = await withWebhook(rx.url, { format: 'slack' });
     const s = await service.open({ requester: alice, invocation: deleteBucket(), target: 'prod', decision: approveDecision(), reason: 'old <bucket>' });
-    await notifier.drain();
+    await settled();
     const msg = JSON.parse(rx.got[0]!.raw);
     expect(Object.keys(msg).sort()).toEqual(['blocks', 'text']);
     expect(msg.text).toContain('alice asks to run `aws s3api delete-bucket --bucket prod-data` on prod');
     expect(JSON.stringify(msg.blocks)).toContain(`guard-aws approvals approve ${s.id}`);
     expect(JSON.stringify(msg.blocks)).toContain('old &lt;bucket&gt;');
     expect(rx.got[0]!.signatureOk).toBe(true);
-  });
-
-  it('drops events beyond the queue bound instead of growing without limit', async () => {
-    const rx = await receiver(['hang']);
-    cleanups.push(rx.close);
-    const logs: { msg: string }[] = [];
-    const notifier = createWebhookNotifier({ url: rx.url, secret: SECRET, maxQueue: 1, maxAttempts: 1, timeoutMs: 100 }, { ...fastTimers(), log: (e) => logs.push(e) });
-    const { service } = await newService({ notify: (n) => notifier.notify(n) });
-    await service.open({ requester: alice, invocation: deleteBucket('a'), target: 'prod', decision: approveDecision(), reason: '' });
-    await service.open({ requester: alice, invocation: deleteBucket('b'), target: 'prod', decision: approveDecision(), reason: '' });
-    expect(notifier.pending).toBe(1);
-    expect(logs.some((l) => l.msg === 'webhook queue full; event dropped')).toBe(true);
-    await notifier.drain();
   });
 });
 
