@@ -26,6 +26,8 @@ const CLOSED = `(status IN ('denied','withdrawn','used') OR expires_at <= ?)`;
 
 /** Index walks per listing statement (below SQLite's 500-term limit of a compound SELECT). */
 const GROUP_WALKS = 100;
+/** Parameters per listing statement (below SQLite's 32,766 and PostgreSQL's 65,535). */
+const MAX_PARAMS = 20_000;
 
 /**
  * The approval tables (approvals/schema.ts) and every SQL statement on them. No rules live here: the service
@@ -219,11 +221,13 @@ export class ApprovalStore {
         args: [...a, ...args, limit + 1],
       });
     }
-    // One statement for up to GROUP_WALKS walks (SQLite caps a compound SELECT at 500 terms); callers in more
-    // groups than that get several statements, merged here by the same order.
+    // One statement for up to GROUP_WALKS walks (SQLite caps a compound SELECT at 500 terms, and the parameters of
+    // all walks must stay within both databases' limits); callers in more groups than that get several
+    // statements, merged here by the same order.
+    const perStatement = Math.max(1, Math.min(GROUP_WALKS, Math.floor(MAX_PARAMS / Math.max(...branches.map((b) => b.args.length), 1))));
     const rows: ApprovalRow[] = [];
-    for (let i = 0; i < branches.length; i += GROUP_WALKS) {
-      const chunk = branches.slice(i, i + GROUP_WALKS);
+    for (let i = 0; i < branches.length; i += perStatement) {
+      const chunk = branches.slice(i, i + perStatement);
       rows.push(
         ...(await this.q.all<ApprovalRow>(
           `SELECT * FROM (${chunk.map((b, j) => `SELECT * FROM (${b.sql}) AS w${j}`).join(' UNION ')}) AS u ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -231,7 +235,7 @@ export class ApprovalStore {
         )),
       );
     }
-    if (branches.length <= GROUP_WALKS) return rows;
+    if (branches.length <= perStatement) return rows;
     const seen = new Set<string>();
     return rows
       .filter((r) => !seen.has(r.id) && seen.add(r.id))
@@ -281,7 +285,10 @@ export class ApprovalStore {
       );
       args.push(q.now, q.decidableBy.subject, ...(g?.args ?? []), q.decidableBy.subject);
     }
-    if (q.visibleTo && skip !== 'visibleTo') {
+    // What one may decide one may see (its groups meet the request's) when the decider's groups are among the
+    // viewer's: the queue then needs no second group check.
+    const implied = q.visibleTo && q.decidableBy && q.decidableBy.subject === q.visibleTo.subject && q.decidableBy.groups.every((g) => q.visibleTo!.groups.includes(g));
+    if (q.visibleTo && skip !== 'visibleTo' && !implied) {
       const g = inGroups(q.visibleTo.groups);
       where.push(`(${t}requester = ? OR ${g.sql})`);
       args.push(q.visibleTo.subject, ...g.args);

@@ -97,6 +97,17 @@ describe.each(DIALECTS)('on %s', (dialect) => {
     expect(await allPages(service, { visibleTo: frank })).toEqual([secret.id]);
     expect(await allPages(service, { forApprover: frank })).toEqual([secret.id]);
     expect(await allPages(service, { visibleTo: gina }, 4)).toHaveLength(13);
+    // Callers in hundreds of groups: the walks are spread over several statements and merged, with the same result.
+    const filler = Array.from({ length: 240 }, (_, i) => `team-${i}`);
+    const many: Caller = { subject: 'ivy', groups: [...filler, 'dba'] };
+    // dba first and approvers last: their requests come from different statements and interleave in time.
+    const manyGina: Caller = { subject: 'gina', groups: ['dba', ...filler, 'approvers'] };
+    expect(await allPages(service, { visibleTo: many })).toEqual([secret.id]);
+    expect(await allPages(service, { forApprover: many, visibleTo: many })).toEqual([secret.id]);
+    for (const opts of paths(manyGina)) {
+      const plain = { ...opts, ...(opts.visibleTo ? { visibleTo: gina } : {}), ...(opts.forApprover ? { forApprover: gina } : {}) };
+      expect(await allPages(service, opts, 5), JSON.stringify(opts)).toEqual(await allPages(service, plain, 5));
+    }
     await service.deny(secret.id, frank, 'not today');
     expect(await allPages(service, { forApprover: frank })).toEqual([]);
     expect(await allPages(service, { visibleTo: frank, status: 'denied' })).toEqual([secret.id]);
