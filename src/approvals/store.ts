@@ -173,6 +173,8 @@ export class ApprovalStore {
    */
   async list(q: ListQuery): Promise<ApprovalRow[]> {
     const limit = Math.min(Math.max(1, Math.trunc(q.limit)), 1000);
+    // Only pending, unexpired requests can be decided: a queue filtered by another status is empty, unread.
+    if (q.decidableBy && q.status !== undefined && q.status !== 'pending') return [];
     // With a requester the listing walks that requester's index (few rows whatever the groups), group conditions
     // checked per row; without one, the caller's groups drive the walk.
     const drive = q.requester !== undefined ? undefined : q.decidableBy ? 'decidableBy' : q.visibleTo ? 'visibleTo' : undefined;
@@ -239,6 +241,7 @@ export class ApprovalStore {
     const seen = new Set<string>();
     return rows
       .filter((r) => !seen.has(r.id) && seen.add(r.id))
+      // Ids are `apr_` + [a-z2-7] (service.ts): code-unit order is the databases' order of them, whatever the collation.
       .sort((x, y) => Number(y.created_at) - Number(x.created_at) || (x.id < y.id ? 1 : x.id > y.id ? -1 : 0))
       .slice(0, limit + 1);
   }
