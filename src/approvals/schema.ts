@@ -22,6 +22,38 @@ const V3 = `CREATE INDEX approval_requests_dup ON approval_requests (requester, 
    DROP INDEX approval_requests_requester;
    CREATE INDEX approval_requests_requester ON approval_requests (requester, created_at, id);`;
 
+/**
+ * v4: one row per (request, approver group), so the group-filtered listings — what a caller may see (their own
+ * requests and those of their approver groups) and an approver's queue — walk an index of that group's requests
+ * newest first and stop at the page's limit, instead of reading every request's `approver_groups` JSON (no index
+ * can serve a JSON array: at 100,000 requests a group with a handful of them read all 100,000). `status` is copied
+ * from the request and kept in step with it in the same transaction as every status change (approvals/store.ts),
+ * so a status filter (the queue: pending) is part of the walk; `created_at` never changes. Existing requests are
+ * backfilled from their `approver_groups` in the migration's own transaction.
+ */
+const GROUPS_INDEXES = `CREATE INDEX approval_groups_recent ON approval_groups (group_name, created_at, approval_id);
+   CREATE INDEX approval_groups_status ON approval_groups (group_name, status, created_at, approval_id);`;
+const V4_SQLITE = `CREATE TABLE approval_groups (
+     approval_id TEXT NOT NULL REFERENCES approval_requests (id),
+     group_name  TEXT NOT NULL,
+     status      TEXT NOT NULL,
+     created_at  INTEGER NOT NULL,
+     PRIMARY KEY (approval_id, group_name)
+   ) STRICT;
+   ${GROUPS_INDEXES}
+   INSERT INTO approval_groups (approval_id, group_name, status, created_at)
+     SELECT DISTINCT r.id, g.value, r.status, r.created_at FROM approval_requests r, json_each(r.approver_groups) g;`;
+const V4_POSTGRES = `CREATE TABLE approval_groups (
+     approval_id TEXT NOT NULL REFERENCES approval_requests (id) ON DELETE CASCADE,
+     group_name  TEXT NOT NULL,
+     status      TEXT NOT NULL,
+     created_at  BIGINT NOT NULL,
+     PRIMARY KEY (approval_id, group_name)
+   );
+   ${GROUPS_INDEXES}
+   INSERT INTO approval_groups (approval_id, group_name, status, created_at)
+     SELECT DISTINCT r.id, g.v, r.status, r.created_at FROM approval_requests r, jsonb_array_elements_text(r.approver_groups::jsonb) g(v);`;
+
 const SQLITE: readonly string[] = [
   `CREATE TABLE approval_requests (
      id              TEXT PRIMARY KEY,
@@ -64,6 +96,7 @@ const SQLITE: readonly string[] = [
   `ALTER TABLE approval_requests ADD COLUMN requirements TEXT;
    ALTER TABLE approval_events ADD COLUMN actor_groups TEXT;`,
   V3,
+  V4_SQLITE,
 ];
 
 const POSTGRES: readonly string[] = [
@@ -104,6 +137,7 @@ const POSTGRES: readonly string[] = [
   `ALTER TABLE approval_requests ADD COLUMN requirements TEXT;
    ALTER TABLE approval_events ADD COLUMN actor_groups TEXT;`,
   V3,
+  V4_POSTGRES,
 ];
 
 /** Both dialects' steps, version by version (src/store/migrate.ts). */

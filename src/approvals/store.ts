@@ -24,6 +24,11 @@ export interface ListQuery {
 /** Rows are closed for good in these states (plus pending/approved past their expiry). */
 const CLOSED = `(status IN ('denied','withdrawn','used') OR expires_at <= ?)`;
 
+/** Index walks per listing statement (below SQLite's 500-term limit of a compound SELECT). */
+const GROUP_WALKS = 100;
+/** Parameters per listing statement (below SQLite's 32,766 and PostgreSQL's 65,535). */
+const MAX_PARAMS = 20_000;
+
 /**
  * The approval tables (approvals/schema.ts) and every SQL statement on them. No rules live here: the service
  * decides with approvals/state.ts and writes the resulting row. Callers wrap read-check-write sequences in
@@ -88,6 +93,15 @@ export class ApprovalStore {
         r.reason, r.approver_groups, r.required, r.requirements, r.created_at, r.expires_at,
       ],
     );
+    // The per-group index rows (schema v4), in the caller's transaction with the request itself: a request is never
+    // committed without them, so the group-filtered listings can never miss it.
+    const groups = [...new Set(JSON.parse(r.approver_groups) as string[])];
+    if (groups.length) {
+      await this.q.run(
+        `INSERT INTO approval_groups (approval_id, group_name, status, created_at) VALUES ${groups.map(() => "(?, ?, 'pending', ?)").join(', ')}`,
+        groups.flatMap((g) => [r.id, g, r.created_at]),
+      );
+    }
   }
 
   /**
@@ -95,21 +109,28 @@ export class ApprovalStore {
    * meanwhile (impossible inside one locked transaction, but never assumed) nothing is written.
    */
   async update(next: ApprovalRow, from: StoredStatus): Promise<boolean> {
-    return (
+    const changed =
       (await this.q.run(`UPDATE approval_requests SET status = ?, decided_at = ?, expires_at = ?, used_at = ?, grant_id = ? WHERE id = ? AND status = ?`, [
         next.status, next.decided_at, next.expires_at, next.used_at, next.grant_id, next.id, from,
-      ])) === 1
-    );
+      ])) === 1;
+    if (changed && next.status !== from) await this.groupStatus(next.id, next.status);
+    return changed;
+  }
+
+  /** The per-group rows follow their request's status, in the same transaction (schema v4). */
+  private async groupStatus(id: string, status: StoredStatus): Promise<void> {
+    await this.q.run('UPDATE approval_groups SET status = ? WHERE approval_id = ?', [status, id]);
   }
 
   /** Gives back a use that has no grant recorded (approved again, unused); whether anything changed. */
   async release(id: string, requester: string): Promise<boolean> {
-    return (
+    const changed =
       (await this.q.run(`UPDATE approval_requests SET status = 'approved', used_at = NULL WHERE id = ? AND status = 'used' AND grant_id IS NULL AND requester = ?`, [
         id,
         requester,
-      ])) > 0
-    );
+      ])) > 0;
+    if (changed) await this.groupStatus(id, 'approved');
+    return changed;
   }
 
   /** Approvals recorded so far, with the approver's groups at the time. */
@@ -140,57 +161,142 @@ export class ApprovalStore {
    * Newest first, at most `limit` rows (plus one, to tell whether there is a next page). The ORDER BY matches the
    * (…, created_at, id) indexes, so the database walks an index and stops at the limit instead of sorting every
    * matching request.
+   *
+   * Group-filtered listings (what a caller may see, an approver's queue) cannot walk one index of approval_requests
+   * and stop early: when few of many requests are in the caller's groups, that walk reads nearly all of them. They
+   * are a union of walks instead, one per group of the caller over approval_groups (group_name[, status],
+   * created_at, approval_id) and, for visibility, one over the caller's own requests (requester, created_at, id),
+   * each applying every filter and stopping at limit + 1; the newest limit + 1 of that union are the newest of
+   * the whole match. Each walk reads only its group's requests, so the cost follows the page size and the number
+   * of the caller's groups, never the number of requests stored. The result is exactly what the single-statement
+   * WHERE of the plain listing would return: the walks only choose which index finds the candidates.
    */
   async list(q: ListQuery): Promise<ApprovalRow[]> {
+    const limit = Math.min(Math.max(1, Math.trunc(q.limit)), 1000);
+    // Only pending, unexpired requests can be decided: a queue filtered by another status is empty, unread.
+    if (q.decidableBy && q.status !== undefined && q.status !== 'pending') return [];
+    // With a requester the listing walks that requester's index (few rows whatever the groups), group conditions
+    // checked per row; without one, the caller's groups drive the walk.
+    const drive = q.requester !== undefined ? undefined : q.decidableBy ? 'decidableBy' : q.visibleTo ? 'visibleTo' : undefined;
+    if (!drive) {
+      const { where, args } = this.filters(q, '');
+      if (q.after) {
+        // A row-value comparison: both databases walk the (…, created_at, id) index straight from the cursor.
+        where.push('(created_at, id) < (?, ?)');
+        args.push(q.after.createdAt, q.after.id);
+      }
+      args.push(limit + 1);
+      return this.q.all<ApprovalRow>(
+        `SELECT * FROM approval_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
+        args,
+      );
+    }
+    const groups = [...new Set(q[drive]!.groups)];
+    // The driving condition holds by construction of each walk (its group, or the caller's own requests).
+    const { where, args } = this.filters(q, 'r.', drive);
+    const branches: { sql: string; args: unknown[] }[] = [];
+    if (drive === 'visibleTo') {
+      const w = ['r.requester = ?', ...where];
+      const a: unknown[] = [q.visibleTo!.subject, ...args];
+      if (q.after) {
+        w.push('(r.created_at, r.id) < (?, ?)');
+        a.push(q.after.createdAt, q.after.id);
+      }
+      branches.push({ sql: `SELECT r.* FROM approval_requests r WHERE ${w.join(' AND ')} ORDER BY r.created_at DESC, r.id DESC LIMIT ?`, args: [...a, limit + 1] });
+    }
+    // The group rows carry their request's status, so a status filter narrows the walk itself (the queue: pending).
+    const status = q.status === 'expired' ? undefined : (q.status ?? (drive === 'decidableBy' ? 'pending' : undefined));
+    for (const g of groups) {
+      const w = ['g.group_name = ?'];
+      const a: unknown[] = [g];
+      if (status) {
+        w.push('g.status = ?');
+        a.push(status);
+      }
+      if (q.after) {
+        w.push('(g.created_at, g.approval_id) < (?, ?)');
+        a.push(q.after.createdAt, q.after.id);
+      }
+      branches.push({
+        sql: `SELECT r.* FROM approval_groups g JOIN approval_requests r ON r.id = g.approval_id
+               WHERE ${[...w, ...where].join(' AND ')} ORDER BY g.created_at DESC, g.approval_id DESC LIMIT ?`,
+        args: [...a, ...args, limit + 1],
+      });
+    }
+    // One statement for up to GROUP_WALKS walks (SQLite caps a compound SELECT at 500 terms, and the parameters of
+    // all walks must stay within both databases' limits); callers in more groups than that get several
+    // statements, merged here by the same order.
+    const perStatement = Math.max(1, Math.min(GROUP_WALKS, Math.floor(MAX_PARAMS / Math.max(...branches.map((b) => b.args.length), 1))));
+    const rows: ApprovalRow[] = [];
+    for (let i = 0; i < branches.length; i += perStatement) {
+      const chunk = branches.slice(i, i + perStatement);
+      rows.push(
+        ...(await this.q.all<ApprovalRow>(
+          `SELECT * FROM (${chunk.map((b, j) => `SELECT * FROM (${b.sql}) AS w${j}`).join(' UNION ')}) AS u ORDER BY created_at DESC, id DESC LIMIT ?`,
+          [...chunk.flatMap((b) => b.args), limit + 1],
+        )),
+      );
+    }
+    if (branches.length <= perStatement) return rows;
+    const seen = new Set<string>();
+    return rows
+      .filter((r) => !seen.has(r.id) && seen.add(r.id))
+      // Ids are `apr_` + [a-z2-7] (service.ts): code-unit order is the databases' order of them, whatever the collation.
+      .sort((x, y) => Number(y.created_at) - Number(x.created_at) || (x.id < y.id ? 1 : x.id > y.id ? -1 : 0))
+      .slice(0, limit + 1);
+  }
+
+  /**
+   * The conditions of a listing on one request row (`t` is its alias prefix), except the cursor and the one
+   * `skip`ped (a group walk's own condition, true by construction).
+   */
+  private filters(q: ListQuery, t: '' | 'r.', skip?: 'visibleTo' | 'decidableBy'): { where: string[]; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
-    const pg = this.q.dialect === 'postgres';
-    // A JSON array of group names intersecting another: json_each (SQLite) / jsonb_array_elements_text (PostgreSQL).
-    const groupsMeet = pg
-      ? `EXISTS (SELECT 1 FROM jsonb_array_elements_text(approver_groups::jsonb) g(v) WHERE g.v IN (SELECT jsonb_array_elements_text(?::jsonb)))`
-      : `EXISTS (SELECT 1 FROM json_each(approver_groups) g WHERE g.value IN (SELECT value FROM json_each(?)))`;
+    const id = t ? 'r.id' : 'approval_requests.id';
+    // Whether the request is in one of these groups: a primary-key probe of approval_groups.
+    const inGroups = (groups: readonly string[]) => {
+      const gs = [...new Set(groups)];
+      if (!gs.length) return { sql: '1 = 0', args: [] };
+      return { sql: `EXISTS (SELECT 1 FROM approval_groups x WHERE x.approval_id = ${id} AND x.group_name IN (${gs.map(() => '?').join(', ')}))`, args: gs };
+    };
     switch (q.status) {
       case undefined:
         break;
       case 'pending':
       case 'approved':
-        where.push('status = ? AND expires_at > ?');
+        where.push(`${t}status = ? AND ${t}expires_at > ?`);
         args.push(q.status, q.now);
         break;
       case 'expired':
-        where.push(`status IN ('pending','approved') AND expires_at <= ?`);
+        where.push(`${t}status IN ('pending','approved') AND ${t}expires_at <= ?`);
         args.push(q.now);
         break;
       default:
-        where.push('status = ?');
+        where.push(`${t}status = ?`);
         args.push(q.status);
     }
     if (q.requester !== undefined) {
-      where.push('requester = ?');
+      where.push(`${t}requester = ?`);
       args.push(q.requester);
     }
     if (q.decidableBy) {
+      const g = skip === 'decidableBy' ? undefined : inGroups(q.decidableBy.groups);
       where.push(
-        `status = 'pending' AND expires_at > ? AND requester <> ? AND ${groupsMeet}
-         AND NOT EXISTS (SELECT 1 FROM approval_events e WHERE e.approval_id = approval_requests.id AND e.kind = 'approved' AND e.actor = ?)`,
+        `${t}status = 'pending' AND ${t}expires_at > ? AND ${t}requester <> ?${g ? ` AND ${g.sql}` : ''}
+         AND NOT EXISTS (SELECT 1 FROM approval_events e WHERE e.approval_id = ${id} AND e.kind = 'approved' AND e.actor = ?)`,
       );
-      args.push(q.now, q.decidableBy.subject, JSON.stringify(q.decidableBy.groups), q.decidableBy.subject);
+      args.push(q.now, q.decidableBy.subject, ...(g?.args ?? []), q.decidableBy.subject);
     }
-    if (q.visibleTo) {
-      where.push(`(requester = ? OR ${groupsMeet})`);
-      args.push(q.visibleTo.subject, JSON.stringify(q.visibleTo.groups));
+    // What one may decide one may see (its groups meet the request's) when the decider's groups are among the
+    // viewer's: the queue then needs no second group check.
+    const implied = q.visibleTo && q.decidableBy && q.decidableBy.subject === q.visibleTo.subject && q.decidableBy.groups.every((g) => q.visibleTo!.groups.includes(g));
+    if (q.visibleTo && skip !== 'visibleTo' && !implied) {
+      const g = inGroups(q.visibleTo.groups);
+      where.push(`(${t}requester = ? OR ${g.sql})`);
+      args.push(q.visibleTo.subject, ...g.args);
     }
-    if (q.after) {
-      // A row-value comparison: both databases walk the (…, created_at, id) index straight from the cursor.
-      where.push('(created_at, id) < (?, ?)');
-      args.push(q.after.createdAt, q.after.id);
-    }
-    const limit = Math.min(Math.max(1, Math.trunc(q.limit)), 1000);
-    args.push(limit + 1);
-    return this.q.all<ApprovalRow>(
-      `SELECT * FROM approval_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      args,
-    );
+    return { where, args };
   }
 
   /** The approve/deny events of these requests, grouped by request, in order. */
@@ -226,6 +332,11 @@ export class ApprovalStore {
     const inList = ids.map(() => '?').join(',');
     return (this.q as Db).transaction(async (tx) => {
       await tx.run(`DELETE FROM approval_events WHERE approval_id IN (${inList})`, ids);
+      // Only the group rows of requests that are still closed here (the same re-check as below).
+      await tx.run(
+        `DELETE FROM approval_groups WHERE approval_id IN (SELECT id FROM approval_requests WHERE id IN (${inList}) AND ${CLOSED})`,
+        [...ids, now],
+      );
       // Re-checked inside the transaction: a row cannot reopen, but never assume.
       return tx.run(`DELETE FROM approval_requests WHERE id IN (${inList}) AND ${CLOSED}`, [...ids, now]);
     });
