@@ -168,4 +168,20 @@ describe('staging sweep (transcripts.stagingTtlHours)', () => {
     expect(v.ok).toBe(true);
     expect(v.bodies).toMatchObject({ ok: true, checked: 2 });
   });
+
+  it('runs periodically on its own (stagingSweepMs), not only at start', async () => {
+    const dir = tempDir('guard-sweep-timer-');
+    const m = auditRoutes({ stagingSweepMs: 50 });
+    const other = await startBrokerEnv({ routes: [m] }, { transcripts: { stagingTtlHours: 1, store: { type: 'file', dir } } });
+    try {
+      const orphan = join(dir, 'staging', 'run_orphan.body');
+      writeFileSync(orphan, 'GAWSBODY1\n');
+      age(orphan, 2 * 3_600_000);
+      for (let i = 0; i < 100 && existsSync(orphan); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(orphan)).toBe(false);
+      expect(other.logs.some((l) => l.msg === 'stale transcript staging files removed' && l.files === 1)).toBe(true);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
 });
