@@ -132,10 +132,15 @@ const transcriptsSchema = z
     /** Output kept whole, framing included (src/transcript/body.ts); beyond it head + marked gap + tail. */
     maxBodyBytes: z.int().min(64 * 1024).max(64 * 1024 ** 3).default(1024 ** 3),
     store: bodyStoreSchema.default({ type: 'file' }),
+    /**
+     * Staging files (uploads a client gave up on, bodies of runs a crashed broker left) untouched for this many hours
+     * are removed (src/audit/bodies/staging.ts), at start and hourly. Longer than the longest session (12 h), so an
+     * upload a client still resumes within its grant is never swept.
+     */
+    stagingTtlHours: z.int().min(1).max(24 * 365).default(24),
   })
-  // The S3 store sends a body with one PutObject, which S3 takes up to 5 GiB (S3 User Guide, "Uploading objects").
-  .refine((t) => t.store.type !== 's3' || t.maxBodyBytes <= 5 * 1024 ** 3, { message: 'with the s3 store, at most 5 GiB (one PutObject)', path: ['maxBodyBytes'] })
-  .default({ maxBodyBytes: 1024 ** 3, store: { type: 'file' } });
+  // (No 5 GiB cap with the S3 store: bodies over 64 MiB go up as a multipart upload, src/audit/bodies/s3.ts.)
+  .default({ maxBodyBytes: 1024 ** 3, store: { type: 'file' }, stagingTtlHours: 24 });
 
 export type BodyStoreConfig = z.output<typeof bodyStoreSchema>;
 export type TranscriptsConfig = z.output<typeof transcriptsSchema>;

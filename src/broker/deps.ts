@@ -100,9 +100,10 @@ export interface RunDeps {
   /**
    * Where a broker run's body goes (src/audit/bodies/store.ts): the output is written into `stagingDir` as it arrives
    * and moved into the store with `adopt` when the run ends. Absent: output is not recorded beyond its size 0
-   * (tests that do not look at output).
+   * (tests that do not look at output). `hold` marks the body file in use until released, so the staging sweep
+   * (src/audit/bodies/staging.ts) never removes the body of a run that is still going, however quiet.
    */
-  bodies?: () => { stagingDir: string; maxBytes?: number; adopt(path: string, sha256: string, size: number): Promise<void> } | undefined;
+  bodies?: () => { stagingDir: string; maxBytes?: number; adopt(path: string, sha256: string, size: number): Promise<void>; hold?(path: string): () => void } | undefined;
   /** Environment findAws and `aws --version` read on the broker; default process.env. */
   env?: NodeJS.ProcessEnv;
 }

@@ -302,8 +302,10 @@ export class RunRegistry {
     const bodies = this.deps.bodies?.();
     let writer: BodyWriter | undefined;
     let recordError: unknown;
+    let releaseBody: (() => void) | undefined;
     if (bodies) {
       try {
+        releaseBody = bodies.hold?.(join(bodies.stagingDir, `${run.id}.body`));
         writer = new BodyWriter(join(bodies.stagingDir, `${run.id}.body`), { maxBytes: bodies.maxBytes ?? DEFAULT_MAX_BODY_BYTES, durable: true, offload: true });
       } catch (e) {
         recordError = e;
@@ -388,6 +390,8 @@ export class RunRegistry {
     } catch (e) {
       writer?.abort();
       this.log({ level: 'error', msg: 'broker-attested transcript not recorded', runId: run.id, grantId: issued.grantId, error: (e as Error)?.message });
+    } finally {
+      releaseBody?.();
     }
     const failure = run.failure ?? error;
     if (!out.destroyed) {

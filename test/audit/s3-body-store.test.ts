@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
@@ -36,8 +39,53 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-function store(): S3BodyStore {
-  return new S3BodyStore({ bucket, prefix: 'transcripts/', region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, retentionDays: 30, stagingDir: tempDir('guard-s3-staging-'), credentials });
+function store(extra: Partial<ConstructorParameters<typeof S3BodyStore>[0]> = {}): S3BodyStore {
+  return new S3BodyStore({ bucket, prefix: 'transcripts/', region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, retentionDays: 30, stagingDir: tempDir('guard-s3-staging-'), credentials, ...extra });
+}
+
+/** moto's request log, once it shows `re` (moto writes its log asynchronously: a line can trail the answer). */
+async function logged(from: number, re: RegExp): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const sent = moto.requests().slice(from).join('\n');
+    if (re.test(sent)) return sent;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return moto.requests().slice(from).join('\n');
+}
+
+/** An HTTP proxy to moto that answers 403 AccessDenied to requests whose URL matches `refuse`. */
+async function refusingProxy(refuse: RegExp): Promise<{ endpoint: string; refused: number; close(): Promise<void> }> {
+  const state = { refused: 0 };
+  const server = createServer((req, res) => {
+    if (refuse.test(req.url ?? '')) {
+      state.refused++;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(403, { 'content-type': 'application/xml', connection: 'close' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>refused by the test proxy</Message></Error>');
+      });
+      return;
+    }
+    const up = httpRequest(`${moto.endpoint}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    get refused() {
+      return state.refused;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** Multipart uploads started and neither completed nor aborted, under a prefix. */
+async function unfinished(prefix: string): Promise<number> {
+  return ((await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }))).Uploads ?? []).length;
 }
 
 describe('S3 body store with Object Lock (moto)', () => {
@@ -60,7 +108,7 @@ describe('S3 body store with Object Lock (moto)', () => {
     expect(sent).not.toMatch(/"DELETE /);
     expect(sent.match(/"PUT \/guard-transcripts\/transcripts\/sha256\//g)).toHaveLength(1);
     // …and it has no method that could: the store's whole surface.
-    expect(Object.getOwnPropertyNames(S3BodyStore.prototype).sort()).toEqual(['adopt', 'constructor', 'firstVersion', 'get', 'key', 'location', 'put', 'stat']);
+    expect(Object.getOwnPropertyNames(S3BodyStore.prototype).sort()).toEqual(['adopt', 'constructor', 'ensureLocked', 'firstVersion', 'get', 'key', 'location', 'multipart', 'put', 'stat']);
 
     const key = s.key(digest);
     const versions = await admin.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }));
@@ -101,4 +149,83 @@ describe('S3 body store with Object Lock (moto)', () => {
     expect(s.location(r.sha256)).toBe(`s3://${bucket}/opened/sha256/${r.sha256}`);
     expect(await hashStream((await s.get(r.sha256))!)).toEqual(r);
   });
+
+  // Bodies over the threshold go up in parts (one PutObject takes at most 5 GiB). S3's smallest part is 5 MiB, and
+  // moto enforces it too, so the test uses 5 MiB parts and a threshold of 1 MiB: a 12 MiB body is three parts.
+  const PART = 5 * 1024 * 1024;
+
+  it('a body over the multipart threshold goes up in parts, once, locked like a PUT; read back by its SHA-256; an overwrite leaves the locked version', async () => {
+    const s = store({ prefix: 'multi/', multipartThreshold: 1024 * 1024, partSize: PART });
+    const before = moto.requests().length;
+    const body = randomBytes(2 * PART + 2 * 1024 * 1024 + 5);
+    const digest = sha(body);
+    const staged = join(s.stagingDir, 'run.body');
+    writeFileSync(staged, body);
+    await s.adopt(staged, digest, body.length);
+    // The same content again (a put of a stream): content-addressed, nothing sent.
+    expect(await s.put(Readable.from([body]))).toEqual({ sha256: digest, size: body.length });
+
+    const sent = (await logged(before, /\?uploadId=[^ ]* HTTP/)).split('\n');
+    expect(sent.join('\n')).not.toMatch(/"DELETE /);
+    // One CreateMultipartUpload, three UploadPart, one Complete; no single PUT of the object.
+    expect(sent.filter((l) => /"POST \/guard-transcripts\/multi\/sha256\/[0-9a-f]{64}\?uploads/.test(l))).toHaveLength(1);
+    expect(sent.filter((l) => /"PUT \/guard-transcripts\/multi\/sha256\/[0-9a-f]{64}\?[^ ]*partNumber=/.test(l))).toHaveLength(3);
+    expect(sent.filter((l) => /"POST \/guard-transcripts\/multi\/sha256\/[0-9a-f]{64}\?uploadId=/.test(l))).toHaveLength(1);
+    expect(sent.filter((l) => /"PUT \/guard-transcripts\/multi\/sha256\/[0-9a-f]{64}(?:\?x-id=PutObject)? /.test(l))).toHaveLength(0);
+    // moto 5.2 ignores the Object Lock headers of CreateMultipartUpload (AWS applies them): the store sees the new
+    // version unlocked and locks it with PutObjectRetention — on AWS that request is not needed and not sent.
+    expect(sent.filter((l) => /"PUT \/guard-transcripts\/multi\/sha256\/[0-9a-f]{64}\?[^ ]*retention/.test(l))).toHaveLength(1);
+    expect(await unfinished('multi/')).toBe(0);
+
+    const key = s.key(digest);
+    const versions = await admin.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }));
+    expect(versions.Versions).toHaveLength(1);
+    const versionId = versions.Versions![0]!.VersionId!;
+    const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    expect(head.ObjectLockMode).toBe('COMPLIANCE');
+    expect(head.ObjectLockRetainUntilDate!.getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    expect(head.ContentLength).toBe(body.length);
+    expect(await hashStream((await s.get(digest))!)).toEqual({ sha256: digest, size: body.length });
+
+    await expect(admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from('forged output\n'), ChecksumAlgorithm: 'SHA256' }));
+    expect(await hashStream((await s.get(digest))!)).toEqual({ sha256: digest, size: body.length });
+    const records = [{ seq: 1, id: 'r1', kind: 'transcript' as const, at: '', grantId: 'g', subject: 's', prevHash: '', hash: '', sig: '', body: JSON.stringify({ body: { sha256: digest, size: body.length, location: s.location(digest) } }) }];
+    expect(await verifyBodies(records, s)).toMatchObject({ ok: true, checked: 1 });
+  }, 60_000);
+
+  it('a multipart upload that fails part-way is aborted: no object, no unfinished upload left, the staged file consumed', async () => {
+    const s = store({ prefix: 'aborted/', multipartThreshold: 1024 * 1024, partSize: PART });
+    const body = randomBytes(2 * PART + 1024);
+    // Bytes that do not hash to the digest they are adopted under: every part is accepted (its own checksum is
+    // right), the whole is not the recorded body, so the upload must never complete.
+    const claimed = sha(Buffer.from('another body'));
+    const staged = join(s.stagingDir, 'wrong.body');
+    writeFileSync(staged, body);
+    const before = moto.requests().length;
+    await expect(s.adopt(staged, claimed, body.length)).rejects.toThrow(/does not hash to the digest/);
+    const sent = await logged(before, /"DELETE [^ ]*\?uploadId=/);
+    expect(sent.match(/"PUT \/guard-transcripts\/aborted\/sha256\/[0-9a-f]{64}\?[^ ]*partNumber=/g)).toHaveLength(3);
+    expect(sent).toMatch(/"DELETE \/guard-transcripts\/aborted\/sha256\/[0-9a-f]{64}\?uploadId=/);
+    expect(sent).not.toMatch(/"POST \/guard-transcripts\/aborted\/sha256\/[0-9a-f]{64}\?uploadId=/);
+    expect(await unfinished('aborted/')).toBe(0);
+    expect(await s.stat(claimed)).toBeUndefined();
+    expect(existsSync(staged)).toBe(false);
+
+    // A part the service refuses (a proxy in front of moto answers the second UploadPart 403, as a bucket policy
+    // or a network fault could): the upload is aborted, nothing completes.
+    const proxy = await refusingProxy(/partNumber=2&/);
+    try {
+      const s2 = store({ prefix: 'aborted2/', multipartThreshold: 1024 * 1024, partSize: PART, endpoint: proxy.endpoint });
+      const staged2 = join(s2.stagingDir, 'refused.body');
+      writeFileSync(staged2, body);
+      await expect(s2.adopt(staged2, sha(body), body.length)).rejects.toMatchObject({ name: 'AccessDenied' });
+      expect(proxy.refused).toBe(1);
+      expect(await unfinished('aborted2/')).toBe(0);
+      expect(await s2.stat(sha(body))).toBeUndefined();
+      expect(existsSync(staged2)).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
 });

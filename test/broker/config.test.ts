@@ -206,3 +206,20 @@ describe('broker config: storage', () => {
     expect(() => parseBrokerConfig(withStorage('storage:\n  postgres:\n    sslmode: prefer\n  auditKeyFile: /k.pem\n'), '/b.yaml')).toThrow(/storage\.postgres\.sslmode/);
   });
 });
+
+describe('broker config: transcripts', () => {
+  it('stagingTtlHours defaults to 24; 1 h to a year; anything else names file:line:col and the key', () => {
+    expect(parseBrokerConfig(GOOD, '/etc/guard/broker.yaml').transcripts.stagingTtlHours).toBe(24);
+    expect(parseBrokerConfig(`${GOOD}transcripts:\n  stagingTtlHours: 6\n`, '/etc/guard/broker.yaml').transcripts.stagingTtlHours).toBe(6);
+    for (const bad of ['0', '1.5', 'soon', '9000']) {
+      const e = err(`${GOOD}transcripts:\n  stagingTtlHours: ${bad}\n`);
+      expect(e.code).toBe('config_invalid');
+      expect(e.message).toMatch(/^\/etc\/guard\/broker\.yaml:\d+:\d+: transcripts\.stagingTtlHours: /);
+      expect(e.message).not.toContain('\n');
+    }
+  });
+  it('the S3 store takes bodies over 5 GiB (multipart upload): maxBodyBytes up to its 64 GiB cap', () => {
+    const c = parseBrokerConfig(`${GOOD}transcripts:\n  maxBodyBytes: 68719476736\n  store: { type: s3, bucket: rec, region: us-east-1, retentionDays: 30 }\n`, '/etc/guard/broker.yaml');
+    expect(c.transcripts.maxBodyBytes).toBe(64 * 1024 ** 3);
+  });
+});

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FRAME, FrameDecoder } from '../../src/api/run-frames.js';
+import { holdStaging, sweepStaging } from '../../src/audit/bodies/staging.js';
 import { FileBodyStore } from '../../src/audit/bodies/store.js';
 import { bodyFrames, replayFrames } from '../../src/audit/replay.js';
 import { DEFAULT_EXECUTION } from '../../src/broker/execution.js';
@@ -124,4 +125,55 @@ describe('a broker run printing 200 MB', () => {
     expect(replayedErr).toBe(stderr);
     expect(stderr).toBe('starting\n');
   }, 180_000);
+});
+
+describe('a broker run that goes quiet', () => {
+  it('keeps its body while it runs: the staging sweep leaves a held body alone however old its mtime', async () => {
+    const dir = tempDir('guard-quiet-');
+    const store = new FileBodyStore(join(dir, 'bodies'));
+    const go = join(dir, 'go');
+    // Prints a line, then waits (silent) until the test says go, then prints another.
+    const path = join(dir, 'quiet');
+    writeFileSync(path, `#!${process.execPath}\nconst fs = require('fs');\nprocess.stdout.write('first\\n');\nconst t = setInterval(() => { if (fs.existsSync(${JSON.stringify(go)})) { clearInterval(t); process.stdout.write('second\\n'); } }, 20);\n`);
+    chmodSync(path, 0o755);
+    const attested: TranscriptEnvelope[] = [];
+    const reg = new RunRegistry(
+      {
+        aws: { path, major: 1 },
+        bodies: () => Object.assign(store, { maxBytes: 1024 ** 3, hold: holdStaging }),
+        attest: async (e) => (attested.push(e), { id: 'rec-q' }),
+      },
+      () => ({ ...DEFAULT_EXECUTION, runDir: dir }),
+      undefined,
+      () => undefined,
+    );
+    const key = reg.newKey();
+    const v = reg.create({ owner: 'alice', issued: { ...issued(), grantId: 'grt_QUIETQUIETQUIETQUIET0' }, files: new Map(), cwd: '/', home: undefined, key, stdin: false, plan: { inputs: [], outputs: [] } });
+    const dec = new FrameDecoder();
+    let out = '';
+    let exit: unknown;
+    for await (const piece of reg.start(v.runId, 'alice')) {
+      for (const f of dec.push(piece as Buffer)) {
+        if (f.type === FRAME.stdout) {
+          out += f.payload.toString();
+          if (out === 'first\n') {
+            // Mid-run: the body file looks two days old (a run silent that long); the sweep must not take it.
+            const body = join(store.stagingDir, `${v.runId}.body`);
+            expect(existsSync(body)).toBe(true);
+            const old = new Date(Date.now() - 2 * 86_400_000);
+            utimesSync(body, old, old);
+            expect(sweepStaging(store.stagingDir, 86_400_000, Date.now())).toEqual({ files: 0, bytes: 0 });
+            expect(existsSync(body)).toBe(true);
+            writeFileSync(go, '');
+          }
+        } else if (f.type === FRAME.exit) exit = JSON.parse(f.payload.toString());
+      }
+    }
+    expect(exit).toEqual({ exitCode: 0, recordId: 'rec-q' });
+    expect(out).toBe('first\nsecond\n');
+    const t = attested[0]!.transcript;
+    expect((await store.stat(t.body!.sha256))?.size).toBe(t.body!.size);
+    // Adopted and released: nothing left, nothing held.
+    expect(readdirSync(store.stagingDir)).toEqual([]);
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
+import { holdStaging } from './staging.js';
 
 /**
  * Where transcript bodies live. Write-once by construction: there is no delete and no overwrite here, so no broker
@@ -124,6 +125,8 @@ export async function stageThenAdopt(
   const tmp = join(stagingDir, `put-${randomBytes(9).toString('base64url')}`);
   const h = createHash('sha256');
   let size = 0;
+  // In use until adopted (a slow stream can leave it untouched for longer than the staging sweep's age).
+  const release = holdStaging(tmp);
   try {
     await pipeline(
       body,
@@ -141,5 +144,6 @@ export async function stageThenAdopt(
     return { sha256, size };
   } finally {
     rmSync(tmp, { force: true });
+    release();
   }
 }

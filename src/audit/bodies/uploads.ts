@@ -2,6 +2,7 @@ import { closeSync, createReadStream, existsSync, fsyncSync, openSync, readFileS
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../../api/http-error.js';
+import { holdStaging } from './staging.js';
 import { checkDigest, hashStream, type BodyStore } from './store.js';
 
 /** Bytes one upload request may carry (a chunk); the client sends 4 MiB. */
@@ -90,6 +91,7 @@ export class BodyUploads {
     if (await this.done(grantId, c)) return c.size;
     if (this.busy.has(grantId)) throw new ApiError('body_offset', `another upload of grant ${grantId}'s transcript body is in progress`, { offset: 0 });
     this.busy.add(grantId);
+    const release = holdStaging(p.data);
     try {
       let meta = this.readMeta(p.meta);
       if (meta && meta.subject !== subject) throw new ApiError('forbidden', `grant ${grantId} belongs to another caller`);
@@ -100,6 +102,9 @@ export class BodyUploads {
         meta = undefined;
       }
       if (!meta) {
+        // A fresh start: whatever data is there without a claim (its claim swept as stale, or never written) is
+        // nobody's to continue.
+        rmSync(p.data, { force: true });
         meta = { ...c, subject };
         writeFileSync(p.meta, JSON.stringify(meta), { mode: 0o600 });
       }
@@ -122,6 +127,7 @@ export class BodyUploads {
       }
       return have + n;
     } finally {
+      release();
       this.busy.delete(grantId);
     }
   }
@@ -136,6 +142,17 @@ export class BodyUploads {
     // Always from this grant's own upload, even when the store holds the same bytes already (adopt then keeps the
     // one copy): a transcript cannot name a body its caller did not send.
     const p = this.paths(grantId);
+    // Held while it is re-hashed and moved into the store (a multipart upload of a large body takes a while): the
+    // staging sweep (staging.ts) leaves it alone whatever its age.
+    const release = holdStaging(p.data);
+    try {
+      return await this.commitHeld(grantId, subject, c, p);
+    } finally {
+      release();
+    }
+  }
+
+  private async commitHeld(grantId: string, subject: string, c: BodyClaim, p: { data: string; meta: string }): Promise<string> {
     const meta = this.readMeta(p.meta);
     const have = existsSync(p.data) ? statSync(p.data).size : -1;
     if (!meta || meta.subject !== subject || meta.sha256 !== c.sha256 || have !== c.size) {

@@ -9,6 +9,7 @@ import { createAuditService, type AuditService, type AuditServiceOptions } from 
 import { openBodyStore } from '../../audit/bodies/open.js';
 import type { BodyStore } from '../../audit/bodies/store.js';
 import { BodyUploads } from '../../audit/bodies/uploads.js';
+import { holdStaging, sweepStaging, type StagingSweepResult } from '../../audit/bodies/staging.js';
 import { verifyBodies } from '../../audit/bodies/verify.js';
 import { maxBodyFileBytes } from '../../transcript/body.js';
 import { findUnreported, recordUnreported, summarize } from '../../audit/summary.js';
@@ -154,6 +155,11 @@ export interface AuditRoutesOptions extends Partial<Omit<AuditServiceOptions, 'd
   unreportedSweepMs?: number;
   /** How far back each sweep looks at grants. Default 7 days. */
   unreportedLookbackMs?: number;
+  /**
+   * How often stale staging files are removed (transcripts.stagingTtlHours says which are stale). Default hourly,
+   * and once at start; 0 = only at start.
+   */
+  stagingSweepMs?: number;
 }
 
 /** Maps the store's grant record to what the audit code needs. */
@@ -181,10 +187,18 @@ function facts(g: GrantRecord) {
  */
 export function auditRoutes(
   o: AuditRoutesOptions = {},
-): BrokerRouteModule & { readonly service: AuditService | undefined; readonly bodies: (BodyStore & { maxBytes: number }) | undefined; sweep(): Promise<number> } {
+): BrokerRouteModule & {
+  readonly service: AuditService | undefined;
+  readonly bodies: (BodyStore & { maxBytes: number; hold(path: string): () => void }) | undefined;
+  sweep(): Promise<number>;
+  /** Removes stale staging files now (also done at start and every `stagingSweepMs`); logs and returns what went. */
+  sweepStaging(): StagingSweepResult;
+} {
   let service: AuditService | undefined;
-  let bodies: (BodyStore & { maxBytes: number }) | undefined;
+  let bodies: (BodyStore & { maxBytes: number; hold(path: string): () => void }) | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let stagingTimer: NodeJS.Timeout | undefined;
+  let sweepStagingNow: () => StagingSweepResult = () => ({ files: 0, bytes: 0 });
   let sweeping: Promise<number> | undefined;
   let starter: (() => Promise<void>) | undefined;
   const sweep = async (): Promise<number> => {
@@ -205,14 +219,30 @@ export function auditRoutes(
     },
     /** One sweep now (tests, or an operator's cron through the broker process). */
     sweep: () => (sweeping ??= sweep().finally(() => (sweeping = undefined))),
+    sweepStaging: () => sweepStagingNow(),
     start: () => (starter ? starter() : Promise.resolve()),
     mount(app, ctx) {
       // The routes are registered now; the service they use is built by start() (it reads the database), which the
       // broker awaits before it serves any request.
       const svc = {} as AuditService;
-      const tc = ctx.config.transcripts ?? { maxBodyBytes: 1024 ** 3, store: { type: 'file' as const } };
+      const tc = ctx.config.transcripts ?? { maxBodyBytes: 1024 ** 3, store: { type: 'file' as const }, stagingTtlHours: 24 };
       const store = openBodyStore(tc.store, ctx.config.storage.sqlite);
-      bodies = Object.assign(store, { maxBytes: tc.maxBodyBytes });
+      // `hold`: a broker run marks its body file in use while it writes and adopts it (the staging sweep skips it).
+      bodies = Object.assign(store, { maxBytes: tc.maxBodyBytes, hold: holdStaging });
+      const ttlMs = (tc.stagingTtlHours ?? 24) * 3_600_000;
+      sweepStagingNow = () => {
+        const r = sweepStaging(store.stagingDir, ttlMs, o.clock ? o.clock() : ctx.now().getTime());
+        // Counts only: staging file names carry grant and run ids, never content, but nothing more is needed.
+        if (r.files > 0) ctx.log({ level: 'info', msg: 'stale transcript staging files removed', files: r.files, bytes: r.bytes });
+        return r;
+      };
+      const sweepQuietly = () => {
+        try {
+          sweepStagingNow();
+        } catch (e) {
+          ctx.log({ level: 'error', msg: 'transcript staging sweep failed', error: (e as Error)?.message });
+        }
+      };
       const uploads = new BodyUploads(store, maxBodyFileBytes(tc.maxBodyBytes), async (grantId) => {
         const rec = await svc.log.getByGrant(grantId, 'transcript');
         const b = rec ? (JSON.parse(rec.body) as { body?: { sha256: string; size: number } }).body : undefined;
@@ -232,7 +262,14 @@ export function auditRoutes(
           listGrants: o.listGrants ?? (async (f) => (await ctx.store.listGrants(f)).map(facts)),
         }));
         service = svc;
+        // Leftovers of a previous process (a crash mid-run, uploads given up on) go first.
+        sweepQuietly();
       };
+      const stagingEvery = o.stagingSweepMs ?? 3_600_000;
+      if (stagingEvery > 0) {
+        stagingTimer = setInterval(sweepQuietly, stagingEvery);
+        stagingTimer.unref();
+      }
       const every = o.unreportedSweepMs ?? 5 * 60_000;
       if (every > 0) {
         timer = setInterval(() => {
@@ -247,6 +284,7 @@ export function auditRoutes(
     },
     async close() {
       if (timer) clearInterval(timer);
+      if (stagingTimer) clearInterval(stagingTimer);
       await sweeping;
     },
   };
