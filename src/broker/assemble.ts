@@ -6,6 +6,8 @@ import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js
 import { mountConsole } from '../console/routes.js';
 import { createApprovalGate } from './approval-gate.js';
 import { approvalFeed } from './approval-feed.js';
+import type { ApprovalNotification } from '../approvals/service.js';
+import type { Sql } from '../store/db.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerContext, BrokerDeps, BrokerRouteModule } from './deps.js';
 import { approvalRoutes } from './routes/approvals.js';
@@ -45,8 +47,8 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
     ...(deps.masking ? { service: { masking: deps.masking } } : {}),
     ...(config.console ? { consoleUrl: config.console.publicUrl } : {}),
     onChange: (n) => feed.local(n),
-    // NOTIFY in the change's own transaction: the other brokers hear of it only if it commits.
-    inTransaction: (tx, n) => feed.inTransaction(tx, n),
+    // NOTIFY in the change's own transaction: the other brokers hear of it only if it commits. (SQLite: one broker.)
+    ...(deps.store.db.dialect === 'postgres' ? { inTransaction: (tx: Sql, n: ApprovalNotification) => feed.inTransaction(tx, n) } : {}),
   });
   const audit = auditRoutes({
     auditorGroups: config.auditorGroups,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForApproval } from '../../src/approvals/client.js';
 import { assembleBroker } from '../../src/broker/assemble.js';
 import { brokerConfigFrom } from '../../src/broker/config.js';
 import { silentLog } from '../../src/broker/log.js';
@@ -189,14 +190,17 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
     }
   });
 
-  it('a client long-polling A for a decision gets it as soon as B approves, not when its poll runs out', async () => {
+  it('a client waiting on A for a decision proceeds as soon as B approves, not when its long poll runs out', async () => {
     const id = await request(b, 'live-wait');
-    const held = longPoll(a, id, 'pending/0');
-    await new Promise((r) => setTimeout(r, 500));
+    // The CLI's own wait (src/approvals/client.ts): one read, then long polls of up to 20 s on broker A.
+    let seenPending = false;
+    const waited = waitForApproval({ brokerUrl: a.url, token: tokens.alice!, id, waitMs: 60_000, onStatus: (s) => (seenPending ||= s.status === 'pending') }).then((r) => ({ at: Date.now(), r }));
+    await new Promise((r) => setTimeout(r, 800));
+    expect(seenPending).toBe(true);
     const decided = Date.now();
     await approve(b, id);
-    const { at, body } = await held;
-    expect(body.status).toBe('approved');
+    const { at, r } = await waited;
+    expect(r.outcome).toBe('approved');
     expect(at - decided).toBeLessThan(2000);
   });
 
@@ -254,6 +258,28 @@ describe.skipIf(!HAVE_POSTGRES)('the store port: notify and listen', () => {
     while (!got.length && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 200));
     expect(got).toEqual(['committed']);
+    await l.close();
+  });
+
+  it('keeps listening through a database outage: reports it without the password, reconnects, says to resync, hears again', async () => {
+    const secretUrl = (await server.freshUrl()).replace('postgres://guard@', 'postgres://guard:pg-secret-pw@');
+    const x = await openPostgresDb({ url: secretUrl, poolSize: 2, connectTimeoutMs: 500 });
+    open.push(x);
+    const got: string[] = [];
+    const errors: string[] = [];
+    const l = await x.listen('guard_outage', { message: (p) => got.push(p), resync: () => got.push('resync'), error: (e) => errors.push(`${e.code}: ${e.message}`) }, { minDelayMs: 50, maxDelayMs: 200 });
+    await server.halt();
+    // Down long enough for several failed reconnects.
+    await new Promise((r) => setTimeout(r, 1000));
+    await server.start();
+    const t0 = Date.now();
+    while (!got.includes('resync') && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toEqual(['resync']);
+    expect(errors.length).toBeGreaterThan(1);
+    expect(errors.every((e) => e.startsWith('store_unavailable: ') && !e.includes('pg-secret-pw'))).toBe(true);
+    await x.transaction((tx) => tx.notify('guard_outage', 'after'));
+    while (got.length < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toEqual(['resync', 'after']);
     await l.close();
   });
 
