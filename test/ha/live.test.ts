@@ -14,13 +14,15 @@ import { E2E_USERS, fixtures } from '../e2e/harness.js';
 import { startIdp, userToken, type StartedIdp } from '../helpers/idp.js';
 import { freePort } from '../helpers/ports.js';
 import { HAVE_POSTGRES, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { haveChromium, launchChromium, signIn as browserSignIn } from '../console/browser.js';
 
 // Approval changes reach every broker's live listeners: two complete brokers (assembled in this process, each with
 // its own HTTP server, pool and LISTEN connection) on one real PostgreSQL schema, the real embedded IdP for tokens
 // and console sign-in. A change made on broker B must reach the console's event stream and a held long poll on
 // broker A within a couple of seconds (before the change feed, A heard nothing until its long poll timed out or
 // the page was reloaded), once, only for viewers who may see it, and again after PostgreSQL restarts.
-// Needs PostgreSQL (CI installs it); skipped only where it is not installed.
+// The browser test drives real Chromium on the console's built script (needs `npm run build`). Needs PostgreSQL
+// and Chromium (CI installs both); each part is skipped only where its program is not installed.
 
 const FRANK = { username: 'frank', password: 'frank-password', groups: ['dba-approvers'] };
 let dir: string;
@@ -204,6 +206,31 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
     expect(r.outcome).toBe('approved');
     expect(at - decided).toBeLessThan(2000);
   });
+
+  it.skipIf(!haveChromium)('in real Chromium, pages on A follow changes made on B, and re-fetch after the database restarts', async () => {
+    const browser = await launchChromium();
+    try {
+      const { page } = await browserSignIn(browser, ui, 'bob');
+      await page.waitForFunction(() => document.getElementById('live-status')?.textContent?.startsWith('Live'), undefined, { timeout: 5000 });
+      const id = await request(b, 'live-browser');
+      // The home page's list fetches itself again when the event arrives: the new request appears without a reload.
+      await page.waitForSelector(`a[href="/ui/approvals/${id}"]`, { timeout: 3000 });
+      const listed = await page.evaluate(() => document.body.dataset.updated);
+      expect(listed).toBeTruthy();
+      await pg.restart();
+      // No approval changed, but the broker may have missed some: the list is fetched again (the `refresh` event).
+      await page.waitForFunction((before) => document.body.dataset.updated !== before, listed, { timeout: 10_000 });
+      // A request's own page reloads when it is decided elsewhere.
+      const stream = page.waitForResponse((r) => r.url().endsWith('/ui/events'), { timeout: 5000 });
+      await page.goto(`${ui}approvals/${id}`);
+      expect(await page.textContent('.status-line')).toContain('pending');
+      await stream;
+      await approve(b, id);
+      await page.waitForFunction(() => document.querySelector('.status-line')?.textContent?.includes('approved'), undefined, { timeout: 3000 });
+    } finally {
+      await browser.close();
+    }
+  }, 40_000);
 
   it('after PostgreSQL restarts, the listener reconnects, tells streams and long polls to re-read, and later changes arrive again', async () => {
     const bob = await events(a, 'bob');
