@@ -91,9 +91,12 @@ export function approvalFeed(db: Db): ApprovalFeed {
           }
         });
       };
+      // Said once per outage (the reconnect loop retries every few seconds while the database is away).
+      let down = false;
       listening = await db.listen(APPROVAL_CHANNEL, {
         message: heard,
         resync: () => {
+          down = false;
           log({ level: 'info', msg: 'approvals: listening for other brokers\' changes again; live pages and long polls re-read' });
           for (const l of [...listeners]) {
             try {
@@ -103,7 +106,11 @@ export function approvalFeed(db: Db): ApprovalFeed {
             }
           }
         },
-        error: (e) => log({ level: 'warn', msg: 'approvals: not listening for other brokers\' changes (reconnecting)', error: e.message }),
+        error: (e) => {
+          if (down) return;
+          down = true;
+          log({ level: 'warn', msg: 'approvals: not listening for other brokers\' changes (reconnecting)', error: e.message });
+        },
       });
       if (stopped) await listening.close();
     },

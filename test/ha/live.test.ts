@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForApproval } from '../../src/approvals/client.js';
 import { assembleBroker } from '../../src/broker/assemble.js';
 import { brokerConfigFrom } from '../../src/broker/config.js';
-import { silentLog } from '../../src/broker/log.js';
+import { silentLog, type BrokerLog } from '../../src/broker/log.js';
 import { startBroker, type RunningBroker } from '../../src/broker/server.js';
 import { isGuardError } from '../../src/errors.js';
 import { openPostgresDb, openSqliteDb, type Db } from '../../src/store/db.js';
@@ -32,19 +32,23 @@ let a: RunningBroker;
 let b: RunningBroker;
 let ui: string;
 const tokens: Record<string, string> = {};
+const DB_PASSWORD = 'live-db-pw-4f1c';
+/** Broker A's log, one JSON line per entry. */
+const logA: string[] = [];
 
 describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'guard-live-'));
     pg = await startPostgres();
-    const url = await pg.freshUrl();
+    // A password in the URL (trust authentication ignores it) that must never reach a log line.
+    const url = (await pg.freshUrl()).replace('postgres://guard@', `postgres://guard:${DB_PASSWORD}@`);
     const [portA, portB] = [await freePort(), await freePort()];
     // Both brokers serve the console under one public name (as behind a load balancer): sessions live in the
     // database, so a browser signed in through A is known to B as well.
     const publicUrl = `http://127.0.0.1:${portA}`;
     ui = `${publicUrl}/ui/`;
     idp = await startIdp({ users: [...E2E_USERS, FRANK], consoleRedirectUris: [`${publicUrl}/ui/callback`] });
-    const start = async (port: number) => {
+    const start = async (port: number, log: BrokerLog) => {
       const config = brokerConfigFrom(
         {
           listen: { host: '127.0.0.1', port },
@@ -61,10 +65,10 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
         },
         dir,
       );
-      return startBroker(config, await assembleBroker(config, { env: { GUARD_AWS_STORE_URL: url }, overrides: { log: silentLog } }));
+      return startBroker(config, await assembleBroker(config, { env: { GUARD_AWS_STORE_URL: url }, overrides: { log } }));
     };
-    a = await start(portA);
-    b = await start(portB);
+    a = await start(portA, (e) => logA.push(JSON.stringify(e)));
+    b = await start(portB, silentLog);
     for (const u of ['alice', 'bob']) tokens[u] = (await userToken(idp, u)).accessToken;
   }, 60_000);
   afterAll(async () => {
@@ -247,6 +251,14 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
       await approve(b, id);
       expect(await bob.until(new RegExp(`"id":"${id}","kind":"approved"`), 3000)).toBeDefined();
       expect(Date.now() - t0).toBeLessThan(3000);
+      // The outage is logged once and the recovery once (per restart; the browser test may restart it too), and
+      // the database password never.
+      const lost = logA.filter((l) => l.includes("not listening for other brokers' changes"));
+      const back = logA.filter((l) => l.includes("listening for other brokers' changes again"));
+      expect(lost.length).toBeGreaterThanOrEqual(1);
+      expect(back.length).toBe(lost.length);
+      expect(lost[0]).toContain('"level":"warn"');
+      expect(logA.join('\n')).not.toContain(DB_PASSWORD);
     } finally {
       bob.close();
     }
