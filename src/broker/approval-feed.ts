@@ -71,6 +71,8 @@ export function approvalFeed(db: Db): ApprovalFeed {
     local: tell,
     async inTransaction(tx, n) {
       if (!shared) return;
+      // Commits that NOTIFY take turns on PostgreSQL's notification queue: fine for approval changes (a few per
+      // approval request), far rarer than grants, which announce nothing.
       const m: FeedMessage = { id: n.approval.id, kind: n.kind, from: self };
       await tx.notify(APPROVAL_CHANNEL, JSON.stringify(m));
     },

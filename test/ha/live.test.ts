@@ -33,6 +33,7 @@ let b: RunningBroker;
 let ui: string;
 const tokens: Record<string, string> = {};
 const DB_PASSWORD = 'live-db-pw-4f1c';
+let dbUrl: string;
 /** Broker A's log, one JSON line per entry. */
 const logA: string[] = [];
 
@@ -42,6 +43,7 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
     pg = await startPostgres();
     // A password in the URL (trust authentication ignores it) that must never reach a log line.
     const url = (await pg.freshUrl()).replace('postgres://guard@', `postgres://guard:${DB_PASSWORD}@`);
+    dbUrl = url;
     const [portA, portB] = [await freePort(), await freePort()];
     // Both brokers serve the console under one public name (as behind a load balancer): sessions live in the
     // database, so a browser signed in through A is known to B as well.
@@ -194,6 +196,28 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
       bob.close();
       frank.close();
       carol.close();
+    }
+  });
+
+  it('whatever a database session announces, a stream shows only the request as re-read and only to who may see it', async () => {
+    const id = await request(b, 'live-forged');
+    const bob = await events(a, 'bob');
+    const frank = await events(a, 'frank');
+    const raw = await openPostgresDb({ url: dbUrl, poolSize: 1 });
+    try {
+      // Garbage, an id that does not exist, and a claim that a pending request was approved.
+      for (const p of ['not json', '{"id":"apr_nope","kind":"approved","from":"x"}', '{"id":"../../x","kind":"approved","from":"x"}', JSON.stringify({ id, kind: 'approved', from: 'forger' })]) {
+        await raw.notify('guard_aws_approvals', p);
+      }
+      // The state shown is the database's (still pending), not the announcement's.
+      expect(await bob.until(new RegExp(`"id":"${id}","kind":"approved","status":"pending"`), 3000)).toBeDefined();
+      expect(await bob.until(/(?!)/, 300)).toBeUndefined();
+      expect(bob.text().match(/event: approval/g)).toHaveLength(1);
+      expect(await frank.until(/event: approval/, 300)).toBeUndefined();
+    } finally {
+      await raw.close();
+      bob.close();
+      frank.close();
     }
   });
 
