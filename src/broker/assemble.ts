@@ -2,12 +2,14 @@ import { dirname, isAbsolute } from 'node:path';
 import { createIsolation, ISOLATION_NONE_WARNING } from '../runner/isolation.js';
 import { WarmPool } from '../runner/warm/pool.js';
 import { findAws, type AwsBinary } from '../runner/index.js';
-import type { ApprovalNotification } from '../approvals/service.js';
 import { setupApprovals, type ApprovalsConfigInput } from '../approvals/setup.js';
 import { mountConsole } from '../console/routes.js';
 import { createApprovalGate } from './approval-gate.js';
+import { approvalFeed } from './approval-feed.js';
+import type { ApprovalNotification } from '../approvals/service.js';
+import type { Sql } from '../store/db.js';
 import type { BrokerConfig } from './config.js';
-import type { BrokerDeps, BrokerRouteModule } from './deps.js';
+import type { BrokerContext, BrokerDeps, BrokerRouteModule } from './deps.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { ingestTranscript } from '../audit/ingest.js';
@@ -31,8 +33,9 @@ export interface AssembleOptions extends ProductionOptions {
  */
 export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = {}): Promise<Omit<BrokerDeps, 'config'>> {
   const deps = await productionDeps(config, o);
-  // Committed approval changes, for the console's live updates (the webhook is told separately).
-  const listeners = new Set<(n: ApprovalNotification) => void>();
+  // Committed approval changes, for the console's live updates and held long polls — this broker's and, on
+  // PostgreSQL, every other broker's (src/broker/approval-feed.ts). The webhook is told separately (its outbox).
+  const feed = approvalFeed(deps.store.db);
   const approvals = setupApprovals({
     db: deps.store.db,
     config: o.approvals ?? config.approvals ?? {},
@@ -43,9 +46,9 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
     // Approvers are shown decoded parameters; the policies' masking rules apply to them as to run output.
     ...(deps.masking ? { service: { masking: deps.masking } } : {}),
     ...(config.console ? { consoleUrl: config.console.publicUrl } : {}),
-    onChange: (n) => {
-      for (const l of listeners) l(n);
-    },
+    onChange: (n) => feed.local(n),
+    // NOTIFY in the change's own transaction: the other brokers hear of it only if it commits. (SQLite: one broker.)
+    ...(deps.store.db.dialect === 'postgres' ? { inTransaction: (tx: Sql, n: ApprovalNotification) => feed.inTransaction(tx, n) } : {}),
   });
   const audit = auditRoutes({
     auditorGroups: config.auditorGroups,
@@ -54,14 +57,20 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
     ...(o.rotateAuditKey ? { rotateKey: true } : {}),
     ...(config.storage.auditKeyFile ? { keyPath: config.storage.auditKeyFile } : {}),
   });
+  const approvalModule = approvalRoutes(approvals.service, { subscribe: feed.subscribe });
+  let log: BrokerContext['log'] = () => {};
   const routes: BrokerRouteModule[] = [...(deps.routes ?? []), {
-      ...approvalRoutes(approvals.service, {
-        subscribe: (fn) => {
-          listeners.add(fn);
-          return () => listeners.delete(fn);
-        },
-      }),
-      close: () => approvals.close(),
+      ...approvalModule,
+      mount: (app, ctx) => {
+        log = ctx.log;
+        approvalModule.mount(app, ctx);
+      },
+      // Listening before the broker answers: a page or long poll opened on it hears every change from then on.
+      start: () => feed.start((id) => approvals.service.get(id), (e) => log(e)),
+      close: async () => {
+        await feed.close();
+        await approvals.close();
+      },
     }, audit];
   if (config.console) {
     const consoleConfig = config.console;
@@ -79,10 +88,7 @@ export async function assembleBroker(config: BrokerConfig, o: AssembleOptions = 
           auditorGroups: config.auditorGroups,
           targets: config.targets.map((t) => ({ name: t.name, account: t.account, region: t.region })),
           db: ctx.store.db,
-          subscribe: (fn) => {
-            listeners.add(fn);
-            return () => listeners.delete(fn);
-          },
+          subscribe: feed.subscribe,
           ...(o.now ? { now: o.now } : {}),
           ...(o.fetch ? { fetch: o.fetch } : {}),
           ...(o.env ? { env: o.env } : {}),

@@ -38,8 +38,11 @@ export interface ConsoleOptions {
   auditorGroups: readonly string[];
   targets: pages.TargetFacts[];
   db: Db;
-  /** Registers a listener for committed approval changes; returns the unsubscribe. */
-  subscribe: (fn: (n: ApprovalNotification) => void) => () => void;
+  /**
+   * Registers a listener for committed approval changes (and, optionally, for "changes may have been missed":
+   * the broker's change feed reconnected); returns the unsubscribe.
+   */
+  subscribe: (fn: (n: ApprovalNotification) => void, onResync?: () => void) => () => void;
   now?: () => number;
   fetch?: typeof fetch;
   env?: NodeJS.ProcessEnv;
@@ -282,6 +285,10 @@ export function mountConsole(app: Hono<any>, o: ConsoleOptions): { close(): void
       const unsubscribe = o.subscribe((n) => {
         if (!o.approvals.canView(n.approval, s.caller)) return;
         void stream.writeSSE({ event: 'approval', data: JSON.stringify({ id: n.approval.id, kind: n.kind, status: n.approval.status }) }).catch(stop);
+      }, () => {
+        // Changes may have been missed (which, and whether this viewer may see them, is unknown): the page re-fetches
+        // what it shows, through the same visibility checks. Names nothing, so it tells nobody anything.
+        void stream.writeSSE({ event: 'refresh', data: '{}' }).catch(stop);
       });
       const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n').catch(stop), o.keepAliveMs ?? 25_000);
       // The stream ends with the session: a signed-out or expired browser stops hearing about approvals.

@@ -26,9 +26,48 @@ export interface Sql {
    * is IMMEDIATE, holding the database's only write lock from its first statement.
    */
   lock(key: string): Promise<void>;
+  /**
+   * Tells the other brokers on this database (their `listen(channel)`) a short payload. PostgreSQL: NOTIFY, which
+   * inside a transaction is delivered only when it commits and never when it rolls back (PostgreSQL docs, "NOTIFY").
+   * SQLite: nothing — one broker owns the file and tells its own listeners in-process. `payload` must stay under
+   * 8000 bytes (PostgreSQL's limit) and carry no secret: any session on the database may LISTEN.
+   */
+  notify(channel: string, payload: string): Promise<void>;
+}
+
+/** What a `listen` hears. Neither may block; both are called outside any transaction. */
+export interface ListenHandlers {
+  /** One notification's payload, in commit order. */
+  message(payload: string): void;
+  /**
+   * The listening connection was lost and is back: notifications sent in between were missed, so whoever keeps
+   * state from them must re-read it.
+   */
+  resync(): void;
+  /** The listening connection failed or was lost (for the log; the message names no password). */
+  error?(e: GuardError): void;
+}
+
+export interface Listening {
+  /** Stops listening and closes the connection. */
+  close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  /** First reconnect delay after a lost connection (doubled per failed attempt, with jitter). Default 200 ms. */
+  minDelayMs?: number;
+  /** Longest reconnect delay. Default 5 s. */
+  maxDelayMs?: number;
 }
 
 export interface Db extends Sql {
+  /**
+   * Hears `notify(channel, …)` of every broker on this database (PostgreSQL: LISTEN on one dedicated connection,
+   * not taken from the pool, reconnected with backoff for as long as the listening lasts; `resync` after each
+   * reconnect). Resolves after the first connection attempt, listening or not (a failed attempt is retried in the
+   * background and reported to `error`). SQLite: never hears anything (see `notify`).
+   */
+  listen(channel: string, handlers: ListenHandlers, o?: ListenOptions): Promise<Listening>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -91,6 +130,9 @@ export function sqliteDb(raw: Database): Db {
       raw.exec(sql);
     },
     async lock() {},
+    async notify(channel: string, payload: string) {
+      checkNotify(channel, payload);
+    },
   };
   // One connection: while a transaction awaits between its statements, every other caller in this process waits
   // for it to end, so nothing outside the transaction slips into it. Transactions take the connection in turn
@@ -114,6 +156,11 @@ export function sqliteDb(raw: Database): Db {
     run: outside(direct.run),
     exec: outside(direct.exec),
     async lock() {},
+    notify: direct.notify,
+    async listen(channel: string) {
+      checkChannel(channel);
+      return { async close() {} };
+    },
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       waiting++;
       try {
@@ -257,18 +304,17 @@ export async function openPostgresDb(o: PostgresOptions): Promise<Db> {
     default:
       throw new GuardError('config_invalid', `storage.postgres: unknown sslmode ${String(mode)} (disable, require, verify-ca or verify-full)`);
   }
-  const pool = new pg.Pool({
+  const connection = {
     connectionString: u.toString(),
     ssl,
-    max: o.poolSize ?? 10,
     connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
-    idleTimeoutMillis: 30_000,
     // BIGINT (counts, millisecond times, sequence numbers) as numbers: all stay far below 2^53.
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
-  });
+  };
+  const pool = new pg.Pool({ ...connection, max: o.poolSize ?? 10, idleTimeoutMillis: 30_000 });
   // An idle connection the server dropped (restart, failover) must not crash the broker; the next query reconnects.
   pool.on('error', () => {});
   let closed = false;
@@ -317,10 +363,37 @@ export async function openPostgresDb(o: PostgresOptions): Promise<Db> {
         fail(e);
       }
     },
+    async notify(channel: string, payload: string) {
+      checkNotify(channel, payload);
+      try {
+        // pg_notify is NOTIFY with parameters: the payload is never spliced into SQL.
+        await c.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      } catch (e) {
+        fail(e);
+      }
+    },
   });
   const direct = on(pool as unknown as Q);
+  const listening = new Set<Listening>();
   const db: Db = {
     ...direct,
+    async listen(channel: string, h: ListenHandlers, lo: ListenOptions = {}): Promise<Listening> {
+      checkChannel(channel);
+      if (closed) throw new GuardError('store_unavailable', `storage: the database at ${where} is closed`);
+      const l = await listenOn(() => new pg.Client({ ...connection, keepAlive: true, keepAliveInitialDelayMillis: 10_000 }), channel, h, lo, (e) =>
+        isUnavailable(e) || closed
+          ? new GuardError('store_unavailable', `storage: listening for changes on ${where} failed (${describe(e)})`, { cause: e })
+          : new GuardError('internal', `storage: listening for changes on ${where} failed (${describe(e)})`, { cause: e }),
+      );
+      const entry: Listening = {
+        close: async () => {
+          listening.delete(entry);
+          await l.close();
+        },
+      };
+      listening.add(entry);
+      return entry;
+    },
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       let client: import('pg').PoolClient;
       try {
@@ -349,6 +422,7 @@ export async function openPostgresDb(o: PostgresOptions): Promise<Db> {
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.all([...listening].map((l) => l.close()));
       await pool.end();
     },
     get closed() {
@@ -359,6 +433,131 @@ export async function openPostgresDb(o: PostgresOptions): Promise<Db> {
     raw: undefined,
   };
   return db;
+}
+
+/** Channel names are SQL identifiers and LISTEN takes no parameters: only plain lower-case names are accepted. */
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function checkChannel(channel: string): void {
+  if (!CHANNEL.test(channel)) throw new GuardError('internal', `storage: invalid notification channel name ${JSON.stringify(channel.slice(0, 80))} (lower-case letters, digits, _)`);
+}
+
+function checkNotify(channel: string, payload: string): void {
+  checkChannel(channel);
+  // "The payload string … must be shorter than 8000 bytes" (PostgreSQL docs, NOTIFY).
+  const bytes = Buffer.byteLength(payload, 'utf8');
+  if (bytes >= 8000) throw new GuardError('internal', `storage: notification payload on ${channel} is ${bytes} bytes (PostgreSQL takes under 8000)`);
+}
+
+/** The part of a pg.Client a listening connection uses (injected so the reconnect loop can take any client). */
+interface ListenClient {
+  connect(): Promise<unknown>;
+  query(text: string): Promise<unknown>;
+  end(): Promise<void>;
+  on(event: 'notification', fn: (m: { channel: string; payload?: string | undefined }) => void): unknown;
+  on(event: 'error', fn: (e: Error) => void): unknown;
+  on(event: 'end', fn: () => void): unknown;
+}
+
+/**
+ * One dedicated connection that LISTENs on `channel`, kept for as long as the listening lasts: when it fails or the
+ * server drops it (a restart, a failover), a new one is made after a jittered exponential backoff, and once it
+ * listens again `resync` says that notifications may have been missed meanwhile (NOTIFY is not queued for a
+ * session that is not listening). Not taken from the pool: LISTEN belongs to a session, and a pooled connection
+ * would carry it to whoever takes the connection next.
+ */
+async function listenOn(
+  make: () => ListenClient,
+  channel: string,
+  h: ListenHandlers,
+  o: ListenOptions,
+  wrap: (e: unknown) => GuardError,
+): Promise<Listening> {
+  const minDelay = Math.max(1, o.minDelayMs ?? 200);
+  const maxDelay = Math.max(minDelay, o.maxDelayMs ?? 5000);
+  let current: ListenClient | undefined;
+  let stopped = false;
+  let attempt = 0;
+  // Whether notifications may have been missed since listening last started (a failed first attempt counts).
+  let missed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const report = (e: unknown) => {
+    try {
+      h.error?.(wrap(e));
+    } catch {
+      // a logging failure does not stop the listening
+    }
+  };
+  const retry = () => {
+    if (stopped || timer) return;
+    missed = true;
+    const delay = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt++, 20));
+    timer = setTimeout(() => {
+      timer = undefined;
+      void connect();
+    }, delay * (0.5 + Math.random() / 2));
+    // A broker that is otherwise done must not be kept alive by a reconnect timer.
+    timer.unref();
+  };
+  const lost = (c: ListenClient, e?: unknown) => {
+    if (current !== c) return;
+    current = undefined;
+    c.end().catch(() => {});
+    if (stopped) return;
+    report(e ?? new Error('Connection terminated'));
+    retry();
+  };
+  const connect = async (): Promise<void> => {
+    if (stopped) return;
+    const c = make();
+    c.on('error', (e) => lost(c, e));
+    c.on('end', () => lost(c));
+    c.on('notification', (m) => {
+      if (current !== c || m.channel !== channel || typeof m.payload !== 'string') return;
+      try {
+        h.message(m.payload);
+      } catch {
+        // a listener's failure is its own; the next notification still arrives
+      }
+    });
+    current = c;
+    try {
+      await c.connect();
+      // The channel is checked to be a plain lower-case identifier; quoted as one all the same.
+      await c.query(`LISTEN "${channel}"`);
+    } catch (e) {
+      if (current === c) {
+        current = undefined;
+        c.end().catch(() => {});
+        if (!stopped) {
+          report(e);
+          retry();
+        }
+      }
+      return;
+    }
+    if (stopped || current !== c) return;
+    attempt = 0;
+    if (missed) {
+      missed = false;
+      try {
+        h.resync();
+      } catch {
+        // as for message
+      }
+    }
+  };
+  await connect();
+  return {
+    async close() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      const c = current;
+      current = undefined;
+      await c?.end().catch(() => {});
+    },
+  };
 }
 
 /** The sslmode in force: the option, else the URL's, else none on loopback or a unix socket and verify-full off it. */

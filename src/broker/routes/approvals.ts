@@ -22,9 +22,11 @@ import { fieldName, validateJson } from '../middleware/validate.js';
 export interface ApprovalRoutesOptions {
   /**
    * Committed approval changes, to answer long polls (`GET /v1/approvals/:id?wait=S&seen=STATUS/N`) the moment a
-   * request changes. Without it `wait` is ignored and every GET answers at once.
+   * request changes. Without it `wait` is ignored and every GET answers at once. `onResync` is called when
+   * changes may have been missed (the broker's change feed reconnected): held polls then answer with the current
+   * state, and the client asks again.
    */
-  subscribe?: (fn: (n: ApprovalNotification) => void) => () => void;
+  subscribe?: (fn: (n: ApprovalNotification) => void, onResync?: () => void) => () => void;
 }
 
 export function approvalRoutes(service: ApprovalService, o: ApprovalRoutesOptions = {}): BrokerRouteModule {
@@ -111,7 +113,7 @@ export function mountApprovals(app: Hono<BrokerEnv>, service: ApprovalService, o
       const ms = Math.min(w.data.wait * 1000, Math.max(0, Date.parse(s.expiresAt) - Date.now()) + 50);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, ms);
-        const unsubscribe = o.subscribe!((n) => n.approval.id === approvalId && done());
+        const unsubscribe = o.subscribe!((n) => n.approval.id === approvalId && done(), done);
         const signal = c.req.raw.signal;
         signal?.addEventListener('abort', done, { once: true });
         o.waiting?.add(done);

@@ -21,7 +21,7 @@ function countdowns(): void {
   setInterval(tick, 1000);
 }
 
-function live(onEvent: (data: { id: string; kind: string; status: string }) => void): void {
+function live(onEvent: (data: { id: string; kind: string; status: string }) => void, onRefresh: () => void): void {
   const status = document.getElementById('live-status');
   if (typeof EventSource === 'undefined') return;
   const es = new EventSource('/ui/events');
@@ -35,6 +35,8 @@ function live(onEvent: (data: { id: string; kind: string; status: string }) => v
       /* a malformed event is ignored */
     }
   });
+  // The broker may have missed changes (its database connection came back): whatever is shown may be stale.
+  es.addEventListener('refresh', () => onRefresh());
   es.addEventListener('error', () => {
     if (status) status.textContent = 'Live updates interrupted; reconnecting…';
   });
@@ -56,19 +58,24 @@ async function refreshLists(): Promise<void> {
 function approvalPage(): void {
   const statusEl = document.getElementById('status');
   const id = statusEl?.dataset.approval;
-  live((ev) => {
-    if (ev.id !== id) return;
+  const changed = (what: string) => {
     const comment = document.getElementById('comment') as HTMLTextAreaElement | null;
     // Do not throw away a comment someone is typing; say instead that the request changed.
     if (comment && comment.value.trim()) {
       const note = document.getElementById('live-note') ?? Object.assign(document.createElement('p'), { id: 'live-note', className: 'notice' });
       note.setAttribute('role', 'status');
-      note.textContent = `This request changed (${ev.status}). Reload to see the latest state before deciding.`;
+      note.textContent = `${what} Reload to see the latest state before deciding.`;
       statusEl?.after(note);
       return;
     }
     location.reload();
-  });
+  };
+  live(
+    (ev) => {
+      if (ev.id === id) changed(`This request changed (${ev.status}).`);
+    },
+    () => changed('This request may have changed.'),
+  );
 }
 
 // --- transcript replay ---
@@ -217,7 +224,7 @@ function replay(): void {
 function main(): void {
   const pageName = document.getElementById('main')?.dataset.page;
   countdowns();
-  if (pageName === 'home') live(() => void refreshLists());
+  if (pageName === 'home') live(() => void refreshLists(), () => void refreshLists());
   if (pageName === 'approval') approvalPage();
   if (pageName === 'record') replay();
 }
