@@ -1,4 +1,5 @@
 import type { Db } from '../../src/store/db.js';
+import { GuardError } from '../../src/errors.js';
 import { migratedSqlite } from '../helpers/postgres.js';
 import type { ParsedInvocation } from '../../src/invocation/types.js';
 import type { Caller, Decision } from '../../src/policy/types.js';
@@ -64,4 +65,15 @@ export async function newService(opts: ApprovalServiceOptions = {}, given?: Db |
   let n = 0;
   const service = new ApprovalService(db, { now: clock.now, newId: () => `apr_test${++n}`, ...opts });
   return { db, clock, service };
+}
+
+/** The code of the GuardError `fn` throws (any other error is rethrown; nothing thrown fails the test). */
+export async function codeOf(fn: () => unknown): Promise<string> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof GuardError) return e.code;
+    throw e;
+  }
+  throw new Error('expected a GuardError, nothing was thrown');
 }

@@ -1,28 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GuardError } from '../../src/errors.js';
 import type { ApprovalSummary } from '../../src/api/types.js';
 import { APPROVALS_SCHEMA } from '../../src/approvals/schema.js';
 import type { ApprovalService, ApprovalStatus, ListOptions } from '../../src/approvals/service.js';
 import { openPostgresDb, openSqliteDb, type Db, type Sql } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import type { Caller } from '../../src/policy/types.js';
-import { alice, approveDecision, bob, carol, dave, deleteBucket, erin, newService } from './fixtures.js';
+import { alice, approveDecision, bob, carol, codeOf, dave, deleteBucket, erin, newService } from './fixtures.js';
 import { DIALECTS, testDatabases } from '../helpers/postgres.js';
 
 // Schema v4: group-filtered listings (what a caller may see, an approver's queue) walk the per-group table
 // approval_groups instead of reading every request's approver_groups JSON. These tests hold the rewrite to the
 // authorization it replaced — the rules of state.canView / state.canDecide, checked here in plain JS over every
 // request — on both databases, and try to reach a request of another group through every listing path.
-
-async function codeOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof GuardError) return e.code;
-    throw e;
-  }
-  throw new Error('expected a GuardError, nothing was thrown');
-}
 
 /** Every page of a listing, `limit` at a time, following `next`. */
 async function allPages(service: ApprovalService, opts: ListOptions, limit = 3): Promise<string[]> {

@@ -1,21 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuardError } from '../../src/errors.js';
 import type { ApprovalNotification } from '../../src/approvals/service.js';
-import { alice, approveDecision, bob, carol, dave, deleteBucket, erin, newService as newServiceOn } from './fixtures.js';
+import { alice, approveDecision, bob, carol, codeOf, dave, deleteBucket, erin, newService as newServiceOn } from './fixtures.js';
 import type { ApprovalServiceOptions } from '../../src/approvals/service.js';
 import { DIALECTS, testDatabases } from '../helpers/postgres.js';
 
 const MIN = 60_000;
-
-async function codeOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof GuardError) return e.code;
-    throw e;
-  }
-  throw new Error('expected a GuardError, nothing was thrown');
-}
 
 async function errorOf(fn: () => unknown): Promise<GuardError> {
   try {
