@@ -37,6 +37,7 @@ let dbUrl: string;
 /** Broker A's log, one JSON line per entry. */
 const logA: string[] = [];
 
+// Skips only where PostgreSQL 15 is not installed (a developer machine); .ci/run installs it, so CI always runs these.
 describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'guard-live-'));
@@ -235,6 +236,7 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
     expect(at - decided).toBeLessThan(2000);
   });
 
+  // Skips only without Debian's chromium (installed by .ci/run's setup, so CI runs it).
   it.skipIf(!haveChromium)('in real Chromium, pages on A follow changes made on B, and re-fetch after the database restarts', async () => {
     const browser = await launchChromium();
     try {
@@ -289,6 +291,7 @@ describe.skipIf(!HAVE_POSTGRES)('approval changes across brokers on PostgreSQL',
   }, 30_000);
 });
 
+// As above: skipped only without PostgreSQL; CI runs it.
 describe.skipIf(!HAVE_POSTGRES)('the store port: notify and listen', () => {
   let server: TestPostgres;
   let url: string;
