@@ -39,6 +39,8 @@ export async function startBenchBroker(o) {
     storage: o.store?.postgres ? { postgres: o.store.postgres, auditKeyFile: join(dir, 'audit-key.pem') } : { sqlite: join(dir, 'broker.db') },
     // These benchmarks measure the grant path (credentials to the caller): every call runs locally.
     execution: { people: 'local', workloads: 'local' },
+    // On PostgreSQL transcript bodies need a location every broker shares (src/broker/config.ts).
+    ...(o.store?.postgres ? { transcripts: { store: { type: 'file', dir: join(dir, 'bodies') } } } : {}),
     targets: [{ name: 'bench', roleArn: ROLE_ARN, region: 'us-east-1', endpoint: moto.endpoint, default: true }],
   });
   const stsClient = () =>
