@@ -296,8 +296,8 @@ describe('coverage of every CLI operation (generated corpus validated by the rea
     expect(top.refusedWithAction).toBe(0);
     // Refusals only where no IAM action exists, with one exception named here: SAR's MediaConnect Offering template
     // has no account field (`arn:${Partition}:mediaconnect:${Region}:offering:${OfferingId}`), so the generated
-    // `--offering-arn` is not an ARN a session policy can hold and is refused; a real offering ARN, which carries
-    // its account, is read (test/invocation/resources.test.ts).
+    // `--offering-arn` is not an ARN a session policy can hold and is refused; an offering ARN that carries
+    // an account is read as given (test/invocation/resources.test.ts).
     const refusedWithAction = [...outcomes.values()].flatMap((o) => o.notes.refusedWithAction.map((why) => why.slice(0, why.indexOf(':'))));
     expect(refusedWithAction).toEqual(['mediaconnect describe-offering']);
     expect(all.refusedWithAction).toBe(1);

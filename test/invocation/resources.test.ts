@@ -116,7 +116,7 @@ describe('wildcards as identifiers are refused with a reason', () => {
       expect(e.details.reason, arn).toBe('unreadable_identifier');
     }
     // SAR's MediaConnect Offering template has no account; a value shaped like it has no account a policy could name
-    // (the one generated-corpus refusal of an action with a SAR entry), while a real offering ARN is read as given.
+    // (the one generated-corpus refusal of an action with a SAR entry), while an offering ARN with an account is read as given.
     expect(refusal(['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:offering:o-1']).details.reason).toBe('unreadable_identifier');
     expect(perms(['mediaconnect', 'describe-offering', '--offering-arn', `arn:aws:mediaconnect:us-east-1:${ACCOUNT}:offering:o-1`])).toEqual([
       `mediaconnect:DescribeOffering arn:aws:mediaconnect:us-east-1:${ACCOUNT}:offering:o-1`,
