@@ -45,7 +45,9 @@ function store(extra: Partial<ConstructorParameters<typeof S3BodyStore>[0]> = {}
 
 /** moto's request log, once it shows `re` (moto writes its log asynchronously: a line can trail the answer). */
 async function logged(from: number, re: RegExp): Promise<string> {
-  for (let i = 0; i < 50; i++) {
+  // moto writes its request log after answering, and under load (CI on two cores) the line can trail the answer by
+  // more than a second: wait up to 10 s for the line, returning as soon as it is there.
+  for (let i = 0; i < 500; i++) {
     const sent = moto.requests().slice(from).join('\n');
     if (re.test(sent)) return sent;
     await new Promise((r) => setTimeout(r, 20));
