@@ -1,5 +1,6 @@
 import { GuardError } from '../errors.js';
 import type { Permission } from '../invocation/types.js';
+import { accountFieldLiterals } from '../invocation/iam-catalog.js';
 import { paramPins, regionPinned, type PinnableInvocation } from '../policy/session-pins.js';
 
 /**
@@ -56,6 +57,15 @@ const ACTION = /^[a-z0-9-]+:[A-Za-z0-9*]+$/;
 const ARN = /^arn:([a-z-]+):([a-z0-9-]+):([a-z0-9-]*):([0-9]{12}|aws|\*|):(.+)$/;
 
 /**
+ * An ARN whose account field holds the word SAR's template for that service has there instead of an account
+ * (MediaConnect's `arn:aws:mediaconnect:REGION:offering:ID`, src/invocation/iam-catalog.ts accountFieldLiterals).
+ */
+function accountlessArn(resource: string): boolean {
+  const m = /^arn:([a-z-]+):([a-z0-9-]+):([a-z0-9-]*):([a-z][a-z-]*):(.+)$/.exec(resource);
+  return m !== null && accountFieldLiterals(m[2]!).has(m[4]!);
+}
+
+/**
  * S3 bucket and object ARNs carry no account (`arn:aws:s3:::bucket`), so a statement on them would also match a
  * same-named bucket owned by someone else — the cross-account exfiltration route of the bypass table (vector 22).
  * For those statements we add `aws:ResourceAccount`, which "compares the account of the resource with the
@@ -80,7 +90,7 @@ function validate(p: Permission, i: number): void {
     throw new GuardError('internal', `session policy: permission ${i} (${p.action}) has no resources`);
   }
   for (const r of p.resources) {
-    if (r !== '*' && !ARN.test(r)) {
+    if (r !== '*' && !ARN.test(r) && !accountlessArn(r)) {
       throw new GuardError('internal', `session policy: permission ${i} (${p.action}) has a malformed resource ${JSON.stringify(r)}`);
     }
   }

@@ -127,3 +127,27 @@ export function requiredResourceTypes(action: string): string[] {
 export function arnTemplate(prefix: string, resourceType: string): string | undefined {
   return table(prefix)?.arnTemplates[resourceType];
 }
+
+/**
+ * Literal words SAR writes in the account field of a prefix's ARN templates. One template has none there:
+ * MediaConnect's offering, `arn:${Partition}:mediaconnect:${Region}:offering:${OfferingId}` (an offering is
+ * AWS's, not an account's), so `offering` stands where an account would. An ARN of exactly that shape is a
+ * real identifier, not an unreadable one.
+ */
+const accountLiteralCache = new Map<string, ReadonlySet<string>>();
+export function accountFieldLiterals(prefix: string): ReadonlySet<string> {
+  const lower = prefix.toLowerCase();
+  let literals = accountLiteralCache.get(lower);
+  if (!literals) {
+    const found = new Set<string>();
+    for (const templates of Object.values(table(lower)?.arnTemplates ?? {})) {
+      for (const template of templates.split(/,\s*/)) {
+        const field = template.split(':')[4];
+        if (field && /^[a-z][a-z-]*$/.test(field) && field !== 'aws') found.add(field);
+      }
+    }
+    literals = found;
+    accountLiteralCache.set(lower, literals);
+  }
+  return literals;
+}

@@ -90,6 +90,14 @@ describe('issued session policies, checked by an independent IAM policy evaluato
     expect(await evaluate(policy, { action: 'sqs:DeleteQueue', resource: `arn:aws:sqs:us-east-1:${ACCOUNT}:orders`, context: region('us-east-1') })).not.toBe('Allowed');
   });
 
+  it("an ARN with no account field, as SAR writes MediaConnect's offering: that offering only", async () => {
+    const { policy } = issue(['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:offering:o-1']);
+    const describe = (resource: string) => evaluate(policy, { action: 'mediaconnect:DescribeOffering', resource, context: region('us-east-1') });
+    expect(await describe('arn:aws:mediaconnect:us-east-1:offering:o-1')).toBe('Allowed');
+    expect(await describe('arn:aws:mediaconnect:us-east-1:offering:o-2')).not.toBe('Allowed');
+    expect(await describe('arn:aws:mediaconnect:eu-west-1:offering:o-1')).not.toBe('Allowed');
+  });
+
   it('calls on `*` (no resource scoping) are held to the decided region', async () => {
     const { policy } = issue(['ec2', 'describe-instances', '--region', 'ap-southeast-2']);
     expect(await evaluate(policy, { action: 'ec2:DescribeInstances', resource: '*', context: region('ap-southeast-2') })).toBe('Allowed');

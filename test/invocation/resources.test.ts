@@ -115,12 +115,26 @@ describe('wildcards as identifiers are refused with a reason', () => {
       expect(e.code, arn).toBe('parse');
       expect(e.details.reason, arn).toBe('unreadable_identifier');
     }
-    // SAR's MediaConnect Offering template has no account; a value shaped like it has no account a policy could name
-    // (the one generated-corpus refusal of an action with a SAR entry), while an offering ARN with an account is read as given.
-    expect(refusal(['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:offering:o-1']).details.reason).toBe('unreadable_identifier');
+  });
+
+  it("an ARN in the shape of SAR's own template is read even where that template has no account (MediaConnect offerings)", () => {
+    // SAR: Offering = arn:${Partition}:mediaconnect:${Region}:offering:${OfferingId} — `offering` stands in the account
+    // field. Such an ARN is granted exactly as written; one with an account is read as given too.
+    expect(perms(['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:offering:o-1'])).toEqual([
+      'mediaconnect:DescribeOffering arn:aws:mediaconnect:us-east-1:offering:o-1',
+    ]);
     expect(perms(['mediaconnect', 'describe-offering', '--offering-arn', `arn:aws:mediaconnect:us-east-1:${ACCOUNT}:offering:o-1`])).toEqual([
       `mediaconnect:DescribeOffering arn:aws:mediaconnect:us-east-1:${ACCOUNT}:offering:o-1`,
     ]);
+    // The word is accepted only where that service's template has it: not another word, not in another service, no
+    // wildcard in place of the offering.
+    for (const argv of [
+      ['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:flow:o-1'],
+      ['lambda', 'get-function', '--function-name', 'arn:aws:lambda:us-east-1:offering:function:f'],
+    ]) {
+      expect(refusal(argv).details.reason, argv.join(' ')).toBe('unreadable_identifier');
+    }
+    expect(refusal(['mediaconnect', 'describe-offering', '--offering-arn', 'arn:aws:mediaconnect:us-east-1:offering:*']).details.reason).toBe('wildcard_identifier');
   });
 
   it('an expected bucket owner that is not an account id', () => {
