@@ -45,8 +45,8 @@ function store(extra: Partial<ConstructorParameters<typeof S3BodyStore>[0]> = {}
 
 /** moto's request log, once it shows `re` (moto writes its log asynchronously: a line can trail the answer). */
 async function logged(from: number, re: RegExp): Promise<string> {
-  // moto writes its request log after answering, and under load (CI on two cores) the line can trail the answer by
-  // more than a second: wait up to 10 s for the line, returning as soon as it is there.
+  // moto writes its request log after answering, so the line can trail the answer: wait up to 10 s for it, returning
+  // as soon as it is there (test/helpers/moto.ts reassembles lines a pipe delivers in pieces).
   for (let i = 0; i < 500; i++) {
     const sent = moto.requests().slice(from).join('\n');
     if (re.test(sent)) return sent;

@@ -20,11 +20,19 @@ export async function startMoto(): Promise<Moto> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
   });
-  const onData = (b: Buffer) => {
-    for (const line of b.toString('utf8').split('\n')) if (/"(GET|POST|PUT|DELETE|HEAD|PATCH) /.test(line)) log.push(line);
+  // A pipe delivers chunks, not lines: under load one chunk ends mid-line and the next carries the rest, so each
+  // stream keeps its unfinished line until the newline arrives (split per chunk, a request's line was lost).
+  const lines = (stream: NodeJS.ReadableStream) => {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop()!;
+      for (const line of parts) if (/"(GET|POST|PUT|DELETE|HEAD|PATCH) /.test(line)) log.push(line);
+    });
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  lines(child.stdout!);
+  lines(child.stderr!);
   const endpoint = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
