@@ -1,17 +1,16 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GrantResponse } from '../../src/api/types.js';
 import { auditRoutes } from '../../src/broker/routes/audit.js';
-import { TranscriptRecorder } from '../../src/transcript/recorder.js';
 import { createTranscriptKey, type TranscriptKey } from '../../src/transcript/sign.js';
 import { flushSpool } from '../../src/transcript/spool.js';
 import { createTranscriptUploader } from '../../src/transcript/upload.js';
 import { startBrokerEnv, type BrokerEnvironment } from '../broker/helpers/broker-env.js';
-import { tempDir } from '../transcript/helpers.js';
+import { spoolGranted } from '../transcript/helpers.js';
 
 // The chunked, resumable body upload on real parts: the broker over HTTP with a real SQLite file and the file body
 // store beside it, the client's uploader over node:http, and a real client process killed with SIGKILL part-way.
@@ -39,14 +38,7 @@ async function grant(): Promise<{ g: GrantResponse; key: TranscriptKey }> {
 /** One run's transcript in a fresh spool, `bytes` of output (random: incompressible, every byte counts). */
 async function spooled(bytes: number) {
   const { g, key } = await grant();
-  const spoolDir = tempDir();
-  const rec = new TranscriptRecorder({
-    grantId: g.grantId, caller: g.caller!, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule,
-    approvalId: g.approvalId ?? null, privateKey: key.privateKey, spoolDir,
-  });
-  for (let n = 0; n < bytes; n += 256 * 1024) rec.onChunk('stdout', randomBytes(Math.min(256 * 1024, bytes - n)));
-  const envelope = rec.finish(0);
-  return { g, spoolDir, envelope, bodyFile: join(rec.entryDir, 'body.bin') };
+  return { g, ...spoolGranted(g, key, bytes) };
 }
 
 const staged = (grantId: string) => join(`${env.dbPath}.bodies`, 'staging', `upload-${grantId}`);

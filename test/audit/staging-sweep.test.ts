@@ -1,15 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GrantResponse } from '../../src/api/types.js';
 import { auditRoutes } from '../../src/broker/routes/audit.js';
-import { TranscriptRecorder } from '../../src/transcript/recorder.js';
 import { createTranscriptKey } from '../../src/transcript/sign.js';
 import { flushSpool } from '../../src/transcript/spool.js';
 import { createTranscriptUploader } from '../../src/transcript/upload.js';
 import { startBrokerEnv, type BrokerEnvironment } from '../broker/helpers/broker-env.js';
-import { tempDir } from '../transcript/helpers.js';
+import { spoolGranted, tempDir } from '../transcript/helpers.js';
 
 // The staging sweep (src/audit/bodies/staging.ts) on a real broker over HTTP with a real SQLite file and the file
 // body store: files are aged with utimesSync (their mtime is what the sweep reads), the sweep is run through the
@@ -56,15 +54,9 @@ async function spooled(bytes: number) {
   const res = await env.post('/v1/grants', { argv: ['sts', 'get-caller-identity'], transcriptKey: key.publicKey }, await alice());
   expect(res.status).toBe(200);
   const g = (await res.json()) as GrantResponse;
-  const spoolDir = tempDir();
-  const rec = new TranscriptRecorder({
-    grantId: g.grantId, caller: g.caller!, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule,
-    approvalId: g.approvalId ?? null, privateKey: key.privateKey, spoolDir,
-  });
-  for (let n = 0; n < bytes; n += 256 * 1024) rec.onChunk('stdout', randomBytes(Math.min(256 * 1024, bytes - n)));
-  const envelope = rec.finish(0);
+  const { spoolDir, envelope, bodyFile } = spoolGranted(g, key, bytes);
   const body = envelope.transcript.body!;
-  return { g, spoolDir, envelope, bytes: readFileSync(join(rec.entryDir, 'body.bin')), q: `sha256=${body.sha256}&size=${body.size}` };
+  return { g, spoolDir, envelope, bytes: readFileSync(bodyFile), q: `sha256=${body.sha256}&size=${body.size}` };
 }
 
 async function put(grantId: string, q: string, body: Buffer): Promise<[number, { offset?: number; error?: { code: string; offset?: number } }]> {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import type { GrantResponse } from '../../src/api/types.js';
 import { BodyDecoder, gapBytes } from '../../src/transcript/body.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,3 +44,17 @@ export function bodyChunks(path: string): ({ t: number; s: 'o' | 'e'; d: string 
 
 /** The body file of a recorder's spool entry. */
 export const bodyPath = (rec: { entryDir: string }) => join(rec.entryDir, 'body.bin');
+
+/**
+ * A granted run's transcript in a fresh spool, as the client records it: `bytes` of random stdout (incompressible,
+ * so every byte counts), finished with exit 0.
+ */
+export function spoolGranted(g: GrantResponse, key: TranscriptKey, bytes: number) {
+  const spoolDir = tempDir();
+  const rec = new TranscriptRecorder({
+    grantId: g.grantId, caller: g.caller!, target: g.target, argv: g.argv, decision: g.decision, rule: g.rule,
+    approvalId: g.approvalId ?? null, privateKey: key.privateKey, spoolDir,
+  });
+  for (let n = 0; n < bytes; n += 256 * 1024) rec.onChunk('stdout', randomBytes(Math.min(256 * 1024, bytes - n)));
+  return { spoolDir, envelope: rec.finish(0), bodyFile: bodyPath(rec) };
+}
