@@ -8,7 +8,7 @@ import { StreamMasker } from '../masking/stream-masker.js';
 import type { MaskingRules } from '../policy/types.js';
 import { assertRunnableArgv } from './argv-guard.js';
 import type { AwsBinary } from './find-aws.js';
-import { createSandbox, type Sandbox, type ScopedCredentials } from './sandbox.js';
+import { createSandbox, sweepStaleSandboxes, userRunRoot, type Sandbox, type ScopedCredentials } from './sandbox.js';
 import { WarmUnavailable, type WarmChild, type WarmLease, type WarmRunner } from './warm/types.js';
 
 export type OutputName = 'stdout' | 'stderr';
@@ -49,7 +49,7 @@ export interface RunAwsOptions {
   spawn?: typeof nodeSpawn;
   clock?: () => number;
   signals?: SignalSource;
-  /** Parent of the private HOME; default os.tmpdir(). */
+  /** Parent of the private HOME; default this user's `<tmp>/guard-aws-<uid>` (sandbox.ts userRunRoot). */
   tmpRoot?: string;
   /**
    * How aws is confined beyond the sealed environment (the broker's remote runs, SECURITY.md): `prepare` is
@@ -119,6 +119,8 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
   });
   const dockerLoginToken =
     (words.service === 'ecr' || words.service === 'ecr-public') && (words.operation === 'get-login-password' || words.operation === 'get-login');
+  // A broker run names its run directory; a local run uses this user's own directory under tmp.
+  const tmpRoot = o.tmpRoot ?? userRunRoot();
   const sandboxFor = (parentPid: number | undefined): Sandbox =>
     createSandbox({
       aws: o.aws,
@@ -129,7 +131,7 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
       sensitivePaths: words.service ? sensitivePathsByOperation(words.service) : {},
       fieldEnums,
       tty: o.tty ?? null,
-      tmpRoot: o.tmpRoot,
+      tmpRoot,
       tz: o.callerEnv?.TZ,
       ...(parentPid !== undefined ? { parentPid } : {}),
     });
@@ -138,6 +140,8 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
   // The masking plugin ties aws to its parent: the supervisor when forked from one, bwrap's init (or guard-aws)
   // when fresh.
   let sandbox = sandboxFor(lease ? lease.parentPid : o.isolation?.parentPid);
+  // HOMEs of killed runs are removed while this one runs, before it returns.
+  const swept = sweepStaleSandboxes(tmpRoot);
   const signals: SignalSource = o.signals ?? process;
   const forwarders = new Map<NodeJS.Signals, () => void>();
   try {
@@ -161,6 +165,7 @@ export async function runAws(o: RunAwsOptions): Promise<RunAwsResult> {
     for (const [sig, fn] of forwarders) signals.off(sig, fn);
     lease?.release();
     sandbox.dispose();
+    await swept;
   }
 }
 

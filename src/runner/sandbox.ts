@@ -1,4 +1,5 @@
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GuardError } from '../errors.js';
@@ -38,7 +39,7 @@ export interface SandboxOptions {
   /** Enum values of secret field names, left unmasked (data/sensitive-outputs.json). */
   fieldEnums?: Record<string, string[]>;
   tty: { columns: number } | null;
-  /** Parent directory of the private HOME; default os.tmpdir(). */
+  /** Parent directory of the private HOME; default userRunRoot(). */
   tmpRoot?: string | undefined;
   /** Copied through when set: only changes how the CLI renders local times. */
   tz?: string | undefined;
@@ -50,15 +51,40 @@ export interface SandboxOptions {
 export const SANDBOX_PREFIX = 'guard-aws-run-';
 
 /**
+ * Where a local run's private HOME goes: `<tmp>/guard-aws-<uid>`, this user's own directory, so the sweep of killed
+ * runs lists a handful of names instead of a shared /tmp (10,000 entries took 8.5 ms to list, an eighth of what a
+ * guarded call adds to plain aws). Used only when it is a real directory owned by this user and closed to everyone
+ * else; anything else there (another user's directory, a symlink) is left alone and the HOME goes into tmp itself,
+ * as before. In a sticky /tmp nobody else can rename or replace a directory of ours once checked.
+ */
+export function userRunRoot(tmp: string = tmpdir()): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid === undefined) return tmp;
+  const dir = join(tmp, `guard-aws-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return tmp;
+  }
+  try {
+    const st = lstatSync(dir);
+    if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
+  } catch {
+    /* removed meanwhile */
+  }
+  return tmp;
+}
+
+/**
  * Removes private HOMEs left by runs that were killed (kill -9 cannot run the cleanup). Only directories that are
  * provably abandoned: named with an owner stamp whose process is dead on this host (boot id and pid start time
  * guard against reuse), real directories (not symlinks) owned by this user. Anything else is left alone — another
- * user's, another host's (shared /tmp), or a run still going. Returns how many were removed.
+ * user's, another host's (shared /tmp), or a run still going. Resolves to how many were removed; never rejects.
  */
-export function sweepStaleSandboxes(tmpRoot: string = tmpdir()): number {
+export async function sweepStaleSandboxes(tmpRoot: string): Promise<number> {
   let names: string[];
   try {
-    names = readdirSync(tmpRoot);
+    names = await readdir(tmpRoot);
   } catch {
     return 0;
   }
@@ -103,8 +129,7 @@ function configText(o: SandboxOptions, pluginDir: string): string {
 export function createSandbox(o: SandboxOptions): Sandbox {
   // The region ends up in an INI file: refuse anything but a region name so it cannot add lines.
   if (!REGION.test(o.region)) throw new GuardError('config_invalid', `the grant's region ${JSON.stringify(o.region)} is not a region name`);
-  const root = o.tmpRoot ?? tmpdir();
-  sweepStaleSandboxes(root);
+  const root = o.tmpRoot ?? userRunRoot();
   const home = mkdtempSync(join(root, `${SANDBOX_PREFIX}${stampToken()}-`));
   let disposed = false;
   const dispose = () => {

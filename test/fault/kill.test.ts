@@ -18,6 +18,9 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => s?.close());
 
+/** Where a local run under TMPDIR=tmp puts its private HOME: this user's own directory (src/runner/sandbox.ts). */
+const runRoot = (tmp: string) => join(tmp, `guard-aws-${process.getuid!()}`);
+
 /** Pids whose environment has HOME inside `tmp` (the sealed aws runs with its private HOME there). */
 function awsProcessesUnder(tmp: string): number[] {
   const found: number[] = [];
@@ -25,7 +28,7 @@ function awsProcessesUnder(tmp: string): number[] {
     if (!/^\d+$/.test(p)) continue;
     try {
       const env = readFileSync(`/proc/${p}/environ`, 'latin1').split('\0');
-      if (env.some((v) => v.startsWith(`HOME=${tmp}/guard-aws-run-`))) found.push(Number(p));
+      if (env.some((v) => v.startsWith(`HOME=${runRoot(tmp)}/guard-aws-run-`))) found.push(Number(p));
     } catch {
       /* gone or not readable */
     }
@@ -53,7 +56,7 @@ describe('kill -9 of guard-aws while aws runs', () => {
     child.stdin!.write('some bytes\n');
     await waitFor(`aws to start (${err})`, () => awsProcessesUnder(tmp).length > 0, 60_000);
     const awsPids = awsProcessesUnder(tmp);
-    const homes = readdirSync(tmp).filter((n) => n.startsWith('guard-aws-run-'));
+    const homes = readdirSync(runRoot(tmp)).filter((n) => n.startsWith('guard-aws-run-'));
     expect(homes).toHaveLength(1);
     // Let the plugin load (it ties aws to its parent first thing when imported).
     await new Promise((r) => setTimeout(r, 1_500));
@@ -62,13 +65,13 @@ describe('kill -9 of guard-aws while aws runs', () => {
     await new Promise((r) => child.on('close', r));
     // aws must be gone at once (PR_SET_PDEATHSIG) or within a second or two (the parent watch).
     await waitFor('aws to die with guard-aws', () => awsPids.every((p) => !existsSync(`/proc/${p}`) || /\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8'))), 5_000);
-    expect(existsSync(join(tmp, homes[0]!))).toBe(true); // nobody could clean up after SIGKILL
+    expect(existsSync(join(runRoot(tmp), homes[0]!))).toBe(true); // nobody could clean up after SIGKILL
 
     // The next run (same TMPDIR, same spool) sweeps the dead run's HOME and sends its transcript, marked partial.
     const next = await s.run(['sts', 'get-caller-identity'], { token: alice, env: { TMPDIR: tmp, XDG_STATE_HOME: join(s.dir, 'state-kill') } });
     expect(next.status, next.stderr).toBe(0);
-    expect(existsSync(join(tmp, homes[0]!))).toBe(false);
-    expect(readdirSync(tmp).filter((n) => n.startsWith('guard-aws-run-'))).toEqual([]);
+    expect(existsSync(join(runRoot(tmp), homes[0]!))).toBe(false);
+    expect(readdirSync(runRoot(tmp)).filter((n) => n.startsWith('guard-aws-run-'))).toEqual([]);
     const db = new Database(join(s.dir, 'broker.sqlite'), { readonly: true });
     try {
       const rows = db
@@ -83,7 +86,7 @@ describe('kill -9 of guard-aws while aws runs', () => {
 
   it('a HOME whose owner is alive, or whose name carries no owner, is never swept', async () => {
     const tmp = join(s.dir, 'tmp-keep');
-    mkdirSync(join(tmp, 'guard-aws-run-abc123'), { recursive: true });
+    mkdirSync(join(runRoot(tmp), 'guard-aws-run-abc123'), { recursive: true, mode: 0o700 });
     // A live owner: a process that is running now (this test process's own stamp is used by the CLI child only,
     // so make one for a sleeping process).
     const sleeper = spawn('sleep', ['30']);
@@ -92,10 +95,10 @@ describe('kill -9 of guard-aws while aws runs', () => {
       const { bootId } = await import('../../src/io/liveness.js');
       const { hostname } = await import('node:os');
       const live = stampToken({ pid: sleeper.pid!, host: hostname(), bootId: bootId(), pidStart: pidStartTime(sleeper.pid!) });
-      mkdirSync(join(tmp, `guard-aws-run-${live}-zzzzzz`));
+      mkdirSync(join(runRoot(tmp), `guard-aws-run-${live}-zzzzzz`));
       const r = await s.run(['sts', 'get-caller-identity'], { token: alice, env: { TMPDIR: tmp, XDG_STATE_HOME: join(s.dir, 'state-keep') } });
       expect(r.status, r.stderr).toBe(0);
-      expect(readdirSync(tmp).sort()).toEqual(['guard-aws-run-abc123', `guard-aws-run-${live}-zzzzzz`].sort());
+      expect(readdirSync(runRoot(tmp)).sort()).toEqual(['guard-aws-run-abc123', `guard-aws-run-${live}-zzzzzz`].sort());
     } finally {
       sleeper.kill('SIGKILL');
     }

@@ -14,7 +14,7 @@ import { bwrapAvailable, createIsolation, DEFAULT_RUN_AS, isolationConfigSchema,
 import type { RunIsolation } from '../../src/runner/run-aws.js';
 import type { AwsBinary } from '../../src/runner/find-aws.js';
 import { WarmPool, warmPoolConfigSchema } from '../../src/runner/warm/pool.js';
-import { realAws, run, scopedCredentials, type Captured, type RunInput } from './helpers.js';
+import { realAws, run, scopedCredentials, settledRequestCount, type Captured, type RunInput } from './helpers.js';
 
 /**
  * SECURITY.md "Confinement of broker runs": what the broker runs for a caller reaches nothing of the broker's.
@@ -439,11 +439,12 @@ describe.skipIf(!haveBwrap && !inCi).each(isRoot ? (['fresh', 'warm'] as const) 
 
     // A run whose private HOME is not inside its run directory (the broker's cwd would be handed over).
     const dir = runDir();
-    const before = moto.requests().length;
+    // Settled first: the previous test's last request can still be on its way into moto's log.
+    const before = await settledRequestCount(moto);
     await expect(
       run({ argv: ['sts', 'get-caller-identity'], credentials: creds, endpoint: moto.endpoint, cwd: dir, isolation: isolation() }),
     ).rejects.toMatchObject({ code: 'internal' });
-    expect(moto.requests().length).toBe(before);
+    expect(await settledRequestCount(moto)).toBe(before);
 
     // A program the sandbox cannot see is refused by name, not started as a confusing exit 127.
     const iso = isolation();
