@@ -1,6 +1,6 @@
 import { GuardError } from '../errors.js';
 import type { Permission } from '../invocation/types.js';
-import { accountFieldLiterals } from '../invocation/iam-catalog.js';
+import { accountFieldAllowed } from '../invocation/iam-catalog.js';
 import { paramPins, regionPinned, type PinnableInvocation } from '../policy/session-pins.js';
 
 /**
@@ -53,16 +53,14 @@ export const DENY_ALL: SessionPolicy = {
 
 // `service:Action`; the action part may carry the `*` wildcard as IAM allows, nothing else.
 const ACTION = /^[a-z0-9-]+:[A-Za-z0-9*]+$/;
-// Partition, service, region and account of an ARN (IAM User Guide, "IAM identifiers" / ARN format).
-const ARN = /^arn:([a-z-]+):([a-z0-9-]+):([a-z0-9-]*):([0-9]{12}|aws|\*|):(.+)$/;
+// Partition, service, region and account of an ARN (IAM User Guide, "IAM identifiers" / ARN format); the account
+// field is checked by isArn.
+const ARN = /^arn:([a-z-]+):([a-z0-9-]+):([a-z0-9-]*):([^:]*):(.+)$/;
 
-/**
- * An ARN whose account field holds the word SAR's template for that service has there instead of an account
- * (MediaConnect's `arn:aws:mediaconnect:REGION:offering:ID`, src/invocation/iam-catalog.ts accountFieldLiterals).
- */
-function accountlessArn(resource: string): boolean {
-  const m = /^arn:([a-z-]+):([a-z0-9-]+):([a-z0-9-]*):([a-z][a-z-]*):(.+)$/.exec(resource);
-  return m !== null && accountFieldLiterals(m[2]!).has(m[4]!);
+/** An ARN a statement may name: its account field is `*` (a pattern) or what accountFieldAllowed allows. */
+function isArn(resource: string): boolean {
+  const m = ARN.exec(resource);
+  return m !== null && (m[4] === '*' || accountFieldAllowed(m[2]!, m[4]!));
 }
 
 /**
@@ -90,7 +88,7 @@ function validate(p: Permission, i: number): void {
     throw new GuardError('internal', `session policy: permission ${i} (${p.action}) has no resources`);
   }
   for (const r of p.resources) {
-    if (r !== '*' && !ARN.test(r) && !accountlessArn(r)) {
+    if (r !== '*' && !isArn(r)) {
       throw new GuardError('internal', `session policy: permission ${i} (${p.action}) has a malformed resource ${JSON.stringify(r)}`);
     }
   }

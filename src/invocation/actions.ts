@@ -12,7 +12,7 @@ import { ACTION_EXCEPTIONS, PERMISSIONLESS, S3_VERSION_ACTIONS } from './action-
 import { type ArnContext, parseArn, resourcesFor, templateRegex, typeWildcard, unreadable } from './arns.js';
 import { iamLiteral, iamLiteralParams } from './iam-literal.js';
 import { GuardError } from '../errors.js';
-import { accountFieldLiterals, actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
+import { accountFieldAllowed, actionInfo, arnTemplate, requiredResourceTypes } from './iam-catalog.js';
 import type { Permission } from './types.js';
 import { parseError } from './values.js';
 
@@ -289,9 +289,8 @@ function checkArn(arn: string): void {
   // assertPrintableResource): a clearer message than "not an ARN" for the same refusal.
   if (arn === '*' || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(arn)) return;
   const parsed = parseArn(arn);
-  // The same shape the session policy accepts (src/broker/session-policy.ts): anything else would fail there. The
-  // account field is a 12-digit account, `aws`, empty, or the word SAR's own template has there (accountFieldLiterals).
-  if (!parsed || !/^aws(-[a-z]+)*$/.test(parsed.partition) || !/^[a-z0-9-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !(/^(\d{12}|aws|)$/.test(parsed.account) || accountFieldLiterals(parsed.service).has(parsed.account))) {
+  // The same shape the session policy accepts (src/broker/session-policy.ts): anything else would fail there.
+  if (!parsed || !/^aws(-[a-z]+)*$/.test(parsed.partition) || !/^[a-z0-9-]+$/.test(parsed.service) || !/^[a-z0-9-]*$/.test(parsed.region) || !accountFieldAllowed(parsed.service, parsed.account)) {
     throw unreadable('resource', arn, 'an ARN arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE with a plain partition, service and region and a 12-digit account');
   }
 }

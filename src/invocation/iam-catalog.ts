@@ -27,6 +27,8 @@ interface PrefixTable {
   prefix: string;
   byLower: Map<string, { name: string; level: AccessLevel; resourceTypes: string[]; required: string[] }>;
   arnTemplates: Record<string, string>;
+  /** Words in the account field of the templates, computed on first use (accountFieldLiterals). */
+  accountLiterals?: ReadonlySet<string>;
 }
 
 let prefixSet: Set<string> | undefined;
@@ -131,23 +133,29 @@ export function arnTemplate(prefix: string, resourceType: string): string | unde
 /**
  * Literal words SAR writes in the account field of a prefix's ARN templates. One template has none there:
  * MediaConnect's offering, `arn:${Partition}:mediaconnect:${Region}:offering:${OfferingId}` (an offering is
- * AWS's, not an account's), so `offering` stands where an account would. An ARN of exactly that shape is a
- * real identifier, not an unreadable one.
+ * AWS's, not an account's), so `offering` stands where an account would.
  */
-const accountLiteralCache = new Map<string, ReadonlySet<string>>();
-export function accountFieldLiterals(prefix: string): ReadonlySet<string> {
-  const lower = prefix.toLowerCase();
-  let literals = accountLiteralCache.get(lower);
-  if (!literals) {
+function accountFieldLiterals(prefixTable: PrefixTable): ReadonlySet<string> {
+  if (!prefixTable.accountLiterals) {
     const found = new Set<string>();
-    for (const templates of Object.values(table(lower)?.arnTemplates ?? {})) {
+    for (const templates of Object.values(prefixTable.arnTemplates)) {
       for (const template of templates.split(/,\s*/)) {
         const field = template.split(':')[4];
         if (field && /^[a-z][a-z-]*$/.test(field) && field !== 'aws') found.add(field);
       }
     }
-    literals = found;
-    accountLiteralCache.set(lower, literals);
+    prefixTable.accountLiterals = found;
   }
-  return literals;
+  return prefixTable.accountLiterals;
+}
+
+/**
+ * Whether an ARN of this service may hold `account` in its account field: a 12-digit account, `aws` (AWS-managed
+ * resources), empty (S3, IAM's global parts), or the word SAR's own template has there (accountFieldLiterals). The
+ * one rule for the deriver's last check (actions.ts checkArn) and the session policy's (session-policy.ts).
+ */
+export function accountFieldAllowed(service: string, account: string): boolean {
+  if (/^(\d{12}|aws|)$/.test(account)) return true;
+  const prefixTable = table(service);
+  return prefixTable !== undefined && accountFieldLiterals(prefixTable).has(account);
 }

@@ -105,6 +105,12 @@ describe('session policy', () => {
     expect(() => build([{ action: '*', resources: ['*'], derived: false }])).toThrow(GuardError);
     expect(() => build([{ action: 's3:GetObject', resources: ['bucket/key'], derived: true }])).toThrow(GuardError);
     expect(() => build([{ action: 's3:GetObject', resources: [], derived: true }])).toThrow(GuardError);
+    // The account field: 12 digits, `aws`, empty or `*`, or the word SAR's own template for that service has there
+    // (MediaConnect's offering) — not another word, and not that word in another service.
+    for (const bad of ['arn:aws:lambda:us-east-1:offering:function:f', 'arn:aws:mediaconnect:us-east-1:flow:f', 'arn:aws:sqs:us-east-1:12345:q', 'arn:aws:sqs:us-east-1:${aws:PrincipalAccount}:q']) {
+      expect(() => build([{ action: 'sqs:SendMessage', resources: [bad], derived: true }]), bad).toThrow(GuardError);
+    }
+    expect(() => build([{ action: 'mediaconnect:DescribeOffering', resources: ['arn:aws:mediaconnect:us-east-1:offering:o-1'], derived: true }])).not.toThrow();
   });
 
   // Property: for any permission set, the policy allows a pair iff some permission covers it — never more.
